@@ -1,0 +1,31 @@
+import { Command } from 'commander';
+import { UserError } from '../util/errors.js';
+import * as prepare from './prepare.js';
+import * as select from './select.js';
+import * as train from './train.js';
+import * as evaluate from './eval.js';
+import * as plot from './plot.js';
+import * as inspect from './inspect.js';
+import * as score from './score.js';
+
+const program = new Command('cpt')
+  .description('Continual pre-training of Pythia (GPT-NeoX) models on a selected domain corpus')
+  .option('--debug', 'print stack traces for every error')
+  .option('--data-dir <dir>', 'data kit directory (default $CPT_DATA, else ../shared/data)')
+  .hook('preAction', (cmd) => {
+    const dir = cmd.opts().dataDir as string | undefined;
+    if (dir) process.env.CPT_DATA = dir;
+  });
+
+for (const verb of [prepare, select, train, evaluate, plot, inspect, score]) verb.register(program);
+
+const debug = process.argv.includes('--debug');
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof UserError && !debug) {
+    process.stderr.write(`cpt: ${e.message}\n`);
+  } else {
+    process.stderr.write(`cpt: ${e instanceof Error ? (debug ? e.stack : e.message) : String(e)}\n`);
+    if (!debug) process.stderr.write('cpt: (internal error; rerun with --debug for the stack trace)\n');
+  }
+  process.exit(1);
+});

@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import { UserError } from '../util/errors.js';
+
+// Placeholder: replaced by the stage that owns this verb.
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('(not built yet)')
+    .action(() => {
+      throw new UserError('train is not built yet');
+    });
+}

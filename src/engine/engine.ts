@@ -1,0 +1,76 @@
+import type { NeoXConfig } from '../model/config.js';
+
+/** Tensors by HF name, HF layout (row-major; Linear weights [out, in]), float32. */
+export type WeightMap = Map<string, Float32Array>;
+
+export interface AdamWOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled weight decay (p -= lr * wd * p), applied to 2-D weights only (ParamSpec.decay). */
+  weightDecay: number;
+  /** Clip the accumulated gradient to this global L2 norm; <= 0 disables clipping. */
+  clip: number;
+}
+
+export interface OptimizerState {
+  step: number; // AdamW steps taken (bias correction)
+  m: WeightMap; // first moments by parameter name
+  v: WeightMap; // second moments by parameter name
+}
+
+export type EngineKind = 'native' | 'tfjs';
+
+/**
+ * The one interface every stage above the engines uses (selection, trainer, monitor, eval).
+ *
+ * Token layout everywhere: `ids` is row-major [batch, seq] int32. A row of `seq` tokens yields
+ * `seq` logits and `seq - 1` next-token predictions: position t predicts ids[t + 1]. Losses are
+ * means over those predictions (over the whole batch). All calls are synchronous.
+ */
+export interface Engine {
+  /** "native-cpu", "tfjs-cpu", "tfjs-tensorflow": reported in logs and results. */
+  readonly name: string;
+  readonly config: NeoXConfig;
+
+  loadWeights(w: WeightMap): void;
+  exportWeights(): WeightMap;
+
+  /** Logits [batch, seq, vocab] (golden tests, debugging). */
+  logits(ids: Int32Array, batch: number, seq: number): Float32Array;
+
+  /**
+   * Forward + backward; adds `gradScale * d(mean loss)/dW` to the gradient accumulators
+   * (gradScale = 1 / micro-batches for accumulation). Returns the unscaled mean loss.
+   */
+  trainStep(ids: Int32Array, batch: number, seq: number, gradScale?: number): number;
+  /** The accumulated gradients (golden tests). */
+  exportGrads(): WeightMap;
+  zeroGrads(): void;
+  /**
+   * Clip the accumulated gradients by global norm, apply one AdamW step, zero the accumulators.
+   * Returns the global gradient norm before clipping.
+   */
+  applyAdamW(o: AdamWOptions): { gradNorm: number };
+
+  /** Mean next-token loss, no gradients. */
+  evalLoss(ids: Int32Array, batch: number, seq: number): number;
+  /** log p(ids[b, t+1] | ids[b, <= t]) as [batch, seq - 1]. */
+  tokenLogprobs(ids: Int32Array, batch: number, seq: number): Float32Array;
+  /**
+   * Mean over the first lengths[b] positions of the final hidden states (after the final layer
+   * norm), [batch, hidden].
+   */
+  meanHidden(ids: Int32Array, batch: number, seq: number, lengths: Int32Array): Float32Array;
+
+  exportOptimizer(): OptimizerState;
+  importOptimizer(s: OptimizerState): void;
+
+  dispose(): void;
+}
+
+export interface EngineOptions {
+  /** Worker threads for the native engine; default: number of cores. */
+  threads?: number;
+}
