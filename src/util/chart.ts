@@ -1,0 +1,24 @@
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import { Resvg } from '@resvg/resvg-js';
+import { writeFileAtomic } from './atomic.js';
+
+export type VegaLiteSpec = vl.TopLevelSpec;
+
+/** Render a Vega-Lite spec to `<base>.svg` and `<base>.png` (PNG at 2x for sharp text). */
+export async function renderChart(spec: VegaLiteSpec, base: string): Promise<{ svg: string; png: string }> {
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  const png = new Resvg(svg, {
+    background: 'white',
+    fitTo: { mode: 'zoom', value: 2 },
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+  })
+    .render()
+    .asPng();
+  await writeFileAtomic(`${base}.svg`, svg);
+  await writeFileAtomic(`${base}.png`, png);
+  return { svg: `${base}.svg`, png: `${base}.png` };
+}
