@@ -1,12 +1,135 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { dataDir } from '../util/paths.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { createEngine, type Engine } from '../engine/index.js';
+import { loadModel } from '../model/load.js';
+import { loadTokenizer } from '../data/tokenizer.js';
+import { loadTaskConfig, builtinTasks } from '../eval/config.js';
+import { runTask } from '../eval/run.js';
+import { compareTable, readResults, resultRows, type ResultsFile } from '../eval/results.js';
 
-// Placeholder: replaced by the stage that owns this verb.
+interface EvalOpts {
+  model?: string;
+  tasks: string;
+  shots?: string;
+  limit?: string;
+  seed: string;
+  engine: string;
+  batch: string;
+  threads?: string;
+  tokenizer?: string;
+  out?: string;
+  compare?: string[];
+}
+
+function intOpt(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`--${name}: expected an integer >= ${min}, got "${v}"`);
+  return n;
+}
+
+async function makeEngine(kind: string, model: Awaited<ReturnType<typeof loadModel>>, threads?: number): Promise<Engine> {
+  if (kind !== 'auto' && kind !== 'native' && kind !== 'tfjs') throw new UserError(`--engine: expected native, tfjs or auto, got "${kind}"`);
+  let engine: Engine;
+  if (kind === 'auto') {
+    try {
+      engine = await createEngine('native', model.config, { threads });
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      process.stderr.write(`cpt eval: ${e.message}; using the tfjs engine\n`);
+      engine = await createEngine('tfjs', model.config, { threads });
+    }
+  } else engine = await createEngine(kind, model.config, { threads });
+  engine.loadWeights(model.weights);
+  return engine;
+}
+
+/** The model directory's tokenizer.json, else the kit's GPT-NeoX-20B tokenizer. */
+function tokenizerPath(modelArg: string, override?: string): string {
+  if (override) return path.resolve(override);
+  const own = path.join(modelArg, 'tokenizer.json');
+  if (existsSync(own)) return own;
+  return path.join(dataDir(), 'tokenizer', '20B_tokenizer.json');
+}
+
+async function evaluate(o: EvalOpts): Promise<void> {
+  if (!o.model) throw new UserError('--model DIR is required (or --compare a.json b.json ...)');
+  const known = await builtinTasks();
+  const tasks = o.tasks.split(',').map((t) => t.trim()).filter(Boolean);
+  if (!tasks.length) throw new UserError(`--tasks: expected a comma-separated list from ${known.join(', ')}`);
+  const configs = await Promise.all(tasks.map((t) => loadTaskConfig(t)));
+  const shots = intOpt('shots', o.shots, 0);
+  const limit = intOpt('limit', o.limit, 1);
+  const seed = intOpt('seed', o.seed, 0)!;
+  const batch = intOpt('batch', o.batch, 1)!;
+  const threads = intOpt('threads', o.threads, 0);
+
+  const model = await loadModel(o.model);
+  const tokFile = tokenizerPath(o.model, o.tokenizer);
+  const tok = await loadTokenizer(tokFile, { threads: 0 });
+  if (tok.vocabSize > model.config.vocab_size)
+    throw new UserError(`${tokFile}: tokenizer has ${tok.vocabSize} ids but the model's vocab_size is ${model.config.vocab_size}`);
+  const engine = await makeEngine(o.engine, model, threads);
+  const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
+  const out = path.resolve(o.out ?? (isDir ? path.join(o.model, 'eval-results.json') : `eval-${o.model}.json`));
+  process.stderr.write(`cpt eval: ${model.source} on ${engine.name}; tasks ${tasks.join(', ')}${limit ? `; limit ${limit}` : ''}\n`);
+
+  const rows: ResultsFile['results'] = [];
+  try {
+    for (const cfg of configs) {
+      const r = await runTask(cfg, engine, tok, { dataDir: dataDir(), shots, limit, seed, batch, progress: true });
+      rows.push(...resultRows(r));
+      for (const m of r.metrics)
+        process.stderr.write(`  ${r.task} ${r.shots}-shot n=${r.n} ${m.metric}=${m.value.toFixed(4)}${m.stderr !== null && !Number.isNaN(m.stderr) ? ` ± ${m.stderr.toFixed(4)}` : ''}\n`);
+      // Written after every task so a long run keeps what it finished.
+      const file: ResultsFile = {
+        kind: 'cpt-eval-results',
+        version: 1,
+        model: isDir ? path.resolve(o.model) : model.source,
+        engine: engine.name,
+        tokenizer: tokFile,
+        seed,
+        limit: limit ?? null,
+        time: new Date().toISOString(),
+        results: rows,
+      };
+      await writeFileAtomic(out, JSON.stringify(file, null, 2) + '\n');
+    }
+  } finally {
+    engine.dispose();
+    await tok.close();
+  }
+  process.stderr.write(`cpt eval: wrote ${out}\n`);
+}
+
+async function compare(files: string[], out?: string): Promise<void> {
+  if (files.length < 1) throw new UserError('--compare: give one or more results JSON files');
+  const table = compareTable(await Promise.all(files.map(readResults)));
+  process.stdout.write(table);
+  if (out) await writeFileAtomic(path.resolve(out), table);
+}
+
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('(not built yet)')
-    .action(() => {
-      throw new UserError('eval is not built yet');
+    .description('Evaluate a model on financial (FPB, FiQA-SA, Headline, NER) and open-domain tasks by choice log-likelihood, or compare results files')
+    .option('--model <dir>', 'HF model directory (e.g. checkpoints/<run>/final) or Pythia preset')
+    .option('--tasks <list>', 'comma-separated task names (src/eval/tasks/*.yaml) or YAML paths', 'fpb,fiqa_sa,headline,ner')
+    .option('--shots <n>', "few-shot examples per prompt (default: each task's num_fewshot)")
+    .option('--limit <n>', 'first N test examples per task (NER: sentences)')
+    .option('--seed <n>', 'few-shot sampling seed', '1234')
+    .option('--engine <kind>', 'native, tfjs, or auto (native if built, else tfjs)', 'auto')
+    .option('--batch <n>', 'sequences per engine call', '8')
+    .option('--threads <n>', 'native engine threads (0 = all cores)')
+    .option('--tokenizer <file>', "tokenizer.json (default: the model's, else the kit's 20B tokenizer)")
+    .option('--out <file>', 'results JSON (default <model>/eval-results.json); with --compare: markdown file')
+    .option('--compare <files...>', 'print a markdown table comparing results JSON files side by side')
+    .action(async (o: EvalOpts) => {
+      if (o.compare) await compare(o.compare, o.out);
+      else await evaluate(o);
     });
 }

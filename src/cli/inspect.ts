@@ -1,12 +1,64 @@
 import type { Command } from 'commander';
-import { UserError } from '../util/errors.js';
+import { estimate, fmtBytes, fmtCount, fmtDuration, type Estimates } from '../recipe/estimate.js';
+import { checkInputs } from '../recipe/inputs.js';
+import { displayPath, loadRecipeDetailed } from '../recipe/load.js';
+import { recipeHash } from '../recipe/resume.js';
+import { toYaml } from '../recipe/yaml.js';
+import { dataDir } from '../util/paths.js';
 
-// Placeholder: replaced by the stage that owns this verb.
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('(not built yet)')
-    .action(() => {
-      throw new UserError('inspect is not built yet');
+    .argument('<recipe>', 'recipe YAML file (e.g. recipes/dacp-tiny.yaml)')
+    .description('validate a recipe and print it with every default filled in, plus token budget, parameters, memory and time estimates')
+    .option('--json', 'print one JSON object (recipe, notes, missing inputs, estimates) instead of text')
+    .option('--no-resolved', 'leave out the resolved YAML')
+    .addHelpText(
+      'after',
+      `
+Token counts come from the prepared corpus when \`cpt prepare\` has run (exact from its token cache,
+else its text bytes / 4), otherwise from the raw input bytes / 4 (an estimate; markup inflates it).
+Memory: fp32 weights + grads + two Adam moments (16 bytes/parameter) + activations for
+micro_batch × seq_len tokens. Time: (6·N + 12·layers·hidden·seq) FLOPs per token (N without the
+input embedding) at the engine's throughput: measured if checkpoints/bench/engine.json exists
+({"native": {"gflops": …}}, written by npm run bench:engine), else an assumed 20 (native) / 5 (tfjs) GFLOP/s.
+Missing model directories and inputs are warnings here; the stage that needs them refuses to start.`,
+    )
+    .action(async (file: string, opts: { json?: boolean; resolved: boolean }) => {
+      const kit = dataDir();
+      const loaded = await loadRecipeDetailed(file, { dataDir: kit });
+      const { recipe } = loaded;
+      const missing = checkInputs(recipe, ['model', 'proxy', 'embedder', 'corpus', 'pile_test', 'tokenizer']);
+      const est = await estimate(recipe, loaded.model, kit);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ recipe, hash: recipeHash(recipe), notes: loaded.notes, missing, estimates: est }, null, 2) + '\n');
+        return;
+      }
+      const out: string[] = [];
+      if (opts.resolved) out.push(`# ${displayPath(recipe.file)}, resolved`, toYaml(recipe).trimEnd(), '');
+      if (loaded.notes.length) out.push('notes:', ...loaded.notes.map((n) => `  ${n}`));
+      if (missing.length) out.push('missing inputs (the stage that needs them will refuse to start):', ...missing.map((m) => `  ${m}`));
+      out.push(...summary(recipe.model.init, loaded.model.kind, est), `resume hash: ${recipeHash(recipe)}`);
+      process.stdout.write(out.join('\n') + '\n');
     });
+}
+
+function summary(init: string, kind: 'preset' | 'dir', e: Estimates): string[] {
+  const t = e.train;
+  const lines = [
+    `model: ${kind === 'preset' ? `${init} (fresh init)` : init}${e.params ? `: ${fmtCount(e.params.total)} parameters (${fmtCount(e.params.embedding)} in the input embedding; shape: ${e.params.from})` : ' (shape unknown: no config.json and no Pythia size in the name)'}`,
+    `${t.selectedTokens === e.corpus.tokens ? 'data' : 'corpus'} tokens: ${fmtCount(e.corpus.tokens)}${e.corpus.estimated ? ' (estimate from ' : ' (from '}${e.corpus.from})`,
+    `training: ${fmtCount(t.tokens)} tokens = ${t.steps} steps (${t.microBatchesPerStep} micro-batches per step), limited by ${t.limitedBy}; one pass over the selection = ${fmtCount(t.selectedTokens)} tokens`,
+  ];
+  if (e.memory) {
+    const m = e.memory;
+    lines.push(`memory: ${fmtBytes(m.total)} = weights ${fmtBytes(m.weights)} + grads ${fmtBytes(m.grads)} + Adam ${fmtBytes(m.adam)} + activations ${fmtBytes(m.activations)} (${m.assumption})`);
+  }
+  if (e.time) {
+    const tm = e.time;
+    lines.push(
+      `time: ${fmtDuration(tm.secondsPerBillion)} per billion tokens, ~${fmtDuration(tm.secondsTotal)} for this run (${fmtCount(tm.flopsPerToken)} FLOPs/token at ${tm.gflops} GFLOP/s, ${tm.gflopsFrom})`,
+    );
+  }
+  return lines;
 }

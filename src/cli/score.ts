@@ -1,12 +1,245 @@
+/**
+ * `cpt score`: per-line loss and perplexity of a model on a JSONL file of texts (tokenized with
+ * the model's tokenizer) or of token ids (for models with their own vocabulary).
+ */
 import type { Command } from 'commander';
+import { createReadStream, existsSync, openSync, writeSync, fsyncSync, closeSync, renameSync, mkdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
 import { UserError } from '../util/errors.js';
+import { dataDir } from '../util/paths.js';
+import { Progress } from '../util/progress.js';
+import { fsyncDir } from '../util/atomic.js';
+import { loadModel } from '../model/load.js';
+import { createEngine, type Engine, type EngineKind } from '../engine/index.js';
 
-// Placeholder: replaced by the stage that owns this verb.
+export interface ScoreOptions {
+  model: string;
+  /** JSONL with a text field (exactly one of text / ids). */
+  text?: string;
+  field?: string;
+  /** JSONL of {"ids": [...]}. */
+  ids?: string;
+  /** Default: native when its addon is built, else tfjs. */
+  engine?: EngineKind;
+  tokenizer?: string;
+  /** Tokens kept per line (longer lines are truncated); default the model's context length. */
+  maxTokens?: number;
+  batch?: number;
+  /** Output file (written atomically); default stdout. */
+  out?: string;
+  threads?: number;
+}
+
+export interface ScoreRecord {
+  /** 1-based line number in the input file. */
+  line: number;
+  /** Tokens scored (after truncation); the loss is the mean over tokens - 1 next-token predictions. */
+  tokens: number;
+  /** Mean next-token cross-entropy in nats; null with fewer than 2 tokens. */
+  loss: number | null;
+  ppl: number | null;
+  truncated?: true;
+}
+
+/**
+ * Mean next-token loss of each row, batched: rows are right-padded with `padId`, which causal
+ * attention makes invisible to the real positions, and only each row's own predictions count.
+ */
+export function scoreRows(engine: Engine, rows: Int32Array[], padId: number): (number | null)[] {
+  const out: (number | null)[] = rows.map(() => null);
+  const live = rows.map((r, i) => i).filter((i) => rows[i].length >= 2);
+  if (!live.length) return out;
+  const seq = Math.max(...live.map((i) => rows[i].length));
+  const ids = new Int32Array(live.length * seq).fill(padId);
+  live.forEach((i, b) => ids.set(rows[i], b * seq));
+  const lp = engine.tokenLogprobs(ids, live.length, seq);
+  live.forEach((i, b) => {
+    let s = 0;
+    const n = rows[i].length - 1;
+    for (let t = 0; t < n; t++) s += lp[b * (seq - 1) + t];
+    out[i] = -s / n;
+  });
+  return out;
+}
+
+interface Line { line: number; value: string | number[] }
+
+async function* readLines(file: string, field: string | undefined): AsyncGenerator<Line> {
+  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let n = 0;
+  for await (const raw of rl) {
+    n++;
+    if (!raw.trim()) continue;
+    let o: unknown;
+    try {
+      o = JSON.parse(raw);
+    } catch (e) {
+      throw new UserError(`${file}:${n}: not valid JSON (${(e as Error).message})`);
+    }
+    const rec = (typeof o === 'object' && o !== null ? o : {}) as Record<string, unknown>;
+    if (field !== undefined) {
+      if (typeof rec[field] !== 'string') throw new UserError(`${file}:${n}: expected a string field "${field}" (choose another with --field)`);
+      yield { line: n, value: rec[field] as string };
+    } else {
+      const ids = rec.ids;
+      if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x))) throw new UserError(`${file}:${n}: expected {"ids": [integer, ...]}`);
+      yield { line: n, value: ids as number[] };
+    }
+  }
+}
+
+async function countLines(file: string): Promise<number> {
+  let n = 0, last = 10;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) n++;
+    if (chunk.length) last = chunk[chunk.length - 1];
+  }
+  return last === 10 ? n : n + 1;
+}
+
+async function pickEngine(kind: EngineKind | undefined): Promise<EngineKind> {
+  if (kind) return kind;
+  const native = await import('../engine/native/index.js');
+  const status = native.nativeStatus();
+  if (status.ok) return 'native';
+  process.stderr.write(`score: native engine unavailable (${status.reason}); using tfjs\n`);
+  return 'tfjs';
+}
+
+/** Writes lines to stdout, or to a temp file renamed over `file` at the end. */
+function openSink(file: string | undefined): { write(s: string): void; commit(): Promise<void>; abort(): void } {
+  if (!file) return { write: (s) => void process.stdout.write(s), commit: async () => {}, abort: () => {} };
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const fd = openSync(tmp, 'w');
+  let closed = false;
+  return {
+    write: (s) => void writeSync(fd, s),
+    async commit() {
+      fsyncSync(fd);
+      closeSync(fd);
+      closed = true;
+      renameSync(tmp, file);
+      await fsyncDir(path.dirname(path.resolve(file)));
+    },
+    abort() {
+      if (!closed) closeSync(fd);
+      closed = true;
+    },
+  };
+}
+
+export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens: number; meanLoss: number | null }> {
+  if ((o.text === undefined) === (o.ids === undefined)) throw new UserError('score: give exactly one of --text FILE.jsonl or --ids FILE.jsonl');
+  const input = (o.text ?? o.ids)!;
+  if (!existsSync(input)) throw new UserError(`${input}: no such file`);
+  const batch = o.batch ?? 8;
+  const model = await loadModel(o.model);
+  const cfg = model.config;
+  const maxTokens = o.maxTokens ?? cfg.max_position_embeddings;
+  if (maxTokens < 2) throw new UserError(`--max-tokens: ${maxTokens} is too small (at least 2 tokens are needed for one prediction)`);
+  if (maxTokens > cfg.max_position_embeddings) {
+    throw new UserError(`--max-tokens: ${maxTokens} exceeds the model's context (max_position_embeddings ${cfg.max_position_embeddings})`);
+  }
+
+  let encode: ((texts: string[]) => Promise<Int32Array[]>) | undefined;
+  let closeTokenizer = async () => {};
+  if (o.text !== undefined) {
+    const tokPath = o.tokenizer ?? [path.join(o.model, 'tokenizer.json'), path.join(dataDir(), 'tokenizer', '20B_tokenizer.json')].find((p) => existsSync(p));
+    if (!tokPath) throw new UserError(`score: no tokenizer: ${o.model} has no tokenizer.json and the data kit has none; pass --tokenizer PATH`);
+    const { loadTokenizer } = await import('../data/tokenizer.js');
+    const tok = await loadTokenizer(tokPath);
+    if (tok.vocabSize > cfg.vocab_size) {
+      throw new UserError(`tokenizer ${tokPath} has ${tok.vocabSize} tokens but the model's vocab_size is ${cfg.vocab_size}; pass the model's own --tokenizer`);
+    }
+    encode = (texts) => tok.encodeBatch(texts);
+    closeTokenizer = () => tok.close();
+  }
+
+  const engine = await createEngine(await pickEngine(o.engine), cfg, { threads: o.threads });
+  engine.loadWeights(model.weights);
+  model.weights.clear(); // the engine holds its own copy
+  const sink = openSink(o.out);
+  const progress = new Progress('score', await countLines(input), 'lines');
+  let lines = 0, tokens = 0, lossSum = 0, predictions = 0;
+  const flush = async (pending: Line[]): Promise<void> => {
+    if (!pending.length) return;
+    const rows = encode
+      ? await encode(pending.map((l) => l.value as string))
+      : pending.map((l) => {
+          const ids = l.value as number[];
+          const bad = ids.findIndex((x) => x < 0 || x >= cfg.vocab_size);
+          if (bad >= 0) throw new UserError(`${input}:${l.line}: ids[${bad}] = ${ids[bad]} is outside the model's vocabulary [0, ${cfg.vocab_size})`);
+          return Int32Array.from(ids);
+        });
+    const kept = rows.map((r) => (r.length > maxTokens ? r.subarray(0, maxTokens) : r));
+    const losses = scoreRows(engine, kept, cfg.eos_token_id);
+    pending.forEach((l, i) => {
+      const loss = losses[i];
+      const rec: ScoreRecord = { line: l.line, tokens: kept[i].length, loss, ppl: loss === null ? null : Math.exp(loss) };
+      if (rows[i].length > maxTokens) rec.truncated = true;
+      sink.write(JSON.stringify(rec) + '\n');
+      lines++;
+      tokens += kept[i].length;
+      if (loss !== null) { lossSum += loss * (kept[i].length - 1); predictions += kept[i].length - 1; }
+    });
+    progress.add(pending.length, `${tokens} tokens`);
+  };
+  try {
+    let pending: Line[] = [];
+    for await (const l of readLines(input, o.text !== undefined ? (o.field ?? 'text') : undefined)) {
+      pending.push(l);
+      if (pending.length >= batch) { await flush(pending); pending = []; }
+    }
+    await flush(pending);
+    await sink.commit();
+  } catch (e) {
+    sink.abort();
+    throw e;
+  } finally {
+    engine.dispose();
+    await closeTokenizer();
+  }
+  const meanLoss = predictions ? lossSum / predictions : null;
+  progress.finish(meanLoss === null ? '' : `token-weighted loss ${meanLoss.toFixed(4)} ppl ${Math.exp(meanLoss).toFixed(2)}`);
+  return { lines, tokens, meanLoss };
+}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag}: "${v}" should be a whole number ≥ 1`);
+  return n;
+}
+
 export function register(program: Command): void {
   program
     .command('score')
-    .description('(not built yet)')
-    .action(() => {
-      throw new UserError('score is not built yet');
+    .description('per-line loss and perplexity of a model on JSONL text (or token ids), as JSONL {line, tokens, loss, ppl}')
+    .requiredOption('--model <dir>', 'Hugging Face GPT-NeoX directory (or a Pythia preset name)')
+    .option('--text <file>', 'JSONL file with one text per line')
+    .option('--field <name>', 'the text field of --text lines', 'text')
+    .option('--ids <file>', 'JSONL file of {"ids": [...]} lines (models with their own vocabulary)')
+    .option('--engine <kind>', 'native or tfjs (default: native when built, else tfjs)')
+    .option('--tokenizer <path>', "tokenizer.json (default: the model's, else the data kit's 20B tokenizer)")
+    .option('--max-tokens <n>', "tokens kept per line (default: the model's context length)")
+    .option('--batch <n>', 'lines per forward pass', '8')
+    .option('--threads <n>', 'native engine threads')
+    .option('--out <file>', 'write JSONL here (atomically) instead of stdout')
+    .action(async (o: Record<string, string | undefined>) => {
+      if (o.engine !== undefined && o.engine !== 'native' && o.engine !== 'tfjs') throw new UserError(`--engine: "${o.engine}" should be native or tfjs`);
+      await runScore({
+        model: o.model!,
+        text: o.text,
+        field: o.field,
+        ids: o.ids,
+        engine: o.engine as EngineKind | undefined,
+        tokenizer: o.tokenizer,
+        maxTokens: positiveInt('--max-tokens', o.maxTokens),
+        batch: positiveInt('--batch', o.batch),
+        threads: positiveInt('--threads', o.threads),
+        out: o.out,
+      });
     });
 }

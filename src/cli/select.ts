@@ -1,12 +1,51 @@
 import type { Command } from 'commander';
-import { UserError } from '../util/errors.js';
+import { loadRecipe } from '../recipe/load.js';
+import { runSelection, type SelectionProgress } from '../select/index.js';
+import { Progress, fmtDuration, fmtRate } from '../util/progress.js';
 
-// Placeholder: replaced by the stage that owns this verb.
 export function register(program: Command): void {
   program
     .command('select')
-    .description('(not built yet)')
-    .action(() => {
-      throw new UserError('select is not built yet');
+    .argument('<recipe>', 'recipe YAML (method, data, selection)')
+    .description('Score the domain corpus and select the training documents (DACP, TACP, ETS-DACP, ETA-DACP, ETS-DACP-com)')
+    .option('--force', 'sample and write the selection again even if it is up to date')
+    .option('--rescore', 'recompute the document scores even if scores.arrow matches the corpus and settings')
+    .addHelpText(
+      'after',
+      `
+Writes <run_dir>/selection/: scores.arrow (per-document scores, reused by later samplings),
+selected/ (corpus shards + manifest.json, read by \`cpt train\`), report.md and histograms.
+An interrupted scoring resumes from the last completed shard.`,
+    )
+    .action(async (recipeFile: string, flags: { force?: boolean; rescore?: boolean }) => {
+      const recipe = await loadRecipe(recipeFile);
+      const t0 = Date.now();
+      let bar: Progress | null = null;
+      let lastPhase = '';
+      const onProgress = (p: SelectionProgress): void => {
+        if (p.phase !== lastPhase && p.phase !== 'score') process.stderr.write(`select: ${p.phase}${p.message ? `: ${p.message}` : ''}\n`);
+        lastPhase = p.phase;
+        if (p.phase === 'score' && p.score) {
+          const s = p.score;
+          if (!bar) {
+            if (s.skippedShards) process.stderr.write(`select: resuming scoring (${s.skippedShards} of ${s.shards} shards already scored)\n`);
+            bar = new Progress('select: scoring', p.totalDocs, 'docs');
+          }
+          const secs = (Date.now() - t0) / 1000;
+          bar.add(s.docs - doneDocs, `${fmtRate(s.chars / 1e6 / Math.max(secs, 1e-9))} MB/s | shard ${s.shard}/${s.shards}`);
+          doneDocs = s.docs;
+        }
+      };
+      let doneDocs = 0;
+      const r = await runSelection(recipe, { force: flags.force, rescore: flags.rescore, onProgress });
+      (bar as Progress | null)?.finish();
+      const sel = r.manifest.selection;
+      const pct = sel.corpus_tokens ? ((100 * sel.selected_tokens) / sel.corpus_tokens).toFixed(1) : '–';
+      process.stdout.write(
+        `${r.reused ? 'up to date' : 'selected'}: ${recipe.method}${sel.metrics.length ? ` [${sel.metrics.join('+')}, ${sel.sampling}]` : ''} → ` +
+          `${sel.selected_docs} docs, ${sel.selected_tokens} tokens (${pct}% of ${sel.corpus_tokens} corpus tokens; budget ${sel.budget_tokens}) in ${fmtDuration((Date.now() - t0) / 1000)}\n` +
+          `  shards: ${r.dir}\n` +
+          (r.report ? `  report: ${r.report}\n` : ''),
+      );
     });
 }

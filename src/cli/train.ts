@@ -1,12 +1,35 @@
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { loadRecipe } from '../recipe/load.js';
+import { runTraining } from '../train/run.js';
 
-// Placeholder: replaced by the stage that owns this verb.
 export function register(program: Command): void {
   program
     .command('train')
-    .description('(not built yet)')
-    .action(() => {
-      throw new UserError('train is not built yet');
+    .description('continual pre-training: prepare → select → pack → train with AdamW, checkpointing and monitoring')
+    .argument('<recipe>', 'recipe YAML')
+    .option('--resume [auto|PATH]', 'continue from the newest good checkpoint (auto) or from PATH (a step-<n> directory)')
+    .option('--max-steps <n>', 'stop after optimizer step N with a checkpoint (the lr schedule still spans the whole run)')
+    .option('--engine <kind>', 'native or tfjs (default: the recipe\'s engine.kind)')
+    .option('--threads <n>', 'engine threads (default: the recipe\'s engine.threads)')
+    .action(async (file: string, o: { resume?: string | boolean; maxSteps?: string; engine?: string; threads?: string }) => {
+      const resume = o.resume === true ? 'auto' : o.resume === undefined || o.resume === false ? undefined : o.resume;
+      if (o.engine !== undefined && o.engine !== 'native' && o.engine !== 'tfjs') throw new UserError(`--engine: "${o.engine}" should be native or tfjs`);
+      const recipe = await loadRecipe(file);
+      const r = await runTraining(recipe, {
+        resume,
+        maxSteps: o.maxSteps === undefined ? undefined : positiveInt('--max-steps', o.maxSteps),
+        engine: o.engine as 'native' | 'tfjs' | undefined,
+        threads: o.threads === undefined ? undefined : positiveInt('--threads', o.threads, true),
+      });
+      // Interrupted runs exit as the shell expects of that signal, after their checkpoint.
+      if (r.stoppedBy === 'SIGINT') process.exit(130);
+      if (r.stoppedBy === 'SIGTERM') process.exit(143);
     });
+}
+
+function positiveInt(flag: string, v: string, zeroOk = false): number | undefined {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < (zeroOk ? 0 : 1)) throw new UserError(`${flag}: "${v}" should be a whole number${zeroOk ? '' : ' ≥ 1'}`);
+  return zeroOk && n === 0 ? undefined : n;
 }

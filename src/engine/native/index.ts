@@ -1,10 +1,156 @@
-import type { NeoXConfig } from '../../model/config.js';
-import type { Engine, EngineOptions } from '../engine.js';
+/**
+ * The native C++ engine (native/): weights, gradients and AdamW moments live in native memory;
+ * tensors cross the boundary as Float32Arrays in HF layout, named and ordered by paramSpecs().
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { paramSpecs, derive, type NeoXConfig } from '../../model/config.js';
+import type { AdamWOptions, Engine, EngineOptions, OptimizerState, WeightMap } from '../engine.js';
+import { ROOT } from '../../util/paths.js';
+import { UserError } from '../../util/errors.js';
+import os from 'node:os';
 
-// Placeholder until the native engine lands (issue 4).
-export function nativeStatus(): { ok: boolean; reason?: string } {
-  return { ok: false, reason: 'not built yet' };
+export type NativeKernel = 'auto' | 'scalar' | 'avx2' | 'avx512';
+
+export interface NativeEngineOptions extends EngineOptions {
+  /** GEMM micro-kernel; default $CPT_NATIVE_KERNEL or "auto" (the widest the CPU supports). */
+  kernel?: NativeKernel;
 }
-export function createNativeEngine(_config: NeoXConfig, _opts: EngineOptions): Engine {
-  throw new Error('native engine not built yet');
+
+interface AddonEngine {
+  info(): { kernel: string; threads: number; names: string[]; sizes: number[] };
+  setTensor(which: number, index: number, data: Float32Array): void;
+  getTensor(which: number, index: number): Float32Array;
+  getStep(): number;
+  setStep(step: number): void;
+  logits(ids: Int32Array, batch: number, seq: number): Float32Array;
+  trainStep(ids: Int32Array, batch: number, seq: number, gradScale: number): number;
+  evalLoss(ids: Int32Array, batch: number, seq: number): number;
+  tokenLogprobs(ids: Int32Array, batch: number, seq: number): Float32Array;
+  meanHidden(ids: Int32Array, batch: number, seq: number, lengths: Int32Array): Float32Array;
+  zeroGrads(): void;
+  applyAdamW(o: AdamWOptions): number;
+  dispose(): void;
+}
+interface Addon {
+  NativeEngine: new (cfg: Record<string, number | boolean>, threads: number, kernel: string) => AddonEngine;
+}
+
+export const ADDON_PATH = path.join(ROOT, 'native', 'build', 'Release', 'cpt_native.node');
+/** Written by scripts/build-native.mjs when the build fails: the reason and the fix. */
+export const BUILD_FAILURE_PATH = path.join(ROOT, 'native', 'build', 'BUILD_FAILED.txt');
+
+let addon: Addon | undefined;
+let loadError: string | undefined;
+
+function load(): Addon | undefined {
+  if (addon || loadError) return addon;
+  if (!fs.existsSync(ADDON_PATH)) {
+    loadError = fs.existsSync(BUILD_FAILURE_PATH)
+      ? fs.readFileSync(BUILD_FAILURE_PATH, 'utf8').trim().split('\n')[0]
+      : `the addon is not built (${path.relative(ROOT, ADDON_PATH)} missing); run: npm run build:native (needs g++ make python3)`;
+    return undefined;
+  }
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+  } catch (e) {
+    loadError = `cannot load ${ADDON_PATH}: ${(e as Error).message}; rebuild with: npm run build:native`;
+  }
+  return addon;
+}
+
+export function nativeStatus(): { ok: boolean; reason?: string } {
+  return load() ? { ok: true } : { ok: false, reason: loadError };
+}
+
+const WEIGHTS = 0, GRADS = 1, M1 = 2, M2 = 3;
+
+class NativeEngine implements Engine {
+  readonly name = 'native-cpu';
+  readonly kernel: string;
+  readonly threads: number;
+  private readonly names: string[];
+  private readonly index: Map<string, number>;
+  private e: AddonEngine | undefined;
+
+  constructor(readonly config: NeoXConfig, a: Addon, threads: number, kernel: NativeKernel) {
+    const d = derive(config);
+    if (!Number.isInteger(d.headDim)) throw new UserError(`hidden_size ${config.hidden_size} is not divisible by num_attention_heads ${config.num_attention_heads}`);
+    try {
+      this.e = new a.NativeEngine(
+        {
+          hidden: config.hidden_size, layers: config.num_hidden_layers, heads: config.num_attention_heads,
+          inter: config.intermediate_size, vocab: config.vocab_size, rotaryPct: config.rotary_pct,
+          rotaryBase: config.rotary_emb_base, lnEps: config.layer_norm_eps, exactGelu: d.exactGelu,
+          parallelResidual: config.use_parallel_residual, tied: config.tie_word_embeddings,
+        },
+        threads, kernel,
+      );
+    } catch (e) {
+      throw new UserError(`native engine: ${(e as Error).message}`);
+    }
+    const info = this.e.info();
+    this.kernel = info.kernel;
+    this.threads = info.threads;
+    // The C++ side builds the same table; a mismatch is a bug, not a user error.
+    const specs = paramSpecs(config);
+    const same = specs.length === info.names.length && specs.every((s, i) => s.name === info.names[i] && s.shape.reduce((x, y) => x * y, 1) === info.sizes[i]);
+    if (!same) throw new Error('native engine parameter table differs from paramSpecs()');
+    this.names = specs.map((s) => s.name);
+    this.index = new Map(this.names.map((n, i) => [n, i]));
+  }
+
+  private get x(): AddonEngine {
+    if (!this.e) throw new Error('native engine used after dispose()');
+    return this.e;
+  }
+
+  private setAll(which: number, w: WeightMap, what: string): void {
+    for (const [i, n] of this.names.entries()) {
+      const t = w.get(n);
+      if (!t) throw new UserError(`${what}: missing tensor "${n}"`);
+      this.x.setTensor(which, i, t);
+    }
+    for (const n of w.keys()) if (!this.index.has(n) && !(n === 'embed_out.weight' && this.config.tie_word_embeddings)) throw new UserError(`${what}: unexpected tensor "${n}"`);
+  }
+  private getAll(which: number): WeightMap {
+    return new Map(this.names.map((n, i) => [n, this.x.getTensor(which, i)]));
+  }
+
+  loadWeights(w: WeightMap): void { this.setAll(WEIGHTS, w, 'loadWeights'); }
+  exportWeights(): WeightMap { return this.getAll(WEIGHTS); }
+  exportGrads(): WeightMap { return this.getAll(GRADS); }
+  zeroGrads(): void { this.x.zeroGrads(); }
+
+  logits(ids: Int32Array, batch: number, seq: number): Float32Array { return this.x.logits(ids, batch, seq); }
+  trainStep(ids: Int32Array, batch: number, seq: number, gradScale = 1): number { return this.x.trainStep(ids, batch, seq, gradScale); }
+  evalLoss(ids: Int32Array, batch: number, seq: number): number { return this.x.evalLoss(ids, batch, seq); }
+  tokenLogprobs(ids: Int32Array, batch: number, seq: number): Float32Array { return this.x.tokenLogprobs(ids, batch, seq); }
+  meanHidden(ids: Int32Array, batch: number, seq: number, lengths: Int32Array): Float32Array { return this.x.meanHidden(ids, batch, seq, lengths); }
+
+  applyAdamW(o: AdamWOptions): { gradNorm: number } { return { gradNorm: this.x.applyAdamW(o) }; }
+
+  exportOptimizer(): OptimizerState {
+    return { step: this.x.getStep(), m: this.getAll(M1), v: this.getAll(M2) };
+  }
+  importOptimizer(s: OptimizerState): void {
+    this.setAll(M1, s.m, 'importOptimizer (m)');
+    this.setAll(M2, s.v, 'importOptimizer (v)');
+    this.x.setStep(s.step);
+  }
+
+  dispose(): void {
+    this.e?.dispose();
+    this.e = undefined;
+  }
+}
+
+export function createNativeEngine(config: NeoXConfig, opts: NativeEngineOptions = {}): Engine & { kernel: string; threads: number } {
+  const a = load();
+  if (!a) throw new UserError(`the native engine is unavailable: ${loadError}`);
+  const threads = opts.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new UserError(`threads must be a positive integer, got ${threads}`);
+  const kernel = opts.kernel ?? ((process.env.CPT_NATIVE_KERNEL as NativeKernel | undefined) || 'auto');
+  return new NativeEngine(config, a, threads, kernel);
 }

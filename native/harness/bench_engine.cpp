@@ -1,0 +1,57 @@
+// Training and scoring throughput of the engine on a Pythia shape (no Node needed).
+// Usage: bench_engine [14m|70m|160m] [threads] [kernel] [steps] [batch] [seq]
+// Prints one name=value line per figure.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+#include "../src/engine.h"
+
+using namespace cpt;
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  const char* shape = argc > 1 ? argv[1] : "14m";
+  const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
+  const char* kernel = argc > 3 ? argv[3] : "auto";
+  const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
+  const int B = argc > 5 ? std::atoi(argv[5]) : 4, T = argc > 6 ? std::atoi(argv[6]) : 512;
+  ModelConfig c;
+  if (!std::strcmp(shape, "14m")) c.hidden = 128, c.layers = 6, c.heads = 4;
+  else if (!std::strcmp(shape, "70m")) c.hidden = 512, c.layers = 6, c.heads = 8;
+  else if (!std::strcmp(shape, "160m")) c.hidden = 768, c.layers = 12, c.heads = 12;
+  else { std::fprintf(stderr, "unknown shape %s\n", shape); return 2; }
+  c.inter = 4 * c.hidden, c.vocab = 50304;
+  Engine e(c, threads, kernel);
+  std::mt19937 rng(0);
+  std::normal_distribution<float> nd(0.f, 0.02f);
+  for (const ParamInfo& p : e.params()) {
+    float* w = e.weights() + p.offset;
+    const bool ln = p.name.find("layernorm") != std::string::npos;
+    const bool bias = p.name.find(".bias") != std::string::npos;
+    for (size_t i = 0; i < p.size; i++) w[i] = bias ? 0.f : ln ? 1.f : nd(rng);
+  }
+  std::vector<int32_t> ids((size_t)B * T);
+  for (auto& t : ids) t = (int32_t)(rng() % c.vocab);
+  AdamW o{1e-4, 0.9, 0.95, 1e-8, 0.1, 1.0};
+  e.trainStep(ids.data(), B, T, 1.0);
+  e.applyAdamW(o);
+  double bestTrain = 1e30, bestScore = 1e30;
+  std::vector<float> lp((size_t)B * (T - 1));
+  for (int s = 0; s < steps; s++) {
+    auto t0 = Clock::now();
+    e.trainStep(ids.data(), B, T, 1.0);
+    e.applyAdamW(o);
+    auto t1 = Clock::now();
+    e.tokenLogprobs(ids.data(), B, T, lp.data());
+    auto t2 = Clock::now();
+    bestTrain = std::min(bestTrain, std::chrono::duration<double>(t1 - t0).count());
+    bestScore = std::min(bestScore, std::chrono::duration<double>(t2 - t1).count());
+  }
+  std::printf("shape=%s kernel=%s threads=%d B=%d T=%d params=%zu\n", shape, e.kernelName(), threads, B, T,
+              e.totalParams());
+  std::printf("train_tok_s=%.0f\nscore_tok_s=%.0f\n", B * T / bestTrain, B * T / bestScore);
+}

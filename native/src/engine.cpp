@@ -1,0 +1,533 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace cpt {
+
+namespace {
+constexpr int RB = 64;  // attention row block: causal blocks skip the masked upper triangle
+
+template <class V>
+void grow(V& v, size_t n) {
+  if (v.size() != n) v.resize(n);
+}
+}  // namespace
+
+Engine::Engine(const ModelConfig& c, int threads, const char* kernel)
+    : c_(c), pool_(threads < 1 ? 1 : threads), gemm_(selectKernel(kernel) ? selectKernel(kernel) : kernelScalar(),
+                                                     threads < 1 ? 1 : threads) {
+  if (!selectKernel(kernel))
+    throw std::invalid_argument(std::string("kernel \"") + (kernel ? kernel : "") +
+                                "\" is unknown or not supported by this CPU (auto, scalar, avx2, avx512)");
+  if (c.hidden <= 0 || c.layers <= 0 || c.heads <= 0 || c.inter <= 0 || c.vocab <= 0)
+    throw std::invalid_argument("config sizes must be positive");
+  if (c.hidden % c.heads != 0) throw std::invalid_argument("hidden_size must be divisible by num_attention_heads");
+  D_ = c.hidden, H_ = c.heads, hd_ = D_ / H_, I_ = c.inter, V_ = c.vocab, L_ = c.layers;
+  rd_ = (int)std::floor(hd_ * c.rotaryPct);
+  if (rd_ % 2 != 0) throw std::invalid_argument("rotary dimension (head_dim * rotary_pct) must be even");
+
+  auto add = [&](const std::string& name, std::vector<int> shape, bool decay) {
+    size_t n = 1;
+    for (int s : shape) n *= (size_t)s;
+    params_.push_back({name, std::move(shape), decay, n, total_});
+    total_ += n;
+  };
+  add("gpt_neox.embed_in.weight", {V_, D_}, true);
+  for (int l = 0; l < L_; l++) {
+    std::string p = "gpt_neox.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {D_}, false);
+    add(p + "input_layernorm.bias", {D_}, false);
+    add(p + "post_attention_layernorm.weight", {D_}, false);
+    add(p + "post_attention_layernorm.bias", {D_}, false);
+    add(p + "attention.query_key_value.weight", {3 * D_, D_}, true);
+    add(p + "attention.query_key_value.bias", {3 * D_}, false);
+    add(p + "attention.dense.weight", {D_, D_}, true);
+    add(p + "attention.dense.bias", {D_}, false);
+    add(p + "mlp.dense_h_to_4h.weight", {I_, D_}, true);
+    add(p + "mlp.dense_h_to_4h.bias", {I_}, false);
+    add(p + "mlp.dense_4h_to_h.weight", {D_, I_}, true);
+    add(p + "mlp.dense_4h_to_h.bias", {D_}, false);
+  }
+  add("gpt_neox.final_layer_norm.weight", {D_}, false);
+  add("gpt_neox.final_layer_norm.bias", {D_}, false);
+  if (!c.tied) add("embed_out.weight", {V_, D_}, true);
+  w_.assign(total_, 0.f);
+  g_.assign(total_, 0.f);
+  m_.assign(total_, 0.f);
+  v_.assign(total_, 0.f);
+  size_t lnf = params_[1 + 12 * L_].offset;
+  embIn_ = w_.data(), gEmbIn_ = g_.data();
+  lnfw_ = w_.data() + lnf, lnfb_ = lnfw_ + D_, glnfw_ = g_.data() + lnf, glnfb_ = glnfw_ + D_;
+  embOut_ = c.tied ? embIn_ : w_.data() + params_.back().offset;
+  gEmbOut_ = c.tied ? gEmbIn_ : g_.data() + params_.back().offset;
+  scratch_.resize(pool_.size());
+  partial_.resize(pool_.size());
+  acts_.resize(L_);
+}
+
+Engine::~Engine() = default;
+
+Engine::LayerP Engine::layer(float* base, int l) const {
+  float* p = base + params_[1 + 12 * l].offset;
+  LayerP r;
+  r.ln1w = p, p += D_;
+  r.ln1b = p, p += D_;
+  r.ln2w = p, p += D_;
+  r.ln2b = p, p += D_;
+  r.qkvw = p, p += (size_t)3 * D_ * D_;
+  r.qkvb = p, p += 3 * D_;
+  r.ow = p, p += (size_t)D_ * D_;
+  r.ob = p, p += D_;
+  r.upw = p, p += (size_t)I_ * D_;
+  r.upb = p, p += I_;
+  r.downw = p, p += (size_t)D_ * I_;
+  r.downb = p;
+  return r;
+}
+
+void Engine::check(const int32_t* ids, int B, int T) const {
+  if (B <= 0 || T <= 0) throw std::invalid_argument("batch and seq must be positive");
+  const size_t n = (size_t)B * T;
+  for (size_t i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= V_)
+      throw std::invalid_argument("token id " + std::to_string(ids[i]) + " at index " + std::to_string(i) +
+                                  " is outside the vocabulary [0, " + std::to_string(V_) + ")");
+}
+
+void Engine::ropeTables(int T) {
+  if (ropeT_ == T) return;
+  const int half = rd_ / 2;
+  cos_.assign((size_t)T * (half > 0 ? half : 1), 1.f);
+  sin_.assign((size_t)T * (half > 0 ? half : 1), 0.f);
+  // As HF computes them: inv_freq and t * inv_freq in float32.
+  for (int i = 0; i < half; i++) {
+    const float inv = (float)(1.0 / std::pow(c_.rotaryBase, (double)(2 * i) / rd_));
+    for (int t = 0; t < T; t++) {
+      const float a = (float)t * inv;
+      cos_[(size_t)t * half + i] = (float)std::cos((double)a);
+      sin_[(size_t)t * half + i] = (float)std::sin((double)a);
+    }
+  }
+  ropeT_ = T;
+}
+
+void Engine::ensure(int B, int T) {
+  ropeTables(T);
+  if (B == curB_ && T == curT_) return;
+  const size_t N = (size_t)B * T;
+  for (auto& a : acts_) {
+    grow(a.x, N * D_), grow(a.ln1, N * D_), grow(a.ln1mean, N), grow(a.ln1rstd, N);
+    grow(a.qkv, N * 3 * D_), grow(a.P, (size_t)B * H_ * T * T), grow(a.y, N * D_);
+    if (!c_.parallelResidual) grow(a.x2, N * D_);
+    grow(a.ln2, N * D_), grow(a.ln2mean, N), grow(a.ln2rstd, N), grow(a.h1, N * I_), grow(a.g, N * I_);
+  }
+  grow(xf_, N * D_), grow(lnf_, N * D_), grow(lnfmean_, N), grow(lnfrstd_, N), grow(ao_, N * D_), grow(mo_, N * D_);
+  grow(dX_, N * D_), grow(dH_, N * D_), grow(dy_, N * D_), grow(dqkv_, N * 3 * D_), grow(dh1_, N * I_);
+  grow(dln1_, N * D_), grow(dln2_, N * D_), grow(rowLoss_, N);
+  for (auto& s : scratch_) grow(s, (size_t)T * T);
+  curB_ = B, curT_ = T;
+}
+
+// y[N, out] = x[N, in] W[out, in]^T + b
+void Engine::linear(const float* x, int N, int in, const float* W, const float* b, int out, float* y) {
+  pool_.parallelFor(N, [&](int, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) std::memcpy(y + r * out, b, sizeof(float) * out);
+  });
+  gemm_.mt(pool_, false, true, N, out, in, x, in, W, in, y, out, true);
+}
+
+void Engine::colSumAdd(const float* x, int N, int C, float* out) {
+  const int nt = pool_.size();
+  pool_.run([&](int tid) {
+    auto& p = partial_[tid];
+    p.assign(C, 0.0);
+    const int64_t r0 = (int64_t)N * tid / nt, r1 = (int64_t)N * (tid + 1) / nt;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* row = x + r * C;
+      for (int j = 0; j < C; j++) p[j] += row[j];
+    }
+  });
+  for (int t = 0; t < nt; t++)
+    for (int j = 0; j < C; j++) out[j] += (float)partial_[t][j];
+}
+
+void Engine::linearBackward(const float* x, const float* dy, int N, int in, int out, const float* W, float* dW,
+                            float* db, float* dx) {
+  gemm_.mt(pool_, true, false, out, in, N, dy, out, x, in, dW, in, true);  // dW += dy^T x
+  colSumAdd(dy, N, out, db);
+  gemm_.mt(pool_, false, false, N, in, out, dy, out, W, in, dx, in, false);  // dx = dy W
+}
+
+void Engine::layerNorm(const float* x, const float* w, const float* b, int N, float* y, float* mean, float* rstd) {
+  const int D = D_;
+  const double eps = c_.lnEps;
+  pool_.parallelFor(N, [&](int, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float* xr = x + r * D;
+      double s = 0;
+      for (int j = 0; j < D; j++) s += xr[j];
+      const double mu = s / D;
+      double ss = 0;
+      for (int j = 0; j < D; j++) ss += (xr[j] - mu) * (xr[j] - mu);
+      const float m = (float)mu, rs = (float)(1.0 / std::sqrt(ss / D + eps));
+      mean[r] = m, rstd[r] = rs;
+      float* yr = y + r * D;
+      for (int j = 0; j < D; j++) yr[j] = (xr[j] - m) * rs * w[j] + b[j];
+    }
+  });
+}
+
+void Engine::layerNormBackward(const float* x, const float* mean, const float* rstd, const float* w,
+                               const float* dy, int N, float* dxAcc, float* dw, float* db) {
+  const int D = D_, nt = pool_.size();
+  pool_.run([&](int tid) {
+    auto& p = partial_[tid];
+    p.assign(2 * D, 0.0);
+    const int64_t r0 = (int64_t)N * tid / nt, r1 = (int64_t)N * (tid + 1) / nt;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* xr = x + r * D;
+      const float* g = dy + r * D;
+      const float m = mean[r], rs = rstd[r];
+      double s1 = 0, s2 = 0;
+      for (int j = 0; j < D; j++) {
+        const float xh = (xr[j] - m) * rs, dxh = g[j] * w[j];
+        s1 += dxh, s2 += dxh * xh;
+        p[j] += g[j] * xh;
+        p[D + j] += g[j];
+      }
+      const float a = (float)(s1 / D), bb = (float)(s2 / D);
+      float* o = dxAcc + r * D;
+      for (int j = 0; j < D; j++) {
+        const float xh = (xr[j] - m) * rs;
+        o[j] += rs * (g[j] * w[j] - a - xh * bb);
+      }
+    }
+  });
+  for (int t = 0; t < nt; t++)
+    for (int j = 0; j < D; j++) dw[j] += (float)partial_[t][j], db[j] += (float)partial_[t][D + j];
+}
+
+static inline void rope(float* z, const float* cs, const float* sn, int half, bool inverse) {
+  for (int i = 0; i < half; i++) {
+    const float a = z[i], b = z[i + half], c = cs[i], s = inverse ? -sn[i] : sn[i];
+    z[i] = a * c - b * s;
+    z[i + half] = b * c + a * s;
+  }
+}
+
+void Engine::attentionForward(Acts& a, int B, int T) {
+  const int H = H_, hd = hd_, D3 = 3 * D_, half = rd_ / 2;
+  const float scale = (float)(1.0 / std::sqrt((double)hd));
+  if (half > 0)
+    pool_.parallelFor((int64_t)B * T, [&](int, int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++) {
+        const int t = (int)(r % T);
+        for (int h = 0; h < H; h++) {
+          float* q = a.qkv.data() + r * D3 + h * 3 * hd;
+          rope(q, &cos_[(size_t)t * half], &sin_[(size_t)t * half], half, false);
+          rope(q + hd, &cos_[(size_t)t * half], &sin_[(size_t)t * half], half, false);
+        }
+      }
+    });
+  pool_.parallelFor((int64_t)B * H, [&](int tid, int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; w++) {
+      const int b = (int)(w / H), h = (int)(w % H);
+      const float* q = a.qkv.data() + (size_t)b * T * D3 + h * 3 * hd;
+      const float* k = q + hd;
+      const float* v = q + 2 * hd;
+      float* P = a.P.data() + (size_t)w * T * T;
+      float* y = a.y.data() + (size_t)b * T * D_ + h * hd;
+      for (int i0 = 0; i0 < T; i0 += RB) {
+        const int i1 = std::min(T, i0 + RB);
+        gemm_.st(tid, false, true, i1 - i0, i1, hd, q + (size_t)i0 * D3, D3, k, D3, P + (size_t)i0 * T, T, false);
+        const Kernel* kn = gemm_.kernel();
+        for (int i = i0; i < i1; i++) {
+          float* row = P + (size_t)i * T;
+          for (int j = 0; j <= i; j++) row[j] *= scale;
+          const float inv = 1.f / kn->expSum(row, i + 1, kn->rowMax(row, i + 1), 1);
+          for (int j = 0; j <= i; j++) row[j] *= inv;
+          for (int j = i + 1; j < i1; j++) row[j] = 0.f;
+        }
+        gemm_.st(tid, false, false, i1 - i0, hd, i1, P + (size_t)i0 * T, T, v, D3, y + (size_t)i0 * D_, D_, false);
+      }
+    }
+  });
+}
+
+void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float* dqkv) {
+  const int H = H_, hd = hd_, D3 = 3 * D_, half = rd_ / 2;
+  const float scale = (float)(1.0 / std::sqrt((double)hd));
+  pool_.parallelFor((int64_t)B * H, [&](int tid, int64_t w0, int64_t w1) {
+    float* dP = scratch_[tid].data();
+    for (int64_t w = w0; w < w1; w++) {
+      const int b = (int)(w / H), h = (int)(w % H);
+      const size_t base = (size_t)b * T * D3 + h * 3 * hd;
+      const float* q = a.qkv.data() + base;
+      const float* k = q + hd;
+      const float* v = q + 2 * hd;
+      float* dq = dqkv + base;
+      float* dk = dq + hd;
+      float* dv = dq + 2 * hd;
+      const float* P = a.P.data() + (size_t)w * T * T;
+      const float* dy = dyAll + (size_t)b * T * D_ + h * hd;
+      for (int i0 = 0; i0 < T; i0 += RB) {
+        const int i1 = std::min(T, i0 + RB);
+        gemm_.st(tid, false, true, i1 - i0, i1, hd, dy + (size_t)i0 * D_, D_, v, D3, dP + (size_t)i0 * T, T, false);
+        for (int i = i0; i < i1; i++) {
+          const float* p = P + (size_t)i * T;
+          float* d = dP + (size_t)i * T;
+          float dot = 0;
+          for (int j = 0; j <= i; j++) dot += p[j] * d[j];
+          for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - dot) * scale;
+          for (int j = i + 1; j < i1; j++) d[j] = 0.f;
+        }
+        gemm_.st(tid, false, false, i1 - i0, hd, i1, dP + (size_t)i0 * T, T, k, D3, dq + (size_t)i0 * D3, D3, false);
+      }
+      for (int j0 = 0; j0 < T; j0 += RB) {
+        const int j1 = std::min(T, j0 + RB);
+        const size_t off = (size_t)j0 * T + j0;
+        gemm_.st(tid, true, false, j1 - j0, hd, T - j0, P + off, T, dy + (size_t)j0 * D_, D_, dv + (size_t)j0 * D3, D3,
+                 false);
+        gemm_.st(tid, true, false, j1 - j0, hd, T - j0, dP + off, T, q + (size_t)j0 * D3, D3, dk + (size_t)j0 * D3, D3,
+                 false);
+      }
+    }
+  });
+  if (half > 0)
+    pool_.parallelFor((int64_t)B * T, [&](int, int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++) {
+        const int t = (int)(r % T);
+        for (int h = 0; h < H; h++) {
+          float* d = dqkv + r * D3 + h * 3 * hd;
+          rope(d, &cos_[(size_t)t * half], &sin_[(size_t)t * half], half, true);
+          rope(d + hd, &cos_[(size_t)t * half], &sin_[(size_t)t * half], half, true);
+        }
+      }
+    });
+}
+
+static inline float geluF(float x, bool exact) {
+  if (exact) return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
+  const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+  return 0.5f * x * (1.f + std::tanh(u));
+}
+static inline float geluD(float x, bool exact) {
+  if (exact)
+    return 0.5f * (1.f + std::erf(x * 0.70710678118654752f)) + x * 0.3989422804014327f * std::exp(-0.5f * x * x);
+  const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x), t = std::tanh(u);
+  return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * 0.7978845608028654f * (1.f + 3.f * 0.044715f * x * x);
+}
+
+void Engine::forward(const int32_t* ids, int B, int T) {
+  ensure(B, T);
+  const int N = B * T, D = D_;
+  float* x0 = acts_[0].x.data();
+  pool_.parallelFor(N, [&](int, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) std::memcpy(x0 + r * D, embIn_ + (size_t)ids[r] * D, sizeof(float) * D);
+  });
+  for (int l = 0; l < L_; l++) {
+    Acts& a = acts_[l];
+    const LayerP p = layer(w_.data(), l);
+    float* xn = l + 1 < L_ ? acts_[l + 1].x.data() : xf_.data();
+    layerNorm(a.x.data(), p.ln1w, p.ln1b, N, a.ln1.data(), a.ln1mean.data(), a.ln1rstd.data());
+    linear(a.ln1.data(), N, D, p.qkvw, p.qkvb, 3 * D, a.qkv.data());
+    attentionForward(a, B, T);
+    linear(a.y.data(), N, D, p.ow, p.ob, D, ao_.data());
+    const float* lnIn = a.x.data();
+    if (!c_.parallelResidual) {
+      pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; i++) a.x2[i] = ao_[i] + a.x[i];
+      });
+      lnIn = a.x2.data();
+    }
+    layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2.data(), a.ln2mean.data(), a.ln2rstd.data());
+    linear(a.ln2.data(), N, D, p.upw, p.upb, I_, a.h1.data());
+    const bool exact = c_.exactGelu;
+    pool_.parallelFor((int64_t)N * I_, [&](int, int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) a.g[i] = geluF(a.h1[i], exact);
+    });
+    linear(a.g.data(), N, I_, p.downw, p.downb, D, mo_.data());
+    pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
+      if (c_.parallelResidual)
+        for (int64_t i = i0; i < i1; i++) xn[i] = mo_[i] + ao_[i] + a.x[i];  // HF order
+      else
+        for (int64_t i = i0; i < i1; i++) xn[i] = mo_[i] + a.x2[i];
+    });
+  }
+  layerNorm(xf_.data(), lnfw_, lnfb_, N, lnf_.data(), lnfmean_.data(), lnfrstd_.data());
+}
+
+void Engine::backward(const int32_t* ids, int B, int T) {
+  const int N = B * T, D = D_;
+  std::fill(dX_.begin(), dX_.end(), 0.f);
+  layerNormBackward(xf_.data(), lnfmean_.data(), lnfrstd_.data(), lnfw_, dH_.data(), N, dX_.data(), glnfw_, glnfb_);
+  for (int l = L_ - 1; l >= 0; l--) {
+    Acts& a = acts_[l];
+    const LayerP p = layer(w_.data(), l), gp = layer(g_.data(), l);
+    const bool exact = c_.exactGelu;
+    // MLP branch: its output gradient is dX either way.
+    linearBackward(a.g.data(), dX_.data(), N, I_, D, p.downw, gp.downw, gp.downb, dh1_.data());
+    pool_.parallelFor((int64_t)N * I_, [&](int, int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) dh1_[i] *= geluD(a.h1[i], exact);
+    });
+    linearBackward(a.ln2.data(), dh1_.data(), N, D, I_, p.upw, gp.upw, gp.upb, dln2_.data());
+    if (!c_.parallelResidual)  // dX becomes d(x2) = dX + ln2 branch
+      layerNormBackward(a.x2.data(), a.ln2mean.data(), a.ln2rstd.data(), p.ln2w, dln2_.data(), N, dX_.data(), gp.ln2w,
+                        gp.ln2b);
+    // Attention branch.
+    linearBackward(a.y.data(), dX_.data(), N, D, D, p.ow, gp.ow, gp.ob, dy_.data());
+    attentionBackward(a, B, T, dy_.data(), dqkv_.data());
+    linearBackward(a.ln1.data(), dqkv_.data(), N, D, 3 * D, p.qkvw, gp.qkvw, gp.qkvb, dln1_.data());
+    if (c_.parallelResidual)
+      layerNormBackward(a.x.data(), a.ln2mean.data(), a.ln2rstd.data(), p.ln2w, dln2_.data(), N, dX_.data(), gp.ln2w,
+                        gp.ln2b);
+    layerNormBackward(a.x.data(), a.ln1mean.data(), a.ln1rstd.data(), p.ln1w, dln1_.data(), N, dX_.data(), gp.ln1w,
+                      gp.ln1b);
+  }
+  // Embedding gradient: each thread owns a column slice, rows in order (deterministic).
+  pool_.parallelFor(D, [&](int, int64_t c0, int64_t c1) {
+    for (int r = 0; r < N; r++) {
+      float* dst = gEmbIn_ + (size_t)ids[r] * D;
+      const float* src = dX_.data() + (size_t)r * D;
+      for (int64_t j = c0; j < c1; j++) dst[j] += src[j];
+    }
+  });
+}
+
+double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradScale, float* out) {
+  const int N = B * T, D = D_, V = V_;
+  int R = std::max(16, (int)((size_t)(1 << 24) / (size_t)V));
+  R = std::min(R, N);
+  grow(logitBuf_, (size_t)R * V);
+  float* lg = logitBuf_.data();
+  const float gs = (float)(gradScale / ((double)B * (T - 1)));
+  for (int r0 = 0; r0 < N; r0 += R) {
+    const int rows = std::min(R, N - r0);
+    const float* Hc = lnf_.data() + (size_t)r0 * D;
+    gemm_.mt(pool_, false, true, rows, V, D, Hc, D, embOut_, D, lg, V, false);
+    pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) {
+        const int r = r0 + (int)i, t = r % T;
+        float* l = lg + i * V;
+        if (t == T - 1) {
+          rowLoss_[r] = 0;
+          if (mode == 1) std::memset(l, 0, sizeof(float) * V);
+          continue;
+        }
+        const int tgt = ids[r + 1];
+        const Kernel* kn = gemm_.kernel();
+        const float lt = l[tgt], mx = kn->rowMax(l, V);
+        const float s = kn->expSum(l, V, mx, mode == 1);
+        const double lse = mx + std::log((double)s);
+        rowLoss_[r] = lse - lt;
+        if (mode == 2) out[(size_t)(r / T) * (T - 1) + t] = (float)(lt - lse);
+        if (mode == 1) {  // softmax - onehot, times the loss scale
+          const float f = gs / s;
+          for (int j = 0; j < V; j++) l[j] *= f;
+          l[tgt] -= gs;
+        }
+      }
+    });
+    if (mode == 1) {
+      gemm_.mt(pool_, false, false, rows, D, V, lg, V, embOut_, D, dH_.data() + (size_t)r0 * D, D, false);
+      gemm_.mt(pool_, true, false, V, D, rows, lg, V, Hc, D, gEmbOut_, D, true);
+    }
+  }
+  double s = 0;
+  for (int r = 0; r < N; r++) s += rowLoss_[r];
+  return s / ((double)B * (T - 1));
+}
+
+void Engine::logits(const int32_t* ids, int B, int T, float* out) {
+  check(ids, B, T);
+  forward(ids, B, T);
+  gemm_.mt(pool_, false, true, B * T, V_, D_, lnf_.data(), D_, embOut_, D_, out, V_, false);
+}
+
+double Engine::trainStep(const int32_t* ids, int B, int T, double gradScale) {
+  check(ids, B, T);
+  if (T < 2) throw std::invalid_argument("seq must be at least 2 to have next-token predictions");
+  forward(ids, B, T);
+  const double loss = headLoss(ids, B, T, 1, gradScale, nullptr);
+  backward(ids, B, T);
+  return loss;
+}
+
+double Engine::evalLoss(const int32_t* ids, int B, int T) {
+  check(ids, B, T);
+  if (T < 2) throw std::invalid_argument("seq must be at least 2 to have next-token predictions");
+  forward(ids, B, T);
+  return headLoss(ids, B, T, 0, 0, nullptr);
+}
+
+void Engine::tokenLogprobs(const int32_t* ids, int B, int T, float* out) {
+  check(ids, B, T);
+  if (T < 2) throw std::invalid_argument("seq must be at least 2 to have next-token predictions");
+  forward(ids, B, T);
+  headLoss(ids, B, T, 2, 0, out);
+}
+
+void Engine::meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths, float* out) {
+  check(ids, B, T);
+  for (int b = 0; b < B; b++)
+    if (lengths[b] < 1 || lengths[b] > T)
+      throw std::invalid_argument("lengths[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) +
+                                  " is outside [1, seq]");
+  forward(ids, B, T);
+  const int D = D_;
+  for (int b = 0; b < B; b++) {
+    std::vector<double> acc(D, 0.0);
+    for (int t = 0; t < lengths[b]; t++) {
+      const float* h = lnf_.data() + ((size_t)b * T + t) * D;
+      for (int j = 0; j < D; j++) acc[j] += h[j];
+    }
+    for (int j = 0; j < D; j++) out[(size_t)b * D + j] = (float)(acc[j] / lengths[b]);
+  }
+}
+
+void Engine::zeroGrads() {
+  pool_.parallelFor((int64_t)total_, [&](int, int64_t i0, int64_t i1) {
+    std::memset(g_.data() + i0, 0, sizeof(float) * (i1 - i0));
+  });
+}
+
+double Engine::applyAdamW(const AdamW& o) {
+  const int nt = pool_.size();
+  const int64_t n = (int64_t)total_;
+  pool_.run([&](int tid) {
+    const int64_t i0 = n * tid / nt, i1 = n * (tid + 1) / nt;
+    double s = 0;
+    for (int64_t i = i0; i < i1; i++) s += (double)g_[i] * g_[i];
+    partial_[tid].assign(1, s);
+  });
+  double sq = 0;
+  for (int t = 0; t < nt; t++) sq += partial_[t][0];
+  const double norm = std::sqrt(sq);
+  double coef = 1.0;
+  if (o.clip > 0) coef = std::min(1.0, o.clip / (norm + 1e-6));  // as torch.nn.utils.clip_grad_norm_
+  step++;
+  const double bc1 = 1 - std::pow(o.beta1, (double)step), bc2 = 1 - std::pow(o.beta2, (double)step);
+  const float stepSize = (float)(o.lr / bc1), bc2s = (float)std::sqrt(bc2), fcoef = (float)coef;
+  const float b1 = (float)o.beta1, b2 = (float)o.beta2, eps = (float)o.eps, decay = (float)(1 - o.lr * o.weightDecay);
+  pool_.run([&](int tid) {
+    const int64_t t0 = n * tid / nt, t1 = n * (tid + 1) / nt;
+    for (const ParamInfo& pi : params_) {
+      const int64_t a = std::max<int64_t>(t0, pi.offset), b = std::min<int64_t>(t1, pi.offset + pi.size);
+      for (int64_t i = a; i < b; i++) {
+        const float g = g_[i] * fcoef;
+        float p = w_[i];
+        if (pi.decay) p *= decay;  // decoupled weight decay, applied first as torch.optim.AdamW does
+        const float m = m_[i] = b1 * m_[i] + (1 - b1) * g;
+        const float v = v_[i] = b2 * v_[i] + (1 - b2) * g * g;
+        w_[i] = p - stepSize * m / (std::sqrt(v) / bc2s + eps);
+        g_[i] = 0.f;
+      }
+    }
+  });
+  return norm;
+}
+
+}  // namespace cpt

@@ -1,0 +1,103 @@
+// GPT-NeoX (HF GPTNeoXForCausalLM) forward/backward/AdamW on the CPU, float32, weights,
+// gradients and AdamW moments in native memory. Independent of Node (used by the N-API binding
+// and by the standalone harness).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gemm.h"
+#include "threadpool.h"
+
+namespace cpt {
+
+struct ModelConfig {
+  int hidden = 0, layers = 0, heads = 0, inter = 0, vocab = 0;
+  double rotaryPct = 0.25, rotaryBase = 10000, lnEps = 1e-5;
+  bool exactGelu = true, parallelResidual = true, tied = false;
+};
+
+struct ParamInfo {
+  std::string name;
+  std::vector<int> shape;
+  bool decay;
+  size_t size, offset;
+};
+
+struct AdamW {
+  double lr, beta1, beta2, eps, weightDecay, clip;
+};
+
+class Engine {
+ public:
+  // kernel: "auto", "scalar", "avx2", "avx512"; throws std::invalid_argument on bad input.
+  Engine(const ModelConfig& c, int threads, const char* kernel);
+  ~Engine();
+
+  const std::vector<ParamInfo>& params() const { return params_; }
+  const char* kernelName() const { return gemm_.kernel()->name; }
+  int threads() const { return pool_.size(); }
+  size_t totalParams() const { return total_; }
+
+  float* weights() { return w_.data(); }
+  float* grads() { return g_.data(); }
+  float* moment1() { return m_.data(); }
+  float* moment2() { return v_.data(); }
+  int64_t step = 0;
+
+  void logits(const int32_t* ids, int B, int T, float* out);
+  double trainStep(const int32_t* ids, int B, int T, double gradScale);
+  double evalLoss(const int32_t* ids, int B, int T);
+  void tokenLogprobs(const int32_t* ids, int B, int T, float* out);
+  void meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths, float* out);
+  void zeroGrads();
+  double applyAdamW(const AdamW& o);  // returns the pre-clip global gradient norm
+
+ private:
+  struct LayerP {
+    float *ln1w, *ln1b, *ln2w, *ln2b, *qkvw, *qkvb, *ow, *ob, *upw, *upb, *downw, *downb;
+  };
+  struct Acts {
+    std::vector<float> x, ln1, ln1mean, ln1rstd, qkv, P, y, x2, ln2, ln2mean, ln2rstd, h1, g;
+  };
+  LayerP layer(float* base, int l) const;
+  void check(const int32_t* ids, int B, int T) const;
+  void ensure(int B, int T);
+  void forward(const int32_t* ids, int B, int T);
+  void backward(const int32_t* ids, int B, int T);
+  // Chunked LM head + cross-entropy: never materialises [B*T, V]. mode 0: loss only,
+  // 1: loss + gradients into dH_ and embed_out, 2: per-token logprobs into out.
+  double headLoss(const int32_t* ids, int B, int T, int mode, double gradScale, float* out);
+  void attentionForward(Acts& a, int B, int T);
+  void attentionBackward(Acts& a, int B, int T, const float* dy, float* dqkv);
+  void linear(const float* x, int N, int in, const float* W, const float* b, int out, float* y);
+  void linearBackward(const float* x, const float* dy, int N, int in, int out, const float* W, float* dW,
+                      float* db, float* dx);
+  void layerNorm(const float* x, const float* w, const float* b, int N, float* y, float* mean, float* rstd);
+  void layerNormBackward(const float* x, const float* mean, const float* rstd, const float* w, const float* dy,
+                         int N, float* dxAcc, float* dw, float* db);
+  void colSumAdd(const float* x, int N, int C, float* out);
+  void ropeTables(int T);
+
+  ModelConfig c_;
+  int D_, H_, hd_, rd_, I_, V_, L_;
+  std::vector<ParamInfo> params_;
+  size_t total_ = 0;
+  std::vector<float> w_, g_, m_, v_;
+  float *embIn_, *lnfw_, *lnfb_, *embOut_;
+  float *gEmbIn_, *glnfw_, *glnfb_, *gEmbOut_;
+  ThreadPool pool_;
+  Gemm gemm_;
+  int curB_ = 0, curT_ = 0, ropeT_ = 0;
+  std::vector<Acts> acts_;
+  std::vector<float> xf_, lnf_, lnfmean_, lnfrstd_, ao_, mo_;
+  std::vector<float> dX_, dH_, dy_, dqkv_, dh1_, dln1_, dln2_;
+  std::vector<float> cos_, sin_;
+  std::vector<std::vector<float>> scratch_;  // per thread: T*T (attention dP) etc.
+  std::vector<std::vector<double>> partial_;  // per thread partial sums (deterministic reductions)
+  std::vector<float> logitBuf_;
+  std::vector<double> rowLoss_;
+};
+
+}  // namespace cpt

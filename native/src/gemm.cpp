@@ -1,0 +1,157 @@
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace cpt {
+
+namespace {
+constexpr int KC = 256;   // depth of a packed panel pair (A and B panels stay in L1/L2)
+constexpr int MC = 144;   // rows of A per block (multiple of every MR: 4, 6, 12)
+constexpr int NC = 3072;  // columns of B per packed block (fits L2 at KC)
+}  // namespace
+
+AlignedBuf::~AlignedBuf() { std::free(p); }
+
+float* AlignedBuf::get(size_t need) {
+  if (need > n) {
+    std::free(p);
+    size_t bytes = ((need * sizeof(float) + 63) / 64) * 64;
+    p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!p) throw std::bad_alloc();
+    n = need;
+  }
+  return p;
+}
+
+Gemm::Gemm(const Kernel* k, int threads) : k_(k), apack_(threads), bpack_(threads) {}
+
+void Gemm::packA(float* dst, bool ta, const float* A, int lda, int i0, int mc, int p0, int kc) const {
+  const int MR = k_->mr;
+  for (int ir = 0; ir < mc; ir += MR) {
+    const int m = std::min(MR, mc - ir);
+    float* d = dst + (size_t)ir * kc;
+    if (!ta) {
+      for (int i = 0; i < m; i++) {
+        const float* src = A + (size_t)(i0 + ir + i) * lda + p0;
+        for (int p = 0; p < kc; p++) d[p * MR + i] = src[p];
+      }
+    } else {
+      for (int p = 0; p < kc; p++) {
+        const float* src = A + (size_t)(p0 + p) * lda + i0 + ir;
+        for (int i = 0; i < m; i++) d[p * MR + i] = src[i];
+      }
+    }
+    if (m < MR)
+      for (int p = 0; p < kc; p++)
+        for (int i = m; i < MR; i++) d[p * MR + i] = 0.f;
+  }
+}
+
+void Gemm::packB(float* dst, bool tb, const float* B, int ldb, int p0, int kc, int j0, int nc) const {
+  const int NR = k_->nr;
+  for (int jr = 0; jr < nc; jr += NR) {
+    const int n = std::min(NR, nc - jr);
+    float* d = dst + (size_t)jr * kc;
+    if (!tb) {
+      for (int p = 0; p < kc; p++) {
+        const float* src = B + (size_t)(p0 + p) * ldb + j0 + jr;
+        float* dp = d + p * NR;
+        for (int j = 0; j < n; j++) dp[j] = src[j];
+        for (int j = n; j < NR; j++) dp[j] = 0.f;
+      }
+    } else {
+      for (int j = 0; j < n; j++) {
+        const float* src = B + (size_t)(j0 + jr + j) * ldb + p0;
+        for (int p = 0; p < kc; p++) d[p * NR + j] = src[p];
+      }
+      if (n < NR)
+        for (int p = 0; p < kc; p++)
+          for (int j = n; j < NR; j++) d[p * NR + j] = 0.f;
+    }
+  }
+}
+
+void Gemm::macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float* C, int ldc, bool acc) const {
+  const int MR = k_->mr, NR = k_->nr;
+  for (int jr = 0; jr < nc; jr += NR) {
+    const int n = std::min(NR, nc - jr);
+    const float* b = Bp + (size_t)jr * kc;
+    for (int ir = 0; ir < mc; ir += MR) {
+      const int m = std::min(MR, mc - ir);
+      k_->micro(kc, Ap + (size_t)ir * kc, b, C + (size_t)ir * ldc + jr, ldc, m, n, acc ? 1 : 0);
+    }
+  }
+}
+
+static void zeroOrKeep(float* C, int ldc, int M, int N, bool acc) {
+  if (acc) return;
+  for (int i = 0; i < M; i++) std::memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
+}
+
+void Gemm::st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+              float* C, int ldc, bool acc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
+  const int MR = k_->mr, NR = k_->nr;
+  float* ap = apack_[tid].get((size_t)(MC + MR) * KC);
+  float* bp = bpack_[tid].get((size_t)(NC + NR) * KC);
+  for (int jc = 0; jc < N; jc += NC) {
+    const int nc = std::min(NC, N - jc);
+    for (int pc = 0; pc < K; pc += KC) {
+      const int kc = std::min(KC, K - pc);
+      packB(bp, tb, B, ldb, pc, kc, jc, nc);
+      for (int ic = 0; ic < M; ic += MC) {
+        const int mc = std::min(MC, M - ic);
+        packA(ap, ta, A, lda, ic, mc, pc, kc);
+        macro(ap, bp, mc, nc, kc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+      }
+    }
+  }
+}
+
+void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
+              int ldb, float* C, int ldc, bool acc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
+  const int nt = pool.size();
+  if (nt == 1) return st(0, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
+  const int MR = k_->mr, NR = k_->nr;
+  const int mBlocks = (M + MR - 1) / MR;
+  // Split over rows of C when there are enough of them, else over column panels; every
+  // element of C is owned by one thread and summed in a fixed order (deterministic).
+  const bool splitRows = mBlocks >= 2 * nt || M >= N;
+  if (splitRows) {
+    float* bp = shared_b_.get((size_t)(NC + NR) * KC);
+    for (int jc = 0; jc < N; jc += NC) {
+      const int nc = std::min(NC, N - jc);
+      const int panels = (nc + NR - 1) / NR;
+      for (int pc = 0; pc < K; pc += KC) {
+        const int kc = std::min(KC, K - pc);
+        pool.parallelFor(panels, [&](int, int64_t b, int64_t e) {
+          const int j0 = (int)b * NR, j1 = std::min(nc, (int)e * NR);
+          packB(bp + (size_t)j0 * kc, tb, B, ldb, pc, kc, jc + j0, j1 - j0);
+        });
+        pool.parallelFor(mBlocks, [&](int tid, int64_t b, int64_t e) {
+          float* ap = apack_[tid].get((size_t)(MC + MR) * KC);
+          const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
+          for (int ic = r0; ic < r1; ic += MC) {
+            const int mc = std::min(MC, r1 - ic);
+            packA(ap, ta, A, lda, ic, mc, pc, kc);
+            macro(ap, bp, mc, nc, kc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+          }
+        });
+      }
+    }
+  } else {
+    const int panels = (N + NR - 1) / NR;
+    pool.parallelFor(panels, [&](int tid, int64_t b, int64_t e) {
+      const int j0 = (int)b * NR, j1 = std::min(N, (int)e * NR);
+      st(tid, ta, tb, M, j1 - j0, K, A, lda, tb ? B + (size_t)j0 * ldb : B + j0, ldb, C + j0, ldc, acc);
+    });
+  }
+}
+
+}  // namespace cpt

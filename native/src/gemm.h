@@ -1,0 +1,44 @@
+// Packed, cache-blocked SGEMM on top of a run-time selected micro-kernel.
+// C[M x N] (= or +=) op(A)[M x K] * op(B)[K x N], all row-major. ta: A is stored [K x M];
+// tb: B is stored [N x K]. These cover the three shapes of a linear layer: forward (NT),
+// input gradient (NN) and weight gradient (TN).
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "kernel.h"
+#include "threadpool.h"
+
+namespace cpt {
+
+struct AlignedBuf {
+  float* p = nullptr;
+  size_t n = 0;
+  AlignedBuf() = default;
+  AlignedBuf(const AlignedBuf&) = delete;
+  AlignedBuf& operator=(const AlignedBuf&) = delete;
+  ~AlignedBuf();
+  float* get(size_t need);  // grows (never shrinks), 64-byte aligned, contents not preserved
+};
+
+class Gemm {
+ public:
+  Gemm(const Kernel* k, int threads);
+  const Kernel* kernel() const { return k_; }
+  // Multithreaded over the pool (call from the main thread only).
+  void mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
+          int ldb, float* C, int ldc, bool acc);
+  // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
+  void st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+          float* C, int ldc, bool acc);
+
+ private:
+  void packA(float* dst, bool ta, const float* A, int lda, int i0, int mc, int p0, int kc) const;
+  void packB(float* dst, bool tb, const float* B, int ldb, int p0, int kc, int j0, int nc) const;
+  void macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float* C, int ldc, bool acc) const;
+  const Kernel* k_;
+  std::vector<AlignedBuf> apack_, bpack_;
+  AlignedBuf shared_b_;
+};
+
+}  // namespace cpt

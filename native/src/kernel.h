@@ -1,0 +1,30 @@
+// SGEMM micro-kernels. Each variant lives in its own translation unit compiled for its ISA
+// (#pragma GCC target), and is picked at run time from what the CPU supports.
+#pragma once
+
+namespace cpt {
+
+// C[m x n] (= or +=) Ap[kc x MR panel] * Bp[kc x NR panel]; m <= MR, n <= NR; panels are
+// zero-padded, 64-byte aligned; C is row-major with leading dimension ldc.
+typedef void (*MicroFn)(int kc, const float* Ap, const float* Bp, float* C, int ldc, int m, int n, int acc);
+
+// Row-wise fused kernels that pay to vectorise (same ISA as the GEMM).
+struct Kernel {
+  const char* name;
+  int mr, nr;
+  MicroFn micro;
+  float (*rowMax)(const float* x, int n);
+  // x[j] = exp(x[j] - shift) when store, and returns sum_j exp(x[j] - shift) (lanes summed in a
+  // fixed order: deterministic). Polynomial exp, relative error ~2e-7.
+  float (*expSum)(float* x, int n, float shift, int store);
+};
+
+const Kernel* kernelScalar();   // baseline (SSE2 on x86-64, whatever the compiler targets elsewhere)
+const Kernel* kernelAvx2();     // null when not compiled in
+const Kernel* kernelAvx512();   // null when not compiled in
+
+// Best kernel this CPU supports, or the one named ("scalar", "avx2", "avx512"); null if unknown
+// or unsupported.
+const Kernel* selectKernel(const char* name);
+
+}  // namespace cpt

@@ -1,0 +1,18 @@
+#include "kernel.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#pragma GCC target("avx2,fma")
+namespace cpt {
+#define KFN microAvx2
+#define VW 8
+#define MR 6
+#define NV 2
+#define KEXP expAvx2
+#define KROWMAX rowMaxAvx2
+#define KEXPSUM expSumAvx2
+#include "micro.inc"
+static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, rowMaxAvx2, expSumAvx2};
+const Kernel* kernelAvx2() { return &kAvx2; }
+}  // namespace cpt
+#else
+namespace cpt { const Kernel* kernelAvx2() { return nullptr; } }
+#endif

@@ -1,0 +1,18 @@
+#include "kernel.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#pragma GCC target("avx512f,fma")
+namespace cpt {
+#define KFN microAvx512
+#define VW 16
+#define MR 12
+#define NV 2
+#define KEXP expAvx512
+#define KROWMAX rowMaxAvx512
+#define KEXPSUM expSumAvx512
+#include "micro.inc"
+static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, rowMaxAvx512, expSumAvx512};
+const Kernel* kernelAvx512() { return &kAvx512; }
+}  // namespace cpt
+#else
+namespace cpt { const Kernel* kernelAvx512() { return nullptr; } }
+#endif

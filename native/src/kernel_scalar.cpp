@@ -1,0 +1,13 @@
+#include "kernel.h"
+namespace cpt {
+#define KFN microScalar
+#define VW 4
+#define MR 4
+#define NV 2
+#define KEXP expScalar
+#define KROWMAX rowMaxScalar
+#define KEXPSUM expSumScalar
+#include "micro.inc"
+static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, rowMaxScalar, expSumScalar};
+const Kernel* kernelScalar() { return &kScalar; }
+}  // namespace cpt

@@ -1,0 +1,55 @@
+import { UserError } from '../../util/errors.js';
+import type { FinTask } from '../../recipe/types.js';
+import { loadFpb } from './fpb.js';
+import { loadFiqa } from './fiqa.js';
+import { loadHeadline } from './headline.js';
+import { loadNer } from './ner.js';
+import { loadArcEasy, loadPiqa, loadLambada } from './open.js';
+import type { TaskData, TaskSplit } from './types.js';
+
+export type { TaskData, TaskDoc, TaskSplit, GoldEntity } from './types.js';
+export { stableFraction, splitOf } from './split.js';
+
+export type OpenTask = 'arc_easy' | 'piqa' | 'lambada';
+export type TaskName = FinTask | OpenTask;
+
+export const FIN_TASKS: readonly FinTask[] = ['fpb', 'fiqa_sa', 'headline', 'ner'];
+export const OPEN_TASKS: readonly OpenTask[] = ['arc_easy', 'piqa', 'lambada'];
+export const TASK_LOADERS: Readonly<Record<TaskName, (dataDir: string) => Promise<TaskData>>> = {
+  fpb: loadFpb,
+  fiqa_sa: loadFiqa,
+  headline: loadHeadline,
+  ner: loadNer,
+  arc_easy: loadArcEasy,
+  piqa: loadPiqa,
+  lambada: loadLambada,
+};
+
+// Loading parses whole files; cache per (dataDir, task) since selection and eval ask repeatedly.
+const cache = new Map<string, Promise<TaskData>>();
+
+/** Load a task's splits from the data kit (memoised per process). */
+export function loadTask(name: TaskName, dataDir: string): Promise<TaskData> {
+  const loader = TASK_LOADERS[name];
+  if (!loader) throw new UserError(`unknown task "${String(name)}". Should be one of: ${Object.keys(TASK_LOADERS).join(', ')}`);
+  const key = `${dataDir}\0${name}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = loader(dataDir);
+    p.catch(() => cache.delete(key));
+    cache.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * The unlabeled text of a task split, one string per distinct example text (FPB/FiQA sentences,
+ * headlines, NER sentences as space-joined tokens). TACP trains on `train`; ETS-DACP measures
+ * similarity to it. Never pass `test` to training: that would leak the evaluation set.
+ */
+export async function taskTexts(name: FinTask, split: TaskSplit, dataDir: string): Promise<string[]> {
+  const data = await loadTask(name, dataDir);
+  const texts = data.texts[split];
+  if (!texts) throw new UserError(`task "${name}" has no ${split} split in the data kit`);
+  return texts;
+}

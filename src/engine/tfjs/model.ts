@@ -1,0 +1,124 @@
+/**
+ * GPT-NeoX forward pass in tfjs ops, written to match transformers' GPTNeoXForCausalLM line by
+ * line. Pure functions of tensors: the engine wraps them in tidy/variableGrads.
+ */
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from './backend.js';
+import { derive, type NeoXConfig } from '../../model/config.js';
+
+type T = tfTypes.Tensor;
+export type Params = (name: string) => T;
+
+function layerNorm(x: T, w: T, b: T, eps: number): T {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(w).add(b);
+}
+
+function linear(x: T, w: T, b?: T): T {
+  const y = tf.matMul(x as tfTypes.Tensor2D, w as tfTypes.Tensor2D, false, true);
+  return b ? y.add(b) : y;
+}
+
+/** "gelu" is the exact erf form (Pythia); the others are the tanh approximation. */
+function gelu(x: T, exact: boolean): T {
+  if (exact) return x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5);
+  const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+  return x.mul(tf.tanh(inner).add(1)).mul(0.5);
+}
+
+/** cos/sin tables [seq, rd] for rotary position embeddings, laid out as HF's cat((freqs, freqs)). */
+function rotaryTables(seq: number, rd: number, base: number): { cos: T; sin: T } {
+  const cos = new Float32Array(seq * rd), sin = new Float32Array(seq * rd);
+  for (let t = 0; t < seq; t++) {
+    for (let i = 0; i < rd / 2; i++) {
+      const invFreq = Math.fround(1 / Math.pow(base, (2 * i) / rd)); // float32 as torch computes it
+      const a = Math.fround(t * invFreq);
+      cos[t * rd + i] = cos[t * rd + i + rd / 2] = Math.cos(a);
+      sin[t * rd + i] = sin[t * rd + i + rd / 2] = Math.sin(a);
+    }
+  }
+  return { cos: tf.tensor2d(cos, [seq, rd]), sin: tf.tensor2d(sin, [seq, rd]) };
+}
+
+/** Rotary on the first rd features of each head, `rotate_half` (half-split) convention. */
+function applyRotary(z: T, cos: T, sin: T, rd: number): T {
+  const hd = z.shape[3]!;
+  if (rd === 0) return z;
+  const zr = z.slice([0, 0, 0, 0], [-1, -1, -1, rd]);
+  const z1 = zr.slice([0, 0, 0, 0], [-1, -1, -1, rd / 2]);
+  const z2 = zr.slice([0, 0, 0, rd / 2], [-1, -1, -1, rd / 2]);
+  const rotated = zr.mul(cos).add(tf.concat([z2.neg(), z1], -1).mul(sin));
+  if (rd === hd) return rotated;
+  return tf.concat([rotated, z.slice([0, 0, 0, rd], [-1, -1, -1, hd - rd])], -1);
+}
+
+/** Additive causal mask [seq, seq]: 0 on and below the diagonal, a large negative above. */
+function causalMask(seq: number): T {
+  const m = new Float32Array(seq * seq);
+  for (let i = 0; i < seq; i++) for (let j = i + 1; j < seq; j++) m[i * seq + j] = -1e9;
+  return tf.tensor2d(m, [seq, seq]);
+}
+
+function attention(c: NeoXConfig, p: Params, prefix: string, x: T, batch: number, seq: number, rope: { cos: T; sin: T }, mask: T): T {
+  const H = c.num_attention_heads, { headDim: hd, rotaryDim: rd } = derive(c);
+  // query_key_value rows are per head [q_h | k_h | v_h] (HF layout).
+  const qkv = linear(x, p(prefix + 'query_key_value.weight'), p(prefix + 'query_key_value.bias'))
+    .reshape([batch, seq, H, 3 * hd])
+    .transpose([0, 2, 1, 3]); // [B, H, T, 3hd]
+  const q = applyRotary(qkv.slice([0, 0, 0, 0], [-1, -1, -1, hd]), rope.cos, rope.sin, rd);
+  const k = applyRotary(qkv.slice([0, 0, 0, hd], [-1, -1, -1, hd]), rope.cos, rope.sin, rd);
+  const v = qkv.slice([0, 0, 0, 2 * hd], [-1, -1, -1, hd]);
+  const scores = tf.matMul(q as tfTypes.Tensor4D, k as tfTypes.Tensor4D, false, true).mul(1 / Math.sqrt(hd)).add(mask);
+  const y = tf.matMul(tf.softmax(scores, -1) as tfTypes.Tensor4D, v as tfTypes.Tensor4D) // [B, H, T, hd]
+    .transpose([0, 2, 1, 3])
+    .reshape([batch * seq, c.hidden_size]);
+  return linear(y, p(prefix + 'dense.weight'), p(prefix + 'dense.bias'));
+}
+
+function mlp(c: NeoXConfig, p: Params, prefix: string, x: T): T {
+  const h = gelu(linear(x, p(prefix + 'dense_h_to_4h.weight'), p(prefix + 'dense_h_to_4h.bias')), derive(c).exactGelu);
+  return linear(h, p(prefix + 'dense_4h_to_h.weight'), p(prefix + 'dense_4h_to_h.bias'));
+}
+
+/** Final hidden states after the final layer norm, [batch * seq, hidden]. */
+export function hiddenStates(c: NeoXConfig, p: Params, ids: T, batch: number, seq: number): T {
+  const eps = c.layer_norm_eps;
+  const rope = rotaryTables(seq, derive(c).rotaryDim, c.rotary_emb_base);
+  const mask = causalMask(seq);
+  let x = tf.gather(p('gpt_neox.embed_in.weight'), ids.reshape([batch * seq]));
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const pre = `gpt_neox.layers.${l}.`;
+    const ln1 = layerNorm(x, p(pre + 'input_layernorm.weight'), p(pre + 'input_layernorm.bias'), eps);
+    const a = attention(c, p, pre + 'attention.', ln1, batch, seq, rope, mask);
+    if (c.use_parallel_residual) {
+      const ln2 = layerNorm(x, p(pre + 'post_attention_layernorm.weight'), p(pre + 'post_attention_layernorm.bias'), eps);
+      x = x.add(a).add(mlp(c, p, pre + 'mlp.', ln2));
+    } else {
+      const h = x.add(a);
+      const ln2 = layerNorm(h, p(pre + 'post_attention_layernorm.weight'), p(pre + 'post_attention_layernorm.bias'), eps);
+      x = h.add(mlp(c, p, pre + 'mlp.', ln2));
+    }
+  }
+  return layerNorm(x, p('gpt_neox.final_layer_norm.weight'), p('gpt_neox.final_layer_norm.bias'), eps);
+}
+
+/** Logits [batch * seq, vocab]; the output head is embed_in when embeddings are tied. */
+export function logits(c: NeoXConfig, p: Params, ids: T, batch: number, seq: number): T {
+  const head = p(c.tie_word_embeddings ? 'gpt_neox.embed_in.weight' : 'embed_out.weight');
+  return linear(hiddenStates(c, p, ids, batch, seq), head);
+}
+
+/** log p(ids[b, t+1] | ids[b, <=t]) as [batch, seq - 1]. */
+export function targetLogprobs(c: NeoXConfig, p: Params, ids: T, batch: number, seq: number): T {
+  const V = c.vocab_size, n = batch * (seq - 1);
+  const lg = logits(c, p, ids, batch, seq).reshape([batch, seq, V]).slice([0, 0, 0], [batch, seq - 1, V]);
+  const logp = tf.logSoftmax(lg.reshape([n, V]) as tfTypes.Tensor2D, -1).reshape([n * V]);
+  // Flat index of each target: row * V + next token (gather has a gradient; gatherND does not).
+  const next = ids.slice([0, 1], [batch, seq - 1]).reshape([n]);
+  const flat = tf.range(0, n, 1, 'int32').mul(tf.scalar(V, 'int32')).add(next);
+  return tf.gather(logp, flat).reshape([batch, seq - 1]);
+}
+
+export function meanLoss(c: NeoXConfig, p: Params, ids: T, batch: number, seq: number): tfTypes.Scalar {
+  return targetLogprobs(c, p, ids, batch, seq).mean().neg() as tfTypes.Scalar;
+}

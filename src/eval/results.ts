@@ -1,0 +1,89 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../util/errors.js';
+import type { TaskResult } from './run.js';
+
+/** One row of a results file: a metric of a task. */
+export interface ResultRow {
+  task: string;
+  metric: string;
+  value: number;
+  stderr: number | null;
+  n: number;
+  shots: number;
+  split: string;
+  seconds: number;
+  examples_per_s: number;
+}
+
+/** What `cpt eval` writes per model. */
+export interface ResultsFile {
+  kind: 'cpt-eval-results';
+  version: 1;
+  model: string;
+  engine: string;
+  tokenizer: string;
+  seed: number;
+  limit: number | null;
+  /** ISO time the run finished. */
+  time: string;
+  results: ResultRow[];
+}
+
+export function resultRows(r: TaskResult): ResultRow[] {
+  return r.metrics.map((m) => ({
+    task: r.task,
+    metric: m.metric,
+    // JSON has no NaN: stderr of a single example is recorded as null.
+    value: m.value,
+    stderr: m.stderr === null || Number.isNaN(m.stderr) ? null : m.stderr,
+    n: r.n,
+    shots: r.shots,
+    split: r.split,
+    seconds: r.seconds,
+    examples_per_s: r.examples_per_s,
+  }));
+}
+
+export async function readResults(file: string): Promise<ResultsFile> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${file}: cannot read results (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const r = json as Partial<ResultsFile>;
+  if (r?.kind !== 'cpt-eval-results' || !Array.isArray(r.results)) throw new UserError(`${file}: not a cpt eval results file (expected kind "cpt-eval-results" and a results list)`);
+  return r as ResultsFile;
+}
+
+/** Short column label for a model: the run name for checkpoints/<run>/final, else the base name. */
+export function modelLabel(model: string): string {
+  const base = path.basename(model);
+  return base === 'final' || /^step-?\d+$/.test(base) ? `${path.basename(path.dirname(model))}/${base}` : base;
+}
+
+const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(2) : v.toFixed(4));
+
+/**
+ * Markdown table: one row per (task, metric, shots), one column per results file; cells are
+ * "value ± stderr". Rows follow first appearance across the files.
+ */
+export function compareTable(files: readonly ResultsFile[]): string {
+  const keys: string[] = [];
+  const cells = new Map<string, Map<number, string>>();
+  files.forEach((f, i) => {
+    for (const r of f.results) {
+      const k = `${r.task}\0${r.metric}\0${r.shots}`;
+      if (!cells.has(k)) (keys.push(k), cells.set(k, new Map()));
+      cells.get(k)!.set(i, r.stderr === null ? fmt(r.value) : `${fmt(r.value)} ± ${fmt(r.stderr)}`);
+    }
+  });
+  const head = ['task', 'metric', 'shots', ...files.map((f) => modelLabel(f.model))];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 3 ? ' --- ' : ' ---: ')).join('|')}|`];
+  for (const k of keys) {
+    const [task, metric, shots] = k.split('\0');
+    lines.push(`| ${[task, metric, shots, ...files.map((_, i) => cells.get(k)!.get(i) ?? '–')].join(' | ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}

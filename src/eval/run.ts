@@ -1,0 +1,160 @@
+import type { Engine } from '../engine/engine.js';
+import { UserError } from '../util/errors.js';
+import { Progress } from '../util/progress.js';
+import { loadTask, type TaskDoc, type GoldEntity } from '../data/tasks/index.js';
+import { NER_CHOICES, NER_TYPES } from '../data/tasks/ner.js';
+import type { TaskConfig } from './config.js';
+import { buildContext, docChoices, docGold, docRequests, sampleFewshot } from './prompt.js';
+import { encodePair, scoreRequests, type EvalTokenizer } from './loglik.js';
+import { bootstrapStderr, entityF1, mean, meanStderr, perplexity, pickChoice, weightedF1, type Span } from './metrics.js';
+
+export interface RunOptions {
+  dataDir: string;
+  /** Few-shot examples per prompt (default: the task's num_fewshot). */
+  shots?: number;
+  /** First N documents (NER: first N sentences) of the split. */
+  limit?: number;
+  seed: number;
+  batch: number;
+  /** Longest row the model takes; default the engine config's max_position_embeddings. */
+  maxLen?: number;
+  /** Draw progress on stderr (examples/s, ETA). */
+  progress?: boolean;
+}
+
+export interface MetricValue {
+  metric: string;
+  value: number;
+  /** Standard error: sample stderr / sqrt(n) for means, bootstrap (1,000 resamples) for F1; null where none. */
+  stderr: number | null;
+}
+
+export interface TaskResult {
+  task: string;
+  split: string;
+  n: number;
+  shots: number;
+  requests: number;
+  metrics: MetricValue[];
+  seconds: number;
+  examples_per_s: number;
+}
+
+/** Documents a --limit keeps: the first N, or for grouped entity tasks the first N groups. */
+function limitDocs(docs: TaskDoc[], limit: number | undefined, byGroup: boolean): TaskDoc[] {
+  if (limit === undefined) return docs;
+  if (!byGroup) return docs.slice(0, limit);
+  const groups = new Set<string>();
+  return docs.filter((d) => {
+    if (!groups.has(d.group!) && groups.size < limit) groups.add(d.group!);
+    return groups.has(d.group!);
+  });
+}
+
+/** Evaluate one task: few-shot prompts, batched log-likelihood scoring, metrics. */
+export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenizer, opts: RunOptions): Promise<TaskResult> {
+  const data = await loadTask(cfg.dataset.loader, opts.dataDir);
+  const split = cfg.dataset.split;
+  const all = data.splits[split];
+  if (!all) throw new UserError(`${cfg.file}: dataset ${cfg.dataset.loader} has no ${split} split`);
+  const shots = opts.shots ?? cfg.num_fewshot;
+  const pool = cfg.fewshot_split ? data.splits[cfg.fewshot_split] : undefined;
+  if (shots > 0 && !pool)
+    throw new UserError(`task ${cfg.task}: ${shots}-shot asked for, but it has no few-shot split (fewshot_split in ${cfg.file}); use --shots 0`);
+  const entityTask = cfg.metrics.includes('entity_f1');
+  const docs = limitDocs(all, opts.limit, entityTask);
+  const maxLen = opts.maxLen ?? engine.config.max_position_embeddings;
+  const greedy = cfg.output_type === 'loglikelihood';
+
+  const t0 = Date.now();
+  const progress = opts.progress ? new Progress(`eval ${cfg.task}`, docs.length, 'examples') : undefined;
+  const lls: number[][] = [];
+  const greedyHits: number[] = [];
+  let requests = 0;
+  // Chunks keep memory flat and progress moving; requests are length-sorted within a chunk.
+  const chunk = Math.max(64, opts.batch * 8);
+  for (let c = 0; c < docs.length; c += chunk) {
+    const part = docs.slice(c, c + chunk);
+    const cache = new Map<string, number>();
+    const owner: number[] = [];
+    const enc = part.flatMap((doc, i) => {
+      const context = buildContext(cfg, doc, pool ? sampleFewshot(pool, shots, opts.seed, doc) : []);
+      return docRequests(cfg, doc, context).map((r) => {
+        owner.push(c + i);
+        return encodePair(tok, r, cache);
+      });
+    });
+    const scored = scoreRequests(engine, enc, { batch: opts.batch, maxLen, greedy, padId: tok.eosId });
+    requests += scored.length;
+    scored.forEach((s, k) => {
+      const d = owner[k]!;
+      (lls[d] ??= []).push(s.ll);
+      if (greedy) greedyHits[d] = s.greedy ? 1 : 0;
+    });
+    progress?.add(part.length);
+  }
+  progress?.finish();
+  const seconds = (Date.now() - t0) / 1000;
+
+  const metrics: MetricValue[] = [];
+  if (greedy) {
+    const docLl = lls.map((l) => l[0]!);
+    for (const m of cfg.metrics) {
+      if (m === 'acc') metrics.push({ metric: 'acc', value: mean(greedyHits), stderr: meanStderr(greedyHits) });
+      else if (m === 'perplexity') metrics.push({ metric: 'perplexity', value: perplexity(docLl), stderr: null });
+      else throw new UserError(`${cfg.file}: metric ${m} does not apply to output_type loglikelihood`);
+    }
+  } else {
+    const gold = docs.map((d) => docGold(cfg, d));
+    const picks = docs.map((d, i) => pickChoice(lls[i]!, docChoices(cfg, d)));
+    const hit = picks.map((p, i) => (p.pred === gold[i] ? 1 : 0));
+    const hitNorm = picks.map((p, i) => (p.predNorm === gold[i] ? 1 : 0));
+    const pred = picks.map((p) => p.pred);
+    for (const m of cfg.metrics) {
+      if (m === 'acc') metrics.push({ metric: 'acc', value: mean(hit), stderr: meanStderr(hit) });
+      else if (m === 'acc_norm') metrics.push({ metric: 'acc_norm', value: mean(hitNorm), stderr: meanStderr(hitNorm) });
+      else if (m === 'f1_weighted') {
+        const f = (idx: Int32Array) => weightedF1(Array.from(idx, (i) => gold[i]!), Array.from(idx, (i) => pred[i]!));
+        metrics.push({ metric: 'f1_weighted', value: weightedF1(gold, pred), stderr: bootstrapStderr(docs.length, f, 1000, opts.seed) });
+      } else if (m === 'entity_f1') metrics.push(...entityMetrics(data.entities?.[split] ?? [], docs, pred, opts.seed));
+      else throw new UserError(`${cfg.file}: metric ${m} does not apply to output_type multiple_choice`);
+    }
+  }
+  return { task: cfg.task, split, n: docs.length, shots, requests, metrics, seconds, examples_per_s: docs.length / Math.max(seconds, 1e-9) };
+}
+
+/**
+ * NER: each candidate span predicted as person/organization/location is an entity; gold is every
+ * gold entity of the evaluated sentences (also those no candidate covers, which count as misses).
+ */
+function entityMetrics(goldAll: GoldEntity[], docs: TaskDoc[], pred: number[], seed: number): MetricValue[] {
+  const groups = new Set(docs.map((d) => d.group!));
+  const gold: Span[] = goldAll.filter((g) => groups.has(g.group)).map((g) => ({ ...g, type: NER_CHOICES[NER_TYPES.indexOf(g.type as 'PER')]! }));
+  const predicted: Span[] = [];
+  docs.forEach((d, i) => {
+    const type = NER_CHOICES[pred[i]!]!;
+    if (type !== 'none') predicted.push({ group: d.group!, start: Number(d.fields.start), end: Number(d.fields.end), type });
+  });
+  const r = entityF1(gold, predicted);
+  // Bootstrap over sentences, the independent unit: resample sentences, recount tp/pred/gold.
+  const gl = [...groups];
+  const gIdx = new Map(gl.map((g, i) => [g, i]));
+  const key = (s: Span) => `${s.group}\0${s.start}\0${s.end}\0${s.type}`;
+  const goldKeys = new Set(gold.map(key));
+  const tp = new Float64Array(gl.length), np = new Float64Array(gl.length), ng = new Float64Array(gl.length);
+  for (const s of gold) ng[gIdx.get(s.group)!]!++;
+  for (const s of predicted) {
+    np[gIdx.get(s.group)!]!++;
+    if (goldKeys.has(key(s))) tp[gIdx.get(s.group)!]!++;
+  }
+  const f1At = (idx: Int32Array) => {
+    let t = 0, p = 0, g = 0;
+    for (const k of idx) (t += tp[k]!), (p += np[k]!), (g += ng[k]!);
+    return p + g ? (2 * t) / (p + g) : 0;
+  };
+  return [
+    { metric: 'entity_f1', value: r.f1, stderr: bootstrapStderr(gl.length, f1At, 1000, seed) },
+    { metric: 'entity_precision', value: r.precision, stderr: null },
+    { metric: 'entity_recall', value: r.recall, stderr: null },
+  ];
+}

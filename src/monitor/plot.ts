@@ -1,0 +1,80 @@
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { renderChart, type VegaLiteSpec } from '../util/chart.js';
+import { UserError } from '../util/errors.js';
+import { readMetrics, type MetricRecord } from './metrics.js';
+
+export interface PlotOptions {
+  /** Output directory (default `<first run>/plots`). */
+  out?: string;
+  x: 'tokens' | 'step';
+  /** Add a panel with the per-step training loss. */
+  train: boolean;
+}
+
+export interface RunSeries {
+  name: string;
+  records: MetricRecord[];
+}
+
+const PANELS: { key: 'fin_test' | 'pile_test' | 'loss'; title: string }[] = [
+  { key: 'fin_test', title: 'Fin-test loss' },
+  { key: 'pile_test', title: 'Pile-test loss' },
+  { key: 'loss', title: 'Train loss' },
+];
+
+/** Run names for the legend: the directory's base name, made unique by its parent if needed. */
+export function runNames(dirs: string[]): string[] {
+  const base = dirs.map((d) => path.basename(path.resolve(d)));
+  return base.map((b, i) => (base.filter((x) => x === b).length > 1 ? path.join(path.basename(path.dirname(path.resolve(dirs[i]))), b) : b));
+}
+
+/** Vega-Lite spec: one panel per loss (independent y), one colour per run, shared legend. */
+export function lossChartSpec(runs: RunSeries[], opts: Pick<PlotOptions, 'x' | 'train'>): VegaLiteSpec {
+  const panels = PANELS.filter((p) => p.key !== 'loss' || opts.train);
+  const values: { run: string; x: number; panel: string; value: number }[] = [];
+  for (const r of runs) {
+    for (const rec of r.records) {
+      for (const p of panels) {
+        const v = rec[p.key];
+        if (typeof v === 'number' && Number.isFinite(v)) values.push({ run: r.name, x: opts.x === 'tokens' ? rec.tokens : rec.step, panel: p.title, value: v });
+      }
+    }
+  }
+  const xTitle = opts.x === 'tokens' ? 'tokens seen' : 'optimizer step';
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: `Loss trajectories (${runs.length} run${runs.length > 1 ? 's' : ''})`, fontSize: 16 },
+    data: { values },
+    facet: { column: { field: 'panel', type: 'nominal', sort: panels.map((p) => p.title), title: null, header: { labelFontSize: 14 } } },
+    spec: {
+      width: 360,
+      height: 260,
+      mark: { type: 'line', point: { size: 18 }, strokeWidth: 2 },
+      encoding: {
+        x: { field: 'x', type: 'quantitative', title: xTitle, axis: { format: '~s' } },
+        y: { field: 'value', type: 'quantitative', title: 'loss (nats / token)', scale: { zero: false } },
+        color: { field: 'run', type: 'nominal', title: 'run', legend: { orient: 'bottom' } },
+        tooltip: [{ field: 'run' }, { field: 'x' }, { field: 'value' }],
+      },
+    },
+    resolve: { scale: { y: 'independent' } },
+    config: { font: 'DejaVu Sans' },
+  } as VegaLiteSpec;
+}
+
+/** Read each run's metrics.jsonl and write `loss.svg` + `loss.png`. */
+export async function plotRuns(runDirs: string[], opts: PlotOptions): Promise<{ svg: string; png: string }> {
+  if (runDirs.length === 0) throw new UserError('plot: give at least one run directory');
+  const names = runNames(runDirs);
+  const runs = runDirs.map((d, i) => {
+    const f = path.join(d, 'metrics.jsonl');
+    if (!existsSync(f)) throw new UserError(`${d}: no metrics.jsonl (not a run directory, or the run has not started)`);
+    return { name: names[i], records: readMetrics(f) };
+  });
+  if (!runs.some((r) => r.records.some((x) => x.fin_test !== null || x.pile_test !== null))) {
+    throw new UserError(`plot: no Fin-test or Pile-test losses in ${runDirs.join(', ')} yet`);
+  }
+  const out = path.resolve(opts.out ?? path.join(runDirs[0], 'plots'));
+  return renderChart(lossChartSpec(runs, opts), path.join(out, 'loss'));
+}

@@ -1,0 +1,211 @@
+/**
+ * Validated YAML → resolved `Recipe`: defaults filled (Pythia's where they exist), paths absolute,
+ * cross-field rules checked. Errors and notes are collected, never thrown, so the user sees them all.
+ */
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { PYTHIA_LR } from '../model/presets.js';
+import { ROOT } from '../util/paths.js';
+import { DEFAULTS, FULL_DATA_METHODS, TASK_METHODS, needsProxy } from './defaults.js';
+import { modelInfo, type ModelInfo } from './model-info.js';
+import type { KeyPath, Problem } from './problems.js';
+import type { RawRecipe, RawSource } from './schema.js';
+import type { FinTask, Recipe, SourceSpec } from './types.js';
+
+export interface Resolution {
+  recipe: Recipe;
+  model: ModelInfo;
+  errors: Problem[];
+  /** Things worth knowing that do not stop a load (rounding, missing model directory, unused keys). */
+  notes: Problem[];
+}
+
+/** Relative paths are relative to the project root; `~/` is the home directory. */
+export function resolvePath(p: string): string {
+  if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
+  return path.resolve(ROOT, p);
+}
+
+/** `kitDir` is the data kit directory (`${CPT_DATA}`), used by defaults that live in the kit. */
+export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolution {
+  const errors: Problem[] = [];
+  const notes: Problem[] = [];
+  const err = (p: KeyPath, message: string) => errors.push({ path: p, message });
+  const note = (p: KeyPath, message: string) => notes.push({ path: p, message });
+
+  const name = raw.name ?? path.basename(file).replace(/\.ya?ml$/i, '');
+  if (raw.name === undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    err(['name'], `the file name "${name}" cannot name a run; set name: to letters, digits, ".", "_" or "-"`);
+  }
+  const method = raw.method;
+
+  // --- model
+  const model = modelInfo(raw.model.init, resolvePath);
+  if (raw.model.init.startsWith('EleutherAI/')) {
+    err(['model', 'init'], `"${raw.model.init}" is a Hugging Face hub id and cpt does not download; put the model in a directory (e.g. checkpoints/models/${path.basename(raw.model.init)}) and give its path, or write "${path.basename(raw.model.init)}" for a fresh init of that shape`);
+  } else if (model.problem) {
+    err(['model', 'init'], model.problem);
+  } // a directory not there yet is fine until training: see inputs.ts
+
+  // --- data
+  const sources = (list: RawSource[] | undefined, key: 'corpus' | 'pile_test'): SourceSpec[] => {
+    const out = (list ?? []).map(resolveSource);
+    const seen = new Map<string, number>();
+    out.forEach((s, i) => {
+      if (seen.has(s.name)) err(['data', key, i, 'name'], `source name "${s.name}" is also used by data.${key}[${seen.get(s.name)}]; give each source its own name:`);
+      else seen.set(s.name, i);
+    });
+    return out;
+  };
+  const corpus = sources(raw.data.corpus, 'corpus');
+  const pileTest = sources(raw.data.pile_test, 'pile_test');
+  if (pileTest.length === 0) note(['data'], 'no data.pile_test: the general-domain (Pile-test) loss will not be monitored');
+  const tasks = [...new Set(raw.data.tasks ?? DEFAULTS.data.tasks)] as FinTask[];
+  if (TASK_METHODS.has(method) && tasks.length === 0) err(['data', 'tasks'], `method ${method} needs at least one task (its unlabeled text defines the target)`);
+  const tokenizer = resolvePath(raw.data.tokenizer ?? path.join(kitDir, DEFAULTS.data.tokenizer));
+
+  // --- selection
+  const sel = raw.selection ?? {};
+  if (method === 'eta-dacp' && !sel.metric) err(['selection', 'metric'], 'method eta-dacp needs selection.metric: perplexity or entropy');
+  if (method !== 'eta-dacp' && sel.metric) err(['selection', 'metric'], `only used by eta-dacp (${method === 'ets-dacp-com' ? 'ets-dacp-com combines similarity, perplexity and entropy itself' : `method is ${method}`}); remove it`);
+  const budget = sel.budget ?? (FULL_DATA_METHODS.has(method) ? 1 : DEFAULTS.selection.budget);
+  if (method === 'tacp' && sel.budget !== undefined && sel.budget < 1) note(['selection', 'budget'], 'tacp trains on the task text, which is not subsampled; budget is ignored');
+  let proxy: string | undefined;
+  if (needsProxy(method, sel.metric)) {
+    if (sel.proxy_model) proxy = modelOrPreset(sel.proxy_model, ['selection', 'proxy_model'], err);
+    else if (model.kind === 'dir') proxy = model.init; // the base model scores its own domain data
+    else err(['selection', 'proxy_model'], `perplexity needs a trained proxy model, and model.init is a fresh ${model.init} (random weights); set selection.proxy_model to a model directory`);
+  } else if (sel.proxy_model) {
+    note(['selection', 'proxy_model'], `unused: ${method}${sel.metric ? ` with ${sel.metric}` : ''} does not score perplexity`);
+  }
+  const emb = sel.embedder ?? {};
+  const embKind = emb.kind ?? DEFAULTS.selection.embedder.kind;
+  if (embKind !== 'hashed' && !emb.model) err(['selection', 'embedder', 'model'], `embedder kind ${embKind} needs model: a directory`);
+  const embModel = emb.model ? (embKind === 'model' ? modelOrPreset(emb.model, ['selection', 'embedder', 'model'], err) : resolvePath(emb.model)) : undefined;
+
+  // --- train
+  const t = raw.train ?? {};
+  let lr = t.lr;
+  if (lr === undefined) {
+    if (model.sizeKey) lr = PYTHIA_LR[model.sizeKey];
+    else err(['train', 'lr'], `missing: cannot tell the Pythia size of ${model.init} (no config.json matching a Pythia shape); set train.lr`);
+  }
+  lr ??= 0;
+  const minLr = t.min_lr ?? Number((DEFAULTS.train.min_lr_ratio * lr).toPrecision(12)); // 0.1·3e-4, not 2.9999…e-5
+  if (lr > 0 && minLr > lr) err(['train', 'min_lr'], `expected min_lr <= lr (${lr}), found ${minLr}`);
+  const seqLen = t.seq_len ?? DEFAULTS.train.seq_len;
+  const maxPos = model.config?.max_position_embeddings;
+  if (maxPos && seqLen > maxPos) err(['train', 'seq_len'], `expected at most the model's max_position_embeddings (${maxPos}), found ${seqLen}`);
+  const micro = t.micro_batch ?? DEFAULTS.train.micro_batch;
+  const unit = seqLen * micro;
+  const asked = t.batch_tokens ?? DEFAULTS.train.batch_tokens;
+  let batchTokens = asked;
+  if (asked % unit !== 0) {
+    batchTokens = Math.max(1, Math.round(asked / unit)) * unit;
+    note(['train', 'batch_tokens'], `${asked} is not a multiple of seq_len × micro_batch (${seqLen} × ${micro}); using ${batchTokens} (${batchTokens / unit} micro-batches per step)`);
+  }
+
+  const runDir = resolvePath(raw.run_dir ?? path.join('checkpoints', name));
+  const preparedDir = resolvePath(raw.data.prepared_dir ?? path.join('checkpoints', 'data', corpusSlug(corpus, pileTest, tokenizer)));
+
+  const recipe: Recipe = {
+    file,
+    name,
+    method,
+    run_dir: runDir,
+    data: {
+      corpus,
+      pile_test: pileTest,
+      tasks,
+      prepared_dir: preparedDir,
+      shard_mb: raw.data.shard_mb ?? DEFAULTS.data.shard_mb,
+      fin_test_fraction: raw.data.fin_test_fraction ?? DEFAULTS.data.fin_test_fraction,
+      tokenizer,
+    },
+    selection: {
+      ...(sel.metric ? { metric: sel.metric } : {}),
+      sampling: sel.sampling ?? DEFAULTS.selection.sampling,
+      budget,
+      embedder: {
+        kind: embKind,
+        dim: emb.dim ?? DEFAULTS.selection.embedder.dim,
+        ngrams: emb.ngrams ?? DEFAULTS.selection.embedder.ngrams,
+        ...(embModel ? { model: embModel } : {}),
+        max_tokens: emb.max_tokens ?? DEFAULTS.selection.embedder.max_tokens,
+      },
+      ...(proxy ? { proxy_model: proxy } : {}),
+      perplexity_tokens: sel.perplexity_tokens ?? DEFAULTS.selection.perplexity_tokens,
+      temperature: sel.temperature ?? DEFAULTS.selection.temperature,
+      seed: sel.seed ?? DEFAULTS.selection.seed,
+    },
+    model: { init: model.init },
+    train: {
+      lr,
+      min_lr: minLr,
+      warmup: t.warmup ?? DEFAULTS.train.warmup,
+      schedule: t.schedule ?? DEFAULTS.train.schedule,
+      beta1: t.beta1 ?? DEFAULTS.train.beta1,
+      beta2: t.beta2 ?? DEFAULTS.train.beta2,
+      eps: t.eps ?? DEFAULTS.train.eps,
+      weight_decay: t.weight_decay ?? DEFAULTS.train.weight_decay,
+      clip: t.clip ?? DEFAULTS.train.clip,
+      batch_tokens: batchTokens,
+      micro_batch: micro,
+      seq_len: seqLen,
+      epochs: t.epochs ?? DEFAULTS.train.epochs,
+      ...(t.max_tokens !== undefined ? { max_tokens: t.max_tokens } : {}),
+      ...(t.max_steps !== undefined ? { max_steps: t.max_steps } : {}),
+      seed: t.seed ?? DEFAULTS.train.seed,
+    },
+    monitor: {
+      every: raw.monitor?.every ?? DEFAULTS.monitor.every,
+      fin_test_tokens: raw.monitor?.fin_test_tokens ?? DEFAULTS.monitor.fin_test_tokens,
+      pile_test_tokens: raw.monitor?.pile_test_tokens ?? DEFAULTS.monitor.pile_test_tokens,
+    },
+    checkpoint: {
+      every: raw.checkpoint?.every ?? DEFAULTS.checkpoint.every,
+      keep: raw.checkpoint?.keep ?? DEFAULTS.checkpoint.keep,
+    },
+    engine: {
+      kind: raw.engine?.kind ?? DEFAULTS.engine.kind,
+      threads: raw.engine?.threads ?? DEFAULTS.engine.threads,
+    },
+  };
+  return { recipe, model, errors, notes };
+}
+
+/** Format rules are checked by the schema (schema.ts); here only defaults and paths. */
+function resolveSource(s: RawSource): SourceSpec {
+  const p = resolvePath(s.path);
+  return {
+    name: s.name ?? path.basename(p),
+    path: p,
+    format: s.format,
+    fields: s.fields ?? [],
+    ...(s.id_field !== undefined ? { id_field: s.id_field } : {}),
+    ...(s.separator !== undefined ? { separator: s.separator } : {}),
+    ...(s.delimiter !== undefined ? { delimiter: s.delimiter } : {}),
+    ...(s.include !== undefined ? { include: s.include } : {}),
+    encoding: s.encoding ?? (s.format === 'reuters-sgml' ? 'latin1' : 'utf-8'),
+    skip_bad: s.skip_bad ?? false,
+  };
+}
+
+/** A model given by path (or a preset, which cannot score anything and is refused). */
+function modelOrPreset(v: string, at: KeyPath, err: (p: KeyPath, m: string) => void): string {
+  const m = modelInfo(v, resolvePath);
+  if (m.kind === 'preset') err(at, `"${v}" is a preset (random weights when fresh); expected a trained model directory`);
+  else if (m.problem) err(at, m.problem);
+  return m.init;
+}
+
+/**
+ * Several recipes share one prepared corpus: the directory is named by the corpus source names and a
+ * hash of everything that changes the prepared content (sources, Pile-test sources, tokenizer).
+ */
+export function corpusSlug(corpus: SourceSpec[], pileTest: SourceSpec[], tokenizer: string): string {
+  const names = corpus.map((s) => s.name.replace(/[^A-Za-z0-9._-]+/g, '_')).join('+').slice(0, 80);
+  const h = createHash('sha256').update(JSON.stringify({ corpus, pileTest, tokenizer })).digest('hex').slice(0, 8);
+  return `${names}-${h}`;
+}

@@ -1,0 +1,337 @@
+/**
+ * The selection stage: prepare the domain corpus if needed, score its (non-held-out) documents
+ * once, sample under the token budget by the recipe's method, write the chosen documents as corpus
+ * shards in <run_dir>/selection/selected/ with a report beside them.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Recipe } from '../recipe/types.js';
+import { isHeldOut, loadTokenizer, prepareCorpus, readArrowBatches, readDocs, readManifest, taskTexts, type CorpusManifest, type Doc, type Tokenizer } from '../data/index.js';
+import { MANIFEST } from '../data/shards.js';
+import { createEngine, type Engine } from '../engine/index.js';
+import { loadModel } from '../model/load.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { dataDir } from '../util/paths.js';
+import { UserError } from '../util/errors.js';
+import { sampleByScore, softOrder, takeBudget, budgetTokens, type Metric } from './sample.js';
+import { readScores, writeScores, type ScoreTable } from './score-file.js';
+import { scoreCorpus, type DocScorer, type ScoreProgress, type ShardInput } from './score-run.js';
+import { DenseSimilarityScorer, PerplexityScorer, TextPoolScorer, modelEmbed, transformersEmbed } from './scorers.js';
+import { SelectedWriter, type SelectionInfo, type SelectionManifest } from './write-selected.js';
+import { writeReport } from './report.js';
+
+export type { SelectionManifest, SelectionInfo } from './write-selected.js';
+export type { ScoreProgress } from './score-run.js';
+export { sampleByScore } from './sample.js';
+
+export type SelectionPhase = 'prepare' | 'score' | 'sample' | 'write' | 'report';
+
+export interface SelectionProgress {
+  phase: SelectionPhase;
+  /** Scoring progress (phase 'score'). */
+  score?: ScoreProgress;
+  /** Corpus totals, for rates and ETA. */
+  totalDocs?: number;
+  totalChars?: number;
+  message?: string;
+}
+
+export interface SelectionOptions {
+  /** Redo sampling and writing even when an up-to-date selection exists. */
+  force?: boolean;
+  /** Recompute scores even when scores.arrow matches (implies force). */
+  rescore?: boolean;
+  onProgress?: (p: SelectionProgress) => void;
+  /** Tests: called after each scored shard (throw to simulate a crash). */
+  onShardDone?: (shard: number) => void;
+}
+
+export interface SelectionResult {
+  /** The selected corpus directory (corpus shards + manifest.json). */
+  dir: string;
+  manifest: SelectionManifest;
+  /** True when an up-to-date selection was found and nothing was redone. */
+  reused: boolean;
+  report: string | null;
+}
+
+/** Metrics each method ranks by. */
+export function methodMetrics(r: Recipe): Metric[] {
+  switch (r.method) {
+    case 'ets-dacp':
+      return ['similarity'];
+    case 'eta-dacp':
+      if (!r.selection.metric) throw new UserError(`${r.file}: selection.metric: eta-dacp needs perplexity or entropy`);
+      return [r.selection.metric];
+    case 'ets-dacp-com':
+      return ['similarity', 'perplexity', 'entropy'];
+    default:
+      return [];
+  }
+}
+
+const sha = (x: unknown): string => createHash('sha256').update(JSON.stringify(x)).digest('hex');
+
+export function selectionDir(r: Recipe): string {
+  return path.join(r.run_dir, 'selection');
+}
+
+/** The proxy model for perplexity (and the default `model` embedder): selection.proxy_model, else model.init. */
+function proxyModel(r: Recipe): string {
+  return r.selection.proxy_model ?? r.model.init;
+}
+
+/** Settings that change scores: a score table is reused only under the same key. */
+function scoresKey(r: Recipe, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[]): string {
+  const e = r.selection.embedder;
+  return sha({
+    v: 1,
+    corpus: corpus.fingerprint,
+    fin_test_fraction: r.data.fin_test_fraction,
+    tokenizer: tok.hash,
+    metrics,
+    similarity: metrics.includes('similarity')
+      ? { tasks: [...r.data.tasks].sort(), kind: e.kind, ...(e.kind === 'hashed' ? { dim: e.dim, ngrams: e.ngrams } : { model: e.model ?? proxyModel(r), max_tokens: e.max_tokens }), hashedVersion: 1 }
+      : null,
+    perplexity: metrics.includes('perplexity') ? { model: proxyModel(r), tokens: r.selection.perplexity_tokens } : null,
+    entropy: metrics.includes('entropy') ? { tagger: 'wink-eng-lite-web-model', v: 1 } : null,
+  });
+}
+
+async function proxyEngine(r: Recipe, dir: string): Promise<Engine> {
+  const m = await loadModel(dir, { seed: r.train.seed });
+  const engine = await createEngine(r.engine.kind, m.config, { threads: r.engine.threads || undefined });
+  engine.loadWeights(m.weights);
+  return engine;
+}
+
+async function buildScorers(r: Recipe, metrics: Metric[], tok: Tokenizer): Promise<DocScorer[]> {
+  const scorers: DocScorer[] = [];
+  const wantSim = metrics.includes('similarity');
+  const e = r.selection.embedder;
+  let tasks: string[] = [];
+  if (wantSim) {
+    if (r.data.tasks.length === 0) throw new UserError(`${r.file}: data.tasks: ${r.method} needs at least one task to measure similarity to`);
+    // Train split only: the evaluation test split must not shape the training data.
+    for (const t of r.data.tasks) tasks.push(...(await taskTexts(t, 'train', dataDir())));
+  }
+  const hashed = wantSim && e.kind === 'hashed';
+  if (hashed || metrics.includes('entropy')) {
+    scorers.push(new TextPoolScorer({ hashed: hashed ? { spec: e, taskTexts: tasks } : null, entropy: metrics.includes('entropy'), threads: r.engine.threads || undefined }));
+  }
+  if (wantSim && e.kind === 'model') {
+    const engine = await proxyEngine(r, e.model ?? proxyModel(r));
+    const taskTokens = await tok.encodeBatch(tasks);
+    scorers.push(await DenseSimilarityScorer.create(modelEmbed(engine, e.max_tokens), tasks, taskTokens, async () => engine.dispose()));
+  }
+  if (wantSim && e.kind === 'transformers') {
+    const embed = await transformersEmbed(e.model, `${r.file}: selection.embedder`);
+    scorers.push(await DenseSimilarityScorer.create(async (texts) => embed(texts), tasks, []));
+  }
+  if (metrics.includes('perplexity')) {
+    const engine = await proxyEngine(r, proxyModel(r));
+    scorers.push(Object.assign(new PerplexityScorer(engine, r.selection.perplexity_tokens), { close: async () => engine.dispose() }));
+  }
+  return scorers;
+}
+
+function corpusShards(dir: string, m: CorpusManifest): ShardInput[] {
+  return m.shards.map((s) => ({
+    name: s.file,
+    bytes: s.bytes,
+    async *read(): AsyncIterable<Doc[]> {
+      for await (const rb of readArrowBatches(path.join(dir, s.file))) {
+        const ids = rb.getChild('id')!.toArray() as string[];
+        const texts = rb.getChild('text')!.toArray() as string[];
+        const srcs = rb.getChild('source')!.toArray() as string[];
+        yield ids.map((id, i) => ({ id, text: texts[i], source: srcs[i] }));
+      }
+    },
+  }));
+}
+
+/** Scores of the corpus: reused from scores.arrow when its key matches, else computed (resumably). */
+async function corpusScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string }> {
+  const dir = selectionDir(r);
+  const key = scoresKey(r, corpus, tok, metrics);
+  const file = path.join(dir, 'scores.arrow');
+  const meta = path.join(dir, 'scores.json');
+  if (!o.rescore && existsSync(file) && existsSync(meta)) {
+    const m = JSON.parse(await fs.readFile(meta, 'utf8')) as { key?: string };
+    if (m.key === key) return { scores: await readScores(file), key };
+  }
+  if (o.rescore) await fs.rm(path.join(dir, 'parts'), { recursive: true, force: true });
+  const scorers = await buildScorers(r, metrics, tok);
+  const totalDocs = corpus.totals.docs;
+  const totalChars = corpus.totals.text_bytes;
+  let scores: ScoreTable;
+  try {
+    scores = await scoreCorpus({
+      dir,
+      key,
+      shards: corpusShards(corpusDir, corpus),
+      heldOut: (id) => isHeldOut(id, r.data.fin_test_fraction),
+      tokenize: (texts) => tok.encodeBatch(texts),
+      scorers,
+      onProgress: (p) => o.onProgress?.({ phase: 'score', score: p, totalDocs, totalChars }),
+      onShardDone: o.onShardDone,
+    });
+  } finally {
+    for (const s of scorers) await s.close?.();
+  }
+  await writeScores(file, scores);
+  await writeFileAtomic(meta, JSON.stringify({ key, metrics, docs: scores.ids.length, corpus: corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
+  // Partial files are only needed until the merged table exists.
+  await fs.rm(path.join(dir, 'parts'), { recursive: true, force: true });
+  return { scores, key };
+}
+
+/** Per-source totals of a subset of score rows. */
+function perSource(s: ScoreTable, chosen: Uint8Array): { source: string; docs: number; tokens: number; corpusDocs: number; corpusTokens: number }[] {
+  const m = new Map<string, { source: string; docs: number; tokens: number; corpusDocs: number; corpusTokens: number }>();
+  for (let i = 0; i < s.ids.length; i++) {
+    let e = m.get(s.source[i]);
+    if (!e) m.set(s.source[i], (e = { source: s.source[i], docs: 0, tokens: 0, corpusDocs: 0, corpusTokens: 0 }));
+    e.corpusDocs++;
+    e.corpusTokens += s.tokens[i];
+    if (chosen[i]) {
+      e.docs++;
+      e.tokens += s.tokens[i];
+    }
+  }
+  return [...m.values()].sort((a, b) => a.source.localeCompare(b.source));
+}
+
+/**
+ * Run (or reuse) the recipe's selection. Returns the selected corpus directory and its manifest;
+ * the trainer reads it with readDocs like any prepared corpus.
+ */
+export async function runSelection(recipe: Recipe, opts: SelectionOptions = {}): Promise<SelectionResult> {
+  const r = recipe;
+  const dir = selectionDir(r);
+  const outDir = path.join(dir, 'selected');
+  const progress = (phase: SelectionPhase, message?: string): void => opts.onProgress?.({ phase, message });
+
+  if (r.method === 'tacp') return runTacp(r, dir, outDir, opts);
+
+  progress('prepare', `preparing ${r.data.prepared_dir}`);
+  await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
+  const corpus = await readManifest(r.data.prepared_dir);
+  const tok = await loadTokenizer(r.data.tokenizer);
+  try {
+    const metrics = methodMetrics(r);
+    const sel = r.selection;
+    // Checked before scoring: a fraction outside (0, 1] is a recipe mistake, not a scoring result.
+    if (!(sel.budget > 0 && sel.budget <= 1)) throw new UserError(`${r.file}: selection.budget must be in (0, 1], got ${sel.budget}`);
+    const { scores, key } = await corpusScores(r, r.data.prepared_dir, corpus, tok, metrics, { ...opts });
+    const fingerprint = sha({ key, method: r.method, sampling: sel.sampling, budget: sel.budget, temperature: sel.temperature, seed: sel.seed, v: 1 });
+    if (!opts.force && !opts.rescore && existsSync(path.join(outDir, MANIFEST))) {
+      const m = JSON.parse(await fs.readFile(path.join(outDir, MANIFEST), 'utf8')) as SelectionManifest;
+      if (m.fingerprint === fingerprint) return { dir: outDir, manifest: m, reused: true, report: existsSync(path.join(dir, 'report.md')) ? path.join(dir, 'report.md') : null };
+    }
+
+    progress('sample');
+    let indices: Int32Array;
+    let corpusTokens = 0;
+    for (const t of scores.tokens) corpusTokens += t;
+    let budget = budgetTokens(sel.budget, corpusTokens);
+    if (metrics.length === 0) {
+      // DACP: the whole corpus; a budget below 1 takes a uniform random subset (seeded).
+      const all = softOrder(new Float64Array(scores.ids.length).fill(1), sel.seed);
+      indices = sel.budget >= 1 ? Int32Array.from(scores.ids.keys()) : takeBudget(all, scores.tokens, budget);
+    } else {
+      const s = sampleByScore(scores, { sampling: sel.sampling, metrics, budgetFraction: sel.budget, temperature: sel.temperature, seed: sel.seed });
+      indices = s.indices;
+      budget = s.budget;
+    }
+    const chosen = new Uint8Array(scores.ids.length);
+    for (const i of indices) chosen[i] = 1;
+    const keep = new Set<string>();
+    let selectedTokens = 0;
+    for (const i of indices) {
+      keep.add(scores.ids[i]);
+      selectedTokens += scores.tokens[i];
+    }
+
+    progress('write', `writing ${keep.size} documents to ${outDir}`);
+    const w = await SelectedWriter.open(outDir, r.data.shard_mb);
+    for await (const docs of readDocs(r.data.prepared_dir)) for (const d of docs) if (keep.has(d.id) && !isHeldOut(d.id, r.data.fin_test_fraction)) await w.add(d);
+    const info: SelectionInfo = {
+      method: r.method,
+      sampling: metrics.length ? sel.sampling : 'all',
+      metrics,
+      budget: sel.budget,
+      budget_tokens: budget,
+      corpus_tokens: corpusTokens,
+      corpus_docs: scores.ids.length,
+      selected_tokens: selectedTokens,
+      selected_docs: keep.size,
+      seed: sel.seed,
+      temperature: sel.temperature,
+      scores_key: key,
+      corpus_dir: r.data.prepared_dir,
+      corpus_fingerprint: corpus.fingerprint,
+      fin_test_fraction: r.data.fin_test_fraction,
+    };
+    const manifest = await w.finish(fingerprint, info);
+
+    progress('report');
+    const report = await writeReport({ dir, runDir: r.run_dir, name: r.name, info, scores, chosen, perSource: perSource(scores, chosen), ids: [...indices].map((i) => scores.ids[i]) });
+    return { dir: outDir, manifest, reused: false, report };
+  } finally {
+    await tok.close();
+  }
+}
+
+/** TACP: the unlabeled train-split text of the recipe's tasks is the training corpus. */
+async function runTacp(r: Recipe, dir: string, outDir: string, opts: SelectionOptions): Promise<SelectionResult> {
+  if (r.data.tasks.length === 0) throw new UserError(`${r.file}: data.tasks: tacp needs at least one task`);
+  const docs: Doc[] = [];
+  for (const t of r.data.tasks) {
+    const texts = await taskTexts(t, 'train', dataDir());
+    texts.forEach((text, i) => docs.push({ id: `${t}:train:${i}`, text, source: `task:${t}` }));
+  }
+  const fingerprint = sha({ method: 'tacp', tasks: r.data.tasks, n: docs.length, text: sha(docs.map((d) => d.text)), v: 1 });
+  if (!opts.force && existsSync(path.join(outDir, MANIFEST))) {
+    const m = JSON.parse(await fs.readFile(path.join(outDir, MANIFEST), 'utf8')) as SelectionManifest;
+    if (m.fingerprint === fingerprint) return { dir: outDir, manifest: m, reused: true, report: path.join(dir, 'report.md') };
+  }
+  const tok = await loadTokenizer(r.data.tokenizer);
+  let tokens: Int32Array[];
+  try {
+    tokens = await tok.encodeBatch(docs.map((d) => d.text));
+  } finally {
+    await tok.close();
+  }
+  opts.onProgress?.({ phase: 'write', message: `writing ${docs.length} task texts to ${outDir}` });
+  const w = await SelectedWriter.open(outDir, r.data.shard_mb);
+  for (const d of docs) await w.add(d);
+  const total = tokens.reduce((s, t) => s + t.length, 0);
+  const info: SelectionInfo = {
+    method: 'tacp',
+    sampling: 'all',
+    metrics: [],
+    budget: 1,
+    budget_tokens: total,
+    corpus_tokens: total,
+    corpus_docs: docs.length,
+    selected_tokens: total,
+    selected_docs: docs.length,
+    seed: r.selection.seed,
+    temperature: r.selection.temperature,
+    fin_test_fraction: r.data.fin_test_fraction,
+  };
+  const manifest = await w.finish(fingerprint, info);
+  const per = new Map<string, { source: string; docs: number; tokens: number; corpusDocs: number; corpusTokens: number }>();
+  docs.forEach((d, i) => {
+    const e = per.get(d.source) ?? { source: d.source, docs: 0, tokens: 0, corpusDocs: 0, corpusTokens: 0 };
+    e.docs++;
+    e.corpusDocs++;
+    e.tokens += tokens[i].length;
+    e.corpusTokens += tokens[i].length;
+    per.set(d.source, e);
+  });
+  const report = await writeReport({ dir, runDir: r.run_dir, name: r.name, info, scores: null, chosen: null, perSource: [...per.values()], ids: docs.map((d) => d.id) });
+  return { dir: outDir, manifest, reused: false, report };
+}

@@ -1,0 +1,110 @@
+/**
+ * Scoring: one streaming pass over the corpus shards, every requested metric computed from the same
+ * read. Each shard's scores go to a partial file plus a completion marker, so an interrupted run
+ * resumes at the first unfinished shard; when all are done they are merged into scores.arrow.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+import type { Doc } from '../data/doc.js';
+import type { Metric } from './sample.js';
+import { concatScores, readScores, writeScores, type ScoreTable } from './score-file.js';
+
+/** One corpus shard, read as batches of documents. */
+export interface ShardInput {
+  name: string;
+  bytes: number;
+  read(): AsyncIterable<Doc[]>;
+}
+
+/** A scorer of some metrics over a batch of documents (texts and their token ids). */
+export interface DocScorer {
+  readonly metrics: Metric[];
+  score(texts: string[], tokens: Int32Array[]): Promise<Partial<Record<Metric, Float64Array>>>;
+  close?(): Promise<void>;
+}
+
+export interface ScoreProgress {
+  shard: number; // shards finished (including skipped ones)
+  shards: number;
+  docs: number; // documents scored in this run
+  chars: number; // text characters scored in this run
+  skippedShards: number; // shards already complete from an earlier run
+}
+
+export interface ScoreRunOptions {
+  /** The selection directory (<run_dir>/selection). */
+  dir: string;
+  /** Identity of the corpus + settings; partial files of another key are never reused. */
+  key: string;
+  shards: ShardInput[];
+  /** Held-out (Fin-test) documents are never scored, so they can never be selected. */
+  heldOut: (id: string) => boolean;
+  tokenize: (texts: string[]) => Promise<Int32Array[]>;
+  scorers: DocScorer[];
+  onProgress?: (p: ScoreProgress) => void;
+  /** Called after a shard's partial file and marker are written (tests simulate crashes here). */
+  onShardDone?: (shard: number) => void;
+}
+
+export function partsDir(dir: string, key: string): string {
+  return path.join(dir, 'parts', key.slice(0, 16));
+}
+
+function partFile(dir: string, i: number): string {
+  return path.join(dir, `shard-${String(i).padStart(5, '0')}.arrow`);
+}
+
+/** Score every shard not already complete under this key; returns the merged table. */
+export async function scoreCorpus(o: ScoreRunOptions): Promise<ScoreTable> {
+  const pdir = partsDir(o.dir, o.key);
+  await fs.mkdir(pdir, { recursive: true });
+  const progress: ScoreProgress = { shard: 0, shards: o.shards.length, docs: 0, chars: 0, skippedShards: 0 };
+  const parts: ScoreTable[] = [];
+  for (let i = 0; i < o.shards.length; i++) {
+    const file = partFile(pdir, i);
+    const done = `${file}.done`;
+    if (existsSync(done)) {
+      parts.push(await readScores(file));
+      progress.skippedShards++;
+    } else {
+      parts.push(await scoreShard(o.shards[i], o, progress));
+      await writeScores(file, parts[i]);
+      // The marker is written after the partial file: a crash between the two rescoring the shard.
+      await writeFileAtomic(done, JSON.stringify({ shard: o.shards[i].name, docs: parts[i].ids.length }) + '\n');
+    }
+    progress.shard = i + 1;
+    o.onProgress?.({ ...progress });
+    o.onShardDone?.(i);
+  }
+  return concatScores(parts);
+}
+
+async function scoreShard(shard: ShardInput, o: ScoreRunOptions, progress: ScoreProgress): Promise<ScoreTable> {
+  const batches: ScoreTable[] = [];
+  for await (const docs of shard.read()) {
+    const kept = docs.filter((d) => !o.heldOut(d.id));
+    if (kept.length === 0) continue;
+    const texts = kept.map((d) => d.text);
+    const tokens = await o.tokenize(texts);
+    const n = kept.length;
+    const t: ScoreTable = {
+      ids: kept.map((d) => d.id),
+      source: kept.map((d) => d.source),
+      shard: kept.map(() => shard.name),
+      tokens: Int32Array.from(tokens, (x) => x.length),
+      similarity: new Float64Array(n).fill(NaN),
+      perplexity: new Float64Array(n).fill(NaN),
+      entropy: new Float64Array(n).fill(NaN),
+    };
+    for (const s of o.scorers) {
+      const r = await s.score(texts, tokens);
+      for (const m of s.metrics) if (r[m]) t[m].set(r[m]!);
+    }
+    batches.push(t);
+    progress.docs += n;
+    for (const x of texts) progress.chars += x.length;
+    o.onProgress?.({ ...progress });
+  }
+  return concatScores(batches);
+}

@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import {
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync,
+} from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Checkpoint directories `<run_dir>/step-<n>/`, written atomically (temp dir, fsync every file,
+ * rename, fsync the parent) with a MANIFEST.json of sha256 per file, so a reader can tell a
+ * complete checkpoint from one cut short or corrupted. Synchronous: it also runs on signal paths.
+ */
+export const MANIFEST = 'MANIFEST.json';
+
+export interface Manifest {
+  format: 'cpt-checkpoint/1';
+  step: number;
+  files: Record<string, { bytes: number; sha256: string }>;
+}
+
+export interface CheckpointRef {
+  step: number;
+  dir: string;
+}
+
+export function checkpointDir(runDir: string, step: number): string {
+  return path.join(runDir, `step-${step}`);
+}
+
+/** File contents, or a writer that creates the file at the path it is given (e.g. safetensors). */
+export type CheckpointFile = Uint8Array | string | ((file: string) => void);
+
+/** Write `files` as checkpoint `step` and keep only the newest `keep` checkpoints. */
+export function writeCheckpoint(runDir: string, step: number, files: Record<string, CheckpointFile>, keep: number): string {
+  const final = checkpointDir(runDir, step);
+  const tmp = path.join(runDir, `.tmp-step-${step}-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const manifest: Manifest = { format: 'cpt-checkpoint/1', step, files: {} };
+  for (const [name, data] of Object.entries(files)) {
+    const file = path.join(tmp, name);
+    if (typeof data === 'function') {
+      data(file);
+      fsyncPath(file);
+    } else writeSynced(file, typeof data === 'string' ? Buffer.from(data) : data);
+    manifest.files[name] = { bytes: statSync(file).size, sha256: sha256File(file) };
+  }
+  writeSynced(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+  fsyncPath(tmp);
+  // A checkpoint of the same step (a rerun after resume) is replaced whole.
+  if (existsSync(final)) rmSync(final, { recursive: true, force: true });
+  renameSync(tmp, final);
+  fsyncPath(runDir);
+  pruneCheckpoints(runDir, keep);
+  return final;
+}
+
+/** Checkpoints in the run directory, oldest first (by step, not by name). */
+export function listCheckpoints(runDir: string): CheckpointRef[] {
+  if (!existsSync(runDir)) return [];
+  return readdirSync(runDir)
+    .map((n) => /^step-(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ step: Number(m[1]), dir: path.join(runDir, m[0]) }))
+    .filter((c) => statSync(c.dir).isDirectory())
+    .sort((a, b) => a.step - b.step);
+}
+
+/** Check a checkpoint against its manifest: every listed file present, right size, right sha256. */
+export function verifyCheckpoint(dir: string): { ok: true; manifest: Manifest } | { ok: false; reason: string } {
+  const mf = path.join(dir, MANIFEST);
+  if (!existsSync(mf)) return { ok: false, reason: `no ${MANIFEST} (incomplete write)` };
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(readFileSync(mf, 'utf8')) as Manifest;
+  } catch {
+    return { ok: false, reason: `${MANIFEST} is not valid JSON` };
+  }
+  if (manifest.format !== 'cpt-checkpoint/1' || typeof manifest.files !== 'object') {
+    return { ok: false, reason: `${MANIFEST} has an unknown format` };
+  }
+  for (const [name, want] of Object.entries(manifest.files)) {
+    const f = path.join(dir, name);
+    if (!existsSync(f)) return { ok: false, reason: `${name} is missing` };
+    const size = statSync(f).size;
+    if (size !== want.bytes) return { ok: false, reason: `${name} has ${size} bytes, manifest says ${want.bytes} (truncated?)` };
+    if (sha256File(f) !== want.sha256) return { ok: false, reason: `${name} fails its sha256 check (corrupted)` };
+  }
+  return { ok: true, manifest };
+}
+
+/**
+ * The newest checkpoint that verifies; each bad one met on the way is reported through `warn`
+ * and skipped.
+ */
+export function latestGoodCheckpoint(runDir: string, warn: (msg: string) => void): CheckpointRef | undefined {
+  const all = listCheckpoints(runDir);
+  for (let i = all.length - 1; i >= 0; i--) {
+    const v = verifyCheckpoint(all[i].dir);
+    if (v.ok) return all[i];
+    warn(`checkpoint ${all[i].dir} is unusable: ${v.reason}; trying the previous one`);
+  }
+  return undefined;
+}
+
+/** Remove all but the newest `keep` checkpoints (keep <= 0 keeps everything). */
+export function pruneCheckpoints(runDir: string, keep: number): void {
+  if (keep <= 0) return;
+  const all = listCheckpoints(runDir);
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) rmSync(c.dir, { recursive: true, force: true });
+}
+
+/** Temp directories left by a writer that was killed mid-checkpoint. */
+export function removeStaleTemps(runDir: string): void {
+  if (!existsSync(runDir)) return;
+  for (const n of readdirSync(runDir)) if (n.startsWith('.tmp-step-')) rmSync(path.join(runDir, n), { recursive: true, force: true });
+}
+
+/** sha256 of a file, read in 16 MiB slices (checkpoints of large models do not fit one buffer). */
+export function sha256File(file: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 24);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+function writeSynced(file: string, bytes: Uint8Array): void {
+  const fd = openSync(file, 'w');
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncPath(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch {
+    /* some filesystems refuse directory fsync */
+  }
+}

@@ -1,0 +1,150 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  isHeldOut, loadTokenizer, openPacked, packDocuments, prepareCorpus, readManifest, readTokenized, tokenizeCorpus,
+  type PackedDataset, type Tokenizer, type TokenizedDoc,
+} from '../data/index.js';
+import { runSelection } from '../select/index.js';
+import type { Recipe, SourceSpec } from '../recipe/types.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { Progress } from '../util/progress.js';
+
+/** Everything the loop reads: packed training rows and the two fixed held-out sets. */
+export interface TrainInputs {
+  train: PackedDataset;
+  finTest: PackedDataset | null;
+  finTestRows: number;
+  pileTest: PackedDataset | null;
+  pileTestRows: number;
+  vocabSize: number;
+  /** One line for the settings table (where the rows came from). */
+  describe: string;
+  close(): void;
+}
+
+/**
+ * Build (or reuse) the run's data under `<run_dir>/data/`:
+ * - train: the selected documents (`<run_dir>/selection/selected`, made by runSelection when absent),
+ *   tokenized and packed into seq_len rows in a shuffle seeded by train.seed;
+ * - fin-test: the held-out documents of the prepared corpus (isHeldOut(id, fin_test_fraction));
+ * - pile-test: the recipe's general-domain `data.pile_test` sources.
+ * Each packed file is rebuilt only when its inputs (fingerprint, tokenizer, seq_len, seed) change,
+ * so a resume reads exactly the rows the run started with.
+ */
+export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) => void }): Promise<TrainInputs> {
+  const d = recipe.data, t = recipe.train;
+  const dataOut = path.join(recipe.run_dir, 'data');
+  const tok = await loadTokenizer(d.tokenizer);
+  try {
+    const corpus = await prepareCorpus(d.corpus, d.prepared_dir, { shardMb: d.shard_mb, onProgress: progressOf('prepare corpus', o.log) });
+    if (!corpus.reused) o.log(`prepared ${corpus.totals.docs} documents into ${d.prepared_dir}`);
+
+    const selectedDir = await ensureSelection(recipe, o.log);
+    const trainPacked = await packOnce(selectedDir, tok, path.join(dataOut, 'train.packed.json'), t.seq_len, t.seed, o.log,
+      { what: `not held out at ${d.fin_test_fraction}`, keep: (doc) => !isHeldOut(doc.id, d.fin_test_fraction) }); // never train on Fin-test
+
+    const finRows = Math.ceil(recipe.monitor.fin_test_tokens / t.seq_len);
+    let finTest: PackedDataset | null = null;
+    if (finRows > 0) {
+      finTest = await packOnce(d.prepared_dir, tok, path.join(dataOut, 'fin-test.packed.json'), t.seq_len, t.seed, o.log,
+        { what: `held out at ${d.fin_test_fraction}`, keep: (doc) => isHeldOut(doc.id, d.fin_test_fraction) });
+      if (finTest.count === 0) {
+        o.log(`note: no held-out Fin-test rows (fin_test_fraction ${d.fin_test_fraction} of the corpus is less than one ${t.seq_len}-token row); Fin-test loss is off`);
+        finTest = null;
+      }
+    }
+
+    const pileRows = Math.ceil(recipe.monitor.pile_test_tokens / t.seq_len);
+    let pileTest: PackedDataset | null = null;
+    if (pileRows > 0 && d.pile_test.length > 0) {
+      const pileDir = path.join(dataOut, 'pile-test-corpus');
+      await prepareCorpus(d.pile_test, pileDir, { shardMb: d.shard_mb, onProgress: progressOf('prepare pile-test', o.log) });
+      pileTest = await packOnce(pileDir, tok, path.join(dataOut, 'pile-test.packed.json'), t.seq_len, t.seed, o.log, { what: 'all', keep: () => true });
+      if (pileTest.count === 0) pileTest = null;
+    }
+    const finTestRows = finTest ? Math.min(finRows, finTest.count) : 0;
+    const pileTestRows = pileTest ? Math.min(pileRows, pileTest.count) : 0;
+    for (const [name, want, have] of [['fin-test', finRows, finTestRows], ['pile-test', pileRows, pileTestRows]] as const) {
+      if (have > 0 && have < want) o.log(`note: ${name} has ${have} rows, fewer than the ${want} its token budget asks for; using all of them`);
+    }
+    return {
+      train: trainPacked,
+      finTest,
+      finTestRows,
+      pileTest,
+      pileTestRows,
+      vocabSize: tok.vocabSize,
+      describe: `${trainPacked.manifest.docs} selected docs from ${selectedDir}`,
+      close: () => {
+        trainPacked.close();
+        finTest?.close();
+        pileTest?.close();
+      },
+    };
+  } finally {
+    await tok.close();
+  }
+}
+
+/** The selected shards: runSelection reuses an up-to-date selection and redoes a stale one. */
+async function ensureSelection(recipe: Recipe, log: (l: string) => void): Promise<string> {
+  let last = 0;
+  const r = await runSelection(recipe, {
+    onProgress: (p) => {
+      const now = Date.now();
+      if (p.message && now - last > 2000) {
+        last = now;
+        log(`select: ${p.message}`);
+      }
+    },
+  });
+  log(`${r.reused ? 'reusing the selection in' : 'selected into'} ${r.dir}: ${r.manifest.selection.selected_docs} docs, ${r.manifest.selection.selected_tokens} tokens`);
+  return r.dir;
+}
+
+interface PackStamp {
+  corpus: string;
+  tokenizer: string;
+  seq_len: number;
+  seed: number;
+  filter: string;
+}
+
+/** Tokenize (cached) and pack a prepared corpus once; reuse the packed file while its stamp matches. */
+async function packOnce(
+  corpusDir: string, tok: Tokenizer, out: string, seqLen: number, seed: number, log: (l: string) => void,
+  filter: { what: string; keep: (d: TokenizedDoc) => boolean },
+): Promise<PackedDataset> {
+  const manifest = await readManifest(corpusDir);
+  const stamp: PackStamp = { corpus: manifest.fingerprint, tokenizer: tok.hash, seq_len: seqLen, seed, filter: filter.what };
+  const stampFile = out.replace(/\.json$/, '') + '.stamp.json';
+  if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === JSON.stringify(stamp)) return openPacked(out);
+
+  const name = path.basename(out).replace(/\.packed\.json$/, '');
+  const tp = new Progress(`tokenize ${name}`, manifest.totals.docs, 'docs');
+  let last = 0;
+  await tokenizeCorpus(corpusDir, tok, { onProgress: (p) => { tp.add(p.docs - last); last = p.docs; } });
+  tp.finish();
+  async function* filtered(): AsyncGenerator<TokenizedDoc[]> {
+    for await (const batch of readTokenized(corpusDir, tok)) {
+      const kept = batch.filter(filter.keep);
+      if (kept.length) yield kept;
+    }
+  }
+  const pm = await packDocuments({ docs: filtered(), seqLen, seed, out, eosId: tok.eosId });
+  await writeFileAtomic(stampFile, JSON.stringify(stamp));
+  log(`packed ${name}: ${pm.docs} docs → ${pm.count} rows × ${seqLen} tokens (${out})`);
+  return openPacked(out);
+}
+
+function progressOf(label: string, log: (l: string) => void): (p: { docs: number; inputBytes: number; totalInputBytes: number }) => void {
+  let lastT = 0;
+  return (p) => {
+    const now = Date.now();
+    if (now - lastT < 2000) return;
+    lastT = now;
+    log(`${label}: ${p.docs} docs, ${(p.inputBytes / 1e6).toFixed(1)}/${(p.totalInputBytes / 1e6).toFixed(1)} MB`);
+  };
+}
+
+export type { SourceSpec };

@@ -1,0 +1,155 @@
+import type { Engine, AdamWOptions } from '../engine/engine.js';
+import type { Recipe } from '../recipe/types.js';
+import { fmtDuration, fmtRate } from '../util/progress.js';
+import type { MetricRecord, MetricsLog } from '../monitor/metrics.js';
+import { lrAt, warmupSteps, type Schedule } from './schedule.js';
+import { RowOrder, type TrainPlan } from './plan.js';
+
+/** Fixed-length token rows (the packer's output); `read(start, n)` → n × seqLen ids. */
+export interface Rows {
+  seqLen: number;
+  count: number;
+  read(start: number, n: number): Int32Array;
+}
+
+/** Where a run stands: what a checkpoint's state.json records and a resume restores. */
+export interface Progress {
+  step: number; // optimizer steps done
+  tokens: number; // training tokens consumed
+  cursor: number; // next row (in run order) of the packed training data
+  time: number; // wall seconds spent training, summed across resumes
+}
+
+export interface LoopHooks {
+  /** Held-out losses for the monitor (null when that set is absent). */
+  monitor(engine: Engine): { fin_test: number | null; pile_test: number | null };
+  /** Save a checkpoint of the engine + progress (called after the step is complete). */
+  checkpoint(engine: Engine, p: Progress): void;
+  /** A stop request (signal) seen between steps: finish, checkpoint, return. */
+  stopRequested(): string | undefined;
+  log(line: string): void;
+}
+
+export interface LoopResult {
+  progress: Progress;
+  /** The signal that stopped the run, 'max-steps' for --max-steps, undefined when complete. */
+  stoppedBy?: string;
+  lastLoss: number | null;
+  lastMonitor: { fin_test: number | null; pile_test: number | null } | null;
+  sessionTokens: number;
+  sessionSeconds: number;
+}
+
+export function scheduleFor(t: Recipe['train'], plan: TrainPlan): Schedule {
+  return { lr: t.lr, minLr: t.min_lr, warmupSteps: warmupSteps(t.warmup, plan.totalSteps), totalSteps: plan.totalSteps, kind: t.schedule };
+}
+
+/**
+ * The training loop: accumulate `plan.accum` micro-batches, one AdamW step with the scheduled lr,
+ * log, monitor every `monitor.every` steps, checkpoint every `checkpoint.every`. Everything that
+ * decides the next update is in (weights, optimizer moments, progress), so resuming from a
+ * checkpoint replays the identical trajectory.
+ */
+export async function trainLoop(args: {
+  recipe: Recipe;
+  plan: TrainPlan;
+  engine: Engine;
+  data: Rows;
+  metrics: MetricsLog;
+  start: Progress;
+  /** Stop after this optimizer step (checkpointing there) without changing the schedule. */
+  stopAfter?: number;
+  hooks: LoopHooks;
+}): Promise<LoopResult> {
+  const { recipe, plan, engine, data, metrics, hooks } = args;
+  const t = recipe.train;
+  const sched = scheduleFor(t, plan);
+  const order = new RowOrder(data.count, t.seed);
+  const p: Progress = { ...args.start };
+  const sessionStart = Date.now();
+  const timeBase = p.time;
+  const elapsed = () => timeBase + (Date.now() - sessionStart) / 1000;
+  const adam = (lr: number): AdamWOptions => ({ lr, beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weight_decay, clip: t.clip });
+  const mb = plan.microBatch, seq = plan.seqLen;
+  const batch = new Int32Array(mb * seq);
+  let lastLoss: number | null = null;
+  let lastMonitor: LoopResult['lastMonitor'] = null;
+  const monitorEvery = Math.max(1, recipe.monitor.every);
+  const ckptEvery = recipe.checkpoint.every;
+
+  if (p.step === 0) {
+    lastMonitor = hooks.monitor(engine);
+    metrics.append(record(p, null, null, null, lastMonitor, null, elapsed()));
+    hooks.log(`step 0/${plan.totalSteps} | fin-test ${fmtLoss(lastMonitor.fin_test)} | pile-test ${fmtLoss(lastMonitor.pile_test)}`);
+  }
+  const stopAt = Math.min(plan.totalSteps, args.stopAfter ?? Infinity);
+  let stepsThisSession = 0;
+  let trainSecondsThisSession = 0;
+  let stoppedBy: string | undefined;
+
+  while (p.step < stopAt) {
+    const t0 = performance.now();
+    let lossSum = 0;
+    for (let a = 0; a < plan.accum; a++) {
+      for (let r = 0; r < mb; r++) batch.set(data.read(order.row(p.cursor + r), 1), r * seq);
+      lossSum += engine.trainStep(batch, mb, seq, 1 / plan.accum);
+      p.cursor += mb;
+    }
+    const lr = lrAt(p.step, sched);
+    const { gradNorm } = engine.applyAdamW(adam(lr));
+    const ms = performance.now() - t0;
+    p.step += 1;
+    p.tokens += plan.tokensPerStep;
+    stepsThisSession += 1;
+    trainSecondsThisSession += ms / 1000;
+    lastLoss = lossSum / plan.accum;
+    const tokS = plan.tokensPerStep / (ms / 1000);
+
+    const isMonitor = p.step % monitorEvery === 0 || p.step === plan.totalSteps;
+    const mon = isMonitor ? hooks.monitor(engine) : null;
+    if (mon) lastMonitor = mon;
+    p.time = elapsed();
+    metrics.append(record(p, lr, lastLoss, gradNorm, mon, tokS, p.time));
+
+    const eta = ((plan.totalSteps - p.step) * trainSecondsThisSession) / stepsThisSession;
+    hooks.log(
+      `step ${p.step}/${plan.totalSteps} | loss ${lastLoss.toFixed(3)} | gnorm ${gradNorm.toFixed(2)} | lr ${lr.toExponential(1)} | ` +
+        `${ms.toFixed(0)} ms | ${fmtRate(tokS)} tok/s | eta ${fmtDuration(eta)}` +
+        (mon ? ` | fin-test ${fmtLoss(mon.fin_test)} | pile-test ${fmtLoss(mon.pile_test)}` : ''),
+    );
+
+    // Let pending signal handlers run: the engine calls above are synchronous.
+    await new Promise<void>((res) => setImmediate(res));
+    stoppedBy = hooks.stopRequested();
+    if (!stoppedBy && p.step === stopAt && stopAt < plan.totalSteps) stoppedBy = 'max-steps';
+    const due = (ckptEvery > 0 && p.step % ckptEvery === 0) || p.step === plan.totalSteps || stoppedBy !== undefined;
+    if (due) hooks.checkpoint(engine, p);
+    if (stoppedBy) break;
+  }
+  return { progress: p, stoppedBy, lastLoss, lastMonitor, sessionTokens: stepsThisSession * plan.tokensPerStep, sessionSeconds: (Date.now() - sessionStart) / 1000 };
+}
+
+/** Mean loss over the first `rows` rows of a held-out set, `microBatch` rows per engine call. */
+export function heldOutLoss(engine: Engine, ds: Rows, rows: number, microBatch: number): number {
+  const n = Math.min(rows, ds.count);
+  let sum = 0;
+  for (let s = 0; s < n; s += microBatch) {
+    const b = Math.min(microBatch, n - s);
+    sum += engine.evalLoss(ds.read(s, b), b, ds.seqLen) * b; // every row has seqLen - 1 predictions
+  }
+  return sum / n;
+}
+
+function record(
+  p: Progress, lr: number | null, loss: number | null, gnorm: number | null,
+  mon: { fin_test: number | null; pile_test: number | null } | null, tokS: number | null, time: number,
+): MetricRecord {
+  return {
+    step: p.step, tokens: p.tokens, lr, loss, grad_norm: gnorm,
+    fin_test: mon?.fin_test ?? null, pile_test: mon?.pile_test ?? null, tok_s: tokS, time: Math.round(time * 1000) / 1000,
+  };
+}
+
+function fmtLoss(x: number | null): string {
+  return x === null ? '-' : x.toFixed(3);
+}

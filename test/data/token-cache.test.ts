@@ -1,0 +1,58 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadTokenizer, openPacked, packDocuments, prepareCorpus, readDocs, readTokenized, tokenizeCorpus, type Tokenizer } from '../../src/data/index.js';
+import { FIN_SPECS, TOKENIZER } from './kit.js';
+
+let tmp: string;
+let tok: Tokenizer;
+const dir = () => path.join(tmp, 'corpus');
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cpt-tokcache-'));
+  tok = await loadTokenizer(TOKENIZER);
+  // 10-K Item 7A sections: 37 docs, ~230k characters, in several shards.
+  await prepareCorpus([{ ...FIN_SPECS[1], fields: ['item7a'] }], dir(), { shardMb: 0.05 });
+}, 60_000);
+afterAll(async () => {
+  await tok.close();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('token cache', () => {
+  it('tokenizes each shard once; readTokenized gives the same ids as encode, in corpus order', async () => {
+    const r = await tokenizeCorpus(dir(), tok);
+    expect(r.docs).toBe(37);
+    const docs = [];
+    for await (const b of readDocs(dir())) docs.push(...b);
+    const cached = [];
+    for await (const b of readTokenized(dir())) cached.push(...b);
+    expect(cached.map((d) => d.id)).toEqual(docs.map((d) => d.id));
+    let total = 0;
+    for (let i = 0; i < docs.length; i++) {
+      expect(Array.from(cached[i].ids)).toEqual(Array.from(tok.encode(docs[i].text)));
+      total += cached[i].ids.length;
+    }
+    expect(r.tokens).toBe(total);
+
+    const cacheDir = path.join(dir(), 'tokens', tok.hash.slice(0, 16));
+    const files = (await fs.readdir(cacheDir)).filter((f) => f.endsWith('.tokens.arrow'));
+    expect(files.length).toBeGreaterThan(1);
+    const before = await Promise.all(files.map((f) => fs.stat(path.join(cacheDir, f)).then((s) => s.mtimeMs)));
+    await tokenizeCorpus(dir(), tok); // cached: nothing rewritten
+    const after = await Promise.all(files.map((f) => fs.stat(path.join(cacheDir, f)).then((s) => s.mtimeMs)));
+    expect(after).toEqual(before);
+  }, 60_000);
+
+  it('packs straight from the cache; a changed corpus makes the cache stale', async () => {
+    const m = await packDocuments({ docs: readTokenized(dir(), tok), seqLen: 128, seed: 3, out: path.join(tmp, 'train.json') });
+    const p = openPacked(path.join(tmp, 'train.json'));
+    expect(m.docs).toBe(37);
+    expect(p.count).toBe(m.count);
+    expect(p.read(0, 1).length).toBe(128);
+    p.close();
+    await prepareCorpus([{ ...FIN_SPECS[1], fields: ['item7a'] }], dir(), { shardMb: 0.2, force: true });
+    const it = readTokenized(dir(), tok);
+    await expect(it.next()).rejects.toThrow(/stale/);
+  }, 60_000);
+});

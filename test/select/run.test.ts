@@ -1,0 +1,142 @@
+/**
+ * End to end on a slice of the real kit (two Reuters SGML files, ~2000 docs): scoring, resumable
+ * scoring, sampling per method, held-out exclusion, output readable as a corpus, report.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
+import { loadRecipe } from '../../src/recipe/load.js';
+import { runSelection } from '../../src/select/index.js';
+import { readScores } from '../../src/select/score-file.js';
+import { isHeldOut, readDocs } from '../../src/data/index.js';
+import type { Recipe } from '../../src/recipe/types.js';
+
+const FILES = 'reut2-00[0-1].sgm';
+let base: TinyRecipe;
+const dirs: string[] = [];
+
+async function recipe(name: string, method: Recipe['method'], selection: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<Recipe> {
+  const t = await writeTinyRecipe({
+    name,
+    method,
+    dir: base.dir,
+    reutersFiles: FILES,
+    overrides: { selection: { seed: 7, ...selection }, data: { shard_mb: 0.5, prepared_dir: path.join(base.dir, 'prepared') }, ...extra },
+  });
+  return loadRecipe(t.file);
+}
+
+async function selectedIds(dir: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const b of readDocs(dir)) for (const d of b) ids.push(d.id);
+  return ids;
+}
+
+beforeAll(async () => {
+  base = await writeTinyRecipe({ name: 'base', reutersFiles: FILES });
+  dirs.push(base.dir);
+});
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('runSelection on Reuters', { timeout: 180_000 }, () => {
+  it('ETS-DACP hard: meets the budget, excludes Fin-test, is reproducible, reuses scores', async () => {
+    const r = await recipe('ets', 'ets-dacp', { budget: 0.1, sampling: 'hard' });
+    const res = await runSelection(r);
+    const sel = res.manifest.selection;
+    expect(sel.selected_tokens).toBeGreaterThanOrEqual(sel.budget_tokens);
+    const scores = await readScores(path.join(r.run_dir, 'selection', 'scores.arrow'));
+    expect(scores.ids.length).toBeGreaterThan(1500);
+    expect(scores.similarity.every(Number.isFinite) || scores.similarity.filter(Number.isFinite).length > 1500).toBe(true);
+    expect(scores.entropy.every(Number.isNaN)).toBe(true); // not computed for ETS-DACP
+    const byId = new Map(scores.ids.map((id, i) => [id, i]));
+    const ids = await selectedIds(res.dir);
+    expect(ids.length).toBe(sel.selected_docs);
+    // within one document of the budget
+    let minSel = Infinity;
+    const lastTokens = Math.max(...ids.map((id) => scores.tokens[byId.get(id)!]));
+    expect(sel.selected_tokens - lastTokens).toBeLessThan(sel.budget_tokens);
+    for (const id of ids) {
+      expect(isHeldOut(id, r.data.fin_test_fraction)).toBe(false);
+      minSel = Math.min(minSel, scores.similarity[byId.get(id)!]);
+    }
+    // hard: nothing left out scores above the cut
+    const kept = new Set(ids);
+    for (let i = 0; i < scores.ids.length; i++) if (!kept.has(scores.ids[i])) expect(scores.similarity[i] > minSel).toBe(false);
+    // the corpus does contain held-out documents, and none were scored
+    let held = 0;
+    for await (const b of readDocs(r.data.prepared_dir)) for (const d of b) if (isHeldOut(d.id, r.data.fin_test_fraction)) { held++; expect(byId.has(d.id)).toBe(false); }
+    expect(held).toBeGreaterThan(0);
+    // report
+    const report = readFileSync(path.join(r.run_dir, 'selection', 'report.md'), 'utf8');
+    expect(report).toContain('| reuters |');
+    expect(existsSync(path.join(r.run_dir, 'selection', 'hist-similarity.svg'))).toBe(true);
+    expect(existsSync(path.join(r.run_dir, 'selection', 'hist-similarity.png'))).toBe(true);
+    // same recipe again: up to date; --force: same ids
+    expect((await runSelection(r)).reused).toBe(true);
+    const again = await runSelection(r, { force: true });
+    expect(again.reused).toBe(false);
+    expect(await selectedIds(again.dir)).toEqual(ids);
+  });
+
+  it('ETA-DACP entropy soft: same seed → same ids, other seed → different ids, Jaccard in report', async () => {
+    const a = await recipe('eta-a', 'eta-dacp', { metric: 'entropy', sampling: 'soft', budget: 0.2, seed: 3 });
+    const ra = await runSelection(a);
+    const ids = await selectedIds(ra.dir);
+    expect(ra.manifest.selection.selected_tokens).toBeGreaterThanOrEqual(ra.manifest.selection.budget_tokens);
+    const again = await runSelection(a, { force: true });
+    expect(await selectedIds(again.dir)).toEqual(ids);
+    const b = await recipe('eta-b', 'eta-dacp', { metric: 'entropy', sampling: 'soft', budget: 0.2, seed: 4 });
+    const rb = await runSelection(b);
+    const idsB = await selectedIds(rb.dir);
+    expect(idsB).not.toEqual(ids);
+    const report = readFileSync(path.join(b.run_dir, 'selection', 'report.md'), 'utf8');
+    expect(report).toMatch(/Overlap with other selections/);
+    expect(report).toMatch(/\| eta-a \| eta-dacp \(soft\)/);
+  });
+
+  it('interrupted scoring resumes from the last completed shard and equals an uninterrupted run', async () => {
+    const r = await recipe('resume', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.1 });
+    const full = await recipe('noresume', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.1 });
+    await expect(
+      runSelection(r, {
+        onShardDone: (i) => {
+          if (i === 0) throw new Error('simulated crash');
+        },
+      }),
+    ).rejects.toThrow('simulated crash');
+    expect(existsSync(path.join(r.run_dir, 'selection', 'scores.arrow'))).toBe(false);
+    let skipped = -1;
+    const scored: number[] = [];
+    const res = await runSelection(r, {
+      onProgress: (p) => {
+        if (p.score) skipped = p.score.skippedShards;
+      },
+      onShardDone: (i) => scored.push(i),
+    });
+    expect(skipped).toBe(1);
+    const shards = scored.length;
+    expect(shards).toBeGreaterThan(1);
+    const ref = await runSelection(full);
+    const [s1, s2] = await Promise.all([readScores(path.join(r.run_dir, 'selection', 'scores.arrow')), readScores(path.join(full.run_dir, 'selection', 'scores.arrow'))]);
+    expect(s1.ids).toEqual(s2.ids);
+    expect(Array.from(s1.entropy)).toEqual(Array.from(s2.entropy));
+    expect(Array.from(s1.tokens)).toEqual(Array.from(s2.tokens));
+    expect(await selectedIds(res.dir)).toEqual(await selectedIds(ref.dir));
+  });
+
+  it('DACP takes the whole non-held-out corpus; TACP takes the task train text', async () => {
+    const d = await recipe('dacp', 'dacp', { budget: 1 });
+    const rd = await runSelection(d);
+    const scores = await readScores(path.join(d.run_dir, 'selection', 'scores.arrow'));
+    expect(rd.manifest.selection.selected_docs).toBe(scores.ids.length);
+    expect((await selectedIds(rd.dir)).some((id) => isHeldOut(id, d.data.fin_test_fraction))).toBe(false);
+    const t = await recipe('tacp', 'tacp', { budget: 1 });
+    const rt = await runSelection(t);
+    const ids = await selectedIds(rt.dir);
+    expect(ids.length).toBeGreaterThan(1000); // FPB train sentences
+    expect(ids.every((id) => id.startsWith('fpb:train:'))).toBe(true);
+  });
+});
