@@ -120,14 +120,14 @@ void Engine::ensure(int B, int T) {
   const size_t N = (size_t)B * T;
   for (auto& a : acts_) {
     grow(a.x, N * D_), grow(a.ln1, N * D_), grow(a.ln1mean, N), grow(a.ln1rstd, N);
-    grow(a.qkv, N * 3 * D_), grow(a.P, (size_t)B * H_ * T * T), grow(a.y, N * D_);
+    grow(a.qkv, N * 3 * D_), grow(a.lse, (size_t)B * H_ * T), grow(a.y, N * D_);
     if (!c_.parallelResidual) grow(a.x2, N * D_);
     grow(a.ln2, N * D_), grow(a.ln2mean, N), grow(a.ln2rstd, N), grow(a.h1, N * I_), grow(a.g, N * I_);
   }
   grow(xf_, N * D_), grow(lnf_, N * D_), grow(lnfmean_, N), grow(lnfrstd_, N), grow(ao_, N * D_), grow(mo_, N * D_);
   grow(dX_, N * D_), grow(dH_, N * D_), grow(dy_, N * D_), grow(dqkv_, N * 3 * D_), grow(dh1_, N * I_);
   grow(dln1_, N * D_), grow(dln2_, N * D_), grow(rowLoss_, N);
-  for (auto& s : scratch_) grow(s, (size_t)T * T);
+  for (auto& s : scratch_) grow(s, (size_t)2 * T * T);
   curB_ = B, curT_ = T;
 }
 
@@ -238,7 +238,10 @@ void Engine::attentionForward(Acts& a, int B, int T) {
       const float* q = a.qkv.data() + (size_t)b * T * D3 + h * 3 * hd;
       const float* k = q + hd;
       const float* v = q + 2 * hd;
-      float* P = a.P.data() + (size_t)w * T * T;
+      // Probabilities live in per-thread scratch; only each row's log-sum-exp is kept for the
+      // backward pass, which recomputes them (memory O(T) per head instead of O(T^2)).
+      float* P = scratch_[tid].data();
+      float* lse = a.lse.data() + (size_t)w * T;
       float* y = a.y.data() + (size_t)b * T * D_ + h * hd;
       for (int i0 = 0; i0 < T; i0 += RB) {
         const int i1 = std::min(T, i0 + RB);
@@ -247,7 +250,8 @@ void Engine::attentionForward(Acts& a, int B, int T) {
         for (int i = i0; i < i1; i++) {
           float* row = P + (size_t)i * T;
           for (int j = 0; j <= i; j++) row[j] *= scale;
-          const float inv = 1.f / kn->expSum(row, i + 1, kn->rowMax(row, i + 1), 1);
+          const float mx = kn->rowMax(row, i + 1), sum = kn->expSum(row, i + 1, mx, 1), inv = 1.f / sum;
+          lse[i] = mx + std::log(sum);
           for (int j = 0; j <= i; j++) row[j] *= inv;
           for (int j = i + 1; j < i1; j++) row[j] = 0.f;
         }
@@ -261,7 +265,9 @@ void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float*
   const int H = H_, hd = hd_, D3 = 3 * D_, half = rd_ / 2;
   const float scale = (float)(1.0 / std::sqrt((double)hd));
   pool_.parallelFor((int64_t)B * H, [&](int tid, int64_t w0, int64_t w1) {
-    float* dP = scratch_[tid].data();
+    float* Pbuf = scratch_[tid].data();
+    float* dP = Pbuf + (size_t)T * T;
+    const Kernel* kn = gemm_.kernel();
     for (int64_t w = w0; w < w1; w++) {
       const int b = (int)(w / H), h = (int)(w % H);
       const size_t base = (size_t)b * T * D3 + h * 3 * hd;
@@ -271,10 +277,18 @@ void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float*
       float* dq = dqkv + base;
       float* dk = dq + hd;
       float* dv = dq + 2 * hd;
-      const float* P = a.P.data() + (size_t)w * T * T;
+      const float* lse = a.lse.data() + (size_t)w * T;
       const float* dy = dyAll + (size_t)b * T * D_ + h * hd;
+      float* P = Pbuf;
       for (int i0 = 0; i0 < T; i0 += RB) {
         const int i1 = std::min(T, i0 + RB);
+        gemm_.st(tid, false, true, i1 - i0, i1, hd, q + (size_t)i0 * D3, D3, k, D3, P + (size_t)i0 * T, T, false);
+        for (int i = i0; i < i1; i++) {  // recompute the probabilities from the saved log-sum-exp
+          float* row = P + (size_t)i * T;
+          for (int j = 0; j <= i; j++) row[j] *= scale;
+          kn->expSum(row, i + 1, lse[i], 1);
+          for (int j = i + 1; j < i1; j++) row[j] = 0.f;
+        }
         gemm_.st(tid, false, true, i1 - i0, i1, hd, dy + (size_t)i0 * D_, D_, v, D3, dP + (size_t)i0 * T, T, false);
         for (int i = i0; i < i1; i++) {
           const float* p = P + (size_t)i * T;
@@ -404,10 +418,13 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
   grow(logitBuf_, (size_t)R * V);
   float* lg = logitBuf_.data();
   const float gs = (float)(gradScale / ((double)B * (T - 1)));
+  // Pack the head weight once per call rather than once per row chunk.
+  gemm_.packAll(pool_, true, D, V, embOut_, D, headT_);
+  if (mode == 1) gemm_.packAll(pool_, false, V, D, embOut_, D, head_);
   for (int r0 = 0; r0 < N; r0 += R) {
     const int rows = std::min(R, N - r0);
     const float* Hc = lnf_.data() + (size_t)r0 * D;
-    gemm_.mt(pool_, false, true, rows, V, D, Hc, D, embOut_, D, lg, V, false);
+    gemm_.mtPacked(pool_, false, rows, Hc, D, headT_, lg, V, false);
     pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; i++) {
         const int r = r0 + (int)i, t = r % T;
@@ -432,7 +449,7 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
       }
     });
     if (mode == 1) {
-      gemm_.mt(pool_, false, false, rows, D, V, lg, V, embOut_, D, dH_.data() + (size_t)r0 * D, D, false);
+      gemm_.mtPacked(pool_, false, rows, lg, V, head_, dH_.data() + (size_t)r0 * D, D, false);
       gemm_.mt(pool_, true, false, V, D, rows, lg, V, Hc, D, gEmbOut_, D, true);
     }
   }

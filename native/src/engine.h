@@ -59,7 +59,7 @@ class Engine {
     float *ln1w, *ln1b, *ln2w, *ln2b, *qkvw, *qkvb, *ow, *ob, *upw, *upb, *downw, *downb;
   };
   struct Acts {
-    std::vector<float> x, ln1, ln1mean, ln1rstd, qkv, P, y, x2, ln2, ln2mean, ln2rstd, h1, g;
+    std::vector<float> x, ln1, ln1mean, ln1rstd, qkv, lse, y, x2, ln2, ln2mean, ln2rstd, h1, g;
   };
   LayerP layer(float* base, int l) const;
   void check(const int32_t* ids, int B, int T) const;
@@ -94,9 +94,10 @@ class Engine {
   std::vector<float> xf_, lnf_, lnfmean_, lnfrstd_, ao_, mo_;
   std::vector<float> dX_, dH_, dy_, dqkv_, dh1_, dln1_, dln2_;
   std::vector<float> cos_, sin_;
-  std::vector<std::vector<float>> scratch_;  // per thread: T*T (attention dP) etc.
+  std::vector<std::vector<float>> scratch_;  // per thread: attention P and dP, 2 * T * T
   std::vector<std::vector<double>> partial_;  // per thread partial sums (deterministic reductions)
   std::vector<float> logitBuf_;
+  PackedB headT_, head_;  // embed_out packed as op(B) for logits (NT) and for dH (NN)
   std::vector<double> rowLoss_;
 };
 

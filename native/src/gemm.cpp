@@ -154,4 +154,53 @@ void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const flo
   }
 }
 
+void Gemm::packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out) {
+  const int NR = k_->nr;
+  const size_t Np = (size_t)(N + NR - 1) / NR * NR;
+  float* dst = out.buf.get(Np * K);
+  out.K = K, out.N = N;
+  struct Blk { int jc, nc, pc, kc; size_t off; };
+  std::vector<Blk> blocks;
+  size_t off = 0;
+  for (int jc = 0; jc < N; jc += NC) {
+    const int nc = std::min(NC, N - jc);
+    for (int pc = 0; pc < K; pc += KC) {
+      const int kc = std::min(KC, K - pc);
+      blocks.push_back({jc, nc, pc, kc, off});
+      off += (size_t)(nc + NR - 1) / NR * NR * kc;
+    }
+  }
+  pool.parallelFor((int64_t)blocks.size(), [&](int, int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) {
+      const Blk& k = blocks[i];
+      packB(dst + k.off, tb, B, ldb, k.pc, k.kc, k.jc, k.nc);
+    }
+  });
+}
+
+void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
+                    bool acc) {
+  const int N = pb.N, K = pb.K, MR = k_->mr, NR = k_->nr;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
+  const int mBlocks = (M + MR - 1) / MR;
+  pool.parallelFor(mBlocks, [&](int tid, int64_t b, int64_t e) {
+    float* ap = apack_[tid].get((size_t)(MC + MR) * KC);
+    const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
+    size_t off = 0;
+    for (int jc = 0; jc < N; jc += NC) {
+      const int nc = std::min(NC, N - jc);
+      for (int pc = 0; pc < K; pc += KC) {
+        const int kc = std::min(KC, K - pc);
+        for (int ic = r0; ic < r1; ic += MC) {
+          const int mc = std::min(MC, r1 - ic);
+          packA(ap, ta, A, lda, ic, mc, pc, kc);
+          macro(ap, pb.buf.p + off, mc, nc, kc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+        }
+        off += (size_t)(nc + NR - 1) / NR * NR * kc;
+      }
+    }
+  });
+}
+
 }  // namespace cpt

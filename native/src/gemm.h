@@ -21,6 +21,12 @@ struct AlignedBuf {
   float* get(size_t need);  // grows (never shrinks), 64-byte aligned, contents not preserved
 };
 
+// op(B) packed once for many GEMMs that share it (the LM head weight across row chunks).
+struct PackedB {
+  AlignedBuf buf;
+  int K = 0, N = 0;
+};
+
 class Gemm {
  public:
   Gemm(const Kernel* k, int threads);
@@ -28,6 +34,10 @@ class Gemm {
   // Multithreaded over the pool (call from the main thread only).
   void mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
           int ldb, float* C, int ldc, bool acc);
+  void packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out);
+  // C = op(A) * (pre-packed B); multithreaded over rows of C.
+  void mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
+                bool acc);
   // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
   void st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
           float* C, int ldc, bool acc);

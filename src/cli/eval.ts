@@ -67,6 +67,10 @@ async function evaluate(o: EvalOpts): Promise<void> {
   const seed = intOpt('seed', o.seed, 0)!;
   const batch = intOpt('batch', o.batch, 1)!;
   const threads = intOpt('threads', o.threads, 0);
+  // Fail before loading a model: tasks without a few-shot split (PIQA, LAMBADA) run 0-shot only.
+  const noShots = configs.filter((c) => (shots ?? c.num_fewshot) > 0 && !c.fewshot_split).map((c) => c.task);
+  if (noShots.length)
+    throw new UserError(`--shots ${shots}: ${noShots.join(', ')} ha${noShots.length > 1 ? 've' : 's'} no few-shot split; leave --shots out to use each task's default (5 for the financial tasks, 0 for open-domain) or use --shots 0`);
 
   const model = await loadModel(o.model);
   const tokFile = tokenizerPath(o.model, o.tokenizer);

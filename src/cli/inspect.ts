@@ -38,17 +38,17 @@ Missing model directories and inputs are warnings here; the stage that needs the
       if (opts.resolved) out.push(`# ${displayPath(recipe.file)}, resolved`, toYaml(recipe).trimEnd(), '');
       if (loaded.notes.length) out.push('notes:', ...loaded.notes.map((n) => `  ${n}`));
       if (missing.length) out.push('missing inputs (the stage that needs them will refuse to start):', ...missing.map((m) => `  ${m}`));
-      out.push(...summary(recipe.model.init, loaded.model.kind, est), `resume hash: ${recipeHash(recipe)}`);
+      out.push(...summary(recipe.method, recipe.model.init, loaded.model.kind, est), `resume hash: ${recipeHash(recipe)}`);
       process.stdout.write(out.join('\n') + '\n');
     });
 }
 
-function summary(init: string, kind: 'preset' | 'dir', e: Estimates): string[] {
+function summary(method: string, init: string, kind: 'preset' | 'dir', e: Estimates): string[] {
   const t = e.train;
   const lines = [
     `model: ${kind === 'preset' ? `${init} (fresh init)` : init}${e.params ? `: ${fmtCount(e.params.total)} parameters (${fmtCount(e.params.embedding)} in the input embedding; shape: ${e.params.from})` : ' (shape unknown: no config.json and no Pythia size in the name)'}`,
-    `${t.selectedTokens === e.corpus.tokens ? 'data' : 'corpus'} tokens: ${fmtCount(e.corpus.tokens)}${e.corpus.estimated ? ' (estimate from ' : ' (from '}${e.corpus.from})`,
-    `training: ${fmtCount(t.tokens)} tokens = ${t.steps} steps (${t.microBatchesPerStep} micro-batches per step), limited by ${t.limitedBy}; one pass over the selection = ${fmtCount(t.selectedTokens)} tokens`,
+    `${method === 'tacp' ? 'task text' : 'corpus'} tokens: ${fmtCount(e.corpus.tokens)}${e.corpus.estimated ? ' (estimate from ' : ' (from '}${e.corpus.from})`,
+    `training: ${fmtCount(t.tokens)} tokens = ${t.steps} step${t.steps === 1 ? '' : 's'} (${t.microBatchesPerStep} micro-batches per step), limited by ${t.limitedBy}; one pass over the selection = ${fmtCount(t.selectedTokens)} tokens`,
   ];
   if (e.memory) {
     const m = e.memory;

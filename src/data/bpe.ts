@@ -75,6 +75,8 @@ function escapeRe(s: string): string {
 }
 
 const MAX_CACHE = 500_000;
+/** Words with more byte symbols than this use the O(n log n) heap merge. */
+const LONG_WORD = 48;
 
 export class BytePairEncoder {
   readonly vocabSize: number;
@@ -170,30 +172,108 @@ export class BytePairEncoder {
   /** BPE of one pre-token: repeatedly merge the lowest-ranked adjacent pair. */
   private bpe(word: string): number[] {
     const bytes = Buffer.from(word, 'utf8');
-    let sym: number[] = new Array(bytes.length);
+    const sym: number[] = new Array(bytes.length);
     for (let i = 0; i < bytes.length; i++) sym[i] = this.byteId[bytes[i]];
+    return sym.length > LONG_WORD ? this.bpeLong(sym) : this.bpeShort(sym);
+  }
+
+  /** Short words: rescan all pairs per merge (fastest for the usual few symbols). */
+  private bpeShort(sym: number[]): number[] {
     while (sym.length > 1) {
       let best = Infinity;
-      let bestMerged = -1;
       for (let i = 0; i + 1 < sym.length; i++) {
         const v = this.merges.get(sym[i] * 1048576 + sym[i + 1]);
-        if (v !== undefined && v < best) {
-          best = v;
-          bestMerged = v % 1048576;
-        }
+        if (v !== undefined && v < best) best = v;
       }
-      if (bestMerged < 0) break;
-      const rankKey = best;
+      if (best === Infinity) break;
+      const merged = best % 1048576;
       const next: number[] = [];
       for (let i = 0; i < sym.length; i++) {
-        if (i + 1 < sym.length && this.merges.get(sym[i] * 1048576 + sym[i + 1]) === rankKey) {
-          next.push(bestMerged);
+        if (i + 1 < sym.length && this.merges.get(sym[i] * 1048576 + sym[i + 1]) === best) {
+          next.push(merged);
           i++;
         } else next.push(sym[i]);
       }
       sym = next;
     }
     return sym;
+  }
+
+  /**
+   * Long words (e.g. a base64 blob with no spaces): a linked list and a min-heap of candidate
+   * merges keyed by (rank, position), as HF's Word::merge_all, so the cost is O(n log n).
+   */
+  private bpeLong(init: number[]): number[] {
+    const n = init.length;
+    const id = Int32Array.from(init);
+    const prev = new Int32Array(n);
+    const next = new Int32Array(n);
+    const alive = new Uint8Array(n).fill(1);
+    for (let i = 0; i < n; i++) {
+      prev[i] = i - 1;
+      next[i] = i + 1 < n ? i + 1 : -1;
+    }
+    // Heap entries: rank-and-merged value (v) and left position; ordered by v's rank, then position.
+    const heapV: number[] = [];
+    const heapP: number[] = [];
+    const less = (a: number, b: number) => {
+      const ra = Math.floor(heapV[a] / 1048576);
+      const rb = Math.floor(heapV[b] / 1048576);
+      return ra < rb || (ra === rb && heapP[a] < heapP[b]);
+    };
+    const swap = (a: number, b: number) => {
+      [heapV[a], heapV[b]] = [heapV[b], heapV[a]];
+      [heapP[a], heapP[b]] = [heapP[b], heapP[a]];
+    };
+    const push = (v: number, p: number) => {
+      heapV.push(v);
+      heapP.push(p);
+      for (let i = heapV.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1;
+        if (!less(i, parent)) break;
+        swap(i, parent);
+        i = parent;
+      }
+    };
+    const pop = () => {
+      const last = heapV.length - 1;
+      swap(0, last);
+      const v = heapV.pop()!;
+      const p = heapP.pop()!;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heapV.length && less(l, m)) m = l;
+        if (r < heapV.length && less(r, m)) m = r;
+        if (m === i) break;
+        swap(i, m);
+        i = m;
+      }
+      return [v, p] as const;
+    };
+    const candidate = (p: number) => {
+      const q = next[p];
+      if (q < 0) return;
+      const v = this.merges.get(id[p] * 1048576 + id[q]);
+      if (v !== undefined) push(v, p);
+    };
+    for (let i = 0; i + 1 < n; i++) candidate(i);
+    while (heapV.length) {
+      const [v, p] = pop();
+      const q = next[p];
+      // Stale entry: the left symbol was merged away, or the pair no longer forms this merge.
+      if (!alive[p] || q < 0 || this.merges.get(id[p] * 1048576 + id[q]) !== v) continue;
+      id[p] = v % 1048576;
+      alive[q] = 0;
+      next[p] = next[q];
+      if (next[q] >= 0) prev[next[q]] = p;
+      if (prev[p] >= 0) candidate(prev[p]);
+      candidate(p);
+    }
+    const out: number[] = [];
+    for (let i = 0; i >= 0; i = next[i]) out.push(id[i]);
+    return out;
   }
 
   decode(ids: ArrayLike<number>, skipSpecial = false): string {

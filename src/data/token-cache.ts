@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Field, Int32, List, RecordBatch, RecordBatchFileWriter, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
-import { readArrowBatches, readManifest } from './shards.js';
+import { readArrowBatches, readManifest, type ReadDocsOptions } from './shards.js';
+import { isHeldOut } from './split.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface TokenizedDoc {
@@ -116,7 +117,7 @@ function tokenBatch(ids: string[], tokens: Int32Array[]): RecordBatch {
  * Streams the cached token ids of a prepared corpus, batch by batch, in shard order.
  * `tokenizer` picks the cache (its hash); without it the directory must hold exactly one.
  */
-export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string): AsyncGenerator<TokenizedDoc[]> {
+export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> = {}): AsyncGenerator<TokenizedDoc[]> {
   const m = await readManifest(dir);
   let cdir: string;
   if (tokenizer) cdir = cacheDir(dir, typeof tokenizer === 'string' ? tokenizer : tokenizer.hash);
@@ -136,7 +137,12 @@ export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string
       const offsets = data.valueOffsets as Int32Array;
       const values = data.children[0].values as Int32Array;
       const base = data.children[0].offset;
-      yield ids.map((id, i) => ({ id, ids: values.slice(base + offsets[data.offset + i], base + offsets[data.offset + i + 1]) }));
+      const out: TokenizedDoc[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        if (opts.split && isHeldOut(ids[i], opts.split.fraction) !== (opts.split.part === 'test')) continue;
+        out.push({ id: ids[i], ids: values.slice(base + offsets[data.offset + i], base + offsets[data.offset + i + 1]) });
+      }
+      if (out.length) yield out;
     }
   }
 }

@@ -27,7 +27,7 @@ export interface Tokenizer {
 }
 
 export interface TokenizerOptions {
-  /** Worker threads for encodeBatch (default: cores, at most 8; 0 = encode on this thread). */
+  /** Threads for encodeBatch, this one included (default: cores, at most 8; 1 = this thread only). */
   threads?: number;
 }
 
@@ -84,8 +84,9 @@ class BpeTokenizer implements Tokenizer {
     let chars = 0;
     for (const t of texts) chars += t.length;
     if (this.threads < 2 || chars < MIN_PARALLEL_CHARS || texts.length < 2) return texts.map((t) => this.bpe.encode(t));
-    this.pool ??= new WorkerPool(this.path, this.threads);
-    return this.pool.encode(texts, chars);
+    // threads - 1 workers; this thread takes the last share instead of idling.
+    this.pool ??= new WorkerPool(this.path, this.threads - 1);
+    return this.pool.encode(texts, chars, (part) => part.map((t) => this.bpe.encode(t)));
   }
   async close(): Promise<void> {
     await this.pool?.close();
@@ -130,20 +131,23 @@ class WorkerPool {
     }
   }
 
-  /** Splits texts into contiguous chunks of about equal characters, one per worker. */
-  async encode(texts: string[], chars: number): Promise<Int32Array[]> {
-    const per = chars / this.workers.length;
+  /**
+   * Splits texts into contiguous chunks of about equal characters: one per worker, and the last
+   * one for `local` (the calling thread), run while the workers are busy.
+   */
+  async encode(texts: string[], chars: number, local: (texts: string[]) => Int32Array[]): Promise<Int32Array[]> {
+    const per = chars / (this.workers.length + 1);
     const chunks: Promise<Int32Array[]>[] = [];
     let start = 0;
     for (let w = 0; w < this.workers.length && start < texts.length; w++) {
       let end = start;
       let c = 0;
-      const last = w === this.workers.length - 1;
-      while (end < texts.length && (last || c < per)) c += texts[end++].length;
+      while (end < texts.length && c < per) c += texts[end++].length;
       chunks.push(this.send(this.workers[w], texts.slice(start, end)));
       start = end;
     }
-    return (await Promise.all(chunks)).flat();
+    const mine = local(texts.slice(start));
+    return [...(await Promise.all(chunks)).flat(), ...mine];
   }
 
   private send(w: Worker, texts: string[]): Promise<Int32Array[]> {

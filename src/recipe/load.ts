@@ -68,7 +68,12 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
   if (doc.errors.length) {
     throw new UserError(
       `${shown}: invalid YAML:\n` +
-        doc.errors.map((e) => `  ${shown}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'} ${e.message.split('\n')[0]}`).join('\n'),
+        doc.errors
+          .map((e) => {
+            const at = lines.linePos(e.pos[0]);
+            return `  ${shown}:${at.line}:${at.col} ${e.message.split('\n')[0]}`;
+          })
+          .join('\n'),
     );
   }
   const locate = makeLocator(doc, lines);

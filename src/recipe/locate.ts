@@ -16,11 +16,22 @@ export function makeLocator(doc: Document, lines: LineCounter): Locator {
         }
       }
     }
-    // The deepest node that exists along the path: a missing key is reported at its parent mapping.
-    for (let n = path.length; n >= 0; n--) {
-      const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-      if (isNode(node) && node.range) return lineOf(node.range[0]);
+    const node = path.length === 0 ? doc.contents : doc.getIn(path, true);
+    if (isNode(node) && node.range) return lineOf(node.range[0]);
+    // A missing key: the line of the deepest key that exists along the path (`train:`), else line 1.
+    for (let n = path.length - 1; n >= 1; n--) {
+      const parent = doc.getIn(path.slice(0, n - 1), true) ?? (n === 1 ? doc.contents : undefined);
+      const last = path[n - 1];
+      if (isMap(parent)) {
+        for (const item of parent.items) {
+          if (isPair(item) && isScalar(item.key) && item.key.value === last && item.key.range) return lineOf(item.key.range[0]);
+        }
+      }
+      if (typeof last === 'number') {
+        const el = doc.getIn(path.slice(0, n), true);
+        if (isNode(el) && el.range) return lineOf(el.range[0]);
+      }
     }
-    return undefined;
+    return 1;
   };
 }

@@ -81,6 +81,7 @@ export function fromZodIssue(issue: core.$ZodIssue, data: unknown, validKeys: (p
     }
     case 'invalid_value': {
       const values = issue.values.map((v) => String(v));
+      if (found === undefined) return [{ path, message: `missing required key (expected one of ${values.join(', ')})` }];
       const near = typeof found === 'string' ? suggest(found, values) : undefined;
       return [{ path, message: `expected one of ${values.join(', ')}; found ${describe(found)}${near ? ` (did you mean "${near}"?)` : ''}` }];
     }

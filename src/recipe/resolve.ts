@@ -89,7 +89,7 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
   let lr = t.lr;
   if (lr === undefined) {
     if (model.sizeKey) lr = PYTHIA_LR[model.sizeKey];
-    else err(['train', 'lr'], `missing: cannot tell the Pythia size of ${model.init} (no config.json matching a Pythia shape); set train.lr`);
+    else if (!model.problem) err(['train', 'lr'], `missing: cannot tell the Pythia size of ${model.init} (no config.json matching a Pythia shape); set train.lr`);
   }
   lr ??= 0;
   const minLr = t.min_lr ?? Number((DEFAULTS.train.min_lr_ratio * lr).toPrecision(12)); // 0.1·3e-4, not 2.9999…e-5

@@ -49,8 +49,8 @@ export interface KeyChange {
  * Resume keys that differ between a saved run (`resumeKeys` of the recipe it started with, e.g. as
  * stored in its checkpoint) and the recipe now given. Empty means the resume is compatible.
  */
-export function diffResumeKeys(saved: Record<string, unknown>, now: Recipe | Record<string, unknown>): KeyChange[] {
-  const cur = 'method' in now && 'train' in now ? resumeKeys(now as Recipe) : (now as Record<string, unknown>);
+export function diffResumeKeys(saved: Record<string, unknown>, now: Recipe): KeyChange[] {
+  const cur = resumeKeys(now);
   const keys = [...new Set([...Object.keys(saved), ...Object.keys(cur)])].sort();
   return keys.filter((k) => canonical(saved[k]) !== canonical(cur[k])).map((k) => ({ key: k, before: saved[k], after: cur[k] }));
 }

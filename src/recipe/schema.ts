@@ -8,6 +8,11 @@ const posNum = z.number().positive();
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const str = z.string().min(1);
+/**
+ * An optional section; an empty one (`monitor:` with every key commented out, which YAML reads as
+ * null) counts as absent.
+ */
+const section = <T extends z.ZodType>(inner: T) => z.preprocess((v) => (v === null ? undefined : v), inner.optional());
 /** A list, or a single item written on its own. */
 const listOf = <T extends z.ZodType>(item: T) =>
   z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(item));
@@ -63,29 +68,29 @@ export const RawRecipeSchema = z.strictObject({
     fin_test_fraction: z.number().positive().lt(1).optional(),
     tokenizer: str.optional(),
   }),
-  selection: z
-    .strictObject({
+  selection: section(
+    z.strictObject({
       metric: z.enum(['perplexity', 'entropy']).optional(),
       sampling: z.enum(['hard', 'soft']).optional(),
       budget: z.number().positive().max(1).optional(),
-      embedder: z
-        .strictObject({
+      embedder: section(
+        z.strictObject({
           kind: z.enum(['hashed', 'model', 'transformers']).optional(),
           dim: posInt.optional(),
           ngrams: z.number().int().min(1).max(3).optional(),
           model: str.optional(),
           max_tokens: posInt.optional(),
-        })
-        .optional(),
+        }),
+      ),
       proxy_model: str.optional(),
       perplexity_tokens: posInt.optional(),
       temperature: posNum.optional(),
       seed: nonNegInt.optional(),
-    })
-    .optional(),
+    }),
+  ),
   model: z.strictObject({ init: str }),
-  train: z
-    .strictObject({
+  train: section(
+    z.strictObject({
       lr: posNum.optional(),
       min_lr: z.number().nonnegative().optional(),
       warmup: z.number().min(0).lt(1).optional(),
@@ -102,19 +107,17 @@ export const RawRecipeSchema = z.strictObject({
       max_tokens: posInt.optional(),
       max_steps: posInt.optional(),
       seed: nonNegInt.optional(),
-    })
-    .optional(),
-  monitor: z
-    .strictObject({
+    }),
+  ),
+  monitor: section(
+    z.strictObject({
       every: posInt.optional(),
       fin_test_tokens: nonNegInt.optional(),
       pile_test_tokens: nonNegInt.optional(),
-    })
-    .optional(),
-  checkpoint: z.strictObject({ every: posInt.optional(), keep: posInt.optional() }).optional(),
-  engine: z
-    .strictObject({ kind: z.enum(['native', 'tfjs']).optional(), threads: nonNegInt.optional() })
-    .optional(),
+    }),
+  ),
+  checkpoint: section(z.strictObject({ every: posInt.optional(), keep: posInt.optional() })),
+  engine: section(z.strictObject({ kind: z.enum(['native', 'tfjs']).optional(), threads: nonNegInt.optional() })),
 });
 
 export type RawRecipe = z.infer<typeof RawRecipeSchema>;

@@ -19,6 +19,8 @@ export class TextScorerPool {
   private readonly pending = new Map<number, Job>();
   private nextId = 0;
   private local: TextScorer | null = null;
+  /** Set when a worker died: every later call fails with it instead of waiting forever. */
+  private failure: Error | null = null;
 
   /** threads: worker count (default: cores); 0 = score on the calling thread only. */
   constructor(
@@ -26,10 +28,12 @@ export class TextScorerPool {
     threads = os.availableParallelism(),
   ) {
     const isTs = import.meta.url.endsWith('.ts');
-    const url = new URL(isTs ? './text-worker.ts' : './text-worker.js', import.meta.url);
+    const entry = new URL(isTs ? './text-worker.ts' : './text-worker.js', import.meta.url);
     for (let i = 0; i < threads; i++) {
-      // tsx's loader lets the worker run the TypeScript source, also under vitest.
-      const w = new Worker(url, { workerData: setup, execArgv: isTs ? ['--import', 'tsx'] : [] });
+      // From source, a small .mjs boot registers tsx in the worker, then imports the .ts entry.
+      const w = isTs
+        ? new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: { entry: entry.href, setup } })
+        : new Worker(entry, { workerData: { setup } });
       w.on('message', (m: { id: number; error?: string } & TextScores) => {
         const job = this.pending.get(m.id);
         if (!job) return;
@@ -37,9 +41,14 @@ export class TextScorerPool {
         if (m.error !== undefined) job.reject(new Error(`text scorer worker: ${m.error}`));
         else job.resolve({ similarity: m.similarity, entropy: m.entropy, words: m.words });
       });
-      w.on('error', (e) => {
+      const fail = (e: Error): void => {
+        this.failure ??= e;
         for (const job of this.pending.values()) job.reject(e);
         this.pending.clear();
+      };
+      w.on('error', (e) => fail(new Error(`text scorer worker failed: ${e.message}`)));
+      w.on('exit', (code) => {
+        if (!this.closing) fail(new Error(`text scorer worker exited (code ${code})`));
       });
       this.workers.push(w);
     }
@@ -82,12 +91,16 @@ export class TextScorerPool {
   private send(w: Worker, texts: string[]): Promise<TextScores> {
     const id = this.nextId++;
     return new Promise<TextScores>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
       this.pending.set(id, { resolve, reject });
       w.postMessage({ id, texts });
     });
   }
 
+  private closing = false;
+
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers.length = 0;
   }

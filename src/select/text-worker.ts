@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TextScorer, type TextScoreSetup } from './text-score.js';
 
-const scorer = new TextScorer(workerData as TextScoreSetup);
+const scorer = new TextScorer((workerData as { setup: TextScoreSetup }).setup);
 
 parentPort!.on('message', (m: { id: number; texts: string[] }) => {
   try {

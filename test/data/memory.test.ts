@@ -61,6 +61,7 @@ describe('readDocs memory', () => {
     expect(out.docs).toBe(100 * batchDocs.length);
     expect(out.bytes).toBe(100 * batchBytes);
     // Far below the corpus size: one record batch at a time (plus Node + tsx themselves).
+    console.log(`child peak RSS ${(out.maxRss / 1e6).toFixed(0)} MB for ${(total / 1e6).toFixed(0)} MB of shards`);
     expect(out.maxRss).toBeLessThan(250e6);
   }, 90_000);
 });

@@ -34,6 +34,15 @@ describe('token cache', () => {
       total += cached[i].ids.length;
     }
     expect(r.tokens).toBe(total);
+    // The held-out split applies to cached ids exactly as to docs.
+    const split = { fraction: 0.3, part: 'test' as const };
+    const heldDocs: string[] = [];
+    for await (const b of readDocs(dir(), { split })) heldDocs.push(...b.map((d) => d.id));
+    const heldTok: string[] = [];
+    for await (const b of readTokenized(dir(), tok, { split })) heldTok.push(...b.map((d) => d.id));
+    expect(heldTok).toEqual(heldDocs);
+    expect(heldTok.length).toBeGreaterThan(0);
+    expect(heldTok.length).toBeLessThan(37);
 
     const cacheDir = path.join(dir(), 'tokens', tok.hash.slice(0, 16));
     const files = (await fs.readdir(cacheDir)).filter((f) => f.endsWith('.tokens.arrow'));

@@ -48,6 +48,18 @@ async function take(spec: (typeof FIN_SPECS)[number], n: number): Promise<string
   return out;
 }
 
+/** A deterministic pseudo-random string over `alphabet` (LCG; no test flakiness). */
+function longWord(alphabet: string, n: number, seed: number): string {
+  const chars = [...alphabet];
+  let x = seed;
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out += chars[(x >>> 16) % chars.length];
+  }
+  return out;
+}
+
 const EDGE = [
   '',
   ' ',
@@ -68,6 +80,12 @@ const EDGE = [
   'control \u0000 \u0007 \u001b[0m zero-width\u200b joiner\u200d nbsp\u00a0x',
   'arabic مرحبا hebrew שלום hindi नमस्ते thai สวัสดี',
   'a'.repeat(5000),
+  // Long single pre-tokens take the heap merge path (more than 48 bytes).
+  longWord('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéüß', 4000, 1),
+  longWord('0123456789', 3000, 2),
+  longWord('+/=-_*#@!?', 2000, 3),
+  'Donaudampfschifffahrtselektrizitätenhauptbetriebswerkbauunterbeamtengesellschaft',
+  'https://www.sec.gov/Archives/edgar/data/4457/000000445723000052/0000004457-23-000052-index.htm',
   '>Item 1. Business\n\n \n\n  Company Overview\n\n\n\nWe are North America’s largest',
 ];
 

@@ -1,15 +1,20 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createTfjsEngine } from '../../src/engine/tfjs/index.js';
 import type { Engine } from '../../src/engine/engine.js';
-import { loadGolden, type Golden } from '../helpers/golden.js';
+import { loadGolden, goldenDir, VARIANT_DIR, type Golden } from '../helpers/golden.js';
 import { expectClose } from '../helpers/close.js';
 
 // Independent PyTorch values (test/helpers/golden.ts); tolerances from the fixture's README.
-describe('tfjs engine vs PyTorch golden (neox-tiny)', () => {
+// neox-tiny is Pythia's architecture; the variant covers sequential residual, tanh GELU, tied
+// embeddings and a wider rotary fraction.
+describe.each([
+  ['neox-tiny (Pythia: parallel residual, erf GELU, untied)', goldenDir()],
+  ['neox-tiny-variant (sequential residual, gelu_new, tied, rotary 0.5)', VARIANT_DIR],
+])('tfjs engine vs PyTorch golden: %s', (_label, dir) => {
   let g: Golden;
   let e: Engine;
   beforeAll(async () => {
-    g = loadGolden();
+    g = loadGolden(dir);
     e = await createTfjsEngine(g.config, {});
     e.loadWeights(g.weights);
   });
@@ -43,7 +48,7 @@ describe('tfjs engine vs PyTorch golden (neox-tiny)', () => {
     const grads = e.exportGrads();
     for (const [name, expected] of g.grads) expectClose(`accumulated ${name}`, grads.get(name)!, expected, { rtol: 1e-4, relativeToMax: true });
     e.zeroGrads();
-    expect(e.exportGrads().get('embed_out.weight')!.every((x) => x === 0)).toBe(true);
+    expect(e.exportGrads().get('gpt_neox.embed_in.weight')!.every((x) => x === 0)).toBe(true);
   });
 
   it('F16-stored weights reproduce logits_from_f16_weights', () => {

@@ -90,7 +90,8 @@ describe('NER parsing', () => {
   it('parses IO tags into entities and finds capitalised candidate runs', () => {
     const s = parseConll('f', 'A DT - O\nSILICON NNP - I-ORG\nBANK NNP - I-ORG\nand CC - O\nJohn NNP - I-PER\nSmith NNP - I-PER\nX NNP - I-MISC\n', 's')[0]!;
     expect(goldEntities(s).map((e) => [e.start, e.end, e.type])).toEqual([[1, 3, 'ORG'], [4, 6, 'PER']]);
-    expect(candidateSpans(s.tokens)).toEqual([[0, 3], [4, 7]]);
+    expect(candidateSpans(s.tokens)).toEqual([[1, 3], [4, 7]]); // leading determiner "A" dropped
+    expect(candidateSpans(["The", "Borrower", "shall", "The"])).toEqual([[1, 2], [3, 4]]);
   });
 });
 

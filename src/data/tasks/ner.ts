@@ -51,9 +51,13 @@ export function goldEntities(s: NerSentence): GoldEntity[] {
   return out;
 }
 
+/** Sentence-initial capitalised determiners, dropped from the front of a candidate ("The Borrower"). */
+const DETERMINERS = new Set(['The', 'A', 'An', 'This', 'That', 'These', 'Each', 'Any', 'Such', 'Every', 'Its', 'Their']);
+
 /**
  * Candidate spans, chosen without looking at the gold tags: maximal runs of tokens that start with
- * an uppercase letter. Each is classified by the model among person/organization/location/none.
+ * an uppercase letter, minus a leading determiner. Each is classified by the model among
+ * person/organization/location/none.
  */
 export function candidateSpans(tokens: string[]): Array<[number, number]> {
   const out: Array<[number, number]> = [];
@@ -65,7 +69,8 @@ export function candidateSpans(tokens: string[]): Array<[number, number]> {
     }
     let j = i + 1;
     while (j < tokens.length && cap(tokens[j]!)) j++;
-    out.push([i, j]);
+    const start = DETERMINERS.has(tokens[i]!) && j - i > 1 ? i + 1 : i;
+    out.push([start, j]);
     i = j;
   }
   return out;

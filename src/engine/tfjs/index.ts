@@ -56,15 +56,14 @@ class TfjsEngine implements Engine {
 
   logits(ids: Int32Array, batch: number, seq: number): Float32Array {
     checkIds(ids, batch, seq, this.config.vocab_size);
-    return this.run(() => logitsOf(this.config, this.params, this.idsTensor(ids, batch, seq), batch, seq));
+    return this.run(() => logitsOf(this.config, this.params, ids, batch, seq));
   }
 
   trainStep(ids: Int32Array, batch: number, seq: number, gradScale = 1): number {
     checkIds(ids, batch, seq, this.config.vocab_size, 2);
     const vars = [...this.w.values()];
     const loss = tf.tidy(() => {
-      const idsT = this.idsTensor(ids, batch, seq);
-      const { value, grads } = tf.variableGrads(() => meanLoss(this.config, this.params, idsT, batch, seq), vars);
+      const { value, grads } = tf.variableGrads(() => meanLoss(this.config, this.params, ids, batch, seq), vars);
       for (const [n, acc] of this.g) acc.assign(acc.add(grads[this.w.get(n)!.name].mul(gradScale)));
       return value;
     });
@@ -108,12 +107,12 @@ class TfjsEngine implements Engine {
 
   evalLoss(ids: Int32Array, batch: number, seq: number): number {
     checkIds(ids, batch, seq, this.config.vocab_size, 2);
-    return this.run(() => meanLoss(this.config, this.params, this.idsTensor(ids, batch, seq), batch, seq))[0];
+    return this.run(() => meanLoss(this.config, this.params, ids, batch, seq))[0];
   }
 
   tokenLogprobs(ids: Int32Array, batch: number, seq: number): Float32Array {
     checkIds(ids, batch, seq, this.config.vocab_size, 2);
-    return this.run(() => targetLogprobs(this.config, this.params, this.idsTensor(ids, batch, seq), batch, seq));
+    return this.run(() => targetLogprobs(this.config, this.params, ids, batch, seq));
   }
 
   meanHidden(ids: Int32Array, batch: number, seq: number, lengths: Int32Array): Float32Array {
@@ -127,7 +126,7 @@ class TfjsEngine implements Engine {
     }
     const D = this.config.hidden_size;
     return this.run(() => {
-      const h = hiddenStates(this.config, this.params, this.idsTensor(ids, batch, seq), batch, seq).reshape([batch, seq, D]);
+      const h = hiddenStates(this.config, this.params, ids, batch, seq).reshape([batch, seq, D]);
       return h.mul(tf.tensor3d(mask, [batch, seq, 1])).sum(1);
     });
   }
@@ -148,10 +147,6 @@ class TfjsEngine implements Engine {
       for (const t of map.values()) t.dispose();
       map.clear();
     }
-  }
-
-  private idsTensor(ids: Int32Array, batch: number, seq: number): tfTypes.Tensor2D {
-    return tf.tensor2d(ids, [batch, seq], 'int32');
   }
 
   /** Evaluate `f` in a tidy scope and copy its result out (dataSync may alias backend memory). */

@@ -80,12 +80,32 @@ function mlp(c: NeoXConfig, p: Params, prefix: string, x: T): T {
   return linear(h, p(prefix + 'dense_4h_to_h.weight'), p(prefix + 'dense_4h_to_h.bias'));
 }
 
+/**
+ * Embedding lookup whose gradient is a scatter-add done in JS: tfjs's own gather gradient is an
+ * unsortedSegmentSum that costs O(vocab x tokens x hidden) on the cpu backend.
+ */
+function embed(table: T, ids: Int32Array): T {
+  const [V, D] = table.shape as [number, number];
+  const f = tf.customGrad((...inputs) => ({
+    value: tf.gather(inputs[0] as T, tf.tensor1d(ids, 'int32')),
+    gradFunc: (dy: tfTypes.Tensor) => {
+      const g = new Float32Array(V * D), d = dy.dataSync();
+      for (let i = 0; i < ids.length; i++) {
+        const row = ids[i] * D;
+        for (let k = 0; k < D; k++) g[row + k] += d[i * D + k];
+      }
+      return tf.tensor2d(g, [V, D]);
+    },
+  }));
+  return f(table) as T;
+}
+
 /** Final hidden states after the final layer norm, [batch * seq, hidden]. */
-export function hiddenStates(c: NeoXConfig, p: Params, ids: T, batch: number, seq: number): T {
+export function hiddenStates(c: NeoXConfig, p: Params, ids: Int32Array, batch: number, seq: number): T {
   const eps = c.layer_norm_eps;
   const rope = rotaryTables(seq, derive(c).rotaryDim, c.rotary_emb_base);
   const mask = causalMask(seq);
-  let x = tf.gather(p('gpt_neox.embed_in.weight'), ids.reshape([batch * seq]));
+  let x = embed(p('gpt_neox.embed_in.weight'), ids);
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const pre = `gpt_neox.layers.${l}.`;
     const ln1 = layerNorm(x, p(pre + 'input_layernorm.weight'), p(pre + 'input_layernorm.bias'), eps);
@@ -103,22 +123,22 @@ export function hiddenStates(c: NeoXConfig, p: Params, ids: T, batch: number, se
 }
 
 /** Logits [batch * seq, vocab]; the output head is embed_in when embeddings are tied. */
-export function logits(c: NeoXConfig, p: Params, ids: T, batch: number, seq: number): T {
+export function logits(c: NeoXConfig, p: Params, ids: Int32Array, batch: number, seq: number): T {
   const head = p(c.tie_word_embeddings ? 'gpt_neox.embed_in.weight' : 'embed_out.weight');
   return linear(hiddenStates(c, p, ids, batch, seq), head);
 }
 
 /** log p(ids[b, t+1] | ids[b, <=t]) as [batch, seq - 1]. */
-export function targetLogprobs(c: NeoXConfig, p: Params, ids: T, batch: number, seq: number): T {
+export function targetLogprobs(c: NeoXConfig, p: Params, ids: Int32Array, batch: number, seq: number): T {
   const V = c.vocab_size, n = batch * (seq - 1);
   const lg = logits(c, p, ids, batch, seq).reshape([batch, seq, V]).slice([0, 0, 0], [batch, seq - 1, V]);
-  const logp = tf.logSoftmax(lg.reshape([n, V]) as tfTypes.Tensor2D, -1).reshape([n * V]);
-  // Flat index of each target: row * V + next token (gather has a gradient; gatherND does not).
-  const next = ids.slice([0, 1], [batch, seq - 1]).reshape([n]);
-  const flat = tf.range(0, n, 1, 'int32').mul(tf.scalar(V, 'int32')).add(next);
-  return tf.gather(logp, flat).reshape([batch, seq - 1]);
+  const logp = tf.logSoftmax(lg.reshape([n, V]) as tfTypes.Tensor2D, -1);
+  const next = new Int32Array(n);
+  for (let b = 0; b < batch; b++) next.set(ids.subarray(b * seq + 1, (b + 1) * seq), b * (seq - 1));
+  // Select with a one-hot mask: a dense product whose gradient is cheap (gather's is not, see embed).
+  return logp.mul(tf.oneHot(tf.tensor1d(next, 'int32'), V)).sum(1).reshape([batch, seq - 1]);
 }
 
-export function meanLoss(c: NeoXConfig, p: Params, ids: T, batch: number, seq: number): tfTypes.Scalar {
+export function meanLoss(c: NeoXConfig, p: Params, ids: Int32Array, batch: number, seq: number): tfTypes.Scalar {
   return targetLogprobs(c, p, ids, batch, seq).mean().neg() as tfTypes.Scalar;
 }

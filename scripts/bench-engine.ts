@@ -1,0 +1,129 @@
+/**
+ * npm run bench:engine [-- --shapes 14m,70m --reps 3 --threads N --kernel auto --no-torch]
+ *
+ * Training (fwd + bwd + AdamW) and scoring (fwd-only token logprobs) throughput of the native
+ * engine on Pythia shapes (batch 4, seq 512, vocab 50304), achieved GFLOP/s, and the same
+ * figures for the PyTorch anchor (/work/shared/anchors/torch_neox_train.py, Debian
+ * python3-torch), with our/peer ratios. Best of --reps repetitions (the machine may be shared).
+ * Ends with one name=value line per figure; also writes checkpoints/bench/engine.json.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { presetConfig } from '../src/model/presets.js';
+import { initWeights } from '../src/model/init.js';
+import type { NeoXConfig } from '../src/model/config.js';
+import { createNativeEngine, nativeStatus, type NativeKernel } from '../src/engine/native/index.js';
+import { ROOT } from '../src/util/paths.js';
+import { writeFileAtomicSync } from '../src/util/atomic.js';
+
+const { values: a } = parseArgs({
+  options: {
+    shapes: { type: 'string', default: '14m,70m' },
+    reps: { type: 'string', default: '3' },
+    threads: { type: 'string', default: String(os.availableParallelism()) },
+    kernel: { type: 'string', default: process.env.CPT_NATIVE_KERNEL || 'auto' },
+    batch: { type: 'string', default: '4' },
+    seq: { type: 'string', default: '512' },
+    torch: { type: 'boolean', default: true },
+    'no-torch': { type: 'boolean', default: false },
+  },
+});
+const shapes = a.shapes!.split(',');
+const reps = Number(a.reps), threads = Number(a.threads), B = Number(a.batch), T = Number(a.seq);
+const ANCHOR = '/work/shared/anchors/torch_neox_train.py';
+const PY = '/usr/bin/python3';
+
+/** Model FLOPs of one forward pass over B x T tokens (matmuls only; causal attention pairs). */
+function forwardFlops(c: NeoXConfig): number {
+  const D = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers, N = B * T;
+  const dense = 2 * N * (L * (4 * D * D + 2 * D * I) + D * c.vocab_size);
+  const attn = L * B * 2 * 2 * D * (T * (T + 1)) / 2;
+  return dense + attn;
+}
+
+interface Figures { train_tok_s: number; score_tok_s: number; train_gflops: number; score_gflops: number }
+
+function benchNative(shape: string): Figures & { kernel: string } {
+  const c = presetConfig(`pythia-${shape}`);
+  const e = createNativeEngine(c, { threads, kernel: a.kernel as NativeKernel });
+  e.loadWeights(initWeights(c, 0));
+  let s = 12345;
+  const ids = Int32Array.from({ length: B * T }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % c.vocab_size);
+  const o = { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 };
+  e.trainStep(ids, B, T);
+  e.applyAdamW(o); // warm-up: buffers allocated, pages touched
+  let train = Infinity, score = Infinity;
+  for (let r = 0; r < reps; r++) {
+    let t = performance.now();
+    e.trainStep(ids, B, T);
+    e.applyAdamW(o);
+    train = Math.min(train, (performance.now() - t) / 1000);
+    t = performance.now();
+    e.tokenLogprobs(ids, B, T);
+    score = Math.min(score, (performance.now() - t) / 1000);
+    process.stderr.write(`  native ${shape} rep ${r + 1}/${reps}: train ${(B * T / train).toFixed(0)} tok/s, score ${(B * T / score).toFixed(0)} tok/s (best so far)\n`);
+  }
+  const kernel = e.kernel;
+  e.dispose();
+  const f = forwardFlops(c);
+  return { kernel, train_tok_s: B * T / train, score_tok_s: B * T / score, train_gflops: 3 * f / train / 1e9, score_gflops: f / score / 1e9 };
+}
+
+function benchTorch(shape: string): Figures | string {
+  if (!fs.existsSync(ANCHOR)) return `anchor ${ANCHOR} not found`;
+  const probe = spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `PyTorch not installed for ${PY} (apt-get install python3-torch)`;
+  let best: { train: number; score: number } | undefined;
+  for (let r = 0; r < reps; r++) {
+    const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3'], { encoding: 'utf8', env: { ...process.env, THREADS: String(threads) } });
+    const m = /train_tok_s=(\d+).*fwd_tok_s=(\d+)/.exec(p.stdout ?? '');
+    if (p.status !== 0 || !m) return `anchor failed: ${(p.stderr || p.stdout || '').trim().split('\n').pop()}`;
+    const train = Number(m[1]), score = Number(m[2]);
+    best = { train: Math.max(best?.train ?? 0, train), score: Math.max(best?.score ?? 0, score) };
+    process.stderr.write(`  torch ${shape} rep ${r + 1}/${reps}: train ${train} tok/s, score ${score} tok/s\n`);
+  }
+  const f = forwardFlops(presetConfig(`pythia-${shape}`));
+  const tok = B * T;
+  return { train_tok_s: best!.train, score_tok_s: best!.score, train_gflops: 3 * f * best!.train / tok / 1e9, score_gflops: f * best!.score / tok / 1e9 };
+}
+
+const st = nativeStatus();
+if (!st.ok) {
+  console.error(`native engine unavailable: ${st.reason}`);
+  process.exit(1);
+}
+const load = os.loadavg()[0];
+console.log(`bench:engine  B=${B} T=${T} threads=${threads} reps=${reps} (best of) cpus=${os.cpus().length} load1=${load.toFixed(2)}` +
+  (load > os.cpus().length * 0.75 ? '  [machine is loaded: figures are pessimistic]' : ''));
+const figures: Record<string, number> = {};
+const report: Record<string, unknown> = { date: new Date().toISOString(), batch: B, seq: T, threads, reps, load1: load, cpu: os.cpus()[0]?.model };
+for (const shape of shapes) {
+  const n = benchNative(shape);
+  const t = a['no-torch'] ? 'skipped (--no-torch)' : benchTorch(shape);
+  report[shape] = { native: n, torch: t };
+  console.log(`pythia-${shape} native(${n.kernel}): train ${n.train_tok_s.toFixed(0)} tok/s (${n.train_gflops.toFixed(1)} GFLOP/s), ` +
+    `score ${n.score_tok_s.toFixed(0)} tok/s (${n.score_gflops.toFixed(1)} GFLOP/s)`);
+  Object.assign(figures, {
+    [`train_tok_s_${shape}`]: n.train_tok_s, [`score_tok_s_${shape}`]: n.score_tok_s,
+    [`train_gflops_${shape}`]: n.train_gflops, [`score_gflops_${shape}`]: n.score_gflops,
+  });
+  if (typeof t === 'string') {
+    console.log(`pythia-${shape} torch: ${t}`);
+  } else {
+    console.log(`pythia-${shape} torch: train ${t.train_tok_s.toFixed(0)} tok/s (${t.train_gflops.toFixed(1)} GFLOP/s), ` +
+      `score ${t.score_tok_s.toFixed(0)} tok/s (${t.score_gflops.toFixed(1)} GFLOP/s); ratio train ${(n.train_tok_s / t.train_tok_s).toFixed(2)}x, score ${(n.score_tok_s / t.score_tok_s).toFixed(2)}x`);
+    Object.assign(figures, {
+      [`torch_train_tok_s_${shape}`]: t.train_tok_s, [`torch_score_tok_s_${shape}`]: t.score_tok_s,
+      [`train_ratio_${shape}`]: n.train_tok_s / t.train_tok_s, [`score_ratio_${shape}`]: n.score_tok_s / t.score_tok_s,
+    });
+  }
+}
+report.figures = figures;
+const out = path.join(ROOT, 'checkpoints', 'bench', 'engine.json');
+fs.mkdirSync(path.dirname(out), { recursive: true });
+writeFileAtomicSync(out, JSON.stringify(report, null, 2) + '\n');
+console.log(`wrote ${path.relative(ROOT, out)}`);
+for (const [k, v] of Object.entries(figures)) console.log(`${k}=${Number.isInteger(v) ? v : v.toFixed(v < 10 ? 2 : 1)}`);

@@ -1,0 +1,34 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { paramCount } from '../../src/model/config.js';
+import { presetConfig } from '../../src/model/presets.js';
+import { ROOT } from '../../src/util/paths.js';
+import { base } from './fixture.js';
+
+describe('cpt inspect', () => {
+  it('prints the resolved recipe and the estimates, and --json parses', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-inspect-'));
+    const file = path.join(dir, 'r.yaml');
+    writeFileSync(file, base('', 'checkpoints/models/pythia-1b-absent'));
+    const cli = path.join(ROOT, 'src', 'cli', 'main.ts');
+    const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+    const json = JSON.parse(execFileSync(tsx, [cli, 'inspect', '--json', file], { encoding: 'utf8' }));
+    expect(json.recipe.train.lr).toBe(3e-4);
+    expect(json.missing).toHaveLength(1);
+    expect(json.estimates.params.total).toBe(paramCount(presetConfig('pythia-1b')));
+    const text = execFileSync(tsx, [cli, 'inspect', file], { encoding: 'utf8' });
+    expect(text).toContain('beta2: 0.95');
+    expect(text).toMatch(/^time: .* per billion tokens/m);
+    let err = '';
+    try {
+      writeFileSync(file, base('  lrr: 1\n'));
+      execFileSync(tsx, [cli, 'inspect', file], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (e) {
+      err = String((e as { stderr: string }).stderr);
+    }
+    expect(err.trim()).toBe(`cpt: ${file}:17 train.lrr: unknown key (did you mean "lr"?)`);
+  }, 60_000);
+});
