@@ -86,6 +86,30 @@ void Gemm::macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float
   }
 }
 
+void Gemm::macroDirect(const float* A, int lda, float* edge, const float* Bp, int mc, int nc, int kc, float* C,
+                       int ldc, bool acc) const {
+  const int MR = k_->mr, NR = k_->nr;
+  const int full = mc / MR * MR;
+  if (full < mc) packA(edge, false, A, lda, full, mc - full, 0, kc);
+  for (int jr = 0; jr < nc; jr += NR) {
+    const int n = std::min(NR, nc - jr);
+    const float* b = Bp + (size_t)jr * kc;
+    for (int ir = 0; ir < full; ir += MR) {
+      k_->microDirect(kc, A + (size_t)ir * lda, lda, b, C + (size_t)ir * ldc + jr, ldc, n, acc ? 1 : 0);
+    }
+    if (full < mc) k_->micro(kc, edge, b, C + (size_t)full * ldc + jr, ldc, mc - full, n, acc ? 1 : 0);
+  }
+}
+
+void Gemm::block(float* ap, bool ta, const float* A, int lda, int ic, int mc, int pc, int kc, const float* Bp, int nc,
+                 float* C, int ldc, bool acc) const {
+  if (ta) {
+    block(ap, ta, A, lda, ic, mc, pc, kc, Bp, nc, C, ldc, acc);
+  } else {
+    macroDirect(A + (size_t)ic * lda + pc, lda, ap, Bp, mc, nc, kc, C, ldc, acc);
+  }
+}
+
 static void zeroOrKeep(float* C, int ldc, int M, int N, bool acc) {
   if (acc) return;
   for (int i = 0; i < M; i++) std::memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
@@ -105,8 +129,7 @@ void Gemm::st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, in
       packB(bp, tb, B, ldb, pc, kc, jc, nc);
       for (int ic = 0; ic < M; ic += MC) {
         const int mc = std::min(MC, M - ic);
-        packA(ap, ta, A, lda, ic, mc, pc, kc);
-        macro(ap, bp, mc, nc, kc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+        block(ap, ta, A, lda, ic, mc, pc, kc, bp, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
       }
     }
   }
@@ -139,8 +162,7 @@ void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const flo
           const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
           for (int ic = r0; ic < r1; ic += MC) {
             const int mc = std::min(MC, r1 - ic);
-            packA(ap, ta, A, lda, ic, mc, pc, kc);
-            macro(ap, bp, mc, nc, kc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+            block(ap, ta, A, lda, ic, mc, pc, kc, bp, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
           }
         });
       }
@@ -194,8 +216,7 @@ void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, c
         const int kc = std::min(KC, K - pc);
         for (int ic = r0; ic < r1; ic += MC) {
           const int mc = std::min(MC, r1 - ic);
-          packA(ap, ta, A, lda, ic, mc, pc, kc);
-          macro(ap, pb.buf.p + off, mc, nc, kc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+          block(ap, ta, A, lda, ic, mc, pc, kc, pb.buf.p + off, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
         }
         off += (size_t)(nc + NR - 1) / NR * NR * kc;
       }

@@ -46,6 +46,12 @@ class Gemm {
   void packA(float* dst, bool ta, const float* A, int lda, int i0, int mc, int p0, int kc) const;
   void packB(float* dst, bool tb, const float* B, int ldb, int p0, int kc, int j0, int nc) const;
   void macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float* C, int ldc, bool acc) const;
+  // Row-major A used in place for full row panels; edge rows are packed into `edge`.
+  void macroDirect(const float* A, int lda, float* edge, const float* Bp, int mc, int nc, int kc, float* C, int ldc,
+                   bool acc) const;
+  // Pack A (when transposed) and run the macro-kernel on one block.
+  void block(float* ap, bool ta, const float* A, int lda, int ic, int mc, int pc, int kc, const float* Bp, int nc,
+             float* C, int ldc, bool acc) const;
   const Kernel* k_;
   std::vector<AlignedBuf> apack_, bpack_;
   AlignedBuf shared_b_;

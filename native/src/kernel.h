@@ -8,11 +8,15 @@ namespace cpt {
 // zero-padded, 64-byte aligned; C is row-major with leading dimension ldc.
 typedef void (*MicroFn)(int kc, const float* Ap, const float* Bp, float* C, int ldc, int m, int n, int acc);
 
+// Full MR x NR tile with A read in place from row-major storage (lda), B packed.
+typedef void (*MicroDirectFn)(int kc, const float* A, int lda, const float* Bp, float* C, int ldc, int n, int acc);
+
 // Row-wise fused kernels that pay to vectorise (same ISA as the GEMM).
 struct Kernel {
   const char* name;
   int mr, nr;
   MicroFn micro;
+  MicroDirectFn microDirect;
   float (*rowMax)(const float* x, int n);
   // x[j] = exp(x[j] - shift) when store, and returns sum_j exp(x[j] - shift) (lanes summed in a
   // fixed order: deterministic). Polynomial exp, relative error ~2e-7.

@@ -4,10 +4,11 @@ namespace cpt {
 #define VW 4
 #define MR 4
 #define NV 2
+#define KFND microDirectScalar
 #define KEXP expScalar
 #define KROWMAX rowMaxScalar
 #define KEXPSUM expSumScalar
 #include "micro.inc"
-static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, rowMaxScalar, expSumScalar};
+static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar};
 const Kernel* kernelScalar() { return &kScalar; }
 }  // namespace cpt

@@ -121,10 +121,19 @@ async function packOnce(
   if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === JSON.stringify(stamp)) return openPacked(out);
 
   const name = path.basename(out).replace(/\.packed\.json$/, '');
-  const tp = new Progress(`tokenize ${name}`, manifest.totals.docs, 'docs');
+  // Shown only when shards are actually tokenized (a cached corpus reports nothing new).
+  let tp: Progress | undefined;
   let last = 0;
-  await tokenizeCorpus(corpusDir, tok, { onProgress: (p) => { tp.add(p.docs - last); last = p.docs; } });
-  tp.finish();
+  const t = await tokenizeCorpus(corpusDir, tok, {
+    onProgress: (p) => {
+      if (p.docs === last) return;
+      if (!tp && p.docs >= p.totalDocs) return; // everything was cached
+      tp ??= new Progress(`tokenize ${name}`, p.totalDocs, 'docs');
+      tp.add(p.docs - last);
+      last = p.docs;
+    },
+  });
+  tp?.finish(`${t.tokens} tokens`);
   async function* filtered(): AsyncGenerator<TokenizedDoc[]> {
     for await (const batch of readTokenized(corpusDir, tok)) {
       const kept = batch.filter(filter.keep);

@@ -84,7 +84,6 @@ export async function trainLoop(args: {
   }
   const stopAt = Math.min(plan.totalSteps, args.stopAfter ?? Infinity);
   let stepsThisSession = 0;
-  let trainSecondsThisSession = 0;
   let stoppedBy: string | undefined;
 
   while (p.step < stopAt) {
@@ -101,7 +100,6 @@ export async function trainLoop(args: {
     p.step += 1;
     p.tokens += plan.tokensPerStep;
     stepsThisSession += 1;
-    trainSecondsThisSession += ms / 1000;
     lastLoss = lossSum / plan.accum;
     const tokS = plan.tokensPerStep / (ms / 1000);
 
@@ -111,7 +109,8 @@ export async function trainLoop(args: {
     p.time = elapsed();
     metrics.append(record(p, lr, lastLoss, gradNorm, mon, tokS, p.time));
 
-    const eta = ((plan.totalSteps - p.step) * trainSecondsThisSession) / stepsThisSession;
+    // Wall time per step so far this session (monitor and checkpoint time included).
+    const eta = ((plan.totalSteps - p.step) * (Date.now() - sessionStart)) / 1000 / stepsThisSession;
     hooks.log(
       `step ${p.step}/${plan.totalSteps} | loss ${lastLoss.toFixed(3)} | gnorm ${gradNorm.toFixed(2)} | lr ${lr.toExponential(1)} | ` +
         `${ms.toFixed(0)} ms | ${fmtRate(tokS)} tok/s | eta ${fmtDuration(eta)}` +
@@ -127,17 +126,6 @@ export async function trainLoop(args: {
     if (stoppedBy) break;
   }
   return { progress: p, stoppedBy, lastLoss, lastMonitor, sessionTokens: stepsThisSession * plan.tokensPerStep, sessionSeconds: (Date.now() - sessionStart) / 1000 };
-}
-
-/** Mean loss over the first `rows` rows of a held-out set, `microBatch` rows per engine call. */
-export function heldOutLoss(engine: Engine, ds: Rows, rows: number, microBatch: number): number {
-  const n = Math.min(rows, ds.count);
-  let sum = 0;
-  for (let s = 0; s < n; s += microBatch) {
-    const b = Math.min(microBatch, n - s);
-    sum += engine.evalLoss(ds.read(s, b), b, ds.seqLen) * b; // every row has seqLen - 1 predictions
-  }
-  return sum / n;
 }
 
 function record(

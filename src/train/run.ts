@@ -14,7 +14,8 @@ import { MetricsLog } from '../monitor/metrics.js';
 import { listCheckpoints, latestGoodCheckpoint, removeStaleTemps, verifyCheckpoint, type CheckpointRef } from './checkpoint-store.js';
 import { loadTrainCheckpoint, saveTrainCheckpoint, type LoadedCheckpoint, type TrainState } from './checkpoint.js';
 import { prepareTrainInputs, type TrainInputs } from './inputs.js';
-import { heldOutLoss, trainLoop, type LoopResult, type Progress } from './loop.js';
+import { trainLoop, type LoopResult, type Progress } from './loop.js';
+import { heldOutLoss } from '../monitor/heldout.js';
 import { planTraining, RowOrder, type TrainPlan } from './plan.js';
 import { lrAt } from './schedule.js';
 import { scheduleFor } from './loop.js';
@@ -86,6 +87,9 @@ export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Prom
       metrics.truncateTo(loaded.state.step);
       start = { step: loaded.state.step, tokens: loaded.state.tokens, cursor: loaded.state.cursor, time: loaded.state.time };
       err(`resuming from ${resumeFrom!.dir} (step ${start.step}, ${start.tokens} tokens seen)`);
+      if (loaded.state.engine !== engine.name || loaded.state.threads !== threads) {
+        err(`note: the checkpoint was written by ${loaded.state.engine} with ${loaded.state.threads} threads, this run uses ${engine.name} with ${threads}; the continuation is equivalent but not bitwise identical`);
+      }
     } else if (existsSync(metrics.file)) {
       rmSync(metrics.file); // a run that never reached its first checkpoint
     }

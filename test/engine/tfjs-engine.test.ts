@@ -34,9 +34,11 @@ describe('tfjs engine behaviour', () => {
     e.dispose();
   });
 
-  it('AdamW matches a float64 reference: clipping, bias correction, decay on 2-D weights only', async () => {
+  it.each([['fused JS loop (cpu)', true], ['tensor ops (other backends)', false]])('AdamW matches a float64 reference: clipping, bias correction, decay on 2-D weights only — %s', async (_label, fusedAdamW) => {
     const c = tiny();
-    const { e, w } = await engineWith(c);
+    const e = await createTfjsEngine(c, {}, { fusedAdamW });
+    const w = initWeights(c, 1);
+    e.loadWeights(w);
     const ids = randomIds(2 * 8, c.vocab_size, 3);
     const ref = new Map([...w].map(([n, a]) => [n, Float64Array.from(a)]));
     const m = new Map([...w].map(([n, a]) => [n, new Float64Array(a.length)]));

@@ -5,7 +5,7 @@ import { createNativeEngine, nativeStatus, type NativeKernel } from '../../src/e
 import { initWeights } from '../../src/model/init.js';
 import type { AdamWOptions, WeightMap } from '../../src/engine/engine.js';
 import { expectClose } from '../helpers/close.js';
-import { tinyConfig, randomIds } from './fixtures.js';
+import { tinyConfig, randomIds, supportsKernel } from './fixtures.js';
 
 // Big enough that GEMMs span several blocks and both threads get work.
 const c = tinyConfig({ hidden_size: 64, intermediate_size: 256, vocab_size: 1000, num_hidden_layers: 2 });
@@ -25,6 +25,7 @@ function run(threads: number, kernel: NativeKernel): { w: WeightMap; g: WeightMa
   return { w, g, lp, loss };
 }
 
+const supported = { scalar: await supportsKernel('scalar'), avx2: await supportsKernel('avx2') };
 const bits = (t: Float32Array) => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
 
 describe.skipIf(!nativeStatus().ok)('native determinism and kernels', () => {
@@ -38,8 +39,8 @@ describe.skipIf(!nativeStatus().ok)('native determinism and kernels', () => {
     });
   }
 
-  it('the scalar fallback matches the vector kernel', () => {
-    const v = run(2, 'auto'), s = run(2, 'scalar');
+  for (const k of ['scalar', 'avx2'] as const) it.skipIf(!supported[k])(`the ${k} kernel matches the widest one`, () => {
+    const v = run(2, 'auto'), s = run(2, k);
     expect(Math.abs(v.loss - s.loss)).toBeLessThan(1e-5);
     expectClose('tokenLogprobs', s.lp, v.lp, { atol: 1e-4 });
     for (const [name, t] of v.g) expectClose(`grad ${name}`, s.g.get(name)!, t, { rtol: 1e-3, relativeToMax: true });

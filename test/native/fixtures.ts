@@ -18,3 +18,15 @@ export function randomIds(n: number, vocab: number, seed: number): Int32Array {
   });
 }
 
+
+/** Whether this CPU (and build) can run the named native kernel. */
+export async function supportsKernel(kernel: 'scalar' | 'avx2' | 'avx512'): Promise<boolean> {
+  const { createNativeEngine, nativeStatus } = await import('../../src/engine/native/index.js');
+  if (!nativeStatus().ok) return false;
+  try {
+    createNativeEngine(tinyConfig(), { threads: 1, kernel }).dispose();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -2,12 +2,14 @@ import { describe, it, expect } from 'vitest';
 import { loadGolden } from '../helpers/golden.js';
 import { expectClose } from '../helpers/close.js';
 import { createNativeEngine, nativeStatus } from '../../src/engine/native/index.js';
+import { supportsKernel } from './fixtures.js';
 
 const st = nativeStatus();
+const supported = { scalar: await supportsKernel('scalar'), avx2: await supportsKernel('avx2') };
 
 describe.skipIf(!st.ok)('native engine vs PyTorch golden (neox-tiny)', () => {
-  for (const kernel of ['auto', 'scalar'] as const) {
-    it(`logits, loss and every gradient (${kernel} kernel)`, () => {
+  for (const kernel of ['auto', 'avx2', 'scalar'] as const) {
+    it.skipIf(kernel !== 'auto' && !supported[kernel])(`logits, loss and every gradient (${kernel} kernel)`, () => {
       const g = loadGolden();
       const e = createNativeEngine(g.config, { threads: 2, kernel });
       e.loadWeights(g.weights);

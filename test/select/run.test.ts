@@ -16,13 +16,13 @@ const FILES = 'reut2-00[0-1].sgm';
 let base: TinyRecipe;
 const dirs: string[] = [];
 
-async function recipe(name: string, method: Recipe['method'], selection: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<Recipe> {
+async function recipe(name: string, method: Recipe['method'], selection: Record<string, unknown>, files = FILES): Promise<Recipe> {
   const t = await writeTinyRecipe({
     name,
     method,
     dir: base.dir,
-    reutersFiles: FILES,
-    overrides: { selection: { seed: 7, ...selection }, data: { shard_mb: 0.5, prepared_dir: path.join(base.dir, 'prepared') }, ...extra },
+    reutersFiles: files,
+    overrides: { selection: { seed: 7, ...selection }, data: { shard_mb: 0.5, prepared_dir: path.join(base.dir, files === FILES ? 'prepared' : 'prepared-small') } },
   });
   return loadRecipe(t.file);
 }
@@ -138,5 +138,21 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     const ids = await selectedIds(rt.dir);
     expect(ids.length).toBeGreaterThan(1000); // FPB train sentences
     expect(ids.every((id) => id.startsWith('fpb:train:'))).toBe(true);
+  });
+
+  it('ETS-DACP-com hard: all three metrics scored (perplexity on the tiny model via tfjs), ranked by mean rank', async () => {
+    // One Reuters file, 8 tokens per document: the tfjs forward over the 50k vocabulary dominates.
+    const r = await recipe('com', 'ets-dacp-com', { budget: 0.1, sampling: 'hard', perplexity_tokens: 8 }, 'reut2-021.sgm');
+    const res = await runSelection(r);
+    const s = await readScores(path.join(r.run_dir, 'selection', 'scores.arrow'));
+    for (const m of ['similarity', 'perplexity', 'entropy'] as const) expect(s[m].filter(Number.isFinite).length).toBeGreaterThan(s.ids.length * 0.9);
+    expect(s.perplexity.filter(Number.isFinite).every((p) => p > 1)).toBe(true);
+    const { percentileRanks, meanColumns } = await import('../../src/select/sample.js');
+    const mean = meanColumns([percentileRanks(s.similarity), percentileRanks(s.perplexity), percentileRanks(s.entropy)]);
+    const ids = new Set(await selectedIds(res.dir));
+    let minIn = Infinity, maxOut = -Infinity;
+    s.ids.forEach((id, i) => (ids.has(id) ? (minIn = Math.min(minIn, mean[i])) : (maxOut = Math.max(maxOut, mean[i]))));
+    expect(minIn).toBeGreaterThanOrEqual(maxOut);
+    expect(res.manifest.selection.selected_tokens).toBeGreaterThanOrEqual(res.manifest.selection.budget_tokens);
   });
 });

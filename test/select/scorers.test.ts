@@ -150,3 +150,45 @@ describe('perplexity', () => {
     expect(Array.from(v[1])).toEqual([0, 0, 1, 0]); // padding (id 0) not pooled
   });
 });
+
+describe('POS entropy is a function of the text alone', () => {
+  it('gives the same tags whatever the tagger read before (wink learns OOV words)', () => {
+    const doc = 'Zyxcorp-Qwvbank said its zyxcorp-qwvbank unit, Blorfco, posted record blorfing revenue.';
+    const fresh = wordPosTags(doc);
+    for (const t of ['zyxcorp-qwvbank', 'Zyxcorp-Qwvbank and Blorfco blorfing', 'Blorfco blorfco BLORFCO']) wordPosTags(t);
+    expect(wordPosTags(doc)).toEqual(fresh);
+  });
+});
+
+describe('perplexity on the real tfjs engine (golden tiny GPT-NeoX)', () => {
+  it('batched, padded scoring equals scoring each document alone via evalLoss', async () => {
+    const { loadModel } = await import('../../src/model/load.js');
+    const { createEngine } = await import('../../src/engine/index.js');
+    const { dataDir } = await import('../../src/util/paths.js');
+    const path = await import('node:path');
+    const golden = path.join(dataDir(), '..', 'golden', 'neox-tiny');
+    const m = await loadModel(golden);
+    const engine = await createEngine('tfjs', m.config);
+    try {
+      engine.loadWeights(m.weights);
+      const V = m.config.vocab_size;
+      const docs = [17, 3, 9, 30, 1, 12].map((n, k) => Int32Array.from({ length: n }, (_, i) => (i * 37 + k * 101) % V));
+      const ppl = perplexities(engine, docs, { maxTokens: 24, batchTokens: 64 });
+      docs.forEach((d, i) => {
+        const x = d.subarray(0, 24);
+        if (x.length < 2) return expect(ppl[i]).toBeNaN();
+        expect(Math.log(ppl[i])).toBeCloseTo(engine.evalLoss(x, 1, x.length), 4); // float32 loss: compare in log space
+      });
+    } finally {
+      engine.dispose();
+    }
+  }, 60_000);
+});
+
+describe('transformers embedder', () => {
+  it('refuses a missing model directory without downloading', async () => {
+    const { transformersEmbed } = await import('../../src/select/scorers.js');
+    await expect(transformersEmbed('/nonexistent/model-dir', 'r.yaml: selection.embedder')).rejects.toThrow(/not a transformers\.js model directory.*nothing is downloaded/);
+    await expect(transformersEmbed(undefined, 'r.yaml: selection.embedder')).rejects.toThrow(/needs a local model directory/);
+  });
+});

@@ -122,21 +122,60 @@ export function hiddenStates(c: NeoXConfig, p: Params, ids: Int32Array, batch: n
   return layerNorm(x, p('gpt_neox.final_layer_norm.weight'), p('gpt_neox.final_layer_norm.bias'), eps);
 }
 
-/** Logits [batch * seq, vocab]; the output head is embed_in when embeddings are tied. */
+/** The output head (embed_in when embeddings are tied) applied to hidden states [n, hidden]. */
+function head(c: NeoXConfig, p: Params, h: T): T {
+  return linear(h, p(c.tie_word_embeddings ? 'gpt_neox.embed_in.weight' : 'embed_out.weight'));
+}
+
+/** Logits [batch * seq, vocab]. */
 export function logits(c: NeoXConfig, p: Params, ids: Int32Array, batch: number, seq: number): T {
-  const head = p(c.tie_word_embeddings ? 'gpt_neox.embed_in.weight' : 'embed_out.weight');
-  return linear(hiddenStates(c, p, ids, batch, seq), head);
+  return head(c, p, hiddenStates(c, p, ids, batch, seq));
+}
+
+/**
+ * log softmax(logits)[i, targets[i]] for rows of [n, V] logits, in float64 JS with its own
+ * gradient dy_i * (onehot - softmax): tfjs's logSoftmax + selection costs several passes of
+ * slow broadcasting ops over n x V on the cpu backend.
+ */
+function pickLogprobs(logits: T, targets: Int32Array): T {
+  const [n, V] = logits.shape as [number, number];
+  const f = tf.customGrad((...inputs) => {
+    const x = (inputs[0] as T).dataSync();
+    const lse = new Float64Array(n), out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const row = i * V;
+      let m = -Infinity;
+      for (let j = 0; j < V; j++) if (x[row + j] > m) m = x[row + j];
+      let s = 0;
+      for (let j = 0; j < V; j++) s += Math.exp(x[row + j] - m);
+      lse[i] = m + Math.log(s);
+      out[i] = x[row + targets[i]] - lse[i];
+    }
+    return {
+      value: tf.tensor1d(out),
+      gradFunc: (dy: tfTypes.Tensor) => {
+        const d = dy.dataSync(), g = new Float32Array(n * V);
+        for (let i = 0; i < n; i++) {
+          const row = i * V, di = d[i], l = lse[i];
+          for (let j = 0; j < V; j++) g[row + j] = -di * Math.exp(x[row + j] - l);
+          g[row + targets[i]] += di;
+        }
+        return tf.tensor2d(g, [n, V]);
+      },
+    };
+  });
+  return f(logits) as T;
 }
 
 /** log p(ids[b, t+1] | ids[b, <=t]) as [batch, seq - 1]. */
 export function targetLogprobs(c: NeoXConfig, p: Params, ids: Int32Array, batch: number, seq: number): T {
-  const V = c.vocab_size, n = batch * (seq - 1);
-  const lg = logits(c, p, ids, batch, seq).reshape([batch, seq, V]).slice([0, 0, 0], [batch, seq - 1, V]);
-  const logp = tf.logSoftmax(lg.reshape([n, V]) as tfTypes.Tensor2D, -1);
+  const n = batch * (seq - 1);
+  // The last position predicts nothing: drop it before the head (slicing logits is far costlier).
+  const h = hiddenStates(c, p, ids, batch, seq).reshape([batch, seq, c.hidden_size]).slice([0, 0, 0], [batch, seq - 1, c.hidden_size]);
+  const lg = head(c, p, h.reshape([n, c.hidden_size]));
   const next = new Int32Array(n);
   for (let b = 0; b < batch; b++) next.set(ids.subarray(b * seq + 1, (b + 1) * seq), b * (seq - 1));
-  // Select with a one-hot mask: a dense product whose gradient is cheap (gather's is not, see embed).
-  return logp.mul(tf.oneHot(tf.tensor1d(next, 'int32'), V)).sum(1).reshape([batch, seq - 1]);
+  return pickLogprobs(lg, next).reshape([batch, seq - 1]);
 }
 
 export function meanLoss(c: NeoXConfig, p: Params, ids: Int32Array, batch: number, seq: number): tfTypes.Scalar {

@@ -1,0 +1,182 @@
+/**
+ * End-to-end trainer tests on a tiny model over a slice of the data kit: learning, exact resume
+ * after SIGKILL, fallback past a corrupted checkpoint, refusal of an incompatible resume, SIGINT.
+ *
+ * Exactness is asserted bitwise (final weights and every logged loss) on whichever engine runs:
+ * native when built (1 thread), else tfjs-cpu. Both are deterministic for a fixed thread count.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeStatus } from '../../src/engine/native/index.js';
+import { readWeights } from '../../src/model/load.js';
+import { readHFConfig } from '../../src/model/hf-config.js';
+import { loadRecipe } from '../../src/recipe/load.js';
+import { readMetrics, type MetricRecord } from '../../src/monitor/metrics.js';
+import { listCheckpoints } from '../../src/train/checkpoint-store.js';
+import { runTraining } from '../../src/train/run.js';
+import { ROOT } from '../../src/util/paths.js';
+import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
+
+// CPT_TEST_ENGINE=tfjs runs these tests on the reference engine even where native is built.
+const NATIVE = process.env.CPT_TEST_ENGINE ? process.env.CPT_TEST_ENGINE === 'native' : nativeStatus().ok;
+const ENGINE = NATIVE ? 'native' : 'tfjs';
+// tfjs-cpu is ~100× slower per step: keep its runs short.
+const STEPS = NATIVE ? 40 : 10;
+const EVERY = NATIVE ? 8 : 3;
+const base = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  overrides: {
+    train: { max_steps: STEPS, seq_len: 32, micro_batch: 4, batch_tokens: 256, lr: 3e-3, min_lr: 3e-4, warmup: 0.1 },
+    monitor: { every: EVERY, fin_test_tokens: 512, pile_test_tokens: 512 },
+    checkpoint: { every: EVERY, keep: 3 },
+    engine: { kind: ENGINE, threads: 1 },
+    ...extra,
+  },
+});
+
+let dir: string;
+let reference: TinyRecipe;
+
+async function variant(name: string, extra: Record<string, unknown> = {}): Promise<TinyRecipe> {
+  return writeTinyRecipe({ ...base(name, extra), dir });
+}
+
+const quiet = { out: () => {}, err: () => {} };
+
+/** Run `cpt train` as a child process; `onLine` may kill it. */
+function cli(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void) {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'train', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '', buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d;
+      buf += d;
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) onLine?.(l, child);
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** What must replay exactly: everything but wall-clock fields. */
+const trajectory = (rs: MetricRecord[]) => rs.map(({ tok_s: _t, time: _w, ...rest }) => rest);
+
+function finalWeights(runDir: string): Map<string, Float32Array> {
+  const d = path.join(runDir, 'final');
+  return readWeights(d, readHFConfig(d));
+}
+
+function expectSameWeights(a: Map<string, Float32Array>, b: Map<string, Float32Array>): void {
+  expect([...a.keys()]).toEqual([...b.keys()]);
+  for (const [k, v] of a) {
+    const w = b.get(k)!;
+    expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(w.buffer, w.byteOffset, w.byteLength)), `tensor ${k} differs`).toBe(true);
+  }
+}
+
+beforeAll(async () => {
+  reference = await writeTinyRecipe(base('reference'));
+  dir = reference.dir;
+  await runTraining(await loadRecipe(reference.file), quiet);
+}, 240_000);
+
+describe(`cpt train (${ENGINE} engine)`, { timeout: 240_000 }, () => {
+  it('trains: Fin-test loss falls, one metrics record per step, final/ in HF layout with tokenizer', () => {
+    const m = readMetrics(path.join(reference.runDir, 'metrics.jsonl'));
+    expect(m.map((r) => r.step)).toEqual(Array.from({ length: STEPS + 1 }, (_, i) => i));
+    const fin = m.filter((r) => r.fin_test !== null);
+    expect(fin[0].step).toBe(0);
+    expect(fin[fin.length - 1].step).toBe(STEPS);
+    expect(fin[fin.length - 1].fin_test!).toBeLessThan(fin[0].fin_test! - 0.2);
+    expect(m[STEPS].tokens).toBe(STEPS * 256);
+    // lr follows the schedule: peak after warmup, min_lr at the end
+    expect(Math.max(...m.slice(1).map((r) => r.lr!))).toBeCloseTo(3e-3, 10);
+    expect(m[STEPS].lr).toBeCloseTo(3e-4, 10);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) expect(existsSync(path.join(reference.runDir, 'final', f))).toBe(true);
+    // the last checkpoint holds exactly the final weights
+    const last = listCheckpoints(reference.runDir).at(-1)!;
+    expect(last.step).toBe(STEPS);
+    expectSameWeights(readWeights(last.dir, readHFConfig(last.dir)), finalWeights(reference.runDir));
+    const state = JSON.parse(readFileSync(path.join(last.dir, 'state.json'), 'utf8'));
+    expect(state).toMatchObject({ step: STEPS, tokens: STEPS * 256, cursor: STEPS * 8 });
+    for (const f of ['optimizer.safetensors', 'recipe.resolved.yaml', 'metrics.jsonl', 'MANIFEST.json']) expect(existsSync(path.join(last.dir, f))).toBe(true);
+  });
+
+  it('SIGKILL mid-run, then --resume: same final weights (bitwise) and same loss trajectory, no duplicated steps', async () => {
+    const r = await variant('killed');
+    let killedAfter = -1;
+    const killAt = EVERY + 2; // after the first checkpoint, before the second
+    const res = await cli([r.file], (line, child) => {
+      const m = /^step (\d+)\//.exec(line);
+      if (m && Number(m[1]) >= killAt && killedAfter < 0) {
+        killedAfter = Number(m[1]);
+        child.kill('SIGKILL');
+      }
+    });
+    expect(res.signal).toBe('SIGKILL');
+    expect(existsSync(path.join(r.runDir, 'final'))).toBe(false);
+    const before = readMetrics(path.join(r.runDir, 'metrics.jsonl'));
+    expect(before.at(-1)!.step).toBeGreaterThan(EVERY); // steps after the checkpoint were lost and must be redone
+    const resumed = await cli([r.file, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming from .*step-\d+/);
+    const after = readMetrics(path.join(r.runDir, 'metrics.jsonl'));
+    expect(trajectory(after)).toEqual(trajectory(readMetrics(path.join(reference.runDir, 'metrics.jsonl'))));
+    expectSameWeights(finalWeights(r.runDir), finalWeights(reference.runDir));
+  });
+
+  it('skips a corrupted newest checkpoint for the previous good one, and still ends identical', async () => {
+    const r = await variant('corrupt');
+    const first = await cli([r.file, '--max-steps', String(2 * EVERY)]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(listCheckpoints(r.runDir).map((c) => c.step)).toEqual([EVERY, 2 * EVERY]);
+    const f = path.join(r.runDir, `step-${2 * EVERY}`, 'model.safetensors');
+    const b = readFileSync(f);
+    b[b.length - 5] ^= 0x40; // one flipped bit in the weights
+    writeFileSync(f, b);
+    const resumed = await cli([r.file, '--resume', 'auto']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`step-${2 * EVERY} is unusable: model.safetensors fails its sha256 check`));
+    expect(resumed.stderr).toMatch(new RegExp(`resuming from .*step-${EVERY} `));
+    expectSameWeights(finalWeights(r.runDir), finalWeights(reference.runDir));
+    expect(trajectory(readMetrics(path.join(r.runDir, 'metrics.jsonl')))).toEqual(trajectory(readMetrics(path.join(reference.runDir, 'metrics.jsonl'))));
+  });
+
+  it('refuses a resume whose recipe changed a resume key, listing every differing key', async () => {
+    const r = await variant('changed');
+    await runTraining(await loadRecipe(r.file), { ...quiet, maxSteps: EVERY });
+    const changed = await variant('changed', { train: { max_steps: STEPS, seq_len: 16, micro_batch: 4, batch_tokens: 256, seed: 99 } });
+    const err = await runTraining(await loadRecipe(changed.file), { ...quiet, resume: 'auto' }).then(() => null, (e: Error) => e);
+    expect(err?.name).toBe('UserError');
+    expect(err?.message).toMatch(/recipe changed in 2 keys/);
+    expect(err?.message).toContain('train.seed: 11 → 99');
+    expect(err?.message).toContain('train.seq_len: 32 → 16');
+    // and starting over an existing run without --resume is refused too
+    await expect(runTraining(await loadRecipe(changed.file), quiet)).rejects.toThrow(/already has checkpoints .*--resume/);
+  });
+
+  it('SIGINT finishes the step, writes a checkpoint and exits 130; resuming completes the same run', async () => {
+    const r = await variant('sigint');
+    let sent = false;
+    const res = await cli([r.file], (line, child) => {
+      if (!sent && /^step 2\//.test(line)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    expect(res.code).toBe(130);
+    const m = /stopped by SIGINT at step (\d+)\//.exec(res.stdout);
+    expect(m, res.stdout + res.stderr).not.toBeNull();
+    const step = Number(m![1]);
+    expect(step).toBeLessThan(STEPS);
+    expect(listCheckpoints(r.runDir).at(-1)!.step).toBe(step);
+    expect(readMetrics(path.join(r.runDir, 'metrics.jsonl')).at(-1)!.step).toBe(step);
+    const resumed = await cli([r.file, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expectSameWeights(finalWeights(r.runDir), finalWeights(reference.runDir));
+  });
+});
