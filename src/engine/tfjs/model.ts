@@ -22,7 +22,7 @@ function linear(x: T, w: T, b?: T): T {
 /** "gelu" is the exact erf form (Pythia); the others are the tanh approximation. */
 function gelu(x: T, exact: boolean): T {
   if (exact) return x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5);
-  const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+  const inner = x.add(x.square().mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
   return x.mul(tf.tanh(inner).add(1)).mul(0.5);
 }
 

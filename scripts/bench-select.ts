@@ -1,0 +1,105 @@
+/**
+ * Selection scoring throughput on the data kit's financial corpus (Reuters-21578 + 2023 10-K
+ * sections): POS entropy and hashed similarity over the whole corpus on worker threads (one per
+ * core), perplexity under a Pythia-shaped proxy (pythia-14m preset, random init) on a slice.
+ * Ends with name=value lines. Usage: npm run bench:select [-- --ppl-docs N --ppl-tokens T --engine tfjs|native]
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadTokenizer, prepareCorpus, readDocs, taskTexts } from '../src/data/index.js';
+import { createEngine } from '../src/engine/index.js';
+import { loadModel } from '../src/model/load.js';
+import { TextPoolScorer, PerplexityScorer } from '../src/select/scorers.js';
+import { TextScorerPool } from '../src/select/text-pool.js';
+import { DEFAULTS } from '../src/recipe/defaults.js';
+import { dataDir } from '../src/util/paths.js';
+import type { EmbedderSpec, SourceSpec } from '../src/recipe/types.js';
+
+const { values: args } = parseArgs({
+  options: {
+    'ppl-docs': { type: 'string', default: '256' },
+    'ppl-tokens': { type: 'string', default: '128' },
+    engine: { type: 'string', default: 'tfjs' },
+    work: { type: 'string', default: path.join(os.tmpdir(), 'cpt-bench-select') },
+  },
+});
+
+const kit = dataDir();
+const spec = (name: string, p: string, format: SourceSpec['format'], extra: Partial<SourceSpec>): SourceSpec => ({ name, path: p, format, fields: [], encoding: 'utf-8', skip_bad: false, ...extra });
+const corpus = [
+  spec('reuters', path.join(kit, 'corpus/fin/reuters21578'), 'reuters-sgml', { include: '*.sgm', encoding: 'latin1' }),
+  spec('sec10k', path.join(kit, 'corpus/fin/sec10k_2023'), 'json', { fields: ['item1', 'item1a', 'item7', 'item7a'] }),
+];
+const prepared = path.join(args.work!, 'prepared');
+process.stderr.write(`bench-select: preparing the financial corpus into ${prepared} (cached)\n`);
+await prepareCorpus(corpus, prepared, { shardMb: 8 });
+const texts: string[] = [];
+for await (const b of readDocs(prepared)) for (const d of b) texts.push(d.text);
+const mb = texts.reduce((s, t) => s + Buffer.byteLength(t), 0) / 1e6;
+process.stderr.write(`bench-select: ${texts.length} documents, ${mb.toFixed(1)} MB; ${os.availableParallelism()} cores (machine shared with other work)\n`);
+
+async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await f();
+  return [r, (performance.now() - t0) / 1000];
+}
+
+/** Score in batches of ~4 MB, as the scoring pass does per record batch. */
+async function scoreAll(score: (xs: string[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < texts.length; ) {
+    let j = i, c = 0;
+    while (j < texts.length && c < 4e6) c += texts[j++].length;
+    await score(texts.slice(i, j));
+    i = j;
+  }
+}
+
+// Entropy: count words with the pool's own word count.
+const ent = new TextScorerPool({ hashed: null, entropy: true });
+await ent.score(texts.slice(0, 200)); // start workers / load the tagger outside the timing
+let words = 0;
+const [, entS] = await timed(() =>
+  scoreAll(async (xs) => {
+    words += (await ent.score(xs)).words;
+  }),
+);
+await ent.close();
+
+const tasks: string[] = [];
+for (const t of DEFAULTS.data.tasks) tasks.push(...(await taskTexts(t, 'train', kit)));
+const e: EmbedderSpec = { kind: 'hashed', dim: DEFAULTS.selection.embedder.dim, ngrams: DEFAULTS.selection.embedder.ngrams, max_tokens: 512 };
+const sim = new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks }, entropy: false });
+await sim.score(texts.slice(0, 200));
+const [, simS] = await timed(() => scoreAll((xs) => sim.score(xs)));
+await sim.close();
+
+// Perplexity: a slice, tokenized outside the timing.
+const nPpl = Number(args['ppl-docs']), pplTokens = Number(args['ppl-tokens']);
+const tok = await loadTokenizer(path.join(kit, 'tokenizer/20B_tokenizer.json'));
+const ids = await tok.encodeBatch(texts.slice(0, nPpl));
+await tok.close();
+const m = await loadModel('pythia-14m');
+const engine = await createEngine(args.engine as 'tfjs' | 'native', m.config);
+engine.loadWeights(m.weights);
+const ppl = new PerplexityScorer(engine, pplTokens);
+await ppl.score([], ids.slice(0, 4));
+const [, pplS] = await timed(() => ppl.score([], ids));
+const scored = ids.reduce((s, d) => s + Math.min(d.length, pplTokens), 0);
+// The engine alone on full, unpadded rows of the same length: the ceiling for scoring.
+const rows = 8, flat = new Int32Array(rows * pplTokens).map((_, i) => (i * 7919) % 50000);
+const [, rawS] = await timed(async () => { for (let k = 0; k < 4; k++) engine.tokenLogprobs(flat, rows, pplTokens); });
+engine.dispose();
+
+const f = (x: number, d = 1): string => x.toFixed(d);
+console.log(`entropy:    ${texts.length} docs, ${words} words in ${f(entS, 2)} s`);
+console.log(`similarity: ${texts.length} docs, ${f(mb)} MB in ${f(simS, 2)} s (hashed, dim ${e.dim}, ngrams ${e.ngrams})`);
+console.log(`perplexity: ${ids.length} docs, ${scored} tokens in ${f(pplS, 2)} s (${engine.name}, pythia-14m shape, first ${pplTokens} tokens); engine alone ${f((4 * rows * pplTokens) / rawS, 0)} tok/s`);
+console.log(`entropy_docs_s=${f(texts.length / entS)}`);
+console.log(`entropy_words_s=${f(words / entS, 0)}`);
+console.log(`entropy_mb_s=${f(mb / entS, 2)}`);
+console.log(`similarity_docs_s=${f(texts.length / simS)}`);
+console.log(`similarity_mb_s=${f(mb / simS, 2)}`);
+console.log(`perplexity_docs_s=${f(ids.length / pplS, 2)}`);
+console.log(`perplexity_tok_s=${f(scored / pplS, 0)}`);
+console.log(`perplexity_engine_tok_s=${f((4 * rows * pplTokens) / rawS, 0)}`);
