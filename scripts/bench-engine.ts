@@ -27,7 +27,6 @@ const { values: a } = parseArgs({
     kernel: { type: 'string', default: process.env.CPT_NATIVE_KERNEL || 'auto' },
     batch: { type: 'string', default: '4' },
     seq: { type: 'string', default: '512' },
-    torch: { type: 'boolean', default: true },
     'no-torch': { type: 'boolean', default: false },
   },
 });

@@ -104,7 +104,8 @@ void Gemm::macroDirect(const float* A, int lda, float* edge, const float* Bp, in
 void Gemm::block(float* ap, bool ta, const float* A, int lda, int ic, int mc, int pc, int kc, const float* Bp, int nc,
                  float* C, int ldc, bool acc) const {
   if (ta) {
-    block(ap, ta, A, lda, ic, mc, pc, kc, Bp, nc, C, ldc, acc);
+    packA(ap, ta, A, lda, ic, mc, pc, kc);
+    macro(ap, Bp, mc, nc, kc, C, ldc, acc);
   } else {
     macroDirect(A + (size_t)ic * lda + pc, lda, ap, Bp, mc, nc, kc, C, ldc, acc);
   }

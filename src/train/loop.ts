@@ -35,7 +35,8 @@ export interface LoopResult {
   /** The signal that stopped the run, 'max-steps' for --max-steps, undefined when complete. */
   stoppedBy?: string;
   lastLoss: number | null;
-  lastMonitor: { fin_test: number | null; pile_test: number | null } | null;
+  /** The latest held-out losses of this session and the step they were measured at. */
+  lastMonitor: { step: number; fin_test: number | null; pile_test: number | null } | null;
   sessionTokens: number;
   sessionSeconds: number;
 }
@@ -78,7 +79,7 @@ export async function trainLoop(args: {
   const ckptEvery = recipe.checkpoint.every;
 
   if (p.step === 0) {
-    lastMonitor = hooks.monitor(engine);
+    lastMonitor = { step: 0, ...hooks.monitor(engine) };
     metrics.append(record(p, null, null, null, lastMonitor, null, elapsed()));
     hooks.log(`step 0/${plan.totalSteps} | fin-test ${fmtLoss(lastMonitor.fin_test)} | pile-test ${fmtLoss(lastMonitor.pile_test)}`);
   }
@@ -105,7 +106,7 @@ export async function trainLoop(args: {
 
     const isMonitor = p.step % monitorEvery === 0 || p.step === plan.totalSteps;
     const mon = isMonitor ? hooks.monitor(engine) : null;
-    if (mon) lastMonitor = mon;
+    if (mon) lastMonitor = { step: p.step, ...mon };
     p.time = elapsed();
     metrics.append(record(p, lr, lastLoss, gradNorm, mon, tokS, p.time));
 

@@ -94,6 +94,7 @@ export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Prom
       rmSync(metrics.file); // a run that never reached its first checkpoint
     }
 
+    if (start.step >= plan.totalSteps) err(`the run is already complete (${start.step}/${plan.totalSteps} steps); rewriting final/ only`);
     printSettings(out, recipe, plan, inputs, engine, threads, config, source, start);
     const stopper = installSignalHandlers(err);
     const hash = recipeHash(recipe);
@@ -162,6 +163,10 @@ function findResume(runDir: string, resume: string | undefined, warn: (l: string
     return ref;
   }
   const dir = path.resolve(resume);
+  if (!existsSync(dir)) {
+    const have = listCheckpoints(runDir).map((c) => path.basename(c.dir));
+    throw new UserError(`--resume ${resume}: no such checkpoint directory (${runDir} has ${have.length ? have.join(', ') : 'no checkpoints'})`);
+  }
   const v = verifyCheckpoint(dir);
   if (!v.ok) throw new UserError(`--resume ${resume}: not a usable checkpoint: ${v.reason}`);
   const m = /^step-(\d+)$/.exec(path.basename(dir));
@@ -229,7 +234,8 @@ function printSummary(out: (l: string) => void, r: LoopResult, plan: TrainPlan, 
       `mean ${fmtRate(r.sessionTokens / Math.max(r.sessionSeconds, 1e-9))} tok/s`,
   );
   const f = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(4));
-  out(`final losses: train ${f(r.lastLoss)} | fin-test ${f(r.lastMonitor?.fin_test)} | pile-test ${f(r.lastMonitor?.pile_test)}`);
+  const mon = r.lastMonitor ? ` | fin-test ${f(r.lastMonitor.fin_test)} | pile-test ${f(r.lastMonitor.pile_test)} (at step ${r.lastMonitor.step})` : '';
+  out(`last losses: train ${f(r.lastLoss)}${mon}`);
   if (finalDir) out(`model: ${finalDir}`);
 }
 

@@ -6,9 +6,9 @@
  * native when built (1 thread), else tfjs-cpu. Both are deterministic for a fixed thread count.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeStatus } from '../../src/engine/native/index.js';
 import { readWeights } from '../../src/model/load.js';
 import { readHFConfig } from '../../src/model/hf-config.js';
@@ -22,8 +22,9 @@ import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
 // CPT_TEST_ENGINE=tfjs runs these tests on the reference engine even where native is built.
 const NATIVE = process.env.CPT_TEST_ENGINE ? process.env.CPT_TEST_ENGINE === 'native' : nativeStatus().ok;
 const ENGINE = NATIVE ? 'native' : 'tfjs';
-// tfjs-cpu is ~100× slower per step: keep its runs short.
-const STEPS = NATIVE ? 40 : 10;
+// tfjs-cpu is ~100× slower per step: keep its runs short. On native, enough steps that a kill
+// sent at step EVERY + 2 lands long before the run could finish.
+const STEPS = NATIVE ? 96 : 10;
 const EVERY = NATIVE ? 8 : 3;
 const base = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -83,6 +84,10 @@ beforeAll(async () => {
   dir = reference.dir;
   await runTraining(await loadRecipe(reference.file), quiet);
 }, 240_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 describe(`cpt train (${ENGINE} engine)`, { timeout: 240_000 }, () => {
   it('trains: Fin-test loss falls, one metrics record per step, final/ in HF layout with tokenizer', () => {
