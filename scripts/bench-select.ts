@@ -18,9 +18,9 @@ import type { EmbedderSpec, SourceSpec } from '../src/recipe/types.js';
 
 const { values: args } = parseArgs({
   options: {
-    'ppl-docs': { type: 'string', default: '256' },
-    'ppl-tokens': { type: 'string', default: '128' },
-    engine: { type: 'string', default: 'tfjs' },
+    'ppl-docs': { type: 'string', default: '32' },
+    'ppl-tokens': { type: 'string', default: '64' },
+    engine: { type: 'string' },
     work: { type: 'string', default: path.join(os.tmpdir(), 'cpt-bench-select') },
   },
 });
@@ -65,6 +65,7 @@ const [, entS] = await timed(() =>
   }),
 );
 await ent.close();
+process.stderr.write(`bench-select: entropy ${words} words in ${entS.toFixed(2)} s\n`);
 
 const tasks: string[] = [];
 for (const t of DEFAULTS.data.tasks) tasks.push(...(await taskTexts(t, 'train', kit)));
@@ -73,6 +74,7 @@ const sim = new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks }, entropy:
 await sim.score(texts.slice(0, 200));
 const [, simS] = await timed(() => scoreAll((xs) => sim.score(xs)));
 await sim.close();
+process.stderr.write(`bench-select: similarity ${mb.toFixed(1)} MB in ${simS.toFixed(2)} s\n`);
 
 // Perplexity: a slice, tokenized outside the timing.
 const nPpl = Number(args['ppl-docs']), pplTokens = Number(args['ppl-tokens']);
@@ -80,7 +82,9 @@ const tok = await loadTokenizer(path.join(kit, 'tokenizer/20B_tokenizer.json'));
 const ids = await tok.encodeBatch(texts.slice(0, nPpl));
 await tok.close();
 const m = await loadModel('pythia-14m');
-const engine = await createEngine(args.engine as 'tfjs' | 'native', m.config);
+const { nativeStatus } = await import('../src/engine/native/index.js');
+const kind = (args.engine ?? (nativeStatus().ok ? 'native' : 'tfjs')) as 'tfjs' | 'native';
+const engine = await createEngine(kind, m.config);
 engine.loadWeights(m.weights);
 const ppl = new PerplexityScorer(engine, pplTokens);
 await ppl.score([], ids.slice(0, 4));

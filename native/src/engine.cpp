@@ -436,14 +436,14 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
         }
         const int tgt = ids[r + 1];
         const Kernel* kn = gemm_.kernel();
-        const float lt = l[tgt], mx = kn->rowMax(l, V);
-        const float s = kn->expSum(l, V, mx, mode == 1);
-        const double lse = mx + std::log((double)s);
+        const float lt = l[tgt];
+        const float flse = kn->logSumExp(l, V);
+        const double lse = flse;
         rowLoss_[r] = lse - lt;
         if (mode == 2) out[(size_t)(r / T) * (T - 1) + t] = (float)(lt - lse);
-        if (mode == 1) {  // softmax - onehot, times the loss scale
-          const float f = gs / s;
-          for (int j = 0; j < V; j++) l[j] *= f;
+        if (mode == 1) {  // (softmax - onehot) times the loss scale, in one pass
+          kn->expSum(l, V, flse, 1);
+          for (int j = 0; j < V; j++) l[j] *= gs;
           l[tgt] -= gs;
         }
       }

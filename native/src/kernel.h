@@ -21,6 +21,7 @@ struct Kernel {
   // x[j] = exp(x[j] - shift) when store, and returns sum_j exp(x[j] - shift) (lanes summed in a
   // fixed order: deterministic). Polynomial exp, relative error ~2e-7.
   float (*expSum)(float* x, int n, float shift, int store);
+  float (*logSumExp)(const float* x, int n);
 };
 
 const Kernel* kernelScalar();   // baseline (SSE2 on x86-64, whatever the compiler targets elsewhere)

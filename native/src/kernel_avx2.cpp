@@ -7,11 +7,12 @@ namespace cpt {
 #define MR 6
 #define NV 2
 #define KFND microDirectAvx2
+#define KLSE logSumExpAvx2
 #define KEXP expAvx2
 #define KROWMAX rowMaxAvx2
 #define KEXPSUM expSumAvx2
 #include "micro.inc"
-static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, microDirectAvx2, rowMaxAvx2, expSumAvx2};
+static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, microDirectAvx2, rowMaxAvx2, expSumAvx2, logSumExpAvx2};
 const Kernel* kernelAvx2() { return &kAvx2; }
 }  // namespace cpt
 #else

@@ -7,11 +7,12 @@ namespace cpt {
 #define MR 12
 #define NV 2
 #define KFND microDirectAvx512
+#define KLSE logSumExpAvx512
 #define KEXP expAvx512
 #define KROWMAX rowMaxAvx512
 #define KEXPSUM expSumAvx512
 #include "micro.inc"
-static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, microDirectAvx512, rowMaxAvx512, expSumAvx512};
+static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, microDirectAvx512, rowMaxAvx512, expSumAvx512, logSumExpAvx512};
 const Kernel* kernelAvx512() { return &kAvx512; }
 }  // namespace cpt
 #else

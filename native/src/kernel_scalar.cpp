@@ -5,10 +5,11 @@ namespace cpt {
 #define MR 4
 #define NV 2
 #define KFND microDirectScalar
+#define KLSE logSumExpScalar
 #define KEXP expScalar
 #define KROWMAX rowMaxScalar
 #define KEXPSUM expSumScalar
 #include "micro.inc"
-static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar};
+static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar, logSumExpScalar};
 const Kernel* kernelScalar() { return &kScalar; }
 }  // namespace cpt

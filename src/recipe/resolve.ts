@@ -139,7 +139,7 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
       temperature: sel.temperature ?? DEFAULTS.selection.temperature,
       seed: sel.seed ?? DEFAULTS.selection.seed,
     },
-    model: { init: model.init },
+    model: { init: model.init, ...(raw.model.base_recipe !== undefined ? { base_recipe: resolvePath(raw.model.base_recipe) } : {}) },
     train: {
       lr,
       min_lr: minLr,

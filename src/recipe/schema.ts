@@ -88,7 +88,7 @@ export const RawRecipeSchema = z.strictObject({
       seed: nonNegInt.optional(),
     }),
   ),
-  model: z.strictObject({ init: str }),
+  model: z.strictObject({ init: str, base_recipe: str.optional() }),
   train: section(
     z.strictObject({
       lr: posNum.optional(),

@@ -78,6 +78,11 @@ export interface Recipe {
   model: {
     /** Preset name (pythia-14m … pythia-12b) for a fresh init, or an HF model directory. */
     init: string;
+    /**
+     * A recipe whose `final/` model is `init` (e.g. a general-domain base run). `cpt train` and
+     * `cpt select` run it first when `init` does not exist yet.
+     */
+    base_recipe?: string;
   };
   train: {
     lr: number;

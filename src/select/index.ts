@@ -151,10 +151,14 @@ function corpusShards(dir: string, m: CorpusManifest): ShardInput[] {
   }));
 }
 
-/** Scores of the corpus: reused from scores.arrow when its key matches, else computed (resumably). */
+/**
+ * Scores of the corpus: reused from scores.arrow when its key matches, else computed (resumably).
+ * They live beside the prepared corpus, keyed by everything that changes them, so every run that
+ * needs the same scores (hard and soft sampling of one method, say) computes them once.
+ */
 async function corpusScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string }> {
-  const dir = selectionDir(r);
   const key = scoresKey(r, corpus, tok, metrics);
+  const dir = path.join(corpusDir, 'scores', `${metrics.join('+')}-${key.slice(0, 12)}`);
   const file = path.join(dir, 'scores.arrow');
   const meta = path.join(dir, 'scores.json');
   if (!o.rescore && existsSync(file) && existsSync(meta)) {

@@ -27,7 +27,7 @@ export interface DocScorer {
 export interface ScoreProgress {
   shard: number; // shards finished (including skipped ones)
   shards: number;
-  docs: number; // documents scored in this run
+  docs: number; // documents read in this run (held-out ones are read and skipped)
   chars: number; // text characters scored in this run
   skippedShards: number; // shards already complete from an earlier run
 }
@@ -61,6 +61,7 @@ export async function scoreCorpus(o: ScoreRunOptions): Promise<ScoreTable> {
   await fs.mkdir(pdir, { recursive: true });
   const progress: ScoreProgress = { shard: 0, shards: o.shards.length, docs: 0, chars: 0, skippedShards: 0 };
   const parts: ScoreTable[] = [];
+  o.onProgress?.({ ...progress }); // scoring starts: rates are measured from here
   for (let i = 0; i < o.shards.length; i++) {
     const file = partFile(pdir, i);
     const done = `${file}.done`;
@@ -84,6 +85,7 @@ async function scoreShard(shard: ShardInput, o: ScoreRunOptions, progress: Score
   const batches: ScoreTable[] = [];
   for await (const docs of shard.read()) {
     const kept = docs.filter((d) => !o.heldOut(d.id));
+    progress.docs += docs.length - kept.length; // held-out documents count as read
     if (kept.length === 0) continue;
     const texts = kept.map((d) => d.text);
     const tokens = await o.tokenize(texts);

@@ -8,6 +8,7 @@ import { loadModel, saveModel } from '../model/load.js';
 import type { Recipe } from '../recipe/types.js';
 import { diffResumeKeys, formatChanges, recipeHash, resumeKeys } from '../recipe/resume.js';
 import { toYaml } from '../recipe/yaml.js';
+import { loadRecipe } from '../recipe/load.js';
 import { UserError } from '../util/errors.js';
 import { fmtDuration, fmtRate } from '../util/progress.js';
 import { MetricsLog } from '../monitor/metrics.js';
@@ -50,6 +51,7 @@ export interface TrainOutcome {
 export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Promise<TrainOutcome> {
   const out = opts.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const err = opts.err ?? ((l: string) => process.stderr.write(l + '\n'));
+  await ensureBaseModel(recipe, opts, err);
   const runDir = recipe.run_dir;
   mkdirSync(runDir, { recursive: true });
   removeStaleTemps(runDir);
@@ -140,6 +142,25 @@ export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Prom
     engine.dispose();
     inputs.close();
   }
+}
+
+/**
+ * `model.base_recipe`: when `model.init` does not exist yet, train the recipe that produces it
+ * (resuming it if it was interrupted), so a continued run needs one command.
+ */
+async function ensureBaseModel(recipe: Recipe, opts: TrainOptions, err: (l: string) => void, depth = 0): Promise<void> {
+  const base = recipe.model.base_recipe;
+  if (!base || existsSync(path.join(recipe.model.init, 'config.json'))) return;
+  if (depth > 4) throw new UserError(`${recipe.file} model.base_recipe: base recipes nest more than 4 deep (a cycle?)`);
+  const baseRecipe = await loadRecipe(base);
+  const produces = path.join(baseRecipe.run_dir, 'final');
+  if (path.resolve(produces) !== path.resolve(recipe.model.init)) {
+    throw new UserError(`${recipe.file} model.base_recipe: ${base} writes ${produces}, but model.init is ${recipe.model.init}`);
+  }
+  err(`model ${recipe.model.init} does not exist yet: training its base recipe ${base} first`);
+  const resume = listCheckpoints(baseRecipe.run_dir).length ? 'auto' : undefined;
+  const r = await runTraining(baseRecipe, { ...opts, resume, maxSteps: undefined });
+  if (r.stoppedBy) throw new UserError(`base run ${baseRecipe.name} stopped by ${r.stoppedBy}; rerun to resume it`);
 }
 
 /** The checkpoint to resume from; refuses to silently restart over an existing run. */

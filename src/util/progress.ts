@@ -27,9 +27,9 @@ export class Progress {
 
   line(extra = ''): string {
     const s = (Date.now() - this.t0) / 1000;
-    const rate = this.done / Math.max(s, 1e-9);
+    const rate = s >= 0.2 ? this.done / s : NaN; // no rate from a few milliseconds
     const count = this.total ? `${this.done}/${this.total}` : `${this.done}`;
-    const eta = this.total && rate > 0 ? ` eta ${fmtDuration((this.total - this.done) / rate)}` : '';
+    const eta = this.total && rate > 0 && isFinite(rate) ? ` eta ${fmtDuration((this.total - this.done) / rate)}` : '';
     return `${this.label} ${count} ${this.unit} | ${fmtRate(rate)} ${this.unit}/s | ${fmtDuration(s)}${eta}${extra ? ' | ' + extra : ''}`;
   }
 
@@ -41,6 +41,7 @@ export class Progress {
 }
 
 export function fmtRate(r: number): string {
+  if (!isFinite(r)) return '-';
   if (r >= 1e6) return (r / 1e6).toFixed(2) + 'M';
   if (r >= 1e3) return (r / 1e3).toFixed(1) + 'k';
   return r.toFixed(1);

@@ -11,18 +11,19 @@ import { runSelection } from '../../src/select/index.js';
 import { readScores } from '../../src/select/score-file.js';
 import { isHeldOut, readDocs } from '../../src/data/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
+import { nativeStatus } from '../../src/engine/native/index.js';
 
 const FILES = 'reut2-00[0-1].sgm';
 let base: TinyRecipe;
 const dirs: string[] = [];
 
-async function recipe(name: string, method: Recipe['method'], selection: Record<string, unknown>, files = FILES): Promise<Recipe> {
+async function recipe(name: string, method: Recipe['method'], selection: Record<string, unknown>, files = FILES, engine?: Record<string, unknown>): Promise<Recipe> {
   const t = await writeTinyRecipe({
     name,
     method,
     dir: base.dir,
     reutersFiles: files,
-    overrides: { selection: { seed: 7, ...selection }, data: { shard_mb: 0.5, prepared_dir: path.join(base.dir, files === FILES ? 'prepared' : 'prepared-small') } },
+    overrides: { selection: { seed: 7, ...selection }, data: { shard_mb: 0.5, prepared_dir: path.join(base.dir, files === FILES ? 'prepared' : 'prepared-small') }, ...(engine ? { engine } : {}) },
   });
   return loadRecipe(t.file);
 }
@@ -153,6 +154,17 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     let minIn = Infinity, maxOut = -Infinity;
     s.ids.forEach((id, i) => (ids.has(id) ? (minIn = Math.min(minIn, mean[i])) : (maxOut = Math.max(maxOut, mean[i]))));
     expect(minIn).toBeGreaterThanOrEqual(maxOut);
+    expect(res.manifest.selection.selected_tokens).toBeGreaterThanOrEqual(res.manifest.selection.budget_tokens);
+  });
+
+  it('ETS-DACP with the model embedder (mean-pooled hidden states of the tiny model; native engine if built)', async () => {
+    const r = await recipe('ets-model', 'ets-dacp', { budget: 0.1, sampling: 'hard', embedder: { kind: 'model', max_tokens: 16, model: path.join(base.dir, 'tiny-neox') } }, 'reut2-021.sgm', { kind: nativeStatus().ok ? 'native' : 'tfjs', threads: 2 });
+    const res = await runSelection(r);
+    const s = await readScores(path.join(r.run_dir, 'selection', 'scores.arrow'));
+    const sims = s.similarity.filter(Number.isFinite);
+    expect(sims.length).toBe(s.ids.length);
+    for (const x of sims) expect(Math.abs(x)).toBeLessThanOrEqual(1 + 1e-6);
+    expect(new Set(sims).size).toBeGreaterThan(s.ids.length / 2); // documents get distinct scores
     expect(res.manifest.selection.selected_tokens).toBeGreaterThanOrEqual(res.manifest.selection.budget_tokens);
   });
 });

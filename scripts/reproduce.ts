@@ -1,0 +1,106 @@
+/**
+ * `npm run reproduce`: the paper's comparison at small scale, end to end (recipes/repro/*.yaml).
+ *   1. the base model (recipes/repro/base.yaml): pythia-14m shape pre-trained on the general corpus;
+ *   2. from it, one epoch each: DACP, TACP, and ETS-DACP / ETA-DACP (perplexity, entropy) /
+ *      ETS-DACP-com at a 10% budget with hard and soft sampling;
+ *   3. every model: final Fin-test and Pile-test loss, FPB / FiQA-SA / Headline / NER and ARC-Easy;
+ *   4. checkpoints/repro/results.md (base model first) and loss plots of all runs overlaid.
+ * Resumable as a whole: finished runs and evaluations are skipped; an interrupted run resumes.
+ * Options: --only a,b  --eval-limit N (examples per task; default 500)  --no-eval
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadRecipe } from '../src/recipe/load.js';
+import { readMetrics, type MetricRecord } from '../src/monitor/metrics.js';
+import { readResults, type ResultsFile } from '../src/eval/results.js';
+import { plotRuns } from '../src/monitor/plot.js';
+import { writeFileAtomic } from '../src/util/atomic.js';
+import { fmtDuration } from '../src/util/progress.js';
+import { ROOT } from '../src/util/paths.js';
+
+const { values: opt } = parseArgs({
+  options: { only: { type: 'string' }, 'eval-limit': { type: 'string', default: '500' }, 'no-eval': { type: 'boolean', default: false } },
+});
+const REPRO = path.join(ROOT, 'recipes', 'repro');
+const OUT = path.join(ROOT, 'checkpoints', 'repro');
+const TASKS = ['fpb', 'fiqa_sa', 'headline', 'ner', 'arc_easy'];
+const ORDER = ['base', 'dacp', 'tacp', 'ets-dacp-hard', 'ets-dacp-soft', 'eta-dacp-ppl-hard', 'eta-dacp-ppl-soft',
+  'eta-dacp-ent-hard', 'eta-dacp-ent-soft', 'ets-dacp-com-hard', 'ets-dacp-com-soft'];
+
+const only = opt.only ? new Set(opt.only.split(',')) : undefined;
+const names = ORDER.filter((n) => existsSync(path.join(REPRO, `${n}.yaml`)) && (!only || only.has(n) || n === 'base'));
+
+function cpt(args: string[]): void {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), ...args], { stdio: 'inherit', cwd: ROOT });
+  if (r.status !== 0) throw new Error(`cpt ${args.join(' ')} exited with ${r.status ?? r.signal}`);
+}
+
+const t0 = Date.now();
+const runDirs = new Map<string, string>();
+for (const name of names) {
+  const file = path.join(REPRO, `${name}.yaml`);
+  const recipe = await loadRecipe(file);
+  runDirs.set(name, recipe.run_dir);
+  const final = path.join(recipe.run_dir, 'final');
+  if (existsSync(path.join(final, 'config.json'))) {
+    console.log(`== ${name}: trained (${final})`);
+  } else {
+    const resume = existsSync(recipe.run_dir) && readdirSync(recipe.run_dir).some((f) => /^step-\d+$/.test(f));
+    console.log(`== ${name}: training${resume ? ' (resuming)' : ''}`);
+    cpt(['train', path.relative(ROOT, file), ...(resume ? ['--resume', 'auto'] : [])]);
+  }
+  if (opt['no-eval']) continue;
+  const evalFile = path.join(OUT, 'eval', `${name}.json`);
+  if (existsSync(evalFile)) console.log(`== ${name}: evaluated (${evalFile})`);
+  else {
+    console.log(`== ${name}: evaluating ${TASKS.join(', ')}`);
+    cpt(['eval', '--model', final, '--tasks', TASKS.join(','), '--limit', String(opt['eval-limit']), '--out', evalFile]);
+  }
+}
+
+// ---- results table: base model first, then each run, with its tokens and wall time
+const metricsOf = (n: string): MetricRecord[] => {
+  const f = path.join(runDirs.get(n)!, 'metrics.jsonl');
+  return existsSync(f) ? readMetrics(f) : [];
+};
+const lastWith = (m: MetricRecord[], k: 'fin_test' | 'pile_test') => [...m].reverse().find((r) => r[k] !== null)?.[k] ?? null;
+/** The base model's held-out losses are step 0 of any continued run (same Fin-test / Pile-test rows). */
+const baseStart = names.filter((n) => n !== 'base').map((n) => metricsOf(n).find((r) => r.step === 0)).find((r) => r);
+
+const evals = new Map<string, ResultsFile>();
+for (const n of names) {
+  const f = path.join(OUT, 'eval', `${n}.json`);
+  if (existsSync(f)) evals.set(n, await readResults(f));
+}
+const metricFor: Record<string, string> = { fpb: 'f1_weighted', fiqa_sa: 'f1_weighted', headline: 'f1_weighted', ner: 'entity_f1', arc_easy: 'acc_norm' };
+const score = (n: string, task: string): string => {
+  const row = evals.get(n)?.results.find((r) => r.task === task && r.metric === metricFor[task]);
+  return row ? (100 * row.value).toFixed(1) : '-';
+};
+const f3 = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(3));
+
+const header = ['run', 'train tokens', 'wall', 'Fin-test loss', 'Pile-test loss', ...TASKS.map((t) => `${t} (${metricFor[t]})`)];
+const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+for (const n of names) {
+  const m = metricsOf(n);
+  const last = m[m.length - 1];
+  const isBase = n === 'base';
+  const fin = isBase ? baseStart?.fin_test : lastWith(m, 'fin_test');
+  const pile = isBase ? baseStart?.pile_test : lastWith(m, 'pile_test');
+  const cells = [isBase ? 'base (general corpus)' : n, last ? String(last.tokens) : '-', last ? fmtDuration(last.time) : '-', f3(fin), f3(pile),
+    ...TASKS.map((t) => score(n, t))];
+  lines.push(`| ${cells.join(' | ')} |`);
+}
+const note = `Generated by \`npm run reproduce\` (eval limit ${opt['eval-limit']} examples per task; F1 and accuracy in %). ` +
+  `The base row's losses are measured on the same Fin-test / Pile-test rows as the continued runs (their step 0). ` +
+  `Total wall time of this invocation: ${fmtDuration((Date.now() - t0) / 1000)}.`;
+await writeFileAtomic(path.join(OUT, 'results.md'), `${lines.join('\n')}\n\n${note}\n`);
+console.log(`\n${lines.join('\n')}\n\n${note}`);
+
+const continued = names.filter((n) => n !== 'base' && metricsOf(n).length).map((n) => runDirs.get(n)!);
+if (continued.length) {
+  const p = await plotRuns(continued, { out: path.join(OUT, 'plots'), x: 'tokens', train: false });
+  console.log(`plots: ${p.svg}, ${p.png}`);
+}
