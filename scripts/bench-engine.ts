@@ -79,7 +79,7 @@ function benchTorch(shape: string): Figures | string {
   for (let r = 0; r < reps; r++) {
     const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3'], { encoding: 'utf8', env: { ...process.env, THREADS: String(threads) } });
     const m = /train_tok_s=(\d+).*fwd_tok_s=(\d+)/.exec(p.stdout ?? '');
-    if (p.status !== 0 || !m) return `anchor failed: ${(p.stderr || p.stdout || '').trim().split('\n').pop()}`;
+    if (p.status !== 0 || !m) return `anchor failed (${p.signal ? `killed by ${p.signal}` : `exit ${p.status}`}): ${(p.stderr || p.stdout || '').trim().split('\n').pop()}`;
     const train = Number(m[1]), score = Number(m[2]);
     best = { train: Math.max(best?.train ?? 0, train), score: Math.max(best?.score ?? 0, score) };
     process.stderr.write(`  torch ${shape} rep ${r + 1}/${reps}: train ${train} tok/s, score ${score} tok/s\n`);
