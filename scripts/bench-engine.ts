@@ -32,7 +32,7 @@ const { values: a } = parseArgs({
 });
 const shapes = a.shapes!.split(',');
 const reps = Number(a.reps), threads = Number(a.threads), B = Number(a.batch), T = Number(a.seq);
-const ANCHOR = '/work/shared/anchors/torch_neox_train.py';
+const ANCHOR = path.join(ROOT, '..', 'shared', 'anchors', 'torch_neox_train.py');
 const PY = '/usr/bin/python3';
 
 /** Model FLOPs of one forward pass over B x T tokens (matmuls only; causal attention pairs). */
