@@ -9,7 +9,9 @@
         "src/kernel_scalar.cpp",
         "src/kernel_avx2.cpp",
         "src/kernel_avx512.cpp",
-        "src/kernel_select.cpp"
+        "src/kernel_select.cpp",
+        "src/bf16_select.cpp",
+        "src/bf16_amx.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -1,10 +1,12 @@
 /**
- * npm run bench:engine [-- --shapes 14m,70m --reps 3 --threads N --kernel auto --no-torch]
+ * npm run bench:engine [-- --shapes 14m,70m --reps 3 --threads N --kernel auto --no-torch --no-bf16]
  *
  * Training (fwd + bwd + AdamW) and scoring (fwd-only token logprobs) throughput of the native
  * engine on Pythia shapes (batch 4, seq 512, vocab 50304), achieved GFLOP/s, and the same
  * figures for the PyTorch anchor (/work/shared/anchors/torch_neox_train.py, Debian
  * python3-torch), with our/peer ratios. Best of --reps repetitions (the machine may be shared).
+ * Also measures the opt-in bf16 matmul path (precision 'bf16', AMX) where the CPU has it, with its
+ * ratios to the same PyTorch fp32 anchor (`*_bf16` figures); the fp32 figures are unchanged.
  * Ends with one name=value line per figure; also writes checkpoints/bench/engine.json.
  */
 import os from 'node:os';
@@ -15,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { presetConfig } from '../src/model/presets.js';
 import { initWeights } from '../src/model/init.js';
 import type { NeoXConfig } from '../src/model/config.js';
-import { createNativeEngine, nativeStatus, type NativeKernel } from '../src/engine/native/index.js';
+import { createNativeEngine, nativeStatus, type NativeKernel, type NativePrecision } from '../src/engine/native/index.js';
 import { ROOT } from '../src/util/paths.js';
 import { writeFileAtomicSync } from '../src/util/atomic.js';
 
@@ -28,6 +30,7 @@ const { values: a } = parseArgs({
     batch: { type: 'string', default: '4' },
     seq: { type: 'string', default: '512' },
     'no-torch': { type: 'boolean', default: false },
+    'no-bf16': { type: 'boolean', default: false },
   },
 });
 const shapes = a.shapes!.split(',');
@@ -45,9 +48,9 @@ function forwardFlops(c: NeoXConfig): number {
 
 interface Figures { train_tok_s: number; score_tok_s: number; train_gflops: number; score_gflops: number }
 
-function benchNative(shape: string): Figures & { kernel: string } {
+function benchNative(shape: string, precision: NativePrecision): Figures & { kernel: string; precision: string } {
   const c = presetConfig(`pythia-${shape}`);
-  const e = createNativeEngine(c, { threads, kernel: a.kernel as NativeKernel });
+  const e = createNativeEngine(c, { threads, kernel: a.kernel as NativeKernel, precision });
   e.loadWeights(initWeights(c, 0));
   let s = 12345;
   const ids = Int32Array.from({ length: B * T }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % c.vocab_size);
@@ -63,12 +66,12 @@ function benchNative(shape: string): Figures & { kernel: string } {
     t = performance.now();
     e.tokenLogprobs(ids, B, T);
     score = Math.min(score, (performance.now() - t) / 1000);
-    process.stderr.write(`  native ${shape} rep ${r + 1}/${reps}: train ${(B * T / train).toFixed(0)} tok/s, score ${(B * T / score).toFixed(0)} tok/s (best so far)\n`);
+    process.stderr.write(`  native ${precision} ${shape} rep ${r + 1}/${reps}: train ${(B * T / train).toFixed(0)} tok/s, score ${(B * T / score).toFixed(0)} tok/s (best so far)\n`);
   }
-  const kernel = e.kernel;
+  const kernel = e.kernel, got = e.precision;
   e.dispose();
   const f = forwardFlops(c);
-  return { kernel, train_tok_s: B * T / train, score_tok_s: B * T / score, train_gflops: 3 * f / train / 1e9, score_gflops: f / score / 1e9 };
+  return { kernel, precision: got, train_tok_s: B * T / train, score_tok_s: B * T / score, train_gflops: 3 * f / train / 1e9, score_gflops: f / score / 1e9 };
 }
 
 function benchTorch(shape: string): Figures | string {
@@ -100,9 +103,11 @@ console.log(`bench:engine  B=${B} T=${T} threads=${threads} reps=${reps} (best o
 const figures: Record<string, number> = {};
 const report: Record<string, unknown> = { date: new Date().toISOString(), batch: B, seq: T, threads, reps, load1: load, cpu: os.cpus()[0]?.model };
 for (const shape of shapes) {
-  const n = benchNative(shape);
+  const n = benchNative(shape, 'fp32');
+  let h: (Figures & { kernel: string; precision: string }) | string = a['no-bf16'] ? 'skipped (--no-bf16)' : benchNative(shape, 'bf16');
+  if (typeof h !== 'string' && h.precision !== 'bf16') h = 'unavailable (this CPU lacks AMX-BF16 or the OS refused tile state)';
   const t = a['no-torch'] ? 'skipped (--no-torch)' : benchTorch(shape);
-  report[shape] = { native: n, torch: t };
+  report[shape] = { native: n, native_bf16: h, torch: t };
   console.log(`pythia-${shape} native(${n.kernel}): train ${n.train_tok_s.toFixed(0)} tok/s (${n.train_gflops.toFixed(1)} GFLOP/s), ` +
     `score ${n.score_tok_s.toFixed(0)} tok/s (${n.score_gflops.toFixed(1)} GFLOP/s)`);
   Object.assign(figures, {
@@ -118,6 +123,19 @@ for (const shape of shapes) {
       [`torch_train_tok_s_${shape}`]: t.train_tok_s, [`torch_score_tok_s_${shape}`]: t.score_tok_s,
       [`train_ratio_${shape}`]: n.train_tok_s / t.train_tok_s, [`score_ratio_${shape}`]: n.score_tok_s / t.score_tok_s,
     });
+  }
+  if (typeof h === 'string') {
+    console.log(`pythia-${shape} native bf16: ${h}`);
+  } else {
+    console.log(`pythia-${shape} native bf16 matmuls (${h.kernel}+amx, fp32 accumulation): train ${h.train_tok_s.toFixed(0)} tok/s (${h.train_gflops.toFixed(1)} GFLOP/s), ` +
+      `score ${h.score_tok_s.toFixed(0)} tok/s (${h.score_gflops.toFixed(1)} GFLOP/s)` +
+      (typeof t === 'string' ? '' : `; ratio to torch fp32: train ${(h.train_tok_s / t.train_tok_s).toFixed(2)}x, score ${(h.score_tok_s / t.score_tok_s).toFixed(2)}x`));
+    Object.assign(figures, {
+      [`train_tok_s_${shape}_bf16`]: h.train_tok_s, [`score_tok_s_${shape}_bf16`]: h.score_tok_s,
+      [`train_gflops_${shape}_bf16`]: h.train_gflops, [`score_gflops_${shape}_bf16`]: h.score_gflops,
+    });
+    if (typeof t !== 'string')
+      Object.assign(figures, { [`train_ratio_${shape}_bf16`]: h.train_tok_s / t.train_tok_s, [`score_ratio_${shape}_bf16`]: h.score_tok_s / t.score_tok_s });
   }
 }
 report.figures = figures;

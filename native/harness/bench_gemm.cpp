@@ -1,10 +1,14 @@
 // SGEMM throughput for the shapes of Pythia training (no Node needed).
-// Usage: bench_gemm [threads] [kernel]
+// Usage: bench_gemm [threads] [kernel] [fp32|bf16]
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <string>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
+#include "../src/bf16.h"
 #include "../src/gemm.h"
 
 using namespace cpt;
@@ -26,15 +30,31 @@ int main(int argc, char** argv) {
       {"70m dW TN 2048x512x2048", true, false, 2048, 512, 2048},
       {"square NN 1024", false, false, 1024, 1024, 1024},
   };
-  std::printf("kernel=%s threads=%d\n", k->name, threads);
+  const bool b16 = argc > 3 && std::string(argv[3]) == "bf16";
+  if (b16 && !bf16::available()) { std::fprintf(stderr, "bf16 (AMX) unavailable\n"); return 1; }
+  std::printf("kernel=%s threads=%d precision=%s\n", k->name, threads, b16 ? "bf16" : "fp32");
   for (const S& s : shapes) {
     const int rowsA = s.ta ? s.K : s.M, colsA = s.ta ? s.M : s.K;
     const int rowsB = s.tb ? s.N : s.K, colsB = s.tb ? s.K : s.N;
-    std::vector<float> A((size_t)rowsA * colsA, 0.5f), B((size_t)rowsB * colsB, 0.25f), C((size_t)s.M * s.N);
+    std::vector<float> A((size_t)rowsA * colsA), B((size_t)rowsB * colsB), C((size_t)s.M * s.N), R((size_t)s.M * s.N);
+    unsigned seed = 1;
+    auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return (float)((seed >> 8) * (1.0 / 16777216.0) - 0.5); };
+    for (float& x : A) x = rnd();
+    for (float& x : B) x = rnd();
+    if (b16) {  // accuracy against the fp32 path (relative to the largest |C|)
+      g.mt(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, R.data(), s.N, false);
+      g.mt16(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
+      double md = 0, mx = 0;
+      for (size_t i = 0; i < C.size(); i++) md = std::max(md, (double)std::fabs(C[i] - R[i])), mx = std::max(mx, (double)std::fabs(R[i]));
+      std::printf("%-32s max|bf16-fp32| %.3e of max|C| %.3e (%.2e)\n", s.what, md, mx, md / mx);
+    }
     double best = 1e30;
     for (int r = 0; r < 5; r++) {
       auto t0 = std::chrono::steady_clock::now();
-      g.mt(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
+      if (b16)
+        g.mt16(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
+      else
+        g.mt(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
       double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (dt < best) best = dt;
     }

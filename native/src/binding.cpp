@@ -35,7 +35,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
 
   // new NativeEngine(config: {hidden, layers, heads, inter, vocab, rotaryPct, rotaryBase, lnEps,
-  //                  exactGelu, parallelResidual, tied}, threads, kernel)
+  //                  exactGelu, parallelResidual, tied}, threads, kernel, precision?: "fp32" | "bf16")
   explicit NativeEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeEngine>(info) {
     Napi::Object o = info[0].As<Napi::Object>();
     cpt::ModelConfig c;
@@ -52,8 +52,11 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     c.tied = o.Get("tied").As<Napi::Boolean>().Value();
     const int threads = info[1].As<Napi::Number>().Int32Value();
     const std::string kernel = info[2].As<Napi::String>().Utf8Value();
+    const std::string precision = info.Length() > 3 ? info[3].As<Napi::String>().Utf8Value() : "fp32";
+    if (precision != "fp32" && precision != "bf16")
+      throw Napi::Error::New(info.Env(), "precision \"" + precision + "\" is unknown (fp32, bf16)");
     try {
-      e_ = std::make_unique<Engine>(c, threads, kernel.c_str());
+      e_ = std::make_unique<Engine>(c, threads, kernel.c_str(), precision == "bf16");
     } catch (const std::exception& ex) {
       throw Napi::Error::New(info.Env(), ex.what());
     }
@@ -89,6 +92,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     Napi::Object r = Napi::Object::New(info.Env());
     r.Set("kernel", e.kernelName());
     r.Set("threads", e.threads());
+    r.Set("precision", e.precision());
     Napi::Array names = Napi::Array::New(info.Env(), e.params().size());
     Napi::Array sizes = Napi::Array::New(info.Env(), e.params().size());
     for (size_t i = 0; i < e.params().size(); i++) {

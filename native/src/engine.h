@@ -32,11 +32,15 @@ struct AdamW {
 class Engine {
  public:
   // kernel: "auto", "scalar", "avx2", "avx512"; throws std::invalid_argument on bad input.
-  Engine(const ModelConfig& c, int threads, const char* kernel);
+  // bf16: run the model's matmuls (layers and LM head, forward and backward; not attention's
+  // per-head products) in bf16 with fp32 accumulation where the CPU has AMX-BF16; silently fp32
+  // elsewhere (precision() says which).
+  Engine(const ModelConfig& c, int threads, const char* kernel, bool bf16 = false);
   ~Engine();
 
   const std::vector<ParamInfo>& params() const { return params_; }
   const char* kernelName() const { return gemm_.kernel()->name; }
+  const char* precision() const { return bf16_ ? "bf16" : "fp32"; }
   int threads() const { return pool_.size(); }
   size_t totalParams() const { return total_; }
 
@@ -98,6 +102,8 @@ class Engine {
   std::vector<std::vector<double>> partial_;  // per thread partial sums (deterministic reductions)
   std::vector<float> logitBuf_;
   PackedB headT_, head_;  // embed_out packed as op(B) for logits (NT) and for dH (NN)
+  bool bf16_ = false;
+  PackedB16 headT16_, head16_;  // the same, bf16
   std::vector<double> rowLoss_;
 };
 

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <cstdint>
 #include <new>
+
+#include "bf16.h"
 
 namespace cpt {
 
@@ -223,6 +226,50 @@ void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, c
       }
     }
   });
+}
+
+static uint16_t* as16(AlignedBuf& b, size_t n) { return reinterpret_cast<uint16_t*>(b.get((n + 1) / 2)); }
+
+void Gemm::packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB16& out) {
+  const int Kp = bf16::pad(K), Np = bf16::pad(N);
+  uint16_t* dst = as16(out.buf, (size_t)Np * Kp);
+  out.K = K, out.N = N;
+  pool.parallelFor(Np / 16, [&](int, int64_t b, int64_t e) {
+    bf16::packB(dst, tb, B, ldb, K, N, (int)b * 16, (int)e * 16);
+  });
+}
+
+void Gemm::mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB16& pb, float* C,
+                      int ldc, bool acc) {
+  const int N = pb.N, K = pb.K;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
+  const int Kp = bf16::pad(K), Mp = bf16::pad(M), Np = bf16::pad(N);
+  uint16_t* ap = as16(a16_, (size_t)Mp * Kp);
+  pool.parallelFor(Mp / 16, [&](int, int64_t b, int64_t e) {
+    bf16::packA(ap, ta, A, lda, M, K, (int)b * 16, (int)e * 16);
+  });
+  const uint16_t* bp = reinterpret_cast<const uint16_t*>(pb.buf.p);
+  const int mBlocks = Mp / 32, nBlocks = Np / 32, nt = pool.size();
+  // Each 32x32 block of C belongs to one task and is summed over the full depth in one fixed
+  // order, so how the blocks are split does not change a bit of the result.
+  if (mBlocks >= 2 * nt || mBlocks >= nBlocks) {
+    pool.parallelFor(mBlocks, [&](int, int64_t b, int64_t e) {
+      bf16::compute(ap, bp, M, N, K, (int)b * 32, (int)e * 32, 0, Np, C, ldc, acc);
+    });
+  } else {
+    pool.parallelFor(nBlocks, [&](int, int64_t b, int64_t e) {
+      bf16::compute(ap, bp, M, N, K, 0, Mp, (int)b * 32, (int)e * 32, C, ldc, acc);
+    });
+  }
+}
+
+void Gemm::mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
+                int ldb, float* C, int ldc, bool acc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
+  packAll16(pool, tb, K, N, B, ldb, b16_);
+  mtPacked16(pool, ta, M, A, lda, b16_, C, ldc, acc);
 }
 
 }  // namespace cpt

@@ -27,6 +27,12 @@ struct PackedB {
   int K = 0, N = 0;
 };
 
+// op(B) rounded to bf16 and packed for the AMX path (see bf16.h for the layout).
+struct PackedB16 {
+  AlignedBuf buf;
+  int K = 0, N = 0;
+};
+
 class Gemm {
  public:
   Gemm(const Kernel* k, int threads);
@@ -38,6 +44,14 @@ class Gemm {
   // C = op(A) * (pre-packed B); multithreaded over rows of C.
   void mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
                 bool acc);
+  // bf16 path (AMX, fp32 accumulation; only when bf16::available()): same contracts as mt,
+  // packAll and mtPacked, with both operands rounded to bf16 (nearest even) when packed. Every
+  // element of C is summed in a fixed order independent of the thread count (deterministic).
+  void mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
+            int ldb, float* C, int ldc, bool acc);
+  void packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB16& out);
+  void mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB16& pb, float* C, int ldc,
+                  bool acc);
   // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
   void st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
           float* C, int ldc, bool acc);
@@ -55,6 +69,8 @@ class Gemm {
   const Kernel* k_;
   std::vector<AlignedBuf> apack_, bpack_;
   AlignedBuf shared_b_;
+  AlignedBuf a16_;  // packed bf16 A (shared by the pool's threads)
+  PackedB16 b16_;   // packed bf16 B for mt16
 };
 
 }  // namespace cpt

@@ -54,6 +54,8 @@ export interface SelectionResult {
   /** True when an up-to-date selection was found and nothing was redone. */
   reused: boolean;
   report: string | null;
+  /** The score table the selection was sampled from (shared by runs with the same scoring settings); null for TACP. */
+  scores: string | null;
 }
 
 /** Metrics each method ranks by. */
@@ -156,16 +158,16 @@ function corpusShards(dir: string, m: CorpusManifest): ShardInput[] {
  * They live beside the prepared corpus, keyed by everything that changes them, so every run that
  * needs the same scores (hard and soft sampling of one method, say) computes them once.
  */
-async function corpusScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string }> {
+async function corpusScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string; file: string }> {
   const key = scoresKey(r, corpus, tok, metrics);
   const dir = path.join(corpusDir, 'scores', `${metrics.join('+')}-${key.slice(0, 12)}`);
   const file = path.join(dir, 'scores.arrow');
   const meta = path.join(dir, 'scores.json');
   if (!o.rescore && existsSync(file) && existsSync(meta)) {
     const m = JSON.parse(await fs.readFile(meta, 'utf8')) as { key?: string };
-    if (m.key === key) return { scores: await readScores(file), key };
+    if (m.key === key) return { scores: await readScores(file), key, file };
   }
-  if (o.rescore) await fs.rm(path.join(dir, 'parts'), { recursive: true, force: true });
+  if (o.rescore) for (const f of ['parts', 'scores.arrow', 'scores.json']) await fs.rm(path.join(dir, f), { recursive: true, force: true });
   const scorers = await buildScorers(r, metrics, tok);
   const totalDocs = corpus.totals.docs;
   const totalChars = corpus.totals.text_bytes;
@@ -188,7 +190,7 @@ async function corpusScores(r: Recipe, corpusDir: string, corpus: CorpusManifest
   await writeFileAtomic(meta, JSON.stringify({ key, metrics, docs: scores.ids.length, corpus: corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
   // Partial files are only needed until the merged table exists.
   await fs.rm(path.join(dir, 'parts'), { recursive: true, force: true });
-  return { scores, key };
+  return { scores, key, file };
 }
 
 /** Per-source totals of a subset of score rows. */
@@ -228,11 +230,11 @@ export async function runSelection(recipe: Recipe, opts: SelectionOptions = {}):
     const sel = r.selection;
     // Checked before scoring: a fraction outside (0, 1] is a recipe mistake, not a scoring result.
     if (!(sel.budget > 0 && sel.budget <= 1)) throw new UserError(`${r.file}: selection.budget must be in (0, 1], got ${sel.budget}`);
-    const { scores, key } = await corpusScores(r, r.data.prepared_dir, corpus, tok, metrics, { ...opts });
+    const { scores, key, file: scoresFile } = await corpusScores(r, r.data.prepared_dir, corpus, tok, metrics, { ...opts });
     const fingerprint = sha({ key, method: r.method, sampling: sel.sampling, budget: sel.budget, temperature: sel.temperature, seed: sel.seed, v: 1 });
     if (!opts.force && !opts.rescore && existsSync(path.join(outDir, MANIFEST))) {
       const m = JSON.parse(await fs.readFile(path.join(outDir, MANIFEST), 'utf8')) as SelectionManifest;
-      if (m.fingerprint === fingerprint) return { dir: outDir, manifest: m, reused: true, report: existsSync(path.join(dir, 'report.md')) ? path.join(dir, 'report.md') : null };
+      if (m.fingerprint === fingerprint) return { dir: outDir, manifest: m, reused: true, report: existsSync(path.join(dir, 'report.md')) ? path.join(dir, 'report.md') : null, scores: scoresFile };
     }
 
     progress('sample');
@@ -282,7 +284,7 @@ export async function runSelection(recipe: Recipe, opts: SelectionOptions = {}):
 
     progress('report');
     const report = await writeReport({ dir, runDir: r.run_dir, name: r.name, info, scores, chosen, perSource: perSource(scores, chosen), ids: [...indices].map((i) => scores.ids[i]) });
-    return { dir: outDir, manifest, reused: false, report };
+    return { dir: outDir, manifest, reused: false, report, scores: scoresFile };
   } finally {
     await tok.close();
   }
@@ -299,7 +301,7 @@ async function runTacp(r: Recipe, dir: string, outDir: string, opts: SelectionOp
   const fingerprint = sha({ method: 'tacp', tasks: r.data.tasks, n: docs.length, text: sha(docs.map((d) => d.text)), v: 1 });
   if (!opts.force && existsSync(path.join(outDir, MANIFEST))) {
     const m = JSON.parse(await fs.readFile(path.join(outDir, MANIFEST), 'utf8')) as SelectionManifest;
-    if (m.fingerprint === fingerprint) return { dir: outDir, manifest: m, reused: true, report: path.join(dir, 'report.md') };
+    if (m.fingerprint === fingerprint) return { dir: outDir, manifest: m, reused: true, report: path.join(dir, 'report.md'), scores: null };
   }
   const tok = await loadTokenizer(r.data.tokenizer);
   let tokens: Int32Array[];
@@ -337,5 +339,5 @@ async function runTacp(r: Recipe, dir: string, outDir: string, opts: SelectionOp
     per.set(d.source, e);
   });
   const report = await writeReport({ dir, runDir: r.run_dir, name: r.name, info, scores: null, chosen: null, perSource: [...per.values()], ids: docs.map((d) => d.id) });
-  return { dir: outDir, manifest, reused: false, report };
+  return { dir: outDir, manifest, reused: false, report, scores: null };
 }

@@ -45,6 +45,9 @@ export function scheduleFor(t: Recipe['train'], plan: TrainPlan): Schedule {
   return { lr: t.lr, minLr: t.min_lr, warmupSteps: warmupSteps(t.warmup, plan.totalSteps), totalSteps: plan.totalSteps, kind: t.schedule };
 }
 
+
+/** CPT_FAILPOINT_KILL_AT_STEP=n: SIGKILL this process right after optimizer step n (tests only). */
+const KILL_AT_STEP = process.env.CPT_FAILPOINT_KILL_AT_STEP ? Number(process.env.CPT_FAILPOINT_KILL_AT_STEP) : undefined;
 /**
  * The training loop: accumulate `plan.accum` micro-batches, one AdamW step with the scheduled lr,
  * log, monitor every `monitor.every` steps, checkpoint every `checkpoint.every`. Everything that
@@ -125,6 +128,8 @@ export async function trainLoop(args: {
     const due = (ckptEvery > 0 && p.step % ckptEvery === 0) || p.step === plan.totalSteps || stoppedBy !== undefined;
     if (due) hooks.checkpoint(engine, p);
     if (stoppedBy) break;
+    // Fault injection for the crash-recovery tests: die as abruptly as a power cut after this step.
+    if (KILL_AT_STEP === p.step) process.kill(process.pid, 'SIGKILL');
   }
   return { progress: p, stoppedBy, lastLoss, lastMonitor, sessionTokens: stepsThisSession * plan.tokensPerStep, sessionSeconds: (Date.now() - sessionStart) / 1000 };
 }

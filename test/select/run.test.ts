@@ -2,7 +2,7 @@
  * End to end on a slice of the real kit (two Reuters SGML files, ~2000 docs): scoring, resumable
  * scoring, sampling per method, held-out exclusion, output readable as a corpus, report.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
@@ -48,7 +48,8 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     const res = await runSelection(r);
     const sel = res.manifest.selection;
     expect(sel.selected_tokens).toBeGreaterThanOrEqual(sel.budget_tokens);
-    const scores = await readScores(path.join(r.run_dir, 'selection', 'scores.arrow'));
+    expect(path.dirname(path.dirname(res.scores!))).toBe(path.join(r.data.prepared_dir, 'scores'));
+    const scores = await readScores(res.scores!);
     expect(scores.ids.length).toBeGreaterThan(1500);
     expect(scores.similarity.every(Number.isFinite) || scores.similarity.filter(Number.isFinite).length > 1500).toBe(true);
     expect(scores.entropy.every(Number.isNaN)).toBe(true); // not computed for ETS-DACP
@@ -101,14 +102,18 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
   it('interrupted scoring resumes from the last completed shard and equals an uninterrupted run', async () => {
     const r = await recipe('resume', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.1 });
     const full = await recipe('noresume', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.1 });
+    // rescore: scores of these settings may already be cached beside the corpus by an earlier test.
     await expect(
       runSelection(r, {
+        rescore: true,
         onShardDone: (i) => {
           if (i === 0) throw new Error('simulated crash');
         },
       }),
     ).rejects.toThrow('simulated crash');
-    expect(existsSync(path.join(r.run_dir, 'selection', 'scores.arrow'))).toBe(false);
+    const scoreDirs = readdirSync(path.join(r.data.prepared_dir, 'scores')).filter((d) => d.startsWith('entropy-'));
+    expect(scoreDirs.length).toBe(1);
+    expect(existsSync(path.join(r.data.prepared_dir, 'scores', scoreDirs[0], 'scores.arrow'))).toBe(false);
     let skipped = -1;
     const scored: number[] = [];
     const res = await runSelection(r, {
@@ -120,8 +125,9 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     expect(skipped).toBe(1);
     const shards = scored.length;
     expect(shards).toBeGreaterThan(1);
-    const ref = await runSelection(full);
-    const [s1, s2] = await Promise.all([readScores(path.join(r.run_dir, 'selection', 'scores.arrow')), readScores(path.join(full.run_dir, 'selection', 'scores.arrow'))]);
+    const s1 = await readScores(res.scores!);
+    const ref = await runSelection(full, { rescore: true }); // every shard scored in one go
+    const s2 = await readScores(ref.scores!);
     expect(s1.ids).toEqual(s2.ids);
     expect(Array.from(s1.entropy)).toEqual(Array.from(s2.entropy));
     expect(Array.from(s1.tokens)).toEqual(Array.from(s2.tokens));
@@ -131,7 +137,7 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
   it('DACP takes the whole non-held-out corpus; TACP takes the task train text', async () => {
     const d = await recipe('dacp', 'dacp', { budget: 1 });
     const rd = await runSelection(d);
-    const scores = await readScores(path.join(d.run_dir, 'selection', 'scores.arrow'));
+    const scores = await readScores(rd.scores!);
     expect(rd.manifest.selection.selected_docs).toBe(scores.ids.length);
     expect((await selectedIds(rd.dir)).some((id) => isHeldOut(id, d.data.fin_test_fraction))).toBe(false);
     const t = await recipe('tacp', 'tacp', { budget: 1 });
@@ -145,7 +151,7 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     // One Reuters file, 8 tokens per document: the tfjs forward over the 50k vocabulary dominates.
     const r = await recipe('com', 'ets-dacp-com', { budget: 0.1, sampling: 'hard', perplexity_tokens: 8 }, 'reut2-021.sgm');
     const res = await runSelection(r);
-    const s = await readScores(path.join(r.run_dir, 'selection', 'scores.arrow'));
+    const s = await readScores(res.scores!);
     for (const m of ['similarity', 'perplexity', 'entropy'] as const) expect(s[m].filter(Number.isFinite).length).toBeGreaterThan(s.ids.length * 0.9);
     expect(s.perplexity.filter(Number.isFinite).every((p) => p > 1)).toBe(true);
     const { percentileRanks, meanColumns } = await import('../../src/select/sample.js');
@@ -160,7 +166,7 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
   it('ETS-DACP with the model embedder (mean-pooled hidden states of the tiny model; native engine if built)', async () => {
     const r = await recipe('ets-model', 'ets-dacp', { budget: 0.1, sampling: 'hard', embedder: { kind: 'model', max_tokens: 16, model: path.join(base.dir, 'tiny-neox') } }, 'reut2-021.sgm', { kind: nativeStatus().ok ? 'native' : 'tfjs', threads: 2 });
     const res = await runSelection(r);
-    const s = await readScores(path.join(r.run_dir, 'selection', 'scores.arrow'));
+    const s = await readScores(res.scores!);
     const sims = s.similarity.filter(Number.isFinite);
     expect(sims.length).toBe(s.ids.length);
     for (const x of sims) expect(Math.abs(x)).toBeLessThanOrEqual(1 + 1e-6);

@@ -12,14 +12,23 @@ import { UserError } from '../../util/errors.js';
 import os from 'node:os';
 
 export type NativeKernel = 'auto' | 'scalar' | 'avx2' | 'avx512';
+export type NativePrecision = 'fp32' | 'bf16';
 
 export interface NativeEngineOptions extends EngineOptions {
   /** GEMM micro-kernel; default $CPT_NATIVE_KERNEL or "auto" (the widest the CPU supports). */
   kernel?: NativeKernel;
+  /**
+   * Matmul precision; default $CPT_NATIVE_PRECISION or "fp32". "bf16" runs the model's matmuls
+   * (layers and LM head, forward and backward) with bf16 operands and fp32 accumulation on AMX;
+   * weights, gradients, AdamW, layer norms, softmax and loss stay fp32. Opt-in: results differ
+   * from fp32 at bf16 precision (~3 significant digits). Where the CPU lacks AMX-BF16 the engine
+   * runs fp32 and its `precision` says so.
+   */
+  precision?: NativePrecision;
 }
 
 interface AddonEngine {
-  info(): { kernel: string; threads: number; names: string[]; sizes: number[] };
+  info(): { kernel: string; threads: number; precision: NativePrecision; names: string[]; sizes: number[] };
   setTensor(which: number, index: number, data: Float32Array): void;
   getTensor(which: number, index: number): Float32Array;
   getStep(): number;
@@ -34,7 +43,7 @@ interface AddonEngine {
   dispose(): void;
 }
 interface Addon {
-  NativeEngine: new (cfg: Record<string, number | boolean>, threads: number, kernel: string) => AddonEngine;
+  NativeEngine: new (cfg: Record<string, number | boolean>, threads: number, kernel: string, precision: NativePrecision) => AddonEngine;
 }
 
 export const ADDON_PATH = path.join(ROOT, 'native', 'build', 'Release', 'cpt_native.node');
@@ -70,11 +79,13 @@ class NativeEngine implements Engine {
   readonly name = 'native-cpu';
   readonly kernel: string;
   readonly threads: number;
+  /** The precision the matmuls actually run in (bf16 only where requested and supported). */
+  readonly precision: NativePrecision;
   private readonly names: string[];
   private readonly index: Map<string, number>;
   private e: AddonEngine | undefined;
 
-  constructor(readonly config: NeoXConfig, a: Addon, threads: number, kernel: NativeKernel) {
+  constructor(readonly config: NeoXConfig, a: Addon, threads: number, kernel: NativeKernel, precision: NativePrecision) {
     const d = derive(config);
     if (!Number.isInteger(d.headDim)) throw new UserError(`hidden_size ${config.hidden_size} is not divisible by num_attention_heads ${config.num_attention_heads}`);
     try {
@@ -85,7 +96,7 @@ class NativeEngine implements Engine {
           rotaryBase: config.rotary_emb_base, lnEps: config.layer_norm_eps, exactGelu: d.exactGelu,
           parallelResidual: config.use_parallel_residual, tied: config.tie_word_embeddings,
         },
-        threads, kernel,
+        threads, kernel, precision,
       );
     } catch (e) {
       throw new UserError(`native engine: ${(e as Error).message}`);
@@ -93,6 +104,7 @@ class NativeEngine implements Engine {
     const info = this.e.info();
     this.kernel = info.kernel;
     this.threads = info.threads;
+    this.precision = info.precision;
     // The C++ side builds the same table; a mismatch is a bug, not a user error.
     const specs = paramSpecs(config);
     const same = specs.length === info.names.length && specs.every((s, i) => s.name === info.names[i] && s.shape.reduce((x, y) => x * y, 1) === info.sizes[i]);
@@ -146,11 +158,13 @@ class NativeEngine implements Engine {
   }
 }
 
-export function createNativeEngine(config: NeoXConfig, opts: NativeEngineOptions = {}): Engine & { kernel: string; threads: number } {
+export function createNativeEngine(config: NeoXConfig, opts: NativeEngineOptions = {}): Engine & { kernel: string; threads: number; precision: NativePrecision } {
   const a = load();
   if (!a) throw new UserError(`the native engine is unavailable: ${loadError}`);
   const threads = opts.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new UserError(`threads must be a positive integer, got ${threads}`);
   const kernel = opts.kernel ?? ((process.env.CPT_NATIVE_KERNEL as NativeKernel | undefined) || 'auto');
-  return new NativeEngine(config, a, threads, kernel);
+  const precision = opts.precision ?? ((process.env.CPT_NATIVE_PRECISION as NativePrecision | undefined) || 'fp32');
+  if (precision !== 'fp32' && precision !== 'bf16') throw new UserError(`native precision must be "fp32" or "bf16", got "${precision}" (option precision or $CPT_NATIVE_PRECISION)`);
+  return new NativeEngine(config, a, threads, kernel, precision);
 }

@@ -1,0 +1,36 @@
+// Opt-in bf16 GEMM building blocks (AMX tiles, fp32 accumulation). Operands are rounded to bf16
+// (round-to-nearest-even) when packed; results are fp32. Only plain C types cross this header:
+// the implementation TU is compiled for AMX/AVX-512 and must not emit any inline C++ that the
+// rest of the (generic ISA) engine could end up sharing.
+//
+// Layouts (Mp = M rounded up to 32, Np = N rounded up to 32, Kp = K rounded up to 32; padding is
+// zero): packed A holds 16-row panels, each [Kp/32][16][32] (one 1 KiB AMX tile per 32-deep
+// step); packed B holds 16-column panels, each [Kp/2][16][2] (the VNNI pair layout TDPBF16PS
+// expects), also 1 KiB per 32-deep step.
+#pragma once
+#include <cstdint>
+
+namespace cpt {
+namespace bf16 {
+
+// True when the CPU has AMX-BF16 + AMX-TILE + AVX512-BF16, the OS enables tile state, and this
+// process was granted tile data (arch_prctl ARCH_REQ_XCOMP_PERM). Checked once, cached.
+bool available();
+
+constexpr int kTile = 32;  // M, N and K are padded to multiples of this
+inline int pad(int x) { return (x + kTile - 1) / kTile * kTile; }
+
+// Pack rows [i0, i1) (i0, i1 multiples of 16; rows >= M are zero) of op(A) (M x K; ta: A is
+// stored [K x M]) into dst (the whole packed A, Kp = pad(K)).
+void packA(uint16_t* dst, bool ta, const float* A, int lda, int M, int K, int i0, int i1);
+// Pack columns [j0, j1) (multiples of 16; columns >= N are zero) of op(B) (K x N; tb: B is stored
+// [N x K]) into dst (the whole packed B).
+void packB(uint16_t* dst, bool tb, const float* B, int ldb, int K, int N, int j0, int j1);
+// C[i0:i1, j0:j1] (= or +=) A B over the full depth, i0/i1/j0/j1 multiples of 32 (clipped to M, N
+// when written). Each 32x32 block of C is summed in a fixed order whatever the split: results
+// are bitwise independent of the thread count.
+void compute(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
+             int ldc, bool acc);
+
+}  // namespace bf16
+}  // namespace cpt

@@ -1,0 +1,188 @@
+// AMX bf16 GEMM kernels (see bf16.h). Compiled for AMX + AVX-512 BF16 through the pragma below;
+// only called after bf16::available() said yes. Headers first: nothing instantiated after the
+// pragma may be shared with generic code.
+#include "bf16.h"
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")
+
+namespace cpt {
+namespace bf16 {
+
+namespace {
+// Round to nearest even, NaN kept quiet (as torch / _mm512_cvtneps_pbh do).
+inline uint16_t cvt(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+// 16 floats to 16 bf16 (RNE) with the AVX512-BF16 instruction.
+inline __m256i cvt16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
+
+struct alignas(64) TileCfg {
+  uint8_t palette, startRow, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+inline void configure() {
+  TileCfg cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  _tile_loadconfig(&cfg);
+}
+}  // namespace
+
+void packA(uint16_t* dst, bool ta, const float* A, int lda, int M, int K, int i0, int i1) {
+  const int Kp = pad(K);
+  for (int ip = i0; ip < i1; ip += 16) {
+    uint16_t* panel = dst + (size_t)ip * Kp;  // 16 rows x Kp, as [Kp/32][16][32]
+    if (!ta) {
+      for (int r = 0; r < 16; r++) {
+        const int i = ip + r;
+        for (int s = 0; s < Kp; s += 32) {
+          uint16_t* d = panel + (size_t)s * 16 + r * 32;
+          if (i >= M) { memset(d, 0, 64); continue; }
+          const float* src = A + (size_t)i * lda + s;
+          const int n = K - s < 32 ? K - s : 32;
+          if (n == 32) {
+            _mm256_storeu_si256((__m256i*)d, cvt16(_mm512_loadu_ps(src)));
+            _mm256_storeu_si256((__m256i*)(d + 16), cvt16(_mm512_loadu_ps(src + 16)));
+          } else {
+            for (int k = 0; k < n; k++) d[k] = cvt(src[k]);
+            for (int k = n; k < 32; k++) d[k] = 0;
+          }
+        }
+      }
+    } else {  // element (i, k) at A[k * lda + i]
+      const int m = M - ip < 16 ? (M - ip > 0 ? M - ip : 0) : 16;
+      for (int k = 0; k < Kp; k++) {
+        uint16_t* d = panel + (size_t)(k >> 5) * 512 + (k & 31);
+        if (k >= K || m == 0) {
+          for (int r = 0; r < 16; r++) d[r * 32] = 0;
+          continue;
+        }
+        const float* src = A + (size_t)k * lda + ip;
+        alignas(32) uint16_t t[16];
+        if (m == 16) {
+          _mm256_store_si256((__m256i*)t, cvt16(_mm512_loadu_ps(src)));
+        } else {
+          for (int r = 0; r < m; r++) t[r] = cvt(src[r]);
+          for (int r = m; r < 16; r++) t[r] = 0;
+        }
+        for (int r = 0; r < 16; r++) d[r * 32] = t[r];
+      }
+    }
+  }
+}
+
+void packB(uint16_t* dst, bool tb, const float* B, int ldb, int K, int N, int j0, int j1) {
+  const int Kp = pad(K);
+  for (int jp = j0; jp < j1; jp += 16) {
+    uint16_t* panel = dst + (size_t)jp * Kp;  // 16 columns x Kp, as [Kp/2][16][2]
+    const int n = N - jp < 16 ? (N - jp > 0 ? N - jp : 0) : 16;
+    if (!tb) {  // element (k, j) at B[k * ldb + j]
+      for (int k = 0; k < Kp; k++) {
+        uint16_t* d = panel + (size_t)(k >> 1) * 32 + (k & 1);
+        if (k >= K || n == 0) {
+          for (int c = 0; c < 16; c++) d[c * 2] = 0;
+          continue;
+        }
+        const float* src = B + (size_t)k * ldb + jp;
+        alignas(32) uint16_t t[16];
+        if (n == 16) {
+          _mm256_store_si256((__m256i*)t, cvt16(_mm512_loadu_ps(src)));
+        } else {
+          for (int c = 0; c < n; c++) t[c] = cvt(src[c]);
+          for (int c = n; c < 16; c++) t[c] = 0;
+        }
+        for (int c = 0; c < 16; c++) d[c * 2] = t[c];
+      }
+    } else {  // element (k, j) at B[j * ldb + k]: pairs (k, k+1) are adjacent in the source
+      for (int c = 0; c < 16; c++) {
+        uint16_t* d = panel + c * 2;
+        if (c >= n) {
+          for (int k = 0; k < Kp; k += 2) d[(size_t)k * 16] = 0, d[(size_t)k * 16 + 1] = 0;
+          continue;
+        }
+        const float* src = B + (size_t)(jp + c) * ldb;
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+          alignas(32) uint32_t t[8];
+          _mm256_store_si256((__m256i*)t, cvt16(_mm512_loadu_ps(src + k)));
+          for (int q = 0; q < 8; q++) memcpy(d + (size_t)(k + 2 * q) * 16, &t[q], 4);
+        }
+        for (; k < Kp; k++) d[(size_t)(k >> 1) * 32 + (k & 1)] = k < K ? cvt(src[k]) : 0;
+      }
+    }
+  }
+}
+
+void compute(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
+             int ldc, bool acc) {
+  const int Kp = pad(K), steps = Kp / 32;
+  // Columns of packed B per cache block: about 512 KiB of it stays in L2 while the rows stream.
+  int ncb = (int)((512u * 1024u) / ((unsigned)Kp * 2u)) / 32 * 32;
+  if (ncb < 32) ncb = 32;
+  configure();
+  alignas(64) float out[32 * 32];
+  for (int jc = j0; jc < j1; jc += ncb) {
+    const int je = jc + ncb < j1 ? jc + ncb : j1;
+    for (int ir = i0; ir < i1; ir += 32) {
+      const uint16_t* a0 = Ap + (size_t)ir * Kp;
+      const uint16_t* a1 = a0 + (size_t)16 * Kp;
+      for (int jr = jc; jr < je; jr += 32) {
+        const uint16_t* b0 = Bp + (size_t)jr * Kp;
+        const uint16_t* b1 = b0 + (size_t)16 * Kp;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int s = 0; s < steps; s++) {
+          _tile_loadd(4, a0 + (size_t)s * 512, 64);
+          _tile_loadd(6, b0 + (size_t)s * 512, 64);
+          _tile_loadd(5, a1 + (size_t)s * 512, 64);
+          _tile_loadd(7, b1 + (size_t)s * 512, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+        }
+        _tile_stored(0, out, 128);
+        _tile_stored(1, out + 16, 128);
+        _tile_stored(2, out + 16 * 32, 128);
+        _tile_stored(3, out + 16 * 32 + 16, 128);
+        const int rows = M - ir < 32 ? M - ir : 32, cols = N - jr < 32 ? N - jr : 32;
+        const __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
+        const __mmask16 m1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+        for (int r = 0; r < rows; r++) {
+          float* c = C + (size_t)(ir + r) * ldc + jr;
+          __m512 v0 = _mm512_load_ps(out + r * 32), v1 = _mm512_load_ps(out + r * 32 + 16);
+          if (acc) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + 16), v1);
+          }
+          _mm512_mask_storeu_ps(c, m0, v0);
+          _mm512_mask_storeu_ps(c + 16, m1, v1);
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace bf16
+}  // namespace cpt
+#else
+namespace cpt {
+namespace bf16 {
+void packA(uint16_t*, bool, const float*, int, int, int, int, int) {}
+void packB(uint16_t*, bool, const float*, int, int, int, int, int) {}
+void compute(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool) {}
+}  // namespace bf16
+}  // namespace cpt
+#endif
