@@ -9,6 +9,9 @@ import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmS
 import path from 'node:path';
 import { writeFileAtomic, fsyncDir } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
+import { mulberry32 as rng } from '../util/rng.js';
+
+export { rng };
 
 export const PACKED_FORMAT = 'cpt-packed';
 
@@ -42,17 +45,7 @@ export interface PackInput {
   onProgress?: (docs: number) => void;
 }
 
-/** mulberry32: small, fast, seedable; good enough for shuffling. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
 
 export function shuffle(n: number, seed: number): Uint32Array {
   const order = new Uint32Array(n);

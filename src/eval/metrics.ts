@@ -1,3 +1,4 @@
+import { mulberry32 as rng } from '../util/rng.js';
 /** Metrics as lm-evaluation-harness / FLARE compute them. Pure functions, no I/O. */
 
 export function mean(xs: ArrayLike<number>): number {
@@ -80,17 +81,7 @@ export function perplexity(lls: ArrayLike<number>): number {
   return Math.exp(-mean(lls));
 }
 
-/** Deterministic PRNG (mulberry32): few-shot sampling and bootstrap must not depend on Math.random. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../util/rng.js';
 
 /** Bootstrap standard error of a statistic over n items (lm-eval bootstraps F1 the same way). */
 export function bootstrapStderr(n: number, stat: (idx: Int32Array) => number, iters = 1000, seed = 1234): number {

@@ -10,6 +10,7 @@
 import { openSync, readSync, closeSync, writeSync, fsyncSync, renameSync, mkdirSync, existsSync, statSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
+import { fsyncDirSync } from '../util/atomic.js';
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'F64';
 const DTYPE_BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, F64: 8 };
@@ -312,13 +313,7 @@ export function writeSafetensors(file: string, tensors: Map<string, TensorToWrit
   }
   closeSync(fd);
   renameSync(tmp, file);
-  try {
-    const d = openSync(path.dirname(file), 'r');
-    fsyncSync(d);
-    closeSync(d);
-  } catch {
-    /* some filesystems refuse directory fsync */
-  }
+  fsyncDirSync(path.dirname(file));
 }
 
 const WRITE_CHUNK = 1 << 22; // values converted per slice: bounds the extra memory of f16/bf16

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  isHeldOut, loadTokenizer, openPacked, packDocuments, prepareCorpus, readManifest, readTokenized, tokenizeCorpus,
+  isHeldOut, loadTokenizer, openPacked, packDocuments, pileTestDir, prepareCorpus, readManifest, readTokenized, tokenizeCorpus,
   type PackedDataset, type Tokenizer, type TokenizedDoc,
 } from '../data/index.js';
 import { runSelection } from '../select/index.js';
@@ -57,7 +57,7 @@ export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) =
     const pileRows = Math.ceil(recipe.monitor.pile_test_tokens / t.seq_len);
     let pileTest: PackedDataset | null = null;
     if (pileRows > 0 && d.pile_test.length > 0) {
-      const pileDir = path.join(dataOut, 'pile-test-corpus');
+      const pileDir = pileTestDir(d.prepared_dir); // where `cpt prepare RECIPE` puts it too
       await prepareCorpus(d.pile_test, pileDir, { shardMb: d.shard_mb, onProgress: progressOf('prepare pile-test', o.log) });
       pileTest = await packOnce(pileDir, tok, path.join(dataOut, 'pile-test.packed.json'), t.seq_len, t.seed, o.log, { what: 'all', keep: () => true });
       if (pileTest.count === 0) pileTest = null;

@@ -1,5 +1,6 @@
 import type { Recipe } from '../recipe/types.js';
 import { UserError } from '../util/errors.js';
+import { mulberry32 } from '../util/rng.js';
 
 /** How a recipe's batch and budget settings map onto engine calls and optimizer steps. */
 export interface TrainPlan {
@@ -70,16 +71,6 @@ function mix32(a: number, b: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function permutation(n: number, seed: number): Uint32Array {
   const p = new Uint32Array(n);

@@ -28,8 +28,12 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array): vo
     closeSync(fd);
   }
   renameSync(tmp, file);
+  fsyncDirSync(path.dirname(file));
+}
+
+export function fsyncDirSync(dir: string): void {
   try {
-    const d = openSync(path.dirname(file), 'r');
+    const d = openSync(dir, 'r');
     fsyncSync(d);
     closeSync(d);
   } catch {
