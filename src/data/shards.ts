@@ -125,7 +125,7 @@ async function upToDate(dir: string, fp: string): Promise<CorpusManifest | null>
 }
 
 /** Accumulates docs into record batches and batches into shard files of about shardMb. */
-class ShardWriter {
+export class ShardWriter {
   readonly shards: ShardInfo[] = [];
   private batch: Doc[] = [];
   private batchBytes = 0;
