@@ -1,7 +1,8 @@
 // Packed, cache-blocked SGEMM on top of a run-time selected micro-kernel.
 // C[M x N] (= or +=) op(A)[M x K] * op(B)[K x N], all row-major. ta: A is stored [K x M];
 // tb: B is stored [N x K]. These cover the three shapes of a linear layer: forward (NT),
-// input gradient (NN) and weight gradient (TN).
+// input gradient (NN) and weight gradient (TN). The *16 entry points are the opt-in bf16 path
+// (AMX tiles, fp32 accumulation; bf16.h), used only where bf16::available().
 #pragma once
 #include <cstddef>
 #include <vector>
