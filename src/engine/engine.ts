@@ -73,4 +73,9 @@ export interface Engine {
 export interface EngineOptions {
   /** Worker threads for the native engine; default: number of cores. */
   threads?: number;
+  /**
+   * Matmul precision of the native engine: fp32 (default) or bf16 operands with fp32 accumulation
+   * (AMX; falls back to fp32 where the CPU lacks it). The tfjs engine is fp32 only.
+   */
+  precision?: 'fp32' | 'bf16';
 }

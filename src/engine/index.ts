@@ -17,6 +17,7 @@ export async function createEngine(kind: EngineKind, config: NeoXConfig, opts: E
     return native.createNativeEngine(config, opts);
   }
   if (kind === 'tfjs') {
+    if (opts.precision === 'bf16') throw new UserError('precision bf16 is a native-engine option; the tfjs engine computes in fp32');
     const tfjs = await import('./tfjs/index.js');
     return tfjs.createTfjsEngine(config, opts);
   }

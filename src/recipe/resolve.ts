@@ -170,6 +170,7 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
     engine: {
       kind: raw.engine?.kind ?? DEFAULTS.engine.kind,
       threads: raw.engine?.threads ?? DEFAULTS.engine.threads,
+      precision: raw.engine?.precision ?? DEFAULTS.engine.precision,
     },
   };
   return { recipe, model, errors, notes };

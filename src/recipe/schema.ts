@@ -117,7 +117,7 @@ export const RawRecipeSchema = z.strictObject({
     }),
   ),
   checkpoint: section(z.strictObject({ every: posInt.optional(), keep: posInt.optional() })),
-  engine: section(z.strictObject({ kind: z.enum(['native', 'tfjs']).optional(), threads: nonNegInt.optional() })),
+  engine: section(z.strictObject({ kind: z.enum(['native', 'tfjs']).optional(), threads: nonNegInt.optional(), precision: z.enum(['fp32', 'bf16']).optional() })),
 });
 
 export type RawRecipe = z.infer<typeof RawRecipeSchema>;

@@ -117,5 +117,7 @@ export interface Recipe {
   engine: {
     kind: 'native' | 'tfjs';
     threads: number; // 0 = all cores
+    /** Native engine matmul precision: fp32, or bf16 operands with fp32 accumulation (AMX). */
+    precision: 'fp32' | 'bf16';
   };
 }

@@ -79,7 +79,7 @@ export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Prom
 
   const kind = opts.engine ?? recipe.engine.kind;
   const threads = opts.threads ?? (recipe.engine.threads > 0 ? recipe.engine.threads : os.availableParallelism());
-  const engine = await createEngine(kind, config, { threads });
+  const engine = await createEngine(kind, config, { threads, precision: kind === 'native' ? recipe.engine.precision : undefined });
   try {
     engine.loadWeights(weights);
     if (loaded) engine.importOptimizer(loaded.optimizer);

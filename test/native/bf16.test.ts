@@ -35,10 +35,12 @@ describe.skipIf(!st.ok)('native precision option', () => {
       delete process.env.CPT_NATIVE_PRECISION;
       const e = createNativeEngine(tinyConfig(), { threads: 1 });
       expect(e.precision).toBe('fp32');
+      expect(e.name).toBe('native-cpu');
       e.dispose();
       process.env.CPT_NATIVE_PRECISION = 'bf16';
       const f = createNativeEngine(tinyConfig(), { threads: 1 });
       expect(f.precision).toBe(bf16 ? 'bf16' : 'fp32');
+      expect(f.name).toBe(bf16 ? 'native-cpu-bf16' : 'native-cpu'); // what checkpoints record
       f.dispose();
       const g = createNativeEngine(tinyConfig(), { threads: 1, precision: 'fp32' }); // option beats env
       expect(g.precision).toBe('fp32');

@@ -92,7 +92,7 @@ describe('defaults', () => {
     expect(r.data.fin_test_fraction).toBe(0.001);
     expect(r.data.tasks).toEqual(['fpb', 'fiqa_sa', 'headline', 'ner']);
     expect(r.data.tokenizer).toBe(path.join(dataDir(), 'tokenizer/20B_tokenizer.json'));
-    expect(r.engine).toEqual({ kind: 'native', threads: 0 });
+    expect(r.engine).toEqual({ kind: 'native', threads: 0, precision: 'fp32' });
     expect(r.run_dir).toBe(path.join(ROOT, 'checkpoints', 'under-test'));
     expect(path.dirname(r.data.prepared_dir)).toBe(path.join(ROOT, 'checkpoints', 'data'));
     expect(r.data.corpus[0]).toMatchObject({ name: 'reuters21578', encoding: 'latin1', skip_bad: false, fields: [] });

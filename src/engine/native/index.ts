@@ -76,7 +76,8 @@ export function nativeStatus(): { ok: boolean; reason?: string } {
 const WEIGHTS = 0, GRADS = 1, M1 = 2, M2 = 3;
 
 class NativeEngine implements Engine {
-  readonly name = 'native-cpu';
+  /** "native-cpu", or "native-cpu-bf16" when the matmuls run in bf16 (checkpoints record it). */
+  readonly name: string;
   readonly kernel: string;
   readonly threads: number;
   /** The precision the matmuls actually run in (bf16 only where requested and supported). */
@@ -105,6 +106,7 @@ class NativeEngine implements Engine {
     this.kernel = info.kernel;
     this.threads = info.threads;
     this.precision = info.precision;
+    this.name = info.precision === 'bf16' ? 'native-cpu-bf16' : 'native-cpu';
     // The C++ side builds the same table; a mismatch is a bug, not a user error.
     const specs = paramSpecs(config);
     const same = specs.length === info.names.length && specs.every((s, i) => s.name === info.names[i] && s.shape.reduce((x, y) => x * y, 1) === info.sizes[i]);
