@@ -124,7 +124,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'HF model directory (e.g. checkpoints/<run>/final) or Pythia preset')
     .option('--tasks <list>', 'comma-separated task names (src/eval/tasks/*.yaml) or YAML paths', 'fpb,fiqa_sa,headline,ner')
     .option('--shots <n>', "few-shot examples per prompt (default: each task's num_fewshot)")
-    .option('--limit <n>', 'first N test examples per task (NER: sentences)')
+    .option('--limit <n>', 'N test examples per task (NER: sentences), a seeded sample in file order')
     .option('--seed <n>', 'few-shot sampling seed', '1234')
     .option('--engine <kind>', 'native, tfjs, or auto (native if built, else tfjs)', 'auto')
     .option('--batch <n>', 'sequences per engine call', '8')

@@ -7,6 +7,7 @@ import type { TaskConfig } from './config.js';
 import { buildContext, docChoices, docGold, docRequests, sampleFewshot } from './prompt.js';
 import { encodePair, scoreRequests, type EvalTokenizer } from './loglik.js';
 import { bootstrapStderr, entityF1, mean, meanStderr, perplexity, pickChoice, weightedF1, type Span } from './metrics.js';
+import { stableHash32 } from './random.js';
 
 export interface RunOptions {
   dataDir: string;
@@ -40,15 +41,19 @@ export interface TaskResult {
   examples_per_s: number;
 }
 
-/** Documents a --limit keeps: the first N, or for grouped entity tasks the first N groups. */
-function limitDocs(docs: TaskDoc[], limit: number | undefined, byGroup: boolean): TaskDoc[] {
+/**
+ * Documents a --limit keeps: N chosen by a seeded hash of the document id (for grouped entity
+ * tasks, N groups), kept in file order. Not the first N: source files are often grouped by label
+ * (FPB's first 100 test sentences are 87% positive), which would bias a limited run.
+ */
+export function limitDocs(docs: TaskDoc[], limit: number | undefined, byGroup: boolean, seed: number): TaskDoc[] {
   if (limit === undefined) return docs;
-  if (!byGroup) return docs.slice(0, limit);
-  const groups = new Set<string>();
-  return docs.filter((d) => {
-    if (!groups.has(d.group!) && groups.size < limit) groups.add(d.group!);
-    return groups.has(d.group!);
-  });
+  const keyOf = (d: TaskDoc) => (byGroup ? d.group! : d.id);
+  const keys = [...new Set(docs.map(keyOf))];
+  if (keys.length <= limit) return docs;
+  const rank = (k: string) => stableHash32(`${seed}\0limit\0${k}`);
+  const kept = new Set(keys.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1)).slice(0, limit));
+  return docs.filter((d) => kept.has(keyOf(d)));
 }
 
 /** Evaluate one task: few-shot prompts, batched log-likelihood scoring, metrics. */
@@ -62,7 +67,7 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
   if (shots > 0 && !pool)
     throw new UserError(`task ${cfg.task}: ${shots}-shot asked for, but it has no few-shot split (fewshot_split in ${cfg.file}); use --shots 0`);
   const entityTask = cfg.metrics.includes('entity_f1');
-  const docs = limitDocs(all, opts.limit, entityTask);
+  const docs = limitDocs(all, opts.limit, entityTask, opts.seed);
   const maxLen = opts.maxLen ?? engine.config.max_position_embeddings;
   const greedy = cfg.output_type === 'loglikelihood';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodePair, scoreRequests, type EncodedRequest } from '../../src/eval/loglik.js';
-import { runTask } from '../../src/eval/run.js';
+import { limitDocs, runTask } from '../../src/eval/run.js';
 import { loadTaskConfig } from '../../src/eval/config.js';
 import { loadTask } from '../../src/data/tasks/index.js';
 import { dataDir } from '../../src/util/paths.js';
@@ -113,7 +113,7 @@ describe('runTask end to end (fake engine)', () => {
 
   it('maps predictions to gold labels: an always-"positive" model scores the positive share', async () => {
     const cfg = await loadTaskConfig('fpb');
-    const test = (await loadTask('fpb', dataDir())).splits.test!.slice(0, 60);
+    const test = limitDocs((await loadTask('fpb', dataDir())).splits.test!, 60, false, 1); // what --limit 60 keeps
     const share = test.filter((d) => d.fields.label === 'positive').length / test.length;
     const r = await runTask(cfg, fakeEngine({ favour: tok.idOf(' positive') }), tok, { dataDir: dataDir(), shots: 0, limit: 60, seed: 1, batch: 8 });
     const acc = r.metrics.find((m) => m.metric === 'acc')!;
@@ -128,10 +128,9 @@ describe('runTask end to end (fake engine)', () => {
     const cfg = await loadTaskConfig('ner');
     const r = await runTask(cfg, fakeEngine({ favour: tok.idOf(' person') }), tok, { dataDir: dataDir(), shots: 0, limit: 40, seed: 1, batch: 16 });
     const data = await loadTask('ner', dataDir());
-    const docs = data.splits.test!;
-    const groups = new Set<string>();
-    for (const d of docs) if (groups.size < 40 || groups.has(d.group!)) groups.add(d.group!);
-    const cands = docs.filter((d) => groups.has(d.group!));
+    const cands = limitDocs(data.splits.test!, 40, true, 1); // what --limit 40 keeps: 40 whole sentences
+    const groups = new Set(cands.map((d) => d.group!));
+    expect(groups.size).toBe(40);
     const tp = cands.filter((d) => d.fields.label === 'person').length;
     const gold = data.entities!.test!.filter((g) => groups.has(g.group)).length;
     expect(r.metrics.find((m) => m.metric === 'entity_precision')!.value).toBeCloseTo(tp / cands.length, 12);
