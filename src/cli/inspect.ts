@@ -21,7 +21,7 @@ else its text bytes / 4), otherwise from the raw input bytes / 4 (an estimate; m
 Memory: fp32 weights + grads + two Adam moments (16 bytes/parameter) + activations for
 micro_batch × seq_len tokens. Time: (6·N + 12·layers·hidden·seq) FLOPs per token (N without the
 input embedding) at the engine's throughput: measured if checkpoints/bench/engine.json exists
-({"native": {"gflops": …}}, written by npm run bench:engine), else an assumed 20 (native) / 5 (tfjs) GFLOP/s.
+(the fp32 training GFLOP/s that npm run bench:engine records), else an assumed 20 (native) / 5 (tfjs) GFLOP/s.
 Missing model directories and inputs are warnings here; the stage that needs them refuses to start.`,
     )
     .action(async (file: string, opts: { json?: boolean; resolved: boolean }) => {
@@ -57,7 +57,7 @@ function summary(method: string, init: string, kind: 'preset' | 'dir', e: Estima
   if (e.time) {
     const tm = e.time;
     lines.push(
-      `time: ${fmtDuration(tm.secondsPerBillion)} per billion tokens, ~${fmtDuration(tm.secondsTotal)} for this run (${fmtCount(tm.flopsPerToken)} FLOPs/token at ${tm.gflops} GFLOP/s, ${tm.gflopsFrom})`,
+      `time: ${fmtDuration(tm.secondsPerBillion)} per billion tokens, ~${fmtDuration(tm.secondsTotal)} for this run (${fmtCount(tm.flopsPerToken)} FLOPs/token at ${Number(tm.gflops.toPrecision(4))} GFLOP/s, ${tm.gflopsFrom})`,
     );
   }
   return lines;

@@ -75,7 +75,10 @@ export function engineGflops(kind: Recipe['engine']['kind']): { gflops: number; 
   try {
     const j = JSON.parse(readFileSync(ENGINE_BENCH, 'utf8')) as Record<string, unknown>;
     const own = j[kind] as Record<string, unknown> | undefined;
-    const v = (own && typeof own === 'object' ? own.gflops : undefined) ?? (j.engine === kind || j.engine === undefined ? j.gflops : undefined);
+    // bench:engine records fp32 training GFLOP/s per shape; the largest shape is closest to big models.
+    const figs = (kind === 'native' ? j.figures : undefined) as Record<string, unknown> | undefined;
+    const v = (own && typeof own === 'object' ? own.gflops : undefined) ?? (j.engine === kind || j.engine === undefined ? j.gflops : undefined) ??
+      figs?.train_gflops_70m ?? figs?.train_gflops_14m;
     if (typeof v === 'number' && v > 0) return { gflops: v, from: `measured (${path.relative(ROOT, ENGINE_BENCH)})` };
   } catch {
     /* no benchmark recorded */
