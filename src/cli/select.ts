@@ -13,9 +13,10 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Writes <run_dir>/selection/: scores.arrow (per-document scores, reused by later samplings),
-selected/ (corpus shards + manifest.json, read by \`cpt train\`), report.md and histograms.
-An interrupted scoring resumes from the last completed shard.`,
+Scores go to <prepared_dir>/scores/<metrics>-<key>/scores.arrow, shared by every run with the
+same corpus and scoring settings (hard and soft sampling of one method score once). Writes
+<run_dir>/selection/: selected/ (corpus shards + manifest.json, read by \`cpt train\`), report.md
+and histograms. An interrupted scoring resumes from the last completed shard.`,
     )
     .action(async (recipeFile: string, flags: { force?: boolean; rescore?: boolean }) => {
       const recipe = await loadRecipe(recipeFile);
@@ -52,6 +53,7 @@ An interrupted scoring resumes from the last completed shard.`,
         `${r.reused ? 'up to date' : 'selected'}: ${recipe.method}${sel.metrics.length ? ` [${sel.metrics.join('+')}, ${sel.sampling}]` : ''} → ` +
           `${sel.selected_docs} docs, ${sel.selected_tokens} tokens (${pct}% of ${sel.corpus_tokens} corpus tokens; budget ${sel.budget_tokens}) in ${fmtDuration((Date.now() - t0) / 1000)}\n` +
           `  shards: ${r.dir}\n` +
+          (r.scores ? `  scores: ${r.scores}\n` : '') +
           (r.report ? `  report: ${r.report}\n` : ''),
       );
     });
