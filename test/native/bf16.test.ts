@@ -10,8 +10,7 @@ import { loadGolden } from '../helpers/golden.js';
 import { expectClose } from '../helpers/close.js';
 import { createNativeEngine, nativeStatus, type NativePrecision } from '../../src/engine/native/index.js';
 import { initWeights } from '../../src/model/init.js';
-import type { AdamWOptions, WeightMap } from '../../src/engine/engine.js';
-import { tinyConfig, randomIds } from './fixtures.js';
+import { adamw, tinyConfig, randomIds, trainScenario } from './fixtures.js';
 
 const st = nativeStatus();
 const bf16 = st.ok && (() => {
@@ -79,26 +78,12 @@ describe.skipIf(!bf16)('native bf16 matmuls (AMX)', () => {
   });
 
   // Shapes that are not multiples of the 32-wide AMX blocks (N = 210 rows, vocab 1000), several
-  // K blocks and both threads busy.
-  const c = tinyConfig({ hidden_size: 64, intermediate_size: 256, vocab_size: 1000, num_hidden_layers: 2 });
-  const o: AdamWOptions = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 };
-  const B = 3, T = 70;
-  function run(threads: number, precision: NativePrecision): { w: WeightMap; g: WeightMap; lp: Float32Array; loss: number } {
-    const e = createNativeEngine(c, { threads, precision });
-    e.loadWeights(initWeights(c, 4));
-    let loss = 0;
-    for (let s = 0; s < 2; s++) {
-      loss = e.trainStep(randomIds(B * T, c.vocab_size, s), B, T);
-      if (s === 0) e.applyAdamW(o);
-    }
-    const g = e.exportGrads(), w = e.exportWeights(), lp = e.tokenLogprobs(randomIds(B * T, c.vocab_size, 9), B, T);
-    e.dispose();
-    return { w, g, lp, loss };
-  }
+  // K blocks and both threads busy: the shared training scenario.
+  const run = (threads: number, precision: NativePrecision) => trainScenario({ threads, precision });
 
   for (const threads of [1, 2]) {
-    it(`two bf16 runs are bitwise equal (${threads} thread${threads > 1 ? 's' : ''})`, () => {
-      const a = run(threads, 'bf16'), b = run(threads, 'bf16');
+    it(`two bf16 runs are bitwise equal (${threads} thread${threads > 1 ? 's' : ''})`, async () => {
+      const a = await run(threads, 'bf16'), b = await run(threads, 'bf16');
       expect(b.loss).toBe(a.loss);
       expect(bits(b.lp).equals(bits(a.lp))).toBe(true);
       for (const [name, t] of a.w) expect(bits(b.w.get(name)!).equals(bits(t)), `weights ${name}`).toBe(true);
@@ -106,8 +91,8 @@ describe.skipIf(!bf16)('native bf16 matmuls (AMX)', () => {
     });
   }
 
-  it('ragged shapes: bf16 token logprobs and gradients track fp32', () => {
-    const f = run(2, 'fp32'), h = run(2, 'bf16');
+  it('ragged shapes: bf16 token logprobs and gradients track fp32', async () => {
+    const f = await run(2, 'fp32'), h = await run(2, 'bf16');
     expect(Math.abs(h.loss - f.loss) / f.loss).toBeLessThan(5e-3);
     expectClose('tokenLogprobs', h.lp, f.lp, { atol: 2e-2 });
     for (const [name, t] of f.g) {
@@ -145,7 +130,7 @@ describe.skipIf(!bf16)('native bf16 matmuls (AMX)', () => {
       const losses: number[] = [];
       for (let s = 0; s < 40; s++) {
         losses.push(e.trainStep(ids, 4, 32));
-        e.applyAdamW({ ...o, lr: 3e-3 });
+        e.applyAdamW({ ...adamw, lr: 3e-3 });
       }
       const final = e.evalLoss(ids, 4, 32); // after the last update
       e.dispose();

@@ -3,35 +3,18 @@
 import { describe, it, expect } from 'vitest';
 import { createNativeEngine, nativeStatus, type NativeKernel } from '../../src/engine/native/index.js';
 import { initWeights } from '../../src/model/init.js';
-import type { AdamWOptions, WeightMap } from '../../src/engine/engine.js';
 import { expectClose } from '../helpers/close.js';
-import { tinyConfig, randomIds, supportsKernel } from './fixtures.js';
+import { adamw, tinyConfig, randomIds, supportsKernel, trainScenario } from './fixtures.js';
 
-// Big enough that GEMMs span several blocks and both threads get work.
-const c = tinyConfig({ hidden_size: 64, intermediate_size: 256, vocab_size: 1000, num_hidden_layers: 2 });
-const o: AdamWOptions = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 };
-const B = 3, T = 70;
-
-function run(threads: number, kernel: NativeKernel): { w: WeightMap; g: WeightMap; lp: Float32Array; loss: number } {
-  const e = createNativeEngine(c, { threads, kernel });
-  e.loadWeights(initWeights(c, 4));
-  let loss = 0;
-  for (let s = 0; s < 2; s++) {
-    loss = e.trainStep(randomIds(B * T, c.vocab_size, s), B, T);
-    if (s === 0) e.applyAdamW(o);
-  }
-  const g = e.exportGrads(), w = e.exportWeights(), lp = e.tokenLogprobs(randomIds(B * T, c.vocab_size, 9), B, T);
-  e.dispose();
-  return { w, g, lp, loss };
-}
+const run = (threads: number, kernel: NativeKernel) => trainScenario({ threads, kernel });
 
 const supported = { scalar: await supportsKernel('scalar'), avx2: await supportsKernel('avx2') };
 const bits = (t: Float32Array) => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
 
 describe.skipIf(!nativeStatus().ok)('native determinism and kernels', () => {
   for (const threads of [1, 2]) {
-    it(`two runs are bitwise equal (${threads} thread${threads > 1 ? 's' : ''})`, () => {
-      const a = run(threads, 'auto'), b = run(threads, 'auto');
+    it(`two runs are bitwise equal (${threads} thread${threads > 1 ? 's' : ''})`, async () => {
+      const a = await run(threads, 'auto'), b = await run(threads, 'auto');
       expect(b.loss).toBe(a.loss);
       expect(bits(b.lp).equals(bits(a.lp))).toBe(true);
       for (const [name, t] of a.w) expect(bits(b.w.get(name)!).equals(bits(t)), `weights ${name}`).toBe(true);
@@ -39,8 +22,8 @@ describe.skipIf(!nativeStatus().ok)('native determinism and kernels', () => {
     });
   }
 
-  for (const k of ['scalar', 'avx2'] as const) it.skipIf(!supported[k])(`the ${k} kernel matches the widest one`, () => {
-    const v = run(2, 'auto'), s = run(2, k);
+  for (const k of ['scalar', 'avx2'] as const) it.skipIf(!supported[k])(`the ${k} kernel matches the widest one`, async () => {
+    const v = await run(2, 'auto'), s = await run(2, k);
     expect(Math.abs(v.loss - s.loss)).toBeLessThan(1e-5);
     expectClose('tokenLogprobs', s.lp, v.lp, { atol: 1e-4 });
     for (const [name, t] of v.g) expectClose(`grad ${name}`, s.g.get(name)!, t, { rtol: 1e-3, relativeToMax: true });
@@ -56,7 +39,7 @@ describe.skipIf(!nativeStatus().ok)('native determinism and kernels', () => {
     const start = rss();
     for (let s = 0; s < 1000; s++) {
       e.trainStep(ids, 2, 32);
-      e.applyAdamW(o);
+      e.applyAdamW(adamw);
     }
     const end = rss();
     console.log(`native 1000 steps: RSS start ${(start / 2 ** 20).toFixed(1)} MiB, end ${(end / 2 ** 20).toFixed(1)} MiB`);

@@ -1,5 +1,8 @@
-// Small configs and deterministic token ids shared by the native engine tests.
+// Small configs, deterministic token ids and a short training scenario shared by the native engine tests.
 import type { NeoXConfig } from '../../src/model/config.js';
+import type { AdamWOptions, WeightMap } from '../../src/engine/engine.js';
+import type { NativeEngineOptions } from '../../src/engine/native/index.js';
+import { initWeights } from '../../src/model/init.js';
 
 export function tinyConfig(o: Partial<NeoXConfig> = {}): NeoXConfig {
   return {
@@ -18,6 +21,30 @@ export function randomIds(n: number, vocab: number, seed: number): Int32Array {
   });
 }
 
+/** Pythia's AdamW settings at a small lr. */
+export const adamw: AdamWOptions = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 };
+
+/** Big enough that GEMMs span several blocks (and are not multiples of 32) and both threads get work. */
+export const scenarioConfig = tinyConfig({ hidden_size: 64, intermediate_size: 256, vocab_size: 1000, num_hidden_layers: 2 });
+
+/**
+ * Two accumulating train steps with one AdamW update between them, then logprobs of fresh ids:
+ * weights, grads, logprobs and loss to compare across runs, threads, kernels or precisions.
+ */
+export async function trainScenario(opts: NativeEngineOptions): Promise<{ w: WeightMap; g: WeightMap; lp: Float32Array; loss: number }> {
+  const { createNativeEngine } = await import('../../src/engine/native/index.js');
+  const c = scenarioConfig, B = 3, T = 70, o = adamw;
+  const e = createNativeEngine(c, opts);
+  e.loadWeights(initWeights(c, 4));
+  let loss = 0;
+  for (let s = 0; s < 2; s++) {
+    loss = e.trainStep(randomIds(B * T, c.vocab_size, s), B, T);
+    if (s === 0) e.applyAdamW(o);
+  }
+  const g = e.exportGrads(), w = e.exportWeights(), lp = e.tokenLogprobs(randomIds(B * T, c.vocab_size, 9), B, T);
+  e.dispose();
+  return { w, g, lp, loss };
+}
 
 /** Whether this CPU (and build) can run the named native kernel. */
 export async function supportsKernel(kernel: 'scalar' | 'avx2' | 'avx512'): Promise<boolean> {
