@@ -154,19 +154,50 @@ function corpusShards(dir: string, m: CorpusManifest): ShardInput[] {
 }
 
 /**
- * Scores of the corpus: reused from scores.arrow when its key matches, else computed (resumably).
- * They live beside the prepared corpus, keyed by everything that changes them, so every run that
- * needs the same scores (hard and soft sampling of one method, say) computes them once.
+ * Scores of the corpus, one table per metric, reused when its key matches, else computed
+ * (resumably). They live beside the prepared corpus, keyed by everything that changes them, so
+ * every run that needs the same scores computes them once: hard and soft sampling of one method,
+ * and ETS-DACP-com, whose table is the union of the three single-metric tables.
  */
 async function corpusScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string; file: string }> {
+  if (metrics.length <= 1) return metricScores(r, corpusDir, corpus, tok, metrics, o);
   const key = scoresKey(r, corpus, tok, metrics);
+  const { file, meta } = scoresPaths(corpusDir, metrics, key);
+  if (!o.rescore && (await cachedKey(meta)) === key && existsSync(file)) return { scores: await readScores(file), key, file };
+  const parts: ScoreTable[] = [];
+  for (const m of metrics) parts.push((await metricScores(r, corpusDir, corpus, tok, [m], o)).scores);
+  const scores = unionScores(parts, metrics);
+  await writeScores(file, scores);
+  await writeFileAtomic(meta, JSON.stringify({ key, metrics, docs: scores.ids.length, corpus: corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
+  return { scores, key, file };
+}
+
+function scoresPaths(corpusDir: string, metrics: Metric[], key: string): { dir: string; file: string; meta: string } {
   const dir = path.join(corpusDir, 'scores', `${metrics.join('+')}-${key.slice(0, 12)}`);
-  const file = path.join(dir, 'scores.arrow');
-  const meta = path.join(dir, 'scores.json');
-  if (!o.rescore && existsSync(file) && existsSync(meta)) {
-    const m = JSON.parse(await fs.readFile(meta, 'utf8')) as { key?: string };
-    if (m.key === key) return { scores: await readScores(file), key, file };
+  return { dir, file: path.join(dir, 'scores.arrow'), meta: path.join(dir, 'scores.json') };
+}
+
+async function cachedKey(meta: string): Promise<string | undefined> {
+  if (!existsSync(meta)) return undefined;
+  return (JSON.parse(await fs.readFile(meta, 'utf8')) as { key?: string }).key;
+}
+
+/** Each metric's column from its own table; the tables score the same documents in the same order. */
+function unionScores(parts: ScoreTable[], metrics: Metric[]): ScoreTable {
+  const [first] = parts;
+  for (const p of parts) {
+    if (p.ids.length !== first.ids.length || p.ids.some((id, i) => id !== first.ids[i])) throw new Error('score tables of one corpus list different documents');
   }
+  const out: ScoreTable = { ...first };
+  metrics.forEach((m, i) => (out[m] = parts[i][m]));
+  return out;
+}
+
+/** One scoring pass over the corpus for `metrics` (at most one, or none for DACP's token counts). */
+async function metricScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string; file: string }> {
+  const key = scoresKey(r, corpus, tok, metrics);
+  const { dir, file, meta } = scoresPaths(corpusDir, metrics, key);
+  if (!o.rescore && (await cachedKey(meta)) === key && existsSync(file)) return { scores: await readScores(file), key, file };
   if (o.rescore) for (const f of ['parts', 'scores.arrow', 'scores.json']) await fs.rm(path.join(dir, f), { recursive: true, force: true });
   const scorers = await buildScorers(r, metrics, tok);
   const totalDocs = corpus.totals.docs;

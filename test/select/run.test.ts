@@ -161,6 +161,12 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     s.ids.forEach((id, i) => (ids.has(id) ? (minIn = Math.min(minIn, mean[i])) : (maxOut = Math.max(maxOut, mean[i]))));
     expect(minIn).toBeGreaterThanOrEqual(maxOut);
     expect(res.manifest.selection.selected_tokens).toBeGreaterThanOrEqual(res.manifest.selection.budget_tokens);
+    // Each metric was scored into its own table, so ETA-DACP (perplexity) with the same settings scores nothing.
+    const eta = await recipe('com-ppl', 'eta-dacp', { metric: 'perplexity', budget: 0.1, sampling: 'hard', perplexity_tokens: 8 }, 'reut2-021.sgm');
+    const phases = new Set<string>();
+    const re = await runSelection(eta, { onProgress: (p) => phases.add(p.phase) });
+    expect(phases.has('score')).toBe(false);
+    expect(Array.from((await readScores(re.scores!)).perplexity)).toEqual(Array.from(s.perplexity));
   });
 
   it('ETS-DACP with the model embedder (mean-pooled hidden states of the tiny model; native engine if built)', async () => {
