@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { RecordBatch, RecordBatchFileWriter, Utf8, vectorFromArray } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CORPUS_FORMAT, CORPUS_VERSION, readSpec, type CorpusManifest, type Doc } from '../../src/data/index.js';
-import { FIN_SPECS } from './kit.js';
+import { FIN_SPECS, KIT } from './kit.js';
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cpt-mem-'));
 afterAll(async () => {
@@ -64,4 +64,27 @@ describe('readDocs memory', () => {
     console.log(`child peak RSS ${(out.maxRss / 1e6).toFixed(0)} MB for ${(total / 1e6).toFixed(0)} MB of shards`);
     expect(out.maxRss).toBeLessThan(250e6);
   }, 90_000);
+
+  it('reads a ~200 MB plain-text file in a child with a 64 MB heap cap', async () => {
+    // Jane Austen's Emma 230 times: blank-line paragraphs, far more text than the heap could hold at once.
+    const emma = await fs.readFile(path.join(KIT, 'corpus/general/gutenberg_nltk/austen-emma.txt'));
+    const file = path.join(tmp, 'big.txt');
+    const h = await fs.open(file, 'w');
+    for (let i = 0; i < 230; i++) await h.write(Buffer.concat([emma, Buffer.from('\n\n')]));
+    await h.close();
+    const script = fileURLToPath(new URL('./fixtures/count-text.ts', import.meta.url));
+    const one = { docs: 0, bytes: 0 };
+    for await (const d of readSpec({ name: 't', path: path.join(KIT, 'corpus/general/gutenberg_nltk/austen-emma.txt'), format: 'text', fields: [], encoding: 'utf-8', skip_bad: false }).docs) {
+      one.docs++;
+      one.bytes += Buffer.byteLength(d.text);
+    }
+    const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', script, file], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { docs: number; bytes: number; maxRss: number };
+    expect(out.docs).toBe(230 * one.docs);
+    expect(out.bytes).toBe(230 * one.bytes);
+    console.log(`child peak RSS ${(out.maxRss / 1e6).toFixed(0)} MB for ${(230 * emma.length / 1e6).toFixed(0)} MB of text`);
+    expect(out.maxRss).toBeLessThan(250e6);
+  }, 150_000);
 });
