@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadRecipe } from '../recipe/load.js';
 import type { InputFormat, SourceSpec } from '../recipe/types.js';
-import { FORMATS, pileTestDir, prepareCorpus, type PrepareProgress, type PrepareResult } from '../data/index.js';
+import { FORMATS, pileTestDir, prepareCorpus, verifyCorpus, type PrepareProgress, type PrepareResult } from '../data/index.js';
 import { UserError } from '../util/errors.js';
 import { fmtDuration } from '../util/progress.js';
 
@@ -20,6 +20,7 @@ interface PrepareFlags {
   skipBad?: boolean;
   shardMb: string;
   force?: boolean;
+  verify?: boolean;
 }
 
 export function register(program: Command): void {
@@ -40,6 +41,7 @@ export function register(program: Command): void {
     .option('--skip-bad', 'skip bad records (bad JSON, missing field, bad UTF-8, empty file) and count them, instead of stopping')
     .option('--shard-mb <n>', 'target shard size in MB (recipe: data.shard_mb)', '')
     .option('--force', 'prepare again even if the manifest matches the inputs')
+    .option('--verify', 'check the prepared shards (recipe, or --out) against their manifest: size and sha256; prepares nothing')
     .addHelpText(
       'after',
       `
@@ -56,10 +58,15 @@ Every dropped record is counted in manifest.json under "skipped" (e.g. no_body f
       if (recipeFile) {
         if (flags.input || flags.format || flags.out) throw new UserError('give either a recipe or --input/--format/--out, not both');
         const recipe = await loadRecipe(recipeFile);
+        if (flags.verify) return verify([recipe.data.prepared_dir, ...(recipe.data.pile_test.length ? [pileTestDir(recipe.data.prepared_dir)] : [])]);
         const shardMb = shardMbFlag ?? recipe.data.shard_mb;
         await run('corpus', recipe.data.corpus, recipe.data.prepared_dir, shardMb, !!flags.force);
         if (recipe.data.pile_test.length) await run('pile_test', recipe.data.pile_test, pileTestDir(recipe.data.prepared_dir), shardMb, !!flags.force);
         return;
+      }
+      if (flags.verify) {
+        if (!flags.out) throw new UserError('prepare --verify: give a recipe or --out <dir> (the prepared corpus to check)');
+        return verify([path.resolve(flags.out)]);
       }
       const missing = (['input', 'format', 'out'] as const).filter((k) => !flags[k]);
       if (missing.length) throw new UserError(`prepare: give a recipe, or --input, --format and --out (missing ${missing.map((k) => '--' + k).join(', ')}); see cpt prepare --help`);
@@ -79,6 +86,17 @@ Every dropped record is counted in manifest.json under "skipped" (e.g. no_body f
       if ((spec.format === 'json' || spec.format === 'csv') && spec.fields.length === 0) throw new UserError(`--format ${spec.format} needs --field (the text field(s))`);
       await run(spec.name, [spec], path.resolve(flags.out!), shardMbFlag ?? 64, !!flags.force);
     });
+}
+
+async function verify(dirs: string[]): Promise<void> {
+  let bad = 0;
+  for (const dir of dirs) {
+    for (const c of await verifyCorpus(dir)) {
+      if (!c.ok) bad++;
+      process.stdout.write(`${c.ok ? 'ok ' : 'BAD'} ${c.file}${c.problem ? `: ${c.problem}` : ''}\n`);
+    }
+  }
+  if (bad) throw new UserError(`${bad} shard(s) do not match their manifest; re-run \`cpt prepare --force\``);
 }
 
 function collect(v: string, prev: string[]): string[] {

@@ -9,11 +9,13 @@ export {
   readArrowBatches,
   readDocs,
   readManifest,
+  verifyCorpus,
   type CorpusManifest,
   type PrepareOptions,
   type PrepareProgress,
   type PrepareResult,
   type ReadDocsOptions,
+  type ShardCheck,
   type ShardInfo,
   type SourceSummary,
 } from './shards.js';

@@ -3,7 +3,7 @@
  * Written atomically; re-preparing is skipped when inputs and spec are unchanged.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RecordBatch, RecordBatchFileWriter, RecordBatchReader, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
 import type { SourceSpec } from '../recipe/types.js';
@@ -277,7 +277,7 @@ export async function* readDocs(dir: string, opts: ReadDocsOptions = {}): AsyncG
   const only = opts.sources ? new Set(opts.sources) : null;
   for (const s of m.shards) {
     const file = path.join(dir, s.file);
-    for await (const rb of readArrowBatches(file)) {
+    for await (const rb of readArrowBatches(file, s.bytes)) {
       const ids = strings(rb, 'id');
       const texts = strings(rb, 'text');
       const srcs = strings(rb, 'source');
@@ -292,8 +292,11 @@ export async function* readDocs(dir: string, opts: ReadDocsOptions = {}): AsyncG
   }
 }
 
-/** Record batches of an Arrow IPC file, read through a file handle (one batch in memory at a time). */
-export async function* readArrowBatches(file: string): AsyncGenerator<RecordBatch> {
+/**
+ * Record batches of an Arrow IPC file, read through a file handle (one batch in memory at a time).
+ * With `bytes` (the manifest's size), a shard changed or cut short since it was written is an error.
+ */
+export async function* readArrowBatches(file: string, bytes?: number): AsyncGenerator<RecordBatch> {
   let fh;
   try {
     fh = await fs.open(file, 'r');
@@ -301,10 +304,38 @@ export async function* readArrowBatches(file: string): AsyncGenerator<RecordBatc
     throw new UserError(`${file}: cannot open (missing shard? re-run \`cpt prepare\`)`);
   }
   try {
+    const size = (await fh.stat()).size;
+    if (bytes !== undefined && size !== bytes) throw new UserError(`${file}: ${size} bytes, the manifest says ${bytes}: changed or truncated since it was prepared; re-run \`cpt prepare --force\``);
     const reader = await RecordBatchReader.from(fh);
     await reader.open();
     for await (const rb of reader) yield rb;
   } finally {
     await fh.close().catch(() => undefined);
   }
+}
+
+export interface ShardCheck {
+  file: string;
+  ok: boolean;
+  /** What is wrong: missing, size or checksum. */
+  problem?: string;
+}
+
+/** Checks every shard of a prepared corpus against its manifest (size and streamed sha256). */
+export async function verifyCorpus(dir: string): Promise<ShardCheck[]> {
+  const m = await readManifest(dir);
+  const out: ShardCheck[] = [];
+  for (const s of m.shards) {
+    const file = path.join(dir, s.file);
+    const st = await fs.stat(file).catch(() => null);
+    if (!st) out.push({ file, ok: false, problem: 'missing' });
+    else if (st.size !== s.bytes) out.push({ file, ok: false, problem: `size ${st.size}, manifest ${s.bytes}` });
+    else {
+      const h = createHash('sha256');
+      for await (const chunk of createReadStream(file, { highWaterMark: 1 << 22 })) h.update(chunk as Buffer);
+      const got = h.digest('hex');
+      out.push(got === s.sha256 ? { file, ok: true } : { file, ok: false, problem: `sha256 ${got.slice(0, 12)}…, manifest ${s.sha256.slice(0, 12)}…` });
+    }
+  }
+  return out;
 }

@@ -71,7 +71,7 @@ export async function tokenizeCorpus(dir: string, tokenizer: Tokenizer, opts: To
     const writer = new RecordBatchFileWriter();
     let docs = 0;
     let tokens = 0;
-    for await (const batch of readShardDocs(dir, s.file)) {
+    for await (const batch of readShardDocs(dir, s.file, s.bytes)) {
       const batchDocs = opts.batchDocs ?? 2048;
       for (let i = 0; i < batch.length; i += batchDocs) {
         const part = batch.slice(i, i + batchDocs);
@@ -95,8 +95,8 @@ export async function tokenizeCorpus(dir: string, tokenizer: Tokenizer, opts: To
 }
 
 /** Docs of one shard (readDocs restricted to a single file). */
-async function* readShardDocs(dir: string, shard: string): AsyncGenerator<{ id: string; text: string }[]> {
-  for await (const rb of readArrowBatches(path.join(dir, shard))) {
+async function* readShardDocs(dir: string, shard: string, bytes: number): AsyncGenerator<{ id: string; text: string }[]> {
+  for await (const rb of readArrowBatches(path.join(dir, shard), bytes)) {
     const ids = rb.getChild('id')!.toArray() as string[];
     const texts = rb.getChild('text')!.toArray() as string[];
     yield ids.map((id, i) => ({ id, text: texts[i] }));

@@ -143,7 +143,7 @@ function corpusShards(dir: string, m: CorpusManifest): ShardInput[] {
     name: s.file,
     bytes: s.bytes,
     async *read(): AsyncIterable<Doc[]> {
-      for await (const rb of readArrowBatches(path.join(dir, s.file))) {
+      for await (const rb of readArrowBatches(path.join(dir, s.file), s.bytes)) {
         const ids = rb.getChild('id')!.toArray() as string[];
         const texts = rb.getChild('text')!.toArray() as string[];
         const srcs = rb.getChild('source')!.toArray() as string[];
