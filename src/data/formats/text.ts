@@ -47,7 +47,10 @@ export async function* readText(ctx: ReadContext, o: TextStreamOptions = {}): As
       const raw = await readWhole(f, ctx); // one document per file by definition
       if (raw === null) continue;
       const body = cleanText(raw);
-      if (body) (n++, yield { id: f.rel, text: body, source: ctx.spec.name });
+      if (body) {
+        n++;
+        yield { id: f.rel, text: body, source: ctx.spec.name };
+      }
     } else {
       if (f.size === 0) {
         ctx.bad('empty_file', f.abs, 'file is empty');
