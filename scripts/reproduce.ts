@@ -117,6 +117,11 @@ console.log(`\n${lines.join('\n')}\n\n${note}`);
 
 const continued = names.filter((n) => n !== 'base' && metricsOf(n).length).map((n) => runDirs.get(n)!);
 if (continued.length) {
-  const p = await plotRuns(continued, { out: path.join(OUT, 'plots'), x: 'tokens', train: false });
+  // One colour per method, one dash per sampling; symlog x so the 10% runs are not squeezed against DACP's 100%.
+  const style = (run: string) => {
+    const m = /^(.*)-(hard|soft)$/.exec(run);
+    return m ? { color: m[1], dash: m[2] } : { color: run, dash: 'none (whole set)' };
+  };
+  const p = await plotRuns(continued, { out: path.join(OUT, 'plots'), x: 'tokens', train: false, logX: true, style });
   console.log(`plots: ${p.svg}, ${p.png}`);
 }

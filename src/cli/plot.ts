@@ -10,9 +10,10 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory (default <first run>/plots)')
     .option('--x <axis>', 'x axis: tokens or step', 'tokens')
     .option('--train', 'add a panel with the training loss', false)
-    .action(async (dirs: string[], o: { out?: string; x: string; train: boolean }) => {
+    .option('--log-x', 'symmetric-log x axis (runs of very different lengths side by side)', false)
+    .action(async (dirs: string[], o: { out?: string; x: string; train: boolean; logX: boolean }) => {
       if (o.x !== 'tokens' && o.x !== 'step') throw new UserError(`--x: "${o.x}" should be tokens or step`);
-      const r = await plotRuns(dirs, { out: o.out, x: o.x, train: o.train });
+      const r = await plotRuns(dirs, { out: o.out, x: o.x, train: o.train, logX: o.logX });
       process.stdout.write(`wrote ${r.svg}\nwrote ${r.png}\n`);
     });
 }

@@ -10,6 +10,13 @@ export interface PlotOptions {
   x: 'tokens' | 'step';
   /** Add a panel with the per-step training loss. */
   train: boolean;
+  /**
+   * Symmetric-log x axis: runs of very different lengths (10% and 100% of a corpus) stay readable
+   * side by side; linear near 0, where every run starts.
+   */
+  logX?: boolean;
+  /** Colour group and dash style of each run (e.g. method and sampling); default one colour per run. */
+  style?: (run: string) => { color: string; dash: string };
 }
 
 export interface RunSeries {
@@ -23,6 +30,8 @@ const PANELS: { key: 'fin_test' | 'pile_test' | 'loss'; title: string }[] = [
   { key: 'loss', title: 'Train loss' },
 ];
 
+const DASHES = [[1, 0], [7, 3], [2, 2], [8, 3, 2, 3]];
+
 /** Run names for the legend: the directory's base name, made unique by its parent if needed. */
 export function runNames(dirs: string[]): string[] {
   const base = dirs.map((d) => path.basename(path.resolve(d)));
@@ -30,18 +39,35 @@ export function runNames(dirs: string[]): string[] {
 }
 
 /** Vega-Lite spec: one panel per loss (independent y), one colour per run, shared legend. */
-export function lossChartSpec(runs: RunSeries[], opts: Pick<PlotOptions, 'x' | 'train'>): VegaLiteSpec {
+export function lossChartSpec(runs: RunSeries[], opts: Pick<PlotOptions, 'x' | 'train' | 'logX' | 'style'>): VegaLiteSpec {
   const panels = PANELS.filter((p) => p.key !== 'loss' || opts.train);
-  const values: { run: string; x: number; panel: string; value: number }[] = [];
+  const values: { run: string; x: number; panel: string; value: number; color?: string; dash?: string }[] = [];
   for (const r of runs) {
+    const style = opts.style?.(r.name);
     for (const rec of r.records) {
       for (const p of panels) {
         const v = rec[p.key];
-        if (typeof v === 'number' && Number.isFinite(v)) values.push({ run: r.name, x: opts.x === 'tokens' ? rec.tokens : rec.step, panel: p.title, value: v });
+        if (typeof v === 'number' && Number.isFinite(v)) values.push({ run: r.name, x: opts.x === 'tokens' ? rec.tokens : rec.step, panel: p.title, value: v, ...style });
       }
     }
   }
-  const xTitle = opts.x === 'tokens' ? 'tokens seen' : 'optimizer step';
+  const xTitle = `${opts.x === 'tokens' ? 'tokens seen' : 'optimizer step'}${opts.logX ? ' (symlog scale)' : ''}`;
+  // The symlog constant: linear below about 1% of the longest run.
+  const xMax = Math.max(1, ...values.map((v) => v.x));
+  const dashes = [...new Set(values.map((v) => v.dash!))].sort();
+  const styled = opts.style
+    ? {
+        color: { field: 'color', type: 'nominal', title: 'run', legend: { orient: 'bottom' } },
+        strokeDash: {
+          field: 'dash',
+          type: 'nominal',
+          title: 'sampling',
+          scale: { domain: dashes, range: dashes.map((_, i) => DASHES[i % DASHES.length]) },
+          legend: { orient: 'bottom', symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 400, encode: { symbols: { update: { stroke: { value: '#333' } } } } },
+        },
+        detail: { field: 'run' },
+      }
+    : { color: { field: 'run', type: 'nominal', title: 'run', legend: { orient: 'bottom' } } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: `Loss trajectories (${runs.length} run${runs.length > 1 ? 's' : ''})`, fontSize: 16 },
@@ -52,9 +78,9 @@ export function lossChartSpec(runs: RunSeries[], opts: Pick<PlotOptions, 'x' | '
       height: 260,
       mark: { type: 'line', point: { size: 18 }, strokeWidth: 2 },
       encoding: {
-        x: { field: 'x', type: 'quantitative', title: xTitle, axis: { format: '~s' } },
+        x: { field: 'x', type: 'quantitative', title: xTitle, axis: { format: '~s' }, ...(opts.logX ? { scale: { type: 'symlog', constant: xMax / 100 } } : {}) },
         y: { field: 'value', type: 'quantitative', title: 'loss (nats / token)', scale: { zero: false } },
-        color: { field: 'run', type: 'nominal', title: 'run', legend: { orient: 'bottom' } },
+        ...styled,
         tooltip: [{ field: 'run' }, { field: 'x' }, { field: 'value' }],
       },
     },

@@ -32,6 +32,21 @@ describe('plot', () => {
       { run: 'b', x: 300, panel: 'Pile-test loss', value: 3.5 },
     ]);
   });
+  it('style: colour by group, dash by variant (one pattern each, in the legend); symlog x', () => {
+    const rec = (fin: number) => ({ step: 0, tokens: 1000, lr: null, loss: null, grad_norm: null, fin_test: fin, pile_test: null, tok_s: null, time: 0 });
+    const runs = ['m-hard', 'm-soft', 'all'].map((name, i) => ({ name, records: [rec(i)] }));
+    const style = (r: string) => (r === 'all' ? { color: 'all', dash: 'none' } : { color: 'm', dash: r.slice(2) });
+    const spec = lossChartSpec(runs, { x: 'tokens', train: false, logX: true, style }) as unknown as {
+      data: { values: { run: string; color: string; dash: string }[] };
+      spec: { encoding: { x: { scale: { type: string } }; strokeDash: { scale: { domain: string[]; range: number[][] } }; detail: { field: string } } };
+    };
+    expect(spec.data.values.map((v) => [v.run, v.color, v.dash])).toEqual([['m-hard', 'm', 'hard'], ['m-soft', 'm', 'soft'], ['all', 'all', 'none']]);
+    const enc = spec.spec.encoding;
+    expect(enc.x.scale.type).toBe('symlog');
+    expect(enc.strokeDash.scale.domain).toEqual(['hard', 'none', 'soft']);
+    expect(new Set(enc.strokeDash.scale.range.map(String)).size).toBe(3);
+    expect(enc.detail.field).toBe('run'); // one line per run even when runs share colour and dash
+  });
   it('renders SVG and PNG with titles, axis labels and a legend naming each run', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'cpt-plot-'));
     const a = fakeRun(root, 'dacp', 0.1), b = fakeRun(root, 'ets-dacp', 0.15);
