@@ -5,6 +5,7 @@ import {
   type PackedDataset, type Tokenizer, type TokenizedDoc,
 } from '../data/index.js';
 import { runSelection } from '../select/index.js';
+import { selectionProgress } from '../select/progress.js';
 import type { Recipe, SourceSpec } from '../recipe/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Progress } from '../util/progress.js';
@@ -88,16 +89,9 @@ export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) =
 
 /** The selected shards: runSelection reuses an up-to-date selection and redoes a stale one. */
 async function ensureSelection(recipe: Recipe, log: (l: string) => void): Promise<string> {
-  let last = 0;
-  const r = await runSelection(recipe, {
-    onProgress: (p) => {
-      const now = Date.now();
-      if (p.message && now - last > 2000) {
-        last = now;
-        log(`select: ${p.message}`);
-      }
-    },
-  });
+  const progress = selectionProgress();
+  const r = await runSelection(recipe, { onProgress: progress.onProgress });
+  progress.finish();
   log(`${r.reused ? 'reusing the selection in' : 'selected into'} ${r.dir}: ${r.manifest.selection.selected_docs} docs, ${r.manifest.selection.selected_tokens} tokens`);
   return r.dir;
 }
