@@ -7,6 +7,7 @@
  *   4. checkpoints/repro/results.md (base model first) and loss plots of all runs overlaid.
  * Resumable as a whole: finished runs and evaluations are skipped; an interrupted run resumes.
  * Options: --only a,b  --eval-limit N (examples per task; default 500)  --no-eval
+ *          --recipes DIR (default recipes/repro)  --out DIR (default checkpoints/repro)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -21,10 +22,16 @@ import { fmtDuration } from '../src/util/progress.js';
 import { ROOT } from '../src/util/paths.js';
 
 const { values: opt } = parseArgs({
-  options: { only: { type: 'string' }, 'eval-limit': { type: 'string', default: '500' }, 'no-eval': { type: 'boolean', default: false } },
+  options: {
+    only: { type: 'string' },
+    'eval-limit': { type: 'string', default: '500' },
+    'no-eval': { type: 'boolean', default: false },
+    recipes: { type: 'string', default: path.join(ROOT, 'recipes', 'repro') },
+    out: { type: 'string', default: path.join(ROOT, 'checkpoints', 'repro') },
+  },
 });
-const REPRO = path.join(ROOT, 'recipes', 'repro');
-const OUT = path.join(ROOT, 'checkpoints', 'repro');
+const REPRO = path.resolve(opt.recipes);
+const OUT = path.resolve(opt.out);
 const TASKS = ['fpb', 'fiqa_sa', 'headline', 'ner', 'arc_easy'];
 const ORDER = ['base', 'dacp', 'tacp', 'ets-dacp-hard', 'ets-dacp-soft', 'eta-dacp-ppl-hard', 'eta-dacp-ppl-soft',
   'eta-dacp-ent-hard', 'eta-dacp-ent-soft', 'ets-dacp-com-hard', 'ets-dacp-com-soft'];
@@ -61,7 +68,7 @@ for (const name of names) {
   } else {
     const resume = existsSync(recipe.run_dir) && readdirSync(recipe.run_dir).some((f) => /^step-\d+$/.test(f));
     console.log(`== ${name}: training${resume ? ' (resuming)' : ''}`);
-    await cpt(name, 'train', ['train', path.relative(ROOT, file), ...(resume ? ['--resume', 'auto'] : [])]);
+    await cpt(name, 'train', ['train', file, ...(resume ? ['--resume', 'auto'] : [])]);
   }
   if (opt['no-eval']) continue;
   const evalFile = path.join(OUT, 'eval', `${name}.json`);
