@@ -6,7 +6,7 @@
  *   3. every model: final Fin-test and Pile-test loss, FPB / FiQA-SA / Headline / NER and ARC-Easy;
  *   4. checkpoints/repro/results.md (base model first) and loss plots of all runs overlaid.
  * Resumable as a whole: finished runs and evaluations are skipped; an interrupted run resumes.
- * Options: --only a,b  --eval-limit N (examples per task; default 500)  --no-eval
+ * Options: --only a,b  --eval-limit N (examples per task; default 100)  --no-eval
  *          --recipes DIR (default recipes/repro)  --out DIR (default checkpoints/repro)
  */
 import { spawnSync } from 'node:child_process';
@@ -24,7 +24,7 @@ import { ROOT } from '../src/util/paths.js';
 const { values: opt } = parseArgs({
   options: {
     only: { type: 'string' },
-    'eval-limit': { type: 'string', default: '500' },
+    'eval-limit': { type: 'string', default: '100' },
     'no-eval': { type: 'boolean', default: false },
     recipes: { type: 'string', default: path.join(ROOT, 'recipes', 'repro') },
     out: { type: 'string', default: path.join(ROOT, 'checkpoints', 'repro') },
