@@ -91,13 +91,18 @@ async function* splitStream(f: InputFile, ctx: ReadContext, sep: RegExp, o: Text
   let index = 0;
   let first = true;
   let cr = false; // a chunk ended in "\r": it may pair with the next chunk's "\n"
+  let scanFrom = 0; // no separator starts in [start, scanFrom): a long document is not rescanned every chunk
   const take = (final: boolean): [number, string][] => {
     const out: [number, string][] = [];
-    re.lastIndex = start;
+    re.lastIndex = Math.max(start, scanFrom);
+    scanFrom = Math.max(start, buf.length - window);
     for (let m = re.exec(buf); m; m = re.exec(buf)) {
       const q = m.index;
       const e = q + m[0].length;
-      if (!final && buf.length - e < window) break;
+      if (!final && buf.length - e < window) {
+        scanFrom = Math.min(scanFrom, q);
+        break;
+      }
       if (q >= buf.length) break; // String.split never splits at the very end
       if (e === start) {
         re.lastIndex = q + 1; // an empty match where the piece starts splits nothing
@@ -110,6 +115,7 @@ async function* splitStream(f: InputFile, ctx: ReadContext, sep: RegExp, o: Text
     const keep = Math.max(0, start - window);
     buf = buf.slice(keep);
     start -= keep;
+    scanFrom = Math.max(start, scanFrom - keep);
     return out;
   };
   for await (const chunk of createReadStream(f.abs, { highWaterMark: o.chunkBytes ?? 1 << 20 }) as AsyncIterable<Buffer>) {
