@@ -81,32 +81,42 @@ export async function scoreCorpus(o: ScoreRunOptions): Promise<ScoreTable> {
   return concatScores(parts);
 }
 
+/** Documents scored per call: record batches hold ~4 MB of text, sliced so progress moves every few seconds. */
+const SLICE_DOCS = 512;
+
 async function scoreShard(shard: ShardInput, o: ScoreRunOptions, progress: ScoreProgress): Promise<ScoreTable> {
   const batches: ScoreTable[] = [];
-  for await (const docs of shard.read()) {
-    const kept = docs.filter((d) => !o.heldOut(d.id));
-    progress.docs += docs.length - kept.length; // held-out documents count as read
-    if (kept.length === 0) continue;
-    const texts = kept.map((d) => d.text);
-    const tokens = await o.tokenize(texts);
-    const n = kept.length;
-    const t: ScoreTable = {
-      ids: kept.map((d) => d.id),
-      source: kept.map((d) => d.source),
-      shard: kept.map(() => shard.name),
-      tokens: Int32Array.from(tokens, (x) => x.length),
-      similarity: new Float64Array(n).fill(NaN),
-      perplexity: new Float64Array(n).fill(NaN),
-      entropy: new Float64Array(n).fill(NaN),
-    };
-    for (const s of o.scorers) {
-      const r = await s.score(texts, tokens);
-      for (const m of s.metrics) if (r[m]) t[m].set(r[m]!);
+  for await (const batch of shard.read()) {
+    for (let at = 0; at < batch.length; at += SLICE_DOCS) {
+      const docs = batch.slice(at, at + SLICE_DOCS);
+      const kept = docs.filter((d) => !o.heldOut(d.id));
+      progress.docs += docs.length - kept.length; // held-out documents count as read
+      if (kept.length === 0) continue;
+      batches.push(await scoreDocs(kept, shard.name, o));
+      progress.docs += kept.length;
+      for (const d of kept) progress.chars += d.text.length;
+      o.onProgress?.({ ...progress });
     }
-    batches.push(t);
-    progress.docs += n;
-    for (const x of texts) progress.chars += x.length;
-    o.onProgress?.({ ...progress });
   }
   return concatScores(batches);
+}
+
+async function scoreDocs(docs: Doc[], shardName: string, o: ScoreRunOptions): Promise<ScoreTable> {
+  const texts = docs.map((d) => d.text);
+  const tokens = await o.tokenize(texts);
+  const n = docs.length;
+  const t: ScoreTable = {
+    ids: docs.map((d) => d.id),
+    source: docs.map((d) => d.source),
+    shard: docs.map(() => shardName),
+    tokens: Int32Array.from(tokens, (x) => x.length),
+    similarity: new Float64Array(n).fill(NaN),
+    perplexity: new Float64Array(n).fill(NaN),
+    entropy: new Float64Array(n).fill(NaN),
+  };
+  for (const s of o.scorers) {
+    const r = await s.score(texts, tokens);
+    for (const m of s.metrics) if (r[m]) t[m].set(r[m]!);
+  }
+  return t;
 }
