@@ -24,6 +24,27 @@ inline uint16_t cvt(float f) {
 // 16 floats to 16 bf16 (RNE) with the AVX512-BF16 instruction.
 inline __m256i cvt16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
 
+// Valid entries in the 16-wide panel starting at p of a dimension of size n (0 past its end).
+inline int valid16(int n, int p) { return n - p >= 16 ? 16 : n - p > 0 ? n - p : 0; }
+
+// t[kk][c] = bf16(X[(kb + kk) * ld + p + c]) for the 32 rows from kb and the `cols` valid columns
+// from p; rows past K and columns past `cols` are zero. A 32-deep block of a row-major source,
+// gathered before it is scattered into a panel's tile layout.
+inline void gather32x16(uint16_t t[32][16], const float* X, int ld, int K, int kb, int p, int cols) {
+  for (int kk = 0; kk < 32; kk++) {
+    const int k = kb + kk;
+    if (k >= K || cols == 0) {
+      memset(t[kk], 0, 32);
+    } else if (cols == 16) {
+      _mm256_store_si256((__m256i*)t[kk], cvt16(_mm512_loadu_ps(X + (size_t)k * ld + p)));
+    } else {
+      const float* src = X + (size_t)k * ld + p;
+      for (int c = 0; c < cols; c++) t[kk][c] = cvt(src[c]);
+      for (int c = cols; c < 16; c++) t[kk][c] = 0;
+    }
+  }
+}
+
 struct alignas(64) TileCfg {
   uint8_t palette, startRow, reserved[14];
   uint16_t colsb[16];
@@ -40,9 +61,9 @@ inline void configure() {
 
 void packA(uint16_t* dst, bool ta, const float* A, int lda, int M, int K, int i0, int i1) {
   const int Kp = pad(K);
-  for (int ip = i0; ip < i1 && !ta; ip += 16) {
-    uint16_t* panel = dst + (size_t)ip * Kp;  // 16 rows x Kp, as [Kp/32][16][32]
-    {
+  if (!ta) {
+    for (int ip = i0; ip < i1; ip += 16) {
+      uint16_t* panel = dst + (size_t)ip * Kp;  // 16 rows x Kp, as [Kp/32][16][32]
       for (int r = 0; r < 16; r++) {
         const int i = ip + r;
         for (int s = 0; s < Kp; s += 32) {
@@ -60,28 +81,16 @@ void packA(uint16_t* dst, bool ta, const float* A, int lda, int M, int K, int i0
         }
       }
     }
+    return;
   }
-  if (!ta) return;
   // Transposed A (element (i, k) at A[k * lda + i]): 32-deep blocks outermost, so the 32 source
   // rows of a block are streamed left to right across all of this range's panels (reading one
   // panel at a time down all K rows would touch a new page per row), each block transposed in
   // a small buffer and written as one 1 KiB tile.
   for (int kb = 0; kb < Kp; kb += 32) {
     for (int ip = i0; ip < i1; ip += 16) {
-      const int m = M - ip < 16 ? (M - ip > 0 ? M - ip : 0) : 16;
       alignas(64) uint16_t t[32][16];
-      for (int kk = 0; kk < 32; kk++) {
-        const int k = kb + kk;
-        if (k >= K || m == 0) {
-          memset(t[kk], 0, 32);
-        } else if (m == 16) {
-          _mm256_store_si256((__m256i*)t[kk], cvt16(_mm512_loadu_ps(A + (size_t)k * lda + ip)));
-        } else {
-          const float* src = A + (size_t)k * lda + ip;
-          for (int r = 0; r < m; r++) t[kk][r] = cvt(src[r]);
-          for (int r = m; r < 16; r++) t[kk][r] = 0;
-        }
-      }
+      gather32x16(t, A, lda, K, kb, ip, valid16(M, ip));
       uint16_t* d = dst + (size_t)ip * Kp + (size_t)kb * 16;  // [16][32]
       for (int r = 0; r < 16; r++)
         for (int kk = 0; kk < 32; kk++) d[r * 32 + kk] = t[kk][r];
@@ -91,11 +100,10 @@ void packA(uint16_t* dst, bool ta, const float* A, int lda, int M, int K, int i0
 
 void packB(uint16_t* dst, bool tb, const float* B, int ldb, int K, int N, int j0, int j1) {
   const int Kp = pad(K);
-  for (int jp = j0; jp < j1; jp += 16) {
-    uint16_t* panel = dst + (size_t)jp * Kp;  // 16 columns x Kp, as [Kp/2][16][2]
-    const int n = N - jp < 16 ? (N - jp > 0 ? N - jp : 0) : 16;
-    if (!tb) {  // handled below, 32-deep blocks outermost (as transposed A)
-    } else {  // element (k, j) at B[j * ldb + k]: pairs (k, k+1) are adjacent in the source
+  if (tb) {  // element (k, j) at B[j * ldb + k]: pairs (k, k+1) are adjacent in the source
+    for (int jp = j0; jp < j1; jp += 16) {
+      uint16_t* panel = dst + (size_t)jp * Kp;  // 16 columns x Kp, as [Kp/2][16][2]
+      const int n = valid16(N, jp);
       for (int c = 0; c < 16; c++) {
         uint16_t* d = panel + c * 2;
         if (c >= n) {
@@ -112,25 +120,13 @@ void packB(uint16_t* dst, bool tb, const float* B, int ldb, int K, int N, int j0
         for (; k < Kp; k++) d[(size_t)(k >> 1) * 32 + (k & 1)] = k < K ? cvt(src[k]) : 0;
       }
     }
+    return;
   }
-  if (tb) return;
-  // Element (k, j) at B[k * ldb + j].
+  // Element (k, j) at B[k * ldb + j]: 32-deep blocks outermost, as transposed A.
   for (int kb = 0; kb < Kp; kb += 32) {
     for (int jp = j0; jp < j1; jp += 16) {
-      const int n = N - jp < 16 ? (N - jp > 0 ? N - jp : 0) : 16;
       alignas(64) uint16_t t[32][16];
-      for (int kk = 0; kk < 32; kk++) {
-        const int k = kb + kk;
-        if (k >= K || n == 0) {
-          memset(t[kk], 0, 32);
-        } else if (n == 16) {
-          _mm256_store_si256((__m256i*)t[kk], cvt16(_mm512_loadu_ps(B + (size_t)k * ldb + jp)));
-        } else {
-          const float* src = B + (size_t)k * ldb + jp;
-          for (int c = 0; c < n; c++) t[kk][c] = cvt(src[c]);
-          for (int c = n; c < 16; c++) t[kk][c] = 0;
-        }
-      }
+      gather32x16(t, B, ldb, K, kb, jp, valid16(N, jp));
       uint16_t* d = dst + (size_t)jp * Kp + (size_t)kb * 16;  // [16 pairs][16][2]
       for (int kk = 0; kk < 32; kk += 2)
         for (int c = 0; c < 16; c++) d[kk * 16 + c * 2] = t[kk][c], d[kk * 16 + c * 2 + 1] = t[kk + 1][c];
