@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   const Kernel* k = selectKernel(kname);
   if (!k) { std::fprintf(stderr, "kernel %s unavailable\n", kname); return 1; }
   ThreadPool pool(threads);
-  Gemm g(k, threads);
+  Gemm g(k, threads), g16(k, threads, true);
   struct S { const char* what; bool ta, tb; int M, N, K; };
   const S shapes[] = {
       {"lm-head fwd NT 333x50304x128", false, true, 333, 50304, 128},
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     for (float& x : B) x = rnd();
     if (b16) {  // accuracy against the fp32 path (relative to the largest |C|)
       g.mt(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, R.data(), s.N, false);
-      g.mt16(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
+      g16.mt(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
       double md = 0, mx = 0;
       for (size_t i = 0; i < C.size(); i++) md = std::max(md, (double)std::fabs(C[i] - R[i])), mx = std::max(mx, (double)std::fabs(R[i]));
       std::printf("%-32s max|bf16-fp32| %.3e of max|C| %.3e (%.2e)\n", s.what, md, mx, md / mx);
@@ -51,10 +51,7 @@ int main(int argc, char** argv) {
     double best = 1e30;
     for (int r = 0; r < 5; r++) {
       auto t0 = std::chrono::steady_clock::now();
-      if (b16)
-        g.mt16(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
-      else
-        g.mt(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
+      (b16 ? g16 : g).mt(pool, s.ta, s.tb, s.M, s.N, s.K, A.data(), colsA, B.data(), colsB, C.data(), s.N, false);
       double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (dt < best) best = dt;
     }

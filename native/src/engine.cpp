@@ -20,11 +20,10 @@ void grow(V& v, size_t n) {
 
 Engine::Engine(const ModelConfig& c, int threads, const char* kernel, bool bf16)
     : c_(c), pool_(threads < 1 ? 1 : threads), gemm_(selectKernel(kernel) ? selectKernel(kernel) : kernelScalar(),
-                                                     threads < 1 ? 1 : threads) {
+                                                     threads < 1 ? 1 : threads, bf16 && bf16::available()) {
   if (!selectKernel(kernel))
     throw std::invalid_argument(std::string("kernel \"") + (kernel ? kernel : "") +
                                 "\" is unknown or not supported by this CPU (auto, scalar, avx2, avx512)");
-  bf16_ = bf16 && bf16::available();
   if (c.hidden <= 0 || c.layers <= 0 || c.heads <= 0 || c.inter <= 0 || c.vocab <= 0)
     throw std::invalid_argument("config sizes must be positive");
   if (c.hidden % c.heads != 0) throw std::invalid_argument("hidden_size must be divisible by num_attention_heads");
@@ -139,7 +138,6 @@ void Engine::linear(const float* x, int N, int in, const float* W, const float* 
   pool_.parallelFor(N, [&](int, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) std::memcpy(y + r * out, b, sizeof(float) * out);
   });
-  if (bf16_) return gemm_.mt16(pool_, false, true, N, out, in, x, in, W, in, y, out, true);
   gemm_.mt(pool_, false, true, N, out, in, x, in, W, in, y, out, true);
 }
 
@@ -160,12 +158,6 @@ void Engine::colSumAdd(const float* x, int N, int C, float* out) {
 
 void Engine::linearBackward(const float* x, const float* dy, int N, int in, int out, const float* W, float* dW,
                             float* db, float* dx) {
-  if (bf16_) {
-    gemm_.mt16(pool_, true, false, out, in, N, dy, out, x, in, dW, in, true);
-    colSumAdd(dy, N, out, db);
-    gemm_.mt16(pool_, false, false, N, in, out, dy, out, W, in, dx, in, false);
-    return;
-  }
   gemm_.mt(pool_, true, false, out, in, N, dy, out, x, in, dW, in, true);  // dW += dy^T x
   colSumAdd(dy, N, out, db);
   gemm_.mt(pool_, false, false, N, in, out, dy, out, W, in, dx, in, false);  // dx = dy W
@@ -429,20 +421,12 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
   float* lg = logitBuf_.data();
   const float gs = (float)(gradScale / ((double)B * (T - 1)));
   // Pack the head weight once per call rather than once per row chunk.
-  if (bf16_) {
-    gemm_.packAll16(pool_, true, D, V, embOut_, D, headT16_);
-    if (mode == 1) gemm_.packAll16(pool_, false, V, D, embOut_, D, head16_);
-  } else {
-    gemm_.packAll(pool_, true, D, V, embOut_, D, headT_);
-    if (mode == 1) gemm_.packAll(pool_, false, V, D, embOut_, D, head_);
-  }
+  gemm_.packAll(pool_, true, D, V, embOut_, D, headT_);
+  if (mode == 1) gemm_.packAll(pool_, false, V, D, embOut_, D, head_);
   for (int r0 = 0; r0 < N; r0 += R) {
     const int rows = std::min(R, N - r0);
     const float* Hc = lnf_.data() + (size_t)r0 * D;
-    if (bf16_)
-      gemm_.mtPacked16(pool_, false, rows, Hc, D, headT16_, lg, V, false);
-    else
-      gemm_.mtPacked(pool_, false, rows, Hc, D, headT_, lg, V, false);
+    gemm_.mtPacked(pool_, false, rows, Hc, D, headT_, lg, V, false);
     pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; i++) {
         const int r = r0 + (int)i, t = r % T;
@@ -467,13 +451,8 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
       }
     });
     if (mode == 1) {
-      if (bf16_) {
-        gemm_.mtPacked16(pool_, false, rows, lg, V, head16_, dH_.data() + (size_t)r0 * D, D, false);
-        gemm_.mt16(pool_, true, false, V, D, rows, lg, V, Hc, D, gEmbOut_, D, true);
-      } else {
-        gemm_.mtPacked(pool_, false, rows, lg, V, head_, dH_.data() + (size_t)r0 * D, D, false);
-        gemm_.mt(pool_, true, false, V, D, rows, lg, V, Hc, D, gEmbOut_, D, true);
-      }
+      gemm_.mtPacked(pool_, false, rows, lg, V, head_, dH_.data() + (size_t)r0 * D, D, false);
+      gemm_.mt(pool_, true, false, V, D, rows, lg, V, Hc, D, gEmbOut_, D, true);
     }
   }
   double s = 0;
@@ -484,7 +463,6 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
 void Engine::logits(const int32_t* ids, int B, int T, float* out) {
   check(ids, B, T);
   forward(ids, B, T);
-  if (bf16_) return gemm_.mt16(pool_, false, true, B * T, V_, D_, lnf_.data(), D_, embOut_, D_, out, V_, false);
   gemm_.mt(pool_, false, true, B * T, V_, D_, lnf_.data(), D_, embOut_, D_, out, V_, false);
 }
 

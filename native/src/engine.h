@@ -40,7 +40,7 @@ class Engine {
 
   const std::vector<ParamInfo>& params() const { return params_; }
   const char* kernelName() const { return gemm_.kernel()->name; }
-  const char* precision() const { return bf16_ ? "bf16" : "fp32"; }
+  const char* precision() const { return gemm_.bf16() ? "bf16" : "fp32"; }
   int threads() const { return pool_.size(); }
   size_t totalParams() const { return total_; }
 
@@ -102,8 +102,6 @@ class Engine {
   std::vector<std::vector<double>> partial_;  // per thread partial sums (deterministic reductions)
   std::vector<float> logitBuf_;
   PackedB headT_, head_;  // embed_out packed as op(B) for logits (NT) and for dH (NN)
-  bool bf16_ = false;
-  PackedB16 headT16_, head16_;  // the same, bf16
   std::vector<double> rowLoss_;
 };
 

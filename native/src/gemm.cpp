@@ -29,7 +29,7 @@ float* AlignedBuf::get(size_t need) {
   return p;
 }
 
-Gemm::Gemm(const Kernel* k, int threads) : k_(k), apack_(threads), bpack_(threads) {}
+Gemm::Gemm(const Kernel* k, int threads, bool bf16) : k_(k), bf16_(bf16), apack_(threads), bpack_(threads) {}
 
 void Gemm::packA(float* dst, bool ta, const float* A, int lda, int i0, int mc, int p0, int kc) const {
   const int MR = k_->mr;
@@ -141,6 +141,7 @@ void Gemm::st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, in
 
 void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
               int ldb, float* C, int ldc, bool acc) {
+  if (bf16_) return mt16(pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
   const int nt = pool.size();
@@ -181,6 +182,7 @@ void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const flo
 }
 
 void Gemm::packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out) {
+  if (bf16_) return packAll16(pool, tb, K, N, B, ldb, out);
   const int NR = k_->nr;
   const size_t Np = (size_t)(N + NR - 1) / NR * NR;
   float* dst = out.buf.get(Np * K);
@@ -206,6 +208,7 @@ void Gemm::packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int 
 
 void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
                     bool acc) {
+  if (bf16_) return mtPacked16(pool, ta, M, A, lda, pb, C, ldc, acc);
   const int N = pb.N, K = pb.K, MR = k_->mr, NR = k_->nr;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
@@ -230,7 +233,7 @@ void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, c
 
 static uint16_t* as16(AlignedBuf& b, size_t n) { return reinterpret_cast<uint16_t*>(b.get((n + 1) / 2)); }
 
-void Gemm::packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB16& out) {
+void Gemm::packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out) {
   const int Kp = bf16::pad(K), Np = bf16::pad(N);
   uint16_t* dst = as16(out.buf, (size_t)Np * Kp);
   out.K = K, out.N = N;
@@ -239,7 +242,7 @@ void Gemm::packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, in
   });
 }
 
-void Gemm::mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB16& pb, float* C,
+void Gemm::mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C,
                       int ldc, bool acc) {
   const int N = pb.N, K = pb.K;
   if (M <= 0 || N <= 0) return;

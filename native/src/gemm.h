@@ -1,8 +1,9 @@
 // Packed, cache-blocked SGEMM on top of a run-time selected micro-kernel.
 // C[M x N] (= or +=) op(A)[M x K] * op(B)[K x N], all row-major. ta: A is stored [K x M];
 // tb: B is stored [N x K]. These cover the three shapes of a linear layer: forward (NT),
-// input gradient (NN) and weight gradient (TN). The *16 entry points are the opt-in bf16 path
-// (AMX tiles, fp32 accumulation; bf16.h), used only where bf16::available().
+// input gradient (NN) and weight gradient (TN). A Gemm made with bf16 runs its multithreaded
+// entry points (mt, packAll, mtPacked) on the opt-in bf16 path (AMX tiles, fp32 accumulation;
+// bf16.h); only pass bf16 where bf16::available(). st (attention's per-head products) is fp32.
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -22,22 +23,18 @@ struct AlignedBuf {
   float* get(size_t need);  // grows (never shrinks), 64-byte aligned, contents not preserved
 };
 
-// op(B) packed once for many GEMMs that share it (the LM head weight across row chunks).
+// op(B) packed once for many GEMMs that share it (the LM head weight across row chunks): fp32
+// panels, or bf16 ones (bf16.h's layout) when packed by a bf16 Gemm.
 struct PackedB {
-  AlignedBuf buf;
-  int K = 0, N = 0;
-};
-
-// op(B) rounded to bf16 and packed for the AMX path (see bf16.h for the layout).
-struct PackedB16 {
   AlignedBuf buf;
   int K = 0, N = 0;
 };
 
 class Gemm {
  public:
-  Gemm(const Kernel* k, int threads);
+  Gemm(const Kernel* k, int threads, bool bf16 = false);
   const Kernel* kernel() const { return k_; }
+  bool bf16() const { return bf16_; }
   // Multithreaded over the pool (call from the main thread only).
   void mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
           int ldb, float* C, int ldc, bool acc);
@@ -45,14 +42,6 @@ class Gemm {
   // C = op(A) * (pre-packed B); multithreaded over rows of C.
   void mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
                 bool acc);
-  // bf16 path (AMX, fp32 accumulation; only when bf16::available()): same contracts as mt,
-  // packAll and mtPacked, with both operands rounded to bf16 (nearest even) when packed. Every
-  // element of C is summed in a fixed order independent of the thread count (deterministic).
-  void mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
-            int ldb, float* C, int ldc, bool acc);
-  void packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB16& out);
-  void mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB16& pb, float* C, int ldc,
-                  bool acc);
   // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
   void st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
           float* C, int ldc, bool acc);
@@ -67,11 +56,20 @@ class Gemm {
   // Pack A (when transposed) and run the macro-kernel on one block.
   void block(float* ap, bool ta, const float* A, int lda, int ic, int mc, int pc, int kc, const float* Bp, int nc,
              float* C, int ldc, bool acc) const;
+  // The bf16 path: same contracts as mt, packAll and mtPacked, with both operands rounded to bf16
+  // (nearest even) when packed. Every element of C is summed in a fixed order independent of the
+  // thread count (deterministic).
+  void mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
+            int ldb, float* C, int ldc, bool acc);
+  void packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out);
+  void mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
+                  bool acc);
   const Kernel* k_;
+  bool bf16_;
   std::vector<AlignedBuf> apack_, bpack_;
   AlignedBuf shared_b_;
   AlignedBuf a16_;  // packed bf16 A (shared by the pool's threads)
-  PackedB16 b16_;   // packed bf16 B for mt16
+  PackedB b16_;     // packed bf16 B for mt16
 };
 
 }  // namespace cpt
