@@ -9,9 +9,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmS
 import path from 'node:path';
 import { writeFileAtomic, fsyncDir } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
-import { mulberry32 as rng } from '../util/rng.js';
-
-export { rng };
+import { mulberry32 } from '../util/rng.js';
 
 export const PACKED_FORMAT = 'cpt-packed';
 
@@ -45,12 +43,10 @@ export interface PackInput {
   onProgress?: (docs: number) => void;
 }
 
-
-
 export function shuffle(n: number, seed: number): Uint32Array {
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  const r = rng(seed);
+  const r = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     const t = order[i];

@@ -1,5 +1,5 @@
-import { mulberry32 as rng } from '../util/rng.js';
 /** Metrics as lm-evaluation-harness / FLARE compute them. Pure functions, no I/O. */
+import { mulberry32 } from '../util/rng.js';
 
 export function mean(xs: ArrayLike<number>): number {
   let s = 0;
@@ -81,12 +81,10 @@ export function perplexity(lls: ArrayLike<number>): number {
   return Math.exp(-mean(lls));
 }
 
-export { mulberry32 as rng } from '../util/rng.js';
-
 /** Bootstrap standard error of a statistic over n items (lm-eval bootstraps F1 the same way). */
 export function bootstrapStderr(n: number, stat: (idx: Int32Array) => number, iters = 1000, seed = 1234): number {
   if (n < 2) return NaN;
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const vals: number[] = [];
   const idx = new Int32Array(n);
   for (let k = 0; k < iters; k++) {

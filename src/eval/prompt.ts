@@ -2,7 +2,8 @@ import { UserError } from '../util/errors.js';
 import type { TaskDoc } from '../data/tasks/index.js';
 import type { TaskConfig } from './config.js';
 import { render } from './template.js';
-import { rng, stableHash32 } from './random.js';
+import { mulberry32 } from '../util/rng.js';
+import { stableHash32 } from './random.js';
 
 /** Template variables of a document: its fields plus `gold` (the answer index). */
 function vars(doc: TaskDoc): Record<string, string> {
@@ -46,7 +47,7 @@ export function sampleFewshot(pool: readonly TaskDoc[], k: number, seed: number,
   if (k === 0) return [];
   const candidates = pool.filter((d) => d.id !== doc.id);
   if (candidates.length < k) throw new UserError(`only ${candidates.length} few-shot examples available, ${k} asked for`);
-  const r = rng(stableHash32(`${seed}\0${doc.id}`));
+  const r = mulberry32(stableHash32(`${seed}\0${doc.id}`));
   // Partial Fisher–Yates over indices.
   const idx = Array.from(candidates.keys());
   for (let i = 0; i < k; i++) {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-export { rng } from './metrics.js';
 
 /** 32-bit seed from a string (few-shot sampling keyed by seed and document id). */
 export function stableHash32(s: string): number {

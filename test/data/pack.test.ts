@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openPacked, packDocuments, rng } from '../../src/data/index.js';
+import { openPacked, packDocuments } from '../../src/data/index.js';
+import { mulberry32 as rng } from '../../src/util/rng.js';
 import { UserError } from '../../src/util/errors.js';
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cpt-pack-'));
