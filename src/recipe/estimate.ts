@@ -73,12 +73,10 @@ async function inputBytes(sources: SourceSpec[]): Promise<number> {
 /** A recorded engine throughput, or the stated assumption. */
 export function engineGflops(kind: Recipe['engine']['kind']): { gflops: number; from: string } {
   try {
-    const j = JSON.parse(readFileSync(ENGINE_BENCH, 'utf8')) as Record<string, unknown>;
-    const own = j[kind] as Record<string, unknown> | undefined;
-    // bench:engine records fp32 training GFLOP/s per shape; the largest shape is closest to big models.
-    const figs = (kind === 'native' ? j.figures : undefined) as Record<string, unknown> | undefined;
-    const v = (own && typeof own === 'object' ? own.gflops : undefined) ?? (j.engine === kind || j.engine === undefined ? j.gflops : undefined) ??
-      figs?.train_gflops_70m ?? figs?.train_gflops_14m;
+    const j = JSON.parse(readFileSync(ENGINE_BENCH, 'utf8')) as { figures?: Record<string, unknown> };
+    // bench:engine records the native engine's fp32 training GFLOP/s per shape; the largest shape
+    // is closest to big models.
+    const v = kind === 'native' ? (j.figures?.train_gflops_70m ?? j.figures?.train_gflops_14m) : undefined;
     if (typeof v === 'number' && v > 0) return { gflops: v, from: `measured (${path.relative(ROOT, ENGINE_BENCH)})` };
   } catch {
     /* no benchmark recorded */
