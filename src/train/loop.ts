@@ -45,9 +45,9 @@ export function scheduleFor(t: Recipe['train'], plan: TrainPlan): Schedule {
   return { lr: t.lr, minLr: t.min_lr, warmupSteps: warmupSteps(t.warmup, plan.totalSteps), totalSteps: plan.totalSteps, kind: t.schedule };
 }
 
-
 /** CPT_FAILPOINT_KILL_AT_STEP=n: SIGKILL this process right after optimizer step n (tests only). */
 const KILL_AT_STEP = process.env.CPT_FAILPOINT_KILL_AT_STEP ? Number(process.env.CPT_FAILPOINT_KILL_AT_STEP) : undefined;
+
 /**
  * The training loop: accumulate `plan.accum` micro-batches, one AdamW step with the scheduled lr,
  * log, monitor every `monitor.every` steps, checkpoint every `checkpoint.every`. Everything that

@@ -71,7 +71,6 @@ function mix32(a: number, b: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
-
 function permutation(n: number, seed: number): Uint32Array {
   const p = new Uint32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;

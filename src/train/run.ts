@@ -157,6 +157,7 @@ async function ensureBaseModel(recipe: Recipe, opts: TrainOptions, err: (l: stri
   if (path.resolve(produces) !== path.resolve(recipe.model.init)) {
     throw new UserError(`${recipe.file} model.base_recipe: ${base} writes ${produces}, but model.init is ${recipe.model.init}`);
   }
+  await ensureBaseModel(baseRecipe, opts, err, depth + 1); // its own base first (and a cycle is caught here)
   err(`model ${recipe.model.init} does not exist yet: training its base recipe ${base} first`);
   const resume = listCheckpoints(baseRecipe.run_dir).length ? 'auto' : undefined;
   const r = await runTraining(baseRecipe, { ...opts, resume, maxSteps: undefined });

@@ -159,6 +159,14 @@ describe(`cpt train (${ENGINE} engine)`, { timeout: 240_000 }, () => {
     await expect(runTraining(await loadRecipe(changed.file), quiet)).rejects.toThrow(/already has checkpoints .*--resume/);
   });
 
+  it('model.base_recipe: two recipes that are each other\'s base are refused, not trained in a loop', async () => {
+    const runs = path.join(dir, 'runs');
+    const a = await variant('cycle-a', { model: { init: path.join(runs, 'cycle-b', 'final'), base_recipe: path.join(dir, 'cycle-b.yaml') } });
+    await variant('cycle-b', { model: { init: path.join(runs, 'cycle-a', 'final'), base_recipe: a.file } });
+    await expect(runTraining(await loadRecipe(a.file), quiet)).rejects.toThrow(/base recipes nest more than 4 deep/);
+    expect(existsSync(path.join(runs, 'cycle-a'))).toBe(false);
+  });
+
   it('SIGINT finishes the step, writes a checkpoint and exits 130; resuming completes the same run', async () => {
     const r = await variant('sigint');
     let sent = false;
