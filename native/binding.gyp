@@ -11,7 +11,9 @@
         "src/kernel_avx512.cpp",
         "src/kernel_select.cpp",
         "src/bf16_select.cpp",
-        "src/bf16_amx.cpp"
+        "src/bf16_pack.cpp",
+        "src/bf16_amx.cpp",
+        "src/bf16_dp.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
@@ -19,7 +21,8 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],
       "cflags": ["-O3", "-ffp-contract=fast", "-fno-math-errno"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-ffp-contract=fast", "-fno-math-errno"],
-      "ldflags": ["-pthread"]
+      "ldflags": ["-pthread"],
+      "libraries": ["-ldl"]
     }
   ]
 }

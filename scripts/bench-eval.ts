@@ -2,7 +2,7 @@
  * Full FPB evaluation (test split, 0 and 5 shots) of one model: prints the figures and the
  * throughput; ends with one name=value line per figure. Values are reported, never asserted.
  *
- *   npm run bench:eval -- [MODEL_DIR_OR_PRESET] [--engine auto|native|tfjs] [--batch N] [--limit N]
+ *   npm run bench:eval -- [MODEL_DIR_OR_PRESET] [--engine auto|native|cuda|tfjs] [--batch N] [--limit N]
  *
  * MODEL defaults to the newest checkpoints/* /final.
  */
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, dataDir } from '../src/util/paths.js';
 import { UserError } from '../src/util/errors.js';
-import { createEngine, type Engine } from '../src/engine/index.js';
+import { createEngine, defaultEngineKind, parseEngineKind, type Engine } from '../src/engine/index.js';
 import { loadModel } from '../src/model/load.js';
 import { loadTokenizer } from '../src/data/tokenizer.js';
 import { loadTaskConfig } from '../src/eval/config.js';
@@ -37,13 +37,8 @@ async function main(): Promise<void> {
   const model = await loadModel(modelArg);
   const own = path.join(modelArg, 'tokenizer.json');
   const tok = await loadTokenizer(existsSync(own) ? own : path.join(dataDir(), 'tokenizer', '20B_tokenizer.json'), { threads: 0 });
-  let engine: Engine;
-  try {
-    engine = await createEngine(values.engine === 'tfjs' ? 'tfjs' : 'native', model.config);
-  } catch (e) {
-    if (values.engine !== 'auto' || !(e instanceof UserError)) throw e;
-    engine = await createEngine('tfjs', model.config);
-  }
+  const kind = !values.engine || values.engine === 'auto' ? await defaultEngineKind() : parseEngineKind(values.engine);
+  const engine: Engine = await createEngine(kind, model.config);
   engine.loadWeights(model.weights);
   const cfg = await loadTaskConfig('fpb');
   const limit = values.limit ? Number(values.limit) : undefined;

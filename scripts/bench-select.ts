@@ -2,13 +2,13 @@
  * Selection scoring throughput on the data kit's financial corpus (Reuters-21578 + 2023 10-K
  * sections): POS entropy and hashed similarity over the whole corpus on worker threads (one per
  * core), perplexity under a Pythia-shaped proxy (pythia-14m preset, random init) on a slice.
- * Ends with name=value lines. Usage: npm run bench:select [-- --ppl-docs N --ppl-tokens T --engine tfjs|native]
+ * Ends with name=value lines. Usage: npm run bench:select [-- --ppl-docs N --ppl-tokens T --engine native|cuda|tfjs]
  */
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTokenizer, prepareCorpus, readDocs, taskTexts } from '../src/data/index.js';
-import { createEngine } from '../src/engine/index.js';
+import { createEngine, defaultEngineKind, parseEngineKind } from '../src/engine/index.js';
 import { loadModel } from '../src/model/load.js';
 import { TextPoolScorer, PerplexityScorer } from '../src/select/scorers.js';
 import { TextScorerPool } from '../src/select/text-pool.js';
@@ -82,8 +82,7 @@ const tok = await loadTokenizer(path.join(kit, 'tokenizer/20B_tokenizer.json'));
 const ids = await tok.encodeBatch(texts.slice(0, nPpl));
 await tok.close();
 const m = await loadModel('pythia-14m');
-const { nativeStatus } = await import('../src/engine/native/index.js');
-const kind = (args.engine ?? (nativeStatus().ok ? 'native' : 'tfjs')) as 'tfjs' | 'native';
+const kind = args.engine ? parseEngineKind(args.engine) : await defaultEngineKind();
 const engine = await createEngine(kind, m.config);
 engine.loadWeights(m.weights);
 const ppl = new PerplexityScorer(engine, pplTokens);

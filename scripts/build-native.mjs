@@ -1,7 +1,10 @@
-// Builds the native engine (native/) during `npm ci` / `npm install`. Never fails the install:
-// on failure it prints a loud reason with the fix and records it for nativeStatus().
+// Builds the native engines during `npm ci` / `npm install`: the C++ addon (native/, node-gyp)
+// and, where a CUDA compiler is found, the CUDA engine's library (native/cuda/, nvcc). Never fails
+// the install: on failure it prints a loud reason with the fix and records it for nativeStatus()
+// and cudaStatus().
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,3 +39,36 @@ const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: 
 if (r.status !== 0) fail('node-gyp failed to compile native/', `${r.stdout ?? ''}\n${r.stderr ?? ''}`);
 try { fs.rmSync(failFile, { force: true }); } catch { /* already gone */ }
 console.log('cpt: native engine built: native/build/Release/cpt_native.node');
+buildCuda();
+
+// The CUDA toolkit: CUDA_HOME, /usr/local/cuda, nvcc on PATH, or NVIDIA's PyPI wheels
+// (nvidia-cuda-nvcc, nvidia-cuda-crt, nvidia-nvvm, nvidia-cuda-runtime, nvidia-cuda-cccl,
+// nvidia-cublas: CUDA 13, laid out under site-packages/nvidia/cu13).
+function findCuda() {
+  const roots = [process.env.CUDA_HOME, '/usr/local/cuda'].filter(Boolean);
+  const onPath = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' });
+  if (onPath.status === 0 && onPath.stdout.trim()) roots.push(path.dirname(path.dirname(fs.realpathSync(onPath.stdout.trim()))));
+  const py = spawnSync('python3', ['-c', 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13"))'], { encoding: 'utf8' });
+  if (py.status === 0 && py.stdout.trim()) roots.push(py.stdout.trim());
+  return roots.find((r) => fs.existsSync(path.join(r, 'bin', 'nvcc')));
+}
+
+function buildCuda() {
+  const out = path.join(native, 'build-cuda');
+  const skipped = path.join(out, 'SKIPPED.txt');
+  fs.mkdirSync(out, { recursive: true });
+  const skip = (reason, detail = '') => {
+    fs.writeFileSync(skipped, `${reason}\n${detail}`);
+    try { fs.rmSync(path.join(out, 'libcpt_cuda.so'), { force: true }); } catch { /* none */ }
+    console.log(`cpt: CUDA engine not built: ${reason}`);
+    if (detail) console.log(detail.split('\n').slice(-15).join('\n'));
+  };
+  if (process.env.CPT_SKIP_CUDA === '1') return skip('skipped because CPT_SKIP_CUDA=1');
+  const root = findCuda();
+  if (!root) return skip('no CUDA compiler found (set CUDA_HOME, or pip install nvidia-cuda-nvcc nvidia-cuda-crt nvidia-nvvm nvidia-cuda-runtime nvidia-cuda-cccl nvidia-cublas), then run: npm run build:native');
+  console.log(`cpt: building the CUDA engine (nvcc from ${root}) ...`);
+  const r = spawnSync('make', ['-C', path.join(native, 'cuda'), `NVCC=${path.join(root, 'bin', 'nvcc')}`, `CUDA_ROOT=${root}`, `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
+  if (r.status !== 0) return skip('nvcc failed to compile native/cuda/', `${r.stdout ?? ''}\n${r.stderr ?? ''}`);
+  try { fs.rmSync(skipped, { force: true }); } catch { /* already gone */ }
+  console.log('cpt: CUDA engine built: native/build-cuda/libcpt_cuda.so (runs where an NVIDIA GPU and driver are present)');
+}

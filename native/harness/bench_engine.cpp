@@ -1,5 +1,5 @@
 // Training and scoring throughput of the engine on a Pythia shape (no Node needed).
-// Usage: bench_engine [14m|70m|160m] [threads] [kernel] [steps] [batch] [seq] [fp32|bf16]
+// Usage: bench_engine [14m|70m|160m] [threads] [kernel] [steps] [batch] [seq] [fp32|bf16|amx|avx512bf16]
 // Prints one name=value line per figure.
 #include <chrono>
 #include <cmath>
@@ -31,9 +31,9 @@ int main(int argc, char** argv) {
   else if (!std::strcmp(shape, "160m")) c.hidden = 768, c.layers = 12, c.heads = 12;
   else { std::fprintf(stderr, "unknown shape %s\n", shape); return 2; }
   c.inter = 4 * c.hidden, c.vocab = 50304;
-  const bool b16 = argc > 7 && !std::strcmp(argv[7], "bf16");
-  Engine e(c, threads, kernel, b16);
-  std::fprintf(stderr, "precision=%s\n", e.precision());
+  const char* prec = argc > 7 ? argv[7] : "fp32";  // bf16 = the best bf16 path
+  Engine e(c, threads, kernel, !std::strcmp(prec, "fp32") ? nullptr : !std::strcmp(prec, "bf16") ? "auto" : prec);
+  std::fprintf(stderr, "precision=%s bf16=%s\n", e.precision(), e.bf16Kernel());
   std::mt19937 rng(0);
   std::normal_distribution<float> nd(0.f, 0.02f);
   for (const ParamInfo& p : e.params()) {

@@ -1,5 +1,5 @@
 // SGEMM throughput for the shapes of Pythia training (no Node needed).
-// Usage: bench_gemm [threads] [kernel] [fp32|bf16]
+// Usage: bench_gemm [threads] [kernel] [fp32|bf16|amx|avx512bf16]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   const Kernel* k = selectKernel(kname);
   if (!k) { std::fprintf(stderr, "kernel %s unavailable\n", kname); return 1; }
   ThreadPool pool(threads);
-  Gemm g(k, threads), g16(k, threads, true);
+  Gemm g(k, threads);
   struct S { const char* what; bool ta, tb; int M, N, K; };
   const S shapes[] = {
       {"lm-head fwd NT 333x50304x128", false, true, 333, 50304, 128},
@@ -30,9 +30,12 @@ int main(int argc, char** argv) {
       {"70m dW TN 2048x512x2048", true, false, 2048, 512, 2048},
       {"square NN 1024", false, false, 1024, 1024, 1024},
   };
-  const bool b16 = argc > 3 && std::string(argv[3]) == "bf16";
-  if (b16 && !bf16::available()) { std::fprintf(stderr, "bf16 (AMX) unavailable\n"); return 1; }
-  std::printf("kernel=%s threads=%d precision=%s\n", k->name, threads, b16 ? "bf16" : "fp32");
+  const std::string prec = argc > 3 ? argv[3] : "fp32";
+  const bool b16 = prec != "fp32";
+  const bf16::Path path = b16 ? bf16::select(prec == "bf16" ? "auto" : prec.c_str()) : bf16::Path::none;
+  if (b16 && path == bf16::Path::none) { std::fprintf(stderr, "bf16 (%s) unavailable on this CPU\n", prec.c_str()); return 1; }
+  Gemm g16(k, threads, path);
+  std::printf("kernel=%s threads=%d precision=%s bf16=%s\n", k->name, threads, b16 ? "bf16" : "fp32", bf16::name(path));
   for (const S& s : shapes) {
     const int rowsA = s.ta ? s.K : s.M, colsA = s.ta ? s.M : s.K;
     const int rowsB = s.tb ? s.N : s.K, colsB = s.tb ? s.K : s.N;

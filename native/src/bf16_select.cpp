@@ -1,5 +1,9 @@
-// Run-time detection for the bf16 (AMX) GEMM path; generic ISA.
+// Run-time detection and choice of the bf16 GEMM path; generic ISA.
 #include "bf16.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
 #include <cpuid.h>
@@ -9,34 +13,65 @@
 namespace cpt {
 namespace bf16 {
 
-static bool detect() {
+namespace {
+struct Caps {
+  bool avx512 = false, amx = false;
+};
+
+Caps detect() {
+  Caps caps;
   unsigned a, b, c, d;
-  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  if (__get_cpuid_max(0, nullptr) < 7) return caps;
   __cpuid_count(1, 0, a, b, c, d);
-  if (!(c & (1u << 27))) return false;  // OSXSAVE
+  if (!(c & (1u << 27))) return caps;  // OSXSAVE
   __cpuid_count(7, 0, a, b, c, d);
-  const bool avx512f = b & (1u << 16), avx512bw = b & (1u << 30);
+  const bool avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
   const bool amxBf16 = d & (1u << 22), amxTile = d & (1u << 24);
   __cpuid_count(7, 1, a, b, c, d);
   const bool avx512Bf16 = a & (1u << 5);
-  if (!(avx512f && avx512bw && amxBf16 && amxTile && avx512Bf16)) return false;
   unsigned lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   const unsigned long long xcr0 = ((unsigned long long)hi << 32) | lo;
-  const unsigned long long need = (1ull << 1) | (1ull << 2) | (7ull << 5) | (3ull << 17);  // SSE AVX ZMM TILE
-  if ((xcr0 & need) != need) return false;
-  // Linux >= 5.16 hands out the (large) tile data state only on request, once per process.
-  constexpr long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
-  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+  const unsigned long long zmm = (1ull << 1) | (1ull << 2) | (7ull << 5), tile = 3ull << 17;  // SSE AVX ZMM | TILE
+  caps.avx512 = avx512f && avx512bw && avx512vl && avx512Bf16 && (xcr0 & zmm) == zmm;
+  if (caps.avx512 && amxBf16 && amxTile && (xcr0 & tile) == tile) {
+    // Linux >= 5.16 hands out the (large) tile data state only on request, once per process.
+    constexpr long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
+    caps.amx = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+  }
+  return caps;
 }
 
-bool available() {
-  static const bool ok = detect();
-  return ok;
+const Caps& caps() {
+  static const Caps c = detect();
+  return c;
 }
+}  // namespace
+
+bool supports(Path p) { return p == Path::amx ? caps().amx : p == Path::avx512 ? caps().avx512 : true; }
 
 }  // namespace bf16
 }  // namespace cpt
 #else
-namespace cpt { namespace bf16 { bool available() { return false; } } }
+namespace cpt {
+namespace bf16 {
+bool supports(Path p) { return p == Path::none; }
+}  // namespace bf16
+}  // namespace cpt
 #endif
+
+namespace cpt {
+namespace bf16 {
+
+Path select(const char* n) {
+  const std::string s = n && *n ? n : "auto";
+  if (s == "auto") return supports(Path::amx) ? Path::amx : supports(Path::avx512) ? Path::avx512 : Path::none;
+  if (s == "amx") return supports(Path::amx) ? Path::amx : Path::none;
+  if (s == "avx512bf16") return supports(Path::avx512) ? Path::avx512 : Path::none;
+  throw std::invalid_argument("bf16 kernel \"" + s + "\" is unknown (auto, amx, avx512bf16)");
+}
+
+const char* name(Path p) { return p == Path::amx ? "amx" : p == Path::avx512 ? "avx512bf16" : "none"; }
+
+}  // namespace bf16
+}  // namespace cpt

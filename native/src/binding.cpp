@@ -1,15 +1,222 @@
-// N-API surface of the engine: one class, typed arrays in and out (copies at the boundary).
+// N-API surface of the engines: one class, typed arrays in and out (copies at the boundary), over
+// two backends: the CPU engine compiled in, or the CUDA engine (native/cuda/) loaded from its own
+// shared library with dlopen, so that this addon builds and runs where no CUDA exists.
+#include <dlfcn.h>
 #include <napi.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
+#include "../cuda/cpt_cuda.h"
 #include "engine.h"
 
 namespace {
 
-using cpt::Engine;
+// What the class needs of a backend. Tensors: which 0 weights, 1 grads, 2 first moments,
+// 3 second moments; index into the parameter table.
+struct Backend {
+  virtual ~Backend() = default;
+  std::vector<std::string> names;
+  std::vector<size_t> sizes;
+  int vocab = 0, hidden = 0;
+  virtual void describe(Napi::Object& r) = 0;
+  virtual void setTensor(int which, int i, const float* p) = 0;
+  virtual void getTensor(int which, int i, float* out) = 0;
+  virtual int64_t getStep() = 0;
+  virtual void setStep(int64_t s) = 0;
+  virtual void logits(const int32_t* ids, int B, int T, float* out) = 0;
+  virtual double trainStep(const int32_t* ids, int B, int T, double scale) = 0;
+  virtual double evalLoss(const int32_t* ids, int B, int T) = 0;
+  virtual void tokenLogprobs(const int32_t* ids, int B, int T, float* out) = 0;
+  virtual void meanHidden(const int32_t* ids, int B, int T, const int32_t* len, float* out) = 0;
+  virtual void zeroGrads() = 0;
+  virtual double applyAdamW(const cpt::AdamW& a) = 0;
+};
+
+struct CpuBackend final : Backend {
+  std::unique_ptr<cpt::Engine> e;
+  CpuBackend(const cpt::ModelConfig& c, int threads, const std::string& kernel, const char* bf16)
+      : e(std::make_unique<cpt::Engine>(c, threads, kernel.c_str(), bf16)) {
+    for (const auto& p : e->params()) names.push_back(p.name), sizes.push_back(p.size);
+    vocab = c.vocab, hidden = c.hidden;
+  }
+  float* slot(int which, int i) {
+    float* base = which == 0 ? e->weights() : which == 1 ? e->grads() : which == 2 ? e->moment1() : e->moment2();
+    return base + e->params()[i].offset;
+  }
+  void describe(Napi::Object& r) override {
+    r.Set("kernel", e->kernelName());
+    r.Set("threads", e->threads());
+    r.Set("precision", e->precision());
+    r.Set("bf16Kernel", e->bf16Kernel());
+  }
+  void setTensor(int which, int i, const float* p) override { std::memcpy(slot(which, i), p, sizes[i] * sizeof(float)); }
+  void getTensor(int which, int i, float* out) override { std::memcpy(out, slot(which, i), sizes[i] * sizeof(float)); }
+  int64_t getStep() override { return e->step; }
+  void setStep(int64_t s) override { e->step = s; }
+  void logits(const int32_t* ids, int B, int T, float* out) override { e->logits(ids, B, T, out); }
+  double trainStep(const int32_t* ids, int B, int T, double s) override { return e->trainStep(ids, B, T, s); }
+  double evalLoss(const int32_t* ids, int B, int T) override { return e->evalLoss(ids, B, T); }
+  void tokenLogprobs(const int32_t* ids, int B, int T, float* out) override { e->tokenLogprobs(ids, B, T, out); }
+  void meanHidden(const int32_t* ids, int B, int T, const int32_t* len, float* out) override {
+    e->meanHidden(ids, B, T, len, out);
+  }
+  void zeroGrads() override { e->zeroGrads(); }
+  double applyAdamW(const cpt::AdamW& a) override { return e->applyAdamW(a); }
+};
+
+// The CUDA library's C ABI (cpt_cuda.h), resolved once per process.
+struct CudaApi {
+#define CPT_CUDA_FN(name) decltype(&::name) name = nullptr;
+  CPT_CUDA_FN(cpt_cuda_abi)
+  CPT_CUDA_FN(cpt_cuda_error)
+  CPT_CUDA_FN(cpt_cuda_probe)
+  CPT_CUDA_FN(cpt_cuda_create)
+  CPT_CUDA_FN(cpt_cuda_destroy)
+  CPT_CUDA_FN(cpt_cuda_device_name)
+  CPT_CUDA_FN(cpt_cuda_num_params)
+  CPT_CUDA_FN(cpt_cuda_param_name)
+  CPT_CUDA_FN(cpt_cuda_param_size)
+  CPT_CUDA_FN(cpt_cuda_set_tensor)
+  CPT_CUDA_FN(cpt_cuda_get_tensor)
+  CPT_CUDA_FN(cpt_cuda_get_step)
+  CPT_CUDA_FN(cpt_cuda_set_step)
+  CPT_CUDA_FN(cpt_cuda_logits)
+  CPT_CUDA_FN(cpt_cuda_train_step)
+  CPT_CUDA_FN(cpt_cuda_eval_loss)
+  CPT_CUDA_FN(cpt_cuda_token_logprobs)
+  CPT_CUDA_FN(cpt_cuda_mean_hidden)
+  CPT_CUDA_FN(cpt_cuda_zero_grads)
+  CPT_CUDA_FN(cpt_cuda_adamw)
+#undef CPT_CUDA_FN
+};
+
+// dlopen the library; when its cuBLASLt dependency is not found through its rpath or the loader
+// path, preload cuBLASLt from the directories listed in libDirs (':'-separated) and retry.
+const CudaApi& cudaApi(const std::string& lib, const std::string& libDirs) {
+  static CudaApi api;
+  static void* handle = nullptr;
+  if (handle) return api;
+  dlerror();
+  void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  std::string err = h ? "" : dlerror();
+  if (!h && err.find("libcublasLt") != std::string::npos) {
+    size_t at = 0;
+    while (!h && at <= libDirs.size()) {
+      const size_t end = libDirs.find(':', at) == std::string::npos ? libDirs.size() : libDirs.find(':', at);
+      const std::string dir = libDirs.substr(at, end - at);
+      at = end + 1;
+      if (dir.empty()) continue;
+      for (const char* name : {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"})
+        if (dlopen((dir + "/" + name).c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+          h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+          break;
+        }
+    }
+    if (!h)
+      throw std::runtime_error("the CUDA engine cannot load cuBLASLt (" + err +
+                               "); install the CUDA 13 toolkit or `pip install nvidia-cublas`, and name its lib "
+                               "directory in CPT_CUDA_LIBS");
+  }
+  if (!h) throw std::runtime_error("cannot load the CUDA engine " + lib + ": " + err);
+#define CPT_CUDA_FN(name)                                                                          \
+  api.name = reinterpret_cast<decltype(api.name)>(dlsym(h, #name));                               \
+  if (!api.name) throw std::runtime_error(lib + " lacks " #name " (rebuild it: npm run build:native)");
+  CPT_CUDA_FN(cpt_cuda_abi)
+  CPT_CUDA_FN(cpt_cuda_error)
+  CPT_CUDA_FN(cpt_cuda_probe)
+  CPT_CUDA_FN(cpt_cuda_create)
+  CPT_CUDA_FN(cpt_cuda_destroy)
+  CPT_CUDA_FN(cpt_cuda_device_name)
+  CPT_CUDA_FN(cpt_cuda_num_params)
+  CPT_CUDA_FN(cpt_cuda_param_name)
+  CPT_CUDA_FN(cpt_cuda_param_size)
+  CPT_CUDA_FN(cpt_cuda_set_tensor)
+  CPT_CUDA_FN(cpt_cuda_get_tensor)
+  CPT_CUDA_FN(cpt_cuda_get_step)
+  CPT_CUDA_FN(cpt_cuda_set_step)
+  CPT_CUDA_FN(cpt_cuda_logits)
+  CPT_CUDA_FN(cpt_cuda_train_step)
+  CPT_CUDA_FN(cpt_cuda_eval_loss)
+  CPT_CUDA_FN(cpt_cuda_token_logprobs)
+  CPT_CUDA_FN(cpt_cuda_mean_hidden)
+  CPT_CUDA_FN(cpt_cuda_zero_grads)
+  CPT_CUDA_FN(cpt_cuda_adamw)
+#undef CPT_CUDA_FN
+  if (api.cpt_cuda_abi() != CPT_CUDA_ABI)
+    throw std::runtime_error(lib + " has ABI " + std::to_string(api.cpt_cuda_abi()) + ", this addon expects " +
+                             std::to_string(CPT_CUDA_ABI) + " (rebuild: npm run build:native)");
+  handle = h;
+  return api;
+}
+
+struct CudaBackend final : Backend {
+  const CudaApi& api;
+  CptCudaEngine* e = nullptr;
+  bool bf16, recompute;
+  CudaBackend(const CudaApi& a, const cpt::ModelConfig& m, bool bf16_, bool recompute_, int device)
+      : api(a), bf16(bf16_), recompute(recompute_) {
+    const CptCudaConfig c{m.hidden, m.layers, m.heads, m.inter, m.vocab, m.rotaryPct, m.rotaryBase, m.lnEps,
+                          m.exactGelu, m.parallelResidual, m.tied};
+    const CptCudaOptions o{bf16 ? 1 : 0, recompute ? 1 : 0, device};
+    e = api.cpt_cuda_create(&c, &o);
+    if (!e) throw std::runtime_error(api.cpt_cuda_error());
+    for (int i = 0; i < api.cpt_cuda_num_params(e); i++)
+      names.push_back(api.cpt_cuda_param_name(e, i)), sizes.push_back(api.cpt_cuda_param_size(e, i));
+    vocab = m.vocab, hidden = m.hidden;
+  }
+  ~CudaBackend() override { api.cpt_cuda_destroy(e); }
+  void ok(int rc) {
+    if (rc != 0) throw std::runtime_error(api.cpt_cuda_error());
+  }
+  void describe(Napi::Object& r) override {
+    r.Set("kernel", "cublaslt");
+    r.Set("threads", 1);
+    r.Set("precision", bf16 ? "bf16" : "fp32");
+    r.Set("device", api.cpt_cuda_device_name(e));
+    r.Set("recompute", recompute);
+  }
+  void setTensor(int which, int i, const float* p) override { ok(api.cpt_cuda_set_tensor(e, which, i, p)); }
+  void getTensor(int which, int i, float* out) override { ok(api.cpt_cuda_get_tensor(e, which, i, out)); }
+  int64_t getStep() override { return api.cpt_cuda_get_step(e); }
+  void setStep(int64_t s) override { api.cpt_cuda_set_step(e, s); }
+  void logits(const int32_t* ids, int B, int T, float* out) override { ok(api.cpt_cuda_logits(e, ids, B, T, out)); }
+  double trainStep(const int32_t* ids, int B, int T, double s) override {
+    double l;
+    ok(api.cpt_cuda_train_step(e, ids, B, T, s, &l));
+    return l;
+  }
+  double evalLoss(const int32_t* ids, int B, int T) override {
+    double l;
+    ok(api.cpt_cuda_eval_loss(e, ids, B, T, &l));
+    return l;
+  }
+  void tokenLogprobs(const int32_t* ids, int B, int T, float* out) override {
+    ok(api.cpt_cuda_token_logprobs(e, ids, B, T, out));
+  }
+  void meanHidden(const int32_t* ids, int B, int T, const int32_t* len, float* out) override {
+    ok(api.cpt_cuda_mean_hidden(e, ids, B, T, len, out));
+  }
+  void zeroGrads() override { ok(api.cpt_cuda_zero_grads(e)); }
+  double applyAdamW(const cpt::AdamW& a) override {
+    double n;
+    ok(api.cpt_cuda_adamw(e, a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.clip, &n));
+    return n;
+  }
+};
+
+std::string str(const Napi::Object& o, const char* key, const char* dflt) {
+  const Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : dflt;
+}
+int num(const Napi::Object& o, const char* key, int dflt) {
+  const Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : dflt;
+}
 
 class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
  public:
@@ -31,11 +238,14 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
                                        InstanceMethod("dispose", &NativeEngine::Dispose),
                                    });
     exports.Set("NativeEngine", f);
+    exports.Set("cudaProbe", Napi::Function::New(env, CudaProbe));
     return exports;
   }
 
   // new NativeEngine(config: {hidden, layers, heads, inter, vocab, rotaryPct, rotaryBase, lnEps,
-  //                  exactGelu, parallelResidual, tied}, threads, kernel, precision?: "fp32" | "bf16")
+  //   exactGelu, parallelResidual, tied}, options: {device: "cpu" | "cuda", precision?: "fp32" |
+  //   "bf16"; cpu: threads, kernel, bf16Kernel?: "auto" | "amx" | "avx512bf16"; cuda: lib,
+  //   libDirs?, cudaDevice?, recompute?})
   explicit NativeEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeEngine>(info) {
     Napi::Object o = info[0].As<Napi::Object>();
     cpt::ModelConfig c;
@@ -50,22 +260,42 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     c.exactGelu = o.Get("exactGelu").As<Napi::Boolean>().Value();
     c.parallelResidual = o.Get("parallelResidual").As<Napi::Boolean>().Value();
     c.tied = o.Get("tied").As<Napi::Boolean>().Value();
-    const int threads = info[1].As<Napi::Number>().Int32Value();
-    const std::string kernel = info[2].As<Napi::String>().Utf8Value();
-    const std::string precision = info.Length() > 3 ? info[3].As<Napi::String>().Utf8Value() : "fp32";
+    Napi::Object opt = info[1].As<Napi::Object>();
+    const std::string device = str(opt, "device", "cpu"), precision = str(opt, "precision", "fp32");
     if (precision != "fp32" && precision != "bf16")
       throw Napi::Error::New(info.Env(), "precision \"" + precision + "\" is unknown (fp32, bf16)");
     try {
-      e_ = std::make_unique<Engine>(c, threads, kernel.c_str(), precision == "bf16");
+      if (device == "cuda") {
+        const Napi::Value rc = opt.Get("recompute");
+        b_ = std::make_unique<CudaBackend>(cudaApi(str(opt, "lib", ""), str(opt, "libDirs", "")), c, precision == "bf16",
+                                           rc.IsBoolean() && rc.As<Napi::Boolean>().Value(), num(opt, "cudaDevice", 0));
+      } else {
+        const std::string bf16 = str(opt, "bf16Kernel", "auto");
+        b_ = std::make_unique<CpuBackend>(c, num(opt, "threads", 1), str(opt, "kernel", "auto"),
+                                          precision == "bf16" ? bf16.c_str() : nullptr);
+      }
     } catch (const std::exception& ex) {
       throw Napi::Error::New(info.Env(), ex.what());
     }
   }
 
  private:
-  Engine& eng(const Napi::CallbackInfo& info) {
-    if (!e_) throw Napi::Error::New(info.Env(), "native engine used after dispose()");
-    return *e_;
+  // cudaProbe(lib, libDirs, device) -> device name; throws with the reason (no device, no library).
+  static Napi::Value CudaProbe(const Napi::CallbackInfo& info) {
+    try {
+      const CudaApi& api = cudaApi(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value());
+      char name[256];
+      if (api.cpt_cuda_probe(info[2].As<Napi::Number>().Int32Value(), name, sizeof(name)) != 0)
+        throw std::runtime_error(api.cpt_cuda_error());
+      return Napi::String::New(info.Env(), name);
+    } catch (const std::exception& ex) {
+      throw Napi::Error::New(info.Env(), ex.what());
+    }
+  }
+
+  Backend& eng(const Napi::CallbackInfo& info) {
+    if (!b_) throw Napi::Error::New(info.Env(), "engine used after dispose()");
+    return *b_;
   }
 
   static const int32_t* ids(const Napi::CallbackInfo& info, int B, int T) {
@@ -88,68 +318,66 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
-    Engine& e = eng(info);
+    Backend& e = eng(info);
     Napi::Object r = Napi::Object::New(info.Env());
-    r.Set("kernel", e.kernelName());
-    r.Set("threads", e.threads());
-    r.Set("precision", e.precision());
-    Napi::Array names = Napi::Array::New(info.Env(), e.params().size());
-    Napi::Array sizes = Napi::Array::New(info.Env(), e.params().size());
-    for (size_t i = 0; i < e.params().size(); i++) {
-      names.Set(i, e.params()[i].name);
-      sizes.Set(i, (double)e.params()[i].size);
+    e.describe(r);
+    Napi::Array names = Napi::Array::New(info.Env(), e.names.size());
+    Napi::Array sizes = Napi::Array::New(info.Env(), e.names.size());
+    for (size_t i = 0; i < e.names.size(); i++) {
+      names.Set(i, e.names[i]);
+      sizes.Set(i, (double)e.sizes[i]);
     }
     r.Set("names", names);
     r.Set("sizes", sizes);
     return r;
   }
 
-  // which: 0 weights, 1 grads, 2 first moments, 3 second moments
-  float* slot(Engine& e, int which, int index, const Napi::CallbackInfo& info, size_t* n) {
-    if (index < 0 || index >= (int)e.params().size()) throw Napi::Error::New(info.Env(), "bad tensor index");
-    float* base = which == 0 ? e.weights() : which == 1 ? e.grads() : which == 2 ? e.moment1() : e.moment2();
-    *n = e.params()[index].size;
-    return base + e.params()[index].offset;
+  static int slot(Backend& e, const Napi::CallbackInfo& info, int* which) {
+    *which = info[0].As<Napi::Number>().Int32Value();
+    const int index = info[1].As<Napi::Number>().Int32Value();
+    if (*which < 0 || *which > 3 || index < 0 || index >= (int)e.names.size())
+      throw Napi::Error::New(info.Env(), "bad tensor index");
+    return index;
   }
 
   Napi::Value SetTensor(const Napi::CallbackInfo& info) {
-    Engine& e = eng(info);
-    size_t n;
-    float* dst = slot(e, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), info, &n);
+    Backend& e = eng(info);
+    int which;
+    const int i = slot(e, info, &which);
     Napi::Float32Array a = info[2].As<Napi::Float32Array>();
-    if (a.ElementLength() != n)
+    if (a.ElementLength() != e.sizes[i])
       throw Napi::Error::New(info.Env(), "tensor size " + std::to_string(a.ElementLength()) + " != expected " +
-                                             std::to_string(n));
-    std::memcpy(dst, a.Data(), n * sizeof(float));
+                                             std::to_string(e.sizes[i]));
+    guard(info, [&] { e.setTensor(which, i, a.Data()); });
     return info.Env().Undefined();
   }
 
   Napi::Value GetTensor(const Napi::CallbackInfo& info) {
-    Engine& e = eng(info);
-    size_t n;
-    float* src = slot(e, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), info, &n);
-    Napi::Float32Array a = Napi::Float32Array::New(info.Env(), n);
-    std::memcpy(a.Data(), src, n * sizeof(float));
+    Backend& e = eng(info);
+    int which;
+    const int i = slot(e, info, &which);
+    Napi::Float32Array a = Napi::Float32Array::New(info.Env(), e.sizes[i]);
+    guard(info, [&] { e.getTensor(which, i, a.Data()); });
     return a;
   }
 
-  Napi::Value GetStep(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)eng(info).step); }
+  Napi::Value GetStep(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)eng(info).getStep()); }
   Napi::Value SetStep(const Napi::CallbackInfo& info) {
-    eng(info).step = info[0].As<Napi::Number>().Int64Value();
+    eng(info).setStep(info[0].As<Napi::Number>().Int64Value());
     return info.Env().Undefined();
   }
 
   Napi::Value Logits(const Napi::CallbackInfo& info) {
-    Engine& e = eng(info);
+    Backend& e = eng(info);
     const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
     const int32_t* p = ids(info, B, T);
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)B * T * e.params()[0].shape[0]);
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)B * T * e.vocab);
     guard(info, [&] { e.logits(p, B, T, out.Data()); });
     return out;
   }
 
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
-    Engine& e = eng(info);
+    Backend& e = eng(info);
     const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
     const double scale = info[3].As<Napi::Number>().DoubleValue();
     const int32_t* p = ids(info, B, T);
@@ -157,14 +385,14 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
 
   Napi::Value EvalLoss(const Napi::CallbackInfo& info) {
-    Engine& e = eng(info);
+    Backend& e = eng(info);
     const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
     const int32_t* p = ids(info, B, T);
     return Napi::Number::New(info.Env(), guard(info, [&] { return e.evalLoss(p, B, T); }));
   }
 
   Napi::Value TokenLogprobs(const Napi::CallbackInfo& info) {
-    Engine& e = eng(info);
+    Backend& e = eng(info);
     const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
     const int32_t* p = ids(info, B, T);
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)B * (T > 1 ? T - 1 : 0));
@@ -173,18 +401,18 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
 
   Napi::Value MeanHidden(const Napi::CallbackInfo& info) {
-    Engine& e = eng(info);
+    Backend& e = eng(info);
     const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
     const int32_t* p = ids(info, B, T);
     Napi::Int32Array len = info[3].As<Napi::Int32Array>();
     if ((int)len.ElementLength() != B) throw Napi::Error::New(info.Env(), "lengths must have one entry per row");
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)B * e.params()[0].shape[1]);
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)B * e.hidden);
     guard(info, [&] { e.meanHidden(p, B, T, len.Data(), out.Data()); });
     return out;
   }
 
   Napi::Value ZeroGrads(const Napi::CallbackInfo& info) {
-    eng(info).zeroGrads();
+    guard(info, [&] { eng(info).zeroGrads(); });
     return info.Env().Undefined();
   }
 
@@ -193,15 +421,16 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     cpt::AdamW a{o.Get("lr").As<Napi::Number>().DoubleValue(),    o.Get("beta1").As<Napi::Number>().DoubleValue(),
                  o.Get("beta2").As<Napi::Number>().DoubleValue(), o.Get("eps").As<Napi::Number>().DoubleValue(),
                  o.Get("weightDecay").As<Napi::Number>().DoubleValue(), o.Get("clip").As<Napi::Number>().DoubleValue()};
-    return Napi::Number::New(info.Env(), eng(info).applyAdamW(a));
+    Backend& e = eng(info);
+    return Napi::Number::New(info.Env(), guard(info, [&] { return e.applyAdamW(a); }));
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    e_.reset();
+    b_.reset();
     return info.Env().Undefined();
   }
 
-  std::unique_ptr<Engine> e_;
+  std::unique_ptr<Backend> b_;
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return NativeEngine::Init(env, exports); }

@@ -18,44 +18,16 @@ void grow(V& v, size_t n) {
 }
 }  // namespace
 
-Engine::Engine(const ModelConfig& c, int threads, const char* kernel, bool bf16)
+Engine::Engine(const ModelConfig& c, int threads, const char* kernel, const char* bf16)
     : c_(c), pool_(threads < 1 ? 1 : threads), gemm_(selectKernel(kernel) ? selectKernel(kernel) : kernelScalar(),
-                                                     threads < 1 ? 1 : threads, bf16 && bf16::available()) {
+                                                     threads < 1 ? 1 : threads,
+                                                     bf16 && *bf16 ? bf16::select(bf16) : bf16::Path::none) {
   if (!selectKernel(kernel))
     throw std::invalid_argument(std::string("kernel \"") + (kernel ? kernel : "") +
                                 "\" is unknown or not supported by this CPU (auto, scalar, avx2, avx512)");
-  if (c.hidden <= 0 || c.layers <= 0 || c.heads <= 0 || c.inter <= 0 || c.vocab <= 0)
-    throw std::invalid_argument("config sizes must be positive");
-  if (c.hidden % c.heads != 0) throw std::invalid_argument("hidden_size must be divisible by num_attention_heads");
-  D_ = c.hidden, H_ = c.heads, hd_ = D_ / H_, I_ = c.inter, V_ = c.vocab, L_ = c.layers;
-  rd_ = (int)std::floor(hd_ * c.rotaryPct);
-  if (rd_ % 2 != 0) throw std::invalid_argument("rotary dimension (head_dim * rotary_pct) must be even");
-
-  auto add = [&](const std::string& name, std::vector<int> shape, bool decay) {
-    size_t n = 1;
-    for (int s : shape) n *= (size_t)s;
-    params_.push_back({name, std::move(shape), decay, n, total_});
-    total_ += n;
-  };
-  add("gpt_neox.embed_in.weight", {V_, D_}, true);
-  for (int l = 0; l < L_; l++) {
-    std::string p = "gpt_neox.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {D_}, false);
-    add(p + "input_layernorm.bias", {D_}, false);
-    add(p + "post_attention_layernorm.weight", {D_}, false);
-    add(p + "post_attention_layernorm.bias", {D_}, false);
-    add(p + "attention.query_key_value.weight", {3 * D_, D_}, true);
-    add(p + "attention.query_key_value.bias", {3 * D_}, false);
-    add(p + "attention.dense.weight", {D_, D_}, true);
-    add(p + "attention.dense.bias", {D_}, false);
-    add(p + "mlp.dense_h_to_4h.weight", {I_, D_}, true);
-    add(p + "mlp.dense_h_to_4h.bias", {I_}, false);
-    add(p + "mlp.dense_4h_to_h.weight", {D_, I_}, true);
-    add(p + "mlp.dense_4h_to_h.bias", {D_}, false);
-  }
-  add("gpt_neox.final_layer_norm.weight", {D_}, false);
-  add("gpt_neox.final_layer_norm.bias", {D_}, false);
-  if (!c.tied) add("embed_out.weight", {V_, D_}, true);
+  const Dims d = validate(c);
+  D_ = d.D, H_ = d.H, hd_ = d.hd, rd_ = d.rd, I_ = d.I, V_ = d.V, L_ = d.L;
+  params_ = paramTable(c, &total_);
   w_.assign(total_, 0.f);
   g_.assign(total_, 0.f);
   m_.assign(total_, 0.f);
@@ -73,46 +45,12 @@ Engine::Engine(const ModelConfig& c, int threads, const char* kernel, bool bf16)
 Engine::~Engine() = default;
 
 Engine::LayerP Engine::layer(float* base, int l) const {
-  float* p = base + params_[1 + 12 * l].offset;
-  LayerP r;
-  r.ln1w = p, p += D_;
-  r.ln1b = p, p += D_;
-  r.ln2w = p, p += D_;
-  r.ln2b = p, p += D_;
-  r.qkvw = p, p += (size_t)3 * D_ * D_;
-  r.qkvb = p, p += 3 * D_;
-  r.ow = p, p += (size_t)D_ * D_;
-  r.ob = p, p += D_;
-  r.upw = p, p += (size_t)I_ * D_;
-  r.upb = p, p += I_;
-  r.downw = p, p += (size_t)D_ * I_;
-  r.downb = p;
-  return r;
-}
-
-void Engine::check(const int32_t* ids, int B, int T) const {
-  if (B <= 0 || T <= 0) throw std::invalid_argument("batch and seq must be positive");
-  const size_t n = (size_t)B * T;
-  for (size_t i = 0; i < n; i++)
-    if (ids[i] < 0 || ids[i] >= V_)
-      throw std::invalid_argument("token id " + std::to_string(ids[i]) + " at index " + std::to_string(i) +
-                                  " is outside the vocabulary [0, " + std::to_string(V_) + ")");
+  return LayerP(base, params_, Dims{D_, H_, hd_, rd_, I_, V_, L_}, l);
 }
 
 void Engine::ropeTables(int T) {
   if (ropeT_ == T) return;
-  const int half = rd_ / 2;
-  cos_.assign((size_t)T * (half > 0 ? half : 1), 1.f);
-  sin_.assign((size_t)T * (half > 0 ? half : 1), 0.f);
-  // As HF computes them: inv_freq and t * inv_freq in float32.
-  for (int i = 0; i < half; i++) {
-    const float inv = (float)(1.0 / std::pow(c_.rotaryBase, (double)(2 * i) / rd_));
-    for (int t = 0; t < T; t++) {
-      const float a = (float)t * inv;
-      cos_[(size_t)t * half + i] = (float)std::cos((double)a);
-      sin_[(size_t)t * half + i] = (float)std::sin((double)a);
-    }
-  }
+  cpt::ropeTables(c_, rd_, T, cos_, sin_);
   ropeT_ = T;
 }
 
@@ -461,14 +399,13 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
 }
 
 void Engine::logits(const int32_t* ids, int B, int T, float* out) {
-  check(ids, B, T);
+  checkIds(ids, B, T, V_, false);
   forward(ids, B, T);
   gemm_.mt(pool_, false, true, B * T, V_, D_, lnf_.data(), D_, embOut_, D_, out, V_, false);
 }
 
 double Engine::trainStep(const int32_t* ids, int B, int T, double gradScale) {
-  check(ids, B, T);
-  if (T < 2) throw std::invalid_argument("seq must be at least 2 to have next-token predictions");
+  checkIds(ids, B, T, V_, true);
   forward(ids, B, T);
   const double loss = headLoss(ids, B, T, 1, gradScale, nullptr);
   backward(ids, B, T);
@@ -476,25 +413,20 @@ double Engine::trainStep(const int32_t* ids, int B, int T, double gradScale) {
 }
 
 double Engine::evalLoss(const int32_t* ids, int B, int T) {
-  check(ids, B, T);
-  if (T < 2) throw std::invalid_argument("seq must be at least 2 to have next-token predictions");
+  checkIds(ids, B, T, V_, true);
   forward(ids, B, T);
   return headLoss(ids, B, T, 0, 0, nullptr);
 }
 
 void Engine::tokenLogprobs(const int32_t* ids, int B, int T, float* out) {
-  check(ids, B, T);
-  if (T < 2) throw std::invalid_argument("seq must be at least 2 to have next-token predictions");
+  checkIds(ids, B, T, V_, true);
   forward(ids, B, T);
   headLoss(ids, B, T, 2, 0, out);
 }
 
 void Engine::meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths, float* out) {
-  check(ids, B, T);
-  for (int b = 0; b < B; b++)
-    if (lengths[b] < 1 || lengths[b] > T)
-      throw std::invalid_argument("lengths[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) +
-                                  " is outside [1, seq]");
+  checkIds(ids, B, T, V_, false);
+  checkLengths(lengths, B, T);
   forward(ids, B, T);
   const int D = D_;
   for (int b = 0; b < B; b++) {

@@ -8,39 +8,25 @@
 #include <vector>
 
 #include "gemm.h"
+#include "model.h"
 #include "threadpool.h"
 
 namespace cpt {
 
-struct ModelConfig {
-  int hidden = 0, layers = 0, heads = 0, inter = 0, vocab = 0;
-  double rotaryPct = 0.25, rotaryBase = 10000, lnEps = 1e-5;
-  bool exactGelu = true, parallelResidual = true, tied = false;
-};
-
-struct ParamInfo {
-  std::string name;
-  std::vector<int> shape;
-  bool decay;
-  size_t size, offset;
-};
-
-struct AdamW {
-  double lr, beta1, beta2, eps, weightDecay, clip;
-};
-
 class Engine {
  public:
   // kernel: "auto", "scalar", "avx2", "avx512"; throws std::invalid_argument on bad input.
-  // bf16: run the model's matmuls (layers and LM head, forward and backward; not attention's
-  // per-head products) in bf16 with fp32 accumulation where the CPU has AMX-BF16; silently fp32
-  // elsewhere (precision() says which).
-  Engine(const ModelConfig& c, int threads, const char* kernel, bool bf16 = false);
+  // bf16: null or "" for fp32; else "auto", "amx" or "avx512bf16" (bf16.h): run the model's
+  // matmuls (layers and LM head, forward and backward; not attention's per-head products) in bf16
+  // with fp32 accumulation on that path where the CPU has it; silently fp32 elsewhere
+  // (precision() and bf16Kernel() say which).
+  Engine(const ModelConfig& c, int threads, const char* kernel, const char* bf16 = nullptr);
   ~Engine();
 
   const std::vector<ParamInfo>& params() const { return params_; }
   const char* kernelName() const { return gemm_.kernel()->name; }
   const char* precision() const { return gemm_.bf16() ? "bf16" : "fp32"; }
+  const char* bf16Kernel() const { return bf16::name(gemm_.bf16Path()); }
   int threads() const { return pool_.size(); }
   size_t totalParams() const { return total_; }
 
@@ -59,14 +45,11 @@ class Engine {
   double applyAdamW(const AdamW& o);  // returns the pre-clip global gradient norm
 
  private:
-  struct LayerP {
-    float *ln1w, *ln1b, *ln2w, *ln2b, *qkvw, *qkvb, *ow, *ob, *upw, *upb, *downw, *downb;
-  };
+  using LayerP = LayerPtrs<float>;
   struct Acts {
     std::vector<float> x, ln1, ln1mean, ln1rstd, qkv, lse, y, x2, ln2, ln2mean, ln2rstd, h1, g;
   };
   LayerP layer(float* base, int l) const;
-  void check(const int32_t* ids, int B, int T) const;
   void ensure(int B, int T);
   void forward(const int32_t* ids, int B, int T);
   void backward(const int32_t* ids, int B, int T);
@@ -82,7 +65,7 @@ class Engine {
   void layerNormBackward(const float* x, const float* mean, const float* rstd, const float* w, const float* dy,
                          int N, float* dxAcc, float* dw, float* db);
   void colSumAdd(const float* x, int N, int C, float* out);
-  void ropeTables(int T);
+  void ropeTables(int T);  // cos_/sin_ for T positions (cached)
 
   ModelConfig c_;
   int D_, H_, hd_, rd_, I_, V_, L_;

@@ -29,7 +29,7 @@ float* AlignedBuf::get(size_t need) {
   return p;
 }
 
-Gemm::Gemm(const Kernel* k, int threads, bool bf16) : k_(k), bf16_(bf16), apack_(threads), bpack_(threads) {}
+Gemm::Gemm(const Kernel* k, int threads, bf16::Path bf16) : k_(k), bf16_(bf16), apack_(threads), bpack_(threads) {}
 
 void Gemm::packA(float* dst, bool ta, const float* A, int lda, int i0, int mc, int p0, int kc) const {
   const int MR = k_->mr;
@@ -141,7 +141,7 @@ void Gemm::st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, in
 
 void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
               int ldb, float* C, int ldc, bool acc) {
-  if (bf16_) return mt16(pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
+  if (bf16()) return mt16(pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
   const int nt = pool.size();
@@ -182,7 +182,7 @@ void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const flo
 }
 
 void Gemm::packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out) {
-  if (bf16_) return packAll16(pool, tb, K, N, B, ldb, out);
+  if (bf16()) return packAll16(pool, tb, K, N, B, ldb, out);
   const int NR = k_->nr;
   const size_t Np = (size_t)(N + NR - 1) / NR * NR;
   float* dst = out.buf.get(Np * K);
@@ -208,7 +208,7 @@ void Gemm::packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int 
 
 void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
                     bool acc) {
-  if (bf16_) return mtPacked16(pool, ta, M, A, lda, pb, C, ldc, acc);
+  if (bf16()) return mtPacked16(pool, ta, M, A, lda, pb, C, ldc, acc);
   const int N = pb.N, K = pb.K, MR = k_->mr, NR = k_->nr;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
@@ -258,11 +258,11 @@ void Gemm::mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda,
   // order, so how the blocks are split does not change a bit of the result.
   if (mBlocks >= 2 * nt || mBlocks >= nBlocks) {
     pool.parallelFor(mBlocks, [&](int, int64_t b, int64_t e) {
-      bf16::compute(ap, bp, M, N, K, (int)b * 32, (int)e * 32, 0, Np, C, ldc, acc);
+      bf16::compute(bf16_, ap, bp, M, N, K, (int)b * 32, (int)e * 32, 0, Np, C, ldc, acc);
     });
   } else {
     pool.parallelFor(nBlocks, [&](int, int64_t b, int64_t e) {
-      bf16::compute(ap, bp, M, N, K, 0, Mp, (int)b * 32, (int)e * 32, C, ldc, acc);
+      bf16::compute(bf16_, ap, bp, M, N, K, 0, Mp, (int)b * 32, (int)e * 32, C, ldc, acc);
     });
   }
 }

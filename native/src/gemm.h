@@ -1,13 +1,15 @@
 // Packed, cache-blocked SGEMM on top of a run-time selected micro-kernel.
 // C[M x N] (= or +=) op(A)[M x K] * op(B)[K x N], all row-major. ta: A is stored [K x M];
 // tb: B is stored [N x K]. These cover the three shapes of a linear layer: forward (NT),
-// input gradient (NN) and weight gradient (TN). A Gemm made with bf16 runs its multithreaded
-// entry points (mt, packAll, mtPacked) on the opt-in bf16 path (AMX tiles, fp32 accumulation;
-// bf16.h); only pass bf16 where bf16::available(). st (attention's per-head products) is fp32.
+// input gradient (NN) and weight gradient (TN). A Gemm made with a bf16 path runs its
+// multithreaded entry points (mt, packAll, mtPacked) on that opt-in bf16 path (AMX tiles or
+// AVX512-BF16, fp32 accumulation; bf16.h); only pass a path bf16::supports(). st (attention's
+// per-head products) is fp32.
 #pragma once
 #include <cstddef>
 #include <vector>
 
+#include "bf16.h"
 #include "kernel.h"
 #include "threadpool.h"
 
@@ -32,9 +34,10 @@ struct PackedB {
 
 class Gemm {
  public:
-  Gemm(const Kernel* k, int threads, bool bf16 = false);
+  Gemm(const Kernel* k, int threads, bf16::Path bf16 = bf16::Path::none);
   const Kernel* kernel() const { return k_; }
-  bool bf16() const { return bf16_; }
+  bool bf16() const { return bf16_ != bf16::Path::none; }
+  bf16::Path bf16Path() const { return bf16_; }
   // Multithreaded over the pool (call from the main thread only).
   void mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
           int ldb, float* C, int ldc, bool acc);
@@ -65,7 +68,7 @@ class Gemm {
   void mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
                   bool acc);
   const Kernel* k_;
-  bool bf16_;
+  bf16::Path bf16_;
   std::vector<AlignedBuf> apack_, bpack_;
   AlignedBuf shared_b_;
   AlignedBuf a16_;  // packed bf16 A (shared by the pool's threads)

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
 import { dataDir } from '../util/paths.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { createEngine, type Engine } from '../engine/index.js';
+import { createEngine, defaultEngineKind, ENGINE_LIST, parseEngineKind, type Engine } from '../engine/index.js';
 import { loadModel } from '../model/load.js';
 import { loadTokenizer } from '../data/tokenizer.js';
 import { loadTaskConfig, builtinTasks } from '../eval/config.js';
@@ -33,17 +33,12 @@ function intOpt(name: string, v: string | undefined, min: number): number | unde
 }
 
 async function makeEngine(kind: string, model: Awaited<ReturnType<typeof loadModel>>, threads?: number): Promise<Engine> {
-  if (kind !== 'auto' && kind !== 'native' && kind !== 'tfjs') throw new UserError(`--engine: expected native, tfjs or auto, got "${kind}"`);
   let engine: Engine;
   if (kind === 'auto') {
-    try {
-      engine = await createEngine('native', model.config, { threads });
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      process.stderr.write(`cpt eval: ${e.message}; using the tfjs engine\n`);
-      engine = await createEngine('tfjs', model.config, { threads });
-    }
-  } else engine = await createEngine(kind, model.config, { threads });
+    const k = await defaultEngineKind();
+    if (k !== 'native') process.stderr.write('cpt eval: the native engine is unavailable; using the tfjs engine\n');
+    engine = await createEngine(k, model.config, { threads });
+  } else engine = await createEngine(parseEngineKind(kind), model.config, { threads });
   engine.loadWeights(model.weights);
   return engine;
 }
@@ -126,7 +121,7 @@ export function register(program: Command): void {
     .option('--shots <n>', "few-shot examples per prompt (default: each task's num_fewshot)")
     .option('--limit <n>', 'N test examples per task (NER: sentences), a seeded sample in file order')
     .option('--seed <n>', 'few-shot sampling seed', '1234')
-    .option('--engine <kind>', 'native, tfjs, or auto (native if built, else tfjs)', 'auto')
+    .option('--engine <kind>', `${ENGINE_LIST}, or auto (native if built, else tfjs)`, 'auto')
     .option('--batch <n>', 'sequences per engine call', '8')
     .option('--threads <n>', 'native engine threads (0 = all cores)')
     .option('--tokenizer <file>', "tokenizer.json (default: the model's, else the kit's 20B tokenizer)")

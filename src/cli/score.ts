@@ -11,7 +11,7 @@ import { dataDir } from '../util/paths.js';
 import { Progress } from '../util/progress.js';
 import { fsyncDir } from '../util/atomic.js';
 import { loadModel } from '../model/load.js';
-import { createEngine, type Engine, type EngineKind } from '../engine/index.js';
+import { createEngine, defaultEngineKind, ENGINE_LIST, parseEngineKind, type Engine, type EngineKind } from '../engine/index.js';
 
 export interface ScoreOptions {
   model: string;
@@ -100,11 +100,9 @@ async function countLines(file: string): Promise<number> {
 
 async function pickEngine(kind: EngineKind | undefined): Promise<EngineKind> {
   if (kind) return kind;
-  const native = await import('../engine/native/index.js');
-  const status = native.nativeStatus();
-  if (status.ok) return 'native';
-  process.stderr.write(`score: native engine unavailable (${status.reason}); using tfjs\n`);
-  return 'tfjs';
+  const k = await defaultEngineKind();
+  if (k !== 'native') process.stderr.write(`score: native engine unavailable; using ${k}\n`);
+  return k;
 }
 
 /** Writes lines to stdout, or to a temp file renamed over `file` at the end. */
@@ -221,20 +219,19 @@ export function register(program: Command): void {
     .option('--text <file>', 'JSONL file with one text per line')
     .option('--field <name>', 'the text field of --text lines', 'text')
     .option('--ids <file>', 'JSONL file of {"ids": [...]} lines (models with their own vocabulary)')
-    .option('--engine <kind>', 'native or tfjs (default: native when built, else tfjs)')
+    .option('--engine <kind>', `${ENGINE_LIST} (default: native when built, else tfjs)`)
     .option('--tokenizer <path>', "tokenizer.json (default: the model's, else the data kit's 20B tokenizer)")
     .option('--max-tokens <n>', "tokens kept per line (default: the model's context length)")
     .option('--batch <n>', 'lines per forward pass', '8')
     .option('--threads <n>', 'native engine threads')
     .option('--out <file>', 'write JSONL here (atomically) instead of stdout')
     .action(async (o: Record<string, string | undefined>) => {
-      if (o.engine !== undefined && o.engine !== 'native' && o.engine !== 'tfjs') throw new UserError(`--engine: "${o.engine}" should be native or tfjs`);
       await runScore({
         model: o.model!,
         text: o.text,
         field: o.field,
         ids: o.ids,
-        engine: o.engine as EngineKind | undefined,
+        engine: o.engine === undefined ? undefined : parseEngineKind(o.engine),
         tokenizer: o.tokenizer,
         maxTokens: positiveInt('--max-tokens', o.maxTokens),
         batch: positiveInt('--batch', o.batch),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { ENGINE_LIST, parseEngineKind } from '../engine/index.js';
 import { loadRecipe } from '../recipe/load.js';
 import { runTraining } from '../train/run.js';
 
@@ -10,16 +11,15 @@ export function register(program: Command): void {
     .argument('<recipe>', 'recipe YAML')
     .option('--resume [auto|PATH]', 'continue from the newest good checkpoint (auto) or from PATH (a step-<n> directory)')
     .option('--max-steps <n>', 'stop after optimizer step N with a checkpoint (the lr schedule still spans the whole run)')
-    .option('--engine <kind>', 'native or tfjs (default: the recipe\'s engine.kind)')
+    .option('--engine <kind>', `${ENGINE_LIST} (default: the recipe's engine.kind)`)
     .option('--threads <n>', 'engine threads (default: the recipe\'s engine.threads)')
     .action(async (file: string, o: { resume?: string | boolean; maxSteps?: string; engine?: string; threads?: string }) => {
       const resume = o.resume === true ? 'auto' : o.resume === undefined || o.resume === false ? undefined : o.resume;
-      if (o.engine !== undefined && o.engine !== 'native' && o.engine !== 'tfjs') throw new UserError(`--engine: "${o.engine}" should be native or tfjs`);
       const recipe = await loadRecipe(file);
       const r = await runTraining(recipe, {
         resume,
         maxSteps: o.maxSteps === undefined ? undefined : positiveInt('--max-steps', o.maxSteps),
-        engine: o.engine as 'native' | 'tfjs' | undefined,
+        engine: o.engine === undefined ? undefined : parseEngineKind(o.engine),
         threads: o.threads === undefined ? undefined : positiveInt('--threads', o.threads, true),
       });
       // Interrupted runs exit as the shell expects of that signal, after their checkpoint.

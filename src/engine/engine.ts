@@ -20,7 +20,8 @@ export interface OptimizerState {
   v: WeightMap; // second moments by parameter name
 }
 
-export type EngineKind = 'native' | 'tfjs';
+export type { EngineKind } from './registry.js';
+export type Precision = 'fp32' | 'bf16';
 
 /**
  * The one interface every stage above the engines uses (selection, trainer, monitor, eval).
@@ -74,8 +75,11 @@ export interface EngineOptions {
   /** Worker threads for the native engine; default: number of cores. */
   threads?: number;
   /**
-   * Matmul precision of the native engine: fp32 (default) or bf16 operands with fp32 accumulation
-   * (AMX; falls back to fp32 where the CPU lacks it). The tfjs engine is fp32 only.
+   * Matmul precision: fp32, or bf16 operands with fp32 accumulation (native: AMX or AVX512-BF16,
+   * falling back to fp32 where the CPU has neither; cuda: tensor cores). Default: the engine's
+   * own (native fp32, cuda bf16). The tfjs engine is fp32 only.
    */
-  precision?: 'fp32' | 'bf16';
+  precision?: Precision;
+  /** cuda: keep only each layer's input and recompute its activations in backward. */
+  recompute?: boolean;
 }

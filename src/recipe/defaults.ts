@@ -58,7 +58,7 @@ export const DEFAULTS = {
     pile_test_tokens: 1_048_576,
   },
   checkpoint: { every: 250, keep: 3 },
-  engine: { kind: 'native' as const, threads: 0, precision: 'fp32' as const },
+  engine: { kind: 'native' as const, threads: 0, recompute: false },
 } as const;
 
 /** Methods that train on everything they are given unless a budget is set. */

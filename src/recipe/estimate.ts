@@ -8,13 +8,12 @@ import { paramCount, type NeoXConfig } from '../model/config.js';
 import { listFiles } from '../data/formats/files.js';
 import { taskTexts } from '../data/tasks/index.js';
 import { ROOT } from '../util/paths.js';
+import { ENGINES } from '../engine/registry.js';
 import type { ModelInfo } from './model-info.js';
 import type { Recipe, SourceSpec } from './types.js';
 
 /** Raw-input bytes per GPT-NeoX token: ~4 for English prose. Markup (SGML, JSON) makes it an overestimate of tokens. */
 export const BYTES_PER_TOKEN = 4;
-/** Assumed training throughput when no engine benchmark has been recorded (GFLOP/s, 6·N·tokens accounting). */
-export const ASSUMED_GFLOPS: Record<Recipe['engine']['kind'], number> = { native: 20, tfjs: 5 };
 export const ENGINE_BENCH = path.join(ROOT, 'checkpoints', 'bench', 'engine.json');
 
 export interface TokenCount {
@@ -81,7 +80,7 @@ export function engineGflops(kind: Recipe['engine']['kind']): { gflops: number; 
   } catch {
     /* no benchmark recorded */
   }
-  return { gflops: ASSUMED_GFLOPS[kind], from: `assumed (no ${path.relative(ROOT, ENGINE_BENCH)}; run npm run bench:engine)` };
+  return { gflops: ENGINES[kind].assumedGflops, from: `assumed (no ${path.relative(ROOT, ENGINE_BENCH)}; run npm run bench:engine)` };
 }
 
 /** TACP trains on the tasks' unlabeled train-split text: its characters / 4 (an estimate). */

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { PYTHIA_LR } from '../model/presets.js';
+import { ENGINES } from '../engine/registry.js';
 import { ROOT } from '../util/paths.js';
 import { DEFAULTS, FULL_DATA_METHODS, TASK_METHODS, needsProxy } from './defaults.js';
 import { modelInfo, type ModelInfo } from './model-info.js';
@@ -170,7 +171,8 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
     engine: {
       kind: raw.engine?.kind ?? DEFAULTS.engine.kind,
       threads: raw.engine?.threads ?? DEFAULTS.engine.threads,
-      precision: raw.engine?.precision ?? DEFAULTS.engine.precision,
+      precision: raw.engine?.precision ?? ENGINES[raw.engine?.kind ?? DEFAULTS.engine.kind].defaultPrecision,
+      recompute: raw.engine?.recompute ?? DEFAULTS.engine.recompute,
     },
   };
   return { recipe, model, errors, notes };

@@ -3,6 +3,7 @@
  * strict (an unknown key is an error). Defaults and cross-field rules live in resolve.ts.
  */
 import { z } from 'zod';
+import { ENGINE_KINDS, PRECISIONS } from '../engine/registry.js';
 
 const posNum = z.number().positive();
 const posInt = z.number().int().positive();
@@ -117,7 +118,14 @@ export const RawRecipeSchema = z.strictObject({
     }),
   ),
   checkpoint: section(z.strictObject({ every: posInt.optional(), keep: posInt.optional() })),
-  engine: section(z.strictObject({ kind: z.enum(['native', 'tfjs']).optional(), threads: nonNegInt.optional(), precision: z.enum(['fp32', 'bf16']).optional() })),
+  engine: section(
+    z.strictObject({
+      kind: z.enum(ENGINE_KINDS).optional(),
+      threads: nonNegInt.optional(),
+      precision: z.enum(PRECISIONS).optional(),
+      recompute: z.boolean().optional(),
+    }),
+  ),
 });
 
 export type RawRecipe = z.infer<typeof RawRecipeSchema>;

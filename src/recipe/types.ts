@@ -2,6 +2,7 @@
  * A resolved recipe: every default filled in, every path absolute. Produced only by
  * `loadRecipe` (src/recipe/load.ts), which validates YAML against these types.
  */
+import type { EngineKind, Precision } from '../engine/engine.js';
 
 export type Method = 'dacp' | 'tacp' | 'ets-dacp' | 'eta-dacp' | 'ets-dacp-com';
 export type EtaMetric = 'perplexity' | 'entropy';
@@ -115,9 +116,14 @@ export interface Recipe {
     keep: number;
   };
   engine: {
-    kind: 'native' | 'tfjs';
+    kind: EngineKind;
     threads: number; // 0 = all cores
-    /** Native engine matmul precision: fp32, or bf16 operands with fp32 accumulation (AMX). */
-    precision: 'fp32' | 'bf16';
+    /**
+     * Matmul precision: fp32, or bf16 operands with fp32 accumulation (native: AMX or
+     * AVX512-BF16; cuda: tensor cores). Default: the engine's own (native fp32, cuda bf16).
+     */
+    precision: Precision;
+    /** cuda: recompute each layer's activations in backward instead of keeping them. */
+    recompute: boolean;
   };
 }

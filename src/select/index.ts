@@ -103,7 +103,7 @@ function scoresKey(r: Recipe, corpus: CorpusManifest, tok: Tokenizer, metrics: M
 
 async function proxyEngine(r: Recipe, dir: string): Promise<Engine> {
   const m = await loadModel(dir, { seed: r.train.seed });
-  const engine = await createEngine(r.engine.kind, m.config, { threads: r.engine.threads || undefined, precision: r.engine.kind === 'native' ? r.engine.precision : undefined });
+  const engine = await createEngine(r.engine.kind, m.config, { threads: r.engine.threads || undefined, precision: r.engine.precision, recompute: r.engine.recompute });
   engine.loadWeights(m.weights);
   return engine;
 }

@@ -2,7 +2,7 @@ import { existsSync, rmSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Engine, EngineKind } from '../engine/engine.js';
-import { createEngine } from '../engine/index.js';
+import { createEngine, ENGINES } from '../engine/index.js';
 import { paramCount, type NeoXConfig } from '../model/config.js';
 import { loadModel, saveModel } from '../model/load.js';
 import type { Recipe } from '../recipe/types.js';
@@ -51,6 +51,10 @@ export interface TrainOutcome {
 export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Promise<TrainOutcome> {
   const out = opts.out ?? ((l: string) => process.stdout.write(l + '\n'));
   const err = opts.err ?? ((l: string) => process.stderr.write(l + '\n'));
+  // An engine that cannot run here (no GPU, not built) is reported before any data work.
+  const kind = opts.engine ?? recipe.engine.kind;
+  const why = await ENGINES[kind].unavailable();
+  if (why) throw new UserError(`the ${kind} engine is unavailable: ${why}`);
   await ensureBaseModel(recipe, opts, err);
   const runDir = recipe.run_dir;
   mkdirSync(runDir, { recursive: true });
@@ -77,9 +81,10 @@ export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Prom
     throw new UserError(`model ${recipe.model.init}: vocab_size ${config.vocab_size} is smaller than the tokenizer's ${inputs.vocabSize} ids (${recipe.data.tokenizer})`);
   }
 
-  const kind = opts.engine ?? recipe.engine.kind;
   const threads = opts.threads ?? (recipe.engine.threads > 0 ? recipe.engine.threads : os.availableParallelism());
-  const engine = await createEngine(kind, config, { threads, precision: kind === 'native' ? recipe.engine.precision : undefined });
+  // --engine naming another kind than the recipe's takes that engine's default precision.
+  const precision = kind === recipe.engine.kind ? recipe.engine.precision : ENGINES[kind].defaultPrecision;
+  const engine = await createEngine(kind, config, { threads, precision, recompute: recipe.engine.recompute });
   try {
     engine.loadWeights(weights);
     if (loaded) engine.importOptimizer(loaded.optimizer);

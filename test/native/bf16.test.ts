@@ -1,6 +1,8 @@
-// Opt-in bf16 matmuls (AMX, fp32 accumulation): agreement with the fp32 PyTorch golden within
-// bf16 tolerances, bitwise determinism, and training that lowers the loss like fp32 does.
-// Tolerances (measured on the neox-tiny golden, Sapphire Rapids, Nov 2026, then given ~2-3x room):
+// Opt-in bf16 matmuls (AMX tiles or AVX512-BF16 dot products, fp32 accumulation): agreement with
+// the fp32 PyTorch golden within bf16 tolerances on every bf16 path this CPU has, bitwise
+// determinism, and training that lowers the loss like fp32 does.
+// Tolerances (measured on the neox-tiny golden, Sapphire Rapids, Nov 2026, then given ~2-3x room;
+// AVX512-BF16 on Zen 4 measured within the same bounds, Dec 2026):
 //   logits   max |diff| <= 2e-2 * max|logit|          (measured 6.9e-3)
 //   loss     relative diff <= 5e-3                     (measured 4.2e-4)
 //   grads    max |diff| <= 4e-2 * max|grad| per tensor (measured worst 1.8e-2), and cosine
@@ -8,17 +10,22 @@
 import { describe, it, expect } from 'vitest';
 import { loadGolden } from '../helpers/golden.js';
 import { expectClose } from '../helpers/close.js';
-import { createNativeEngine, nativeStatus, type NativePrecision } from '../../src/engine/native/index.js';
+import { createNativeEngine, nativeStatus, type Bf16Kernel, type NativePrecision } from '../../src/engine/native/index.js';
 import { initWeights } from '../../src/model/init.js';
 import { adamw, tinyConfig, randomIds, trainScenario } from './fixtures.js';
 
 const st = nativeStatus();
-const bf16 = st.ok && (() => {
-  const e = createNativeEngine(tinyConfig(), { threads: 1, precision: 'bf16' });
-  const p = e.precision;
+/** The bf16 kernel a request for `k` gets here ("none" where the CPU lacks it). */
+function bf16On(k: Bf16Kernel): string {
+  if (!st.ok) return 'none';
+  const e = createNativeEngine(tinyConfig(), { threads: 1, precision: 'bf16', bf16Kernel: k });
+  const got = e.precision === 'bf16' ? e.bf16Kernel : 'none';
   e.dispose();
-  return p === 'bf16';
-})();
+  return got;
+}
+const bf16 = bf16On('auto') !== 'none';
+/** Every bf16 path this CPU has (both on CPUs with AMX, which also have AVX512-BF16). */
+const paths = (['amx', 'avx512bf16'] as const).filter((k) => bf16On(k) === k);
 const bits = (t: Float32Array) => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
 
 function cosine(a: Float32Array, b: Float32Array): number {
@@ -28,7 +35,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 describe.skipIf(!st.ok)('native precision option', () => {
-  it('defaults to fp32; bf16 is reported only where the CPU has AMX-BF16', () => {
+  it('defaults to fp32; bf16 is reported only where the CPU has AMX-BF16 or AVX512-BF16', () => {
     const prev = process.env.CPT_NATIVE_PRECISION;
     try {
       delete process.env.CPT_NATIVE_PRECISION;
@@ -49,14 +56,25 @@ describe.skipIf(!st.ok)('native precision option', () => {
       else process.env.CPT_NATIVE_PRECISION = prev;
     }
     expect(() => createNativeEngine(tinyConfig(), { threads: 1, precision: 'fp16' as NativePrecision })).toThrow(/precision must be "fp32" or "bf16"/);
+    expect(() => createNativeEngine(tinyConfig(), { threads: 1, precision: 'bf16', bf16Kernel: 'avx2' as Bf16Kernel })).toThrow(/bf16 kernel must be one of auto, amx, avx512bf16/);
+  });
+
+  it('auto picks AMX where the CPU has it, else AVX512-BF16 (read from /proc/cpuinfo)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const flags = new Set((readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/));
+    const want = flags.has('amx_bf16') && flags.has('amx_tile') ? 'amx' : flags.has('avx512_bf16') ? 'avx512bf16' : 'none';
+    // AMX also needs the kernel to grant tile state; a CPU flag alone cannot promise it.
+    if (want === 'amx') expect(['amx', 'avx512bf16']).toContain(bf16On('auto'));
+    else expect(bf16On('auto')).toBe(want);
   });
 });
 
-describe.skipIf(!bf16)('native bf16 matmuls (AMX)', () => {
-  it('logits, loss and every gradient agree with the PyTorch fp32 golden within bf16 tolerances', () => {
+describe.skipIf(!bf16)('native bf16 matmuls', () => {
+  it.each(paths)('%s: logits, loss and every gradient agree with the PyTorch fp32 golden within bf16 tolerances', (bf16Kernel) => {
     const g = loadGolden();
     for (const threads of [1, 2]) {
-      const e = createNativeEngine(g.config, { threads, precision: 'bf16' });
+      const e = createNativeEngine(g.config, { threads, precision: 'bf16', bf16Kernel });
+      expect(e.bf16Kernel).toBe(bf16Kernel);
       const f = createNativeEngine(g.config, { threads, precision: 'fp32' });
       e.loadWeights(g.weights);
       f.loadWeights(g.weights);

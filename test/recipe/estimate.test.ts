@@ -4,7 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { paramCount } from '../../src/model/config.js';
 import { presetConfig } from '../../src/model/presets.js';
-import { corpusTokens, estimate, ASSUMED_GFLOPS, ENGINE_BENCH } from '../../src/recipe/estimate.js';
+import { corpusTokens, estimate, ENGINE_BENCH } from '../../src/recipe/estimate.js';
+import { ENGINES } from '../../src/engine/registry.js';
 import { dataDir } from '../../src/util/paths.js';
 import { base, load } from './fixture.js';
 
@@ -19,7 +20,7 @@ describe('estimates', () => {
     const perToken = c.num_hidden_layers * (17 * c.hidden_size + 2 * c.num_attention_heads * 128) + 2 * c.vocab_size;
     expect(e.memory!.activations).toBe(4 * perToken * 4 * 128);
     expect(e.time!.flopsPerToken).toBe(6 * (n - c.vocab_size * c.hidden_size) + 12 * c.num_hidden_layers * c.hidden_size * 128);
-    if (!existsSync(ENGINE_BENCH)) expect(e.time!.gflops).toBe(ASSUMED_GFLOPS.native);
+    if (!existsSync(ENGINE_BENCH)) expect(e.time!.gflops).toBe(ENGINES.native.assumedGflops);
     expect(e.time!.secondsTotal).toBeCloseTo((e.time!.flopsPerToken * 40960) / (e.time!.gflops * 1e9), 6);
     // Corpus: the raw sec10k JSON bytes / 4, as nothing is prepared under this recipe's prepared_dir.
     expect(e.corpus.estimated).toBe(true);

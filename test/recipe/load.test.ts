@@ -81,6 +81,8 @@ describe('shipped recipes', () => {
       expect(r.train.lr).toBe(PYTHIA_LR[size]);
       expect(r.train.seq_len).toBe(2048);
       expect(r.train.batch_tokens).toBe(2_097_152);
+      // The jobs the product is named for run on the GPU engine, in bf16.
+      expect(r.engine).toMatchObject({ kind: 'cuda', precision: 'bf16', recompute: size === '6.9b' });
     }
     if (size === 'tiny') {
       expect(r.train.seq_len).toBeLessThanOrEqual(256);
@@ -118,7 +120,7 @@ describe('defaults', () => {
     expect(r.data.fin_test_fraction).toBe(0.001);
     expect(r.data.tasks).toEqual(['fpb', 'fiqa_sa', 'headline', 'ner']);
     expect(r.data.tokenizer).toBe(path.join(dataDir(), 'tokenizer/20B_tokenizer.json'));
-    expect(r.engine).toEqual({ kind: 'native', threads: 0, precision: 'fp32' });
+    expect(r.engine).toEqual({ kind: 'native', threads: 0, precision: 'fp32', recompute: false });
     expect(r.run_dir).toBe(path.join(ROOT, 'checkpoints', 'under-test'));
     expect(path.dirname(r.data.prepared_dir)).toBe(path.join(ROOT, 'checkpoints', 'data'));
     expect(r.data.corpus[0]).toMatchObject({ name: 'reuters21578', encoding: 'latin1', skip_bad: false, fields: [] });

@@ -1,34 +1,41 @@
 /**
- * The native C++ engine (native/): weights, gradients and AdamW moments live in native memory;
- * tensors cross the boundary as Float32Arrays in HF layout, named and ordered by paramSpecs().
+ * The native engines behind the addon (native/): the C++ CPU engine, and the CUDA engine loaded
+ * by the addon from its own library (native/build-cuda/libcpt_cuda.so). Weights, gradients and
+ * AdamW moments live in native (or GPU) memory; tensors cross the boundary as Float32Arrays in
+ * HF layout, named and ordered by paramSpecs().
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { paramSpecs, derive, type NeoXConfig } from '../../model/config.js';
-import type { AdamWOptions, Engine, EngineOptions, OptimizerState, WeightMap } from '../engine.js';
+import type { AdamWOptions, Engine, EngineOptions, OptimizerState, Precision, WeightMap } from '../engine.js';
 import { ROOT } from '../../util/paths.js';
 import { UserError } from '../../util/errors.js';
 import os from 'node:os';
 
 export type NativeKernel = 'auto' | 'scalar' | 'avx2' | 'avx512';
-export type NativePrecision = 'fp32' | 'bf16';
+export type NativePrecision = Precision;
+/** Which instructions run bf16 products on the CPU: the best the CPU has, or one forced. */
+export type Bf16Kernel = 'auto' | 'amx' | 'avx512bf16';
+const BF16_KERNELS: readonly Bf16Kernel[] = ['auto', 'amx', 'avx512bf16'];
 
 export interface NativeEngineOptions extends EngineOptions {
   /** GEMM micro-kernel; default $CPT_NATIVE_KERNEL or "auto" (the widest the CPU supports). */
   kernel?: NativeKernel;
   /**
    * Matmul precision; default $CPT_NATIVE_PRECISION or "fp32". "bf16" runs the model's matmuls
-   * (layers and LM head, forward and backward) with bf16 operands and fp32 accumulation on AMX;
-   * weights, gradients, AdamW, layer norms, softmax and loss stay fp32. Opt-in: results differ
-   * from fp32 at bf16 precision (~3 significant digits). Where the CPU lacks AMX-BF16 the engine
-   * runs fp32 and its `precision` says so.
+   * (layers and LM head, forward and backward) with bf16 operands and fp32 accumulation on AMX
+   * tiles or AVX512-BF16 dot products; weights, gradients, AdamW, layer norms, softmax and loss
+   * stay fp32. Opt-in: results differ from fp32 at bf16 precision (~3 significant digits). Where
+   * the CPU has neither the engine runs fp32 and its `precision` says so.
    */
   precision?: NativePrecision;
+  /** bf16 instructions; default $CPT_NATIVE_BF16 or "auto" (AMX, else AVX512-BF16). */
+  bf16Kernel?: Bf16Kernel;
 }
 
 interface AddonEngine {
-  info(): { kernel: string; threads: number; precision: NativePrecision; names: string[]; sizes: number[] };
+  info(): { kernel: string; threads: number; precision: NativePrecision; bf16Kernel?: string; device?: string; names: string[]; sizes: number[] };
   setTensor(which: number, index: number, data: Float32Array): void;
   getTensor(which: number, index: number): Float32Array;
   getStep(): number;
@@ -42,8 +49,13 @@ interface AddonEngine {
   applyAdamW(o: AdamWOptions): number;
   dispose(): void;
 }
+type AddonOptions =
+  | { device: 'cpu'; precision: NativePrecision; threads: number; kernel: string; bf16Kernel: Bf16Kernel }
+  | { device: 'cuda'; precision: NativePrecision; lib: string; libDirs: string; cudaDevice: number; recompute: boolean };
 interface Addon {
-  NativeEngine: new (cfg: Record<string, number | boolean>, threads: number, kernel: string, precision: NativePrecision) => AddonEngine;
+  NativeEngine: new (cfg: Record<string, number | boolean>, opts: AddonOptions) => AddonEngine;
+  /** The CUDA device's name; throws with the reason when the library or a device is missing. */
+  cudaProbe(lib: string, libDirs: string, device: number): string;
 }
 
 export const ADDON_PATH = path.join(ROOT, 'native', 'build', 'Release', 'cpt_native.node');
@@ -73,20 +85,61 @@ export function nativeStatus(): { ok: boolean; reason?: string } {
   return load() ? { ok: true } : { ok: false, reason: loadError };
 }
 
+export const CUDA_LIB_PATH = path.join(ROOT, 'native', 'build-cuda', 'libcpt_cuda.so');
+/** Written by scripts/build-native.mjs when it skips the CUDA engine: the reason and the fix. */
+export const CUDA_SKIPPED_PATH = path.join(ROOT, 'native', 'build-cuda', 'SKIPPED.txt');
+
+/** Where to look for cuBLASLt when the library's own rpath does not find it. */
+function cudaLibDirs(): string {
+  const dirs = [process.env.CPT_CUDA_LIBS, process.env.CUDA_HOME && path.join(process.env.CUDA_HOME, 'lib64'), '/usr/local/cuda/lib64'];
+  return dirs.filter((d): d is string => !!d).join(':');
+}
+function cudaDevice(): number {
+  const v = process.env.CPT_CUDA_DEVICE;
+  if (v === undefined || v === '') return 0;
+  if (!/^\d+$/.test(v)) throw new UserError(`CPT_CUDA_DEVICE must be a device number, got "${v}"`);
+  return Number(v);
+}
+
+let cuda: { ok: boolean; reason?: string; device?: string } | undefined;
+
+/** Whether the CUDA engine can run here: built, its libraries found, and a CUDA device present. */
+export function cudaStatus(): { ok: boolean; reason?: string; device?: string } {
+  if (cuda) return cuda;
+  const a = load();
+  if (!a) return (cuda = { ok: false, reason: `the native addon is not available (${loadError})` });
+  if (!fs.existsSync(CUDA_LIB_PATH)) {
+    const why = fs.existsSync(CUDA_SKIPPED_PATH) ? fs.readFileSync(CUDA_SKIPPED_PATH, 'utf8').trim().split('\n')[0] : `${path.relative(ROOT, CUDA_LIB_PATH)} is missing`;
+    return (cuda = { ok: false, reason: `the CUDA engine was not built: ${why}` });
+  }
+  try {
+    return (cuda = { ok: true, device: a.cudaProbe(CUDA_LIB_PATH, cudaLibDirs(), cudaDevice()) });
+  } catch (e) {
+    return (cuda = { ok: false, reason: (e as Error).message });
+  }
+}
+
 const WEIGHTS = 0, GRADS = 1, M1 = 2, M2 = 3;
 
 class NativeEngine implements Engine {
-  /** "native-cpu", or "native-cpu-bf16" when the matmuls run in bf16 (checkpoints record it). */
+  /**
+   * "native-cpu", "native-cpu-bf16" when the CPU matmuls run in bf16, "cuda" or "cuda-bf16"
+   * (checkpoints record it).
+   */
   readonly name: string;
   readonly kernel: string;
   readonly threads: number;
   /** The precision the matmuls actually run in (bf16 only where requested and supported). */
   readonly precision: NativePrecision;
+  /** CPU: the bf16 instructions in use ("amx", "avx512bf16" or "none"). */
+  readonly bf16Kernel: string;
+  /** CUDA: the GPU's name. */
+  readonly device?: string;
   private readonly names: string[];
   private readonly index: Map<string, number>;
   private e: AddonEngine | undefined;
 
-  constructor(readonly config: NeoXConfig, a: Addon, threads: number, kernel: NativeKernel, precision: NativePrecision) {
+  constructor(readonly config: NeoXConfig, a: Addon, opts: AddonOptions) {
     const d = derive(config);
     if (!Number.isInteger(d.headDim)) throw new UserError(`hidden_size ${config.hidden_size} is not divisible by num_attention_heads ${config.num_attention_heads}`);
     try {
@@ -97,20 +150,23 @@ class NativeEngine implements Engine {
           rotaryBase: config.rotary_emb_base, lnEps: config.layer_norm_eps, exactGelu: d.exactGelu,
           parallelResidual: config.use_parallel_residual, tied: config.tie_word_embeddings,
         },
-        threads, kernel, precision,
+        opts,
       );
     } catch (e) {
-      throw new UserError(`native engine: ${(e as Error).message}`);
+      throw new UserError(`${opts.device === 'cuda' ? 'cuda' : 'native'} engine: ${(e as Error).message}`);
     }
     const info = this.e.info();
     this.kernel = info.kernel;
     this.threads = info.threads;
     this.precision = info.precision;
-    this.name = info.precision === 'bf16' ? 'native-cpu-bf16' : 'native-cpu';
+    this.bf16Kernel = info.bf16Kernel ?? 'none';
+    this.device = info.device;
+    const base = opts.device === 'cuda' ? 'cuda' : 'native-cpu';
+    this.name = info.precision === 'bf16' ? `${base}-bf16` : base;
     // The C++ side builds the same table; a mismatch is a bug, not a user error.
     const specs = paramSpecs(config);
     const same = specs.length === info.names.length && specs.every((s, i) => s.name === info.names[i] && s.shape.reduce((x, y) => x * y, 1) === info.sizes[i]);
-    if (!same) throw new Error('native engine parameter table differs from paramSpecs()');
+    if (!same) throw new Error(`${base} engine parameter table differs from paramSpecs()`);
     this.names = specs.map((s) => s.name);
     this.index = new Map(this.names.map((n, i) => [n, i]));
   }
@@ -160,7 +216,9 @@ class NativeEngine implements Engine {
   }
 }
 
-export function createNativeEngine(config: NeoXConfig, opts: NativeEngineOptions = {}): Engine & { kernel: string; threads: number; precision: NativePrecision } {
+export type NativeEngineHandle = Engine & { kernel: string; threads: number; precision: NativePrecision; bf16Kernel: string; device?: string };
+
+export function createNativeEngine(config: NeoXConfig, opts: NativeEngineOptions = {}): NativeEngineHandle {
   const a = load();
   if (!a) throw new UserError(`the native engine is unavailable: ${loadError}`);
   const threads = opts.threads ?? os.availableParallelism();
@@ -168,5 +226,17 @@ export function createNativeEngine(config: NeoXConfig, opts: NativeEngineOptions
   const kernel = opts.kernel ?? ((process.env.CPT_NATIVE_KERNEL as NativeKernel | undefined) || 'auto');
   const precision = opts.precision ?? ((process.env.CPT_NATIVE_PRECISION as NativePrecision | undefined) || 'fp32');
   if (precision !== 'fp32' && precision !== 'bf16') throw new UserError(`native precision must be "fp32" or "bf16", got "${precision}" (option precision or $CPT_NATIVE_PRECISION)`);
-  return new NativeEngine(config, a, threads, kernel, precision);
+  const bf16Kernel = opts.bf16Kernel ?? ((process.env.CPT_NATIVE_BF16 as Bf16Kernel | undefined) || 'auto');
+  if (!BF16_KERNELS.includes(bf16Kernel)) throw new UserError(`native bf16 kernel must be one of ${BF16_KERNELS.join(', ')}, got "${bf16Kernel}" (option bf16Kernel or $CPT_NATIVE_BF16)`);
+  return new NativeEngine(config, a, { device: 'cpu', precision, threads, kernel, bf16Kernel });
+}
+
+/** The CUDA engine (bf16 unless precision says fp32); refused with the reason where it cannot run. */
+export function createCudaEngine(config: NeoXConfig, opts: EngineOptions = {}): NativeEngineHandle {
+  const st = cudaStatus();
+  const a = load();
+  if (!st.ok || !a) throw new UserError(`the cuda engine is unavailable: ${st.reason}`);
+  return new NativeEngine(config, a, {
+    device: 'cuda', precision: opts.precision ?? 'bf16', lib: CUDA_LIB_PATH, libDirs: cudaLibDirs(), cudaDevice: cudaDevice(), recompute: opts.recompute ?? false,
+  });
 }

@@ -1,0 +1,27 @@
+// Error checks shared by the CUDA engine's translation units: every failing CUDA or cuBLASLt call
+// throws with the call, the file and the line.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#define CUDA_CHECK(x)                                                                                     \
+  do {                                                                                                    \
+    cudaError_t e_ = (x);                                                                                 \
+    if (e_ != cudaSuccess)                                                                                \
+      throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(e_) + " in " + #x + " (" + \
+                               __FILE__ + ":" + std::to_string(__LINE__) + ")");                          \
+  } while (0)
+
+#define LT_CHECK(x)                                                                                        \
+  do {                                                                                                     \
+    cublasStatus_t s_ = (x);                                                                               \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                                                       \
+      throw std::runtime_error(std::string("cuBLASLt error: ") + cublasLtGetStatusString(s_) + " in " + #x + \
+                               " (" + __FILE__ + ":" + std::to_string(__LINE__) + ")");                    \
+  } while (0)
+
+// Kernel launches are checked right after they are queued (bad configuration) ...
+#define LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())

@@ -1,0 +1,61 @@
+/* C ABI of libcpt_cuda.so, the CUDA engine. The Node addon dlopen()s the library at run time
+ * (so the CPU engine builds and runs where no CUDA exists); the standalone harness links it.
+ * Every function that can fail returns 0 on success and -1 on failure, with the reason in
+ * cpt_cuda_error() (per thread). Tensors cross as fp32 in HF layout, indexed by the parameter
+ * table (native/src/model.h). Calls are synchronous. */
+#ifndef CPT_CUDA_H
+#define CPT_CUDA_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CPT_CUDA_ABI 1
+
+typedef struct {
+  int hidden, layers, heads, inter, vocab;
+  double rotaryPct, rotaryBase, lnEps;
+  int exactGelu, parallelResidual, tied;
+} CptCudaConfig;
+
+typedef struct {
+  int bf16;      /* 1: bf16 operands and activations, fp32 accumulation and master weights; 0: fp32 */
+  int recompute; /* 1: keep only each layer's input; recompute its activations in backward */
+  int device;    /* CUDA device ordinal */
+} CptCudaOptions;
+
+typedef struct CptCudaEngine CptCudaEngine;
+
+int cpt_cuda_abi(void);
+const char* cpt_cuda_error(void);
+/* 0 with the device's name when a CUDA device is usable; -1 ("no CUDA device was found ...") else. */
+int cpt_cuda_probe(int device, char* name, size_t len);
+
+CptCudaEngine* cpt_cuda_create(const CptCudaConfig* c, const CptCudaOptions* o);
+void cpt_cuda_destroy(CptCudaEngine* e);
+const char* cpt_cuda_device_name(const CptCudaEngine* e);
+
+int cpt_cuda_num_params(const CptCudaEngine* e);
+const char* cpt_cuda_param_name(const CptCudaEngine* e, int i);
+size_t cpt_cuda_param_size(const CptCudaEngine* e, int i);
+/* which: 0 weights, 1 gradients, 2 first moments, 3 second moments */
+int cpt_cuda_set_tensor(CptCudaEngine* e, int which, int i, const float* data);
+int cpt_cuda_get_tensor(CptCudaEngine* e, int which, int i, float* out);
+int64_t cpt_cuda_get_step(const CptCudaEngine* e);
+void cpt_cuda_set_step(CptCudaEngine* e, int64_t step);
+
+int cpt_cuda_logits(CptCudaEngine* e, const int32_t* ids, int B, int T, float* out);
+int cpt_cuda_train_step(CptCudaEngine* e, const int32_t* ids, int B, int T, double gradScale, double* loss);
+int cpt_cuda_eval_loss(CptCudaEngine* e, const int32_t* ids, int B, int T, double* loss);
+int cpt_cuda_token_logprobs(CptCudaEngine* e, const int32_t* ids, int B, int T, float* out);
+int cpt_cuda_mean_hidden(CptCudaEngine* e, const int32_t* ids, int B, int T, const int32_t* lengths, float* out);
+int cpt_cuda_zero_grads(CptCudaEngine* e);
+int cpt_cuda_adamw(CptCudaEngine* e, double lr, double beta1, double beta2, double eps, double weightDecay,
+                   double clip, double* gradNorm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,624 @@
+// GPT-NeoX (HF GPTNeoXForCausalLM) training and scoring on one NVIDIA GPU: the same contract,
+// parameter table and algorithms as the CPU engine (native/src/engine.cpp), with matrix products
+// on cuBLASLt and everything else in kernels.cuh. Master weights, gradients and AdamW moments are
+// fp32; with bf16 the products take bf16 operands (a bf16 copy of the weights, refreshed after
+// every update) and bf16 activations, accumulating in fp32. Attention runs by blocks of query
+// rows: only a [B*H, rows, T] slice of scores exists at a time and backward recomputes the
+// probabilities from the saved log-sum-exp.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../src/model.h"
+#include "common.h"
+#include "cpt_cuda.h"
+#include "gemm.h"
+#include "kernels.cuh"
+
+namespace cpt {
+namespace cuda {
+
+namespace {
+
+// Overrides of the attention row block and the LM-head chunk, so that the parity checks cover
+// several blocks and chunks with ragged ends on small shapes.
+size_t envSize(const char* name, size_t dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? (size_t)std::strtoull(v, nullptr, 10) : dflt;
+}
+
+int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
+int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
+
+// Device memory owned by one engine, freed with it.
+class Arena {
+ public:
+  ~Arena() {
+    for (void* p : ptrs_) cudaFree(p);
+  }
+  template <class X>
+  X* get(size_t n) {
+    if (n == 0) n = 1;
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, n * sizeof(X));
+    if (e != cudaSuccess) {
+      size_t freeB = 0, totalB = 0;
+      cudaGetLastError();
+      cudaMemGetInfo(&freeB, &totalB);
+      throw std::runtime_error("out of GPU memory: " + std::to_string(n * sizeof(X) >> 20) + " MiB more needed, " +
+                               std::to_string(freeB >> 20) + " of " + std::to_string(totalB >> 20) +
+                               " MiB free (try a smaller micro_batch or engine.recompute: true)");
+    }
+    ptrs_.push_back(p);
+    return static_cast<X*>(p);
+  }
+  void release() {
+    for (void* p : ptrs_) cudaFree(p);
+    ptrs_.clear();
+  }
+
+ private:
+  std::vector<void*> ptrs_;
+};
+
+}  // namespace
+
+// What the C API needs of an engine, whatever its activation type.
+class EngineBase {
+ public:
+  virtual ~EngineBase() = default;
+  std::vector<ParamInfo> params;
+  size_t total = 0;
+  int64_t step = 0;
+  virtual void setTensor(int which, int i, const float* data) = 0;
+  virtual void getTensor(int which, int i, float* out) = 0;
+  virtual void logits(const int32_t* ids, int B, int T, float* out) = 0;
+  virtual double trainStep(const int32_t* ids, int B, int T, double gradScale) = 0;
+  virtual double evalLoss(const int32_t* ids, int B, int T) = 0;
+  virtual void tokenLogprobs(const int32_t* ids, int B, int T, float* out) = 0;
+  virtual void meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths, float* out) = 0;
+  virtual void zeroGrads() = 0;
+  virtual double adamw(const AdamW& o) = 0;
+};
+
+template <class Act>
+class Engine final : public EngineBase {
+  static constexpr bool kBf16 = std::is_same<Act, __nv_bfloat16>::value;
+  static constexpr cudaDataType_t kAB = kBf16 ? CUDA_R_16BF : CUDA_R_32F;
+
+ public:
+  Engine(const ModelConfig& c, bool recompute) : c_(c), d_(validate(c)), recompute_(recompute) {
+    params = paramTable(c, &total);
+    w_ = fixed_.get<float>(total), g_ = fixed_.get<float>(total);
+    m_ = fixed_.get<float>(total), v_ = fixed_.get<float>(total);
+    for (float* p : {w_, g_, m_, v_}) CUDA_CHECK(cudaMemset(p, 0, total * sizeof(float)));
+    if constexpr (kBf16) wT_ = fixed_.get<Act>(total);
+    else wT_ = w_;
+    normPart_ = fixed_.get<double>(kNormBlocks);
+    const size_t lnf = params[1 + 12 * d_.L].offset;
+    lnfw_ = w_ + lnf, lnfb_ = lnfw_ + d_.D, glnfw_ = g_ + lnf, glnfb_ = glnfw_ + d_.D;
+    const size_t out = c.tied ? 0 : params.back().offset;
+    embOutT_ = wT_ + out, gEmbOut_ = g_ + out;
+  }
+
+  void setTensor(int which, int i, const float* data) override {
+    CUDA_CHECK(cudaMemcpy(slot(which) + params[i].offset, data, params[i].size * sizeof(float), cudaMemcpyHostToDevice));
+    if (which == 0) stale_ = true;
+  }
+  void getTensor(int which, int i, float* out) override {
+    CUDA_CHECK(cudaMemcpy(out, slot(which) + params[i].offset, params[i].size * sizeof(float), cudaMemcpyDeviceToHost));
+  }
+
+  void logits(const int32_t* ids, int B, int T, float* out) override {
+    checkIds(ids, B, T, d_.V, false);
+    forward(ids, B, T);
+    const size_t N = (size_t)B * T;
+    float* buf = nullptr;
+    CUDA_CHECK(cudaMalloc(&buf, N * d_.V * sizeof(float)));
+    try {
+      lt_.gemm(false, true, (int)N, d_.V, d_.D, 1.f, Mat{lnf_, d_.D, 0}, Mat{embOutT_, d_.D, 0}, 0.f, buf, d_.V, 0, 1, kAB,
+               CUDA_R_32F);
+      CUDA_CHECK(cudaMemcpy(out, buf, N * d_.V * sizeof(float), cudaMemcpyDeviceToHost));
+    } catch (...) {
+      cudaFree(buf);
+      throw;
+    }
+    cudaFree(buf);
+  }
+
+  double trainStep(const int32_t* ids, int B, int T, double gradScale) override {
+    checkIds(ids, B, T, d_.V, true);
+    forward(ids, B, T);
+    const double loss = head(B, T, 1, gradScale, nullptr);
+    backward(ids, B, T);
+    return loss;
+  }
+  double evalLoss(const int32_t* ids, int B, int T) override {
+    checkIds(ids, B, T, d_.V, true);
+    forward(ids, B, T);
+    return head(B, T, 0, 0, nullptr);
+  }
+  void tokenLogprobs(const int32_t* ids, int B, int T, float* out) override {
+    checkIds(ids, B, T, d_.V, true);
+    forward(ids, B, T);
+    float* lp = scratchF(lp_, lpCap_, (size_t)B * (T - 1));
+    head(B, T, 2, 0, lp);
+    CUDA_CHECK(cudaMemcpy(out, lp, (size_t)B * (T - 1) * sizeof(float), cudaMemcpyDeviceToHost));
+  }
+  void meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths, float* out) override {
+    checkIds(ids, B, T, d_.V, false);
+    checkLengths(lengths, B, T);
+    forward(ids, B, T);
+    CUDA_CHECK(cudaMemcpy(lengths_, lengths, B * sizeof(int32_t), cudaMemcpyHostToDevice));
+    meanHiddenKernel<<<dim3(cdiv(d_.D, kThreads), B), kThreads>>>(xf_, meanf_, rstdf_, lnfw_, lnfb_, lengths_, dOut_, T,
+                                                                  d_.D);
+    LAUNCH_CHECK();
+    CUDA_CHECK(cudaMemcpy(out, dOut_, (size_t)B * d_.D * sizeof(float), cudaMemcpyDeviceToHost));
+  }
+
+  void zeroGrads() override { CUDA_CHECK(cudaMemset(g_, 0, total * sizeof(float))); }
+
+  double adamw(const AdamW& o) override {
+    sumSquaresKernel<<<kNormBlocks, kThreads>>>(g_, total, normPart_);
+    LAUNCH_CHECK();
+    std::vector<double> part(kNormBlocks);
+    CUDA_CHECK(cudaMemcpy(part.data(), normPart_, kNormBlocks * sizeof(double), cudaMemcpyDeviceToHost));
+    double sq = 0;
+    for (double p : part) sq += p;
+    const double norm = std::sqrt(sq);
+    double coef = 1.0;
+    if (o.clip > 0) coef = std::min(1.0, o.clip / (norm + 1e-6));  // as torch.nn.utils.clip_grad_norm_
+    step++;
+    const double bc1 = 1 - std::pow(o.beta1, (double)step), bc2 = 1 - std::pow(o.beta2, (double)step);
+    const float stepSize = (float)(o.lr / bc1), bc2s = (float)std::sqrt(bc2);
+    const float decay = (float)(1 - o.lr * o.weightDecay);
+    for (const ParamInfo& p : params) {
+      adamwKernel<<<blocksFor(p.size), kThreads>>>(w_ + p.offset, g_ + p.offset, m_ + p.offset, v_ + p.offset, p.size,
+                                                    (float)coef, (float)o.beta1, (float)o.beta2, (float)o.eps, stepSize,
+                                                    bc2s, p.decay ? decay : 1.f);
+      LAUNCH_CHECK();
+    }
+    stale_ = true;
+    return norm;
+  }
+
+ private:
+  static constexpr int kNormBlocks = 1024;
+  static constexpr int kColRows = 64;  // rows per chunk of a column sum
+
+  struct Acts {
+    float *x = nullptr, *x2 = nullptr, *mean1, *rstd1, *mean2, *rstd2, *lse;
+    Act *ln1, *q, *k, *v, *yh, *y, *ln2, *h1, *g;
+  };
+
+  float* slot(int which) {
+    if (which < 0 || which > 3) throw std::invalid_argument("bad tensor slot");
+    return which == 0 ? w_ : which == 1 ? g_ : which == 2 ? m_ : v_;
+  }
+  float* scratchF(float*& p, size_t& cap, size_t n) {
+    if (n > cap) {
+      if (p) cudaFree(p);
+      p = nullptr;
+      cap = 0;
+      CUDA_CHECK(cudaMalloc(&p, n * sizeof(float)));
+      cap = n;
+    }
+    return p;
+  }
+
+  // Allocate activations for [B, T] (reused while the shape stays) and upload the rotary tables.
+  void ensure(int B, int T) {
+    if (B == curB_ && T == curT_) return;
+    act_.release();
+    const size_t N = (size_t)B * T, D = d_.D, I = d_.I, BH = (size_t)B * d_.H;
+    acts_.assign(d_.L, Acts{});
+    auto fill = [&](Acts& a) {
+      a.ln1 = act_.get<Act>(N * D), a.mean1 = act_.get<float>(N), a.rstd1 = act_.get<float>(N);
+      a.q = act_.get<Act>(N * D), a.k = act_.get<Act>(N * D), a.v = act_.get<Act>(N * D), a.lse = act_.get<float>(BH * T);
+      a.yh = act_.get<Act>(N * D), a.y = act_.get<Act>(N * D);
+      if (!c_.parallelResidual) a.x2 = act_.get<float>(N * D);
+      a.ln2 = act_.get<Act>(N * D), a.mean2 = act_.get<float>(N), a.rstd2 = act_.get<float>(N);
+      a.h1 = act_.get<Act>(N * I), a.g = act_.get<Act>(N * I);
+    };
+    // With recomputation only each layer's input survives the forward pass; one set of the
+    // other activations is shared and refilled layer by layer in backward.
+    Acts shared;
+    if (recompute_) fill(shared);
+    for (Acts& a : acts_) {
+      if (recompute_) a = shared;
+      else fill(a);
+      a.x = act_.get<float>(N * D);
+    }
+    xf_ = act_.get<float>(N * D), lnf_ = act_.get<Act>(N * D), meanf_ = act_.get<float>(N), rstdf_ = act_.get<float>(N);
+    tmp_ = act_.get<float>(N * std::max(3 * D, I)), ao_ = act_.get<float>(N * D), mo_ = act_.get<float>(N * D);
+    dX_ = act_.get<float>(N * D), dXT_ = kBf16 ? act_.get<Act>(N * D) : nullptr, dH_ = act_.get<float>(N * D);
+    dh_ = act_.get<Act>(N * I), dln1_ = act_.get<float>(N * D), dln2_ = act_.get<float>(N * D);
+    dyh_ = act_.get<Act>(N * D), dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
+    dqkvT_ = act_.get<Act>(N * 3 * D);
+    part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
+    // Attention row block: the [B*H, rows, T] score slices stay near 64 MiB each.
+    rb_ = (int)std::min<size_t>(T, envSize("CPT_CUDA_ATTN_ROWS", std::max<size_t>(64, ((size_t)16 << 20) / (BH * T) / 64 * 64)));
+    const size_t sc = BH * rb_ * T;
+    S_ = act_.get<float>(sc), dP_ = act_.get<float>(sc), P_ = act_.get<Act>(sc), dS_ = act_.get<Act>(sc);
+    // LM head: rows per chunk so the fp32 logits stay near 128 MiB.
+    hr_ = (int)std::min<size_t>(N, envSize("CPT_CUDA_HEAD_ROWS", std::max<size_t>(64, ((size_t)32 << 20) / d_.V)));
+    logits_ = act_.get<float>((size_t)hr_ * d_.V), dl_ = act_.get<Act>((size_t)hr_ * d_.V);
+    rowLoss_ = act_.get<double>(N), ids_ = act_.get<int32_t>(N), lengths_ = act_.get<int32_t>(B);
+    dOut_ = act_.get<float>((size_t)B * D);
+    embTok_ = act_.get<int32_t>(N), embOff_ = act_.get<int32_t>(N + 1), embRows_ = act_.get<int32_t>(N);
+    std::vector<float> cs, sn;
+    ropeTables(c_, d_.rd, T, cs, sn);
+    cos_ = act_.get<float>(cs.size()), sin_ = act_.get<float>(sn.size());
+    CUDA_CHECK(cudaMemcpy(cos_, cs.data(), cs.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(sin_, sn.data(), sn.size() * sizeof(float), cudaMemcpyHostToDevice));
+    curB_ = B, curT_ = T;
+  }
+
+  // Pointer to op input in the product type: fp32 engines use the fp32 buffer as it is.
+  const Act* asT(const float* src, Act* buf, size_t n) {
+    if constexpr (kBf16) {
+      castKernel<Act><<<blocksFor(n), kThreads>>>(src, buf, n);
+      LAUNCH_CHECK();
+      return buf;
+    } else {
+      (void)buf, (void)n;
+      return src;
+    }
+  }
+
+  // y[N, out] (fp32) = x[N, in] W[out, in]^T
+  void linear(const Act* x, int N, int in, const Act* W, int out, float* y) {
+    lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, CUDA_R_32F);
+  }
+  // dW += dy^T x; dx (fp32) = dy W (accumulated when accDx)
+  void linearBack(const Act* x, const Act* dy, int N, int in, int out, const Act* W, float* dW, float* dx, bool accDx) {
+    lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, 1.f, dW, in, 0, 1, kAB, CUDA_R_32F);
+    lt_.gemm(false, false, N, in, out, 1.f, Mat{dy, out, 0}, Mat{W, in, 0}, accDx ? 1.f : 0.f, dx, in, 0, 1, kAB, CUDA_R_32F);
+  }
+  template <class X>
+  void colSumAdd(const X* x, int N, int C, float* out) {
+    const int chunks = cdiv(N, kColRows);
+    colSumPartialsKernel<X><<<dim3(cdiv(C, kThreads), chunks), kThreads>>>(x, N, C, kColRows, part_);
+    LAUNCH_CHECK();
+    reducePartialsKernel<<<cdiv(C, kThreads), kThreads>>>(part_, chunks, C, out);
+    LAUNCH_CHECK();
+  }
+  void layerNorm(const float* x, const float* w, const float* b, int N, Act* y, float* mean, float* rstd) {
+    layerNormKernel<Act><<<N, kThreads>>>(x, w, b, y, mean, rstd, d_.D, (float)c_.lnEps);
+    LAUNCH_CHECK();
+  }
+  // dxAcc += LN backward; dw, db += parameter gradients.
+  void layerNormBack(const float* x, const float* mean, const float* rstd, const float* w, const float* dy, int N,
+                     float* dxAcc, float* dw, float* db) {
+    layerNormBackKernel<<<N, kThreads>>>(x, mean, rstd, w, dy, dxAcc, d_.D);
+    LAUNCH_CHECK();
+    const int chunks = cdiv(N, kColRows);
+    lnParamPartialsKernel<<<dim3(cdiv(d_.D, kThreads), chunks), kThreads>>>(x, mean, rstd, dy, N, d_.D, kColRows, part_);
+    LAUNCH_CHECK();
+    // dw and db are adjacent in the parameter table, as the partials are: one reduction.
+    if (db != dw + d_.D) throw std::logic_error("layer norm weight and bias are not adjacent");
+    reducePartialsKernel<<<cdiv(2 * d_.D, kThreads), kThreads>>>(part_, chunks, 2 * d_.D, dw);
+    LAUNCH_CHECK();
+  }
+
+  void attentionForward(Acts& a, int B, int T) {
+    const int H = d_.H, hd = d_.hd, BH = B * H;
+    const float scale = (float)(1.0 / std::sqrt((double)hd));
+    const long long hs = (long long)T * hd;
+    for (int i0 = 0; i0 < T; i0 += rb_) {
+      const int i1 = std::min(T, i0 + rb_), rows = i1 - i0;
+      const long long ss = (long long)rows * i1;
+      lt_.gemm(false, true, rows, i1, hd, scale, Mat{a.q + (size_t)i0 * hd, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, i1, ss, BH, kAB,
+               CUDA_R_32F);
+      softmaxKernel<Act><<<dim3(rows, BH), kThreads>>>(S_, P_, a.lse, rows, i1, i0, T);
+      LAUNCH_CHECK();
+      lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{P_, i1, ss}, Mat{a.v, hd, hs}, 0.f, a.yh + (size_t)i0 * hd, hd, hs, BH, kAB,
+               kAB);
+    }
+  }
+
+  // dyh: gradient of the attention output in heads layout -> dq_, dk_, dv_ (fp32, heads layout).
+  void attentionBackward(Acts& a, int B, int T) {
+    const int H = d_.H, hd = d_.hd, BH = B * H;
+    const float scale = (float)(1.0 / std::sqrt((double)hd));
+    const long long hs = (long long)T * hd;
+    CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float)));
+    CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float)));
+    for (int i0 = 0; i0 < T; i0 += rb_) {
+      const int i1 = std::min(T, i0 + rb_), rows = i1 - i0;
+      const long long ss = (long long)rows * i1;
+      const Act* qb = a.q + (size_t)i0 * hd;
+      const Act* dyb = dyh_ + (size_t)i0 * hd;
+      lt_.gemm(false, true, rows, i1, hd, scale, Mat{qb, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, i1, ss, BH, kAB, CUDA_R_32F);
+      lt_.gemm(false, true, rows, i1, hd, 1.f, Mat{dyb, hd, hs}, Mat{a.v, hd, hs}, 0.f, dP_, i1, ss, BH, kAB, CUDA_R_32F);
+      softmaxBackKernel<Act><<<dim3(rows, BH), kThreads>>>(S_, dP_, a.lse, P_, dS_, rows, i1, i0, T, scale);
+      LAUNCH_CHECK();
+      // dq rows of this block are complete here; dk and dv rows [0, i1) gather every block.
+      lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{dS_, i1, ss}, Mat{a.k, hd, hs}, 0.f, dq_ + (size_t)i0 * hd, hd, hs, BH,
+               kAB, CUDA_R_32F);
+      lt_.gemm(true, false, i1, hd, rows, 1.f, Mat{dS_, i1, ss}, Mat{qb, hd, hs}, 1.f, dk_, hd, hs, BH, kAB, CUDA_R_32F);
+      lt_.gemm(true, false, i1, hd, rows, 1.f, Mat{P_, i1, ss}, Mat{dyb, hd, hs}, 1.f, dv_, hd, hs, BH, kAB, CUDA_R_32F);
+    }
+  }
+
+  // One layer's forward from a.x; writes the next residual stream into out unless null.
+  void layerForward(int l, int B, int T, float* out) {
+    Acts& a = acts_[l];
+    const int N = B * T, D = d_.D, I = d_.I, H = d_.H, hd = d_.hd;
+    const LayerPtrs<float> p(w_, params, d_, l);
+    const LayerPtrs<Act> pw(wT_, params, d_, l);
+    layerNorm(a.x, p.ln1w, p.ln1b, N, a.ln1, a.mean1, a.rstd1);
+    linear(a.ln1, N, D, pw.qkvw, 3 * D, tmp_);
+    splitHeadsKernel<Act><<<N * H, hd>>>(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
+    LAUNCH_CHECK();
+    attentionForward(a, B, T);
+    mergeHeadsKernel<Act><<<N * H, hd>>>(a.yh, a.y, T, H, hd);
+    LAUNCH_CHECK();
+    linear(a.y, N, D, pw.ow, D, ao_);
+    const size_t ND = (size_t)N * D, NI = (size_t)N * I;
+    const float* lnIn = a.x;
+    if (!c_.parallelResidual) {
+      residualKernel<<<blocksFor(ND), kThreads>>>(ao_, p.ob, nullptr, nullptr, a.x, a.x2, ND, D);
+      LAUNCH_CHECK();
+      lnIn = a.x2;
+    }
+    layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2, a.mean2, a.rstd2);
+    linear(a.ln2, N, D, pw.upw, I, tmp_);
+    biasGeluKernel<Act><<<blocksFor(NI), kThreads>>>(tmp_, p.upb, a.h1, a.g, NI, I, c_.exactGelu);
+    LAUNCH_CHECK();
+    if (!out) return;
+    linear(a.g, N, I, pw.downw, D, mo_);
+    if (c_.parallelResidual)
+      residualKernel<<<blocksFor(ND), kThreads>>>(ao_, p.ob, mo_, p.downb, a.x, out, ND, D);
+    else
+      residualKernel<<<blocksFor(ND), kThreads>>>(mo_, p.downb, nullptr, nullptr, a.x2, out, ND, D);
+    LAUNCH_CHECK();
+  }
+
+  void forward(const int32_t* ids, int B, int T) {
+    ensure(B, T);
+    if (stale_) {
+      if constexpr (kBf16) {
+        castKernel<Act><<<blocksFor(total), kThreads>>>(w_, wT_, total);
+        LAUNCH_CHECK();
+      }
+      stale_ = false;
+    }
+    const int N = B * T;
+    CUDA_CHECK(cudaMemcpy(ids_, ids, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    embedKernel<<<N, kThreads>>>(ids_, w_, acts_[0].x, d_.D);
+    LAUNCH_CHECK();
+    for (int l = 0; l < d_.L; l++) layerForward(l, B, T, l + 1 < d_.L ? acts_[l + 1].x : xf_);
+    layerNorm(xf_, lnfw_, lnfb_, N, lnf_, meanf_, rstdf_);
+  }
+
+  // Chunked LM head + cross-entropy (the [N, V] logits never exist at once). mode 0: loss;
+  // 1: loss, dH_ and the head's weight gradient; 2: loss and log-probs into lp (device).
+  double head(int B, int T, int mode, double gradScale, float* lp) {
+    const int N = B * T, D = d_.D, V = d_.V;
+    const float gs = (float)(gradScale / ((double)B * (T - 1)));
+    for (int r0 = 0; r0 < N; r0 += hr_) {
+      const int rows = std::min(hr_, N - r0);
+      const Act* Hc = lnf_ + (size_t)r0 * D;
+      lt_.gemm(false, true, rows, V, D, 1.f, Mat{Hc, D, 0}, Mat{embOutT_, D, 0}, 0.f, logits_, V, 0, 1, kAB, CUDA_R_32F);
+      crossEntropyKernel<Act><<<rows, kThreads>>>(logits_, ids_, r0, T, V, mode, gs, rowLoss_, lp, dl_);
+      LAUNCH_CHECK();
+      if (mode == 1) {
+        lt_.gemm(false, false, rows, D, V, 1.f, Mat{dl_, V, 0}, Mat{embOutT_, D, 0}, 0.f, dH_ + (size_t)r0 * D, D, 0, 1, kAB,
+                 CUDA_R_32F);
+        lt_.gemm(true, false, V, D, rows, 1.f, Mat{dl_, V, 0}, Mat{Hc, D, 0}, 1.f, gEmbOut_, D, 0, 1, kAB, CUDA_R_32F);
+      }
+    }
+    std::vector<double> rl(N);
+    CUDA_CHECK(cudaMemcpy(rl.data(), rowLoss_, (size_t)N * sizeof(double), cudaMemcpyDeviceToHost));
+    double s = 0;
+    for (double x : rl) s += x;
+    return s / ((double)B * (T - 1));
+  }
+
+  void backward(const int32_t* ids, int B, int T) {
+    const int N = B * T, D = d_.D, I = d_.I, H = d_.H, hd = d_.hd;
+    const size_t ND = (size_t)N * D;
+    CUDA_CHECK(cudaMemsetAsync(dX_, 0, ND * sizeof(float)));
+    layerNormBack(xf_, meanf_, rstdf_, lnfw_, dH_, N, dX_, glnfw_, glnfb_);
+    for (int l = d_.L - 1; l >= 0; l--) {
+      Acts& a = acts_[l];
+      if (recompute_) layerForward(l, B, T, nullptr);
+      const LayerPtrs<float> p(w_, params, d_, l), gp(g_, params, d_, l);
+      const LayerPtrs<Act> pw(wT_, params, d_, l);
+      // MLP branch: its output gradient is dX either way.
+      const Act* dXT = asT(dX_, dXT_, ND);
+      linearBack(a.g, dXT, N, I, D, pw.downw, gp.downw, tmp_, false);
+      colSumAdd(dX_, N, D, gp.downb);
+      geluBackKernel<Act><<<blocksFor((size_t)N * I), kThreads>>>(tmp_, a.h1, dh_, (size_t)N * I, c_.exactGelu);
+      LAUNCH_CHECK();
+      linearBack(a.ln2, dh_, N, D, I, pw.upw, gp.upw, dln2_, false);
+      colSumAdd(dh_, N, I, gp.upb);
+      if (!c_.parallelResidual) {  // dX becomes d(x2) = dX + the ln2 branch
+        layerNormBack(a.x2, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b);
+        dXT = asT(dX_, dXT_, ND);
+      }
+      // Attention branch.
+      linearBack(a.y, dXT, N, D, D, pw.ow, gp.ow, ao_, false);
+      colSumAdd(dX_, N, D, gp.ob);
+      splitGradKernel<Act><<<N * H, hd>>>(ao_, dyh_, T, H, hd);
+      LAUNCH_CHECK();
+      attentionBackward(a, B, T);
+      mergeHeadsGradKernel<Act><<<N * H, hd>>>(dq_, dk_, dv_, cos_, sin_, tmp_, dqkvT_, T, H, hd, d_.rd / 2);
+      LAUNCH_CHECK();
+      linearBack(a.ln1, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, dln1_, false);
+      colSumAdd(tmp_, N, 3 * D, gp.qkvb);
+      if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b);
+      layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b);
+    }
+    // Embedding gradient: rows grouped by token on the host, each token's rows added in order.
+    std::vector<int32_t> order(N);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return ids[x] < ids[y]; });
+    std::vector<int32_t> tok, off;
+    for (int k = 0; k < N; k++)
+      if (k == 0 || ids[order[k]] != ids[order[k - 1]]) tok.push_back(ids[order[k]]), off.push_back(k);
+    off.push_back(N);
+    CUDA_CHECK(cudaMemcpy(embTok_, tok.data(), tok.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(embOff_, off.data(), off.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(embRows_, order.data(), (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    embedBackKernel<<<(int)tok.size(), kThreads>>>(embTok_, embOff_, embRows_, dX_, g_, D);
+    LAUNCH_CHECK();
+  }
+
+  ModelConfig c_;
+  Dims d_;
+  bool recompute_, stale_ = true;
+  Lt lt_;
+  Arena fixed_, act_;
+  float *w_, *g_, *m_, *v_;
+  Act* wT_;
+  double* normPart_;
+  float *lnfw_, *lnfb_, *glnfw_, *glnfb_, *gEmbOut_;
+  Act* embOutT_;
+  int curB_ = 0, curT_ = 0, rb_ = 0, hr_ = 0;
+  std::vector<Acts> acts_;
+  float *xf_, *meanf_, *rstdf_, *tmp_, *ao_, *mo_, *dX_, *dH_, *dln1_, *dln2_, *dq_, *dk_, *dv_, *part_, *S_, *dP_;
+  float *logits_, *cos_, *sin_, *dOut_;
+  Act *lnf_, *dXT_, *dh_, *dyh_, *dqkvT_, *P_, *dS_, *dl_;
+  double* rowLoss_;
+  int32_t *ids_, *lengths_, *embTok_, *embOff_, *embRows_;
+  float* lp_ = nullptr;
+  size_t lpCap_ = 0;
+
+ public:
+  ~Engine() override {
+    if (lp_) cudaFree(lp_);
+  }
+};
+
+}  // namespace cuda
+}  // namespace cpt
+
+// ---- C API ----
+
+struct CptCudaEngine {
+  std::unique_ptr<cpt::cuda::EngineBase> e;
+  std::string device;
+};
+
+namespace {
+thread_local std::string lastError;
+
+template <class F>
+int guard(F f) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception& ex) {
+    lastError = ex.what();
+  } catch (...) {
+    lastError = "unknown error in the CUDA engine";
+  }
+  return -1;
+}
+
+std::string probe(int device) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    throw std::runtime_error(std::string("no CUDA device was found (") +
+                             (e == cudaSuccess ? "the driver reports 0 devices" : cudaGetErrorString(e)) + ")");
+  }
+  if (device < 0 || device >= n)
+    throw std::runtime_error("CUDA device " + std::to_string(device) + " does not exist (" + std::to_string(n) +
+                             " found)");
+  cudaDeviceProp p;
+  CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  if (p.major < 8)
+    throw std::runtime_error(std::string(p.name) + " has compute capability " + std::to_string(p.major) + "." +
+                             std::to_string(p.minor) + "; the CUDA engine needs 8.0 (Ampere) or newer");
+  return p.name;
+}
+}  // namespace
+
+extern "C" {
+
+int cpt_cuda_abi(void) { return CPT_CUDA_ABI; }
+const char* cpt_cuda_error(void) { return lastError.c_str(); }
+
+int cpt_cuda_probe(int device, char* name, size_t len) {
+  return guard([&] {
+    const std::string n = probe(device);
+    if (name && len) std::snprintf(name, len, "%s", n.c_str());
+  });
+}
+
+CptCudaEngine* cpt_cuda_create(const CptCudaConfig* c, const CptCudaOptions* o) {
+  CptCudaEngine* r = nullptr;
+  guard([&] {
+    const std::string name = probe(o->device);
+    CUDA_CHECK(cudaSetDevice(o->device));
+    cpt::ModelConfig m;
+    m.hidden = c->hidden, m.layers = c->layers, m.heads = c->heads, m.inter = c->inter, m.vocab = c->vocab;
+    m.rotaryPct = c->rotaryPct, m.rotaryBase = c->rotaryBase, m.lnEps = c->lnEps;
+    m.exactGelu = c->exactGelu, m.parallelResidual = c->parallelResidual, m.tied = c->tied;
+    auto h = std::make_unique<CptCudaEngine>();
+    if (o->bf16) h->e = std::make_unique<cpt::cuda::Engine<__nv_bfloat16>>(m, o->recompute != 0);
+    else h->e = std::make_unique<cpt::cuda::Engine<float>>(m, o->recompute != 0);
+    h->device = name;
+    r = h.release();
+  });
+  return r;
+}
+
+void cpt_cuda_destroy(CptCudaEngine* e) { delete e; }
+const char* cpt_cuda_device_name(const CptCudaEngine* e) { return e->device.c_str(); }
+int cpt_cuda_num_params(const CptCudaEngine* e) { return (int)e->e->params.size(); }
+const char* cpt_cuda_param_name(const CptCudaEngine* e, int i) { return e->e->params[i].name.c_str(); }
+size_t cpt_cuda_param_size(const CptCudaEngine* e, int i) { return e->e->params[i].size; }
+
+int cpt_cuda_set_tensor(CptCudaEngine* e, int which, int i, const float* data) {
+  return guard([&] {
+    if (i < 0 || i >= (int)e->e->params.size()) throw std::invalid_argument("bad tensor index");
+    e->e->setTensor(which, i, data);
+  });
+}
+int cpt_cuda_get_tensor(CptCudaEngine* e, int which, int i, float* out) {
+  return guard([&] {
+    if (i < 0 || i >= (int)e->e->params.size()) throw std::invalid_argument("bad tensor index");
+    e->e->getTensor(which, i, out);
+  });
+}
+int64_t cpt_cuda_get_step(const CptCudaEngine* e) { return e->e->step; }
+void cpt_cuda_set_step(CptCudaEngine* e, int64_t step) { e->e->step = step; }
+
+int cpt_cuda_logits(CptCudaEngine* e, const int32_t* ids, int B, int T, float* out) {
+  return guard([&] { e->e->logits(ids, B, T, out); });
+}
+int cpt_cuda_train_step(CptCudaEngine* e, const int32_t* ids, int B, int T, double gradScale, double* loss) {
+  return guard([&] { *loss = e->e->trainStep(ids, B, T, gradScale); });
+}
+int cpt_cuda_eval_loss(CptCudaEngine* e, const int32_t* ids, int B, int T, double* loss) {
+  return guard([&] { *loss = e->e->evalLoss(ids, B, T); });
+}
+int cpt_cuda_token_logprobs(CptCudaEngine* e, const int32_t* ids, int B, int T, float* out) {
+  return guard([&] { e->e->tokenLogprobs(ids, B, T, out); });
+}
+int cpt_cuda_mean_hidden(CptCudaEngine* e, const int32_t* ids, int B, int T, const int32_t* lengths, float* out) {
+  return guard([&] { e->e->meanHidden(ids, B, T, lengths, out); });
+}
+int cpt_cuda_zero_grads(CptCudaEngine* e) {
+  return guard([&] { e->e->zeroGrads(); });
+}
+int cpt_cuda_adamw(CptCudaEngine* e, double lr, double beta1, double beta2, double eps, double weightDecay, double clip,
+                   double* gradNorm) {
+  return guard([&] { *gradNorm = e->e->adamw(cpt::AdamW{lr, beta1, beta2, eps, weightDecay, clip}); });
+}
+
+}  // extern "C"

@@ -1,0 +1,48 @@
+// Row-major matrix products on cuBLASLt (tensor cores for bf16; fp32 without TF32 for exact
+// checks): C[M x N] = alpha * op(A)[M x K] op(B)[K x N] + beta * C, optionally strided-batched.
+// ta: A is stored [K x M]; tb: B is stored [N x K]. The algorithm for a given problem is chosen
+// once by cuBLASLt's heuristic and cached, so repeated calls run the same kernels (bitwise
+// reproducible on one GPU model and toolkit, as cuBLAS documents).
+#pragma once
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+namespace cpt {
+namespace cuda {
+
+struct Mat {
+  const void* p;
+  int ld;
+  long long stride;  // elements between batch entries
+};
+
+class Lt {
+ public:
+  Lt();
+  ~Lt();
+  Lt(const Lt&) = delete;
+  Lt& operator=(const Lt&) = delete;
+  // ab: type of A and B (CUDA_R_32F or CUDA_R_16BF); c: type of C (CUDA_R_32F or CUDA_R_16BF).
+  void gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
+            long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c);
+
+ private:
+  using Key = std::tuple<int, int, int, int, int, int, int, int, int, long long, long long, long long, int, int, int,
+                         int, int>;
+  struct Plan {
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  cublasLtHandle_t h_ = nullptr;
+  void* ws_ = nullptr;
+  size_t wsSize_ = 0;
+  std::map<Key, Plan> plans_;
+};
+
+}  // namespace cuda
+}  // namespace cpt

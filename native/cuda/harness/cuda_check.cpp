@@ -1,0 +1,344 @@
+// GPU checks of the CUDA engine without Node (GPU machines may have none): run by
+// native/cuda/verify.sh. Every check prints name=value lines; the exit status is 0 only when
+// every check passed.
+//   cuda_check golden DIR                  fp32 and bf16 against the PyTorch golden fixture
+//   cuda_check parity                      against the CPU engine on random configs; determinism
+//   cuda_check train TOKENS [steps] [B] [T] [threads]
+//                                          pythia-160m shape on kit tokens (uint16 file): loss
+//                                          curves of the CPU engine (fp32), CUDA fp32 and bf16
+//   cuda_check bench SHAPE [B] [T] [steps] [recompute]
+//                                          bf16 training tokens/s and MFU (SHAPE 160m|410m|1b)
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../../harness/harness.h"
+#include "../../src/engine.h"
+#include "../cpt_cuda.h"
+
+using namespace cpt;
+
+namespace {
+
+void need(int rc) {
+  if (rc != 0) throw std::runtime_error(cpt_cuda_error());
+}
+
+// The C API as a class with the CPU engine's shape.
+class Gpu {
+ public:
+  Gpu(const ModelConfig& m, bool bf16, bool recompute = false) {
+    CptCudaConfig c{m.hidden, m.layers, m.heads, m.inter, m.vocab, m.rotaryPct, m.rotaryBase, m.lnEps,
+                    m.exactGelu, m.parallelResidual, m.tied};
+    CptCudaOptions o{bf16 ? 1 : 0, recompute ? 1 : 0, 0};
+    e_ = cpt_cuda_create(&c, &o);
+    if (!e_) throw std::runtime_error(cpt_cuda_error());
+  }
+  ~Gpu() { cpt_cuda_destroy(e_); }
+  int n() const { return cpt_cuda_num_params(e_); }
+  void set(int which, int i, const float* p) { need(cpt_cuda_set_tensor(e_, which, i, p)); }
+  std::vector<float> get(int which, int i) {
+    std::vector<float> v(cpt_cuda_param_size(e_, i));
+    need(cpt_cuda_get_tensor(e_, which, i, v.data()));
+    return v;
+  }
+  std::vector<float> logits(const std::vector<int32_t>& ids, int B, int T, int V) {
+    std::vector<float> out((size_t)B * T * V);
+    need(cpt_cuda_logits(e_, ids.data(), B, T, out.data()));
+    return out;
+  }
+  double train(const std::vector<int32_t>& ids, int B, int T, double scale = 1) {
+    double l;
+    need(cpt_cuda_train_step(e_, ids.data(), B, T, scale, &l));
+    return l;
+  }
+  double eval(const std::vector<int32_t>& ids, int B, int T) {
+    double l;
+    need(cpt_cuda_eval_loss(e_, ids.data(), B, T, &l));
+    return l;
+  }
+  std::vector<float> logprobs(const std::vector<int32_t>& ids, int B, int T) {
+    std::vector<float> out((size_t)B * (T - 1));
+    need(cpt_cuda_token_logprobs(e_, ids.data(), B, T, out.data()));
+    return out;
+  }
+  std::vector<float> meanHidden(const std::vector<int32_t>& ids, int B, int T, const std::vector<int32_t>& len, int D) {
+    std::vector<float> out((size_t)B * D);
+    need(cpt_cuda_mean_hidden(e_, ids.data(), B, T, len.data(), out.data()));
+    return out;
+  }
+  double adamw(const AdamW& a) {
+    double n;
+    need(cpt_cuda_adamw(e_, a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.clip, &n));
+    return n;
+  }
+  const char* device() const { return cpt_cuda_device_name(e_); }
+
+ private:
+  CptCudaEngine* e_;
+};
+
+const AdamW kAdam{6e-4, 0.9, 0.95, 1e-8, 0.1, 1.0};
+
+ModelConfig shape(const std::string& s) {
+  ModelConfig c;
+  if (s == "160m") c.hidden = 768, c.layers = 12, c.heads = 12;
+  else if (s == "410m") c.hidden = 1024, c.layers = 24, c.heads = 16;
+  else if (s == "1b") c.hidden = 2048, c.layers = 16, c.heads = 8;
+  else throw std::runtime_error("unknown shape " + s + " (160m, 410m, 1b)");
+  c.inter = 4 * c.hidden, c.vocab = 50304;
+  return c;
+}
+
+// Seeded Pythia-like init shared by both engines: N(0, 0.02) matrices, unit norms, zero biases.
+std::vector<std::vector<float>> initWeights(const ModelConfig& c, unsigned seed) {
+  size_t total;
+  const auto ps = paramTable(c, &total);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 0.02f);
+  std::vector<std::vector<float>> w;
+  for (const ParamInfo& p : ps) {
+    const bool ln = p.name.find("layernorm") != std::string::npos;
+    const bool bias = p.name.find(".bias") != std::string::npos;
+    std::vector<float> t(p.size);
+    for (float& x : t) x = bias ? 0.01f * nd(rng) : ln ? 1.f + nd(rng) : nd(rng);
+    w.push_back(std::move(t));
+  }
+  return w;
+}
+
+void loadBoth(Engine* cpu, Gpu* gpu, const std::vector<std::vector<float>>& w) {
+  for (size_t i = 0; i < w.size(); i++) {
+    if (cpu) std::memcpy(cpu->weights() + cpu->params()[i].offset, w[i].data(), w[i].size() * sizeof(float));
+    if (gpu) gpu->set(0, (int)i, w[i].data());
+  }
+}
+
+std::vector<int32_t> randomIds(int n, int V, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> ids(n);
+  for (int32_t& x : ids) x = (int32_t)(rng() % V);
+  return ids;
+}
+
+bool lossClose(const char* what, double a, double b, double tol) {
+  const bool ok = std::fabs(a - b) <= tol;
+  if (!ok || std::getenv("VERBOSE")) std::printf("%s %s: %.7f vs %.7f (tol %.1e)\n", ok ? "ok  " : "FAIL", what, a, b, tol);
+  return ok;
+}
+
+// ---- golden: the PyTorch fixture, fp32 at the CPU engine's tolerances, bf16 at its bf16 ones.
+int golden(const std::string& dir) {
+  const ModelConfig c = readConfig(dir);
+  Safetensors model(dir + "/model.safetensors"), expected(dir + "/expected.safetensors");
+  int B, T;
+  idsShape(expected, &B, &T);
+  const auto ids = expected.read<int32_t>("input_ids", "I32");
+  const auto want = expected.read<float>("logits", "F32");
+  const double wantLoss = expected.read<float>("loss", "F32")[0];
+  size_t total;
+  const auto ps = paramTable(c, &total);
+  bool all = true;
+  for (int bf16 = 0; bf16 < 2; bf16++) {
+    Gpu g(c, bf16);
+    for (size_t i = 0; i < ps.size(); i++) g.set(0, (int)i, model.read<float>(ps[i].name, "F32").data());
+    // fp32: the fixture's own tolerances; bf16: those of test/native/bf16.test.ts.
+    const double lt = bf16 ? 2e-2 : 1e-4, gt = bf16 ? 4e-2 : 1e-4;
+    double maxLogit = 0;
+    for (float x : want) maxLogit = std::max(maxLogit, (double)std::fabs(x));
+    bool ok = compare("logits", g.logits(ids, B, T, c.vocab).data(), want.data(), want.size(), bf16 ? lt * maxLogit : lt, false);
+    const double loss = g.train(ids, B, T);
+    ok &= lossClose("loss", loss, wantLoss, bf16 ? 5e-3 * wantLoss : 1e-5);
+    for (size_t i = 0; i < ps.size(); i++) {
+      const auto e = expected.read<float>("grad." + ps[i].name, "F32");
+      ok &= compare(("grad." + ps[i].name).c_str(), g.get(1, (int)i).data(), e.data(), e.size(), gt, true);
+    }
+    std::printf("golden_%s=%s\n", bf16 ? "bf16" : "fp32", ok ? "pass" : "FAIL");
+    if (!bf16) std::printf("device=%s\n", g.device());
+    all &= ok;
+  }
+  return all ? 0 : 1;
+}
+
+// ---- parity: CUDA fp32 against the CPU engine on configs that cover every code path.
+struct Case {
+  const char* name;
+  bool parallel, tied, exact;
+  double rotary;
+};
+
+int parity() {
+  const Case cases[] = {{"parallel-r0.25-untied", true, false, true, 0.25},
+                        {"sequential-r0.5-tied-tanh", false, true, false, 0.5},
+                        {"parallel-r0-untied", true, false, true, 0.0},
+                        {"sequential-r1-untied", false, false, true, 1.0}};
+  // Several attention row blocks and LM-head chunks, with ragged ends.
+  setenv("CPT_CUDA_ATTN_ROWS", "64", 1);
+  setenv("CPT_CUDA_HEAD_ROWS", "100", 1);
+  const int B = 3, T = 150;
+  bool all = true;
+  for (const Case& k : cases) {
+    ModelConfig c;
+    c.hidden = 64, c.layers = 2, c.heads = 4, c.inter = 256, c.vocab = 1000;
+    c.parallelResidual = k.parallel, c.tied = k.tied, c.exactGelu = k.exact, c.rotaryPct = k.rotary;
+    const auto w = initWeights(c, 7);
+    Engine cpu(c, 4, "auto");
+    Gpu gpu(c, false);
+    loadBoth(&cpu, &gpu, w);
+    const auto ids = randomIds(B * T, c.vocab, 11);
+    bool ok = true;
+    std::vector<float> lc((size_t)B * T * c.vocab);
+    cpu.logits(ids.data(), B, T, lc.data());
+    ok &= compare("logits", gpu.logits(ids, B, T, c.vocab).data(), lc.data(), lc.size(), 1e-4, false);
+    std::vector<float> pc((size_t)B * (T - 1));
+    cpu.tokenLogprobs(ids.data(), B, T, pc.data());
+    ok &= compare("logprobs", gpu.logprobs(ids, B, T).data(), pc.data(), pc.size(), 1e-4, false);
+    const std::vector<int32_t> len{T, 1, 77};
+    std::vector<float> hc((size_t)B * c.hidden);
+    cpu.meanHidden(ids.data(), B, T, len.data(), hc.data());
+    ok &= compare("meanHidden", gpu.meanHidden(ids, B, T, len, c.hidden).data(), hc.data(), hc.size(), 1e-5, false);
+    ok &= lossClose("evalLoss", gpu.eval(ids, B, T), cpu.evalLoss(ids.data(), B, T), 1e-5);
+    // Two accumulated micro-batches, then one AdamW step.
+    const auto ids2 = randomIds(B * T, c.vocab, 12);
+    ok &= lossClose("loss", gpu.train(ids, B, T, 0.5), cpu.trainStep(ids.data(), B, T, 0.5), 1e-5);
+    gpu.train(ids2, B, T, 0.5), cpu.trainStep(ids2.data(), B, T, 0.5);
+    for (int i = 0; i < gpu.n(); i++)
+      ok &= compare(("grad." + cpu.params()[i].name).c_str(), gpu.get(1, i).data(), cpu.grads() + cpu.params()[i].offset,
+                    cpu.params()[i].size, 1e-4, true);
+    ok &= lossClose("gradNorm", gpu.adamw(kAdam), cpu.applyAdamW(kAdam), 1e-4);
+    for (int i = 0; i < gpu.n(); i++)
+      ok &= compare(("adamw." + cpu.params()[i].name).c_str(), gpu.get(0, i).data(), cpu.weights() + cpu.params()[i].offset,
+                    cpu.params()[i].size, 1e-6, false);
+    std::printf("parity_%s=%s\n", k.name, ok ? "pass" : "FAIL");
+    all &= ok;
+  }
+  // Determinism: the same steps twice give bitwise the same weights (fp32 and bf16), and
+  // recomputing activations in backward changes no bit.
+  ModelConfig c;
+  c.hidden = 64, c.layers = 2, c.heads = 4, c.inter = 256, c.vocab = 1000;
+  const auto w = initWeights(c, 3);
+  for (int bf16 = 0; bf16 < 2; bf16++) {
+    std::vector<std::vector<float>> runs[3];
+    for (int r = 0; r < 3; r++) {
+      Gpu g(c, bf16, r == 2);
+      loadBoth(nullptr, &g, w);
+      for (int s = 0; s < 5; s++) {
+        g.train(randomIds(B * T, c.vocab, 100 + s), B, T);
+        g.adamw(kAdam);
+      }
+      for (int i = 0; i < g.n(); i++) runs[r].push_back(g.get(0, i));
+    }
+    const bool same = runs[0] == runs[1], rec = runs[0] == runs[2];
+    std::printf("deterministic_%s=%s\nrecompute_bitwise_%s=%s\n", bf16 ? "bf16" : "fp32", same ? "pass" : "FAIL",
+                bf16 ? "bf16" : "fp32", rec ? "pass" : "FAIL");
+    all &= same && rec;
+  }
+  unsetenv("CPT_CUDA_ATTN_ROWS");
+  unsetenv("CPT_CUDA_HEAD_ROWS");
+  return all ? 0 : 1;
+}
+
+// ---- train: 200 steps of a pythia-160m shape on real tokens, CPU fp32 vs CUDA fp32 and bf16.
+std::vector<double> curve(const ModelConfig& c, const std::vector<std::vector<float>>& w,
+                          const std::vector<uint16_t>& toks, int steps, int B, int T, int mode, int threads,
+                          double* seconds) {
+  std::unique_ptr<Engine> cpu;
+  std::unique_ptr<Gpu> gpu;
+  if (mode == 0) cpu = std::make_unique<Engine>(c, threads, "auto");
+  else gpu = std::make_unique<Gpu>(c, mode == 2);
+  loadBoth(cpu.get(), gpu.get(), w);
+  std::vector<double> losses;
+  std::vector<int32_t> ids((size_t)B * T);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int s = 0; s < steps; s++) {
+    for (size_t i = 0; i < ids.size(); i++) ids[i] = toks[((size_t)s * ids.size() + i) % toks.size()];
+    AdamW a = kAdam;
+    a.lr = kAdam.lr * std::min(1.0, (s + 1) / 20.0);  // 20 warm-up steps, then constant
+    if (cpu) {
+      losses.push_back(cpu->trainStep(ids.data(), B, T, 1.0));
+      cpu->applyAdamW(a);
+    } else {
+      losses.push_back(gpu->train(ids, B, T));
+      gpu->adamw(a);
+    }
+  }
+  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return losses;
+}
+
+int train(const std::string& file, int steps, int B, int T, int threads) {
+  const std::string blob = readAll(file);
+  std::vector<uint16_t> toks(blob.size() / 2);
+  std::memcpy(toks.data(), blob.data(), toks.size() * 2);
+  if (toks.size() < (size_t)B * T) throw std::runtime_error(file + ": too few tokens");
+  const ModelConfig c = shape("160m");
+  for (uint16_t t : toks)
+    if (t >= c.vocab) throw std::runtime_error(file + ": token id outside the 160m vocabulary");
+  const auto w = initWeights(c, 1);
+  double tc, tf, tb;
+  const auto lc = curve(c, w, toks, steps, B, T, 0, threads, &tc);
+  const auto lf = curve(c, w, toks, steps, B, T, 1, threads, &tf);
+  const auto lb = curve(c, w, toks, steps, B, T, 2, threads, &tb);
+  double df = 0, db = 0;
+  for (int s = 0; s < steps; s++) df = std::max(df, std::fabs(lf[s] - lc[s])), db = std::max(db, std::fabs(lb[s] - lc[s]));
+  for (int s : {0, steps / 4, steps / 2, 3 * steps / 4, steps - 1})
+    std::printf("train_step%d_loss cpu=%.4f cuda_fp32=%.4f cuda_bf16=%.4f\n", s + 1, lc[s], lf[s], lb[s]);
+  std::printf("train_steps=%d\ntrain_tokens_per_step=%d\n", steps, B * T);
+  std::printf("train_first_loss_cpu=%.4f\ntrain_final_loss_cpu=%.4f\ntrain_final_loss_cuda_fp32=%.4f\n", lc[0],
+              lc.back(), lf.back());
+  std::printf("train_final_loss_cuda_bf16=%.4f\ntrain_max_abs_diff_fp32=%.4f\ntrain_max_abs_diff_bf16=%.4f\n", lb.back(),
+              df, db);
+  std::printf("train_seconds_cpu=%.1f\ntrain_seconds_cuda_fp32=%.1f\ntrain_seconds_cuda_bf16=%.1f\n", tc, tf, tb);
+  // The curves must fall and agree: fp32 within 2% of the CPU's final loss, bf16 within 3%.
+  const bool ok = lc.back() < lc[0] - 1.0 && std::fabs(lf.back() - lc.back()) <= 0.02 * lc.back() &&
+                  std::fabs(lb.back() - lc.back()) <= 0.03 * lc.back();
+  std::printf("train_curve=%s\n", ok ? "pass" : "FAIL");
+  return ok ? 0 : 1;
+}
+
+// ---- bench: bf16 training throughput and MFU, FLOPs counted as src/recipe/estimate.ts does.
+int bench(const std::string& name, int B, int T, int steps, bool recompute, double peakTflops) {
+  const ModelConfig c = shape(name);
+  Gpu g(c, true, recompute);
+  loadBoth(nullptr, &g, initWeights(c, 1));
+  size_t total;
+  paramTable(c, &total);
+  const double flopsPerToken = 6.0 * (double)(total - (size_t)c.vocab * c.hidden) + 12.0 * c.layers * c.hidden * T;
+  const auto ids = randomIds(B * T, c.vocab, 5);
+  for (int s = 0; s < 2; s++) g.train(ids, B, T), g.adamw(kAdam);  // warm-up: allocation, algorithm choice
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int s = 0; s < steps; s++) g.train(ids, B, T), g.adamw(kAdam);
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double tokS = (double)B * T * steps / sec, tflops = tokS * flopsPerToken / 1e12;
+  std::printf("cuda_train_tok_s_%s=%.0f\ncuda_tflops_%s=%.1f\ncuda_mfu_%s=%.3f\n", name.c_str(), tokS, name.c_str(),
+              tflops, name.c_str(), tflops / peakTflops);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string cmd = argc > 1 ? argv[1] : "";
+  try {
+    if (cmd == "golden" && argc > 2) return golden(argv[2]);
+    if (cmd == "parity") return parity();
+    if (cmd == "train" && argc > 2)
+      return train(argv[2], argc > 3 ? std::atoi(argv[3]) : 200, argc > 4 ? std::atoi(argv[4]) : 2,
+                   argc > 5 ? std::atoi(argv[5]) : 256, argc > 6 ? std::atoi(argv[6]) : 16);
+    if (cmd == "bench" && argc > 2)
+      return bench(argv[2], argc > 3 ? std::atoi(argv[3]) : 4, argc > 4 ? std::atoi(argv[4]) : 2048,
+                   argc > 5 ? std::atoi(argv[5]) : 10, argc > 6 && std::atoi(argv[6]) != 0,
+                   std::getenv("PEAK_TFLOPS") ? std::atof(std::getenv("PEAK_TFLOPS")) : 989.0);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "cuda_check %s: %s\n", cmd.c_str(), ex.what());
+    return 2;
+  }
+  std::fprintf(stderr, "usage: cuda_check golden DIR | parity | train TOKENS [steps B T threads] | bench SHAPE [B T steps recompute]\n");
+  return 2;
+}

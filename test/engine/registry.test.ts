@@ -1,0 +1,87 @@
+// The engine registry (one place per engine kind) and the CUDA engine where this machine cannot
+// run it: built by `npm ci` when a CUDA compiler is found, refused with one line without a GPU.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createEngine, ENGINE_KINDS, ENGINES, parseEngineKind } from '../../src/engine/index.js';
+import { ADDON_PATH, CUDA_LIB_PATH, cudaStatus, nativeStatus } from '../../src/engine/native/index.js';
+import { parseRecipe } from '../../src/recipe/load.js';
+import { UserError } from '../../src/util/errors.js';
+import { ROOT } from '../../src/util/paths.js';
+import { tinyConfig } from '../native/fixtures.js';
+
+const FILE = path.join(ROOT, 'recipes', 'under-test.yaml');
+const recipe = (engine: string) => `method: dacp
+data:
+  corpus:
+    - path: \${CPT_DATA}/corpus/fin/reuters21578
+      format: reuters-sgml
+model:
+  init: pythia-14m
+engine:
+${engine}`;
+
+describe('engine registry', () => {
+  it('lists native, cuda and tfjs, each with a description and a default precision', () => {
+    expect(ENGINE_KINDS).toEqual(['native', 'cuda', 'tfjs']);
+    for (const k of ENGINE_KINDS) {
+      expect(ENGINES[k].describe.length).toBeGreaterThan(10);
+      expect(['fp32', 'bf16']).toContain(ENGINES[k].defaultPrecision);
+    }
+    expect(parseEngineKind('cuda')).toBe('cuda');
+    expect(() => parseEngineKind('gpu')).toThrow('--engine: unknown engine "gpu". Should be one of: native, cuda, tfjs');
+  });
+
+  it('recipes take engine.kind from the registry; cuda defaults to bf16', () => {
+    const cuda = parseRecipe(recipe('  kind: cuda\n  recompute: true'), FILE).recipe.engine;
+    expect(cuda).toEqual({ kind: 'cuda', threads: 0, precision: 'bf16', recompute: true });
+    const native = parseRecipe(recipe('  kind: native'), FILE).recipe.engine;
+    expect(native.precision).toBe('fp32');
+    expect(parseRecipe(recipe('  kind: cuda\n  precision: fp32'), FILE).recipe.engine.precision).toBe('fp32');
+    expect(() => parseRecipe(recipe('  kind: gpu'), FILE)).toThrow('engine.kind: expected one of native, cuda, tfjs; found "gpu"');
+  });
+
+  it('tfjs refuses bf16 with one line', async () => {
+    await expect(createEngine('tfjs', tinyConfig(), { precision: 'bf16' })).rejects.toThrow('precision bf16 is not available on the tfjs engine');
+  });
+});
+
+const noGpu = !cudaStatus().ok;
+
+describe.skipIf(!nativeStatus().ok)('cuda engine without a GPU', () => {
+  // .ci/run installs NVIDIA's compiler wheels and sets CPT_EXPECT_CUDA_BUILD=1: there the library
+  // must have been built and must load (its cuBLASLt found), failing only for want of a device.
+  it.runIf(process.env.CPT_EXPECT_CUDA_BUILD === '1')('npm ci built and links the CUDA library', () => {
+    expect(existsSync(CUDA_LIB_PATH)).toBe(true);
+    if (noGpu) expect(cudaStatus().reason).toMatch(/^no CUDA device was found/);
+  });
+
+  it.runIf(noGpu)('createEngine("cuda") is a one-line UserError naming what is missing', async () => {
+    const e = await createEngine('cuda', tinyConfig()).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(UserError);
+    const msg = (e as Error).message;
+    expect(msg.split('\n')).toHaveLength(1);
+    expect(msg).toMatch(/^the cuda engine is unavailable: (no CUDA device was found|the CUDA engine was not built)/);
+  });
+
+  it.runIf(noGpu && existsSync(CUDA_LIB_PATH))('cpt train --engine cuda exits 1 with one line before any data work', () => {
+    const r = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'cli', 'main.ts'), 'train', path.join(ROOT, 'recipes', 'ets-dacp-tiny.yaml'), '--engine', 'cuda'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^cpt: the cuda engine is unavailable: no CUDA device was found \(.+\)$/)]);
+  });
+
+  it.runIf(existsSync(CUDA_LIB_PATH))('a library whose cuBLASLt cannot be found is named, with what to install', () => {
+    // A stand-in for libcpt_cuda.so that needs libcublasLt.so.13 and has no rpath to it.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-cuda-'));
+    writeFileSync(path.join(dir, 'stub.c'), 'int cpt_cuda_abi(void) { return 1; }\n');
+    execFileSync('cc', ['-shared', '-fPIC', '-o', path.join(dir, 'libcublasLt.so.13'), '-Wl,-soname,libcublasLt.so.13', path.join(dir, 'stub.c')]);
+    execFileSync('cc', ['-shared', '-fPIC', '-o', path.join(dir, 'fake.so'), path.join(dir, 'stub.c'), `-L${dir}`, '-Wl,--no-as-needed', '-l:libcublasLt.so.13']);
+    execFileSync('rm', [path.join(dir, 'libcublasLt.so.13')]);
+    const probe = `try { require(${JSON.stringify(ADDON_PATH)}).cudaProbe(${JSON.stringify(path.join(dir, 'fake.so'))}, '/nonexistent', 0) } catch (e) { console.log(e.message) }`;
+    const out = execFileSync(process.execPath, ['-e', probe], { encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: '' } });
+    expect(out).toMatch(/^the CUDA engine cannot load cuBLASLt \(.*libcublasLt\.so\.13.*\); install the CUDA 13 toolkit or `pip install nvidia-cublas`, and name its lib directory in CPT_CUDA_LIBS/);
+  });
+});
