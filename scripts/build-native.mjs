@@ -67,8 +67,9 @@ function buildCuda() {
   const root = findCuda();
   if (!root) return skip('no CUDA compiler found (set CUDA_HOME, or pip install nvidia-cuda-nvcc nvidia-cuda-crt nvidia-nvvm nvidia-cuda-runtime nvidia-cuda-cccl nvidia-cublas), then run: npm run build:native');
   console.log(`cpt: building the CUDA engine (nvcc from ${root}) ...`);
-  const r = spawnSync('make', ['-C', path.join(native, 'cuda'), `NVCC=${path.join(root, 'bin', 'nvcc')}`, `CUDA_ROOT=${root}`, `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
+  // The library, and the standalone harness that verify.sh runs on a GPU machine.
+  const r = spawnSync('make', ['-C', path.join(native, 'cuda'), 'all', 'harness', `NVCC=${path.join(root, 'bin', 'nvcc')}`, `CUDA_ROOT=${root}`, `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
   if (r.status !== 0) return skip('nvcc failed to compile native/cuda/', `${r.stdout ?? ''}\n${r.stderr ?? ''}`);
   try { fs.rmSync(skipped, { force: true }); } catch { /* already gone */ }
-  console.log('cpt: CUDA engine built: native/build-cuda/libcpt_cuda.so (runs where an NVIDIA GPU and driver are present)');
+  console.log('cpt: CUDA engine built: native/build-cuda/{libcpt_cuda.so,cuda_check} (run where an NVIDIA GPU and driver are present)');
 }

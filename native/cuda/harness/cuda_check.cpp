@@ -282,9 +282,9 @@ int train(const std::string& file, int steps, int B, int T, int threads) {
     if (t >= c.vocab) throw std::runtime_error(file + ": token id outside the 160m vocabulary");
   const auto w = initWeights(c, 1);
   double tc, tf, tb;
-  const auto lc = curve(c, w, toks, steps, B, T, 0, threads, &tc);
-  const auto lf = curve(c, w, toks, steps, B, T, 1, threads, &tf);
+  const auto lf = curve(c, w, toks, steps, B, T, 1, threads, &tf);  // the GPU first: fail fast
   const auto lb = curve(c, w, toks, steps, B, T, 2, threads, &tb);
+  const auto lc = curve(c, w, toks, steps, B, T, 0, threads, &tc);
   double df = 0, db = 0;
   for (int s = 0; s < steps; s++) df = std::max(df, std::fabs(lf[s] - lc[s])), db = std::max(db, std::fabs(lb[s] - lc[s]));
   for (int s : {0, steps / 4, steps / 2, 3 * steps / 4, steps - 1})
