@@ -5,8 +5,9 @@
  * engine on Pythia shapes (batch 4, seq 512, vocab 50304), achieved GFLOP/s, and the same
  * figures for the PyTorch anchor (/work/shared/anchors/torch_neox_train.py, Debian
  * python3-torch), with our/peer ratios. Best of --reps repetitions (the machine may be shared).
- * Also measures the opt-in bf16 matmul path (precision 'bf16', AMX) where the CPU has it, with its
- * ratios to the same PyTorch fp32 anchor (`*_bf16` figures); the fp32 figures are unchanged.
+ * Also measures the opt-in bf16 matmul path (precision 'bf16': AMX, else AVX512-BF16) where the
+ * CPU has it, with its ratios to the same PyTorch fp32 anchor (`*_bf16` figures) and its speedup
+ * over our fp32 in the same run (`bf16_speedup_{train,score}_<shape>`).
  * Ends with one name=value line per figure; also writes checkpoints/bench/engine.json.
  */
 import os from 'node:os';
@@ -48,7 +49,7 @@ function forwardFlops(c: NeoXConfig): number {
 
 interface Figures { train_tok_s: number; score_tok_s: number; train_gflops: number; score_gflops: number }
 
-function benchNative(shape: string, precision: NativePrecision): Figures & { kernel: string; precision: string } {
+function benchNative(shape: string, precision: NativePrecision): Figures & { kernel: string; precision: string; bf16Kernel: string } {
   const c = presetConfig(`pythia-${shape}`);
   const e = createNativeEngine(c, { threads, kernel: a.kernel as NativeKernel, precision });
   e.loadWeights(initWeights(c, 0));
@@ -68,10 +69,10 @@ function benchNative(shape: string, precision: NativePrecision): Figures & { ker
     score = Math.min(score, (performance.now() - t) / 1000);
     process.stderr.write(`  native ${precision} ${shape} rep ${r + 1}/${reps}: train ${(B * T / train).toFixed(0)} tok/s, score ${(B * T / score).toFixed(0)} tok/s (best so far)\n`);
   }
-  const kernel = e.kernel, got = e.precision;
+  const kernel = e.kernel, got = e.precision, bf16Kernel = e.bf16Kernel;
   e.dispose();
   const f = forwardFlops(c);
-  return { kernel, precision: got, train_tok_s: B * T / train, score_tok_s: B * T / score, train_gflops: 3 * f / train / 1e9, score_gflops: f / score / 1e9 };
+  return { kernel, precision: got, bf16Kernel, train_tok_s: B * T / train, score_tok_s: B * T / score, train_gflops: 3 * f / train / 1e9, score_gflops: f / score / 1e9 };
 }
 
 function benchTorch(shape: string): Figures | string {
@@ -104,8 +105,8 @@ const figures: Record<string, number> = {};
 const report: Record<string, unknown> = { date: new Date().toISOString(), batch: B, seq: T, threads, reps, load1: load, cpu: os.cpus()[0]?.model };
 for (const shape of shapes) {
   const n = benchNative(shape, 'fp32');
-  let h: (Figures & { kernel: string; precision: string }) | string = a['no-bf16'] ? 'skipped (--no-bf16)' : benchNative(shape, 'bf16');
-  if (typeof h !== 'string' && h.precision !== 'bf16') h = 'unavailable (this CPU lacks AMX-BF16 or the OS refused tile state)';
+  let h: ReturnType<typeof benchNative> | string = a['no-bf16'] ? 'skipped (--no-bf16)' : benchNative(shape, 'bf16');
+  if (typeof h !== 'string' && h.precision !== 'bf16') h = 'unavailable (this CPU has neither AMX-BF16 nor AVX512-BF16)';
   const t = a['no-torch'] ? 'skipped (--no-torch)' : benchTorch(shape);
   report[shape] = { native: n, native_bf16: h, torch: t };
   console.log(`pythia-${shape} native(${n.kernel}): train ${n.train_tok_s.toFixed(0)} tok/s (${n.train_gflops.toFixed(1)} GFLOP/s), ` +
@@ -127,13 +128,15 @@ for (const shape of shapes) {
   if (typeof h === 'string') {
     console.log(`pythia-${shape} native bf16: ${h}`);
   } else {
-    console.log(`pythia-${shape} native bf16 matmuls (${h.kernel}+amx, fp32 accumulation): train ${h.train_tok_s.toFixed(0)} tok/s (${h.train_gflops.toFixed(1)} GFLOP/s), ` +
+    console.log(`pythia-${shape} native bf16 matmuls (${h.bf16Kernel}, fp32 accumulation): train ${h.train_tok_s.toFixed(0)} tok/s (${h.train_gflops.toFixed(1)} GFLOP/s), ` +
       `score ${h.score_tok_s.toFixed(0)} tok/s (${h.score_gflops.toFixed(1)} GFLOP/s)` +
       (typeof t === 'string' ? '' : `; ratio to torch fp32: train ${(h.train_tok_s / t.train_tok_s).toFixed(2)}x, score ${(h.score_tok_s / t.score_tok_s).toFixed(2)}x`));
     Object.assign(figures, {
       [`train_tok_s_${shape}_bf16`]: h.train_tok_s, [`score_tok_s_${shape}_bf16`]: h.score_tok_s,
       [`train_gflops_${shape}_bf16`]: h.train_gflops, [`score_gflops_${shape}_bf16`]: h.score_gflops,
+      [`bf16_speedup_train_${shape}`]: h.train_tok_s / n.train_tok_s, [`bf16_speedup_score_${shape}`]: h.score_tok_s / n.score_tok_s,
     });
+    console.log(`pythia-${shape} bf16 over fp32: train ${(h.train_tok_s / n.train_tok_s).toFixed(2)}x, score ${(h.score_tok_s / n.score_tok_s).toFixed(2)}x`);
     if (typeof t !== 'string')
       Object.assign(figures, { [`train_ratio_${shape}_bf16`]: h.train_tok_s / t.train_tok_s, [`score_ratio_${shape}_bf16`]: h.score_tok_s / t.score_tok_s });
   }
