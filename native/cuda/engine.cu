@@ -175,6 +175,10 @@ class Engine final : public EngineBase {
     double sq = 0;
     for (double p : part) sq += p;
     const double norm = std::sqrt(sq);
+    if (!std::isfinite(norm)) {  // never let NaN or Inf into the weights: skip, as the contract says
+      zeroGrads();
+      return norm;
+    }
     double coef = 1.0;
     if (o.clip > 0) coef = std::min(1.0, o.clip / (norm + 1e-6));  // as torch.nn.utils.clip_grad_norm_
     step++;

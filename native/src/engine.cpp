@@ -457,6 +457,10 @@ double Engine::applyAdamW(const AdamW& o) {
   double sq = 0;
   for (int t = 0; t < nt; t++) sq += partial_[t][0];
   const double norm = std::sqrt(sq);
+  if (!std::isfinite(norm)) {  // never let NaN or Inf into the weights: skip, as the contract says
+    zeroGrads();
+    return norm;
+  }
   double coef = 1.0;
   if (o.clip > 0) coef = std::min(1.0, o.clip / (norm + 1e-6));  // as torch.nn.utils.clip_grad_norm_
   step++;

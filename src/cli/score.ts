@@ -40,6 +40,8 @@ export interface ScoreRecord {
   loss: number | null;
   ppl: number | null;
   truncated?: true;
+  /** The loss came out NaN or infinite (loss and ppl are then null): broken weights or input. */
+  nonfinite?: true;
 }
 
 /**
@@ -128,7 +130,7 @@ function openSink(file: string | undefined): { write(s: string): void; commit():
   };
 }
 
-export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens: number; meanLoss: number | null }> {
+export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens: number; meanLoss: number | null; nonfinite: number }> {
   if ((o.text === undefined) === (o.ids === undefined)) throw new UserError('score: give exactly one of --text FILE.jsonl or --ids FILE.jsonl');
   const input = (o.text ?? o.ids)!;
   if (!existsSync(input)) throw new UserError(`${input}: no such file`);
@@ -160,7 +162,7 @@ export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens
   model.weights.clear(); // the engine holds its own copy
   const sink = openSink(o.out);
   const progress = new Progress('score', await countLines(input), 'lines');
-  let lines = 0, tokens = 0, lossSum = 0, predictions = 0;
+  let lines = 0, tokens = 0, lossSum = 0, predictions = 0, scored = 0, nonfinite = 0;
   const flush = async (pending: Line[]): Promise<void> => {
     if (!pending.length) return;
     const rows = encode
@@ -174,9 +176,13 @@ export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens
     const kept = rows.map((r) => (r.length > maxTokens ? r.subarray(0, maxTokens) : r));
     const losses = scoreRows(engine, kept, cfg.eos_token_id);
     pending.forEach((l, i) => {
-      const loss = losses[i];
+      const raw = losses[i];
+      const bad = raw !== null && !Number.isFinite(raw);
+      const loss = bad ? null : raw;
       const rec: ScoreRecord = { line: l.line, tokens: kept[i].length, loss, ppl: loss === null ? null : Math.exp(loss) };
       if (rows[i].length > maxTokens) rec.truncated = true;
+      if (raw !== null) scored++;
+      if (bad) rec.nonfinite = true, nonfinite++;
       sink.write(JSON.stringify(rec) + '\n');
       lines++;
       tokens += kept[i].length;
@@ -201,7 +207,9 @@ export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens
   }
   const meanLoss = predictions ? lossSum / predictions : null;
   progress.finish(meanLoss === null ? '' : `token-weighted loss ${meanLoss.toFixed(4)} ppl ${Math.exp(meanLoss).toFixed(2)}`);
-  return { lines, tokens, meanLoss };
+  if (nonfinite && nonfinite === scored) throw new UserError(`${o.model}: every one of the ${scored} scored lines has a non-finite loss (NaN or infinite): the model's weights are probably not finite`);
+  if (nonfinite) process.stderr.write(`score: warning: ${nonfinite} of ${scored} scored lines have a non-finite loss (marked "nonfinite": true)\n`);
+  return { lines, tokens, meanLoss, nonfinite };
 }
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadRecipe } from '../recipe/load.js';
+import { loadRecipeDetailed } from '../recipe/load.js';
 import { runSelection } from '../select/index.js';
 import { selectionProgress } from '../select/progress.js';
 import { fmtDuration } from '../util/progress.js';
@@ -20,7 +20,8 @@ same corpus and scoring settings (hard and soft sampling of one method score onc
 and histograms. An interrupted scoring resumes from the last completed shard.`,
     )
     .action(async (recipeFile: string, flags: { force?: boolean; rescore?: boolean }) => {
-      const recipe = await loadRecipe(recipeFile);
+      const { recipe, notes } = await loadRecipeDetailed(recipeFile);
+      for (const n of notes) process.stderr.write(`note: ${n}\n`);
       const t0 = Date.now();
       const progress = selectionProgress();
       const r = await runSelection(recipe, { force: flags.force, rescore: flags.rescore, onProgress: progress.onProgress });

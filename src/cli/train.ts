@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../util/errors.js';
 import { ENGINE_LIST, parseEngineKind } from '../engine/index.js';
-import { loadRecipe } from '../recipe/load.js';
+import { loadRecipeDetailed } from '../recipe/load.js';
 import { runTraining } from '../train/run.js';
 
 export function register(program: Command): void {
@@ -15,7 +15,9 @@ export function register(program: Command): void {
     .option('--threads <n>', 'engine threads (default: the recipe\'s engine.threads)')
     .action(async (file: string, o: { resume?: string | boolean; maxSteps?: string; engine?: string; threads?: string }) => {
       const resume = o.resume === true ? 'auto' : o.resume === undefined || o.resume === false ? undefined : o.resume;
-      const recipe = await loadRecipe(file);
+      const { recipe, notes } = await loadRecipeDetailed(file);
+      // Settings the recipe asked for but cannot get as written (e.g. a batch below one micro-batch).
+      for (const n of notes) process.stderr.write(`note: ${n}\n`);
       const r = await runTraining(recipe, {
         resume,
         maxSteps: o.maxSteps === undefined ? undefined : positiveInt('--max-steps', o.maxSteps),

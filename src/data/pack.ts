@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, fsyncDir } from '../util/atomic.js';
+import { removeDeadWriters } from '../util/lock.js';
 import { UserError } from '../util/errors.js';
 import { mulberry32 } from '../util/rng.js';
 
@@ -61,6 +62,9 @@ export async function packDocuments(input: PackInput): Promise<PackedManifest> {
   const eos = input.eosId ?? 0;
   if (!Number.isInteger(seqLen) || seqLen < 2) throw new UserError(`seq_len must be an integer ≥ 2, got ${seqLen}`);
   await fs.mkdir(path.dirname(out), { recursive: true });
+  // Spill and temp files of packers that were killed: their pid is in the name.
+  const base = path.basename(out).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  removeDeadWriters(path.dirname(out), new RegExp(`^${base}(?:\\.spill|\\.bin\\.tmp)-(\\d+)$`));
   const spill = `${out}.spill-${process.pid}`;
   const binTmp = `${out}.bin.tmp-${process.pid}`;
   try {

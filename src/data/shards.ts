@@ -8,6 +8,7 @@ import path from 'node:path';
 import { RecordBatch, RecordBatchFileWriter, RecordBatchReader, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
 import type { SourceSpec } from '../recipe/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { lockDir } from '../util/lock.js';
 import { UserError } from '../util/errors.js';
 import type { Doc, SkipCounts } from './doc.js';
 import { ReadContext, listFiles, readSource } from './formats/index.js';
@@ -189,12 +190,26 @@ export async function prepareCorpus(specs: SourceSpec[], outDir: string, opts: P
     if (names.has(s.name)) throw new UserError(`two sources are named "${s.name}"; names label documents and must be unique`);
     names.add(s.name);
   }
+  const st = await fs.stat(outDir).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new UserError(`${outDir}: exists and is not a directory; the prepared corpus needs a directory of its own`);
   const { fp, inputBytes, files } = await fingerprint(specs, opts.shardMb);
   if (!opts.force) {
     const m = await upToDate(outDir, fp);
     if (m) return { ...m, reused: true };
   }
   await fs.mkdir(outDir, { recursive: true });
+  const release = lockDir(outDir, 'cpt prepare');
+  try {
+    // Another process may have finished the same preparation while we waited for nothing.
+    const m = opts.force ? undefined : await upToDate(outDir, fp);
+    if (m) return { ...m, reused: true };
+    return await writeCorpus(specs, outDir, opts, fp, inputBytes, files);
+  } finally {
+    release();
+  }
+}
+
+async function writeCorpus(specs: SourceSpec[], outDir: string, opts: PrepareOptions, fp: string, inputBytes: number, files: Awaited<ReturnType<typeof fingerprint>>['files']): Promise<PrepareResult> {
   // The old manifest must not outlive the shards it describes.
   await fs.rm(path.join(outDir, MANIFEST), { force: true });
 

@@ -51,7 +51,9 @@ export interface Engine {
   zeroGrads(): void;
   /**
    * Clip the accumulated gradients by global norm, apply one AdamW step, zero the accumulators.
-   * Returns the global gradient norm before clipping.
+   * Returns the global gradient norm before clipping. When that norm is not finite (NaN or Inf
+   * somewhere in the gradients) nothing is applied: the accumulators are zeroed and the weights,
+   * moments and step count stay as they were.
    */
   applyAdamW(o: AdamWOptions): { gradNorm: number };
 

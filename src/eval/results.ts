@@ -14,6 +14,8 @@ export interface ResultRow {
   split: string;
   seconds: number;
   examples_per_s: number;
+  /** Prompts cut at the start to fit the context (fewer shots than `shots` reached the model). */
+  truncated_prompts?: number;
 }
 
 /** What `cpt eval` writes per model. */
@@ -42,6 +44,7 @@ export function resultRows(r: TaskResult): ResultRow[] {
     split: r.split,
     seconds: r.seconds,
     examples_per_s: r.examples_per_s,
+    ...(r.truncated ? { truncated_prompts: r.truncated } : {}),
   }));
 }
 

@@ -36,6 +36,11 @@ export interface TaskResult {
   n: number;
   shots: number;
   requests: number;
+  /**
+   * Requests whose prompt (few-shot examples + document + continuation) was longer than the
+   * model's context and lost its start, as lm-eval truncates; then fewer shots were seen than asked.
+   */
+  truncated: number;
   metrics: MetricValue[];
   seconds: number;
   examples_per_s: number;
@@ -75,7 +80,7 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
   const progress = opts.progress ? new Progress(`eval ${cfg.task}`, docs.length, 'examples') : undefined;
   const lls: number[][] = [];
   const greedyHits: number[] = [];
-  let requests = 0;
+  let requests = 0, truncated = 0;
   // Chunks keep memory flat and progress moving; requests are length-sorted within a chunk.
   const chunk = Math.max(64, opts.batch * 8);
   for (let c = 0; c < docs.length; c += chunk) {
@@ -89,6 +94,7 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
         return encodePair(tok, r, cache);
       });
     });
+    for (const e of enc) if (e.ctx.length + e.cont.length > maxLen) truncated++;
     const scored = scoreRequests(engine, enc, { batch: opts.batch, maxLen, greedy, padId: tok.eosId });
     requests += scored.length;
     scored.forEach((s, k) => {
@@ -100,6 +106,10 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
   }
   progress?.finish();
   const seconds = (Date.now() - t0) / 1000;
+  if (truncated) {
+    process.stderr.write(`eval ${cfg.task}: warning: ${truncated} of ${requests} prompts exceed the model's context of ${maxLen} tokens and were cut at the start, ` +
+      `so they carry fewer than the ${shots} shots asked for (lower --shots)\n`);
+  }
 
   const metrics: MetricValue[] = [];
   if (greedy) {
@@ -125,7 +135,7 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
       else throw new UserError(`${cfg.file}: metric ${m} does not apply to output_type multiple_choice`);
     }
   }
-  return { task: cfg.task, split, n: docs.length, shots, requests, metrics, seconds, examples_per_s: docs.length / Math.max(seconds, 1e-9) };
+  return { task: cfg.task, split, n: docs.length, shots, requests, truncated, metrics, seconds, examples_per_s: docs.length / Math.max(seconds, 1e-9) };
 }
 
 /**

@@ -30,7 +30,7 @@ export interface SafetensorsReader {
   readonly tensors: Map<string, TensorInfo>;
   /** `__metadata__` of the first file (shards repeat it). */
   readonly metadata: Record<string, string>;
-  /** Float tensors upcast to float32 (integer tensors converted too). */
+  /** Float tensors upcast to float32; an integer tensor is refused, naming it. */
   read(name: string): Float32Array;
   /** I32/I64 tensors as int32 (input ids and the like). */
   readInt32(name: string): Int32Array;
@@ -156,6 +156,8 @@ export function openSafetensors(p: string): SafetensorsReader {
     metadata,
     read(name) {
       const t = info(name);
+      // An integer tensor where floats are expected is a wrong file, not something to cast.
+      if (t.dtype === 'I32' || t.dtype === 'I64') throw new UserError(`${t.file}: tensor "${name}" is ${t.dtype}, an integer type; expected a float tensor (F32, F16, BF16 or F64)`);
       const numel = (t.end - t.begin) / DTYPE_BYTES[t.dtype];
       const out = new Float32Array(numel);
       if (t.dtype === 'F32') {
@@ -202,14 +204,6 @@ function decodeInto(dtype: Dtype, raw: Uint8Array, out: Float32Array): void {
     case 'F64': {
       const src = new Float64Array(raw.buffer, raw.byteOffset, out.length);
       out.set(src);
-      return;
-    }
-    case 'I32':
-      out.set(new Int32Array(raw.buffer, raw.byteOffset, out.length));
-      return;
-    case 'I64': {
-      const src = new BigInt64Array(raw.buffer, raw.byteOffset, out.length);
-      for (let i = 0; i < out.length; i++) out[i] = Number(src[i]);
       return;
     }
     default:

@@ -50,6 +50,7 @@ export const DEFAULTS = {
     seq_len: 2048,
     epochs: 1,
     seed: 1234,
+    skip_nonfinite: false,
   },
   monitor: {
     every: 100,

@@ -102,8 +102,11 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
   const unit = seqLen * micro;
   const asked = t.batch_tokens ?? DEFAULTS.train.batch_tokens;
   let batchTokens = asked;
-  if (asked % unit !== 0) {
-    batchTokens = Math.max(1, Math.round(asked / unit)) * unit;
+  if (asked < unit) {
+    batchTokens = unit;
+    note(['train', 'batch_tokens'], `${asked} is less than one micro-batch (micro_batch ${micro} × seq_len ${seqLen} = ${unit} tokens); each step uses ${unit} tokens, ${(unit / asked).toFixed(1)}× the batch asked for (lower micro_batch to keep it)`);
+  } else if (asked % unit !== 0) {
+    batchTokens = Math.round(asked / unit) * unit;
     note(['train', 'batch_tokens'], `${asked} is not a multiple of seq_len × micro_batch (${seqLen} × ${micro}); using ${batchTokens} (${batchTokens / unit} micro-batches per step)`);
   }
 
@@ -158,6 +161,7 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
       ...(t.max_tokens !== undefined ? { max_tokens: t.max_tokens } : {}),
       ...(t.max_steps !== undefined ? { max_steps: t.max_steps } : {}),
       seed: t.seed ?? DEFAULTS.train.seed,
+      skip_nonfinite: t.skip_nonfinite ?? DEFAULTS.train.skip_nonfinite,
     },
     monitor: {
       every: raw.monitor?.every ?? DEFAULTS.monitor.every,

@@ -108,6 +108,7 @@ export const RawRecipeSchema = z.strictObject({
       max_tokens: posInt.optional(),
       max_steps: posInt.optional(),
       seed: nonNegInt.optional(),
+      skip_nonfinite: z.boolean().optional(),
     }),
   ),
   monitor: section(

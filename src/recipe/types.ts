@@ -105,6 +105,8 @@ export interface Recipe {
     max_tokens?: number;
     max_steps?: number;
     seed: number;
+    /** A step whose loss or gradient norm is not finite is skipped (and counted) instead of stopping the run. */
+    skip_nonfinite: boolean;
   };
   monitor: {
     every: number; // steps

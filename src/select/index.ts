@@ -13,6 +13,7 @@ import { createEngine, type Engine } from '../engine/index.js';
 import { loadModel } from '../model/load.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { dataDir } from '../util/paths.js';
+import { lockDir } from '../util/lock.js';
 import { UserError } from '../util/errors.js';
 import { sampleByScore, softOrder, takeBudget, budgetTokens, type Metric } from './sample.js';
 import { readScores, writeScores, type ScoreTable } from './score-file.js';
@@ -245,6 +246,17 @@ function perSource(s: ScoreTable, chosen: Uint8Array): { source: string; docs: n
  * the trainer reads it with readDocs like any prepared corpus.
  */
 export async function runSelection(recipe: Recipe, opts: SelectionOptions = {}): Promise<SelectionResult> {
+  // The selection lives in the run directory: one writer at a time (cpt train holds it already).
+  await fs.mkdir(recipe.run_dir, { recursive: true });
+  const release = lockDir(recipe.run_dir, 'cpt select');
+  try {
+    return await selectLocked(recipe, opts);
+  } finally {
+    release();
+  }
+}
+
+async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<SelectionResult> {
   const r = recipe;
   const dir = selectionDir(r);
   const outDir = path.join(dir, 'selected');

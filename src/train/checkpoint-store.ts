@@ -3,6 +3,7 @@ import {
   closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { removeDeadWriters } from '../util/lock.js';
 
 /**
  * Checkpoint directories `<run_dir>/step-<n>/`, written atomically (temp dir, fsync every file,
@@ -109,10 +110,9 @@ export function pruneCheckpoints(runDir: string, keep: number): void {
   for (const c of all.slice(0, Math.max(0, all.length - keep))) rmSync(c.dir, { recursive: true, force: true });
 }
 
-/** Temp directories left by a writer that was killed mid-checkpoint. */
+/** Temp directories left by a writer that was killed mid-checkpoint (its pid is in the name). */
 export function removeStaleTemps(runDir: string): void {
-  if (!existsSync(runDir)) return;
-  for (const n of readdirSync(runDir)) if (n.startsWith('.tmp-step-')) rmSync(path.join(runDir, n), { recursive: true, force: true });
+  removeDeadWriters(runDir, /^\.tmp-step-\d+-(\d+)$/);
 }
 
 /** sha256 of a file, read in 16 MiB slices (checkpoints of large models do not fit one buffer). */

@@ -4,6 +4,7 @@ import { fmtDuration, fmtRate } from '../util/progress.js';
 import type { MetricRecord, MetricsLog } from '../monitor/metrics.js';
 import { lrAt, warmupSteps, type Schedule } from './schedule.js';
 import { RowOrder, type TrainPlan } from './plan.js';
+import { UserError } from '../util/errors.js';
 
 /** Fixed-length token rows (the packer's output); `read(start, n)` → n × seqLen ids. */
 export interface Rows {
@@ -18,6 +19,8 @@ export interface Progress {
   tokens: number; // training tokens consumed
   cursor: number; // next row (in run order) of the packed training data
   time: number; // wall seconds spent training, summed across resumes
+  /** Steps skipped for a non-finite loss or gradient norm (train.skip_nonfinite). */
+  skipped?: number;
 }
 
 export interface LoopHooks {
@@ -99,24 +102,39 @@ export async function trainLoop(args: {
       p.cursor += mb;
     }
     const lr = lrAt(p.step, sched);
-    const { gradNorm } = engine.applyAdamW(adam(lr));
+    // A non-finite loss or gradient norm is never applied: the engines refuse such an update
+    // (applyAdamW), and a NaN loss is caught before it is even tried.
+    const finiteLoss = Number.isFinite(lossSum);
+    if (!finiteLoss) engine.zeroGrads();
+    const gradNorm = finiteLoss ? engine.applyAdamW(adam(lr)).gradNorm : NaN;
+    if (!finiteLoss || !Number.isFinite(gradNorm)) {
+      const what = !finiteLoss ? `loss (${lossSum / plan.accum})` : `gradient norm (${gradNorm})`;
+      if (!t.skip_nonfinite) {
+        throw new UserError(
+          `step ${p.step + 1}: non-finite ${what}; stopped without applying it, weights and the last checkpoint are untouched ` +
+            `(set train.skip_nonfinite: true to skip such steps instead)`,
+        );
+      }
+      p.skipped = (p.skipped ?? 0) + 1;
+      hooks.log(`step ${p.step + 1}/${plan.totalSteps} | non-finite ${what}: step skipped (${p.skipped} so far)`);
+    }
     const ms = performance.now() - t0;
     p.step += 1;
     p.tokens += plan.tokensPerStep;
     stepsThisSession += 1;
-    lastLoss = lossSum / plan.accum;
+    lastLoss = finiteLoss ? lossSum / plan.accum : null;
     const tokS = plan.tokensPerStep / (ms / 1000);
 
     const isMonitor = p.step % monitorEvery === 0 || p.step === plan.totalSteps;
     const mon = isMonitor ? hooks.monitor(engine) : null;
     if (mon) lastMonitor = { step: p.step, ...mon };
     p.time = elapsed();
-    metrics.append(record(p, lr, lastLoss, gradNorm, mon, tokS, p.time));
+    metrics.append(record(p, lr, lastLoss, Number.isFinite(gradNorm) ? gradNorm : null, mon, tokS, p.time));
 
     // Wall time per step so far this session (monitor and checkpoint time included).
     const eta = ((plan.totalSteps - p.step) * (Date.now() - sessionStart)) / 1000 / stepsThisSession;
     hooks.log(
-      `step ${p.step}/${plan.totalSteps} | loss ${lastLoss.toFixed(3)} | gnorm ${gradNorm.toFixed(2)} | lr ${lr.toExponential(1)} | ` +
+      `step ${p.step}/${plan.totalSteps} | loss ${fmtLoss(lastLoss)} | gnorm ${gradNorm.toFixed(2)} | lr ${lr.toExponential(1)} | ` +
         `${ms.toFixed(0)} ms | ${fmtRate(tokS)} tok/s | eta ${fmtDuration(eta)}` +
         (mon ? ` | fin-test ${fmtLoss(mon.fin_test)} | pile-test ${fmtLoss(mon.pile_test)}` : ''),
     );

@@ -10,6 +10,7 @@ import { diffResumeKeys, formatChanges, recipeHash, resumeKeys } from '../recipe
 import { toYaml } from '../recipe/yaml.js';
 import { loadRecipe } from '../recipe/load.js';
 import { UserError } from '../util/errors.js';
+import { lockDir } from '../util/lock.js';
 import { fmtDuration, fmtRate } from '../util/progress.js';
 import { MetricsLog } from '../monitor/metrics.js';
 import { listCheckpoints, latestGoodCheckpoint, removeStaleTemps, verifyCheckpoint, type CheckpointRef } from './checkpoint-store.js';
@@ -58,6 +59,17 @@ export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Prom
   await ensureBaseModel(recipe, opts, err);
   const runDir = recipe.run_dir;
   mkdirSync(runDir, { recursive: true });
+  // One writer per run directory: a second cpt train (or select) on it is refused, naming the first.
+  const release = lockDir(runDir, 'cpt train');
+  try {
+    return await trainLocked(recipe, opts, kind, out, err);
+  } finally {
+    release();
+  }
+}
+
+async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind, out: (l: string) => void, err: (l: string) => void): Promise<TrainOutcome> {
+  const runDir = recipe.run_dir;
   removeStaleTemps(runDir);
 
   const resumeFrom = findResume(runDir, opts.resume, err);

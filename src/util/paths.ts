@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
- * The data kit directory: `--data-dir`, else $CPT_DATA, else ../shared/data beside the project.
- * Recipes refer to it as ${CPT_DATA}.
+ * The data kit directory: `--data-dir`, else $CPT_DATA (an empty value counts as unset), else
+ * ../shared/data beside the project. Recipes refer to it as ${CPT_DATA}.
  */
 export function dataDir(override?: string): string {
-  return path.resolve(override ?? process.env.CPT_DATA ?? path.join(ROOT, '..', 'shared', 'data'));
+  return path.resolve(override || process.env.CPT_DATA || path.join(ROOT, '..', 'shared', 'data'));
 }

@@ -11,8 +11,8 @@ const file = (model: string, acc: number, extra = false): ResultsFile => ({
   limit: null,
   time: '2026-01-01T00:00:00Z',
   results: [
-    ...resultRows({ task: 'fpb', split: 'test', n: 10, shots: 5, requests: 30, seconds: 1, examples_per_s: 10, metrics: [{ metric: 'acc', value: acc, stderr: 0.01 }] }),
-    ...(extra ? resultRows({ task: 'lambada', split: 'test', n: 1, shots: 0, requests: 1, seconds: 1, examples_per_s: 1, metrics: [{ metric: 'perplexity', value: 123.456, stderr: NaN }] }) : []),
+    ...resultRows({ task: 'fpb', split: 'test', n: 10, shots: 5, requests: 30, truncated: 0, seconds: 1, examples_per_s: 10, metrics: [{ metric: 'acc', value: acc, stderr: 0.01 }] }),
+    ...(extra ? resultRows({ task: 'lambada', split: 'test', n: 1, shots: 0, requests: 1, truncated: 0, seconds: 1, examples_per_s: 1, metrics: [{ metric: 'perplexity', value: 123.456, stderr: NaN }] }) : []),
   ],
 });
 

@@ -38,7 +38,7 @@ describe('lr schedule', () => {
 
 const train = (o: Partial<Recipe['train']>): Recipe['train'] => ({
   lr: 1e-3, min_lr: 1e-4, warmup: 0.01, schedule: 'cosine', beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, clip: 1,
-  batch_tokens: 1024, micro_batch: 4, seq_len: 64, epochs: 1, seed: 1, ...o,
+  batch_tokens: 1024, micro_batch: 4, seq_len: 64, epochs: 1, seed: 1, skip_nonfinite: false, ...o,
 });
 
 describe('training plan', () => {

@@ -95,6 +95,10 @@ class TfjsEngine implements Engine {
     let sq = 0;
     for (const acc of this.g.values()) sq += tf.tidy(() => acc.square().sum().dataSync()[0]);
     const gradNorm = Math.sqrt(sq);
+    if (!Number.isFinite(gradNorm)) {
+      this.zeroGrads(); // never let NaN or Inf into the weights (the engine contract)
+      return { gradNorm };
+    }
     // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
     const clipScale = o.clip > 0 ? Math.min(1, o.clip / (gradNorm + 1e-6)) : 1;
     this.step++;
