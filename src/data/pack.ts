@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, fsyncDir } from '../util/atomic.js';
+import { writeFileAtomic, fsyncDir, spaceError } from '../util/atomic.js';
 import { removeDeadWriters } from '../util/lock.js';
 import { UserError } from '../util/errors.js';
 import { mulberry32 } from '../util/rng.js';
@@ -153,6 +153,8 @@ export async function packDocuments(input: PackInput): Promise<PackedManifest> {
     };
     await writeFileAtomic(out, JSON.stringify(manifest, null, 2) + '\n');
     return manifest;
+  } catch (e) {
+    throw spaceError(e, `${out} (packed rows)`, undefined, path.dirname(out));
   } finally {
     rmSync(spill, { force: true });
     rmSync(binTmp, { force: true });

@@ -1,5 +1,6 @@
+import path from 'node:path';
 import { appendFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { writeFileAtomicSync } from '../util/atomic.js';
+import { spaceError, writeFileAtomicSync } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 
 /**
@@ -25,7 +26,12 @@ export class MetricsLog {
   constructor(readonly file: string) {}
 
   append(r: MetricRecord): void {
-    appendFileSync(this.file, JSON.stringify(r) + '\n');
+    const line = JSON.stringify(r) + '\n';
+    try {
+      appendFileSync(this.file, line);
+    } catch (e) {
+      throw spaceError(e, this.file, Buffer.byteLength(line), path.dirname(this.file));
+    }
     const fd = openSync(this.file, 'r+');
     try {
       fsyncSync(fd);

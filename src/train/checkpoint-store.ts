@@ -4,6 +4,8 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { removeDeadWriters } from '../util/lock.js';
+import { spaceError } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
 
 /**
  * Checkpoint directories `<run_dir>/step-<n>/`, written atomically (temp dir, fsync every file,
@@ -30,23 +32,37 @@ export function checkpointDir(runDir: string, step: number): string {
 /** File contents, or a writer that creates the file at the path it is given (e.g. safetensors). */
 export type CheckpointFile = Uint8Array | string | ((file: string) => void);
 
-/** Write `files` as checkpoint `step` and keep only the newest `keep` checkpoints. */
-export function writeCheckpoint(runDir: string, step: number, files: Record<string, CheckpointFile>, keep: number): string {
+/**
+ * Write `files` as checkpoint `step` and keep only the newest `keep` checkpoints. On a failed
+ * write (a full disk) the partial temp directory is removed and the error names the file, the
+ * space the checkpoint needs (`needBytes`, an estimate for files written by functions) and the
+ * space free; earlier checkpoints are untouched.
+ */
+export function writeCheckpoint(runDir: string, step: number, files: Record<string, CheckpointFile>, keep: number, needBytes = 0): string {
   const final = checkpointDir(runDir, step);
   const tmp = path.join(runDir, `.tmp-step-${step}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
   const manifest: Manifest = { format: 'cpt-checkpoint/1', step, files: {} };
-  for (const [name, data] of Object.entries(files)) {
-    const file = path.join(tmp, name);
-    if (typeof data === 'function') {
-      data(file);
-      fsyncPath(file);
-    } else writeSynced(file, typeof data === 'string' ? Buffer.from(data) : data);
-    manifest.files[name] = { bytes: statSync(file).size, sha256: sha256File(file) };
+  let file = tmp;
+  try {
+    mkdirSync(tmp, { recursive: true });
+    for (const [name, data] of Object.entries(files)) {
+      file = path.join(tmp, name);
+      if (typeof data === 'function') {
+        data(file);
+        fsyncPath(file);
+      } else writeSynced(file, typeof data === 'string' ? Buffer.from(data) : data);
+      manifest.files[name] = { bytes: statSync(file).size, sha256: sha256File(file) };
+    }
+    file = path.join(tmp, MANIFEST);
+    writeSynced(file, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+    fsyncPath(tmp);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    const known = Object.values(files).reduce((n, d) => n + (typeof d === 'function' ? 0 : Buffer.byteLength(d)), 0);
+    const err = spaceError(e, `checkpoint ${final} (${path.basename(file)}); earlier checkpoints are untouched`, Math.max(needBytes, known), runDir);
+    throw err;
   }
-  writeSynced(path.join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
-  fsyncPath(tmp);
   // A checkpoint of the same step (a rerun after resume) is replaced whole.
   if (existsSync(final)) rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
@@ -90,15 +106,24 @@ export function verifyCheckpoint(dir: string): { ok: true; manifest: Manifest } 
 }
 
 /**
- * The newest checkpoint that verifies; each bad one met on the way is reported through `warn`
- * and skipped.
+ * The newest checkpoint that verifies and that `open` can read (it throws a UserError when it
+ * cannot, e.g. a state.json that does not parse); each bad one met on the way is reported through
+ * `warn` and skipped.
  */
-export function latestGoodCheckpoint(runDir: string, warn: (msg: string) => void): CheckpointRef | undefined {
+export function latestGoodCheckpoint<T>(runDir: string, warn: (msg: string) => void, open: (ref: CheckpointRef) => T): { ref: CheckpointRef; value: T } | undefined {
   const all = listCheckpoints(runDir);
   for (let i = all.length - 1; i >= 0; i--) {
     const v = verifyCheckpoint(all[i].dir);
-    if (v.ok) return all[i];
-    warn(`checkpoint ${all[i].dir} is unusable: ${v.reason}; trying the previous one`);
+    if (!v.ok) {
+      warn(`checkpoint ${all[i].dir} is unusable: ${v.reason}; trying the previous one`);
+      continue;
+    }
+    try {
+      return { ref: all[i], value: open(all[i]) };
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      warn(`checkpoint ${all[i].dir} is unusable: ${e.message}; trying the previous one`);
+    }
   }
   return undefined;
 }

@@ -49,7 +49,9 @@ export function saveTrainCheckpoint(runDir: string, engine: Engine, c: Checkpoin
     'metrics.jsonl': c.metricsText,
   };
   if (c.tokenizer) files['tokenizer.json'] = readFileSync(c.tokenizer);
-  return writeCheckpoint(runDir, c.state.step, files, keep);
+  // fp32 weights plus two fp32 moments per parameter, and the small files.
+  const params = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  return writeCheckpoint(runDir, c.state.step, files, keep, 12 * params + 2 ** 20);
 }
 
 export interface LoadedCheckpoint {

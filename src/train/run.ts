@@ -72,8 +72,7 @@ async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind,
   const runDir = recipe.run_dir;
   removeStaleTemps(runDir);
 
-  const resumeFrom = findResume(runDir, opts.resume, err);
-  const loaded = resumeFrom ? loadTrainCheckpoint(resumeFrom.dir) : undefined;
+  const { ref: resumeFrom, loaded } = findResume(runDir, opts.resume, err);
   if (loaded) {
     const changes = diffResumeKeys(loaded.state.resume_keys, recipe);
     if (changes.length) {
@@ -182,7 +181,7 @@ async function ensureBaseModel(recipe: Recipe, opts: TrainOptions, err: (l: stri
 }
 
 /** The checkpoint to resume from; refuses to silently restart over an existing run. */
-function findResume(runDir: string, resume: string | undefined, warn: (l: string) => void): CheckpointRef | undefined {
+function findResume(runDir: string, resume: string | undefined, warn: (l: string) => void): { ref?: CheckpointRef; loaded?: LoadedCheckpoint } {
   if (resume === undefined) {
     const existing = listCheckpoints(runDir);
     if (existing.length) {
@@ -191,15 +190,16 @@ function findResume(runDir: string, resume: string | undefined, warn: (l: string
           `pass --resume to continue that run, or remove the directory to start over`,
       );
     }
-    return undefined;
+    return {};
   }
   if (resume === 'auto') {
-    const ref = latestGoodCheckpoint(runDir, warn);
-    if (!ref) {
-      if (listCheckpoints(runDir).length) throw new UserError(`${runDir}: no checkpoint passes its manifest check; cannot resume`);
-      warn(`no checkpoint in ${runDir} yet; starting from the beginning`);
-    }
-    return ref;
+    // A checkpoint that fails its manifest, or passes it but cannot be read (a state.json that
+    // does not parse), is skipped for the one before it.
+    const got = latestGoodCheckpoint(runDir, warn, (ref) => loadTrainCheckpoint(ref.dir));
+    if (got) return { ref: got.ref, loaded: got.value };
+    if (listCheckpoints(runDir).length) throw new UserError(`${runDir}: no usable checkpoint (every one fails its manifest check or cannot be read); cannot resume`);
+    warn(`no checkpoint in ${runDir} yet; starting from the beginning`);
+    return {};
   }
   const dir = path.resolve(resume);
   if (!existsSync(dir)) {
@@ -212,7 +212,7 @@ function findResume(runDir: string, resume: string | undefined, warn: (l: string
   if (!m || path.resolve(path.dirname(dir)) !== path.resolve(runDir)) {
     throw new UserError(`--resume ${resume}: expected a step-<n> directory of this run (${runDir})`);
   }
-  return { step: Number(m[1]), dir };
+  return { ref: { step: Number(m[1]), dir }, loaded: loadTrainCheckpoint(dir) };
 }
 
 interface Stopper {

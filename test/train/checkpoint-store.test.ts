@@ -30,7 +30,7 @@ describe('checkpoint store', () => {
     writeFileSync(f3, b);
     truncateSync(path.join(run, 'step-2', 'w.bin'), 10);
     const warnings: string[] = [];
-    const got = latestGoodCheckpoint(run, (m) => warnings.push(m));
+    const got = latestGoodCheckpoint(run, (m) => warnings.push(m), () => true)?.ref;
     expect(got?.step).toBe(1);
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toMatch(/step-3.*sha256/);
@@ -42,7 +42,7 @@ describe('checkpoint store', () => {
     writeCheckpoint(run, 2, { x: 'x' }, 0);
     writeFileSync(path.join(run, 'step-2', 'MANIFEST.json'), '{"format":');
     const warnings: string[] = [];
-    expect(latestGoodCheckpoint(run, (m) => warnings.push(m))?.step).toBe(1);
+    expect(latestGoodCheckpoint(run, (m) => warnings.push(m), () => true)?.ref.step).toBe(1);
     expect(warnings[0]).toMatch(/not valid JSON/);
   });
 });
