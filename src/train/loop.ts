@@ -50,6 +50,8 @@ export function scheduleFor(t: Recipe['train'], plan: TrainPlan): Schedule {
 
 /** CPT_FAILPOINT_KILL_AT_STEP=n: SIGKILL this process right after optimizer step n (tests only). */
 const KILL_AT_STEP = process.env.CPT_FAILPOINT_KILL_AT_STEP ? Number(process.env.CPT_FAILPOINT_KILL_AT_STEP) : undefined;
+/** CPT_FAILPOINT_NAN_AT_STEP=n: step n's loss comes out NaN, as after an overflow (tests only). */
+const NAN_AT_STEP = process.env.CPT_FAILPOINT_NAN_AT_STEP ? Number(process.env.CPT_FAILPOINT_NAN_AT_STEP) : undefined;
 
 /**
  * The training loop: accumulate `plan.accum` micro-batches, one AdamW step with the scheduled lr,
@@ -101,6 +103,7 @@ export async function trainLoop(args: {
       lossSum += engine.trainStep(batch, mb, seq, 1 / plan.accum);
       p.cursor += mb;
     }
+    if (NAN_AT_STEP === p.step + 1) lossSum = NaN;
     const lr = lrAt(p.step, sched);
     // A non-finite loss or gradient norm is never applied: the engines refuse such an update
     // (applyAdamW), and a NaN loss is caught before it is even tried.

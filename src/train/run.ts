@@ -275,6 +275,7 @@ function printSummary(out: (l: string) => void, r: LoopResult, plan: TrainPlan, 
   const f = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(4));
   const mon = r.lastMonitor ? ` | fin-test ${f(r.lastMonitor.fin_test)} | pile-test ${f(r.lastMonitor.pile_test)} (at step ${r.lastMonitor.step})` : '';
   out(`last losses: train ${f(r.lastLoss)}${mon}`);
+  if (p.skipped) out(`skipped steps (non-finite loss or gradient norm): ${p.skipped}`);
   if (finalDir) out(`model: ${finalDir}`);
 }
 

@@ -14,7 +14,7 @@ import { readWeights } from '../../src/model/load.js';
 import { readHFConfig } from '../../src/model/hf-config.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import { readMetrics, type MetricRecord } from '../../src/monitor/metrics.js';
-import { listCheckpoints } from '../../src/train/checkpoint-store.js';
+import { listCheckpoints, sha256File, verifyCheckpoint } from '../../src/train/checkpoint-store.js';
 import { runTraining } from '../../src/train/run.js';
 import { ROOT } from '../../src/util/paths.js';
 import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
@@ -186,5 +186,91 @@ describe(`cpt train (${ENGINE} engine)`, { timeout: 240_000 }, () => {
     const resumed = await cli([r.file, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expectSameWeights(finalWeights(r.runDir), finalWeights(reference.runDir));
+  });
+});
+
+describe(`reliability of cpt train (${ENGINE} engine)`, { timeout: 240_000 }, () => {
+  it('preemption: SIGTERM three times at random steps, each time restarted with --resume auto, ends bitwise equal', async () => {
+    const r = await variant('preempted');
+    // Steps to stop at, drawn once from a seeded generator: a Slurm requeue at arbitrary points.
+    let s = 20261202;
+    const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    let resume: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const at = 1 + Math.floor(rand() * (STEPS / 4));
+      let sent = false;
+      const res = await cli([r.file, ...resume], (line, child) => {
+        const m = /^step (\d+)\//.exec(line);
+        if (!sent && m && Number(m[1]) >= at) {
+          sent = true;
+          child.kill('SIGTERM');
+        }
+      });
+      expect(res.code, res.stderr).toBe(143);
+      resume = ['--resume', 'auto'];
+    }
+    const done = await cli([r.file, ...resume]);
+    expect(done.code, done.stderr).toBe(0);
+    expectSameWeights(finalWeights(r.runDir), finalWeights(reference.runDir));
+    expect(trajectory(readMetrics(path.join(r.runDir, 'metrics.jsonl')))).toEqual(trajectory(readMetrics(path.join(reference.runDir, 'metrics.jsonl'))));
+  });
+
+  it('a second cpt train on the same run directory exits 1 naming the first; the first finishes unharmed', async () => {
+    const r = await variant('locked');
+    let second: Promise<Awaited<ReturnType<typeof cli>>> | undefined;
+    const first = await cli([r.file], (line) => {
+      if (!second && /^step 1\//.test(line)) second = cli([r.file, '--resume', 'auto']);
+    });
+    const res = await second!;
+    expect(first.code, first.stderr).toBe(0);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^cpt: ${r.runDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by cpt train \\(pid \\d+, since .+\\); wait for it or stop it$`))]);
+    // every step once, exactly the uninterrupted trajectory, and the lock is gone
+    expect(trajectory(readMetrics(path.join(r.runDir, 'metrics.jsonl')))).toEqual(trajectory(readMetrics(path.join(reference.runDir, 'metrics.jsonl'))));
+    expect(existsSync(path.join(r.runDir, '.cpt.lock'))).toBe(false);
+  });
+
+  it('--resume auto falls back past a checkpoint whose manifest matches but whose state.json does not parse', async () => {
+    const r = await variant('badstate');
+    const first = await cli([r.file, '--max-steps', String(2 * EVERY)]);
+    expect(first.code, first.stderr).toBe(0);
+    const dirNew = path.join(r.runDir, `step-${2 * EVERY}`);
+    writeFileSync(path.join(dirNew, 'state.json'), '{"step": ');
+    const mf = JSON.parse(readFileSync(path.join(dirNew, 'MANIFEST.json'), 'utf8'));
+    mf.files['state.json'] = { bytes: 9, sha256: sha256File(path.join(dirNew, 'state.json')) };
+    writeFileSync(path.join(dirNew, 'MANIFEST.json'), JSON.stringify(mf));
+    const resumed = await cli([r.file, '--resume', 'auto']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`step-${2 * EVERY} is unusable: .*state.json: not valid JSON`));
+    expect(resumed.stderr).toMatch(new RegExp(`resuming from .*step-${EVERY} `));
+    expectSameWeights(finalWeights(r.runDir), finalWeights(reference.runDir));
+  });
+
+  it('a non-finite loss stops the run with one line naming the step; the checkpoints before it stay good', async () => {
+    const r = await variant('nan');
+    const at = EVERY + 1;
+    const res = await cli([r.file], undefined, { CPT_FAILPOINT_NAN_AT_STEP: String(at) });
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^cpt: step ${at}: non-finite loss \\(NaN\\); stopped without applying it`));
+    expect(listCheckpoints(r.runDir).map((c) => c.step)).toEqual([EVERY]);
+    expect(verifyCheckpoint(path.join(r.runDir, `step-${EVERY}`)).ok).toBe(true);
+    expect(readMetrics(path.join(r.runDir, 'metrics.jsonl')).at(-1)!.step).toBe(at - 1);
+  });
+
+  it('train.skip_nonfinite: true skips such a step, counts it, and never writes NaN weights', async () => {
+    const r = await variant('nanskip', { train: { ...base('x').overrides.train, skip_nonfinite: true } });
+    const res = await cli([r.file], undefined, { CPT_FAILPOINT_NAN_AT_STEP: '3' });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/step 3\/\d+ \| non-finite loss \(NaN\): step skipped \(1 so far\)/);
+    expect(res.stdout).toMatch(/skipped steps \(non-finite loss or gradient norm\): 1/);
+    for (const [k, t] of finalWeights(r.runDir)) expect(t.every(Number.isFinite), k).toBe(true);
+    expect(readMetrics(path.join(r.runDir, 'metrics.jsonl'))[3].loss).toBeNull();
+  });
+
+  it('a batch below one micro-batch is said at the start, not silently doubled', async () => {
+    const r = await variant('bigmicro', { train: { ...base('x').overrides.train, batch_tokens: 64 } });
+    const res = await cli([r.file, '--max-steps', '1']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/note: .*train\.batch_tokens: 64 is less than one micro-batch \(micro_batch 4 × seq_len 32 = 128 tokens\); each step uses 128 tokens, 2\.0× the batch asked for/);
   });
 });
