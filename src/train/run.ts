@@ -103,7 +103,7 @@ async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind,
     let start: Progress = { step: 0, tokens: 0, cursor: 0, time: 0 };
     if (loaded) {
       metrics.truncateTo(loaded.state.step);
-      start = { step: loaded.state.step, tokens: loaded.state.tokens, cursor: loaded.state.cursor, time: loaded.state.time };
+      start = { step: loaded.state.step, tokens: loaded.state.tokens, cursor: loaded.state.cursor, time: loaded.state.time, ...(loaded.state.skipped ? { skipped: loaded.state.skipped } : {}) };
       err(`resuming from ${resumeFrom!.dir} (step ${start.step}, ${start.tokens} tokens seen)`);
       if (loaded.state.engine !== engine.name || loaded.state.threads !== threads) {
         err(`note: the checkpoint was written by ${loaded.state.engine} with ${loaded.state.threads} threads, this run uses ${engine.name} with ${threads}; the continuation is equivalent but not bitwise identical`);
