@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { openMegatron } from '../data/megatron.js';
+import { loadTokenizer } from '../data/index.js';
 import { estimate, fmtBytes, fmtCount, fmtDuration, type Estimates } from '../recipe/estimate.js';
 import { checkInputs } from '../recipe/inputs.js';
 import { displayPath, loadRecipeDetailed } from '../recipe/load.js';
@@ -9,8 +13,9 @@ import { dataDir } from '../util/paths.js';
 export function register(program: Command): void {
   program
     .command('inspect')
-    .argument('<recipe>', 'recipe YAML file (e.g. recipes/dacp-tiny.yaml)')
-    .description('validate a recipe and print it with every default filled in, plus token budget, parameters, memory and time estimates')
+    .argument('<recipe>', 'recipe YAML file (e.g. recipes/dacp-tiny.yaml), or a Megatron indexed dataset PREFIX (PREFIX.idx + .bin, e.g. from cpt export)')
+    .description('validate a recipe and print it with every default filled in, plus token budget, parameters, memory and time estimates; or summarise an exported dataset')
+    .option('--tokenizer <file>', 'tokenizer.json to decode a dataset\'s first document (default: the one beside the export)')
     .option('--json', 'print one JSON object (recipe, notes, missing inputs, estimates) instead of text')
     .option('--no-resolved', 'leave out the resolved YAML')
     .addHelpText(
@@ -24,7 +29,8 @@ input embedding) at the engine's throughput: measured if checkpoints/bench/engin
 (the fp32 training GFLOP/s that npm run bench:engine records), else an assumed 20 (native) / 5 (tfjs) GFLOP/s.
 Missing model directories and inputs are warnings here; the stage that needs them refuses to start.`,
     )
-    .action(async (file: string, opts: { json?: boolean; resolved: boolean }) => {
+    .action(async (file: string, opts: { json?: boolean; resolved: boolean; tokenizer?: string }) => {
+      if (existsSync(file.replace(/\.(idx|bin)$/, '') + '.idx')) return inspectMegatron(file, opts);
       const kit = dataDir();
       const loaded = await loadRecipeDetailed(file, { dataDir: kit });
       const { recipe } = loaded;
@@ -41,6 +47,30 @@ Missing model directories and inputs are warnings here; the stage that needs the
       out.push(...summary(recipe.method, recipe.model.init, loaded.model.kind, est), `resume hash: ${recipeHash(recipe)}`);
       process.stdout.write(out.join('\n') + '\n');
     });
+}
+
+/** Documents, tokens, dtype and the first document decoded: enough to check an export by eye. */
+async function inspectMegatron(file: string, opts: { json?: boolean; tokenizer?: string }): Promise<void> {
+  const d = openMegatron(file);
+  try {
+    const prefix = file.replace(/\.(idx|bin)$/, '');
+    const tokFile = opts.tokenizer ?? path.join(path.dirname(prefix), '..', 'tokenizer.json');
+    let first: string | null = null;
+    if (d.items > 0 && existsSync(tokFile)) {
+      const tok = await loadTokenizer(tokFile);
+      first = tok.decode(Array.from(d.item(0)));
+      await tok.close();
+    }
+    const info = { prefix, dtype: d.dtype, documents: d.docs, items: d.items, tokens: d.tokens, mean_tokens_per_doc: d.docs ? d.tokens / d.docs : 0, first_document: first };
+    if (opts.json) return void process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+    process.stdout.write(
+      `${prefix} (Megatron indexed dataset, ${d.dtype})\n` +
+        `documents: ${fmtCount(d.docs)}  items: ${fmtCount(d.items)}  tokens: ${fmtCount(d.tokens)} (${info.mean_tokens_per_doc.toFixed(1)} per document)\n` +
+        (first === null ? `first document: (no tokenizer.json at ${tokFile}; pass --tokenizer)\n` : `first document (${d.sizes[0]} tokens):\n${first.slice(0, 2000)}${first.length > 2000 ? ' …' : ''}\n`),
+    );
+  } finally {
+    d.close();
+  }
 }
 
 function summary(method: string, init: string, kind: 'preset' | 'dir', e: Estimates): string[] {

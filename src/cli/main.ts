@@ -7,6 +7,7 @@ import * as evaluate from './eval.js';
 import * as plot from './plot.js';
 import * as inspect from './inspect.js';
 import * as score from './score.js';
+import * as exporter from './export.js';
 
 const program = new Command('cpt')
   .description('Continual pre-training of Pythia (GPT-NeoX) models on a selected domain corpus')
@@ -17,7 +18,7 @@ const program = new Command('cpt')
     if (dir) process.env.CPT_DATA = dir;
   });
 
-for (const verb of [prepare, select, train, evaluate, plot, inspect, score]) verb.register(program);
+for (const verb of [prepare, select, train, evaluate, plot, inspect, score, exporter]) verb.register(program);
 
 const debug = process.argv.includes('--debug');
 program.parseAsync(process.argv).catch((e: unknown) => {

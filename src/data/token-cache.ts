@@ -116,8 +116,10 @@ function tokenBatch(ids: string[], tokens: Int32Array[]): RecordBatch {
 /**
  * Streams the cached token ids of a prepared corpus, batch by batch, in shard order.
  * `tokenizer` picks the cache (its hash); without it the directory must hold exactly one.
+ * `views`: ids are views into the batch's buffer instead of copies (for consumers that do not
+ * keep them past the batch).
  */
-export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> = {}): AsyncGenerator<TokenizedDoc[]> {
+export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> & { views?: boolean } = {}): AsyncGenerator<TokenizedDoc[]> {
   const m = await readManifest(dir);
   let cdir: string;
   if (tokenizer) cdir = cacheDir(dir, typeof tokenizer === 'string' ? tokenizer : tokenizer.hash);
@@ -140,7 +142,8 @@ export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string
       const out: TokenizedDoc[] = [];
       for (let i = 0; i < ids.length; i++) {
         if (opts.split && isHeldOut(ids[i], opts.split.fraction) !== (opts.split.part === 'test')) continue;
-        out.push({ id: ids[i], ids: values.slice(base + offsets[data.offset + i], base + offsets[data.offset + i + 1]) });
+        const a = base + offsets[data.offset + i], b = base + offsets[data.offset + i + 1];
+        out.push({ id: ids[i], ids: opts.views ? values.subarray(a, b) : values.slice(a, b) });
       }
       if (out.length) yield out;
     }

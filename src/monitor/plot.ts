@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { renderChart, type VegaLiteSpec } from '../util/chart.js';
 import { UserError } from '../util/errors.js';
 import { readMetrics, type MetricRecord } from './metrics.js';
+import { isNeoxExport, readNeoxRun } from './neox-log.js';
 
 export interface PlotOptions {
   /** Output directory (default `<first run>/plots`). */
@@ -94,6 +95,7 @@ export async function plotRuns(runDirs: string[], opts: PlotOptions): Promise<{ 
   if (runDirs.length === 0) throw new UserError('plot: give at least one run directory');
   const names = runNames(runDirs);
   const runs = runDirs.map((d, i) => {
+    if (isNeoxExport(d)) return { name: names[i], records: readNeoxRun(d) }; // a GPT-NeoX run (cpt export)
     const f = path.join(d, 'metrics.jsonl');
     if (!existsSync(f)) throw new UserError(`${d}: no metrics.jsonl (not a run directory, or the run has not started)`);
     return { name: names[i], records: readMetrics(f) };

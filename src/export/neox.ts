@@ -1,0 +1,298 @@
+/**
+ * `cpt export RECIPE --to neox`: hand a selection to GPT-NeoX (Pythia's own trainer) for
+ * multi-GPU, multi-node training. Writes the selected documents, Fin-test and Pile-test as Megatron
+ * indexed datasets, a GPT-NeoX config mirroring the recipe, the tokenizer, and a README with the
+ * commands to convert the base checkpoint, train, convert back and evaluate with cpt.
+ *
+ * Config keys are GPT-NeoX's own (configs/neox_arguments.md); those without a recipe counterpart
+ * take the values of configs/pythia/*.yml.
+ */
+import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { NeoXConfig } from '../model/config.js';
+import { derive, paramCount } from '../model/config.js';
+import { modelInfo } from '../recipe/model-info.js';
+import type { Recipe } from '../recipe/types.js';
+import {
+  isHeldOut, loadTokenizer, pileTestDir, prepareCorpus, readManifest, readTokenized, tokenizeCorpus, type Tokenizer, type TokenizedDoc,
+} from '../data/index.js';
+import type { SelectionManifest } from '../select/write-selected.js';
+import { bestDtype, MegatronWriter, type MegatronDtype } from '../data/megatron.js';
+import { runSelection, selectionDir } from '../select/index.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
+import { lockDir } from '../util/lock.js';
+
+export const EXPORT_TARGETS = ['neox'] as const;
+export type ExportTarget = (typeof EXPORT_TARGETS)[number];
+
+export interface ExportOptions {
+  out: string;
+  /** GPUs the run will use (sets gradient accumulation so the global batch matches the recipe). */
+  gpus: number;
+  /** Token dtype of the .bin files; default Megatron's choice for the vocabulary. */
+  dtype?: MegatronDtype;
+  /** Use only the selection that exists; refuse instead of running prepare and select. */
+  existing?: boolean;
+  log: (line: string) => void;
+}
+
+/** What `export.json` records, and what `cpt plot` reads to put a GPT-NeoX run on a token axis. */
+export interface ExportManifest {
+  kind: 'cpt-neox-export';
+  version: 1;
+  recipe: string;
+  method: string;
+  sampling: string;
+  /** How the selection became a plain document list (GPT-NeoX has no per-document weights). */
+  sampling_note: string;
+  dtype: MegatronDtype;
+  vocab_size: number;
+  eod_id: number;
+  files: Record<'train' | 'valid' | 'test', { prefix: string; docs: number; tokens: number; seconds: number } | null>;
+  budget_tokens: number;
+  gpus: number;
+  tokens_per_iteration: number;
+  train_iters: number;
+  notes: string[];
+  /** Seconds spent writing from the token cache (tokenization excluded), and the rate. */
+  export_seconds: number;
+  tokens_per_second: number;
+}
+
+/** Training plan on `gpus` GPUs: the recipe's batch as micro-batch × accumulation × GPUs. */
+export function neoxPlan(r: Recipe, gpus: number, trainTokens: number): { accum: number; tokensPerIter: number; trainIters: number; notes: string[] } {
+  const t = r.train, notes: string[] = [];
+  const perMicro = t.micro_batch * t.seq_len * gpus;
+  const accum = Math.max(1, Math.round(t.batch_tokens / perMicro));
+  const tokensPerIter = accum * perMicro;
+  if (tokensPerIter !== t.batch_tokens) {
+    notes.push(`the global batch is ${tokensPerIter} tokens (${t.micro_batch} × ${t.seq_len} × ${accum} accumulation × ${gpus} GPUs), not the recipe's ${t.batch_tokens}`);
+  }
+  let tokens = Math.floor(trainTokens * t.epochs);
+  if (t.max_tokens !== undefined && t.max_tokens < tokens) tokens = t.max_tokens;
+  let trainIters = Math.max(1, Math.ceil(tokens / tokensPerIter));
+  if (t.max_steps !== undefined && t.max_steps < trainIters) trainIters = t.max_steps;
+  return { accum, tokensPerIter, trainIters, notes };
+}
+
+/** The GPT-NeoX config (as an object; written as YAML) that mirrors the recipe. */
+export function neoxConfig(r: Recipe, c: NeoXConfig, o: { gpus: number; trainTokens: number; finTestTokens: number; hasTest: boolean; out: string }): Record<string, unknown> {
+  const t = r.train;
+  const plan = neoxPlan(r, o.gpus, o.trainTokens);
+  const big = c.hidden_size >= 4096; // Pythia 6.9b / 12b: 2-way model parallelism, ZeRO 1
+  const data = (name: string) => [path.join(o.out, 'data', `${name}_text_document`)];
+  return {
+    // Model shape, from the HF config of the model the recipe continues.
+    pipe_parallel_size: 1,
+    model_parallel_size: big ? 2 : 1,
+    num_layers: c.num_hidden_layers,
+    hidden_size: c.hidden_size,
+    num_attention_heads: c.num_attention_heads,
+    ...(c.intermediate_size !== 4 * c.hidden_size ? { intermediate_size: c.intermediate_size } : {}),
+    seq_length: t.seq_len,
+    max_position_embeddings: c.max_position_embeddings,
+    norm: 'layernorm',
+    layernorm_epsilon: c.layer_norm_eps,
+    pos_emb: 'rotary',
+    rotary_pct: c.rotary_pct,
+    rotary_emb_base: c.rotary_emb_base,
+    no_weight_tying: !c.tie_word_embeddings,
+    gpt_j_residual: c.use_parallel_residual,
+    activation: 'gelu',
+    ...(derive(c).exactGelu ? {} : { openai_gelu: true }), // tanh-approximate GELU
+    output_layer_parallelism: 'column',
+    scaled_upper_triang_masked_softmax_fusion: true,
+    bias_gelu_fusion: true,
+    // Optimizer and schedule, from the recipe.
+    optimizer: { type: 'Adam', params: { lr: t.lr, betas: [t.beta1, t.beta2], eps: t.eps } },
+    min_lr: t.min_lr,
+    weight_decay: t.weight_decay,
+    gradient_clipping: t.clip,
+    lr_decay_style: t.schedule,
+    warmup: t.warmup,
+    train_iters: plan.trainIters,
+    lr_decay_iters: plan.trainIters,
+    seed: t.seed,
+    // Batch: the recipe's tokens per step on `gpus` GPUs.
+    train_micro_batch_size_per_gpu: t.micro_batch,
+    gradient_accumulation_steps: plan.accum,
+    zero_optimization: { stage: big ? 1 : 0, allgather_partitions: true, allgather_bucket_size: 500000000, overlap_comm: true, reduce_scatter: true, reduce_bucket_size: 500000000, contiguous_gradients: true, cpu_offload: false },
+    fp16: { enabled: true, type: 'bfloat16', auto_cast: true, loss_scale: 0, loss_scale_window: 1000, initial_scale_power: 12, hysteresis: 2, min_loss_scale: 1 },
+    fp32_allreduce: true,
+    checkpoint_activations: true,
+    checkpoint_num_layers: 1,
+    partition_activations: true,
+    synchronize_each_layer: true,
+    hidden_dropout: 0,
+    attention_dropout: 0,
+    // Data: the selection, Fin-test as validation, Pile-test as test.
+    data_impl: 'mmap',
+    train_data_paths: data('train'),
+    valid_data_paths: data('valid'),
+    ...(o.hasTest ? { test_data_paths: data('test') } : {}),
+    tokenizer_type: 'HFTokenizer',
+    vocab_file: path.join(o.out, 'tokenizer.json'),
+    // Continue from the converted base checkpoint with a fresh optimizer; save, evaluate, log.
+    load: path.join(o.out, 'checkpoints', 'base'),
+    finetune: true,
+    save: path.join(o.out, 'checkpoints', 'run'),
+    checkpoint_factor: r.checkpoint.every,
+    eval_interval: r.monitor.every,
+    eval_iters: Math.max(1, Math.ceil(o.finTestTokens / plan.tokensPerIter)),
+    log_interval: 10,
+    steps_per_print: 10,
+    distributed_backend: 'nccl',
+    use_wandb: false,
+    tensorboard_dir: path.join(o.out, 'tensorboard'),
+  };
+}
+
+/**
+ * YAML that GPT-NeoX reads as meant: it loads configs with PyYAML, whose YAML 1.1 resolver takes
+ * `1e-8` (no dot in the mantissa) for a string, so exponent floats are written `1.0e-8`.
+ */
+export function neoxYaml(cfg: Record<string, unknown>): string {
+  return YAML.stringify(cfg).replace(/^(\s*(?:[\w.]+:|-)\s+)(-?\d+)([eE][-+]?\d+)$/gm, '$1$2.0$3');
+}
+
+/** Runs what is missing (prepare, select), then writes DIR as described in the module comment. */
+export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportManifest> {
+  if (!Number.isInteger(o.gpus) || o.gpus < 1) throw new UserError(`--gpus: expected a whole number ≥ 1, got ${o.gpus}`);
+  const info = modelInfo(r.model.init, (p) => path.resolve(p));
+  if (!info.config) throw new UserError(`${r.file}: model.init ${r.model.init}: ${info.problem ?? 'no config.json and not a Pythia preset'}; the GPT-NeoX config needs the model's shape`);
+  const out = path.resolve(o.out);
+  mkdirSync(path.join(out, 'data'), { recursive: true });
+  const release = lockDir(out, 'cpt export');
+  const tok = await loadTokenizer(r.data.tokenizer);
+  try {
+    const dtype = o.dtype ?? bestDtype(tok.vocabSize);
+    if (dtype === 'uint16' && tok.vocabSize >= 65500) {
+      throw new UserError(`--dtype uint16: the tokenizer has ${tok.vocabSize} tokens; Megatron stores vocabularies of 65,500 or more as int32 (drop --dtype or pass int32)`);
+    }
+    const selected = path.join(selectionDir(r), 'selected');
+    if (o.existing) {
+      if (!existsSync(path.join(selected, 'manifest.json'))) throw new UserError(`no selection yet in ${selected}; run cpt select ${r.file} first (or drop --existing)`);
+    } else {
+      await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
+      const s = await runSelection(r);
+      o.log(`${s.reused ? 'selection' : 'selected'}: ${s.manifest.selection.selected_docs} docs, ${s.manifest.selection.selected_tokens} tokens (${s.dir})`);
+    }
+    const sel = (await readManifest(selected)) as Partial<SelectionManifest>;
+    const fin = r.data.fin_test_fraction;
+    // The selection never holds Fin-test documents (they are not scored, so never selected).
+    const train = await writeSplit(path.join(out, 'data', 'train_text_document'), selected, tok, dtype, null);
+    o.log(`train: ${train.docs} documents, ${train.tokens} tokens (${rate(train)})`);
+    const valid = await writeSplit(path.join(out, 'data', 'valid_text_document'), r.data.prepared_dir, tok, dtype, (d) => isHeldOut(d.id, fin));
+    o.log(`valid (Fin-test): ${valid.docs} documents, ${valid.tokens} tokens (filtered from the whole corpus: ${rate(valid)})`);
+    let test: typeof train | null = null;
+    if (r.data.pile_test.length) {
+      const pileDir = pileTestDir(r.data.prepared_dir);
+      await prepareCorpus(r.data.pile_test, pileDir, { shardMb: r.data.shard_mb });
+      test = await writeSplit(path.join(out, 'data', 'test_text_document'), pileDir, tok, dtype, null);
+      o.log(`test (Pile-test): ${test.docs} documents, ${test.tokens} tokens (${rate(test)})`);
+    }
+    const seconds = train.seconds + valid.seconds + (test?.seconds ?? 0);
+    const written = train.tokens + valid.tokens + (test?.tokens ?? 0);
+    copyFileSync(r.data.tokenizer, path.join(out, 'tokenizer.json'));
+
+    const plan = neoxPlan(r, o.gpus, train.tokens);
+    const cfg = neoxConfig(r, info.config, { gpus: o.gpus, trainTokens: train.tokens, finTestTokens: r.monitor.fin_test_tokens, hasTest: !!test, out });
+    const header = `# GPT-NeoX config written by cpt export from ${r.file} (${new Date().toISOString()}).\n` +
+      `# Keys as in GPT-NeoX configs/neox_arguments.md; those with no recipe counterpart take configs/pythia values.\n`;
+    await writeFileAtomic(path.join(out, 'neox.yml'), header + neoxYaml(cfg));
+    const sampling = sel.selection?.sampling ?? r.selection.sampling;
+    const manifest: ExportManifest = {
+      kind: 'cpt-neox-export',
+      version: 1,
+      recipe: r.file,
+      method: r.method,
+      sampling,
+      sampling_note: sampling === 'soft'
+        ? 'soft sampling is materialised: documents were drawn with probability by their weights until the token budget (selection/report.md), and the trainer sees that document list; GPT-NeoX has no per-document weights'
+        : 'the selected documents as a plain list, in selection order',
+      dtype,
+      vocab_size: tok.vocabSize,
+      eod_id: tok.eosId,
+      files: {
+        train: { prefix: 'data/train_text_document', ...train },
+        valid: { prefix: 'data/valid_text_document', ...valid },
+        test: test ? { prefix: 'data/test_text_document', ...test } : null,
+      },
+      budget_tokens: sel.selection?.budget_tokens ?? train.tokens,
+      gpus: o.gpus,
+      tokens_per_iteration: plan.tokensPerIter,
+      train_iters: plan.trainIters,
+      notes: plan.notes,
+      export_seconds: seconds,
+      tokens_per_second: written / Math.max(seconds, 1e-9),
+    };
+    await writeFileAtomic(path.join(out, 'export.json'), JSON.stringify(manifest, null, 2) + '\n');
+    await writeFileAtomic(path.join(out, 'README.md'), readme(r, info.config, manifest, out, info.sizeKey));
+    for (const n of plan.notes) o.log(`note: ${n}`);
+    o.log(`wrote ${written} tokens from the token cache in ${seconds.toFixed(3)} s (${(manifest.tokens_per_second / 1e6).toFixed(1)} M tokens/s) to ${out}`);
+    return manifest;
+  } finally {
+    await tok.close();
+    release();
+  }
+}
+
+const rate = (s: { tokens: number; seconds: number }) => `${(s.tokens / Math.max(s.seconds, 1e-9) / 1e6).toFixed(1)} M tokens/s`;
+
+/** Tokenize (cached) the prepared corpus in `dir` and write its documents (those `keep` accepts), each with EOD. */
+async function writeSplit(prefix: string, dir: string, tok: Tokenizer, dtype: MegatronDtype, keep: ((d: TokenizedDoc) => boolean) | null): Promise<{ docs: number; tokens: number; seconds: number }> {
+  await tokenizeCorpus(dir, tok); // cached after the first time
+  const t0 = performance.now();
+  const w = new MegatronWriter(prefix, dtype, tok.vocabSize);
+  try {
+    for await (const batch of readTokenized(dir, tok, { views: true })) for (const d of batch) if (!keep || keep(d)) w.add(d.ids, tok.eosId);
+    return { ...w.finish(), seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+}
+
+function readme(r: Recipe, c: NeoXConfig, m: ExportManifest, out: string, sizeKey: string | undefined): string {
+  const params = paramCount(c);
+  const size = r.model.init;
+  const hub = sizeKey ? `pythia-${sizeKey}` : 'PYTHIA-NAME';
+  return `# GPT-NeoX run exported by cpt
+
+Recipe: \`${r.file}\` (${r.method}, ${m.sampling} sampling). Model: ${size} (${(params / 1e9).toFixed(2)}B parameters).
+Data: ${m.files.train!.docs} training documents (${m.files.train!.tokens} tokens, EOD ${m.eod_id} after each, ${m.dtype}),
+Fin-test ${m.files.valid!.docs} documents as validation${m.files.test ? `, Pile-test ${m.files.test.docs} documents as test` : ''}.
+${m.sampling_note}.
+Plan: ${m.train_iters} iterations of ${m.tokens_per_iteration} tokens on ${m.gpus} GPUs.${m.notes.length ? `\nNotes: ${m.notes.join('; ')}.` : ''}
+
+All commands run from a GPT-NeoX checkout (EleutherAI/gpt-neox) with its requirements installed.
+
+1. Convert the Pythia checkpoint the recipe continues (\`model.init\`) to GPT-NeoX's sequential
+   layout. The script takes Pythia's name and training step and reads the Hugging Face files from
+   its \`--cache-dir\` (or the Hub):
+
+       OMPI_COMM_WORLD_RANK=0 CUDA_VISIBLE_DEVICES=0 python tools/ckpts/convert_hf_to_sequential.py \\
+         --hf-model-name ${hub} --revision 143000 --cache-dir HF_CACHE \\
+         --output-dir ${path.join(out, 'checkpoints', 'base')} --config ${path.join(out, 'neox.yml')}
+
+2. Train, on one node or many (a hostfile for several nodes, as GPT-NeoX's README describes);
+   keep the log, which \`cpt plot\` reads:
+
+       python ./deepy.py train.py ${path.join(out, 'neox.yml')} 2>&1 | tee ${path.join(out, 'train.log')}
+
+3. Convert the result back to Hugging Face format:
+
+       python tools/ckpts/convert_neox_to_hf.py --input_dir ${path.join(out, 'checkpoints', 'run', `global_step${m.train_iters}`)} \\
+         --config_file ${path.join(out, 'neox.yml')} --output_dir ${path.join(out, 'hf')} --vocab-is-hf-tokenizer
+
+4. Evaluate and plot with cpt:
+
+       npx cpt eval --model ${path.join(out, 'hf')}
+       npx cpt score --model ${path.join(out, 'hf')} --text FILE.jsonl
+       npx cpt plot ${out}       # Fin-test (validation) and Pile-test (test) losses from train.log
+
+Check the data with \`npx cpt inspect ${path.join(out, 'data', 'train_text_document')}\`.
+`;
+}
