@@ -117,9 +117,10 @@ function tokenBatch(ids: string[], tokens: Int32Array[]): RecordBatch {
  * Streams the cached token ids of a prepared corpus, batch by batch, in shard order.
  * `tokenizer` picks the cache (its hash); without it the directory must hold exactly one.
  * `views`: ids are views into the batch's buffer instead of copies (for consumers that do not
- * keep them past the batch).
+ * keep them past the batch); `docIds: false` leaves document ids empty (for consumers that only
+ * need the tokens).
  */
-export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> & { views?: boolean } = {}): AsyncGenerator<TokenizedDoc[]> {
+export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> & { views?: boolean; docIds?: boolean } = {}): AsyncGenerator<TokenizedDoc[]> {
   const m = await readManifest(dir);
   let cdir: string;
   if (tokenizer) cdir = cacheDir(dir, typeof tokenizer === 'string' ? tokenizer : tokenizer.hash);
@@ -134,7 +135,8 @@ export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string
     const e = index.shards.find((x) => x.shard === s.file && x.sha256 === s.sha256);
     if (!e) throw new UserError(`${cdir}: token cache is stale for ${s.file} (shard changed); tokenize the corpus again`);
     for await (const rb of readArrowBatches(path.join(cdir, e.file))) {
-      const ids = rb.getChild('id')!.toArray() as string[];
+      // Decoding every id string is a good part of the read: skipped when nobody needs them.
+      const ids = opts.docIds === false && !opts.split ? new Array<string>(rb.numRows).fill('') : (rb.getChild('id')!.toArray() as string[]);
       const data = rb.getChild('ids')!.data[0];
       const offsets = data.valueOffsets as Int32Array;
       const values = data.children[0].values as Int32Array;
