@@ -1,0 +1,167 @@
+// cpt against the real ecosystem, not our reading of it: Hugging Face transformers loads what cpt
+// saves (and cpt loads what transformers saves) with the same logits; transformers' AutoTokenizer
+// reads the tokenizer files cpt saves and agrees on ids; the Rust safetensors reader reads cpt's
+// files in F32/F16/BF16; pyarrow reads every kind of shard cpt writes with the same rows.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createEngine, defaultEngineKind } from '../../src/engine/index.js';
+import { paramSpecs, type NeoXConfig } from '../../src/model/config.js';
+import { initWeights } from '../../src/model/init.js';
+import { loadModel, saveModel } from '../../src/model/load.js';
+import { presetConfig } from '../../src/model/presets.js';
+import { writeSafetensors } from '../../src/model/safetensors.js';
+import { loadTokenizer, readDocs, readTokenized } from '../../src/data/index.js';
+import { loadRecipe } from '../../src/recipe/load.js';
+import { runSelection } from '../../src/select/index.js';
+import { dataDir } from '../../src/util/paths.js';
+import { expectClose } from '../helpers/close.js';
+import { hasPeer, peerVersions, runPeer } from '../helpers/peer.js';
+import { writeTinyRecipe } from '../helpers/tiny-recipe.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'cpt-interop-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const KIT_TOKENIZER = path.join(dataDir(), 'tokenizer', '20B_tokenizer.json');
+
+const small = (o: Partial<NeoXConfig> = {}): NeoXConfig => ({
+  ...presetConfig('pythia-14m'), hidden_size: 64, intermediate_size: 256, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 50304, max_position_embeddings: 64, ...o,
+});
+
+async function cptLogits(dir: string, ids: number[][]): Promise<Float32Array> {
+  const m = await loadModel(dir);
+  const e = await createEngine(await defaultEngineKind(), m.config, { threads: 1 });
+  e.loadWeights(m.weights);
+  const out = e.logits(Int32Array.from(ids.flat()), ids.length, ids[0].length);
+  e.dispose();
+  return out;
+}
+
+const HF_LOGITS = `
+import sys, json, torch
+from transformers import GPTNeoXForCausalLM
+m = GPTNeoXForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32).eval()
+ids = torch.tensor(json.loads(sys.argv[2]))
+with torch.no_grad():
+    print(json.dumps(m(input_ids=ids).logits.flatten().tolist()))
+`;
+
+describe.runIf(hasPeer('torch', 'transformers'))('Hugging Face transformers', { timeout: 120_000 }, () => {
+  const ids = [[5, 17, 3000, 42, 7, 99, 12345, 8], [1, 2, 3, 4, 5, 6, 7, 50000]];
+
+  it('versions', () => console.log(`checked against ${JSON.stringify(peerVersions('torch', 'transformers'))}`));
+
+  for (const [name, c] of [['parallel residual, untied', small()], ['sequential residual, tied, rotary 0.5, gelu_new', small({ use_parallel_residual: false, tie_word_embeddings: true, rotary_pct: 0.5, hidden_act: 'gelu_new' })]] as const) {
+    it(`a model saved by cpt loads in GPTNeoXForCausalLM with the same logits (1e-4): ${name}`, async () => {
+      const dir = path.join(tmp, `cpt-${name.replace(/\W+/g, '-')}`);
+      await saveModel(dir, c, initWeights(c, 3));
+      const hf = Float32Array.from(runPeer<number[]>(HF_LOGITS, dir, JSON.stringify(ids)));
+      expectClose('logits', await cptLogits(dir, ids), hf, { atol: 1e-4 });
+    });
+  }
+
+  it('a model saved by transformers (save_pretrained, safetensors) loads in cpt with the same logits', async () => {
+    const dir = path.join(tmp, 'hf-saved');
+    const hf = Float32Array.from(runPeer<number[]>(`
+import sys, json, torch
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+torch.manual_seed(0)
+c = GPTNeoXConfig(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, vocab_size=50304,
+                  max_position_embeddings=64, rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False)
+m = GPTNeoXForCausalLM(c).eval()
+for p in m.parameters():
+    torch.nn.init.normal_(p, std=0.05)  # biases and norms too, so every tensor is exercised
+m.save_pretrained(sys.argv[1], safe_serialization=True)
+with torch.no_grad():
+    print(json.dumps(m(input_ids=torch.tensor(json.loads(sys.argv[2]))).logits.flatten().tolist()))
+`, dir, JSON.stringify(ids)));
+    expect(readdirSync(dir)).toContain('model.safetensors');
+    expectClose('logits', await cptLogits(dir, ids), hf, { atol: 1e-4 });
+  });
+
+  it('AutoTokenizer loads the tokenizer files cpt saves and gives the same ids on kit text', async () => {
+    const c = small();
+    const dir = path.join(tmp, 'with-tokenizer');
+    await saveModel(dir, c, initWeights(c, 1), { tokenizer: KIT_TOKENIZER });
+    const tok = await loadTokenizer(path.join(dir, 'tokenizer.json'));
+    // Raw kit text (Reuters SGML with its markup, Hamlet), cut into 2,000-character pieces.
+    const raw = readFileSync(path.join(dataDir(), 'corpus/fin/reuters21578/reut2-000.sgm'), 'latin1').slice(0, 60_000) +
+      readFileSync(path.join(dataDir(), 'corpus/general/gutenberg_nltk/shakespeare-hamlet.txt'), 'utf8').slice(0, 40_000);
+    const sample = Array.from({ length: Math.ceil(raw.length / 2000) }, (_, i) => raw.slice(i * 2000, (i + 1) * 2000));
+    sample.push('  multiple   spaces\tand tabs\n\nnewlines, café, 東京, emoji 🚀 and <|endoftext|> text');
+    const ours = await tok.encodeBatch(sample);
+    await tok.close();
+    const theirs = runPeer<number[][]>(`
+import sys, json
+from transformers import AutoTokenizer
+t = AutoTokenizer.from_pretrained(sys.argv[1])
+print(json.dumps([t.encode(x, add_special_tokens=False) for x in json.loads(sys.argv[2])]))
+`, dir, JSON.stringify(sample));
+    expect(theirs).toEqual(ours.map((x) => Array.from(x)));
+  });
+});
+
+describe.runIf(hasPeer('safetensors', 'torch'))('safetensors (the Rust reader)', { timeout: 120_000 }, () => {
+  it('reads what cpt writes in F32, F16 and BF16, value for value', () => {
+    const c = small({ vocab_size: 128 });
+    const w = initWeights(c, 5);
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const file = path.join(tmp, `w-${dtype}.safetensors`);
+      writeSafetensors(file, new Map(paramSpecs(c).map((s) => [s.name, { dtype, shape: s.shape, data: w.get(s.name)! }])));
+      const theirs = runPeer<Record<string, { dtype: string; shape: number[]; sum: number; first: number[] }>>(`
+import sys, json, torch
+from safetensors.torch import load_file
+t = load_file(sys.argv[1])
+print(json.dumps({k: {"dtype": str(v.dtype), "shape": list(v.shape), "sum": float(v.double().sum()), "first": v.flatten()[:8].double().tolist()} for k, v in t.items()}))
+`, file);
+      expect(Object.keys(theirs).sort()).toEqual(paramSpecs(c).map((s) => s.name).sort());
+      // Rounding of a 16-bit format: half an ulp of F16 (11-bit significand) or BF16 (8-bit).
+      const rel = { F32: 0, F16: 2 ** -11, BF16: 2 ** -8 }[dtype];
+      for (const s of paramSpecs(c)) {
+        const t = theirs[s.name], ours = w.get(s.name)!;
+        expect(t.dtype).toBe({ F32: 'torch.float32', F16: 'torch.float16', BF16: 'torch.bfloat16' }[dtype]);
+        expect(t.shape).toEqual(s.shape);
+        Array.from(ours.subarray(0, 8)).forEach((x, i) => expect(Math.abs(t.first[i] - x), `${s.name}[${i}]`).toBeLessThanOrEqual(rel * Math.abs(x) + 1e-7));
+        const sum = ours.reduce((a, b) => a + b, 0);
+        expect(Math.abs(t.sum - sum), `sum of ${s.name}`).toBeLessThanOrEqual(rel * ours.reduce((a, b) => a + Math.abs(b), 0) + 1e-4);
+      }
+    }
+  });
+});
+
+describe.runIf(hasPeer('pyarrow'))('pyarrow', { timeout: 120_000 }, () => {
+  it('reads the shards cpt writes (documents, token cache, scores) with the same rows and values', async () => {
+    const t = await writeTinyRecipe({ name: 'arrow', method: 'ets-dacp', overrides: { selection: { budget: 0.2, sampling: 'hard', seed: 7 } }, dir: mkdtempSync(path.join(tmp, 'r-')) });
+    const r = await loadRecipe(t.file);
+    const sel = await runSelection(r);
+    const tok = await loadTokenizer(r.data.tokenizer);
+    const { tokenizeCorpus } = await import('../../src/data/index.js');
+    await tokenizeCorpus(r.data.prepared_dir, tok);
+    const docs: { id: string; text: string }[] = [];
+    for await (const b of readDocs(r.data.prepared_dir)) docs.push(...b.map((d) => ({ id: d.id, text: d.text })));
+    const toks: { id: string; ids: number[] }[] = [];
+    for await (const b of readTokenized(r.data.prepared_dir, tok)) toks.push(...b.map((d) => ({ id: d.id, ids: Array.from(d.ids) })));
+    await tok.close();
+    const files = (dir: string, re: RegExp): string[] => readdirSync(dir, { recursive: true }).map(String).filter((f) => re.test(path.basename(f))).sort().map((f) => path.join(dir, f));
+    const read = (fs: string[], cols: string[]) => runPeer<Record<string, unknown[]>>(`
+import sys, json, pyarrow as pa, pyarrow.ipc as ipc
+out = {c: [] for c in json.loads(sys.argv[1])}
+for f in json.loads(sys.argv[2]):
+    t = ipc.open_file(pa.memory_map(f)).read_all()
+    for c in out: out[c] += t.column(c).to_pylist()
+print(json.dumps(out))
+`, JSON.stringify(cols), JSON.stringify(fs));
+    const shards = files(r.data.prepared_dir, /^shard-\d+\.arrow$/);
+    const d = read(shards, ['id', 'text']);
+    expect(d.id).toEqual(docs.map((x) => x.id));
+    expect(d.text).toEqual(docs.map((x) => x.text));
+    const tk = read(files(path.join(r.data.prepared_dir, 'tokens'), /\.tokens\.arrow$/), ['id', 'ids']);
+    expect(tk.id).toEqual(toks.map((x) => x.id));
+    expect(tk.ids).toEqual(toks.map((x) => x.ids));
+    const scores = read([sel.scores!], ['id', 'similarity']);
+    expect(scores.id.length).toBeGreaterThan(0);
+    expect((scores.similarity as number[]).every((x) => x === null || Number.isFinite(x))).toBe(true);
+    const selected = read(files(sel.dir, /^shard-\d+\.arrow$/), ['id']);
+    expect(selected.id.length).toBe(sel.manifest.selection.selected_docs);
+  });
+});
