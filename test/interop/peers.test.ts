@@ -15,6 +15,8 @@ import { writeSafetensors } from '../../src/model/safetensors.js';
 import { loadTokenizer, readDocs, readTokenized } from '../../src/data/index.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import { runSelection } from '../../src/select/index.js';
+import { exportNeox } from '../../src/export/neox.js';
+import { openMegatron } from '../../src/data/megatron.js';
 import { dataDir } from '../../src/util/paths.js';
 import { expectClose } from '../helpers/close.js';
 import { hasPeer, peerVersions, runPeer } from '../helpers/peer.js';
@@ -163,5 +165,28 @@ print(json.dumps(out))
     expect((scores.similarity as number[]).every((x) => x === null || Number.isFinite(x))).toBe(true);
     const selected = read(files(sel.dir, /^shard-\d+\.arrow$/), ['id']);
     expect(selected.id.length).toBe(sel.manifest.selection.selected_docs);
+  });
+});
+
+describe.runIf(hasPeer('megatron.core.datasets.indexed_dataset'))('megatron-core', { timeout: 120_000 }, () => {
+  it("megatron-core's own IndexedDataset reads a cpt export with identical documents", async () => {
+    const t = await writeTinyRecipe({ name: 'mcore', method: 'ets-dacp', overrides: { selection: { budget: 0.3, sampling: 'soft', seed: 7 } }, dir: mkdtempSync(path.join(tmp, 'r-')) });
+    const out = path.join(t.dir, 'neox');
+    await exportNeox(await loadRecipe(t.file), { out, gpus: 1, log: () => {} });
+    console.log(`checked against ${JSON.stringify(peerVersions('megatron.core'))}`);
+    for (const split of ['train', 'valid', 'test']) {
+      const prefix = path.join(out, 'data', `${split}_text_document`);
+      const theirs = runPeer<{ docs: number[]; items: number[][] }>(`
+import sys, json, warnings
+warnings.filterwarnings("ignore")
+from megatron.core.datasets.indexed_dataset import IndexedDataset
+d = IndexedDataset(sys.argv[1])
+print(json.dumps({"docs": d.document_indices.tolist(), "items": [d[i].tolist() for i in range(len(d))]}))
+`, prefix);
+      const ours = openMegatron(prefix);
+      expect(theirs.docs).toEqual(Array.from(ours.docIndex, Number));
+      expect(theirs.items).toEqual(Array.from({ length: ours.items }, (_, i) => Array.from(ours.item(i))));
+      ours.close();
+    }
   });
 });
