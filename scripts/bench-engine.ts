@@ -1,10 +1,12 @@
 /**
- * npm run bench:engine [-- --shapes 14m,70m --reps 3 --threads N --kernel auto --no-torch --no-bf16]
+ * npm run bench:engine [-- --shapes 14m,70m,160m --reps 3 --threads N --kernel auto --no-torch --no-bf16 --eager]
  *
  * Training (fwd + bwd + AdamW) and scoring (fwd-only token logprobs) throughput of the native
  * engine on Pythia shapes (batch 4, seq 512, vocab 50304), achieved GFLOP/s, and the same
- * figures for the PyTorch anchor (/work/shared/anchors/torch_neox_train.py, Debian
- * python3-torch), with our/peer ratios. Best of --reps repetitions (the machine may be shared).
+ * figures for the PyTorch peer in the same run (scripts/anchors/torch_cpu_neox.py: current PyTorch
+ * from PyPI in .peers/, Hugging Face GPT-NeoX, SDPA, fused AdamW, torch.compile unless --eager,
+ * fp32 and bf16 autocast), with our/peer ratios. Best of --reps repetitions for cpt (the machine
+ * may be shared); the peer runs once per setting after its compile.
  * Also measures the opt-in bf16 matmul path (precision 'bf16': AMX, else AVX512-BF16) where the
  * CPU has it, with its ratios to the same PyTorch fp32 anchor (`*_bf16` figures) and its speedup
  * over our fp32 in the same run (`bf16_speedup_{train,score}_<shape>`).
@@ -24,7 +26,7 @@ import { writeFileAtomicSync } from '../src/util/atomic.js';
 
 const { values: a } = parseArgs({
   options: {
-    shapes: { type: 'string', default: '14m,70m' },
+    shapes: { type: 'string', default: '14m,70m,160m' },
     reps: { type: 'string', default: '3' },
     threads: { type: 'string', default: String(os.availableParallelism()) },
     kernel: { type: 'string', default: process.env.CPT_NATIVE_KERNEL || 'auto' },
@@ -32,12 +34,13 @@ const { values: a } = parseArgs({
     seq: { type: 'string', default: '512' },
     'no-torch': { type: 'boolean', default: false },
     'no-bf16': { type: 'boolean', default: false },
+    eager: { type: 'boolean', default: false },
   },
 });
 const shapes = a.shapes!.split(',');
 const reps = Number(a.reps), threads = Number(a.threads), B = Number(a.batch), T = Number(a.seq);
-const ANCHOR = path.join(ROOT, '..', 'shared', 'anchors', 'torch_neox_train.py');
-const PY = '/usr/bin/python3';
+const ANCHOR = path.join(ROOT, 'scripts', 'anchors', 'torch_cpu_neox.py');
+const PY = process.env.CPT_PEER_PYTHON || (fs.existsSync(path.join(ROOT, '.peers', 'bin', 'python')) ? path.join(ROOT, '.peers', 'bin', 'python') : 'python3');
 
 /** Model FLOPs of one forward pass over B x T tokens (matmuls only; causal attention pairs). */
 function forwardFlops(c: NeoXConfig): number {
@@ -75,22 +78,19 @@ function benchNative(shape: string, precision: NativePrecision): Figures & { ker
   return { kernel, precision: got, bf16Kernel, train_tok_s: B * T / train, score_tok_s: B * T / score, train_gflops: 3 * f / train / 1e9, score_gflops: f / score / 1e9 };
 }
 
-function benchTorch(shape: string): Figures | string {
-  if (!fs.existsSync(ANCHOR)) return `anchor ${ANCHOR} not found`;
-  const probe = spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `PyTorch not installed for ${PY} (apt-get install python3-torch)`;
-  let best: { train: number; score: number } | undefined;
-  for (let r = 0; r < reps; r++) {
-    const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3'], { encoding: 'utf8', env: { ...process.env, THREADS: String(threads) } });
-    const m = /train_tok_s=(\d+).*fwd_tok_s=(\d+)/.exec(p.stdout ?? '');
-    if (p.status !== 0 || !m) return `anchor failed (${p.signal ? `killed by ${p.signal}` : `exit ${p.status}`}): ${(p.stderr || p.stdout || '').trim().split('\n').pop()}`;
-    const train = Number(m[1]), score = Number(m[2]);
-    best = { train: Math.max(best?.train ?? 0, train), score: Math.max(best?.score ?? 0, score) };
-    process.stderr.write(`  torch ${shape} rep ${r + 1}/${reps}: train ${train} tok/s, score ${score} tok/s\n`);
-  }
+let torchVersion = '';
+function benchTorch(shape: string, precision: NativePrecision): (Figures & { mode: string }) | string {
+  const probe = spawnSync(PY, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `PyTorch + transformers not installed for ${PY} (python3 -m venv .peers && .peers/bin/pip install -r test/peers/requirements.txt)`;
+  const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3', precision, a.eager ? 'eager' : 'compile'], { encoding: 'utf8', env: { ...process.env, THREADS: String(threads) } });
+  const m = /torch=(\S+) .*mode=(\w+) .*train_tok_s=(\d+) fwd_tok_s=(\d+)/.exec(p.stdout ?? '');
+  if (p.status !== 0 || !m) return `peer failed (${p.signal ? `killed by ${p.signal}` : `exit ${p.status}`}): ${(p.stderr || p.stdout || '').trim().split('\n').pop()}`;
+  torchVersion = m[1];
+  const train = Number(m[3]), score = Number(m[4]);
+  process.stderr.write(`  torch ${torchVersion} ${m[2]} ${precision} ${shape}: train ${train} tok/s, score ${score} tok/s\n`);
   const f = forwardFlops(presetConfig(`pythia-${shape}`));
   const tok = B * T;
-  return { train_tok_s: best!.train, score_tok_s: best!.score, train_gflops: 3 * f * best!.train / tok / 1e9, score_gflops: f * best!.score / tok / 1e9 };
+  return { mode: m[2], train_tok_s: train, score_tok_s: score, train_gflops: 3 * f * train / tok / 1e9, score_gflops: f * score / tok / 1e9 };
 }
 
 const st = nativeStatus();
@@ -107,8 +107,9 @@ for (const shape of shapes) {
   const n = benchNative(shape, 'fp32');
   let h: ReturnType<typeof benchNative> | string = a['no-bf16'] ? 'skipped (--no-bf16)' : benchNative(shape, 'bf16');
   if (typeof h !== 'string' && h.precision !== 'bf16') h = 'unavailable (this CPU has neither AMX-BF16 nor AVX512-BF16)';
-  const t = a['no-torch'] ? 'skipped (--no-torch)' : benchTorch(shape);
-  report[shape] = { native: n, native_bf16: h, torch: t };
+  const t = a['no-torch'] ? 'skipped (--no-torch)' : benchTorch(shape, 'fp32');
+  const tb = a['no-torch'] || typeof h === 'string' ? 'skipped (no bf16 here or --no-torch)' : benchTorch(shape, 'bf16');
+  report[shape] = { native: n, native_bf16: h, torch: t, torch_bf16: tb };
   console.log(`pythia-${shape} native(${n.kernel}): train ${n.train_tok_s.toFixed(0)} tok/s (${n.train_gflops.toFixed(1)} GFLOP/s), ` +
     `score ${n.score_tok_s.toFixed(0)} tok/s (${n.score_gflops.toFixed(1)} GFLOP/s)`);
   Object.assign(figures, {
@@ -118,7 +119,7 @@ for (const shape of shapes) {
   if (typeof t === 'string') {
     console.log(`pythia-${shape} torch: ${t}`);
   } else {
-    console.log(`pythia-${shape} torch: train ${t.train_tok_s.toFixed(0)} tok/s (${t.train_gflops.toFixed(1)} GFLOP/s), ` +
+    console.log(`pythia-${shape} torch fp32 (${t.mode}): train ${t.train_tok_s.toFixed(0)} tok/s (${t.train_gflops.toFixed(1)} GFLOP/s), ` +
       `score ${t.score_tok_s.toFixed(0)} tok/s (${t.score_gflops.toFixed(1)} GFLOP/s); ratio train ${(n.train_tok_s / t.train_tok_s).toFixed(2)}x, score ${(n.score_tok_s / t.score_tok_s).toFixed(2)}x`);
     Object.assign(figures, {
       [`torch_train_tok_s_${shape}`]: t.train_tok_s, [`torch_score_tok_s_${shape}`]: t.score_tok_s,
@@ -130,18 +131,25 @@ for (const shape of shapes) {
   } else {
     console.log(`pythia-${shape} native bf16 matmuls (${h.bf16Kernel}, fp32 accumulation): train ${h.train_tok_s.toFixed(0)} tok/s (${h.train_gflops.toFixed(1)} GFLOP/s), ` +
       `score ${h.score_tok_s.toFixed(0)} tok/s (${h.score_gflops.toFixed(1)} GFLOP/s)` +
-      (typeof t === 'string' ? '' : `; ratio to torch fp32: train ${(h.train_tok_s / t.train_tok_s).toFixed(2)}x, score ${(h.score_tok_s / t.score_tok_s).toFixed(2)}x`));
+      '');
     Object.assign(figures, {
       [`train_tok_s_${shape}_bf16`]: h.train_tok_s, [`score_tok_s_${shape}_bf16`]: h.score_tok_s,
       [`train_gflops_${shape}_bf16`]: h.train_gflops, [`score_gflops_${shape}_bf16`]: h.score_gflops,
       [`bf16_speedup_train_${shape}`]: h.train_tok_s / n.train_tok_s, [`bf16_speedup_score_${shape}`]: h.score_tok_s / n.score_tok_s,
     });
     console.log(`pythia-${shape} bf16 over fp32: train ${(h.train_tok_s / n.train_tok_s).toFixed(2)}x, score ${(h.score_tok_s / n.score_tok_s).toFixed(2)}x`);
-    if (typeof t !== 'string')
-      Object.assign(figures, { [`train_ratio_${shape}_bf16`]: h.train_tok_s / t.train_tok_s, [`score_ratio_${shape}_bf16`]: h.score_tok_s / t.score_tok_s });
+    if (typeof tb !== 'string') {
+      console.log(`pythia-${shape} torch bf16 autocast (${tb.mode}): train ${tb.train_tok_s.toFixed(0)} tok/s, score ${tb.score_tok_s.toFixed(0)} tok/s; ` +
+        `ratio bf16/bf16: train ${(h.train_tok_s / tb.train_tok_s).toFixed(2)}x, score ${(h.score_tok_s / tb.score_tok_s).toFixed(2)}x`);
+      Object.assign(figures, {
+        [`torch_train_tok_s_${shape}_bf16`]: tb.train_tok_s, [`torch_score_tok_s_${shape}_bf16`]: tb.score_tok_s,
+        [`train_ratio_${shape}_bf16`]: h.train_tok_s / tb.train_tok_s, [`score_ratio_${shape}_bf16`]: h.score_tok_s / tb.score_tok_s,
+      });
+    }
   }
 }
 report.figures = figures;
+report.torch = torchVersion;
 const out = path.join(ROOT, 'checkpoints', 'bench', 'engine.json');
 fs.mkdirSync(path.dirname(out), { recursive: true });
 writeFileAtomicSync(out, JSON.stringify(report, null, 2) + '\n');
