@@ -38,6 +38,8 @@ size_t envSize(const char* name, size_t dflt) {
 
 int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
+// Leading dimension of a score row of `cols` keys: a multiple of 8 elements (16-byte rows).
+int ldOf(int cols) { return (cols + 7) / 8 * 8; }
 
 // Device memory owned by one engine, freed with it.
 class Arena {
@@ -223,6 +225,7 @@ class Engine final : public EngineBase {
   void ensure(int B, int T) {
     if (B == curB_ && T == curT_) return;
     act_.release();
+    curB_ = curT_ = 0;  // until every buffer below exists again
     const size_t N = (size_t)B * T, D = d_.D, I = d_.I, BH = (size_t)B * d_.H;
     acts_.assign(d_.L, Acts{});
     auto fill = [&](Acts& a) {
@@ -235,7 +238,7 @@ class Engine final : public EngineBase {
     };
     // With recomputation only each layer's input survives the forward pass; one set of the
     // other activations is shared and refilled layer by layer in backward.
-    Acts shared;
+    Acts shared{};
     if (recompute_) fill(shared);
     for (Acts& a : acts_) {
       if (recompute_) a = shared;
@@ -251,7 +254,7 @@ class Engine final : public EngineBase {
     part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
     // Attention row block: the [B*H, rows, T] score slices stay near 64 MiB each.
     rb_ = (int)std::min<size_t>(T, envSize("CPT_CUDA_ATTN_ROWS", std::max<size_t>(64, ((size_t)16 << 20) / (BH * T) / 64 * 64)));
-    const size_t sc = BH * rb_ * T;
+    const size_t sc = BH * rb_ * ldOf(T);
     S_ = act_.get<float>(sc), dP_ = act_.get<float>(sc), P_ = act_.get<Act>(sc), dS_ = act_.get<Act>(sc);
     // LM head: rows per chunk so the fp32 logits stay near 128 MiB.
     hr_ = (int)std::min<size_t>(N, envSize("CPT_CUDA_HEAD_ROWS", std::max<size_t>(64, ((size_t)32 << 20) / d_.V)));
@@ -319,13 +322,15 @@ class Engine final : public EngineBase {
     const float scale = (float)(1.0 / std::sqrt((double)hd));
     const long long hs = (long long)T * hd;
     for (int i0 = 0; i0 < T; i0 += rb_) {
-      const int i1 = std::min(T, i0 + rb_), rows = i1 - i0;
-      const long long ss = (long long)rows * i1;
-      lt_.gemm(false, true, rows, i1, hd, scale, Mat{a.q + (size_t)i0 * hd, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, i1, ss, BH, kAB,
+      // Score slices are [B*H][rows][ld]: ld rounded up to 8 elements keeps every row 16-byte
+      // aligned for the tensor-core kernels.
+      const int i1 = std::min(T, i0 + rb_), rows = i1 - i0, ld = ldOf(i1);
+      const long long ss = (long long)rows * ld;
+      lt_.gemm(false, true, rows, i1, hd, scale, Mat{a.q + (size_t)i0 * hd, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB,
                CUDA_R_32F);
-      softmaxKernel<Act><<<dim3(rows, BH), kThreads>>>(S_, P_, a.lse, rows, i1, i0, T);
+      softmaxKernel<Act><<<dim3(rows, BH), kThreads>>>(S_, P_, a.lse, rows, i1, ld, i0, T);
       LAUNCH_CHECK();
-      lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{P_, i1, ss}, Mat{a.v, hd, hs}, 0.f, a.yh + (size_t)i0 * hd, hd, hs, BH, kAB,
+      lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{P_, ld, ss}, Mat{a.v, hd, hs}, 0.f, a.yh + (size_t)i0 * hd, hd, hs, BH, kAB,
                kAB);
     }
   }
@@ -338,19 +343,19 @@ class Engine final : public EngineBase {
     CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float)));
     CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float)));
     for (int i0 = 0; i0 < T; i0 += rb_) {
-      const int i1 = std::min(T, i0 + rb_), rows = i1 - i0;
-      const long long ss = (long long)rows * i1;
+      const int i1 = std::min(T, i0 + rb_), rows = i1 - i0, ld = ldOf(i1);
+      const long long ss = (long long)rows * ld;
       const Act* qb = a.q + (size_t)i0 * hd;
       const Act* dyb = dyh_ + (size_t)i0 * hd;
-      lt_.gemm(false, true, rows, i1, hd, scale, Mat{qb, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, i1, ss, BH, kAB, CUDA_R_32F);
-      lt_.gemm(false, true, rows, i1, hd, 1.f, Mat{dyb, hd, hs}, Mat{a.v, hd, hs}, 0.f, dP_, i1, ss, BH, kAB, CUDA_R_32F);
-      softmaxBackKernel<Act><<<dim3(rows, BH), kThreads>>>(S_, dP_, a.lse, P_, dS_, rows, i1, i0, T, scale);
+      lt_.gemm(false, true, rows, i1, hd, scale, Mat{qb, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB, CUDA_R_32F);
+      lt_.gemm(false, true, rows, i1, hd, 1.f, Mat{dyb, hd, hs}, Mat{a.v, hd, hs}, 0.f, dP_, ld, ss, BH, kAB, CUDA_R_32F);
+      softmaxBackKernel<Act><<<dim3(rows, BH), kThreads>>>(S_, dP_, a.lse, P_, dS_, rows, i1, ld, i0, T, scale);
       LAUNCH_CHECK();
       // dq rows of this block are complete here; dk and dv rows [0, i1) gather every block.
-      lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{dS_, i1, ss}, Mat{a.k, hd, hs}, 0.f, dq_ + (size_t)i0 * hd, hd, hs, BH,
+      lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{dS_, ld, ss}, Mat{a.k, hd, hs}, 0.f, dq_ + (size_t)i0 * hd, hd, hs, BH,
                kAB, CUDA_R_32F);
-      lt_.gemm(true, false, i1, hd, rows, 1.f, Mat{dS_, i1, ss}, Mat{qb, hd, hs}, 1.f, dk_, hd, hs, BH, kAB, CUDA_R_32F);
-      lt_.gemm(true, false, i1, hd, rows, 1.f, Mat{P_, i1, ss}, Mat{dyb, hd, hs}, 1.f, dv_, hd, hs, BH, kAB, CUDA_R_32F);
+      lt_.gemm(true, false, i1, hd, rows, 1.f, Mat{dS_, ld, ss}, Mat{qb, hd, hs}, 1.f, dk_, hd, hs, BH, kAB, CUDA_R_32F);
+      lt_.gemm(true, false, i1, hd, rows, 1.f, Mat{P_, ld, ss}, Mat{dyb, hd, hs}, 1.f, dv_, hd, hs, BH, kAB, CUDA_R_32F);
     }
   }
 

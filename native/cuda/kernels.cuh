@@ -209,13 +209,13 @@ __global__ void splitGradKernel(const float* dy, T* dyh, int T_, int H, int hd) 
 }
 
 // Causal softmax of one block of query rows [i0, i0 + rows) against keys [0, cols): S (fp32,
-// already scaled) -> P (T), lse per row. grid (rows, B * H).
+// already scaled; rows ld apart) -> P (T), lse per row. grid (rows, B * H).
 template <class T>
-__global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int cols, int i0, int T_) {
+__global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int cols, int ld, int i0, int T_) {
   __shared__ float sh[32];
   const size_t row = (size_t)blockIdx.y * rows + blockIdx.x;
   const int i = i0 + blockIdx.x, lim = i + 1;
-  const float* s = S + row * cols;
+  const float* s = S + row * ld;
   float mx = -INFINITY;
   for (int j = threadIdx.x; j < lim; j += blockDim.x) mx = fmaxf(mx, s[j]);
   mx = blockMax(mx, sh);
@@ -223,26 +223,26 @@ __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int co
   for (int j = threadIdx.x; j < lim; j += blockDim.x) sum += expf(s[j] - mx);
   const float l = mx + logf(blockSum(sum, sh));
   if (threadIdx.x == 0) lse[(size_t)blockIdx.y * T_ + i] = l;
-  for (int j = threadIdx.x; j < cols; j += blockDim.x) P[row * cols + j] = fromF<T>(j < lim ? expf(s[j] - l) : 0.f);
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) P[row * ld + j] = fromF<T>(j < lim ? expf(s[j] - l) : 0.f);
 }
 
 // Backward of the same block: P = exp(S - lse) recomputed, dS = P * (dP - sum_j P dP) * scale.
 template <class T>
 __global__ void softmaxBackKernel(const float* S, const float* dP, const float* lse, T* P, T* dS, int rows, int cols,
-                                  int i0, int T_, float scale) {
+                                  int ld, int i0, int T_, float scale) {
   __shared__ float sh[32];
   const size_t row = (size_t)blockIdx.y * rows + blockIdx.x;
   const int i = i0 + blockIdx.x, lim = i + 1;
   const float l = lse[(size_t)blockIdx.y * T_ + i];
-  const float* s = S + row * cols;
-  const float* dp = dP + row * cols;
+  const float* s = S + row * ld;
+  const float* dp = dP + row * ld;
   float dot = 0;
   for (int j = threadIdx.x; j < lim; j += blockDim.x) dot += expf(s[j] - l) * dp[j];
   dot = blockSum(dot, sh);
   for (int j = threadIdx.x; j < cols; j += blockDim.x) {
     const float p = j < lim ? expf(s[j] - l) : 0.f;
-    P[row * cols + j] = fromF<T>(p);
-    dS[row * cols + j] = fromF<T>(p * (dp[j] - dot) * scale);
+    P[row * ld + j] = fromF<T>(p);
+    dS[row * ld + j] = fromF<T>(p * (dp[j] - dot) * scale);
   }
 }
 

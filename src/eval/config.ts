@@ -29,6 +29,11 @@ export interface TaskConfig {
   num_fewshot: number;
   /** Where few-shot examples come from; null: the task has none (0-shot only). */
   fewshot_split: 'train' | null;
+  /**
+   * lm-eval's `fewshot_config.sampler`: `default` draws examples per document (seeded), `first_n`
+   * takes the first n of the few-shot split in order, as lm-eval's FirstNSampler does.
+   */
+  fewshot_sampler: 'default' | 'first_n';
   metrics: MetricName[];
 }
 
@@ -81,6 +86,9 @@ export function parseTaskConfig(file: string, text: string): TaskConfig {
   if (!Number.isInteger(shots) || (shots as number) < 0) errs.push(`num_fewshot: expected an integer >= 0`);
   const fs0 = raw.fewshot_split ?? null;
   if (fs0 !== null && fs0 !== 'train') errs.push(`fewshot_split: expected "train" or null (few-shot examples never come from the test split)`);
+  const fc = raw.fewshot_config as { sampler?: unknown } | undefined;
+  const sampler = fc?.sampler ?? 'default';
+  if (sampler !== 'default' && sampler !== 'first_n') errs.push(`fewshot_config.sampler: expected default or first_n`);
   const metrics = (raw.metrics ?? ['acc']) as unknown;
   if (!Array.isArray(metrics) || !metrics.every((m) => METRICS.includes(m as MetricName)))
     errs.push(`metrics: expected a list drawn from ${METRICS.join(', ')}`);
@@ -97,10 +105,11 @@ export function parseTaskConfig(file: string, text: string): TaskConfig {
     fewshot_delimiter: str('fewshot_delimiter', '\n\n'),
     num_fewshot: shots as number,
     fewshot_split: fs0 as 'train' | null,
+    fewshot_sampler: sampler as TaskConfig['fewshot_sampler'],
     metrics: metrics as MetricName[],
   };
   for (const k of Object.keys(raw))
-    if (!['task', 'dataset', 'output_type', 'description', 'doc_to_text', 'doc_to_choice', 'doc_to_target', 'target_delimiter', 'fewshot_delimiter', 'num_fewshot', 'fewshot_split', 'metrics'].includes(k))
+    if (!['task', 'dataset', 'output_type', 'description', 'doc_to_text', 'doc_to_choice', 'doc_to_target', 'target_delimiter', 'fewshot_delimiter', 'num_fewshot', 'fewshot_split', 'fewshot_config', 'metrics'].includes(k))
       errs.push(`${k}: unknown key`);
   if (errs.length) throw new UserError(`${file}: ${errs.length} problem(s):\n  ${errs.join('\n  ')}`);
   return cfg;

@@ -21,6 +21,8 @@ export interface RunOptions {
   maxLen?: number;
   /** Draw progress on stderr (examples/s, ETA). */
   progress?: boolean;
+  /** Keep each document's prompt and log-likelihoods in the result (for comparisons). */
+  samples?: boolean;
 }
 
 export interface MetricValue {
@@ -28,6 +30,17 @@ export interface MetricValue {
   value: number;
   /** Standard error: sample stderr / sqrt(n) for means, bootstrap (1,000 resamples) for F1; null where none. */
   stderr: number | null;
+}
+
+export interface TaskSample {
+  context: string;
+  ll: number[];
+}
+
+/** lm-eval's FirstNSampler: the first n documents of the few-shot split, in order. */
+function firstN(pool: readonly TaskDoc[], n: number, cfg: TaskConfig): TaskDoc[] {
+  if (pool.length < n) throw new UserError(`task ${cfg.task}: only ${pool.length} few-shot examples available, ${n} asked for`);
+  return pool.slice(0, n);
 }
 
 export interface TaskResult {
@@ -41,6 +54,8 @@ export interface TaskResult {
    * model's context and lost its start, as lm-eval truncates; then fewer shots were seen than asked.
    */
   truncated: number;
+  /** Per document, with RunOptions.samples: the prompt context and each request's log-likelihood. */
+  samples?: TaskSample[];
   metrics: MetricValue[];
   seconds: number;
   examples_per_s: number;
@@ -81,6 +96,7 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
   const lls: number[][] = [];
   const greedyHits: number[] = [];
   let requests = 0, truncated = 0;
+  const samples: TaskSample[] | undefined = opts.samples ? [] : undefined;
   // Chunks keep memory flat and progress moving; requests are length-sorted within a chunk.
   const chunk = Math.max(64, opts.batch * 8);
   for (let c = 0; c < docs.length; c += chunk) {
@@ -88,7 +104,9 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
     const cache = new Map<string, number>();
     const owner: number[] = [];
     const enc = part.flatMap((doc, i) => {
-      const context = buildContext(cfg, doc, pool ? sampleFewshot(pool, shots, opts.seed, doc) : []);
+      const examples = !pool || shots === 0 ? [] : cfg.fewshot_sampler === 'first_n' ? firstN(pool, shots, cfg) : sampleFewshot(pool, shots, opts.seed, doc);
+      const context = buildContext(cfg, doc, examples);
+      if (samples) samples[c + i] = { context, ll: [] };
       return docRequests(cfg, doc, context).map((r) => {
         owner.push(c + i);
         return encodePair(tok, r, cache);
@@ -100,6 +118,7 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
     scored.forEach((s, k) => {
       const d = owner[k]!;
       (lls[d] ??= []).push(s.ll);
+      samples?.[d]!.ll.push(s.ll);
       if (greedy) greedyHits[d] = s.greedy ? 1 : 0;
     });
     progress?.add(part.length);
@@ -135,7 +154,7 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
       else throw new UserError(`${cfg.file}: metric ${m} does not apply to output_type multiple_choice`);
     }
   }
-  return { task: cfg.task, split, n: docs.length, shots, requests, truncated, metrics, seconds, examples_per_s: docs.length / Math.max(seconds, 1e-9) };
+  return { task: cfg.task, split, n: docs.length, shots, requests, truncated, ...(samples ? { samples } : {}), metrics, seconds, examples_per_s: docs.length / Math.max(seconds, 1e-9) };
 }
 
 /**

@@ -2,7 +2,8 @@
 // saves (and cpt loads what transformers saves) with the same logits; transformers' AutoTokenizer
 // reads the tokenizer files cpt saves and agrees on ids; the Rust safetensors reader reads cpt's
 // files in F32/F16/BF16; pyarrow reads every kind of shard cpt writes with the same rows.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import YAML from 'yaml';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,9 @@ import { initWeights } from '../../src/model/init.js';
 import { loadModel, saveModel } from '../../src/model/load.js';
 import { presetConfig } from '../../src/model/presets.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
-import { loadTokenizer, readDocs, readTokenized } from '../../src/data/index.js';
+import { loadTask, loadTokenizer, readDocs, readTokenized } from '../../src/data/index.js';
+import { loadTaskConfig } from '../../src/eval/config.js';
+import { limitDocs, runTask } from '../../src/eval/run.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import { runSelection } from '../../src/select/index.js';
 import { exportNeox } from '../../src/export/neox.js';
@@ -188,5 +191,61 @@ print(json.dumps({"docs": d.document_indices.tolist(), "items": [d[i].tolist() f
       expect(theirs.items).toEqual(Array.from({ length: ours.items }, (_, i) => Array.from(ours.item(i))));
       ours.close();
     }
+  });
+});
+
+describe.runIf(hasPeer('lm_eval', 'torch', 'transformers'))('lm-evaluation-harness', { timeout: 300_000 }, () => {
+  it("cpt eval gives lm-eval's HF backend's prompts, per-example log-likelihoods (1e-4) and accuracy on a local multiple-choice task", async () => {
+    // One small model (random, logits spread so choices do not tie), the FPB task in lm-eval's own
+    // format over local JSON files holding exactly the documents cpt scores, 2-shot first_n.
+    const c = small({ max_position_embeddings: 2048 });
+    const w = initWeights(c, 9);
+    for (const x of [w.get('embed_out.weight')!]) for (let i = 0; i < x.length; i++) x[i] *= 20;
+    const model = path.join(tmp, 'lmeval-model');
+    await saveModel(model, c, w, { tokenizer: KIT_TOKENIZER });
+    const base = await loadTaskConfig('fpb');
+    const cfg = { ...base, num_fewshot: 2, fewshot_sampler: 'first_n' as const };
+    const data = await loadTask(cfg.dataset.loader, dataDir());
+    const docs = limitDocs(data.splits.test!, 24, false, 1);
+    const dir = path.join(tmp, 'lmeval-task');
+    mkdirSync(dir, { recursive: true });
+    const jsonl = (ds: typeof docs) => ds.map((d) => JSON.stringify({ ...d.fields, gold: d.gold })).join('\n') + '\n';
+    writeFileSync(path.join(dir, 'test.jsonl'), jsonl(docs));
+    writeFileSync(path.join(dir, 'train.jsonl'), jsonl(data.splits.train!.slice(0, 8)));
+    writeFileSync(path.join(dir, 'cpt_fpb_local.yaml'), YAML.stringify({
+      task: 'cpt_fpb_local', dataset_path: 'json',
+      dataset_kwargs: { data_files: { train: path.join(dir, 'train.jsonl'), test: path.join(dir, 'test.jsonl') } },
+      test_split: 'test', fewshot_split: 'train', output_type: 'multiple_choice',
+      doc_to_text: base.doc_to_text, doc_to_choice: base.doc_to_choice, doc_to_target: 'gold',
+      target_delimiter: base.target_delimiter, fewshot_delimiter: base.fewshot_delimiter,
+      fewshot_config: { sampler: 'first_n' }, metric_list: [{ metric: 'acc' }],
+    }));
+    const theirs = runPeer<{ acc: number; version: string; samples: { doc_id: number; context: string; lls: number[] }[] }>(`
+import sys, json, warnings, logging
+warnings.filterwarnings("ignore"); logging.disable(logging.WARNING)
+import lm_eval
+from lm_eval import simple_evaluate
+from lm_eval.tasks import TaskManager
+r = simple_evaluate(model="hf", model_args=f"pretrained={sys.argv[1]},dtype=float32", tasks=["cpt_fpb_local"], num_fewshot=2,
+                    batch_size=1, device="cpu", task_manager=TaskManager(include_path=sys.argv[2]), log_samples=True)
+def args(a):
+    return list(a.values())[0]["arg_0"] if isinstance(a, dict) else a[0][0]
+out = [{"doc_id": s["doc_id"], "context": args(s["arguments"]), "lls": [float(x[0]) for x in s["filtered_resps"]]} for s in r["samples"]["cpt_fpb_local"]]
+print(json.dumps({"acc": r["results"]["cpt_fpb_local"]["acc,none"], "version": lm_eval.__version__, "samples": sorted(out, key=lambda s: s["doc_id"])}))
+`, model, dir);
+    console.log(`checked against lm-eval ${theirs.version}`);
+    const m = await loadModel(model);
+    const e = await createEngine(await defaultEngineKind(), m.config, { threads: 1 });
+    e.loadWeights(m.weights);
+    const tok = await loadTokenizer(path.join(model, 'tokenizer.json'));
+    const ours = await runTask(cfg, e, tok, { dataDir: dataDir(), limit: 24, seed: 1, batch: 4, samples: true });
+    e.dispose();
+    await tok.close();
+    expect(theirs.samples.length).toBe(docs.length);
+    theirs.samples.forEach((s, i) => {
+      expect(s.context, `document ${i}: prompt`).toBe(ours.samples![i].context);
+      expectClose(`document ${i}: log-likelihoods`, Float32Array.from(ours.samples![i].ll), Float32Array.from(s.lls), { atol: 1e-4 });
+    });
+    expect(ours.metrics.find((x) => x.metric === 'acc')!.value).toBeCloseTo(theirs.acc, 12);
   });
 });
