@@ -114,7 +114,7 @@ describe('defaults', () => {
     const { recipe: r } = parseRecipe(yaml('ets-dacp', 'pythia-1b'), FILE);
     expect(r.train).toEqual({
       lr: 3e-4, min_lr: 3e-5, warmup: 0.01, schedule: 'cosine', beta1: 0.9, beta2: 0.95, eps: 1e-8,
-      weight_decay: 0.1, clip: 1, batch_tokens: 2_097_152, micro_batch: 1, seq_len: 2048, epochs: 1, seed: 1234,
+      weight_decay: 0.1, clip: 1, batch_tokens: 2_097_152, micro_batch: 1, seq_len: 2048, epochs: 1, seed: 1234, skip_nonfinite: false,
     });
     expect(r.selection.budget).toBe(0.1);
     expect(r.data.fin_test_fraction).toBe(0.001);
