@@ -26,7 +26,8 @@ else its text bytes / 4), otherwise from the raw input bytes / 4 (an estimate; m
 Memory: fp32 weights + grads + two Adam moments (16 bytes/parameter) + activations for
 micro_batch × seq_len tokens. Time: (6·N + 12·layers·hidden·seq) FLOPs per token (N without the
 input embedding) at the engine's throughput: measured if checkpoints/bench/engine.json exists
-(the fp32 training GFLOP/s that npm run bench:engine records), else an assumed 20 (native) / 5 (tfjs) GFLOP/s.
+(the fp32 training GFLOP/s that npm run bench:engine records), else the engine registry's assumed figure
+(native 20, tfjs 5, cuda 250,000 GFLOP/s: the last is not measured).
 Missing model directories and inputs are warnings here; the stage that needs them refuses to start.`,
     )
     .action(async (file: string, opts: { json?: boolean; resolved: boolean; tokenizer?: string }) => {
