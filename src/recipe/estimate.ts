@@ -80,7 +80,8 @@ export function engineGflops(kind: Recipe['engine']['kind']): { gflops: number; 
   } catch {
     /* no benchmark recorded */
   }
-  return { gflops: ENGINES[kind].assumedGflops, from: `assumed (no ${path.relative(ROOT, ENGINE_BENCH)}; run npm run bench:engine)` };
+  const why = kind === 'native' ? `no ${path.relative(ROOT, ENGINE_BENCH)}; run npm run bench:engine` : `no measured ${kind} figure`;
+  return { gflops: ENGINES[kind].assumedGflops, from: `assumed (${why})` };
 }
 
 /** TACP trains on the tasks' unlabeled train-split text: its characters / 4 (an estimate). */
