@@ -181,16 +181,10 @@ class Engine final : public EngineBase {
       zeroGrads();
       return norm;
     }
-    double coef = 1.0;
-    if (o.clip > 0) coef = std::min(1.0, o.clip / (norm + 1e-6));  // as torch.nn.utils.clip_grad_norm_
-    step++;
-    const double bc1 = 1 - std::pow(o.beta1, (double)step), bc2 = 1 - std::pow(o.beta2, (double)step);
-    const float stepSize = (float)(o.lr / bc1), bc2s = (float)std::sqrt(bc2);
-    const float decay = (float)(1 - o.lr * o.weightDecay);
+    const AdamStep a = adamStep(o, norm, ++step);
     for (const ParamInfo& p : params) {
       adamwKernel<<<blocksFor(p.size), kThreads>>>(w_ + p.offset, g_ + p.offset, m_ + p.offset, v_ + p.offset, p.size,
-                                                    (float)coef, (float)o.beta1, (float)o.beta2, (float)o.eps, stepSize,
-                                                    bc2s, p.decay ? decay : 1.f);
+                                                    a.coef, a.b1, a.b2, a.eps, a.stepSize, a.bc2s, p.decay ? a.decay : 1.f);
       LAUNCH_CHECK();
     }
     stale_ = true;

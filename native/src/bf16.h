@@ -8,6 +8,7 @@
 // step); packed B holds 16-column panels, each [Kp/2][16][2] (the VNNI pair layout TDPBF16PS
 // expects), also 1 KiB per 32-deep step.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace cpt {
@@ -35,6 +36,10 @@ void packA(uint16_t* dst, bool ta, const float* A, int lda, int M, int K, int i0
 // Pack columns [j0, j1) (multiples of 16; columns >= N are zero) of op(B) (K x N; tb: B is stored
 // [N x K]) into dst (the whole packed B).
 void packB(uint16_t* dst, bool tb, const float* B, int ldb, int K, int N, int j0, int j1);
+// This thread's buffer for the partial sums of chunked products, at least n floats, 64-byte
+// aligned; kept across calls (a fresh one each call costs a page fault on every touch).
+float* partials(size_t n);
+
 // C[i0:i1, j0:j1] (= or +=) A B over the full depth, i0/i1/j0/j1 multiples of 32 (clipped to M, N
 // when written), on the given path. Each block of C is summed in a fixed order whatever the
 // split: results are bitwise independent of the thread count (but differ between paths).

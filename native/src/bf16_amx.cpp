@@ -39,20 +39,7 @@ void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int
   // Columns of packed B per cache block: about 512 KiB of it stays in L2 while the rows stream.
   int ncb = (int)((512u * 1024u) / ((unsigned)kcb * 64u)) / 32 * 32;
   if (ncb < 32) ncb = 32;
-  // Kept per thread across calls: a fresh buffer each call costs page faults on every touch.
-  static thread_local float* partBuf = nullptr;
-  static thread_local size_t partCap = 0;
-  float* part = nullptr;
-  if (kcb < steps) {
-    const size_t need = (size_t)(i1 - i0) * ncb;
-    if (need > partCap) {
-      free(partBuf);
-      partBuf = (float*)aligned_alloc(64, need * sizeof(float));
-      if (!partBuf) abort();
-      partCap = need;
-    }
-    part = partBuf;
-  }
+  float* part = kcb < steps ? partials((size_t)(i1 - i0) * ncb) : nullptr;
   configure();
   alignas(64) float out[32 * 32];
   for (int jc = j0; jc < j1; jc += ncb) {

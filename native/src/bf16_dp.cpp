@@ -55,20 +55,7 @@ void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int 
   // stays in L2 while the rows stream; partial sums wait in `part` (fp32, stored and reloaded
   // exactly), so every element sees the same dot-product sequence as without chunking.
   const int kcb = steps > 32 ? 32 : steps, ncb = 256;
-  // Kept per thread across calls: a fresh buffer each call costs page faults on every touch.
-  static thread_local float* partBuf = nullptr;
-  static thread_local size_t partCap = 0;
-  float* part = nullptr;
-  if (kcb < steps) {
-    const size_t need = (size_t)(i1 - i0) * ncb;
-    if (need > partCap) {
-      free(partBuf);
-      partBuf = (float*)aligned_alloc(64, need * sizeof(float));
-      if (!partBuf) abort();
-      partCap = need;
-    }
-    part = partBuf;
-  }
+  float* part = kcb < steps ? partials((size_t)(i1 - i0) * ncb) : nullptr;
   alignas(64) float out[32 * 32];
   for (int jc = j0; jc < j1; jc += ncb) {
     const int je = jc + ncb < j1 ? jc + ncb : j1;

@@ -1,6 +1,7 @@
 // Run-time detection and choice of the bf16 GEMM path; generic ISA.
 #include "bf16.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -72,6 +73,18 @@ Path select(const char* n) {
 }
 
 const char* name(Path p) { return p == Path::amx ? "amx" : p == Path::avx512 ? "avx512bf16" : "none"; }
+
+float* partials(size_t n) {
+  static thread_local float* buf = nullptr;
+  static thread_local size_t cap = 0;
+  if (n > cap) {
+    std::free(buf);
+    buf = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
+    if (!buf) std::abort();
+    cap = n;
+  }
+  return buf;
+}
 
 }  // namespace bf16
 }  // namespace cpt

@@ -69,30 +69,19 @@ struct CpuBackend final : Backend {
   double applyAdamW(const cpt::AdamW& a) override { return e->applyAdamW(a); }
 };
 
-// The CUDA library's C ABI (cpt_cuda.h), resolved once per process.
+// The CUDA library's C ABI (cpt_cuda.h), resolved once per process: one list, used to declare
+// the pointers and to look them up.
+#define CPT_CUDA_FUNCS(X)                                                                                   \
+  X(cpt_cuda_abi) X(cpt_cuda_error) X(cpt_cuda_probe) X(cpt_cuda_create) X(cpt_cuda_destroy)                \
+  X(cpt_cuda_device_name) X(cpt_cuda_num_params) X(cpt_cuda_param_name) X(cpt_cuda_param_size)             \
+  X(cpt_cuda_set_tensor) X(cpt_cuda_get_tensor) X(cpt_cuda_get_step) X(cpt_cuda_set_step) X(cpt_cuda_logits) \
+  X(cpt_cuda_train_step) X(cpt_cuda_eval_loss) X(cpt_cuda_token_logprobs) X(cpt_cuda_mean_hidden)          \
+  X(cpt_cuda_zero_grads) X(cpt_cuda_adamw)
+
 struct CudaApi {
-#define CPT_CUDA_FN(name) decltype(&::name) name = nullptr;
-  CPT_CUDA_FN(cpt_cuda_abi)
-  CPT_CUDA_FN(cpt_cuda_error)
-  CPT_CUDA_FN(cpt_cuda_probe)
-  CPT_CUDA_FN(cpt_cuda_create)
-  CPT_CUDA_FN(cpt_cuda_destroy)
-  CPT_CUDA_FN(cpt_cuda_device_name)
-  CPT_CUDA_FN(cpt_cuda_num_params)
-  CPT_CUDA_FN(cpt_cuda_param_name)
-  CPT_CUDA_FN(cpt_cuda_param_size)
-  CPT_CUDA_FN(cpt_cuda_set_tensor)
-  CPT_CUDA_FN(cpt_cuda_get_tensor)
-  CPT_CUDA_FN(cpt_cuda_get_step)
-  CPT_CUDA_FN(cpt_cuda_set_step)
-  CPT_CUDA_FN(cpt_cuda_logits)
-  CPT_CUDA_FN(cpt_cuda_train_step)
-  CPT_CUDA_FN(cpt_cuda_eval_loss)
-  CPT_CUDA_FN(cpt_cuda_token_logprobs)
-  CPT_CUDA_FN(cpt_cuda_mean_hidden)
-  CPT_CUDA_FN(cpt_cuda_zero_grads)
-  CPT_CUDA_FN(cpt_cuda_adamw)
-#undef CPT_CUDA_FN
+#define CPT_CUDA_DECLARE(name) decltype(&::name) name = nullptr;
+  CPT_CUDA_FUNCS(CPT_CUDA_DECLARE)
+#undef CPT_CUDA_DECLARE
 };
 
 // dlopen the library; when its cuBLASLt dependency is not found through its rpath or the loader
@@ -123,30 +112,11 @@ const CudaApi& cudaApi(const std::string& lib, const std::string& libDirs) {
                                "directory in CPT_CUDA_LIBS");
   }
   if (!h) throw std::runtime_error("cannot load the CUDA engine " + lib + ": " + err);
-#define CPT_CUDA_FN(name)                                                                          \
-  api.name = reinterpret_cast<decltype(api.name)>(dlsym(h, #name));                               \
+#define CPT_CUDA_RESOLVE(name)                                                 \
+  api.name = reinterpret_cast<decltype(api.name)>(dlsym(h, #name));            \
   if (!api.name) throw std::runtime_error(lib + " lacks " #name " (rebuild it: npm run build:native)");
-  CPT_CUDA_FN(cpt_cuda_abi)
-  CPT_CUDA_FN(cpt_cuda_error)
-  CPT_CUDA_FN(cpt_cuda_probe)
-  CPT_CUDA_FN(cpt_cuda_create)
-  CPT_CUDA_FN(cpt_cuda_destroy)
-  CPT_CUDA_FN(cpt_cuda_device_name)
-  CPT_CUDA_FN(cpt_cuda_num_params)
-  CPT_CUDA_FN(cpt_cuda_param_name)
-  CPT_CUDA_FN(cpt_cuda_param_size)
-  CPT_CUDA_FN(cpt_cuda_set_tensor)
-  CPT_CUDA_FN(cpt_cuda_get_tensor)
-  CPT_CUDA_FN(cpt_cuda_get_step)
-  CPT_CUDA_FN(cpt_cuda_set_step)
-  CPT_CUDA_FN(cpt_cuda_logits)
-  CPT_CUDA_FN(cpt_cuda_train_step)
-  CPT_CUDA_FN(cpt_cuda_eval_loss)
-  CPT_CUDA_FN(cpt_cuda_token_logprobs)
-  CPT_CUDA_FN(cpt_cuda_mean_hidden)
-  CPT_CUDA_FN(cpt_cuda_zero_grads)
-  CPT_CUDA_FN(cpt_cuda_adamw)
-#undef CPT_CUDA_FN
+  CPT_CUDA_FUNCS(CPT_CUDA_RESOLVE)
+#undef CPT_CUDA_RESOLVE
   if (api.cpt_cuda_abi() != CPT_CUDA_ABI)
     throw std::runtime_error(lib + " has ABI " + std::to_string(api.cpt_cuda_abi()) + ", this addon expects " +
                              std::to_string(CPT_CUDA_ABI) + " (rebuild: npm run build:native)");

@@ -461,12 +461,8 @@ double Engine::applyAdamW(const AdamW& o) {
     zeroGrads();
     return norm;
   }
-  double coef = 1.0;
-  if (o.clip > 0) coef = std::min(1.0, o.clip / (norm + 1e-6));  // as torch.nn.utils.clip_grad_norm_
-  step++;
-  const double bc1 = 1 - std::pow(o.beta1, (double)step), bc2 = 1 - std::pow(o.beta2, (double)step);
-  const float stepSize = (float)(o.lr / bc1), bc2s = (float)std::sqrt(bc2), fcoef = (float)coef;
-  const float b1 = (float)o.beta1, b2 = (float)o.beta2, eps = (float)o.eps, decay = (float)(1 - o.lr * o.weightDecay);
+  const AdamStep a = adamStep(o, norm, ++step);
+  const float stepSize = a.stepSize, bc2s = a.bc2s, fcoef = a.coef, b1 = a.b1, b2 = a.b2, eps = a.eps, decay = a.decay;
   pool_.run([&](int tid) {
     const int64_t t0 = n * tid / nt, t1 = n * (tid + 1) / nt;
     for (const ParamInfo& pi : params_) {

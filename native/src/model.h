@@ -2,6 +2,7 @@
 // the parameter table in HF naming and order (the same as paramSpecs() in src/model/config.ts),
 // the AdamW settings and the token-id check. Plain C++17, no CPU or GPU specifics.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -26,6 +27,19 @@ struct ParamInfo {
 struct AdamW {
   double lr, beta1, beta2, eps, weightDecay, clip;
 };
+
+// The scalars of one AdamW step, computed once on the host by every engine in the same way (as
+// torch.optim.AdamW with torch.nn.utils.clip_grad_norm_): the clip coefficient from the global
+// gradient norm, bias corrections for `step` (1-based), decoupled decay factor.
+struct AdamStep {
+  float coef, b1, b2, eps, stepSize, bc2s, decay;
+};
+inline AdamStep adamStep(const AdamW& o, double norm, int64_t step) {
+  const double coef = o.clip > 0 ? std::min(1.0, o.clip / (norm + 1e-6)) : 1.0;
+  const double bc1 = 1 - std::pow(o.beta1, (double)step), bc2 = 1 - std::pow(o.beta2, (double)step);
+  return {(float)coef, (float)o.beta1, (float)o.beta2, (float)o.eps, (float)(o.lr / bc1), (float)std::sqrt(bc2),
+          (float)(1 - o.lr * o.weightDecay)};
+}
 
 // Sizes derived from a validated config: head dim, rotary dim.
 struct Dims {
