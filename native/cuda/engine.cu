@@ -535,8 +535,12 @@ std::string probe(int device) {
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess || n == 0) {
     cudaGetLastError();
+    // No driver at all reads as "insufficient driver": say what would fix it.
+    const std::string hint = e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice
+                                 ? "; this needs an NVIDIA GPU with its driver, R580 or newer (CUDA 13)"
+                                 : "";
     throw std::runtime_error(std::string("no CUDA device was found (") +
-                             (e == cudaSuccess ? "the driver reports 0 devices" : cudaGetErrorString(e)) + ")");
+                             (e == cudaSuccess ? "the driver reports 0 devices" : cudaGetErrorString(e)) + ")" + hint);
   }
   if (device < 0 || device >= n)
     throw std::runtime_error("CUDA device " + std::to_string(device) + " does not exist (" + std::to_string(n) +

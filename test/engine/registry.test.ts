@@ -70,7 +70,7 @@ describe.skipIf(!nativeStatus().ok)('cuda engine without a GPU', () => {
     const r = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'cli', 'main.ts'), 'train', path.join(ROOT, 'recipes', 'ets-dacp-tiny.yaml'), '--engine', 'cuda'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^cpt: the cuda engine is unavailable: no CUDA device was found \(.+\)$/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^cpt: the cuda engine is unavailable: no CUDA device was found \(.+\); this needs an NVIDIA GPU with its driver, R580 or newer \(CUDA 13\)$/)]);
   });
 
   it.runIf(existsSync(CUDA_LIB_PATH))('a library whose cuBLASLt cannot be found is named, with what to install', () => {
