@@ -25,12 +25,44 @@ export function argmax(xs: ArrayLike<number>): number {
 }
 
 /**
+ * Index of the single largest value, or -1 when two or more share it: a model that cannot tell
+ * the choices apart (a constant predictor's usual state) gets no credit for the first of them.
+ */
+export function strictArgmax(xs: ArrayLike<number>): number {
+  const best = argmax(xs);
+  for (let i = 0; i < xs.length; i++) if (i !== best && xs[i] === xs[best]) return -1;
+  return best;
+}
+
+/**
  * lm-eval multiple choice: acc = argmax of the log-likelihoods; acc_norm = argmax of the
- * log-likelihoods divided by each choice's length in characters.
+ * log-likelihoods divided by each choice's length in characters. Ties count as wrong (-1).
  */
 export function pickChoice(lls: ArrayLike<number>, choices: readonly string[]): { pred: number; predNorm: number } {
   const norm = Array.from(lls, (ll, i) => ll / choices[i]!.length);
-  return { pred: argmax(lls), predNorm: argmax(norm) };
+  return { pred: strictArgmax(lls), predNorm: strictArgmax(norm) };
+}
+
+/**
+ * Continuous likelihood metrics of one multiple-choice document (as DataDecide argues for
+ * ranking pre-training data at small scale): the gold continuation's log-likelihood, and the
+ * probability margin of gold over the best wrong choice (probabilities renormalised over the
+ * choices); `_norm` variants divide log-likelihoods by the choice's length in characters, as
+ * lm-eval's acc_norm does. Unlike accuracy they move whenever the likelihoods move.
+ */
+export function choiceLikelihoods(lls: ArrayLike<number>, choices: readonly string[], gold: number): {
+  goldLogprob: number; goldLogprobNorm: number; margin: number; marginNorm: number;
+} {
+  const margin = (xs: number[]): number => {
+    const mx = Math.max(...xs);
+    const p = xs.map((x) => Math.exp(x - mx));
+    const z = p.reduce((a, b) => a + b, 0);
+    let wrong = 0;
+    p.forEach((x, i) => (i !== gold ? (wrong = Math.max(wrong, x / z)) : 0));
+    return p[gold]! / z - wrong;
+  };
+  const raw = Array.from(lls), norm = raw.map((ll, i) => ll / choices[i]!.length);
+  return { goldLogprob: raw[gold]!, goldLogprobNorm: norm[gold]!, margin: margin(raw), marginNorm: margin(norm) };
 }
 
 /**

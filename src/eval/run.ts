@@ -6,7 +6,7 @@ import { NER_CHOICES, NER_TYPES } from '../data/tasks/ner.js';
 import type { TaskConfig } from './config.js';
 import { buildContext, docChoices, docGold, docRequests, sampleFewshot } from './prompt.js';
 import { encodePair, scoreRequests, type EvalTokenizer } from './loglik.js';
-import { bootstrapStderr, entityF1, mean, meanStderr, perplexity, pickChoice, weightedF1, type Span } from './metrics.js';
+import { bootstrapStderr, choiceLikelihoods, entityF1, mean, meanStderr, perplexity, pickChoice, weightedF1, type Span } from './metrics.js';
 import { stableHash32 } from './random.js';
 
 export interface RunOptions {
@@ -153,6 +153,13 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
       } else if (m === 'entity_f1') metrics.push(...entityMetrics(data.entities?.[split] ?? [], docs, pred, opts.seed));
       else throw new UserError(`${cfg.file}: metric ${m} does not apply to output_type multiple_choice`);
     }
+    // Continuous metrics for every multiple-choice task: they rank models whose answers are all
+    // the same (accuracy and F1 cannot).
+    const c = docs.map((d, i) => choiceLikelihoods(lls[i]!, docChoices(cfg, d), gold[i]!));
+    for (const [metric, xs] of [
+      ['gold_logprob', c.map((x) => x.goldLogprob)], ['gold_logprob_norm', c.map((x) => x.goldLogprobNorm)],
+      ['margin', c.map((x) => x.margin)], ['margin_norm', c.map((x) => x.marginNorm)],
+    ] as const) metrics.push({ metric, value: mean(xs), stderr: meanStderr(xs) });
   }
   return { task: cfg.task, split, n: docs.length, shots, requests, truncated, ...(samples ? { samples } : {}), metrics, seconds, examples_per_s: docs.length / Math.max(seconds, 1e-9) };
 }
@@ -166,7 +173,7 @@ function entityMetrics(goldAll: GoldEntity[], docs: TaskDoc[], pred: number[], s
   const gold: Span[] = goldAll.filter((g) => groups.has(g.group)).map((g) => ({ ...g, type: NER_CHOICES[NER_TYPES.indexOf(g.type as 'PER')]! }));
   const predicted: Span[] = [];
   docs.forEach((d, i) => {
-    const type = NER_CHOICES[pred[i]!]!;
+    const type = pred[i]! < 0 ? 'none' : NER_CHOICES[pred[i]!]!; // a tie predicts no entity
     if (type !== 'none') predicted.push({ group: d.group!, start: Number(d.fields.start), end: Number(d.fields.end), type });
   });
   const r = entityF1(gold, predicted);

@@ -108,7 +108,11 @@ describe('runTask end to end (fake engine)', () => {
     expect(a.n).toBe(25);
     expect(a.requests).toBe(75);
     expect(b.metrics).toEqual(a.metrics);
-    expect(a.metrics.map((m) => m.metric)).toEqual(['acc', 'acc_norm', 'f1_weighted']);
+    expect(a.metrics.map((m) => m.metric)).toEqual(['acc', 'acc_norm', 'f1_weighted', 'gold_logprob', 'gold_logprob_norm', 'margin', 'margin_norm']);
+    const g = a.metrics.find((m) => m.metric === 'gold_logprob')!, mg = a.metrics.find((m) => m.metric === 'margin')!;
+    expect(g.value).toBeLessThan(0);
+    expect(Math.abs(mg.value)).toBeLessThanOrEqual(1);
+    expect(g.stderr).toBeGreaterThan(0);
   });
 
   it('maps predictions to gold labels: an always-"positive" model scores the positive share', async () => {
