@@ -9,6 +9,7 @@ import { loadModel } from '../model/load.js';
 import { loadTokenizer } from '../data/tokenizer.js';
 import { loadTaskConfig, builtinTasks } from '../eval/config.js';
 import { runTask } from '../eval/run.js';
+import { PROBE_TASKS, probeTask } from '../eval/probe.js';
 import { compareTable, readResults, resultRows, type ResultsFile } from '../eval/results.js';
 
 interface EvalOpts {
@@ -23,6 +24,7 @@ interface EvalOpts {
   tokenizer?: string;
   out?: string;
   compare?: string[];
+  probe?: boolean;
 }
 
 function intOpt(name: string, v: string | undefined, min: number): number | undefined {
@@ -82,6 +84,14 @@ async function evaluate(o: EvalOpts): Promise<void> {
     for (const cfg of configs) {
       const r = await runTask(cfg, engine, tok, { dataDir: dataDir(), shots, limit, seed, batch, progress: true });
       rows.push(...resultRows(r));
+      if (o.probe && (PROBE_TASKS as readonly string[]).includes(cfg.dataset.loader)) {
+        const t0 = Date.now();
+        const p = await probeTask(cfg, engine, tok, { dataDir: dataDir(), seed, batch, limit });
+        const seconds = (Date.now() - t0) / 1000;
+        const base = { task: p.task, n: p.n_test, shots: 0, split: 'test', seconds, examples_per_s: p.n_test / Math.max(seconds, 1e-9) };
+        rows.push({ ...base, metric: 'probe_acc', value: p.acc, stderr: p.acc_stderr }, { ...base, metric: 'probe_f1_weighted', value: p.f1_weighted, stderr: p.f1_stderr });
+        process.stderr.write(`  ${p.task} probe (train ${p.n_train}, test ${p.n_test}): acc=${p.acc.toFixed(4)} ± ${p.acc_stderr.toFixed(4)} (majority ${p.majority_acc.toFixed(4)}), f1_weighted=${p.f1_weighted.toFixed(4)} ± ${p.f1_stderr.toFixed(4)}\n`);
+      }
       for (const m of r.metrics)
         process.stderr.write(`  ${r.task} ${r.shots}-shot n=${r.n} ${m.metric}=${m.value.toFixed(4)}${m.stderr !== null && !Number.isNaN(m.stderr) ? ` ± ${m.stderr.toFixed(4)}` : ''}\n`);
       // Written after every task so a long run keeps what it finished.
@@ -127,6 +137,7 @@ export function register(program: Command): void {
     .option('--tokenizer <file>', "tokenizer.json (default: the model's, else the kit's 20B tokenizer)")
     .option('--out <file>', 'results JSON (default <model>/eval-results.json); with --compare: markdown file')
     .option('--compare <files...>', 'print a markdown table comparing results JSON files side by side')
+    .option('--probe', `also train a linear probe on the frozen mean-pooled hidden states (${PROBE_TASKS.join(', ')}): test accuracy and weighted F1`)
     .action(async (o: EvalOpts) => {
       if (o.compare) await compare(o.compare, o.out);
       else await evaluate(o);
