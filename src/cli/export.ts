@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadRecipeDetailed } from '../recipe/load.js';
-import { EXPORT_TARGETS, exportNeox, type ExportTarget } from '../export/neox.js';
+import { EXPORT_TARGETS, exportNeox } from '../export/neox.js';
 import type { MegatronDtype } from '../data/megatron.js';
 import { UserError } from '../util/errors.js';
 
@@ -21,9 +21,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(gpus) || gpus < 1) throw new UserError(`--gpus: expected a whole number ≥ 1, got "${o.gpus}"`);
       const { recipe, notes } = await loadRecipeDetailed(file);
       for (const n of notes) process.stderr.write(`note: ${n}\n`);
-      const target: ExportTarget = 'neox';
-      if (target === 'neox') {
-        await exportNeox(recipe, { out: o.out, gpus, dtype: o.dtype as MegatronDtype | undefined, existing: o.existing, log: (l) => process.stderr.write(`export: ${l}\n`) });
-      }
+      // One target so far: GPT-NeoX.
+      await exportNeox(recipe, { out: o.out, gpus, dtype: o.dtype as MegatronDtype | undefined, existing: o.existing, log: (l) => process.stderr.write(`export: ${l}\n`) });
     });
 }
