@@ -11,6 +11,7 @@ import { dataDir } from '../util/paths.js';
 import { Progress } from '../util/progress.js';
 import { fsyncDir } from '../util/atomic.js';
 import { loadModel } from '../model/load.js';
+import { rowLosses } from '../eval/text-loss.js';
 import { createEngine, defaultEngineKind, ENGINE_LIST, parseEngineKind, type Engine, type EngineKind } from '../engine/index.js';
 
 export interface ScoreOptions {
@@ -42,27 +43,6 @@ export interface ScoreRecord {
   truncated?: true;
   /** The loss came out NaN or infinite (loss and ppl are then null): broken weights or input. */
   nonfinite?: true;
-}
-
-/**
- * Mean next-token loss of each row, batched: rows are right-padded with `padId`, which causal
- * attention makes invisible to the real positions, and only each row's own predictions count.
- */
-export function scoreRows(engine: Engine, rows: Int32Array[], padId: number): (number | null)[] {
-  const out: (number | null)[] = rows.map(() => null);
-  const live = rows.map((r, i) => i).filter((i) => rows[i].length >= 2);
-  if (!live.length) return out;
-  const seq = Math.max(...live.map((i) => rows[i].length));
-  const ids = new Int32Array(live.length * seq).fill(padId);
-  live.forEach((i, b) => ids.set(rows[i], b * seq));
-  const lp = engine.tokenLogprobs(ids, live.length, seq);
-  live.forEach((i, b) => {
-    let s = 0;
-    const n = rows[i].length - 1;
-    for (let t = 0; t < n; t++) s += lp[b * (seq - 1) + t];
-    out[i] = -s / n;
-  });
-  return out;
 }
 
 interface Line { line: number; value: string | number[] }
@@ -174,7 +154,7 @@ export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens
           return Int32Array.from(ids);
         });
     const kept = rows.map((r) => (r.length > maxTokens ? r.subarray(0, maxTokens) : r));
-    const losses = scoreRows(engine, kept, cfg.eos_token_id);
+    const losses = rowLosses(engine, kept, cfg.eos_token_id);
     pending.forEach((l, i) => {
       const raw = losses[i];
       const bad = raw !== null && !Number.isFinite(raw);

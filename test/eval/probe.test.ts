@@ -65,7 +65,32 @@ describe('linear probe', () => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'eval', '--model', model, '--tasks', 'fpb', '--limit', '20', '--shots', '0', '--probe', '--out', out], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const metrics = (JSON.parse(readFileSync(out, 'utf8')) as { results: { metric: string }[] }).results.map((x) => x.metric);
-    expect(metrics).toEqual(expect.arrayContaining(['acc', 'gold_logprob', 'margin', 'probe_acc', 'probe_f1_weighted']));
+    expect(metrics).toEqual(expect.arrayContaining(['acc', 'gold_logprob', 'margin', 'task_test_loss', 'probe_acc', 'probe_f1_weighted']));
     expect(r.stderr).toMatch(/fpb probe \(train 2000, test 20\): acc=/);
+  });
+});
+
+describe('task-test loss', () => {
+  it('equals cpt score on the same text, and cpt eval reports it', { timeout: 180_000 }, async () => {
+    const { taskTestTexts, textLoss } = await import('../../src/eval/text-loss.js');
+    const { runScore } = await import('../../src/cli/score.js');
+    const { writeFileSync } = await import('node:fs');
+    const c = { ...presetConfig('pythia-14m'), num_hidden_layers: 2, max_position_embeddings: 256 };
+    const model = path.join(tmp, 'model-tl');
+    await saveModel(model, c, initWeights(c, 4), { tokenizer: path.join(dataDir(), 'tokenizer/20B_tokenizer.json') });
+    const cfg = await loadTaskConfig('fiqa_sa');
+    const texts = (await taskTestTexts(cfg, dataDir())).slice(0, 40);
+    const tok = await loadTokenizer(path.join(model, 'tokenizer.json'));
+    const kind = await defaultEngineKind();
+    const e = await createEngine(kind, c, { threads: 1 });
+    e.loadWeights(initWeights(c, 4));
+    const ours = textLoss(e, tok, texts, { batch: 8, maxTokens: 256 });
+    e.dispose();
+    await tok.close();
+    const file = path.join(tmp, 'fiqa.jsonl');
+    writeFileSync(file, texts.map((t) => JSON.stringify({ text: t })).join('\n') + '\n');
+    const score = await runScore({ model, text: file, engine: kind, batch: 8, threads: 1, out: path.join(tmp, 'fiqa-scores.jsonl') });
+    expect(ours.loss).toBeCloseTo(score.meanLoss!, 10);
+    expect(ours.loss).toBeGreaterThan(0);
   });
 });
