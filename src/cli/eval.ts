@@ -88,7 +88,7 @@ async function evaluate(o: EvalOpts): Promise<void> {
       if ((TASK_LOSS_TASKS as readonly string[]).includes(cfg.dataset.loader)) {
         // Task-test loss: LM loss on the task's test-split text (ETS-DACP's target distribution).
         const t0 = Date.now();
-        const texts = await taskTestTexts(cfg, dataDir());
+        const texts = await taskTestTexts(cfg.dataset.loader, dataDir());
         const tl = textLoss(engine, tok, texts, { batch, maxTokens: model.config.max_position_embeddings });
         const seconds = (Date.now() - t0) / 1000;
         rows.push({ task: cfg.task, metric: 'task_test_loss', value: tl.loss, stderr: null, n: texts.length, shots: 0, split: 'test', seconds, examples_per_s: texts.length / Math.max(seconds, 1e-9) });

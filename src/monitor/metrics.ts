@@ -16,6 +16,8 @@ export interface MetricRecord {
   grad_norm: number | null;
   fin_test: number | null;
   pile_test: number | null;
+  /** Task-test loss (monitor.task_test_tokens); absent in runs that do not measure it. */
+  task_test?: number | null;
   tok_s: number | null;
   /** Wall-clock seconds since the run began (summed across resumes). */
   time: number;

@@ -25,9 +25,10 @@ export interface RunSeries {
   records: MetricRecord[];
 }
 
-const PANELS: { key: 'fin_test' | 'pile_test' | 'loss'; title: string }[] = [
+const PANELS: { key: 'fin_test' | 'pile_test' | 'task_test' | 'loss'; title: string }[] = [
   { key: 'fin_test', title: 'Fin-test loss' },
   { key: 'pile_test', title: 'Pile-test loss' },
+  { key: 'task_test', title: 'Task-test loss' },
   { key: 'loss', title: 'Train loss' },
 ];
 
@@ -41,7 +42,9 @@ export function runNames(dirs: string[]): string[] {
 
 /** Vega-Lite spec: one panel per loss (independent y), one colour per run, shared legend. */
 export function lossChartSpec(runs: RunSeries[], opts: Pick<PlotOptions, 'x' | 'train' | 'logX' | 'style'>): VegaLiteSpec {
-  const panels = PANELS.filter((p) => p.key !== 'loss' || opts.train);
+  // Task-test loss only where a run measured it (monitor.task_test_tokens).
+  const hasTask = runs.some((r) => r.records.some((x) => typeof x.task_test === 'number'));
+  const panels = PANELS.filter((p) => (p.key !== 'loss' || opts.train) && (p.key !== 'task_test' || hasTask));
   const values: { run: string; x: number; panel: string; value: number; color?: string; dash?: string }[] = [];
   for (const r of runs) {
     const style = opts.style?.(r.name);

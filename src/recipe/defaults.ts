@@ -57,6 +57,8 @@ export const DEFAULTS = {
     /** 512 × 2048 tokens each: both evaluations cost ~1/3 of one training step, every 100 steps. */
     fin_test_tokens: 1_048_576,
     pile_test_tokens: 1_048_576,
+    /** Off unless asked for: the task texts are short, so each monitor step scores them one by one. */
+    task_test_tokens: 0,
   },
   checkpoint: { every: 250, keep: 3 },
   engine: { kind: 'native' as const, threads: 0, recompute: false },

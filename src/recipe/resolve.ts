@@ -167,6 +167,7 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
       every: raw.monitor?.every ?? DEFAULTS.monitor.every,
       fin_test_tokens: raw.monitor?.fin_test_tokens ?? DEFAULTS.monitor.fin_test_tokens,
       pile_test_tokens: raw.monitor?.pile_test_tokens ?? DEFAULTS.monitor.pile_test_tokens,
+      task_test_tokens: raw.monitor?.task_test_tokens ?? DEFAULTS.monitor.task_test_tokens,
     },
     checkpoint: {
       every: raw.checkpoint?.every ?? DEFAULTS.checkpoint.every,

@@ -116,6 +116,7 @@ export const RawRecipeSchema = z.strictObject({
       every: posInt.optional(),
       fin_test_tokens: nonNegInt.optional(),
       pile_test_tokens: nonNegInt.optional(),
+      task_test_tokens: nonNegInt.optional(),
     }),
   ),
   checkpoint: section(z.strictObject({ every: posInt.optional(), keep: posInt.optional() })),

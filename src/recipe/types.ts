@@ -112,6 +112,8 @@ export interface Recipe {
     every: number; // steps
     fin_test_tokens: number;
     pile_test_tokens: number;
+    /** Task-test loss: tokens of the tasks' test-split text scored at each monitor step (0 = off). */
+    task_test_tokens: number;
   };
   checkpoint: {
     every: number; // steps

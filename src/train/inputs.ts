@@ -1,13 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  isHeldOut, loadTokenizer, openPacked, packDocuments, pileTestDir, prepareCorpus, readManifest, readTokenized, tokenizeCorpus,
+  isHeldOut, loadTokenizer, openPacked, packDocuments, pileTestDir, prepareCorpus, readManifest, readTokenized, taskTestTexts, tokenizeCorpus,
   type PackedDataset, type Tokenizer, type TokenizedDoc,
 } from '../data/index.js';
 import { runSelection } from '../select/index.js';
 import { selectionProgress } from '../select/progress.js';
 import type { Recipe, SourceSpec } from '../recipe/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { dataDir } from '../util/paths.js';
 import { Progress } from '../util/progress.js';
 
 /** Everything the loop reads: packed training rows and the two fixed held-out sets. */
@@ -17,6 +18,10 @@ export interface TrainInputs {
   finTestRows: number;
   pileTest: PackedDataset | null;
   pileTestRows: number;
+  /** The tasks' test-split texts, tokenized (monitor.task_test_tokens), or null when off. */
+  taskTest: Int32Array[] | null;
+  /** The tokenizer's end-of-text id (pads task-test rows). */
+  eosId: number;
   vocabSize: number;
   /** One line for the settings table (where the rows came from). */
   describe: string;
@@ -63,6 +68,21 @@ export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) =
       pileTest = await packOnce(pileDir, tok, path.join(dataOut, 'pile-test.packed.json'), t.seq_len, t.seed, o.log, { what: 'all', keep: () => true });
       if (pileTest.count === 0) pileTest = null;
     }
+    // Task-test texts: each test-split text of the recipe's tasks once, in file order, up to the
+    // token budget (each cut to seq_len), the same rows at every monitor step.
+    let taskTest: Int32Array[] | null = null;
+    if (recipe.monitor.task_test_tokens > 0) {
+      taskTest = [];
+      let n = 0;
+      for (const task of d.tasks) {
+        for (const ids of await tok.encodeBatch(await taskTestTexts(task, dataDir()))) {
+          if (n >= recipe.monitor.task_test_tokens) break;
+          const row = ids.subarray(0, t.seq_len);
+          if (row.length >= 2) taskTest.push(row), (n += row.length);
+        }
+      }
+      o.log(`task-test: ${taskTest.length} texts, ${n} tokens from ${d.tasks.join(', ')}`);
+    }
     const finTestRows = finTest ? Math.min(finRows, finTest.count) : 0;
     const pileTestRows = pileTest ? Math.min(pileRows, pileTest.count) : 0;
     for (const [name, want, have] of [['fin-test', finRows, finTestRows], ['pile-test', pileRows, pileTestRows]] as const) {
@@ -74,6 +94,8 @@ export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) =
       finTestRows,
       pileTest,
       pileTestRows,
+      taskTest,
+      eosId: tok.eosId,
       vocabSize: tok.vocabSize,
       describe: `${trainPacked.manifest.docs} selected docs from ${selectedDir}`,
       close: () => {

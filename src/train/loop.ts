@@ -23,9 +23,15 @@ export interface Progress {
   skipped?: number;
 }
 
+export interface Monitored {
+  fin_test: number | null;
+  pile_test: number | null;
+  task_test?: number | null;
+}
+
 export interface LoopHooks {
   /** Held-out losses for the monitor (null when that set is absent). */
-  monitor(engine: Engine): { fin_test: number | null; pile_test: number | null };
+  monitor(engine: Engine): Monitored;
   /** Save a checkpoint of the engine + progress (called after the step is complete). */
   checkpoint(engine: Engine, p: Progress): void;
   /** A stop request (signal) seen between steps: finish, checkpoint, return. */
@@ -39,7 +45,7 @@ export interface LoopResult {
   stoppedBy?: string;
   lastLoss: number | null;
   /** The latest held-out losses of this session and the step they were measured at. */
-  lastMonitor: { step: number; fin_test: number | null; pile_test: number | null } | null;
+  lastMonitor: ({ step: number } & Monitored) | null;
   sessionTokens: number;
   sessionSeconds: number;
 }
@@ -89,7 +95,7 @@ export async function trainLoop(args: {
   if (p.step === 0) {
     lastMonitor = { step: 0, ...hooks.monitor(engine) };
     metrics.append(record(p, null, null, null, lastMonitor, null, elapsed()));
-    hooks.log(`step 0/${plan.totalSteps} | fin-test ${fmtLoss(lastMonitor.fin_test)} | pile-test ${fmtLoss(lastMonitor.pile_test)}`);
+    hooks.log(`step 0/${plan.totalSteps} | fin-test ${fmtLoss(lastMonitor.fin_test)} | pile-test ${fmtLoss(lastMonitor.pile_test)}${taskTest(lastMonitor)}`);
   }
   const stopAt = Math.min(plan.totalSteps, args.stopAfter ?? Infinity);
   let stepsThisSession = 0;
@@ -139,7 +145,7 @@ export async function trainLoop(args: {
     hooks.log(
       `step ${p.step}/${plan.totalSteps} | loss ${fmtLoss(lastLoss)} | gnorm ${gradNorm.toFixed(2)} | lr ${lr.toExponential(1)} | ` +
         `${ms.toFixed(0)} ms | ${fmtRate(tokS)} tok/s | eta ${fmtDuration(eta)}` +
-        (mon ? ` | fin-test ${fmtLoss(mon.fin_test)} | pile-test ${fmtLoss(mon.pile_test)}` : ''),
+        (mon ? ` | fin-test ${fmtLoss(mon.fin_test)} | pile-test ${fmtLoss(mon.pile_test)}${taskTest(mon)}` : ''),
     );
 
     // Let pending signal handlers run: the engine calls above are synchronous.
@@ -157,12 +163,18 @@ export async function trainLoop(args: {
 
 function record(
   p: Progress, lr: number | null, loss: number | null, gnorm: number | null,
-  mon: { fin_test: number | null; pile_test: number | null } | null, tokS: number | null, time: number,
+  mon: Monitored | null, tokS: number | null, time: number,
 ): MetricRecord {
   return {
     step: p.step, tokens: p.tokens, lr, loss, grad_norm: gnorm,
-    fin_test: mon?.fin_test ?? null, pile_test: mon?.pile_test ?? null, tok_s: tokS, time: Math.round(time * 1000) / 1000,
+    fin_test: mon?.fin_test ?? null, pile_test: mon?.pile_test ?? null,
+    ...(mon?.task_test !== undefined ? { task_test: mon.task_test } : {}),
+    tok_s: tokS, time: Math.round(time * 1000) / 1000,
   };
+}
+
+function taskTest(m: Monitored): string {
+  return m.task_test === undefined ? '' : ` | task-test ${fmtLoss(m.task_test)}`;
 }
 
 function fmtLoss(x: number | null): string {

@@ -17,7 +17,7 @@ import { listCheckpoints, latestGoodCheckpoint, removeStaleTemps, verifyCheckpoi
 import { loadTrainCheckpoint, saveTrainCheckpoint, type LoadedCheckpoint, type TrainState } from './checkpoint.js';
 import { prepareTrainInputs, type TrainInputs } from './inputs.js';
 import { trainLoop, type LoopResult, type Progress } from './loop.js';
-import { heldOutLoss } from '../monitor/heldout.js';
+import { heldOutLoss, rowsLoss } from '../monitor/heldout.js';
 import { planTraining, RowOrder, type TrainPlan } from './plan.js';
 import { lrAt } from './schedule.js';
 import { scheduleFor } from './loop.js';
@@ -128,6 +128,7 @@ async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind,
           monitor: (e) => ({
             fin_test: inputs.finTest ? heldOutLoss(e, inputs.finTest, inputs.finTestRows, plan.microBatch) : null,
             pile_test: inputs.pileTest ? heldOutLoss(e, inputs.pileTest, inputs.pileTestRows, plan.microBatch) : null,
+            ...(inputs.taskTest ? { task_test: rowsLoss(e, inputs.taskTest, inputs.eosId, plan.microBatch).loss } : {}),
           }),
           checkpoint: (e, p) => {
             const t0 = Date.now();

@@ -79,7 +79,7 @@ describe('task-test loss', () => {
     const model = path.join(tmp, 'model-tl');
     await saveModel(model, c, initWeights(c, 4), { tokenizer: path.join(dataDir(), 'tokenizer/20B_tokenizer.json') });
     const cfg = await loadTaskConfig('fiqa_sa');
-    const texts = (await taskTestTexts(cfg, dataDir())).slice(0, 40);
+    const texts = (await taskTestTexts(cfg.dataset.loader, dataDir())).slice(0, 40);
     const tok = await loadTokenizer(path.join(model, 'tokenizer.json'));
     const kind = await defaultEngineKind();
     const e = await createEngine(kind, c, { threads: 1 });

@@ -274,3 +274,20 @@ describe(`reliability of cpt train (${ENGINE} engine)`, { timeout: 240_000 }, ()
     expect(res.stderr).toMatch(/note: .*train\.batch_tokens: 64 is less than one micro-batch \(micro_batch 4 × seq_len 32 = 128 tokens\); each step uses 128 tokens, 2\.0× the batch asked for/);
   });
 });
+
+describe(`task-test loss in the monitor (${ENGINE} engine)`, { timeout: 240_000 }, () => {
+  it('monitor.task_test_tokens: logged at every monitor step (not between), falls as the run trains on the domain, drawn as its own panel', async () => {
+    const r = await variant('tasktest', { monitor: { every: EVERY, fin_test_tokens: 512, pile_test_tokens: 512, task_test_tokens: 1500 }, train: { ...base('x').overrides.train, max_steps: 2 * EVERY } });
+    const res = await cli([r.file]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/\| task-test \d+\.\d{3}/);
+    const m = readMetrics(path.join(r.runDir, 'metrics.jsonl'));
+    const at = m.filter((x) => x.fin_test !== null);
+    expect(at.map((x) => x.step)).toEqual([0, EVERY, 2 * EVERY]);
+    for (const x of at) expect(Number.isFinite(x.task_test)).toBe(true);
+    expect(at[2].task_test!).toBeLessThan(at[0].task_test!); // training on the domain moves it
+    expect(m.filter((x) => x.fin_test === null).every((x) => x.task_test === undefined)).toBe(true);
+    const { lossChartSpec } = await import('../../src/monitor/plot.js');
+    expect(JSON.stringify(lossChartSpec([{ name: 'a', records: m }], { x: 'tokens', train: false }))).toContain('Task-test loss');
+  });
+});

@@ -53,3 +53,16 @@ export async function taskTexts(name: FinTask, split: TaskSplit, dataDir: string
   if (!texts) throw new UserError(`task "${name}" has no ${split} split in the data kit`);
   return texts;
 }
+
+/** The test-split text of a financial task, each distinct text once, in file order. */
+export async function taskTestTexts(name: TaskName, dataDir: string): Promise<string[]> {
+  const data = await loadTask(name, dataDir);
+  const field = name === 'ner' ? 'sentence' : 'text';
+  const seen = new Set<string>();
+  for (const d of data.splits.test ?? []) {
+    const t = d.fields[field];
+    if (t) seen.add(t);
+  }
+  return [...seen];
+}
+
