@@ -10,7 +10,9 @@ import { loadTokenizer } from '../data/tokenizer.js';
 import { loadTaskConfig, builtinTasks } from '../eval/config.js';
 import { runTask } from '../eval/run.js';
 import { PROBE_TASKS, probeTask } from '../eval/probe.js';
-import { TASK_LOSS_TASKS, taskTestTexts, textLoss } from '../eval/text-loss.js';
+import { textLoss } from '../eval/text-loss.js';
+import { FIN_TASKS, taskTexts } from '../data/tasks/index.js';
+import type { FinTask } from '../recipe/types.js';
 import { compareTable, readResults, resultRows, type ResultsFile } from '../eval/results.js';
 
 interface EvalOpts {
@@ -85,10 +87,10 @@ async function evaluate(o: EvalOpts): Promise<void> {
     for (const cfg of configs) {
       const r = await runTask(cfg, engine, tok, { dataDir: dataDir(), shots, limit, seed, batch, progress: true });
       rows.push(...resultRows(r));
-      if ((TASK_LOSS_TASKS as readonly string[]).includes(cfg.dataset.loader)) {
+      if ((FIN_TASKS as readonly string[]).includes(cfg.dataset.loader)) {
         // Task-test loss: LM loss on the task's test-split text (ETS-DACP's target distribution).
         const t0 = Date.now();
-        const texts = await taskTestTexts(cfg.dataset.loader, dataDir());
+        const texts = await taskTexts(cfg.dataset.loader as FinTask, 'test', dataDir());
         const tl = textLoss(engine, tok, texts, { batch, maxTokens: model.config.max_position_embeddings });
         const seconds = (Date.now() - t0) / 1000;
         rows.push({ task: cfg.task, metric: 'task_test_loss', value: tl.loss, stderr: null, n: texts.length, shots: 0, split: 'test', seconds, examples_per_s: texts.length / Math.max(seconds, 1e-9) });

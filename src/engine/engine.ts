@@ -21,7 +21,8 @@ export interface OptimizerState {
 }
 
 export type { EngineKind } from './registry.js';
-export type Precision = 'fp32' | 'bf16';
+export const PRECISIONS = ['fp32', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
 
 /**
  * The one interface every stage above the engines uses (selection, trainer, monitor, eval).

@@ -5,6 +5,8 @@
  */
 import type { NeoXConfig } from '../model/config.js';
 import type { Engine, EngineOptions, Precision } from './engine.js';
+
+export { PRECISIONS } from './engine.js';
 import { UserError } from '../util/errors.js';
 
 interface EngineEntry {
@@ -59,7 +61,6 @@ export const ENGINES = {
 
 export type EngineKind = keyof typeof ENGINES;
 export const ENGINE_KINDS = Object.keys(ENGINES) as [EngineKind, ...EngineKind[]];
-export const PRECISIONS = ['fp32', 'bf16'] as const satisfies readonly Precision[];
 
 /** "native, cuda or tfjs": the kinds for help texts. */
 export const ENGINE_LIST = `${ENGINE_KINDS.slice(0, -1).join(', ')} or ${ENGINE_KINDS[ENGINE_KINDS.length - 1]}`;

@@ -43,6 +43,14 @@ export function pickChoice(lls: ArrayLike<number>, choices: readonly string[]): 
   return { pred: strictArgmax(lls), predNorm: strictArgmax(norm) };
 }
 
+/** p := softmax(p), in place (shifted by the max: no overflow). */
+export function softmaxInPlace(p: Float64Array): void {
+  let mx = -Infinity, z = 0;
+  for (const v of p) mx = Math.max(mx, v);
+  for (let c = 0; c < p.length; c++) z += p[c] = Math.exp(p[c]! - mx);
+  for (let c = 0; c < p.length; c++) p[c] /= z;
+}
+
 /**
  * Continuous likelihood metrics of one multiple-choice document (as DataDecide argues for
  * ranking pre-training data at small scale): the gold continuation's log-likelihood, and the
@@ -54,12 +62,11 @@ export function choiceLikelihoods(lls: ArrayLike<number>, choices: readonly stri
   goldLogprob: number; goldLogprobNorm: number; margin: number; marginNorm: number;
 } {
   const margin = (xs: number[]): number => {
-    const mx = Math.max(...xs);
-    const p = xs.map((x) => Math.exp(x - mx));
-    const z = p.reduce((a, b) => a + b, 0);
+    const p = Float64Array.from(xs);
+    softmaxInPlace(p);
     let wrong = 0;
-    p.forEach((x, i) => (i !== gold ? (wrong = Math.max(wrong, x / z)) : 0));
-    return p[gold]! / z - wrong;
+    p.forEach((x, i) => (i !== gold ? (wrong = Math.max(wrong, x)) : 0));
+    return p[gold]! - wrong;
   };
   const raw = Array.from(lls), norm = raw.map((ll, i) => ll / choices[i]!.length);
   return { goldLogprob: raw[gold]!, goldLogprobNorm: norm[gold]!, margin: margin(raw), marginNorm: margin(norm) };

@@ -10,7 +10,7 @@ import { loadTask, type TaskDoc } from '../data/tasks/index.js';
 import { UserError } from '../util/errors.js';
 import type { TaskConfig } from './config.js';
 import type { EvalTokenizer } from './loglik.js';
-import { bootstrapStderr, mean, meanStderr, weightedF1 } from './metrics.js';
+import { argmax, bootstrapStderr, mean, meanStderr, softmaxInPlace, weightedF1 } from './metrics.js';
 import { limitDocs } from './run.js';
 
 /** Tasks a sentence-level probe fits (NER's span classification would need span features). */
@@ -88,20 +88,11 @@ function logits(w: Float64Array[], z: ArrayLike<number>, out: Float64Array): voi
   }
 }
 
-function softmaxInPlace(p: Float64Array): void {
-  let mx = -Infinity, z = 0;
-  for (const v of p) mx = Math.max(mx, v);
-  for (let c = 0; c < p.length; c++) z += p[c] = Math.exp(p[c]! - mx);
-  for (let c = 0; c < p.length; c++) p[c] /= z;
-}
-
 export function predictSoftmax(m: SoftmaxModel, x: Float32Array): number {
   const z = Float64Array.from(x, (v, j) => (v - m.mu[j]!) / m.sd[j]!);
   const p = new Float64Array(m.classes);
   logits(m.w, z, p);
-  let best = 0;
-  for (let c = 1; c < m.classes; c++) if (p[c]! > p[best]!) best = c;
-  return best;
+  return argmax(p);
 }
 
 /** The text a probe reads: the document itself, with the question where the label depends on it. */

@@ -7,11 +7,6 @@ import type { Engine } from '../engine/engine.js';
 import { rowsLoss } from '../monitor/heldout.js';
 import type { EvalTokenizer } from './loglik.js';
 
-export { taskTestTexts } from '../data/tasks/index.js';
-
-/** Tasks whose test split is text a domain model should fit (the financial ones). */
-export const TASK_LOSS_TASKS = ['fpb', 'fiqa_sa', 'headline', 'ner'] as const;
-
 /** Token-weighted mean loss over the texts (each cut to maxTokens), and the tokens scored. */
 export function textLoss(engine: Engine, tok: EvalTokenizer, texts: string[], o: { batch: number; maxTokens: number }): { loss: number; tokens: number } {
   return rowsLoss(engine, texts.map((t) => tok.encode(t).subarray(0, o.maxTokens)), tok.eosId, o.batch);

@@ -60,8 +60,7 @@ export function writeCheckpoint(runDir: string, step: number, files: Record<stri
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     const known = Object.values(files).reduce((n, d) => n + (typeof d === 'function' ? 0 : Buffer.byteLength(d)), 0);
-    const err = spaceError(e, `checkpoint ${final} (${path.basename(file)}); earlier checkpoints are untouched`, Math.max(needBytes, known), runDir);
-    throw err;
+    throw spaceError(e, `checkpoint ${final} (${path.basename(file)}); earlier checkpoints are untouched`, Math.max(needBytes, known), runDir);
   }
   // A checkpoint of the same step (a rerun after resume) is replaced whole.
   if (existsSync(final)) rmSync(final, { recursive: true, force: true });

@@ -72,14 +72,15 @@ describe('linear probe', () => {
 
 describe('task-test loss', () => {
   it('equals cpt score on the same text, and cpt eval reports it', { timeout: 180_000 }, async () => {
-    const { taskTestTexts, textLoss } = await import('../../src/eval/text-loss.js');
+    const { textLoss } = await import('../../src/eval/text-loss.js');
+    const { taskTexts } = await import('../../src/data/tasks/index.js');
     const { runScore } = await import('../../src/cli/score.js');
     const { writeFileSync } = await import('node:fs');
     const c = { ...presetConfig('pythia-14m'), num_hidden_layers: 2, max_position_embeddings: 256 };
     const model = path.join(tmp, 'model-tl');
     await saveModel(model, c, initWeights(c, 4), { tokenizer: path.join(dataDir(), 'tokenizer/20B_tokenizer.json') });
     const cfg = await loadTaskConfig('fiqa_sa');
-    const texts = (await taskTestTexts(cfg.dataset.loader, dataDir())).slice(0, 40);
+    const texts = (await taskTexts('fiqa_sa', 'test', dataDir())).slice(0, 40);
     const tok = await loadTokenizer(path.join(model, 'tokenizer.json'));
     const kind = await defaultEngineKind();
     const e = await createEngine(kind, c, { threads: 1 });

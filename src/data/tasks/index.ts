@@ -45,7 +45,8 @@ export function loadTask(name: TaskName, dataDir: string): Promise<TaskData> {
 /**
  * The unlabeled text of a task split, one string per distinct example text (FPB/FiQA sentences,
  * headlines, NER sentences as space-joined tokens). TACP trains on `train`; ETS-DACP measures
- * similarity to it. Never pass `test` to training: that would leak the evaluation set.
+ * similarity to it; task-test loss (eval and the monitor) scores `test`. Never pass `test` to
+ * training: that would leak the evaluation set.
  */
 export async function taskTexts(name: FinTask, split: TaskSplit, dataDir: string): Promise<string[]> {
   const data = await loadTask(name, dataDir);
@@ -53,16 +54,3 @@ export async function taskTexts(name: FinTask, split: TaskSplit, dataDir: string
   if (!texts) throw new UserError(`task "${name}" has no ${split} split in the data kit`);
   return texts;
 }
-
-/** The test-split text of a financial task, each distinct text once, in file order. */
-export async function taskTestTexts(name: TaskName, dataDir: string): Promise<string[]> {
-  const data = await loadTask(name, dataDir);
-  const field = name === 'ner' ? 'sentence' : 'text';
-  const seen = new Set<string>();
-  for (const d of data.splits.test ?? []) {
-    const t = d.fields[field];
-    if (t) seen.add(t);
-  }
-  return [...seen];
-}
-

@@ -16,8 +16,8 @@ import os from 'node:os';
 export type NativeKernel = 'auto' | 'scalar' | 'avx2' | 'avx512';
 export type NativePrecision = Precision;
 /** Which instructions run bf16 products on the CPU: the best the CPU has, or one forced. */
-export type Bf16Kernel = 'auto' | 'amx' | 'avx512bf16';
-const BF16_KERNELS: readonly Bf16Kernel[] = ['auto', 'amx', 'avx512bf16'];
+const BF16_KERNELS = ['auto', 'amx', 'avx512bf16'] as const;
+export type Bf16Kernel = (typeof BF16_KERNELS)[number];
 
 export interface NativeEngineOptions extends EngineOptions {
   /** GEMM micro-kernel; default $CPT_NATIVE_KERNEL or "auto" (the widest the CPU supports). */
