@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  isHeldOut, loadTokenizer, openPacked, packDocuments, pileTestDir, prepareCorpus, readManifest, readTokenized, taskTestTexts, tokenizeCorpus,
+  isHeldOut, loadTokenizer, openPacked, packDocuments, pileTestDir, prepareCorpus, readManifest, readTokenized, taskTexts, tokenizeCorpus,
   type PackedDataset, type Tokenizer, type TokenizedDoc,
 } from '../data/index.js';
 import { runSelection } from '../select/index.js';
@@ -68,20 +68,23 @@ export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) =
       pileTest = await packOnce(pileDir, tok, path.join(dataOut, 'pile-test.packed.json'), t.seq_len, t.seed, o.log, { what: 'all', keep: () => true });
       if (pileTest.count === 0) pileTest = null;
     }
-    // Task-test texts: each test-split text of the recipe's tasks once, in file order, up to the
-    // token budget (each cut to seq_len), the same rows at every monitor step.
+    // Task-test texts: each task's test-split texts once, in file order, until that task's equal
+    // share of the token budget (each cut to seq_len); the same rows at every monitor step.
     let taskTest: Int32Array[] | null = null;
     if (recipe.monitor.task_test_tokens > 0) {
       taskTest = [];
-      let n = 0;
+      const share = Math.ceil(recipe.monitor.task_test_tokens / d.tasks.length);
+      let total = 0;
       for (const task of d.tasks) {
-        for (const ids of await tok.encodeBatch(await taskTestTexts(task, dataDir()))) {
-          if (n >= recipe.monitor.task_test_tokens) break;
+        let n = 0;
+        for (const ids of await tok.encodeBatch(await taskTexts(task, 'test', dataDir()))) {
+          if (n >= share) break;
           const row = ids.subarray(0, t.seq_len);
           if (row.length >= 2) taskTest.push(row), (n += row.length);
         }
+        total += n;
       }
-      o.log(`task-test: ${taskTest.length} texts, ${n} tokens from ${d.tasks.join(', ')}`);
+      o.log(`task-test: ${taskTest.length} texts, ${total} tokens from ${d.tasks.join(', ')}`);
     }
     const finTestRows = finTest ? Math.min(finRows, finTest.count) : 0;
     const pileTestRows = pileTest ? Math.min(pileRows, pileTest.count) : 0;
