@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "../src/engine.h"
+#include "harness.h"
 
 using namespace cpt;
 using Clock = std::chrono::steady_clock;
@@ -26,11 +27,12 @@ int main(int argc, char** argv) {
   const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
   const int B = argc > 5 ? std::atoi(argv[5]) : 4, T = argc > 6 ? std::atoi(argv[6]) : 512;
   ModelConfig c;
-  if (!std::strcmp(shape, "14m")) c.hidden = 128, c.layers = 6, c.heads = 4;
-  else if (!std::strcmp(shape, "70m")) c.hidden = 512, c.layers = 6, c.heads = 8;
-  else if (!std::strcmp(shape, "160m")) c.hidden = 768, c.layers = 12, c.heads = 12;
-  else { std::fprintf(stderr, "unknown shape %s\n", shape); return 2; }
-  c.inter = 4 * c.hidden, c.vocab = 50304;
+  try {
+    c = pythiaShape(shape);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
   const char* prec = argc > 7 ? argv[7] : "fp32";  // bf16 = the best bf16 path
   Engine e(c, threads, kernel, !std::strcmp(prec, "fp32") ? nullptr : !std::strcmp(prec, "bf16") ? "auto" : prec);
   std::fprintf(stderr, "precision=%s bf16=%s\n", e.precision(), e.bf16Kernel());

@@ -64,6 +64,19 @@ inline bool jsonBool(const std::string& js, const char* key) {
   return js.compare(js.find_first_not_of(" :", js.find(':', at)), 4, "true") == 0;
 }
 
+// A Pythia shape for the benchmarks and checks (14m, 70m, 160m, 410m, 1b): 4h MLP, vocab 50304.
+inline ModelConfig pythiaShape(const std::string& name) {
+  ModelConfig c;
+  if (name == "14m") c.hidden = 128, c.layers = 6, c.heads = 4;
+  else if (name == "70m") c.hidden = 512, c.layers = 6, c.heads = 8;
+  else if (name == "160m") c.hidden = 768, c.layers = 12, c.heads = 12;
+  else if (name == "410m") c.hidden = 1024, c.layers = 24, c.heads = 16;
+  else if (name == "1b") c.hidden = 2048, c.layers = 16, c.heads = 8;
+  else throw std::runtime_error("unknown shape " + name + " (14m, 70m, 160m, 410m, 1b)");
+  c.inter = 4 * c.hidden, c.vocab = 50304;
+  return c;
+}
+
 // The model configuration from an HF config.json.
 inline ModelConfig readConfig(const std::string& dir) {
   const std::string js = readAll(dir + "/config.json");

@@ -86,16 +86,6 @@ class Gpu {
 
 const AdamW kAdam{6e-4, 0.9, 0.95, 1e-8, 0.1, 1.0};
 
-ModelConfig shape(const std::string& s) {
-  ModelConfig c;
-  if (s == "160m") c.hidden = 768, c.layers = 12, c.heads = 12;
-  else if (s == "410m") c.hidden = 1024, c.layers = 24, c.heads = 16;
-  else if (s == "1b") c.hidden = 2048, c.layers = 16, c.heads = 8;
-  else throw std::runtime_error("unknown shape " + s + " (160m, 410m, 1b)");
-  c.inter = 4 * c.hidden, c.vocab = 50304;
-  return c;
-}
-
 // Seeded Pythia-like init shared by both engines: N(0, 0.02) matrices, unit norms, zero biases.
 std::vector<std::vector<float>> initWeights(const ModelConfig& c, unsigned seed) {
   size_t total;
@@ -291,7 +281,7 @@ int train(const std::string& file, int steps, int B, int T, int threads) {
   std::vector<uint16_t> toks(blob.size() / 2);
   std::memcpy(toks.data(), blob.data(), toks.size() * 2);
   if (toks.size() < (size_t)B * T) throw std::runtime_error(file + ": too few tokens");
-  const ModelConfig c = shape("160m");
+  const ModelConfig c = pythiaShape("160m");
   for (uint16_t t : toks)
     if (t >= c.vocab) throw std::runtime_error(file + ": token id outside the 160m vocabulary");
   const auto w = initWeights(c, 1);
@@ -318,7 +308,7 @@ int train(const std::string& file, int steps, int B, int T, int threads) {
 
 // ---- bench: bf16 training throughput and MFU, FLOPs counted as src/recipe/estimate.ts does.
 int bench(const std::string& name, int B, int T, int steps, bool recompute, double peakTflops) {
-  const ModelConfig c = shape(name);
+  const ModelConfig c = pythiaShape(name);
   Gpu g(c, true, recompute);
   loadBoth(nullptr, &g, initWeights(c, 1));
   size_t total;
