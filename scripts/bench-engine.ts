@@ -3,7 +3,7 @@
  *
  * Training (fwd + bwd + AdamW) and scoring (fwd-only token logprobs) throughput of the native
  * engine on Pythia shapes (batch 4, seq 512, vocab 50304), achieved GFLOP/s, and the same
- * figures for the PyTorch peer in the same run (scripts/anchors/torch_cpu_neox.py: current PyTorch
+ * figures for the PyTorch peer in the same run (scripts/anchors/torch_neox.py: current PyTorch
  * from PyPI in .peers/, Hugging Face GPT-NeoX, SDPA, fused AdamW, torch.compile unless --eager,
  * fp32 and bf16 autocast), with our/peer ratios. Best of --reps repetitions for cpt (the machine
  * may be shared); the peer runs once per setting after its compile.
@@ -39,7 +39,7 @@ const { values: a } = parseArgs({
 });
 const shapes = a.shapes!.split(',');
 const reps = Number(a.reps), threads = Number(a.threads), B = Number(a.batch), T = Number(a.seq);
-const ANCHOR = path.join(ROOT, 'scripts', 'anchors', 'torch_cpu_neox.py');
+const ANCHOR = path.join(ROOT, 'scripts', 'anchors', 'torch_neox.py');
 const PY = process.env.CPT_PEER_PYTHON || (fs.existsSync(path.join(ROOT, '.peers', 'bin', 'python')) ? path.join(ROOT, '.peers', 'bin', 'python') : 'python3');
 
 /** Model FLOPs of one forward pass over B x T tokens (matmuls only; causal attention pairs). */
@@ -82,7 +82,7 @@ let torchVersion = '';
 function benchTorch(shape: string, precision: NativePrecision): (Figures & { mode: string }) | string {
   const probe = spawnSync(PY, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
   if (probe.status !== 0) return `PyTorch + transformers not installed for ${PY} (python3 -m venv .peers && .peers/bin/pip install -r test/peers/requirements.txt)`;
-  const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3', precision, a.eager ? 'eager' : 'compile'], { encoding: 'utf8', env: { ...process.env, THREADS: String(threads) } });
+  const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3', precision, a.eager ? 'eager' : 'compile', 'cpu'], { encoding: 'utf8', env: { ...process.env, THREADS: String(threads) } });
   const m = /torch=(\S+) .*mode=(\w+) .*train_tok_s=(\d+) fwd_tok_s=(\d+)/.exec(p.stdout ?? '');
   if (p.status !== 0 || !m) return `peer failed (${p.signal ? `killed by ${p.signal}` : `exit ${p.status}`}): ${(p.stderr || p.stdout || '').trim().split('\n').pop()}`;
   torchVersion = m[1];

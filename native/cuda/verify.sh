@@ -9,7 +9,8 @@
 #    determinism (fp32, bf16) and recomputation changing no bit;
 # 4. train: 200 steps of a pythia-160m shape on kit tokens, CPU fp32 vs CUDA fp32 and bf16;
 # 5. bench: bf16 training tokens/s and MFU for 160m, 410m and 1b at seq 2048, and PyTorch
-#    (HF GPT-NeoX, bf16 autocast, SDPA, fused AdamW) on the same GPU, ratio printed.
+#    (scripts/anchors/torch_neox.py: HF GPT-NeoX, bf16 autocast, SDPA, fused AdamW, eager) on the
+#    same GPU, ratio printed.
 # Prints name=value lines; exits non-zero when a check failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +38,7 @@ run $B/cuda_check parity
 run $B/cuda_check train "$DATA/kit-tokens.u16" 200 2 256 "$(nproc)"
 for s in 160m 410m 1b; do
   ours=$(timeout 300 $B/cuda_check bench $s 4 2048 10 | tee /dev/stderr | sed -n "s/^cuda_train_tok_s_$s=//p")
-  peer=$(timeout 300 python3 native/cuda/anchor_torch.py $s 4 2048 10 | tee /dev/stderr | sed -n "s/^torch_train_tok_s_$s=//p")
+  peer=$(timeout 300 python3 scripts/anchors/torch_neox.py $s 2048 4 10 bf16 eager cuda | tee /dev/stderr | sed -n "s/.* train_tok_s=\([0-9]*\).*/\1/p")
   if [ -n "$ours" ] && [ -n "$peer" ]; then
     echo "ratio_vs_torch_$s=$(python3 -c "print(f'{$ours / $peer:.2f}')")"
   else
