@@ -2,133 +2,212 @@
  * `npm run reproduce`: the paper's comparison at small scale, end to end (recipes/repro/*.yaml).
  *   1. the base model (recipes/repro/base.yaml): pythia-14m shape pre-trained on the general corpus;
  *   2. from it, one epoch each: DACP, TACP, and ETS-DACP / ETA-DACP (perplexity, entropy) /
- *      ETS-DACP-com at a 10% budget with hard and soft sampling;
- *   3. every model: final Fin-test and Pile-test loss, FPB / FiQA-SA / Headline / NER and ARC-Easy;
- *   4. checkpoints/repro/results.md (base model first) and loss plots of all runs overlaid.
+ *      ETS-DACP-com at a 10% budget with hard and soft sampling; with --seeds N, TACP and every
+ *      10% run N times with other data-order and sampling seeds (the base and DACP once);
+ *   3. every model: Fin-test, Pile-test and task-test losses, linear probes (FPB / FiQA-SA /
+ *      Headline), the prompted tasks with their continuous likelihood metrics, and ARC-Easy;
+ *   4. checkpoints/repro/results.md (mean ± std over seeds), loss plots of the seed-1 runs and a
+ *      per-task plot with error bars.
  * Resumable as a whole: finished runs and evaluations are skipped; an interrupted run resumes.
- * Options: --only a,b  --eval-limit N (examples per task; default 100)  --no-eval
- *          --recipes DIR (default recipes/repro)  --out DIR (default checkpoints/repro)
+ * Options: --seeds N (default 1)  --jobs N (runs at once, cores split among them; default 1)
+ *          --only a,b  --eval-limit L (cpt eval --limit; default 100,ner=30)  --probe-limit N
+ *          --no-eval  --recipes DIR (default recipes/repro)  --out DIR (default checkpoints/repro)
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseDocument } from 'yaml';
 import { loadRecipe } from '../src/recipe/load.js';
+import type { Recipe } from '../src/recipe/types.js';
 import { readMetrics, type MetricRecord } from '../src/monitor/metrics.js';
-import { readResults, type ResultsFile } from '../src/eval/results.js';
+import { readResults } from '../src/eval/results.js';
 import { plotRuns } from '../src/monitor/plot.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fmtDuration } from '../src/util/progress.js';
 import { ROOT } from '../src/util/paths.js';
+import { runPool, type Job } from './repro/pool.js';
+import { lossTable, plotTasks, taskTable, type RunResult } from './repro/table.js';
 
 const { values: opt } = parseArgs({
   options: {
     only: { type: 'string' },
-    'eval-limit': { type: 'string', default: '100' },
+    seeds: { type: 'string', default: '1' },
+    jobs: { type: 'string', default: '1' },
+    'eval-limit': { type: 'string', default: '100,ner=30' },
+    'probe-limit': { type: 'string' },
     'no-eval': { type: 'boolean', default: false },
     recipes: { type: 'string', default: path.join(ROOT, 'recipes', 'repro') },
     out: { type: 'string', default: path.join(ROOT, 'checkpoints', 'repro') },
   },
 });
-const REPRO = path.resolve(opt.recipes);
-const OUT = path.resolve(opt.out);
+const posInt = (name: string, v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected an integer >= 1, got "${v}"`);
+  return n;
+};
+const SEEDS = posInt('seeds', opt.seeds!);
+const LANES = posInt('jobs', opt.jobs!);
+const REPRO = path.resolve(opt.recipes!);
+const OUT = path.resolve(opt.out!);
 const TASKS = ['fpb', 'fiqa_sa', 'headline', 'ner', 'arc_easy'];
 const ORDER = ['base', 'dacp', 'tacp', 'ets-dacp-hard', 'ets-dacp-soft', 'eta-dacp-ppl-hard', 'eta-dacp-ppl-soft',
   'eta-dacp-ent-hard', 'eta-dacp-ent-soft', 'ets-dacp-com-hard', 'ets-dacp-com-soft'];
+/** Trained once whatever --seeds says: the base, and DACP (one epoch over everything; its data order matters least). */
+const ONCE = new Set(['base', 'dacp']);
 
 const only = opt.only ? new Set(opt.only.split(',')) : undefined;
-const names = ORDER.filter((n) => existsSync(path.join(REPRO, `${n}.yaml`)) && (!only || only.has(n) || n === 'base'));
+const methods = ORDER.filter((n) => existsSync(path.join(REPRO, `${n}.yaml`)) && (!only || only.has(n) || n === 'base'));
+
+/** One model of the study: a method (recipe name) and a seed number (1 = the recipe as written). */
+interface Run { id: string; method: string; seed: number; file: string; recipe: Recipe }
+
+/** Seed k of a recipe: train.seed and selection.seed moved by 1000·(k−1), its own run directory. */
+async function seededFile(method: string, file: string, recipe: Recipe, k: number): Promise<string> {
+  if (k === 1) return file;
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  const offset = 1000 * (k - 1);
+  doc.setIn(['name'], `${recipe.name}-seed${k}`);
+  if (doc.hasIn(['run_dir'])) doc.setIn(['run_dir'], `${String(doc.getIn(['run_dir']))}-seed${k}`);
+  doc.setIn(['train', 'seed'], recipe.train.seed + offset);
+  if (doc.hasIn(['selection'])) doc.setIn(['selection', 'seed'], recipe.selection.seed + offset);
+  doc.commentBefore = ` Generated by npm run reproduce from ${path.relative(ROOT, file)}: seed ${k} (train.seed and selection.seed + ${offset}).`;
+  const out = path.join(OUT, 'recipes', `${method}-seed${k}.yaml`);
+  const text = doc.toString({ lineWidth: 0 });
+  if (!existsSync(out) || readFileSync(out, 'utf8') !== text) await writeFileAtomic(out, text);
+  return out;
+}
+
+const runs: Run[] = [];
+for (let k = 1; k <= SEEDS; k++) {
+  for (const method of methods) {
+    if (k > 1 && ONCE.has(method)) continue;
+    const file = path.join(REPRO, `${method}.yaml`);
+    const base = await loadRecipe(file);
+    const seeded = await seededFile(method, file, base, k);
+    runs.push({ id: k === 1 ? method : `${method}-seed${k}`, method, seed: k, file: seeded, recipe: k === 1 ? base : await loadRecipe(seeded) });
+  }
+}
 
 /**
- * Wall seconds of every stage (selection + training, evaluation), summed over invocations so a
- * study that was interrupted and resumed still reports what it cost in all.
+ * Wall seconds of every stage (selection + training, evaluation) per run, summed over invocations
+ * so a study that was interrupted and resumed still reports what it cost in all.
  */
 type Stage = 'train' | 'eval';
 const LEDGER = path.join(OUT, 'timings.json');
 const ledger: Record<string, Partial<Record<Stage, number>>> = existsSync(LEDGER) ? JSON.parse(readFileSync(LEDGER, 'utf8')) : {};
-
-async function cpt(name: string, stage: Stage, args: string[]): Promise<void> {
-  const t = Date.now();
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), ...args], { stdio: 'inherit', cwd: ROOT });
+const record = (id: string, stage: Stage) => async (seconds: number) => {
   // Recorded even when the stage fails: an interrupted stage's time is part of the study's cost.
-  (ledger[name] ??= {})[stage] = (ledger[name][stage] ?? 0) + (Date.now() - t) / 1000;
+  (ledger[id] ??= {})[stage] = (ledger[id][stage] ?? 0) + seconds;
   await writeFileAtomic(LEDGER, JSON.stringify(ledger, null, 2) + '\n');
-  if (r.status !== 0) throw new Error(`cpt ${args.join(' ')} exited with ${r.status ?? r.signal}`);
-}
+};
+const evalFile = (r: Run) => path.join(OUT, 'eval', `${r.id}.json`);
+const trained = (r: Run) => existsSync(path.join(r.recipe.run_dir, 'final', 'config.json'));
 
-const t0 = Date.now();
-const runDirs = new Map<string, string>();
-for (const name of names) {
-  const file = path.join(REPRO, `${name}.yaml`);
-  const recipe = await loadRecipe(file);
-  runDirs.set(name, recipe.run_dir);
-  const final = path.join(recipe.run_dir, 'final');
-  if (existsSync(path.join(final, 'config.json'))) {
-    console.log(`== ${name}: trained (${final})`);
-  } else {
-    const resume = existsSync(recipe.run_dir) && readdirSync(recipe.run_dir).some((f) => /^step-\d+$/.test(f));
-    console.log(`== ${name}: training${resume ? ' (resuming)' : ''}`);
-    await cpt(name, 'train', ['train', file, ...(resume ? ['--resume', 'auto'] : [])]);
+/**
+ * What a run's training shares with runs after it: the prepared corpus and each score table. The
+ * first run (in the order below) that needs one makes it; the others wait for that run, so two
+ * processes never build the same thing. The first fin run is ETS-DACP hard, not DACP: the rest
+ * would otherwise wait for DACP's whole epoch.
+ */
+function sharedKeys(r: Recipe): string[] {
+  const metrics = r.method === 'ets-dacp' ? ['similarity'] : r.method === 'eta-dacp' ? [r.selection.metric ?? ''] :
+    r.method === 'ets-dacp-com' ? ['similarity', 'perplexity', 'entropy'] : [];
+  return [r.data.prepared_dir, ...metrics.map((m) => `${r.data.prepared_dir}#${m}`)];
+}
+const scheduleOrder = (r: Run) => [r.seed, r.method === 'base' ? -2 : r.method === 'ets-dacp-hard' ? -1 : ORDER.indexOf(r.method)];
+const byOrder = [...runs].sort((a, b) => { const x = scheduleOrder(a), y = scheduleOrder(b); return x[0]! - y[0]! || x[1]! - y[1]!; });
+
+const cpt = path.join(ROOT, 'scripts', 'cpt.mjs');
+const threadArgs = (t: number | undefined) => (t === undefined ? [] : ['--threads', String(t)]);
+const jobs: Job[] = [];
+const trainJob = new Map<string, Job>();
+const producer = new Map<string, Job>();
+let baseJob: Job | undefined;
+for (const r of byOrder) {
+  if (trained(r)) console.log(`== ${r.id}: trained (${path.join(r.recipe.run_dir, 'final')})`);
+  else {
+    const resume = existsSync(r.recipe.run_dir) && readdirSync(r.recipe.run_dir).some((f) => /^step-\d+$/.test(f));
+    const job: Job = {
+      id: `${r.id}-train`,
+      title: `== ${r.id}: training${resume ? ' (resuming)' : ''}`,
+      deps: [...(r.method !== 'base' && baseJob ? [baseJob] : []), ...sharedKeys(r.recipe).flatMap((k) => (producer.has(k) ? [producer.get(k)!] : []))],
+      args: (t) => [cpt, 'train', r.file, ...(resume ? ['--resume', 'auto'] : []), ...threadArgs(t)],
+      done: record(r.id, 'train'),
+    };
+    jobs.push(job);
+    trainJob.set(r.id, job);
+    if (r.method === 'base') baseJob = job;
+    for (const k of sharedKeys(r.recipe)) if (!producer.has(k)) producer.set(k, job);
   }
   if (opt['no-eval']) continue;
-  const evalFile = path.join(OUT, 'eval', `${name}.json`);
-  if (existsSync(evalFile)) console.log(`== ${name}: evaluated (${evalFile})`);
+  if (existsSync(evalFile(r))) console.log(`== ${r.id}: evaluated (${evalFile(r)})`);
   else {
-    console.log(`== ${name}: evaluating ${TASKS.join(', ')}`);
-    await cpt(name, 'eval', ['eval', '--model', final, '--tasks', TASKS.join(','), '--limit', String(opt['eval-limit']), '--out', evalFile]);
+    const probeLimit = opt['probe-limit'] ? ['--probe-limit', opt['probe-limit']] : [];
+    jobs.push({
+      id: `${r.id}-eval`,
+      title: `== ${r.id}: evaluating ${TASKS.join(', ')}`,
+      deps: trainJob.has(r.id) ? [trainJob.get(r.id)!] : [],
+      args: (t) => [cpt, 'eval', '--model', path.join(r.recipe.run_dir, 'final'), '--tasks', TASKS.join(','), '--limit', opt['eval-limit']!,
+        '--probe', ...probeLimit, '--batch', '16', '--out', evalFile(r), ...threadArgs(t)],
+      done: record(r.id, 'eval'),
+    });
   }
 }
+// A long job (DACP) is worth starting as soon as it can: ready jobs start in list order.
+jobs.sort((a, b) => Number(b.id === 'dacp-train') - Number(a.id === 'dacp-train'));
 
-// ---- results table: base model first, then each run, with its tokens and wall time
-const metricsOf = (n: string): MetricRecord[] => {
-  const f = path.join(runDirs.get(n)!, 'metrics.jsonl');
+const t0 = Date.now();
+const cores = os.availableParallelism();
+console.log(`reproduce: ${runs.length} models (${methods.length} methods, ${SEEDS} seed${SEEDS > 1 ? 's' : ''}), ${jobs.length} jobs to run, ${LANES} at once on ${cores} cores`);
+await runPool(jobs, { command: process.execPath, cwd: ROOT, lanes: LANES, cores, logDir: path.join(OUT, 'logs') });
+const wall = (Date.now() - t0) / 1000;
+
+// ---- results
+const metricsOf = (r: Run): MetricRecord[] => {
+  const f = path.join(r.recipe.run_dir, 'metrics.jsonl');
   return existsSync(f) ? readMetrics(f) : [];
 };
-const lastWith = (m: MetricRecord[], k: 'fin_test' | 'pile_test') => [...m].reverse().find((r) => r[k] !== null)?.[k] ?? null;
+const lastWith = (m: MetricRecord[], k: 'fin_test' | 'pile_test') => [...m].reverse().find((x) => x[k] !== null)?.[k] ?? null;
 /** The base model's held-out losses are step 0 of any continued run (same Fin-test / Pile-test rows). */
-const baseStart = names.filter((n) => n !== 'base').map((n) => metricsOf(n).find((r) => r.step === 0)).find((r) => r);
-
-const evals = new Map<string, ResultsFile>();
-for (const n of names) {
-  const f = path.join(OUT, 'eval', `${n}.json`);
-  if (existsSync(f)) evals.set(n, await readResults(f));
+const baseStart = runs.filter((r) => r.method !== 'base').map((r) => metricsOf(r).find((x) => x.step === 0)).find((x) => x);
+const results: RunResult[] = [];
+for (const r of runs) {
+  const m = metricsOf(r);
+  const isBase = r.method === 'base';
+  results.push({
+    method: r.method,
+    seed: r.seed,
+    tokens: m.length ? m[m.length - 1]!.tokens : null,
+    trainSeconds: ledger[r.id]?.train ?? null,
+    evalSeconds: ledger[r.id]?.eval ?? null,
+    finTest: (isBase ? baseStart?.fin_test : lastWith(m, 'fin_test')) ?? null,
+    pileTest: (isBase ? baseStart?.pile_test : lastWith(m, 'pile_test')) ?? null,
+    eval: existsSync(evalFile(r)) ? await readResults(evalFile(r)) : undefined,
+  });
 }
-const metricFor: Record<string, string> = { fpb: 'f1_weighted', fiqa_sa: 'f1_weighted', headline: 'f1_weighted', ner: 'entity_f1', arc_easy: 'acc_norm' };
-const score = (n: string, task: string): string => {
-  const row = evals.get(n)?.results.find((r) => r.task === task && r.metric === metricFor[task]);
-  return row ? (100 * row.value).toFixed(1) : '-';
-};
-const f3 = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(3));
 
-const studySeconds = names.reduce((a, n) => a + (ledger[n]?.train ?? 0) + (ledger[n]?.eval ?? 0), 0);
-const header = ['run', 'train tokens', 'select + train', 'eval', 'Fin-test loss', 'Pile-test loss', ...TASKS.map((t) => `${t} (${metricFor[t]})`)];
-const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
-for (const n of names) {
-  const m = metricsOf(n);
-  const last = m[m.length - 1];
-  const isBase = n === 'base';
-  const fin = isBase ? baseStart?.fin_test : lastWith(m, 'fin_test');
-  const pile = isBase ? baseStart?.pile_test : lastWith(m, 'pile_test');
-  const t = ledger[n] ?? {};
-  const cells = [isBase ? 'base (general corpus)' : n, last ? String(last.tokens) : '-', t.train !== undefined ? fmtDuration(t.train) : '-',
-    t.eval !== undefined ? fmtDuration(t.eval) : '-', f3(fin), f3(pile),
-    ...TASKS.map((t) => score(n, t))];
-  lines.push(`| ${cells.join(' | ')} |`);
-}
-const note = `Generated by \`npm run reproduce\` (eval limit ${opt['eval-limit']} examples per task; F1 and accuracy in %). ` +
-  `The base row's losses are measured on the same Fin-test / Pile-test rows as the continued runs (their step 0). ` +
-  `"select + train" is the whole \`cpt train\` (corpus preparation, scoring and selection, training, monitoring); "eval" the whole \`cpt eval\`. ` +
-  `Whole study: ${fmtDuration(studySeconds)} (sum of the stage times in ${path.relative(ROOT, LEDGER)}, over every invocation); this invocation: ${fmtDuration((Date.now() - t0) / 1000)}.`;
-await writeFileAtomic(path.join(OUT, 'results.md'), `${lines.join('\n')}\n\n${note}\n`);
-console.log(`\n${lines.join('\n')}\n\n${note}`);
+const stageSum = runs.reduce((a, r) => a + (ledger[r.id]?.train ?? 0) + (ledger[r.id]?.eval ?? 0), 0);
+const engine = results.find((r) => r.eval)?.eval?.engine ?? 'see the runs\' logs';
+const note = `Generated by \`npm run reproduce -- --seeds ${SEEDS} --jobs ${LANES}\` on ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} (${cores} cores), engine ${engine}. ` +
+  `Mean ± sample std over seeds where a run has several (column "seeds"); base and DACP are trained once. ` +
+  `Fin-test / Pile-test: final monitor losses (the base row: step 0 of the continued runs, the same rows); task-test: \`cpt eval\` on each task's whole test split; ` +
+  `probe: logistic regression on frozen mean-pooled hidden states, weighted F1 in % on ${opt['probe-limit'] ? `${opt['probe-limit']} test examples` : 'the whole test split'}; ` +
+  `prompted tasks (eval limit ${opt['eval-limit']}, F1 and accuracy in %, ties count as wrong) with the gold choice's log-probability per character and the normalised margin over the best wrong choice. ` +
+  `Stage times are per run (mean over seeds); their sum is ${fmtDuration(stageSum)} over every invocation (${path.relative(ROOT, LEDGER)}); this invocation took ${fmtDuration(wall)} wall.`;
+const text = `### Losses\n\n${lossTable(methods, results)}\n\n### Tasks\n\n${taskTable(methods, results)}\n\n${note}\n`;
+await writeFileAtomic(path.join(OUT, 'results.md'), text);
+console.log(`\n${text}`);
 
-const continued = names.filter((n) => n !== 'base' && metricsOf(n).length).map((n) => runDirs.get(n)!);
-if (continued.length) {
+const seed1 = runs.filter((r) => r.method !== 'base' && r.seed === 1 && metricsOf(r).length);
+if (seed1.length) {
   // One colour per method, one dash per sampling; symlog x so the 10% runs are not squeezed against DACP's 100%.
   const style = (run: string) => {
     const m = /^(.*)-(hard|soft)$/.exec(run);
-    return m ? { color: m[1], dash: m[2] } : { color: run, dash: 'none (whole set)' };
+    return m ? { color: m[1]!, dash: m[2]! } : { color: run, dash: 'none (whole set)' };
   };
-  const p = await plotRuns(continued, { out: path.join(OUT, 'plots'), x: 'tokens', train: false, logX: true, style });
+  const p = await plotRuns(seed1.map((r) => r.recipe.run_dir), { out: path.join(OUT, 'plots'), x: 'tokens', train: false, logX: true, style });
   console.log(`plots: ${p.svg}, ${p.png}`);
 }
+const t = await plotTasks(methods, results, path.join(OUT, 'plots', 'tasks'));
+if (t) console.log(`per-task plot: ${t.svg}, ${t.png}`);

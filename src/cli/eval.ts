@@ -28,6 +28,7 @@ interface EvalOpts {
   out?: string;
   compare?: string[];
   probe?: boolean;
+  probeLimit?: string;
 }
 
 function intOpt(name: string, v: string | undefined, min: number): number | undefined {
@@ -35,6 +36,21 @@ function intOpt(name: string, v: string | undefined, min: number): number | unde
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new UserError(`--${name}: expected an integer >= ${min}, got "${v}"`);
   return n;
+}
+
+/** `--limit 100` or `--limit 100,ner=30`: a default for every task and overrides by task name. */
+export function parseLimits(v: string | undefined, tasks: readonly string[]): (task: string) => number | undefined {
+  if (v === undefined) return () => undefined;
+  let fallback: number | undefined;
+  const per = new Map<string, number>();
+  for (const part of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(?:([\w.-]+)=)?(.*)$/.exec(part)!;
+    const n = intOpt('limit', m[2], 1)!;
+    if (m[1] === undefined) fallback = n;
+    else if (!tasks.includes(m[1])) throw new UserError(`--limit: ${m[1]} is not one of the tasks (${tasks.join(', ')})`);
+    else per.set(m[1], n);
+  }
+  return (task) => per.get(task) ?? fallback;
 }
 
 async function makeEngine(kind: string, model: Awaited<ReturnType<typeof loadModel>>, threads?: number): Promise<Engine> {
@@ -63,7 +79,8 @@ async function evaluate(o: EvalOpts): Promise<void> {
   if (!tasks.length) throw new UserError(`--tasks: expected a comma-separated list from ${known.join(', ')}`);
   const configs = await Promise.all(tasks.map((t) => loadTaskConfig(t)));
   const shots = intOpt('shots', o.shots, 0);
-  const limit = intOpt('limit', o.limit, 1);
+  const limitOf = parseLimits(o.limit, tasks);
+  const probeLimit = intOpt('probe-limit', o.probeLimit, 1);
   const seed = intOpt('seed', o.seed, 0)!;
   const batch = intOpt('batch', o.batch, 1)!;
   const threads = intOpt('threads', o.threads, 0);
@@ -80,11 +97,12 @@ async function evaluate(o: EvalOpts): Promise<void> {
   const engine = await makeEngine(o.engine, model, threads);
   const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
   const out = path.resolve(o.out ?? (isDir ? path.join(o.model, 'eval-results.json') : `eval-${o.model}.json`));
-  process.stderr.write(`cpt eval: ${model.source} on ${engine.name}; tasks ${tasks.join(', ')}${limit ? `; limit ${limit}` : ''}\n`);
+  process.stderr.write(`cpt eval: ${model.source} on ${engine.name}; tasks ${tasks.join(', ')}${o.limit ? `; limit ${o.limit}` : ''}\n`);
 
   const rows: ResultsFile['results'] = [];
   try {
-    for (const cfg of configs) {
+    for (const [i, cfg] of configs.entries()) {
+      const limit = limitOf(tasks[i]!);
       const r = await runTask(cfg, engine, tok, { dataDir: dataDir(), shots, limit, seed, batch, progress: true });
       rows.push(...resultRows(r));
       if ((FIN_TASKS as readonly string[]).includes(cfg.dataset.loader)) {
@@ -98,7 +116,7 @@ async function evaluate(o: EvalOpts): Promise<void> {
       }
       if (o.probe && (PROBE_TASKS as readonly string[]).includes(cfg.dataset.loader)) {
         const t0 = Date.now();
-        const p = await probeTask(cfg, engine, tok, { dataDir: dataDir(), seed, batch, limit });
+        const p = await probeTask(cfg, engine, tok, { dataDir: dataDir(), seed, batch, limit: probeLimit });
         const seconds = (Date.now() - t0) / 1000;
         const base = { task: p.task, n: p.n_test, shots: 0, split: 'test', seconds, examples_per_s: p.n_test / Math.max(seconds, 1e-9) };
         rows.push({ ...base, metric: 'probe_acc', value: p.acc, stderr: p.acc_stderr }, { ...base, metric: 'probe_f1_weighted', value: p.f1_weighted, stderr: p.f1_stderr });
@@ -114,7 +132,7 @@ async function evaluate(o: EvalOpts): Promise<void> {
         engine: engine.name,
         tokenizer: tokFile,
         seed,
-        limit: limit ?? null,
+        limit: o.limit === undefined ? null : /^\d+$/.test(o.limit) ? Number(o.limit) : o.limit,
         time: new Date().toISOString(),
         results: rows,
       };
@@ -141,7 +159,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'HF model directory (e.g. checkpoints/<run>/final) or Pythia preset')
     .option('--tasks <list>', 'comma-separated task names (src/eval/tasks/*.yaml) or YAML paths', 'fpb,fiqa_sa,headline,ner')
     .option('--shots <n>', "few-shot examples per prompt (default: each task's num_fewshot)")
-    .option('--limit <n>', 'N test examples per task (NER: sentences), a seeded sample in file order')
+    .option('--limit <n>', 'N test examples per task (NER: sentences), a seeded sample in file order; per task as 100,ner=30')
     .option('--seed <n>', 'few-shot sampling seed', '1234')
     .option('--engine <kind>', `${ENGINE_LIST}, or auto (native if built, else tfjs)`, 'auto')
     .option('--batch <n>', 'sequences per engine call', '8')
@@ -150,6 +168,7 @@ export function register(program: Command): void {
     .option('--out <file>', 'results JSON (default <model>/eval-results.json); with --compare: markdown file')
     .option('--compare <files...>', 'print a markdown table comparing results JSON files side by side')
     .option('--probe', `also train a linear probe on the frozen mean-pooled hidden states (${PROBE_TASKS.join(', ')}): test accuracy and weighted F1`)
+    .option('--probe-limit <n>', "the probe's test examples per task, a seeded sample (default: the whole test split)")
     .action(async (o: EvalOpts) => {
       if (o.compare) await compare(o.compare, o.out);
       else await evaluate(o);

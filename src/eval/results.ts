@@ -26,7 +26,8 @@ export interface ResultsFile {
   engine: string;
   tokenizer: string;
   seed: number;
-  limit: number | null;
+  /** `--limit` as given: N, or N with per-task overrides (`100,ner=30`). */
+  limit: number | string | null;
   /** ISO time the run finished. */
   time: string;
   results: ResultRow[];
