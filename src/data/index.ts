@@ -6,6 +6,7 @@ export {
   CORPUS_FORMAT,
   CORPUS_VERSION,
   prepareCorpus,
+  preparedManifest,
   readArrowBatches,
   readDocs,
   readManifest,

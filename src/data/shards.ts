@@ -182,6 +182,11 @@ export class ShardWriter {
  * Reads every source and writes shards + manifest.json into outDir. Returns the existing
  * manifest untouched when it was made from the same specs and unchanged input files.
  */
+/** The prepared corpus when it is up to date with its sources, else null; nothing is written. */
+export async function preparedManifest(specs: SourceSpec[], outDir: string, shardMb: number): Promise<CorpusManifest | null> {
+  return upToDate(outDir, (await fingerprint(specs, shardMb)).fp);
+}
+
 export async function prepareCorpus(specs: SourceSpec[], outDir: string, opts: PrepareOptions): Promise<PrepareResult> {
   if (!(opts.shardMb > 0)) throw new UserError(`shard size must be a positive number of MB, got ${opts.shardMb}`);
   if (specs.length === 0) throw new UserError('no sources to prepare');

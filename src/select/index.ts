@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Recipe } from '../recipe/types.js';
-import { isHeldOut, loadTokenizer, prepareCorpus, readArrowBatches, readDocs, readManifest, taskTexts, type CorpusManifest, type Doc, type Tokenizer } from '../data/index.js';
+import { isHeldOut, loadTokenizer, prepareCorpus, preparedManifest, readArrowBatches, readDocs, readManifest, taskTexts, type CorpusManifest, type Doc, type Tokenizer } from '../data/index.js';
 import { MANIFEST } from '../data/shards.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { loadModel } from '../model/load.js';
@@ -17,7 +17,8 @@ import { lockDir } from '../util/lock.js';
 import { UserError } from '../util/errors.js';
 import { sampleByScore, softOrder, takeBudget, budgetTokens, type Metric } from './sample.js';
 import { readScores, writeScores, type ScoreTable } from './score-file.js';
-import { scoreCorpus, type DocScorer, type ScoreProgress, type ShardInput } from './score-run.js';
+import { scoreCorpus, scoreShards, type DocScorer, type ScoreProgress, type ScoreRunOptions, type ShardInput } from './score-run.js';
+import { endWorkerJob, joinWorkerJob, ownsShard, workerJob, type Worker } from './workers.js';
 import { DenseSimilarityScorer, PerplexityScorer, TextPoolScorer, modelEmbed, transformersEmbed } from './scorers.js';
 import { SelectedWriter, type SelectionInfo, type SelectionManifest } from './write-selected.js';
 import { writeReport } from './report.js';
@@ -194,6 +195,21 @@ function unionScores(parts: ScoreTable[], metrics: Metric[]): ScoreTable {
   return out;
 }
 
+/** What a scoring pass over the corpus for `metrics` needs, its scorers aside. */
+function scoreRun(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, key: string, dir: string, scorers: DocScorer[], o: SelectionOptions): ScoreRunOptions {
+  const totalDocs = corpus.totals.docs, totalChars = corpus.totals.text_bytes;
+  return {
+    dir,
+    key,
+    shards: corpusShards(corpusDir, corpus),
+    heldOut: (id) => isHeldOut(id, r.data.fin_test_fraction),
+    tokenize: (texts) => tok.encodeBatch(texts),
+    scorers,
+    onProgress: (p) => o.onProgress?.({ phase: 'score', score: p, totalDocs, totalChars }),
+    onShardDone: o.onShardDone,
+  };
+}
+
 /** One scoring pass over the corpus for `metrics` (at most one, or none for DACP's token counts). */
 async function metricScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string; file: string }> {
   const key = scoresKey(r, corpus, tok, metrics);
@@ -201,20 +217,9 @@ async function metricScores(r: Recipe, corpusDir: string, corpus: CorpusManifest
   if (!o.rescore && (await cachedKey(meta)) === key && existsSync(file)) return { scores: await readScores(file), key, file };
   if (o.rescore) for (const f of ['parts', 'scores.arrow', 'scores.json']) await fs.rm(path.join(dir, f), { recursive: true, force: true });
   const scorers = await buildScorers(r, metrics, tok);
-  const totalDocs = corpus.totals.docs;
-  const totalChars = corpus.totals.text_bytes;
   let scores: ScoreTable;
   try {
-    scores = await scoreCorpus({
-      dir,
-      key,
-      shards: corpusShards(corpusDir, corpus),
-      heldOut: (id) => isHeldOut(id, r.data.fin_test_fraction),
-      tokenize: (texts) => tok.encodeBatch(texts),
-      scorers,
-      onProgress: (p) => o.onProgress?.({ phase: 'score', score: p, totalDocs, totalChars }),
-      onShardDone: o.onShardDone,
-    });
+    scores = await scoreCorpus(scoreRun(r, corpusDir, corpus, tok, key, dir, scorers, o));
   } finally {
     for (const s of scorers) await s.close?.();
   }
@@ -223,6 +228,50 @@ async function metricScores(r: Recipe, corpusDir: string, corpus: CorpusManifest
   // Partial files are only needed until the merged table exists.
   await fs.rm(path.join(dir, 'parts'), { recursive: true, force: true });
   return { scores, key, file };
+}
+
+export interface WorkerResult {
+  /** Shards of the corpus, of this worker's share, and scored now (the rest were done before). */
+  shards: number;
+  owned: number;
+  scored: number;
+  /** Score-table directories written into. */
+  tables: string[];
+}
+
+/**
+ * `cpt select --worker I/N`: score this worker's share of the shards for every table the recipe's
+ * selection reads, into the shared score cache, and stop; a plain `cpt select` merges and samples.
+ * The corpus must be prepared first (`cpt prepare RECIPE`): workers never write it.
+ */
+export async function runSelectionWorker(recipe: Recipe, worker: Worker, opts: SelectionOptions = {}): Promise<WorkerResult> {
+  const r = recipe;
+  if (r.method === 'tacp') throw new UserError(`${r.file}: method tacp trains on the task text and scores nothing; run cpt select without --worker`);
+  const corpus = await preparedManifest(r.data.corpus, r.data.prepared_dir, r.data.shard_mb);
+  if (!corpus) throw new UserError(`${r.data.prepared_dir}: not prepared, or its sources changed since; run \`cpt prepare ${r.file}\` once before starting workers`);
+  const tok = await loadTokenizer(r.data.tokenizer);
+  try {
+    const metrics = methodMetrics(r);
+    const tables: Metric[][] = metrics.length ? metrics.map((m) => [m]) : [[]];
+    const keys = tables.map((ms) => scoresKey(r, corpus, tok, ms));
+    await joinWorkerJob(r, workerJob(r, corpus.fingerprint, keys, worker.count));
+    const owns = ownsShard(worker);
+    const out: WorkerResult = { shards: corpus.shards.length, owned: corpus.shards.filter((_, i) => owns(i)).length, scored: 0, tables: [] };
+    for (const [i, ms] of tables.entries()) {
+      const { dir, file, meta } = scoresPaths(r.data.prepared_dir, ms, keys[i]!);
+      out.tables.push(dir);
+      if ((await cachedKey(meta)) === keys[i] && existsSync(file)) continue; // merged by an earlier job
+      const scorers = await buildScorers(r, ms, tok);
+      try {
+        out.scored += await scoreShards({ ...scoreRun(r, r.data.prepared_dir, corpus, tok, keys[i]!, dir, scorers, opts), owns });
+      } finally {
+        for (const s of scorers) await s.close?.();
+      }
+    }
+    return out;
+  } finally {
+    await tok.close();
+  }
 }
 
 /** Per-source totals of a subset of score rows. */
@@ -250,7 +299,9 @@ export async function runSelection(recipe: Recipe, opts: SelectionOptions = {}):
   await fs.mkdir(recipe.run_dir, { recursive: true });
   const release = lockDir(recipe.run_dir, 'cpt select');
   try {
-    return await selectLocked(recipe, opts);
+    const r = await selectLocked(recipe, opts);
+    await endWorkerJob(recipe);
+    return r;
   } finally {
     release();
   }

@@ -1,7 +1,8 @@
 /**
  * Scoring: one streaming pass over the corpus shards, every requested metric computed from the same
  * read. Each shard's scores go to a partial file plus a completion marker, so an interrupted run
- * resumes at the first unfinished shard; when all are done they are merged into scores.arrow.
+ * resumes at the first unfinished shard, and workers on other machines can each score a share of
+ * the shards into the same directory; when all are done they are merged into scores.arrow.
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -45,6 +46,8 @@ export interface ScoreRunOptions {
   onProgress?: (p: ScoreProgress) => void;
   /** Called after a shard's partial file and marker are written (tests simulate crashes here). */
   onShardDone?: (shard: number) => void;
+  /** Score only the shards this returns true for (a worker's share); default all. */
+  owns?: (shard: number) => boolean;
 }
 
 export function partsDir(dir: string, key: string): string {
@@ -57,28 +60,40 @@ function partFile(dir: string, i: number): string {
 
 /** Score every shard not already complete under this key; returns the merged table. */
 export async function scoreCorpus(o: ScoreRunOptions): Promise<ScoreTable> {
+  await scoreShards({ ...o, owns: undefined });
+  const pdir = partsDir(o.dir, o.key);
+  const parts: ScoreTable[] = [];
+  for (let i = 0; i < o.shards.length; i++) parts.push(await readScores(partFile(pdir, i)));
+  return concatScores(parts);
+}
+
+/**
+ * Score the owned shards that have no completion marker yet; returns how many were scored now.
+ * Shards are independent files, so workers sharing the directory never write the same one.
+ */
+export async function scoreShards(o: ScoreRunOptions): Promise<number> {
   const pdir = partsDir(o.dir, o.key);
   await fs.mkdir(pdir, { recursive: true });
-  const progress: ScoreProgress = { shard: 0, shards: o.shards.length, docs: 0, chars: 0, skippedShards: 0 };
-  const parts: ScoreTable[] = [];
+  const owned = o.shards.map((_, i) => i).filter((i) => o.owns?.(i) ?? true);
+  const progress: ScoreProgress = { shard: 0, shards: owned.length, docs: 0, chars: 0, skippedShards: 0 };
   o.onProgress?.({ ...progress }); // scoring starts: rates are measured from here
-  for (let i = 0; i < o.shards.length; i++) {
+  let scored = 0;
+  for (const i of owned) {
     const file = partFile(pdir, i);
     const done = `${file}.done`;
-    if (existsSync(done)) {
-      parts.push(await readScores(file));
-      progress.skippedShards++;
-    } else {
-      parts.push(await scoreShard(o.shards[i], o, progress));
-      await writeScores(file, parts[i]);
+    if (existsSync(done)) progress.skippedShards++;
+    else {
+      const part = await scoreShard(o.shards[i], o, progress);
+      await writeScores(file, part);
       // The marker is written after the partial file: a crash between the two rescoring the shard.
-      await writeFileAtomic(done, JSON.stringify({ shard: o.shards[i].name, docs: parts[i].ids.length }) + '\n');
+      await writeFileAtomic(done, JSON.stringify({ shard: o.shards[i].name, docs: part.ids.length }) + '\n');
+      scored++;
     }
-    progress.shard = i + 1;
+    progress.shard++;
     o.onProgress?.({ ...progress });
     o.onShardDone?.(i);
   }
-  return concatScores(parts);
+  return scored;
 }
 
 /** Documents scored per call: record batches hold ~4 MB of text, sliced so progress moves every few seconds. */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
-import { register } from '../../src/cli/eval.js';
+import { parseLimits, register } from '../../src/cli/eval.js';
 import { UserError } from '../../src/util/errors.js';
 
 function program(): Command {
@@ -48,5 +48,16 @@ describe('cpt eval CLI', () => {
     await expect(program().parseAsync(['node', 'cpt', 'eval', '--model', 'x', '--tasks', 'fpb', '--limit', '0'])).rejects.toThrow(/--limit: expected an integer >= 1/);
     await expect(program().parseAsync(['node', 'cpt', 'eval', '--model', 'x', '--tasks', 'lambada', '--shots', '5'])).rejects.toThrow(/lambada has no few-shot split/);
     await expect(program().parseAsync(['node', 'cpt', 'eval', '--compare', '/nonexistent.json'])).rejects.toBeInstanceOf(UserError);
+    await expect(program().parseAsync(['node', 'cpt', 'eval', '--model', 'x', '--tasks', 'fpb,ner', '--limit', '100,nre=30'])).rejects.toThrow(/--limit: nre is not one of the tasks \(fpb, ner\)/);
+  });
+
+  it('--limit takes a default and per-task overrides', () => {
+    const tasks = ['fpb', 'ner', 'arc_easy'];
+    const a = parseLimits('100,ner=30', tasks);
+    expect(tasks.map(a)).toEqual([100, 30, 100]);
+    const b = parseLimits('ner=5', tasks);
+    expect(tasks.map(b)).toEqual([undefined, 5, undefined]);
+    expect(tasks.map(parseLimits(undefined, tasks))).toEqual([undefined, undefined, undefined]);
+    expect(() => parseLimits('ner=0', tasks)).toThrow(/--limit: expected an integer >= 1, got "0"/);
   });
 });

@@ -62,11 +62,11 @@ describe('linear probe', () => {
     expect(a.acc).toBeGreaterThanOrEqual(0);
     expect(a.f1_stderr).toBeGreaterThan(0);
     const out = path.join(tmp, 'res.json');
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'eval', '--model', model, '--tasks', 'fpb', '--limit', '20', '--shots', '0', '--probe', '--out', out], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'eval', '--model', model, '--tasks', 'fpb', '--limit', '20', '--shots', '0', '--probe', '--probe-limit', '30', '--out', out], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const metrics = (JSON.parse(readFileSync(out, 'utf8')) as { results: { metric: string }[] }).results.map((x) => x.metric);
     expect(metrics).toEqual(expect.arrayContaining(['acc', 'gold_logprob', 'margin', 'task_test_loss', 'probe_acc', 'probe_f1_weighted']));
-    expect(r.stderr).toMatch(/fpb probe \(train 2000, test 20\): acc=/);
+    expect(r.stderr).toMatch(/fpb probe \(train 2000, test 30\): acc=/); // --probe-limit, not --limit
   });
 });
 

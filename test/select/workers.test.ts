@@ -1,0 +1,154 @@
+/**
+ * Scoring spread over workers (`cpt select --worker I/N`, then a plain `cpt select`): for every
+ * method and both samplings, the selection and score tables from 2 and 3 workers (run in another
+ * order, one killed and rerun) are bitwise the single-process ones; mismatched workers are
+ * refused; `--workers N` runs local processes; `--emit` writes Slurm scripts and Kubernetes Jobs
+ * that the Kubernetes object schema accepts.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { Job } from 'kubernetes-models/batch/v1/Job';
+import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
+import { loadRecipe } from '../../src/recipe/load.js';
+import { runSelection, runSelectionWorker } from '../../src/select/index.js';
+import { readScores } from '../../src/select/score-file.js';
+import { parseWorker } from '../../src/select/workers.js';
+import { prepareCorpus, readDocs } from '../../src/data/index.js';
+import type { Recipe } from '../../src/recipe/types.js';
+import { nativeStatus } from '../../src/engine/native/index.js';
+import { ROOT } from '../../src/util/paths.js';
+
+const FILES = 'reut2-00[0-2].sgm';
+const engine = { kind: nativeStatus().ok ? 'native' : 'tfjs', threads: 1 };
+let base: TinyRecipe;
+afterAll(() => rmSync(base.dir, { recursive: true, force: true }));
+beforeAll(async () => {
+  base = await writeTinyRecipe({ name: 'base', reutersFiles: FILES });
+});
+
+/** A recipe of the shared test corpus; `tag` keeps each configuration's run directory apart. */
+async function recipe(tag: string, method: Recipe['method'], selection: Record<string, unknown> = {}, data: Record<string, unknown> = {}): Promise<Recipe> {
+  const name = `${tag}-${method}-${selection.metric ?? ''}${selection.sampling ?? ''}`;
+  const t = await writeTinyRecipe({
+    name, method, dir: base.dir, reutersFiles: FILES,
+    overrides: { selection: { seed: 7, budget: 0.1, ...selection }, data: { shard_mb: 0.25, prepared_dir: path.join(base.dir, 'prepared'), ...data }, engine },
+  });
+  return loadRecipe(t.file);
+}
+
+const METHODS: [Recipe['method'], Record<string, unknown>][] = [
+  ['ets-dacp', {}], ['eta-dacp', { metric: 'perplexity' }], ['eta-dacp', { metric: 'entropy' }], ['ets-dacp-com', {}], ['dacp', { budget: 0.5 }],
+];
+const SAMPLINGS = ['hard', 'soft'];
+
+async function selectedIds(dir: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const b of readDocs(dir)) for (const d of b) ids.push(d.id);
+  return ids;
+}
+
+/** Every selection of one configuration: ids in order and the score table it sampled from. */
+async function study(tag: string, score: (recipes: Recipe[]) => Promise<void>): Promise<Map<string, { ids: string[]; scores: string }>> {
+  rmSync(path.join(base.dir, 'prepared', 'scores'), { recursive: true, force: true });
+  const recipes: Recipe[] = [];
+  for (const [m, sel] of METHODS) for (const sampling of m === 'dacp' ? ['hard'] : SAMPLINGS) recipes.push(await recipe(tag, m, { ...sel, sampling }));
+  await score(recipes);
+  const out = new Map<string, { ids: string[]; scores: string }>();
+  for (const r of recipes) {
+    const res = await runSelection(r);
+    const s = await readScores(res.scores!);
+    out.set(r.name.slice(tag.length), { ids: await selectedIds(res.dir), scores: JSON.stringify([s.ids, [...s.tokens], [...s.similarity], [...s.perplexity], [...s.entropy]]) });
+  }
+  return out;
+}
+
+describe('scoring on workers', { timeout: 600_000 }, () => {
+  it('1, 2 and 3 workers (any order, one killed and rerun) select bitwise what one process selects', async () => {
+    const single = await study('one', async () => {});
+    const corpus = await prepareCorpus((await recipe('x', 'dacp')).data.corpus, path.join(base.dir, 'prepared'), { shardMb: 0.25 });
+    expect(corpus.shards.length).toBeGreaterThanOrEqual(4); // every worker has shards, some two
+
+    // The workers of the com recipe score all three metrics' tables; DACP's worker its token counts.
+    const workers = (n: number, order: number[], kill?: number) => async (recipes: Recipe[]) => {
+      const scorers = recipes.filter((r) => r.method === 'ets-dacp-com' || r.method === 'dacp').filter((r, i, a) => a.findIndex((x) => x.method === r.method) === i);
+      for (const r of scorers) {
+        for (const i of order) {
+          if (i === kill) {
+            await expect(runSelectionWorker(r, { index: i, count: n }, { onShardDone: () => { throw new Error('killed'); } })).rejects.toThrow('killed');
+            const rerun = await runSelectionWorker(r, { index: i, count: n });
+            expect(rerun.scored).toBeLessThan(rerun.owned * rerun.tables.length); // the killed run's finished shard is kept
+          } else {
+            const w = await runSelectionWorker(r, { index: i, count: n });
+            expect(w.owned).toBe(Math.ceil((corpus.shards.length - i) / n));
+          }
+        }
+      }
+    };
+    const two = await study('two', workers(2, [1, 0]));
+    const three = await study('three', workers(3, [2, 0, 1], 1));
+    expect([...single.keys()].length).toBe(9);
+    for (const [name, want] of single) {
+      expect(two.get(name), name).toEqual(want);
+      expect(three.get(name), name).toEqual(want);
+    }
+  });
+
+  it('a worker with another worker count, recipe or corpus is refused with one line naming it', async () => {
+    const r = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' });
+    await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
+    await runSelectionWorker(r, { index: 0, count: 2 });
+    await expect(runSelectionWorker(r, { index: 1, count: 3 })).rejects.toThrow(/differs from the scoring job in .*workers\.json .* in the worker count \(3, the job's 2\)/);
+    const other = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.2 });
+    await expect(runSelectionWorker(other, { index: 1, count: 2 })).rejects.toThrow(/in the recipe \(hash/);
+    const moved = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' }, { prepared_dir: path.join(base.dir, 'prepared-2'), shard_mb: 0.5 });
+    await prepareCorpus(moved.data.corpus, moved.data.prepared_dir, { shardMb: moved.data.shard_mb });
+    await expect(runSelectionWorker(moved, { index: 1, count: 2 })).rejects.toThrow(/in the prepared corpus \(fingerprint/);
+    // The merge ends the job: the next workers may use another count.
+    await runSelection(r);
+    expect(existsSync(path.join(r.run_dir, 'selection', 'workers.json'))).toBe(false);
+    await runSelectionWorker(r, { index: 0, count: 3 });
+    expect(() => parseWorker('2/2')).toThrow(/--worker: expected I\/N with 0 <= I < N/);
+    const unprepared = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' }, { prepared_dir: path.join(base.dir, 'never') });
+    await expect(runSelectionWorker(unprepared, { index: 0, count: 2 })).rejects.toThrow(/not prepared, or its sources changed since; run `cpt prepare/);
+  });
+
+  it('cpt select --workers 2 runs two processes and merges; --emit writes Slurm scripts and valid Kubernetes Jobs', async () => {
+    const cliData = { prepared_dir: path.join(base.dir, 'prepared-cli') }; // scores of its own: the workers must score
+    const r = await recipe('cli', 'eta-dacp', { metric: 'entropy', sampling: 'soft' }, cliData);
+    const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', r.file, ...args], { encoding: 'utf8', cwd: ROOT });
+    const w = cli('--workers', '2');
+    expect(w.stderr).toMatch(/worker 0\/2|2 workers scored/);
+    expect(w.status, w.stderr).toBe(0);
+    expect(w.stdout).toMatch(/^selected: eta-dacp \[entropy, soft\]/m);
+    expect(w.stdout).toMatch(/worker 1\/2: scored [1-9]\d* of its/);
+    const ref = await recipe('cli-ref', 'eta-dacp', { metric: 'entropy', sampling: 'soft' }, cliData);
+    const one = await runSelection(ref, { rescore: true });
+    expect(await selectedIds(path.join(r.run_dir, 'selection', 'selected'))).toEqual(await selectedIds(one.dir));
+
+    const s = cli('--emit', 'slurm', '--workers', '3');
+    expect(s.status, s.stderr).toBe(0);
+    const dir = path.join(r.run_dir, 'launch');
+    const array = readFileSync(path.join(dir, 'select-workers.sbatch'), 'utf8');
+    expect(array).toContain('#SBATCH --array=0-2');
+    expect(array).toMatch(/select '.*' --worker "\$SLURM_ARRAY_TASK_ID\/3"/);
+    expect(readFileSync(path.join(dir, 'submit-slurm.sh'), 'utf8')).toMatch(/--dependency=afterok:\$workers select-merge\.sbatch/);
+    for (const f of ['select-prepare.sbatch', 'select-workers.sbatch', 'select-merge.sbatch', 'submit-slurm.sh']) expect(spawnSync('bash', ['-n', path.join(dir, f)]).status).toBe(0);
+
+    const k = cli('--emit', 'k8s', '--workers', '3', '--pvc', 'fin-data');
+    expect(k.status, k.stderr).toBe(0);
+    for (const what of ['prepare', 'workers', 'merge']) {
+      const docs = parseAllDocuments(readFileSync(path.join(dir, `select-${what}.k8s.yaml`), 'utf8')).map((d) => d.toJS());
+      expect(docs.length).toBe(1);
+      new Job(docs[0]).validate(); // throws on a schema violation
+      expect(docs[0].spec.template.spec.volumes[0].persistentVolumeClaim.claimName).toBe('fin-data');
+      if (what === 'workers') {
+        expect(docs[0].spec).toMatchObject({ completionMode: 'Indexed', completions: 3, parallelism: 3 });
+        expect(docs[0].spec.template.spec.containers[0].command[2]).toMatch(/--worker "\$JOB_COMPLETION_INDEX\/3"/);
+      }
+    }
+    expect(() => new Job({ ...(parseAllDocuments(readFileSync(path.join(dir, 'select-merge.k8s.yaml'), 'utf8'))[0]!.toJS()), spec: { completions: 'all' } }).validate()).toThrow();
+  });
+});
