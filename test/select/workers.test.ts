@@ -3,12 +3,13 @@
  * method and both samplings, the selection and score tables from 2 and 3 workers (run in another
  * order, one killed and rerun) are bitwise the single-process ones; mismatched workers are
  * refused; `--workers N` runs local processes; `--emit` writes Slurm scripts and Kubernetes Jobs
- * that the Kubernetes object schema accepts.
+ * that the Kubernetes object schema accepts; the Slurm ones run for real on a one-node cluster
+ * (test/slurm/cluster.sh; skipped with one line where slurm-wlm is not installed).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
@@ -150,5 +151,34 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
       }
     }
     expect(() => new Job({ ...(parseAllDocuments(readFileSync(path.join(dir, 'select-merge.k8s.yaml'), 'utf8'))[0]!.toJS()), spec: { completions: 'all' } }).validate()).toThrow();
+  });
+
+  const slurm = spawnSync('sh', ['-c', 'command -v sbatch && command -v slurmctld && command -v munged'], { encoding: 'utf8' }).status === 0 && process.getuid?.() === 0;
+  if (!slurm) console.log('skipped: the Slurm test needs root and Debian\'s slurm-wlm + munge (.ci/run installs them)');
+  it.skipIf(!slurm)('Slurm: the emitted job array runs under sbatch on a one-node cluster and its selection equals one process\'s', async () => {
+    const conf = path.join(base.dir, 'slurm');
+    const cluster = (cmd: string) => spawnSync('bash', [path.join(ROOT, 'test', 'slurm', 'cluster.sh'), cmd, conf], { encoding: 'utf8' });
+    const up = cluster('start');
+    expect(up.status, up.stderr).toBe(0);
+    onTestFinished(() => void cluster('stop')); // the daemons this test started (none if one was running already)
+    const env = { ...process.env, SLURM_CONF: path.join(conf, 'slurm.conf') };
+    const data = { prepared_dir: path.join(base.dir, 'prepared-slurm') };
+    const r = await recipe('slurm', 'ets-dacp', { sampling: 'soft' }, data);
+    const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', r.file, ...args], { encoding: 'utf8', cwd: ROOT, env });
+    expect(cli('--emit', 'slurm', '--workers', '2').status).toBe(0);
+    const submit = spawnSync('bash', [path.join(r.run_dir, 'launch', 'submit-slurm.sh')], { encoding: 'utf8', env });
+    expect(submit.status, submit.stderr).toBe(0);
+    const merge = /merge (\d+)/.exec(submit.stdout)![1]!;
+    // Wait for the merge job to leave the queue (the array and prepare jobs finish before it starts).
+    const t0 = Date.now();
+    while (spawnSync('squeue', ['-h', '-j', merge], { encoding: 'utf8', env }).stdout.trim() && Date.now() - t0 < 240_000) await new Promise((res) => setTimeout(res, 1000));
+    const logs = path.join(r.run_dir, 'launch', 'logs');
+    const out = readdirSync(logs).map((f) => readFileSync(path.join(logs, f), 'utf8')).join('\n');
+    expect(out).toMatch(/worker 0\/2: scored [1-9]/);
+    expect(out).toMatch(/worker 1\/2: scored [1-9]/);
+    expect(out).toMatch(/^selected: ets-dacp \[similarity, soft\]/m);
+    const ref = await recipe('slurm-ref', 'ets-dacp', { sampling: 'soft' }, data);
+    const one = await runSelection(ref, { rescore: true });
+    expect(await selectedIds(path.join(r.run_dir, 'selection', 'selected'))).toEqual(await selectedIds(one.dir));
   });
 });
