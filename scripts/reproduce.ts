@@ -9,7 +9,8 @@
  *   4. checkpoints/repro/results.md (mean ± std over seeds), loss plots of the seed-1 runs and a
  *      per-task plot with error bars.
  * Resumable as a whole: finished runs and evaluations are skipped; an interrupted run resumes.
- * Options: --seeds N (default 1)  --jobs N (runs at once, cores split among them; default 1)
+ * Options: --seeds N (default 1)  --once a,b (methods trained once whatever --seeds says; default base,dacp)
+ *          --jobs N (runs at once, cores split among them; default 1)
  *          --only a,b  --eval-limit L (cpt eval --limit; default 100,ner=30)  --probe-limit N
  *          --no-eval  --report (only write the tables and plots from what exists)
  *          --recipes DIR (default recipes/repro)  --out DIR (default checkpoints/repro)
@@ -34,6 +35,7 @@ const { values: opt } = parseArgs({
   options: {
     only: { type: 'string' },
     seeds: { type: 'string', default: '1' },
+    once: { type: 'string', default: 'base,dacp' },
     jobs: { type: 'string', default: '1' },
     'eval-limit': { type: 'string', default: '100,ner=30' },
     'probe-limit': { type: 'string' },
@@ -55,8 +57,8 @@ const OUT = path.resolve(opt.out!);
 const TASKS = ['fpb', 'fiqa_sa', 'headline', 'ner', 'arc_easy'];
 const ORDER = ['base', 'dacp', 'tacp', 'ets-dacp-hard', 'ets-dacp-soft', 'eta-dacp-ppl-hard', 'eta-dacp-ppl-soft',
   'eta-dacp-ent-hard', 'eta-dacp-ent-soft', 'ets-dacp-com-hard', 'ets-dacp-com-soft'];
-/** Trained once whatever --seeds says: the base, and DACP (one epoch over everything; its data order matters least). */
-const ONCE = new Set(['base', 'dacp']);
+/** Trained once whatever --seeds says: by default the base, and DACP (one epoch over everything; its data order matters least). */
+const ONCE = new Set(['base', ...opt.once!.split(',')]);
 
 const only = opt.only ? new Set(opt.only.split(',')) : undefined;
 const methods = ORDER.filter((n) => existsSync(path.join(REPRO, `${n}.yaml`)) && (!only || only.has(n) || n === 'base'));
@@ -107,40 +109,46 @@ const evalFile = (r: Run) => path.join(OUT, 'eval', `${r.id}.json`);
 const trained = (r: Run) => existsSync(path.join(r.recipe.run_dir, 'final', 'config.json'));
 
 /**
- * What a run's training shares with runs after it: the prepared corpus and each score table. The
- * first run (in the order below) that needs one makes it; the others wait for that run, so two
- * processes never build the same thing. The first fin run is ETS-DACP hard, not DACP: the rest
- * would otherwise wait for DACP's whole epoch.
+ * What a run's training shares with other runs: its prepared corpus (prepared once, by a job of its
+ * own, before any run reads it) and its score tables (made by the first run in the order below
+ * that needs one; the others wait for that run, so two processes never score the same table).
  */
-function sharedKeys(r: Recipe): string[] {
+function scoreKeys(r: Recipe): string[] {
   const metrics = r.method === 'ets-dacp' ? ['similarity'] : r.method === 'eta-dacp' ? [r.selection.metric ?? ''] :
     r.method === 'ets-dacp-com' ? ['similarity', 'perplexity', 'entropy'] : [];
-  return [r.data.prepared_dir, ...metrics.map((m) => `${r.data.prepared_dir}#${m}`)];
+  return metrics.map((m) => `${r.data.prepared_dir}#${m}`);
 }
-const scheduleOrder = (r: Run) => [r.seed, r.method === 'base' ? -2 : r.method === 'ets-dacp-hard' ? -1 : ORDER.indexOf(r.method)];
-const byOrder = [...runs].sort((a, b) => { const x = scheduleOrder(a), y = scheduleOrder(b); return x[0]! - y[0]! || x[1]! - y[1]!; });
+/** Seed by seed, so a study stopped early has whole seeds. */
+const byOrder = [...runs].sort((a, b) => a.seed - b.seed || ORDER.indexOf(a.method) - ORDER.indexOf(b.method));
 
 const cpt = path.join(ROOT, 'scripts', 'cpt.mjs');
 const threadArgs = (t: number | undefined) => (t === undefined ? [] : ['--threads', String(t)]);
 const jobs: Job[] = [];
 const trainJob = new Map<string, Job>();
 const producer = new Map<string, Job>();
+const prepareJob = new Map<string, Job>();
 let baseJob: Job | undefined;
 for (const r of byOrder) {
   if (trained(r)) console.log(`== ${r.id}: trained (${path.join(r.recipe.run_dir, 'final')})`);
   else {
+    const corpus = r.recipe.data.prepared_dir;
+    if (!prepareJob.has(corpus)) {
+      const job: Job = { id: `prepare-${path.basename(corpus)}`, title: `== preparing ${path.relative(ROOT, corpus)}`, deps: [], args: () => [cpt, 'prepare', r.file] };
+      jobs.push(job);
+      prepareJob.set(corpus, job);
+    }
     const resume = existsSync(r.recipe.run_dir) && readdirSync(r.recipe.run_dir).some((f) => /^step-\d+$/.test(f));
     const job: Job = {
       id: `${r.id}-train`,
       title: `== ${r.id}: training${resume ? ' (resuming)' : ''}`,
-      deps: [...(r.method !== 'base' && baseJob ? [baseJob] : []), ...sharedKeys(r.recipe).flatMap((k) => (producer.has(k) ? [producer.get(k)!] : []))],
+      deps: [prepareJob.get(corpus)!, ...(r.method !== 'base' && baseJob ? [baseJob] : []), ...scoreKeys(r.recipe).flatMap((k) => (producer.has(k) ? [producer.get(k)!] : []))],
       args: (t) => [cpt, 'train', r.file, ...(resume ? ['--resume', 'auto'] : []), ...threadArgs(t)],
       done: record(r.id, 'train'),
     };
     jobs.push(job);
     trainJob.set(r.id, job);
     if (r.method === 'base') baseJob = job;
-    for (const k of sharedKeys(r.recipe)) if (!producer.has(k)) producer.set(k, job);
+    for (const k of scoreKeys(r.recipe)) if (!producer.has(k)) producer.set(k, job);
   }
   if (opt['no-eval']) continue;
   if (existsSync(evalFile(r))) console.log(`== ${r.id}: evaluated (${evalFile(r)})`);
@@ -193,8 +201,8 @@ for (const r of runs) {
 
 const stageSum = runs.reduce((a, r) => a + (ledger[r.id]?.train ?? 0) + (ledger[r.id]?.eval ?? 0), 0);
 const engine = results.find((r) => r.eval)?.eval?.engine ?? 'see the runs\' logs';
-const note = `Generated by \`npm run reproduce -- --seeds ${SEEDS} --jobs ${LANES}\` on ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} (${cores} cores), engine ${engine}. ` +
-  `Mean ± sample std over seeds where a run has several (column "seeds"); base and DACP are trained once. ` +
+const note = `Generated by \`npm run reproduce -- --seeds ${SEEDS} --once ${opt.once} --jobs ${LANES}${opt.only ? ` --only ${opt.only}` : ''}\` on ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} (${cores} cores), engine ${engine}. ` +
+  `Mean ± sample std over seeds where a run has several (column "seeds"); ${[...ONCE].join(', ')} trained once. ` +
   `Fin-test / Pile-test: final monitor losses (the base row: step 0 of the continued runs, the same rows); task-test: \`cpt eval\` on each task's whole test split; ` +
   `probe: logistic regression on frozen mean-pooled hidden states, weighted F1 in % on ${opt['probe-limit'] ? `${opt['probe-limit']} test examples` : 'the whole test split'}; ` +
   `prompted tasks (eval limit ${opt['eval-limit']}, F1 and accuracy in %, ties count as wrong) with the gold choice's log-probability per character and the normalised margin over the best wrong choice. ` +
