@@ -60,7 +60,7 @@ export async function emitSlurm(r: Recipe, o: LaunchOptions): Promise<Launch> {
   const files: Record<string, string> = {
     'select-prepare.sbatch': [...header('prepare'), cptCommand(r, o, 'prepare RECIPE')].join('\n'),
     'select-workers.sbatch': [...header('workers', [`#SBATCH --array=0-${o.workers - 1}`]),
-      '# A failed or killed task reruns alone: finished shards are skipped.',
+      '# Resubmit a failed or killed task K alone (sbatch --array=K this file): its finished shards are skipped.',
       cptCommand(r, o, `select RECIPE --worker "$SLURM_ARRAY_TASK_ID/${o.workers}"`)].join('\n'),
     'select-merge.sbatch': [...header('merge'), cptCommand(r, o, 'select RECIPE')].join('\n'),
     'submit-slurm.sh': [
