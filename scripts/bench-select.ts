@@ -1,19 +1,24 @@
 /**
  * Selection scoring throughput on the data kit's financial corpus (Reuters-21578 + 2023 10-K
  * sections): POS entropy and hashed similarity over the whole corpus on worker threads (one per
- * core), perplexity under a Pythia-shaped proxy (pythia-14m preset, random init) on a slice.
+ * core), perplexity under a Pythia-shaped proxy (pythia-14m preset, random init) on a slice;
+ * then scale-out: `cpt select --worker` scoring the corpus (ETA-DACP entropy) as one worker process
+ * and as two at once, one core each, from an empty score cache (select_scale_2 = the speedup).
  * Ends with name=value lines. Usage: npm run bench:select [-- --ppl-docs N --ppl-tokens T --engine native|cuda|tfjs]
  */
 import os from 'node:os';
 import path from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { parseDocument } from 'yaml';
 import { loadTokenizer, prepareCorpus, readDocs, taskTexts } from '../src/data/index.js';
 import { createEngine, defaultEngineKind, parseEngineKind } from '../src/engine/index.js';
 import { loadModel } from '../src/model/load.js';
 import { TextPoolScorer, PerplexityScorer } from '../src/select/scorers.js';
 import { TextScorerPool } from '../src/select/text-pool.js';
 import { DEFAULTS } from '../src/recipe/defaults.js';
-import { dataDir } from '../src/util/paths.js';
+import { ROOT, dataDir } from '../src/util/paths.js';
 import type { EmbedderSpec, SourceSpec } from '../src/recipe/types.js';
 
 const { values: args } = parseArgs({
@@ -94,10 +99,34 @@ const rows = 8, flat = new Int32Array(rows * pplTokens).map((_, i) => (i * 7919)
 const [, rawS] = await timed(async () => { for (let k = 0; k < 4; k++) engine.tokenLogprobs(flat, rows, pplTokens); });
 engine.dispose();
 
+// Scale-out: the repro ETA-DACP entropy recipe on this corpus, scored by `cpt select --worker`.
+const recipeFile = path.join(args.work!, 'workers.yaml');
+const doc = parseDocument(readFileSync(path.join(ROOT, 'recipes', 'repro', 'eta-dacp-ent-hard.yaml'), 'utf8'));
+doc.setIn(['name'], 'bench-select-workers');
+doc.setIn(['run_dir'], path.join(args.work!, 'run'));
+doc.setIn(['data', 'prepared_dir'], prepared);
+doc.setIn(['data', 'shard_mb'], 8);
+doc.setIn(['model'], { init: 'pythia-14m' });
+writeFileSync(recipeFile, doc.toString());
+const clean = () => {
+  rmSync(path.join(prepared, 'scores'), { recursive: true, force: true });
+  rmSync(path.join(args.work!, 'run', 'selection', 'workers.json'), { force: true });
+};
+const worker = (i: number, n: number) => new Promise<void>((resolve, reject) => {
+  const c = spawn(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', recipeFile, '--worker', `${i}/${n}`, '--threads', '1'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${i}/${n} exited with ${code}`))));
+});
+clean();
+const [, w1S] = await timed(() => worker(0, 1));
+clean();
+const [, w2S] = await timed(() => Promise.all([worker(0, 2), worker(1, 2)]));
+clean();
+
 const f = (x: number, d = 1): string => x.toFixed(d);
 console.log(`entropy:    ${texts.length} docs, ${words} words in ${f(entS, 2)} s`);
 console.log(`similarity: ${texts.length} docs, ${f(mb)} MB in ${f(simS, 2)} s (hashed, dim ${e.dim}, ngrams ${e.ngrams})`);
 console.log(`perplexity: ${ids.length} docs, ${scored} tokens in ${f(pplS, 2)} s (${engine.name}, pythia-14m shape, first ${pplTokens} tokens); engine alone ${f((4 * rows * pplTokens) / rawS, 0)} tok/s`);
+console.log(`workers:    entropy scoring of the corpus by cpt select --worker, one core each: 1 worker ${f(w1S, 2)} s, 2 workers ${f(w2S, 2)} s (process start, tokenizer and tagger load included)`);
 console.log(`entropy_docs_s=${f(texts.length / entS)}`);
 console.log(`entropy_words_s=${f(words / entS, 0)}`);
 console.log(`entropy_mb_s=${f(mb / entS, 2)}`);
@@ -106,3 +135,7 @@ console.log(`similarity_mb_s=${f(mb / simS, 2)}`);
 console.log(`perplexity_docs_s=${f(ids.length / pplS, 2)}`);
 console.log(`perplexity_tok_s=${f(scored / pplS, 0)}`);
 console.log(`perplexity_engine_tok_s=${f((4 * rows * pplTokens) / rawS, 0)}`);
+console.log(`select_workers_1_s=${f(w1S, 2)}`);
+console.log(`select_workers_2_s=${f(w2S, 2)}`);
+console.log(`select_scale_2=${f(w1S / w2S, 2)}`);
+console.log(`select_worker_words_s=${f(words / w1S, 0)}`);
