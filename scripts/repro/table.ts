@@ -91,20 +91,25 @@ export async function plotTasks(methods: string[], runs: RunResult[], base: stri
   }
   if (!values.length) return null;
   const x = { field: 'method', type: 'nominal', sort: methods, title: null, axis: { labelAngle: -40 } } as const;
-  const spec: VegaLiteSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    data: { values },
-    facet: { row: { field: 'measure', title: null }, column: { field: 'task', title: null, sort: FIN.map((t) => LABEL[t]) } },
+  // One faceted row per measure (vconcat, not a row facet: the probe row has no NER cell, and a
+  // facet grid with independent y scales would shift the cells of a row with a missing one).
+  const row = (measure: string): VegaLiteSpec => ({
+    data: { values: values.filter((v) => v.measure === measure) },
+    facet: { column: { field: 'task', title: null, sort: FIN.map((t) => LABEL[t]!) } },
     spec: {
       width: 170,
       height: 150,
       layer: [
-        { mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: { zero: false }, title: null }, y2: { field: 'hi' } } },
+        { mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative', scale: { zero: false }, title: measure }, y2: { field: 'hi' } } },
         { mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'method', type: 'nominal', sort: methods, legend: null } } },
       ],
     },
     resolve: { scale: { y: 'independent' } },
-    title: { text: 'Per task: mean ± std over seeds', anchor: 'start' },
-  };
+  } as VegaLiteSpec);
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    vconcat: [row('task-test loss'), row('probe weighted F1 (%)')],
+    title: { text: 'Per task: mean ± std over seeds (no bar: one seed)', anchor: 'start' },
+  } as VegaLiteSpec;
   return renderChart(spec, base);
 }
