@@ -80,7 +80,7 @@ for (const shape of a.shapes!.split(',')) {
   doc.setIn(['name'], `bench-cpt-${shape}`);
   doc.setIn(['run_dir'], path.join(dir, 'cpt'));
   doc.setIn(['model'], { init });
-  for (const [k, v] of [['max_steps', nSteps]] as const) doc.setIn(['train', k], v);
+  doc.setIn(['train', 'max_steps'], nSteps);
   doc.setIn(['monitor'], { every: nSteps, fin_test_tokens: 65536, pile_test_tokens: 0 });
   doc.setIn(['checkpoint'], { every: nSteps, keep: 1 });
   const file = path.join(dir, 'recipe.yaml');
