@@ -41,7 +41,7 @@ export async function runPool(jobs: Job[], o: PoolOptions): Promise<void> {
         if (!running()) reject(failed);
         return;
       }
-      const ready = jobs.filter((j) => state.get(j) === 'wait' && j.deps.every((d) => state.get(d) === 'ok' || !state.has(d)));
+      const ready = jobs.filter((j) => state.get(j) === 'wait' && j.deps.every((d) => state.get(d) === 'ok'));
       const n = Math.min(o.lanes - running(), ready.length, o.lanes > 1 ? o.cores - usedCores : 1);
       for (let i = 0; i < n; i++) {
         const threads = o.lanes > 1 ? Math.floor((o.cores - usedCores) / (n - i)) : undefined;
