@@ -2,14 +2,18 @@
  * Selection scoring throughput on the data kit's financial corpus (Reuters-21578 + 2023 10-K
  * sections): POS entropy and hashed similarity over the whole corpus on worker threads (one per
  * core), perplexity under a Pythia-shaped proxy (pythia-14m preset, random init) on a slice;
- * then scale-out: `cpt select --worker` scoring the corpus (ETA-DACP entropy) as one worker process
- * and as two at once, one core each, from an empty score cache (select_scale_2 = the speedup).
- * Ends with name=value lines. Usage: npm run bench:select [-- --ppl-docs N --ppl-tokens T --engine native|cuda|tfjs]
+ * then scale-out: `cpt select --worker` tokenizing and scoring the corpus (ETA-DACP entropy) as one
+ * worker process and as two at once, one core each, from empty caches (select_scale_2 = the
+ * speedup); then end to end: `cpt train recipes/ets-dacp-tiny.yaml` from an empty corpus cache and
+ * run directory, with this checkout and, given --before REV, with REV (a git worktree sharing
+ * node_modules and the native build), e.g. the commit before the single tokenization.
+ * Ends with name=value lines.
+ * Usage: npm run bench:select [-- --ppl-docs N --ppl-tokens T --engine native|cuda|tfjs --before REV]
  */
 import os from 'node:os';
 import path from 'node:path';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { loadTokenizer, prepareCorpus, readDocs, taskTexts } from '../src/data/index.js';
@@ -26,6 +30,7 @@ const { values: args } = parseArgs({
     'ppl-docs': { type: 'string', default: '32' },
     'ppl-tokens': { type: 'string', default: '64' },
     engine: { type: 'string' },
+    before: { type: 'string' },
     work: { type: 'string', default: path.join(os.tmpdir(), 'cpt-bench-select') },
   },
 });
@@ -75,7 +80,7 @@ process.stderr.write(`bench-select: entropy ${words} words in ${entS.toFixed(2)}
 const tasks: string[] = [];
 for (const t of DEFAULTS.data.tasks) tasks.push(...(await taskTexts(t, 'train', kit)));
 const e: EmbedderSpec = { kind: 'hashed', dim: DEFAULTS.selection.embedder.dim, ngrams: DEFAULTS.selection.embedder.ngrams, max_tokens: 512 };
-const sim = new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks }, entropy: false });
+const sim = new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks } }, 'similarity');
 await sim.score(texts.slice(0, 200));
 const [, simS] = await timed(() => scoreAll((xs) => sim.score(xs)));
 await sim.close();
@@ -110,6 +115,7 @@ doc.setIn(['model'], { init: 'pythia-14m' });
 writeFileSync(recipeFile, doc.toString());
 const clean = () => {
   rmSync(path.join(prepared, 'scores'), { recursive: true, force: true });
+  rmSync(path.join(prepared, 'tokens'), { recursive: true, force: true });
   rmSync(path.join(args.work!, 'run', 'selection', 'workers.json'), { force: true });
 };
 const worker = (i: number, n: number) => new Promise<void>((resolve, reject) => {
@@ -122,11 +128,49 @@ clean();
 const [, w2S] = await timed(() => Promise.all([worker(0, 2), worker(1, 2)]));
 clean();
 
+// End to end: the tiny ETS-DACP recipe trained from nothing but its base model.
+const spawnCpt = (root: string, argv: string[], quiet = true) => new Promise<void>((resolve, reject) => {
+  const c = spawn(process.execPath, [path.join(root, 'scripts', 'cpt.mjs'), ...argv], { cwd: root, env: { ...process.env, CPT_DATA: kit }, stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
+  c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`cpt ${argv.join(' ')} (in ${root}) exited with ${code}`))));
+});
+const baseModel = path.join(ROOT, 'checkpoints', 'pythia-14m-base', 'final');
+if (!existsSync(path.join(baseModel, 'config.json'))) {
+  process.stderr.write('bench-select: training the base model first (recipes/pythia-14m-base.yaml, outside the timing)\n');
+  await spawnCpt(ROOT, ['train', path.join(ROOT, 'recipes', 'pythia-14m-base.yaml')]);
+}
+async function endToEnd(root: string, tag: string): Promise<number> {
+  const dir = path.join(args.work!, `e2e-${tag}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const d = parseDocument(readFileSync(path.join(ROOT, 'recipes', 'ets-dacp-tiny.yaml'), 'utf8'));
+  d.setIn(['run_dir'], path.join(dir, 'run'));
+  d.setIn(['data', 'prepared_dir'], path.join(dir, 'prepared'));
+  d.setIn(['model'], { init: baseModel });
+  const file = path.join(dir, 'ets-dacp-tiny.yaml');
+  writeFileSync(file, d.toString());
+  process.stderr.write(`bench-select: cpt train ets-dacp-tiny end to end (${tag}: ${root})\n`);
+  const [, secs] = await timed(() => spawnCpt(root, ['train', file]));
+  return secs;
+}
+let before: { rev: string; secs: number } | null = null;
+if (args.before) {
+  const rev = execFileSync('git', ['rev-parse', '--short', args.before], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const tree = path.join(args.work!, `before-${rev}`);
+  if (!existsSync(tree)) {
+    execFileSync('git', ['worktree', 'add', '--detach', '-f', tree, rev], { cwd: ROOT, stdio: 'ignore' });
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
+    symlinkSync(path.join(ROOT, 'native', 'build'), path.join(tree, 'native', 'build'));
+  }
+  before = { rev, secs: await endToEnd(tree, `before-${rev}`) };
+}
+const e2eS = await endToEnd(ROOT, 'now');
+
 const f = (x: number, d = 1): string => x.toFixed(d);
 console.log(`entropy:    ${texts.length} docs, ${words} words in ${f(entS, 2)} s`);
 console.log(`similarity: ${texts.length} docs, ${f(mb)} MB in ${f(simS, 2)} s (hashed, dim ${e.dim}, ngrams ${e.ngrams})`);
 console.log(`perplexity: ${ids.length} docs, ${scored} tokens in ${f(pplS, 2)} s (${engine.name}, pythia-14m shape, first ${pplTokens} tokens); engine alone ${f((4 * rows * pplTokens) / rawS, 0)} tok/s`);
-console.log(`workers:    entropy scoring of the corpus by cpt select --worker, one core each: 1 worker ${f(w1S, 2)} s, 2 workers ${f(w2S, 2)} s (process start, tokenizer and tagger load included)`);
+console.log(`workers:    tokenizing + entropy scoring of the corpus by cpt select --worker, one core each: 1 worker ${f(w1S, 2)} s, 2 workers ${f(w2S, 2)} s (process start, tokenizer and tagger load included)`);
+console.log(`end to end: cpt train recipes/ets-dacp-tiny.yaml (prepare, tokenize, score, select, pack, train, monitor) ${f(e2eS)} s${before ? `; at ${before.rev} ${f(before.secs)} s` : ''}`);
 console.log(`entropy_docs_s=${f(texts.length / entS)}`);
 console.log(`entropy_words_s=${f(words / entS, 0)}`);
 console.log(`entropy_mb_s=${f(mb / entS, 2)}`);
@@ -139,3 +183,5 @@ console.log(`select_workers_1_s=${f(w1S, 2)}`);
 console.log(`select_workers_2_s=${f(w2S, 2)}`);
 console.log(`select_scale_2=${f(w1S / w2S, 2)}`);
 console.log(`select_worker_words_s=${f(words / w1S, 0)}`);
+console.log(`train_ets_tiny_s=${f(e2eS)}`);
+if (before) console.log(`train_ets_tiny_before_s=${f(before.secs)}`);

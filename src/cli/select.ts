@@ -101,12 +101,12 @@ machines sharing the filesystem (any order; a rerun scores only unfinished shard
       }
       const r = await runSelection(recipe, { force: flags.force, rescore: flags.rescore, onProgress: progress.onProgress });
       progress.finish();
-      const sel = r.manifest.selection;
+      const sel = r.record.selection;
       const pct = sel.corpus_tokens ? ((100 * sel.selected_tokens) / sel.corpus_tokens).toFixed(1) : '–';
       process.stdout.write(
         `${r.reused ? 'up to date' : 'selected'}: ${recipe.method}${sel.metrics.length ? ` [${sel.metrics.join('+')}, ${sel.sampling}]` : ''} → ` +
           `${sel.selected_docs} docs, ${sel.selected_tokens} tokens (${pct}% of ${sel.corpus_tokens} corpus tokens; budget ${sel.budget_tokens}) in ${fmtDuration((Date.now() - t0) / 1000)}\n` +
-          `  shards: ${r.dir}\n` +
+          `  ids: ${r.ids} (of ${r.record.corpus_dir})\n` +
           (r.scores ? `  scores: ${r.scores}\n` : '') +
           (r.report ? `  report: ${r.report}\n` : ''),
       );

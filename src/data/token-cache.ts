@@ -1,13 +1,15 @@
 /**
  * Token cache: each shard tokenized once into `<dir>/tokens/<tokenizer hash>/<shard>.tokens.arrow`
- * ({id: Utf8, ids: List<Int32>}), keyed by the tokenizer's hash and the shard's sha256.
+ * ({id: Utf8, ids: List<Int32>}) with a `<shard>.tokens.json` sidecar naming the shard's sha256,
+ * written after it. Shards are independent, so selection workers on several machines can each
+ * tokenize their share into the same directory; `index.json` sums a complete cache.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Field, Int32, List, RecordBatch, RecordBatchFileWriter, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
-import { readArrowBatches, readManifest, type ReadDocsOptions } from './shards.js';
+import { readArrowBatches, readManifest, type ReadDocsOptions, type ShardInfo } from './shards.js';
 import { isHeldOut } from './split.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -16,82 +18,95 @@ export interface TokenizedDoc {
   ids: Int32Array;
 }
 
-interface CacheIndex {
-  tokenizer: string;
-  shards: { shard: string; sha256: string; file: string; docs: number; tokens: number }[];
-  tokens: number;
+/** The sidecar of one cached shard: which shard content it was made from, and its totals. */
+interface ShardTokens {
+  shard: string;
+  sha256: string;
+  file: string;
   docs: number;
+  tokens: number;
 }
 
 export interface TokenizeProgress {
   docs: number;
   tokens: number;
   totalDocs: number;
+  /** Shards tokenized so far by this call (0: everything so far came from the cache). */
+  tokenized: number;
 }
 
 export interface TokenizeOptions {
   onProgress?: (p: TokenizeProgress) => void;
   /** Documents handed to encodeBatch at once. */
   batchDocs?: number;
+  /** Tokenize only the shards this returns true for (a selection worker's share); default all. */
+  owns?: (shard: number) => boolean;
 }
 
-function cacheDir(dir: string, tokenizerHash: string): string {
+export function tokenCacheDir(dir: string, tokenizerHash: string): string {
   return path.join(dir, 'tokens', tokenizerHash.slice(0, 16));
 }
 
 const INDEX = 'index.json';
+const sidecar = (cdir: string, shard: string): string => path.join(cdir, shard.replace(/\.arrow$/, '.tokens.json'));
 
-async function readIndex(file: string): Promise<CacheIndex | null> {
+/** The sidecar of a shard when it matches the shard's current content, else null. */
+async function cachedShard(cdir: string, s: ShardInfo): Promise<ShardTokens | null> {
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as CacheIndex;
+    const e = JSON.parse(await fs.readFile(sidecar(cdir, s.file), 'utf8')) as ShardTokens;
+    return e.sha256 === s.sha256 && (await fs.stat(path.join(cdir, e.file)).catch(() => null)) ? e : null;
   } catch {
     return null;
   }
 }
 
-/** Tokenizes every shard not yet cached for this tokenizer; returns the total token count. */
-export async function tokenizeCorpus(dir: string, tokenizer: Tokenizer, opts: TokenizeOptions = {}): Promise<{ tokens: number; docs: number }> {
+/**
+ * Tokenizes every (owned) shard not yet cached for this tokenizer; returns the totals of the owned
+ * shards and how many were tokenized now. A complete pass also writes index.json.
+ */
+export async function tokenizeCorpus(dir: string, tokenizer: Tokenizer, opts: TokenizeOptions = {}): Promise<{ tokens: number; docs: number; tokenized: number }> {
   const m = await readManifest(dir);
-  const cdir = cacheDir(dir, tokenizer.hash);
-  const old = await readIndex(path.join(cdir, INDEX));
-  const index: CacheIndex = { tokenizer: tokenizer.hash, shards: [], tokens: 0, docs: 0 };
-  const totalDocs = m.totals.docs;
-  let doneDocs = 0;
-  let doneTokens = 0;
-  for (const s of m.shards) {
-    const file = s.file.replace(/\.arrow$/, '.tokens.arrow');
-    const hit = old?.shards.find((x) => x.shard === s.file && x.sha256 === s.sha256);
-    if (hit && (await fs.stat(path.join(cdir, file)).catch(() => null))) {
-      index.shards.push(hit);
-      doneDocs += hit.docs;
-      doneTokens += hit.tokens;
-      opts.onProgress?.({ docs: doneDocs, tokens: doneTokens, totalDocs });
-      continue;
+  const cdir = tokenCacheDir(dir, tokenizer.hash);
+  await fs.mkdir(cdir, { recursive: true });
+  const owned = m.shards.filter((_, i) => opts.owns?.(i) ?? true);
+  const totalDocs = owned.reduce((a, s) => a + s.docs, 0);
+  let doneDocs = 0, doneTokens = 0, tokenized = 0;
+  for (const s of owned) {
+    let e = await cachedShard(cdir, s);
+    if (!e) {
+      tokenized++;
+      e = await tokenizeShard(dir, cdir, s, tokenizer, opts.batchDocs ?? 2048, (docs, tokens) => opts.onProgress?.({ docs: doneDocs + docs, tokens: doneTokens + tokens, totalDocs, tokenized }));
     }
-    const writer = new RecordBatchFileWriter();
-    let docs = 0;
-    let tokens = 0;
-    for await (const batch of readShardDocs(dir, s.file, s.bytes)) {
-      const batchDocs = opts.batchDocs ?? 2048;
-      for (let i = 0; i < batch.length; i += batchDocs) {
-        const part = batch.slice(i, i + batchDocs);
-        const ids = await tokenizer.encodeBatch(part.map((d) => d.text));
-        writer.write(tokenBatch(part.map((d) => d.id), ids));
-        docs += part.length;
-        for (const a of ids) tokens += a.length;
-        opts.onProgress?.({ docs: doneDocs + docs, tokens: doneTokens + tokens, totalDocs });
-      }
-    }
-    writer.finish();
-    await writeFileAtomic(path.join(cdir, file), writer.toUint8Array(true));
-    index.shards.push({ shard: s.file, sha256: s.sha256, file, docs, tokens });
-    doneDocs += docs;
-    doneTokens += tokens;
+    doneDocs += e.docs;
+    doneTokens += e.tokens;
+    opts.onProgress?.({ docs: doneDocs, tokens: doneTokens, totalDocs, tokenized });
   }
-  index.tokens = doneTokens;
-  index.docs = doneDocs;
-  await writeFileAtomic(path.join(cdir, INDEX), JSON.stringify(index, null, 2) + '\n');
-  return { tokens: doneTokens, docs: doneDocs };
+  if (owned.length === m.shards.length) {
+    await writeFileAtomic(path.join(cdir, INDEX), JSON.stringify({ tokenizer: tokenizer.hash, tokens: doneTokens, docs: doneDocs }, null, 2) + '\n');
+  }
+  return { tokens: doneTokens, docs: doneDocs, tokenized };
+}
+
+async function tokenizeShard(dir: string, cdir: string, s: ShardInfo, tokenizer: Tokenizer, batchDocs: number, progress: (docs: number, tokens: number) => void): Promise<ShardTokens> {
+  const file = s.file.replace(/\.arrow$/, '.tokens.arrow');
+  const writer = new RecordBatchFileWriter();
+  let docs = 0, tokens = 0;
+  for await (const batch of readShardDocs(dir, s.file, s.bytes)) {
+    for (let i = 0; i < batch.length; i += batchDocs) {
+      const part = batch.slice(i, i + batchDocs);
+      const ids = await tokenizer.encodeBatch(part.map((d) => d.text));
+      writer.write(tokenBatch(part.map((d) => d.id), ids));
+      docs += part.length;
+      for (const a of ids) tokens += a.length;
+      progress(docs, tokens);
+    }
+  }
+  writer.finish();
+  await writeFileAtomic(path.join(cdir, file), writer.toUint8Array(true));
+  const e: ShardTokens = { shard: s.file, sha256: s.sha256, file, docs, tokens };
+  // The sidecar goes last: a crash in between re-tokenizes the shard.
+  await writeFileAtomic(sidecar(cdir, s.file), JSON.stringify(e) + '\n');
+  return e;
 }
 
 /** Docs of one shard (readDocs restricted to a single file). */
@@ -118,22 +133,23 @@ function tokenBatch(ids: string[], tokens: Int32Array[]): RecordBatch {
  * `tokenizer` picks the cache (its hash); without it the directory must hold exactly one.
  * `views`: ids are views into the batch's buffer instead of copies (for consumers that do not
  * keep them past the batch); `docIds: false` leaves document ids empty (for consumers that only
- * need the tokens).
+ * need the tokens); `shard`: only that shard (its file name).
  */
-export async function* readTokenized(dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> & { views?: boolean; docIds?: boolean } = {}): AsyncGenerator<TokenizedDoc[]> {
+export async function* readTokenized(
+  dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> & { views?: boolean; docIds?: boolean; shard?: string } = {},
+): AsyncGenerator<TokenizedDoc[]> {
   const m = await readManifest(dir);
   let cdir: string;
-  if (tokenizer) cdir = cacheDir(dir, typeof tokenizer === 'string' ? tokenizer : tokenizer.hash);
+  if (tokenizer) cdir = tokenCacheDir(dir, typeof tokenizer === 'string' ? tokenizer : tokenizer.hash);
   else {
     const all = await fs.readdir(path.join(dir, 'tokens')).catch(() => [] as string[]);
     if (all.length !== 1) throw new UserError(`${dir}: ${all.length === 0 ? 'no token cache; tokenize the corpus first' : `${all.length} token caches (one per tokenizer); say which tokenizer to use`}`);
     cdir = path.join(dir, 'tokens', all[0]);
   }
-  const index = await readIndex(path.join(cdir, INDEX));
-  if (!index) throw new UserError(`${dir}: no token cache for this tokenizer (${cdir}); tokenize the corpus first`);
   for (const s of m.shards) {
-    const e = index.shards.find((x) => x.shard === s.file && x.sha256 === s.sha256);
-    if (!e) throw new UserError(`${cdir}: token cache is stale for ${s.file} (shard changed); tokenize the corpus again`);
+    if (opts.shard !== undefined && s.file !== opts.shard) continue;
+    const e = await cachedShard(cdir, s);
+    if (!e) throw new UserError(`${cdir}: no token cache for ${s.file}, or a stale one (the shard changed since); tokenize the corpus first`);
     for await (const rb of readArrowBatches(path.join(cdir, e.file))) {
       // Decoding every id string is a good part of the read: skipped when nobody needs them.
       const ids = opts.docIds === false && !opts.split ? new Array<string>(rb.numRows).fill('') : (rb.getChild('id')!.toArray() as string[]);

@@ -17,9 +17,9 @@ import type { Recipe } from '../recipe/types.js';
 import {
   isHeldOut, loadTokenizer, pileTestDir, prepareCorpus, readManifest, readTokenized, tokenizeCorpus, type Tokenizer, type TokenizedDoc,
 } from '../data/index.js';
-import type { SelectionManifest } from '../select/write-selected.js';
+import { readSelectionRecord } from '../select/write-selected.js';
 import { bestDtype, MegatronWriter, type MegatronDtype } from '../data/megatron.js';
-import { runSelection, selectionDir } from '../select/index.js';
+import { runSelection, selectedIds, selectionDir } from '../select/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { lockDir } from '../util/lock.js';
@@ -171,18 +171,19 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
     if (dtype === 'uint16' && tok.vocabSize >= 65500) {
       throw new UserError(`--dtype uint16: the tokenizer has ${tok.vocabSize} tokens; Megatron stores vocabularies of 65,500 or more as int32 (drop --dtype or pass int32)`);
     }
-    const selected = path.join(selectionDir(r), 'selected');
+    const selDir = selectionDir(r);
     if (o.existing) {
-      if (!existsSync(path.join(selected, 'manifest.json'))) throw new UserError(`no selection yet in ${selected}; run cpt select ${r.file} first (or drop --existing)`);
+      if (!(await readSelectionRecord(selDir))) throw new UserError(`no selection yet in ${selDir}; run cpt select ${r.file} first (or drop --existing)`);
     } else {
       await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
       const s = await runSelection(r);
-      o.log(`${s.reused ? 'selection' : 'selected'}: ${s.manifest.selection.selected_docs} docs, ${s.manifest.selection.selected_tokens} tokens (${s.dir})`);
+      o.log(`${s.reused ? 'selection' : 'selected'}: ${s.record.selection.selected_docs} docs, ${s.record.selection.selected_tokens} tokens (${s.ids})`);
     }
-    const sel = (await readManifest(selected)) as Partial<SelectionManifest>;
+    const sel = (await readSelectionRecord(selDir))!;
+    const ids = await selectedIds({ ids: path.join(selDir, sel.ids_file) });
     const fin = r.data.fin_test_fraction;
     // The selection never holds Fin-test documents (they are not scored, so never selected).
-    const train = await writeSplit(path.join(out, 'data', 'train_text_document'), selected, tok, dtype, null);
+    const train = await writeSplit(path.join(out, 'data', 'train_text_document'), sel.corpus_dir, tok, dtype, (d) => ids.has(d.id));
     o.log(`train: ${train.docs} documents, ${train.tokens} tokens (${rate(train)})`);
     const valid = await writeSplit(path.join(out, 'data', 'valid_text_document'), r.data.prepared_dir, tok, dtype, (d) => isHeldOut(d.id, fin));
     o.log(`valid (Fin-test): ${valid.docs} documents, ${valid.tokens} tokens (the held-out part of the whole corpus, found in ${valid.seconds.toFixed(2)} s)`);
@@ -202,7 +203,7 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
     const header = `# GPT-NeoX config written by cpt export from ${r.file} (${new Date().toISOString()}).\n` +
       `# Keys as in GPT-NeoX configs/neox_arguments.md; those with no recipe counterpart take configs/pythia values.\n`;
     await writeFileAtomic(path.join(out, 'neox.yml'), header + neoxYaml(cfg));
-    const sampling = sel.selection?.sampling ?? r.selection.sampling;
+    const sampling = sel.selection.sampling;
     const manifest: ExportManifest = {
       kind: 'cpt-neox-export',
       version: 1,
@@ -220,7 +221,7 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
         valid: { prefix: 'data/valid_text_document', ...valid },
         test: test ? { prefix: 'data/test_text_document', ...test } : null,
       },
-      budget_tokens: sel.selection?.budget_tokens ?? train.tokens,
+      budget_tokens: sel.selection.budget_tokens,
       gpus: o.gpus,
       tokens_per_iteration: plan.tokensPerIter,
       train_iters: plan.trainIters,

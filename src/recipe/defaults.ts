@@ -68,7 +68,3 @@ export const DEFAULTS = {
 export const FULL_DATA_METHODS = new Set(['dacp', 'tacp']);
 /** Methods whose selection is defined by the task data. */
 export const TASK_METHODS = new Set(['tacp', 'ets-dacp', 'ets-dacp-com']);
-/** Methods that score documents with a proxy model's perplexity. */
-export function needsProxy(method: string, metric?: string): boolean {
-  return method === 'ets-dacp-com' || (method === 'eta-dacp' && metric === 'perplexity');
-}

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { PYTHIA_LR } from '../model/presets.js';
 import { ENGINES } from '../engine/registry.js';
 import { ROOT } from '../util/paths.js';
-import { DEFAULTS, FULL_DATA_METHODS, TASK_METHODS, needsProxy } from './defaults.js';
+import { DEFAULTS, FULL_DATA_METHODS, TASK_METHODS } from './defaults.js';
+import { etaMetricNames, getMetric, methodMetrics } from '../select/metrics/registry.js';
 import { modelInfo, type ModelInfo } from './model-info.js';
 import type { KeyPath, Problem } from './problems.js';
 import type { RawRecipe, RawSource } from './schema.js';
@@ -68,12 +69,15 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
 
   // --- selection
   const sel = raw.selection ?? {};
-  if (method === 'eta-dacp' && !sel.metric) err(['selection', 'metric'], 'method eta-dacp needs selection.metric: perplexity or entropy');
+  const eta = etaMetricNames();
+  if (method === 'eta-dacp' && !sel.metric) err(['selection', 'metric'], `method eta-dacp needs selection.metric: ${eta.join(' or ')}`);
+  if (method === 'eta-dacp' && sel.metric && !eta.includes(sel.metric)) err(['selection', 'metric'], `expected ${eta.join(' or ')}, got "${sel.metric}"`);
   if (method !== 'eta-dacp' && sel.metric) err(['selection', 'metric'], `only used by eta-dacp (${method === 'ets-dacp-com' ? 'ets-dacp-com combines similarity, perplexity and entropy itself' : `method is ${method}`}); remove it`);
   const budget = sel.budget ?? (FULL_DATA_METHODS.has(method) ? 1 : DEFAULTS.selection.budget);
   if (method === 'tacp' && sel.budget !== undefined && sel.budget < 1) note(['selection', 'budget'], 'tacp trains on the task text, which is not subsampled; budget is ignored');
   let proxy: string | undefined;
-  if (needsProxy(method, sel.metric)) {
+  const usesProxy = (method !== 'eta-dacp' || eta.includes(sel.metric ?? '')) && methodMetrics(method, sel.metric).some((m) => getMetric(m).usesProxy);
+  if (usesProxy) {
     if (sel.proxy_model) proxy = modelOrPreset(sel.proxy_model, ['selection', 'proxy_model'], err);
     else if (model.kind === 'dir') proxy = model.init; // the base model scores its own domain data
     else err(['selection', 'proxy_model'], `perplexity needs a trained proxy model, and model.init is a fresh ${model.init} (random weights); set selection.proxy_model to a model directory`);

@@ -71,7 +71,7 @@ export const RawRecipeSchema = z.strictObject({
   }),
   selection: section(
     z.strictObject({
-      metric: z.enum(['perplexity', 'entropy']).optional(),
+      metric: str.optional(), // a task-free metric of the registry (select/metrics), checked in resolve
       sampling: z.enum(['hard', 'soft']).optional(),
       budget: z.number().positive().max(1).optional(),
       embedder: section(

@@ -5,7 +5,6 @@
 import type { EngineKind, Precision } from '../engine/engine.js';
 
 export type Method = 'dacp' | 'tacp' | 'ets-dacp' | 'eta-dacp' | 'ets-dacp-com';
-export type EtaMetric = 'perplexity' | 'entropy';
 export type Sampling = 'hard' | 'soft';
 export type InputFormat = 'reuters-sgml' | 'wikiextractor' | 'jsonl' | 'json' | 'text' | 'csv';
 export type FinTask = 'fpb' | 'fiqa_sa' | 'headline' | 'ner';
@@ -63,7 +62,8 @@ export interface Recipe {
     tokenizer: string; // path to tokenizer.json
   };
   selection: {
-    metric?: EtaMetric; // eta-dacp only
+    /** eta-dacp only: a task-free metric of the selection registry (perplexity, entropy). */
+    metric?: string;
     sampling: Sampling;
     /** Token budget as a fraction of the (non-held-out) corpus tokens. */
     budget: number;

@@ -1,36 +1,36 @@
 /**
- * The selection stage: prepare the domain corpus if needed, score its (non-held-out) documents
- * once, sample under the token budget by the recipe's method, write the chosen documents as corpus
- * shards in <run_dir>/selection/selected/ with a report beside them.
+ * The selection stage: prepare the domain corpus and tokenize it once (its token cache), score
+ * its non-held-out documents (score-cache.ts, one table per metric of the registry), sample under
+ * the token budget by the recipe's method, and record the chosen ids in <run_dir>/selection/
+ * (ids.txt, selection.json) with a report. Training packs those ids from the same token cache.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Recipe } from '../recipe/types.js';
-import { isHeldOut, loadTokenizer, prepareCorpus, preparedManifest, readArrowBatches, readDocs, readManifest, taskTexts, type CorpusManifest, type Doc, type Tokenizer } from '../data/index.js';
-import { MANIFEST } from '../data/shards.js';
-import { createEngine, type Engine } from '../engine/index.js';
-import { loadModel } from '../model/load.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { loadTokenizer, prepareCorpus, preparedManifest, readManifest, readTokenized, taskTexts, tokenizeCorpus, type CorpusManifest, type Doc, type Tokenizer, type TokenizeProgress } from '../data/index.js';
 import { dataDir } from '../util/paths.js';
 import { lockDir } from '../util/lock.js';
 import { UserError } from '../util/errors.js';
-import { sampleByScore, softOrder, takeBudget, budgetTokens, type Metric } from './sample.js';
-import { readScores, writeScores, type ScoreTable } from './score-file.js';
-import { scoreCorpus, scoreShards, type DocScorer, type ScoreProgress, type ScoreRunOptions, type ShardInput } from './score-run.js';
+import { methodMetrics as metricsOf } from './metrics/registry.js';
+import { sampleByScore, softOrder, takeBudget, budgetTokens } from './sample.js';
+import type { ScoreTable } from './score-file.js';
+import { corpusScores, scoreShare, scoreTables, scoresKey, type ScoreContext } from './score-cache.js';
+import type { ScoreProgress } from './score-run.js';
 import { endWorkerJob, joinWorkerJob, ownsShard, workerJob, type Worker } from './workers.js';
-import { DenseSimilarityScorer, PerplexityScorer, TextPoolScorer, modelEmbed, transformersEmbed } from './scorers.js';
-import { SelectedWriter, type SelectionInfo, type SelectionManifest } from './write-selected.js';
-import { writeReport } from './report.js';
+import { SelectedWriter, readSelectionRecord, writeSelectionRecord, type SelectionInfo, type SelectionRecord } from './write-selected.js';
+import { IDS_FILE, writeReport } from './report.js';
 
-export type { SelectionManifest, SelectionInfo } from './write-selected.js';
+export type { SelectionRecord, SelectionInfo } from './write-selected.js';
 export type { ScoreProgress } from './score-run.js';
 export { sampleByScore } from './sample.js';
 
-export type SelectionPhase = 'prepare' | 'score' | 'sample' | 'write' | 'report';
+export type SelectionPhase = 'prepare' | 'tokenize' | 'score' | 'sample' | 'report';
 
 export interface SelectionProgress {
   phase: SelectionPhase;
+  /** Tokenization progress (phase 'tokenize'; only when shards are tokenized now). */
+  tokenize?: TokenizeProgress;
   /** Scoring progress (phase 'score'). */
   score?: ScoreProgress;
   /** Corpus totals, for rates and ETA. */
@@ -40,9 +40,9 @@ export interface SelectionProgress {
 }
 
 export interface SelectionOptions {
-  /** Redo sampling and writing even when an up-to-date selection exists. */
+  /** Redo sampling even when an up-to-date selection exists. */
   force?: boolean;
-  /** Recompute scores even when scores.arrow matches (implies force). */
+  /** Recompute scores even when the score tables match (implies force). */
   rescore?: boolean;
   onProgress?: (p: SelectionProgress) => void;
   /** Tests: called after each scored shard (throw to simulate a crash). */
@@ -50,9 +50,9 @@ export interface SelectionOptions {
 }
 
 export interface SelectionResult {
-  /** The selected corpus directory (corpus shards + manifest.json). */
-  dir: string;
-  manifest: SelectionManifest;
+  record: SelectionRecord;
+  /** The chosen ids, one per line (record.ids_file). */
+  ids: string;
   /** True when an up-to-date selection was found and nothing was redone. */
   reused: boolean;
   report: string | null;
@@ -60,19 +60,10 @@ export interface SelectionResult {
   scores: string | null;
 }
 
-/** Metrics each method ranks by. */
-export function methodMetrics(r: Recipe): Metric[] {
-  switch (r.method) {
-    case 'ets-dacp':
-      return ['similarity'];
-    case 'eta-dacp':
-      if (!r.selection.metric) throw new UserError(`${r.file}: selection.metric: eta-dacp needs perplexity or entropy`);
-      return [r.selection.metric];
-    case 'ets-dacp-com':
-      return ['similarity', 'perplexity', 'entropy'];
-    default:
-      return [];
-  }
+/** Metrics the recipe's method ranks by (none for DACP and TACP). */
+export function methodMetrics(r: Recipe): string[] {
+  if (r.method === 'eta-dacp' && !r.selection.metric) throw new UserError(`${r.file}: selection.metric: eta-dacp needs a metric to rank by`);
+  return metricsOf(r.method, r.selection.metric);
 }
 
 const sha = (x: unknown): string => createHash('sha256').update(JSON.stringify(x)).digest('hex');
@@ -81,153 +72,21 @@ export function selectionDir(r: Recipe): string {
   return path.join(r.run_dir, 'selection');
 }
 
-/** The proxy model for perplexity (and the default `model` embedder): selection.proxy_model, else model.init. */
-function proxyModel(r: Recipe): string {
-  return r.selection.proxy_model ?? r.model.init;
+/** Tokenize the (owned shards of the) corpus into its token cache, reporting only real work. */
+async function tokenizeOnce(dir: string, tok: Tokenizer, o: SelectionOptions, owns?: (shard: number) => boolean): Promise<void> {
+  await tokenizeCorpus(dir, tok, { owns, onProgress: (p) => p.tokenized && o.onProgress?.({ phase: 'tokenize', tokenize: p }) });
 }
 
-/** Settings that change scores: a score table is reused only under the same key. */
-function scoresKey(r: Recipe, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[]): string {
-  const e = r.selection.embedder;
-  return sha({
-    v: 1,
-    corpus: corpus.fingerprint,
-    fin_test_fraction: r.data.fin_test_fraction,
-    tokenizer: tok.hash,
-    metrics,
-    similarity: metrics.includes('similarity')
-      ? { tasks: [...r.data.tasks].sort(), kind: e.kind, ...(e.kind === 'hashed' ? { dim: e.dim, ngrams: e.ngrams } : { model: e.model ?? proxyModel(r), max_tokens: e.max_tokens }), hashedVersion: 1 }
-      : null,
-    perplexity: metrics.includes('perplexity') ? { model: proxyModel(r), tokens: r.selection.perplexity_tokens } : null,
-    entropy: metrics.includes('entropy') ? { tagger: 'wink-eng-lite-web-model', v: 1 } : null,
-  });
-}
-
-async function proxyEngine(r: Recipe, dir: string): Promise<Engine> {
-  const m = await loadModel(dir, { seed: r.train.seed });
-  const engine = await createEngine(r.engine.kind, m.config, { threads: r.engine.threads || undefined, precision: r.engine.precision, recompute: r.engine.recompute });
-  engine.loadWeights(m.weights);
-  return engine;
-}
-
-async function buildScorers(r: Recipe, metrics: Metric[], tok: Tokenizer): Promise<DocScorer[]> {
-  const scorers: DocScorer[] = [];
-  const wantSim = metrics.includes('similarity');
-  const e = r.selection.embedder;
-  let tasks: string[] = [];
-  if (wantSim) {
-    if (r.data.tasks.length === 0) throw new UserError(`${r.file}: data.tasks: ${r.method} needs at least one task to measure similarity to`);
-    // Train split only: the evaluation test split must not shape the training data.
-    for (const t of r.data.tasks) tasks.push(...(await taskTexts(t, 'train', dataDir())));
-  }
-  const hashed = wantSim && e.kind === 'hashed';
-  if (hashed || metrics.includes('entropy')) {
-    scorers.push(new TextPoolScorer({ hashed: hashed ? { spec: e, taskTexts: tasks } : null, entropy: metrics.includes('entropy'), threads: r.engine.threads || undefined }));
-  }
-  if (wantSim && e.kind === 'model') {
-    const engine = await proxyEngine(r, e.model ?? proxyModel(r));
-    const taskTokens = await tok.encodeBatch(tasks);
-    scorers.push(await DenseSimilarityScorer.create(modelEmbed(engine, e.max_tokens), tasks, taskTokens, async () => engine.dispose()));
-  }
-  if (wantSim && e.kind === 'transformers') {
-    const embed = await transformersEmbed(e.model, `${r.file}: selection.embedder`);
-    scorers.push(await DenseSimilarityScorer.create(async (texts) => embed(texts), tasks, []));
-  }
-  if (metrics.includes('perplexity')) {
-    const engine = await proxyEngine(r, proxyModel(r));
-    scorers.push(Object.assign(new PerplexityScorer(engine, r.selection.perplexity_tokens), { close: async () => engine.dispose() }));
-  }
-  return scorers;
-}
-
-function corpusShards(dir: string, m: CorpusManifest): ShardInput[] {
-  return m.shards.map((s) => ({
-    name: s.file,
-    bytes: s.bytes,
-    async *read(): AsyncIterable<Doc[]> {
-      for await (const rb of readArrowBatches(path.join(dir, s.file), s.bytes)) {
-        const ids = rb.getChild('id')!.toArray() as string[];
-        const texts = rb.getChild('text')!.toArray() as string[];
-        const srcs = rb.getChild('source')!.toArray() as string[];
-        yield ids.map((id, i) => ({ id, text: texts[i], source: srcs[i] }));
-      }
-    },
-  }));
-}
-
-/**
- * Scores of the corpus, one table per metric, reused when its key matches, else computed
- * (resumably). They live beside the prepared corpus, keyed by everything that changes them, so
- * every run that needs the same scores computes them once: hard and soft sampling of one method,
- * and ETS-DACP-com, whose table is the union of the three single-metric tables.
- */
-async function corpusScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string; file: string }> {
-  if (metrics.length <= 1) return metricScores(r, corpusDir, corpus, tok, metrics, o);
-  const key = scoresKey(r, corpus, tok, metrics);
-  const { file, meta } = scoresPaths(corpusDir, metrics, key);
-  if (!o.rescore && (await cachedKey(meta)) === key && existsSync(file)) return { scores: await readScores(file), key, file };
-  const parts: ScoreTable[] = [];
-  for (const m of metrics) parts.push((await metricScores(r, corpusDir, corpus, tok, [m], o)).scores);
-  const scores = unionScores(parts, metrics);
-  await writeScores(file, scores);
-  await writeFileAtomic(meta, JSON.stringify({ key, metrics, docs: scores.ids.length, corpus: corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
-  return { scores, key, file };
-}
-
-function scoresPaths(corpusDir: string, metrics: Metric[], key: string): { dir: string; file: string; meta: string } {
-  const dir = path.join(corpusDir, 'scores', `${metrics.join('+')}-${key.slice(0, 12)}`);
-  return { dir, file: path.join(dir, 'scores.arrow'), meta: path.join(dir, 'scores.json') };
-}
-
-async function cachedKey(meta: string): Promise<string | undefined> {
-  if (!existsSync(meta)) return undefined;
-  return (JSON.parse(await fs.readFile(meta, 'utf8')) as { key?: string }).key;
-}
-
-/** Each metric's column from its own table; the tables score the same documents in the same order. */
-function unionScores(parts: ScoreTable[], metrics: Metric[]): ScoreTable {
-  const [first] = parts;
-  for (const p of parts) {
-    if (p.ids.length !== first.ids.length || p.ids.some((id, i) => id !== first.ids[i])) throw new Error('score tables of one corpus list different documents');
-  }
-  const out: ScoreTable = { ...first };
-  metrics.forEach((m, i) => (out[m] = parts[i][m]));
-  return out;
-}
-
-/** What a scoring pass over the corpus for `metrics` needs, its scorers aside. */
-function scoreRun(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, key: string, dir: string, scorers: DocScorer[], o: SelectionOptions): ScoreRunOptions {
+function scoreContext(r: Recipe, corpus: CorpusManifest, tok: Tokenizer, o: SelectionOptions): ScoreContext {
   const totalDocs = corpus.totals.docs, totalChars = corpus.totals.text_bytes;
   return {
-    dir,
-    key,
-    shards: corpusShards(corpusDir, corpus),
-    heldOut: (id) => isHeldOut(id, r.data.fin_test_fraction),
-    tokenize: (texts) => tok.encodeBatch(texts),
-    scorers,
+    recipe: r,
+    corpusDir: r.data.prepared_dir,
+    corpus,
+    tok,
     onProgress: (p) => o.onProgress?.({ phase: 'score', score: p, totalDocs, totalChars }),
     onShardDone: o.onShardDone,
   };
-}
-
-/** One scoring pass over the corpus for `metrics` (at most one, or none for DACP's token counts). */
-async function metricScores(r: Recipe, corpusDir: string, corpus: CorpusManifest, tok: Tokenizer, metrics: Metric[], o: SelectionOptions): Promise<{ scores: ScoreTable; key: string; file: string }> {
-  const key = scoresKey(r, corpus, tok, metrics);
-  const { dir, file, meta } = scoresPaths(corpusDir, metrics, key);
-  if (!o.rescore && (await cachedKey(meta)) === key && existsSync(file)) return { scores: await readScores(file), key, file };
-  if (o.rescore) for (const f of ['parts', 'scores.arrow', 'scores.json']) await fs.rm(path.join(dir, f), { recursive: true, force: true });
-  const scorers = await buildScorers(r, metrics, tok);
-  let scores: ScoreTable;
-  try {
-    scores = await scoreCorpus(scoreRun(r, corpusDir, corpus, tok, key, dir, scorers, o));
-  } finally {
-    for (const s of scorers) await s.close?.();
-  }
-  await writeScores(file, scores);
-  await writeFileAtomic(meta, JSON.stringify({ key, metrics, docs: scores.ids.length, corpus: corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
-  // Partial files are only needed until the merged table exists.
-  await fs.rm(path.join(dir, 'parts'), { recursive: true, force: true });
-  return { scores, key, file };
 }
 
 export interface WorkerResult {
@@ -240,9 +99,9 @@ export interface WorkerResult {
 }
 
 /**
- * `cpt select --worker I/N`: score this worker's share of the shards for every table the recipe's
- * selection reads, into the shared score cache, and stop; a plain `cpt select` merges and samples.
- * The corpus must be prepared first (`cpt prepare RECIPE`): workers never write it.
+ * `cpt select --worker I/N`: tokenize and score this worker's share of the shards for every table
+ * the recipe's selection reads, into the shared caches, and stop; a plain `cpt select` merges and
+ * samples. The corpus must be prepared first (`cpt prepare RECIPE`): workers never write it.
  */
 export async function runSelectionWorker(recipe: Recipe, worker: Worker, opts: SelectionOptions = {}): Promise<WorkerResult> {
   const r = recipe;
@@ -252,31 +111,22 @@ export async function runSelectionWorker(recipe: Recipe, worker: Worker, opts: S
   const tok = await loadTokenizer(r.data.tokenizer);
   try {
     const metrics = methodMetrics(r);
-    const tables: Metric[][] = metrics.length ? metrics.map((m) => [m]) : [[]];
-    const keys = tables.map((ms) => scoresKey(r, corpus, tok, ms));
-    await joinWorkerJob(r, workerJob(r, corpus.fingerprint, keys, worker.count));
+    const ctx = scoreContext(r, corpus, tok, opts);
+    await joinWorkerJob(r, workerJob(r, corpus.fingerprint, scoreTables(metrics).map((m) => scoresKey(ctx, m)), worker.count));
     const owns = ownsShard(worker);
-    const out: WorkerResult = { shards: corpus.shards.length, owned: corpus.shards.filter((_, i) => owns(i)).length, scored: 0, tables: [] };
-    for (const [i, ms] of tables.entries()) {
-      const { dir, file, meta } = scoresPaths(r.data.prepared_dir, ms, keys[i]!);
-      out.tables.push(dir);
-      if ((await cachedKey(meta)) === keys[i] && existsSync(file)) continue; // merged by an earlier job
-      const scorers = await buildScorers(r, ms, tok);
-      try {
-        out.scored += await scoreShards({ ...scoreRun(r, r.data.prepared_dir, corpus, tok, keys[i]!, dir, scorers, opts), owns });
-      } finally {
-        for (const s of scorers) await s.close?.();
-      }
-    }
-    return out;
+    await tokenizeOnce(r.data.prepared_dir, tok, opts, owns);
+    const { scored, tables } = await scoreShare(ctx, metrics, owns);
+    return { shards: corpus.shards.length, owned: corpus.shards.filter((_, i) => owns(i)).length, scored, tables };
   } finally {
     await tok.close();
   }
 }
 
+type PerSource = { source: string; docs: number; tokens: number; corpusDocs: number; corpusTokens: number }[];
+
 /** Per-source totals of a subset of score rows. */
-function perSource(s: ScoreTable, chosen: Uint8Array): { source: string; docs: number; tokens: number; corpusDocs: number; corpusTokens: number }[] {
-  const m = new Map<string, { source: string; docs: number; tokens: number; corpusDocs: number; corpusTokens: number }>();
+function perSource(s: ScoreTable, chosen: Uint8Array): PerSource {
+  const m = new Map<string, PerSource[number]>();
   for (let i = 0; i < s.ids.length; i++) {
     let e = m.get(s.source[i]);
     if (!e) m.set(s.source[i], (e = { source: s.source[i], docs: 0, tokens: 0, corpusDocs: 0, corpusTokens: 0 }));
@@ -291,8 +141,8 @@ function perSource(s: ScoreTable, chosen: Uint8Array): { source: string; docs: n
 }
 
 /**
- * Run (or reuse) the recipe's selection. Returns the selected corpus directory and its manifest;
- * the trainer reads it with readDocs like any prepared corpus.
+ * Run (or reuse) the recipe's selection. Returns its record: the chosen ids and the corpus (with
+ * its token cache) they index, which the trainer packs.
  */
 export async function runSelection(recipe: Recipe, opts: SelectionOptions = {}): Promise<SelectionResult> {
   // The selection lives in the run directory: one writer at a time (cpt train holds it already).
@@ -307,13 +157,22 @@ export async function runSelection(recipe: Recipe, opts: SelectionOptions = {}):
   }
 }
 
+/** An up-to-date selection in `dir`, if any. */
+async function reusable(dir: string, fingerprint: string, scores: string | null): Promise<SelectionResult | null> {
+  const rec = await readSelectionRecord(dir);
+  if (rec?.fingerprint !== fingerprint) return null;
+  const report = path.join(dir, 'report.md');
+  return { record: rec, ids: path.join(dir, rec.ids_file), reused: true, report: (await fs.stat(report).catch(() => null)) ? report : null, scores };
+}
+
 async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<SelectionResult> {
   const r = recipe;
   const dir = selectionDir(r);
-  const outDir = path.join(dir, 'selected');
   const progress = (phase: SelectionPhase, message?: string): void => opts.onProgress?.({ phase, message });
+  // Selections before v2 copied the chosen texts here; the ids replace them.
+  await fs.rm(path.join(dir, 'selected'), { recursive: true, force: true });
 
-  if (r.method === 'tacp') return runTacp(r, dir, outDir, opts);
+  if (r.method === 'tacp') return runTacp(r, dir, opts);
 
   progress('prepare', `preparing ${r.data.prepared_dir}`);
   await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
@@ -324,11 +183,12 @@ async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<Sel
     const sel = r.selection;
     // Checked before scoring: a fraction outside (0, 1] is a recipe mistake, not a scoring result.
     if (!(sel.budget > 0 && sel.budget <= 1)) throw new UserError(`${r.file}: selection.budget must be in (0, 1], got ${sel.budget}`);
-    const { scores, key, file: scoresFile } = await corpusScores(r, r.data.prepared_dir, corpus, tok, metrics, { ...opts });
-    const fingerprint = sha({ key, method: r.method, sampling: sel.sampling, budget: sel.budget, temperature: sel.temperature, seed: sel.seed, v: 1 });
-    if (!opts.force && !opts.rescore && existsSync(path.join(outDir, MANIFEST))) {
-      const m = JSON.parse(await fs.readFile(path.join(outDir, MANIFEST), 'utf8')) as SelectionManifest;
-      if (m.fingerprint === fingerprint) return { dir: outDir, manifest: m, reused: true, report: existsSync(path.join(dir, 'report.md')) ? path.join(dir, 'report.md') : null, scores: scoresFile };
+    await tokenizeOnce(r.data.prepared_dir, tok, opts);
+    const { scores, key, file: scoresFile } = await corpusScores(scoreContext(r, corpus, tok, opts), metrics, opts.rescore);
+    const fingerprint = sha({ key, method: r.method, sampling: sel.sampling, budget: sel.budget, temperature: sel.temperature, seed: sel.seed, v: 2 });
+    if (!opts.force && !opts.rescore) {
+      const done = await reusable(dir, fingerprint, scoresFile);
+      if (done) return done;
     }
 
     progress('sample');
@@ -346,17 +206,11 @@ async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<Sel
       budget = s.budget;
     }
     const chosen = new Uint8Array(scores.ids.length);
-    for (const i of indices) chosen[i] = 1;
-    const keep = new Set<string>();
     let selectedTokens = 0;
     for (const i of indices) {
-      keep.add(scores.ids[i]);
+      chosen[i] = 1;
       selectedTokens += scores.tokens[i];
     }
-
-    progress('write', `writing ${keep.size} documents to ${outDir}`);
-    const w = await SelectedWriter.open(outDir, r.data.shard_mb);
-    for await (const docs of readDocs(r.data.prepared_dir)) for (const d of docs) if (keep.has(d.id) && !isHeldOut(d.id, r.data.fin_test_fraction)) await w.add(d);
     const info: SelectionInfo = {
       method: r.method,
       sampling: metrics.length ? sel.sampling : 'all',
@@ -366,7 +220,7 @@ async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<Sel
       corpus_tokens: corpusTokens,
       corpus_docs: scores.ids.length,
       selected_tokens: selectedTokens,
-      selected_docs: keep.size,
+      selected_docs: indices.length,
       seed: sel.seed,
       temperature: sel.temperature,
       scores_key: key,
@@ -374,40 +228,43 @@ async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<Sel
       corpus_fingerprint: corpus.fingerprint,
       fin_test_fraction: r.data.fin_test_fraction,
     };
-    const manifest = await w.finish(fingerprint, info);
-
     progress('report');
-    const report = await writeReport({ dir, runDir: r.run_dir, name: r.name, info, scores, chosen, perSource: perSource(scores, chosen), ids: [...indices].map((i) => scores.ids[i]) });
-    return { dir: outDir, manifest, reused: false, report, scores: scoresFile };
+    const ids = Array.from(indices, (i) => scores.ids[i]);
+    const report = await writeReport({ dir, runDir: r.run_dir, name: r.name, info, scores, chosen, perSource: perSource(scores, chosen), ids });
+    const record = await writeSelectionRecord(dir, { fingerprint, corpus_dir: r.data.prepared_dir, ids_file: IDS_FILE, selection: info });
+    return { record, ids: path.join(dir, IDS_FILE), reused: false, report, scores: scoresFile };
   } finally {
     await tok.close();
   }
 }
 
-/** TACP: the unlabeled train-split text of the recipe's tasks is the training corpus. */
-async function runTacp(r: Recipe, dir: string, outDir: string, opts: SelectionOptions): Promise<SelectionResult> {
+/** TACP: the unlabeled train-split text of the recipe's tasks is the training corpus (written once, tokenized once). */
+async function runTacp(r: Recipe, dir: string, opts: SelectionOptions): Promise<SelectionResult> {
   if (r.data.tasks.length === 0) throw new UserError(`${r.file}: data.tasks: tacp needs at least one task`);
   const docs: Doc[] = [];
   for (const t of r.data.tasks) {
     const texts = await taskTexts(t, 'train', dataDir());
     texts.forEach((text, i) => docs.push({ id: `${t}:train:${i}`, text, source: `task:${t}` }));
   }
-  const fingerprint = sha({ method: 'tacp', tasks: r.data.tasks, n: docs.length, text: sha(docs.map((d) => d.text)), v: 1 });
-  if (!opts.force && existsSync(path.join(outDir, MANIFEST))) {
-    const m = JSON.parse(await fs.readFile(path.join(outDir, MANIFEST), 'utf8')) as SelectionManifest;
-    if (m.fingerprint === fingerprint) return { dir: outDir, manifest: m, reused: true, report: path.join(dir, 'report.md'), scores: null };
+  const fingerprint = sha({ method: 'tacp', tasks: r.data.tasks, n: docs.length, text: sha(docs.map((d) => d.text)), v: 2 });
+  if (!opts.force) {
+    const done = await reusable(dir, fingerprint, null);
+    if (done) return done;
   }
+  const corpusDir = path.join(dir, 'tasks');
+  opts.onProgress?.({ phase: 'prepare', message: `writing ${docs.length} task texts to ${corpusDir}` });
+  const w = await SelectedWriter.open(corpusDir, r.data.shard_mb);
+  for (const d of docs) await w.add(d);
+  await w.finish(fingerprint);
   const tok = await loadTokenizer(r.data.tokenizer);
-  let tokens: Int32Array[];
+  const tokens = new Map<string, number>();
   try {
-    tokens = await tok.encodeBatch(docs.map((d) => d.text));
+    await tokenizeOnce(corpusDir, tok, opts);
+    for await (const b of readTokenized(corpusDir, tok, { views: true })) for (const d of b) tokens.set(d.id, d.ids.length);
   } finally {
     await tok.close();
   }
-  opts.onProgress?.({ phase: 'write', message: `writing ${docs.length} task texts to ${outDir}` });
-  const w = await SelectedWriter.open(outDir, r.data.shard_mb);
-  for (const d of docs) await w.add(d);
-  const total = tokens.reduce((s, t) => s + t.length, 0);
+  const total = [...tokens.values()].reduce((a, n) => a + n, 0);
   const info: SelectionInfo = {
     method: 'tacp',
     sampling: 'all',
@@ -422,16 +279,22 @@ async function runTacp(r: Recipe, dir: string, outDir: string, opts: SelectionOp
     temperature: r.selection.temperature,
     fin_test_fraction: r.data.fin_test_fraction,
   };
-  const manifest = await w.finish(fingerprint, info);
-  const per = new Map<string, { source: string; docs: number; tokens: number; corpusDocs: number; corpusTokens: number }>();
-  docs.forEach((d, i) => {
+  const per = new Map<string, PerSource[number]>();
+  for (const d of docs) {
     const e = per.get(d.source) ?? { source: d.source, docs: 0, tokens: 0, corpusDocs: 0, corpusTokens: 0 };
+    const n = tokens.get(d.id) ?? 0;
     e.docs++;
     e.corpusDocs++;
-    e.tokens += tokens[i].length;
-    e.corpusTokens += tokens[i].length;
+    e.tokens += n;
+    e.corpusTokens += n;
     per.set(d.source, e);
-  });
+  }
   const report = await writeReport({ dir, runDir: r.run_dir, name: r.name, info, scores: null, chosen: null, perSource: [...per.values()], ids: docs.map((d) => d.id) });
-  return { dir: outDir, manifest, reused: false, report, scores: null };
+  const record = await writeSelectionRecord(dir, { fingerprint, corpus_dir: corpusDir, ids_file: IDS_FILE, selection: info });
+  return { record, ids: path.join(dir, IDS_FILE), reused: false, report, scores: null };
+}
+
+/** The chosen ids of a selection (ids.txt), as a set for filtering the token cache. */
+export async function selectedIds(res: Pick<SelectionResult, 'ids'>): Promise<Set<string>> {
+  return new Set((await fs.readFile(res.ids, 'utf8')).split('\n').filter(Boolean));
 }

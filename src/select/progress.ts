@@ -11,9 +11,19 @@ export function selectionProgress(out: NodeJS.WriteStream = process.stderr): { o
   return {
     onProgress(p) {
       if (p.phase !== lastPhase) {
-        if (lastPhase === 'score') bar?.finish(extra);
-        if (p.phase !== 'score') out.write(`select: ${p.phase}${p.message ? `: ${p.message}` : ''}\n`);
+        if (lastPhase === 'score' || lastPhase === 'tokenize') bar?.finish(extra);
+        bar = null;
+        doneDocs = 0;
+        extra = '';
+        if (p.phase !== 'score' && p.phase !== 'tokenize') out.write(`select: ${p.phase}${p.message ? `: ${p.message}` : ''}\n`);
         lastPhase = p.phase;
+      }
+      if (p.phase === 'tokenize' && p.tokenize) {
+        const t = p.tokenize;
+        bar ??= new Progress('select: tokenizing the corpus (once; scoring and training read the cache)', t.totalDocs, 'docs', out);
+        extra = `${t.tokens.toLocaleString('en-US')} tokens`;
+        bar.add(t.docs - doneDocs, extra);
+        doneDocs = t.docs;
       }
       if (p.phase === 'score' && p.score) {
         const s = p.score;
@@ -29,7 +39,7 @@ export function selectionProgress(out: NodeJS.WriteStream = process.stderr): { o
       }
     },
     finish() {
-      if (lastPhase === 'score') bar?.finish(extra);
+      if (lastPhase === 'score' || lastPhase === 'tokenize') bar?.finish(extra);
     },
   };
 }

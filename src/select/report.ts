@@ -7,7 +7,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { renderChart, type VegaLiteSpec } from '../util/chart.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { METRICS, type Metric } from './sample.js';
+import { getMetric } from './metrics/registry.js';
 import type { ScoreTable } from './score-file.js';
 import type { SelectionInfo } from './write-selected.js';
 
@@ -39,12 +39,12 @@ export function jaccard(a: Set<string>, b: Set<string>): number {
   return union === 0 ? 1 : inter / union;
 }
 
-/** Which metric values a histogram shows: perplexity on a log10 axis (it spans orders of magnitude). */
-function axisValue(m: Metric, x: number): number {
-  return m === 'perplexity' ? Math.log10(x) : x;
+/** Which metric values a histogram shows: log10 for metrics that span orders of magnitude. */
+function axisValue(m: string, x: number): number {
+  return getMetric(m).logAxis ? Math.log10(x) : x;
 }
 
-function histogramSpec(m: Metric, scores: Float64Array, chosen: Uint8Array, cut: number | null): VegaLiteSpec {
+function histogramSpec(m: string, scores: Float64Array, chosen: Uint8Array, cut: number | null): VegaLiteSpec {
   const xs: number[] = [];
   for (let i = 0; i < scores.length; i++) if (Number.isFinite(scores[i])) xs.push(axisValue(m, scores[i]));
   const lo = Math.min(...xs), hi = Math.max(...xs);
@@ -59,7 +59,7 @@ function histogramSpec(m: Metric, scores: Float64Array, chosen: Uint8Array, cut:
   for (let b = 0; b < BINS; b++) {
     for (const s of [0, 1]) if (counts[s][b]) values.push({ x0: lo + b * w, x1: lo + (b + 1) * w, count: counts[s][b], set: s ? 'selected' : 'not selected' });
   }
-  const title = m === 'perplexity' ? 'log10 perplexity (proxy model)' : m === 'entropy' ? 'POS-tag entropy (bits)' : 'cosine similarity to the task';
+  const title = getMetric(m).label;
   const layers: unknown[] = [
     {
       mark: { type: 'bar', opacity: 0.85 },
@@ -106,11 +106,11 @@ export async function writeReport(r: ReportInput): Promise<string> {
     L.push(`| ${s.source} | ${s.docs} | ${s.corpusDocs} | ${s.tokens} | ${s.corpusTokens} | ${s.corpusTokens ? ((100 * s.tokens) / s.corpusTokens).toFixed(1) + '%' : '–'} |`);
   }
   if (r.scores && r.chosen) {
-    const computed = METRICS.filter((m) => r.scores![m].some(Number.isFinite));
+    const computed = Object.keys(r.scores.scores).filter((m) => r.scores!.scores[m].some(Number.isFinite));
     if (computed.length) {
       L.push('', '## Scores', '', '| metric | set | n | mean | min | p10 | median | p90 | max |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
       for (const m of computed) {
-        const col = r.scores[m];
+        const col = r.scores.scores[m];
         const sel = col.filter((_, k) => r.chosen![k] === 1);
         for (const [label, xs] of [['all', col], ['selected', sel]] as const) {
           const s = summarise(xs);
@@ -119,7 +119,7 @@ export async function writeReport(r: ReportInput): Promise<string> {
       }
       L.push('', '## Histograms', '');
       for (const m of computed) {
-        const col = r.scores[m];
+        const col = r.scores.scores[m];
         // The hard cut: the lowest score kept (only meaningful when this metric alone ranked).
         let cut: number | null = null;
         if (i.sampling === 'hard' && i.metrics.length === 1 && i.metrics[0] === m) {
@@ -144,7 +144,7 @@ export async function writeReport(r: ReportInput): Promise<string> {
   return file;
 }
 
-/** Completed selections of sibling runs (<runs dir>/<name>/selection/{ids.txt, selected/manifest.json}). */
+/** Completed selections of sibling runs (<runs dir>/<name>/selection/{ids.txt, selection.json}). */
 async function otherSelections(runDir: string): Promise<{ name: string; method: string; ids: Set<string> }[]> {
   const parent = path.dirname(runDir);
   const out: { name: string; method: string; ids: Set<string> }[] = [];
@@ -158,7 +158,7 @@ async function otherSelections(runDir: string): Promise<{ name: string; method: 
     const d = path.join(parent, n);
     if (path.resolve(d) === path.resolve(runDir)) continue;
     const idsFile = path.join(d, 'selection', IDS_FILE);
-    const man = path.join(d, 'selection', 'selected', 'manifest.json');
+    const man = path.join(d, 'selection', 'selection.json');
     if (!existsSync(idsFile) || !existsSync(man)) continue;
     try {
       const m = JSON.parse(await fs.readFile(man, 'utf8')) as { selection?: { method?: string; sampling?: string } };

@@ -4,7 +4,7 @@
  *
  * How scores become preferences (decided here, documented in the README):
  *  - Every metric is "higher is preferred": similarity to the task (ETS), perplexity under the
- *    proxy model (novelty) and POS-tag entropy (diversity), as in FinPythia.
+ *    proxy model (novelty) and POS-tag entropy (diversity), as in FinPythia (metrics/).
  *  - Scores are turned into percentile ranks in (0, 1] (ties share their average rank; the best
  *    document gets 1). Ranks are scale-free, so perplexity's heavy tail cannot swamp the weights
  *    and the three metrics can be averaged for ETS-DACP-com. A missing score (NaN: empty document,
@@ -18,9 +18,6 @@
  *  - The budget is met within one document: we stop at the first document that reaches it.
  */
 import { Rng } from './prng.js';
-
-export type Metric = 'similarity' | 'perplexity' | 'entropy';
-export const METRICS: readonly Metric[] = ['similarity', 'perplexity', 'entropy'];
 
 /** Percentile ranks in (0, 1] for finite scores (higher score → higher rank); NaN → 0. */
 export function percentileRanks(scores: ArrayLike<number>): Float64Array {
@@ -107,15 +104,14 @@ export function takeBudget(order: Int32Array, tokens: ArrayLike<number>, budget:
 export interface ScoreColumns {
   ids: readonly string[];
   tokens: ArrayLike<number>;
-  similarity: Float64Array;
-  perplexity: Float64Array;
-  entropy: Float64Array;
+  /** One column per metric, by name. */
+  scores: Readonly<Record<string, Float64Array>>;
 }
 
 export interface SampleOptions {
   sampling: 'hard' | 'soft';
   /** Metrics to rank by; several → ETS-DACP-com (mean ranks for hard, mean weights for soft). */
-  metrics: Metric[];
+  metrics: string[];
   budgetFraction: number;
   temperature: number;
   seed: number;
@@ -134,16 +130,21 @@ export interface SampleResult {
 /** Choose documents by score under the token budget. */
 export function sampleByScore(cols: ScoreColumns, o: SampleOptions): SampleResult {
   if (o.metrics.length === 0) throw new RangeError('sampleByScore needs at least one metric');
+  const col = (m: string): Float64Array => {
+    const c = cols.scores[m];
+    if (!c) throw new RangeError(`the score table has no ${m} column`);
+    return c;
+  };
   let corpusTokens = 0;
   for (let i = 0; i < cols.tokens.length; i++) corpusTokens += cols.tokens[i];
   const budget = budgetTokens(o.budgetFraction, corpusTokens);
   let priority: Float64Array;
   let order: Int32Array;
   if (o.sampling === 'hard') {
-    priority = o.metrics.length === 1 ? cols[o.metrics[0]] : meanColumns(o.metrics.map((m) => percentileRanks(cols[m])));
+    priority = o.metrics.length === 1 ? col(o.metrics[0]) : meanColumns(o.metrics.map((m) => percentileRanks(col(m))));
     order = hardOrder(priority, cols.ids);
   } else {
-    priority = meanColumns(o.metrics.map((m) => rankWeights(cols[m], o.temperature)));
+    priority = meanColumns(o.metrics.map((m) => rankWeights(col(m), o.temperature)));
     order = softOrder(priority, o.seed);
   }
   const indices = takeBudget(order, cols.tokens, budget);

@@ -8,21 +8,14 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { Doc } from '../data/doc.js';
-import type { Metric } from './sample.js';
+import type { DocScorer } from './metrics/metric.js';
 import { concatScores, readScores, writeScores, type ScoreTable } from './score-file.js';
 
-/** One corpus shard, read as batches of documents. */
+/** One corpus shard, read as batches of documents with their token ids (from the token cache). */
 export interface ShardInput {
   name: string;
   bytes: number;
-  read(): AsyncIterable<Doc[]>;
-}
-
-/** A scorer of some metrics over a batch of documents (texts and their token ids). */
-export interface DocScorer {
-  readonly metrics: Metric[];
-  score(texts: string[], tokens: Int32Array[]): Promise<Partial<Record<Metric, Float64Array>>>;
-  close?(): Promise<void>;
+  read(): AsyncIterable<{ docs: Doc[]; tokens: Int32Array[] }>;
 }
 
 export interface ScoreProgress {
@@ -41,8 +34,8 @@ export interface ScoreRunOptions {
   shards: ShardInput[];
   /** Held-out (Fin-test) documents are never scored, so they can never be selected. */
   heldOut: (id: string) => boolean;
-  tokenize: (texts: string[]) => Promise<Int32Array[]>;
-  scorers: DocScorer[];
+  /** One scorer per metric of the table, by metric name (none: token counts only). */
+  scorers: { metric: string; scorer: DocScorer }[];
   onProgress?: (p: ScoreProgress) => void;
   /** Called after a shard's partial file and marker are written (tests simulate crashes here). */
   onShardDone?: (shard: number) => void;
@@ -64,7 +57,7 @@ export async function scoreCorpus(o: ScoreRunOptions): Promise<ScoreTable> {
   const pdir = partsDir(o.dir, o.key);
   const parts: ScoreTable[] = [];
   for (let i = 0; i < o.shards.length; i++) parts.push(await readScores(partFile(pdir, i)));
-  return concatScores(parts);
+  return concatScores(parts, o.scorers.map((s) => s.metric));
 }
 
 /**
@@ -102,36 +95,34 @@ const SLICE_DOCS = 512;
 async function scoreShard(shard: ShardInput, o: ScoreRunOptions, progress: ScoreProgress): Promise<ScoreTable> {
   const batches: ScoreTable[] = [];
   for await (const batch of shard.read()) {
-    for (let at = 0; at < batch.length; at += SLICE_DOCS) {
-      const docs = batch.slice(at, at + SLICE_DOCS);
-      const kept = docs.filter((d) => !o.heldOut(d.id));
+    for (let at = 0; at < batch.docs.length; at += SLICE_DOCS) {
+      const docs = batch.docs.slice(at, at + SLICE_DOCS);
+      const tokens = batch.tokens.slice(at, at + SLICE_DOCS);
+      const kept = docs.flatMap((d, i) => (o.heldOut(d.id) ? [] : [i]));
       progress.docs += docs.length - kept.length; // held-out documents count as read
       if (kept.length === 0) continue;
-      batches.push(await scoreDocs(kept, shard.name, o));
+      batches.push(await scoreDocs(kept.map((i) => docs[i]), kept.map((i) => tokens[i]), shard.name, o));
       progress.docs += kept.length;
-      for (const d of kept) progress.chars += d.text.length;
+      for (const i of kept) progress.chars += docs[i].text.length;
       o.onProgress?.({ ...progress });
     }
   }
-  return concatScores(batches);
+  return concatScores(batches, o.scorers.map((s) => s.metric));
 }
 
-async function scoreDocs(docs: Doc[], shardName: string, o: ScoreRunOptions): Promise<ScoreTable> {
+async function scoreDocs(docs: Doc[], tokens: Int32Array[], shardName: string, o: ScoreRunOptions): Promise<ScoreTable> {
   const texts = docs.map((d) => d.text);
-  const tokens = await o.tokenize(texts);
-  const n = docs.length;
   const t: ScoreTable = {
     ids: docs.map((d) => d.id),
     source: docs.map((d) => d.source),
     shard: docs.map(() => shardName),
     tokens: Int32Array.from(tokens, (x) => x.length),
-    similarity: new Float64Array(n).fill(NaN),
-    perplexity: new Float64Array(n).fill(NaN),
-    entropy: new Float64Array(n).fill(NaN),
+    scores: {},
   };
-  for (const s of o.scorers) {
-    const r = await s.score(texts, tokens);
-    for (const m of s.metrics) if (r[m]) t[m].set(r[m]!);
+  for (const { metric, scorer } of o.scorers) {
+    const col = await scorer.score(texts, tokens);
+    if (col.length !== docs.length) throw new Error(`metric ${metric}: scorer returned ${col.length} scores for ${docs.length} documents`);
+    t.scores[metric] = col;
   }
   return t;
 }

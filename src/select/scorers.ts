@@ -1,38 +1,47 @@
 /**
- * The DocScorers a selection needs: CPU text scorers (hashed similarity, POS entropy) on a worker
+ * The DocScorers the metrics use: CPU text scorers (hashed similarity, POS entropy) on a worker
  * pool, and model-based ones (model/transformers similarity, perplexity) on an engine.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Engine } from '../engine/index.js';
-import type { EmbedderSpec } from '../recipe/types.js';
+import { createEngine, type Engine } from '../engine/index.js';
+import { loadModel } from '../model/load.js';
+import type { EmbedderSpec, Recipe } from '../recipe/types.js';
 import { UserError } from '../util/errors.js';
 import { HashedEmbedder, centroid } from './hashed.js';
 import { cosineDense, denseCentroid, meanHiddenEmbeddings, perplexities } from './perplexity.js';
-import type { Metric } from './sample.js';
-import type { DocScorer } from './score-run.js';
+import type { DocScorer } from './metrics/metric.js';
 import { TextScorerPool } from './text-pool.js';
 
 /** Tokens per engine call when scoring (rows × padded length). */
 export const SCORE_BATCH_TOKENS = 4096;
 
-/** Hashed similarity and/or entropy on worker threads. */
+/** An engine holding the proxy (or embedder) model, run as the recipe's engine settings say. */
+export async function proxyEngine(r: Recipe, dir: string): Promise<Engine> {
+  const m = await loadModel(dir, { seed: r.train.seed });
+  const engine = await createEngine(r.engine.kind, m.config, { threads: r.engine.threads || undefined, precision: r.engine.precision, recompute: r.engine.recompute });
+  engine.loadWeights(m.weights);
+  return engine;
+}
+
+/** Hashed similarity or POS entropy on worker threads. */
 export class TextPoolScorer implements DocScorer {
-  readonly metrics: Metric[];
   private readonly pool: TextScorerPool;
-  constructor(o: { hashed: { spec: EmbedderSpec; taskTexts: string[] } | null; entropy: boolean; threads?: number }) {
+  constructor(
+    o: { hashed?: { spec: EmbedderSpec; taskTexts: string[] }; entropy?: boolean },
+    private readonly column: 'similarity' | 'entropy',
+    threads?: number,
+  ) {
     let hashed = null;
     if (o.hashed) {
       const spec = { dim: o.hashed.spec.dim, ngrams: o.hashed.spec.ngrams };
       const e = new HashedEmbedder(spec);
       hashed = { spec, task: centroid(o.hashed.taskTexts.map((t) => e.embed(t)), spec.dim) };
     }
-    this.metrics = [...(hashed ? (['similarity'] as const) : []), ...(o.entropy ? (['entropy'] as const) : [])];
-    this.pool = new TextScorerPool({ hashed, entropy: o.entropy }, o.threads);
+    this.pool = new TextScorerPool({ hashed, entropy: !!o.entropy }, threads);
   }
-  async score(texts: string[]): Promise<Partial<Record<Metric, Float64Array>>> {
-    const r = await this.pool.score(texts);
-    return { similarity: r.similarity, entropy: r.entropy };
+  async score(texts: string[]): Promise<Float64Array> {
+    return (await this.pool.score(texts))[this.column];
   }
   close(): Promise<void> {
     return this.pool.close();
@@ -41,19 +50,18 @@ export class TextPoolScorer implements DocScorer {
 
 /** Perplexity of each document's first `maxTokens` tokens under the proxy model. */
 export class PerplexityScorer implements DocScorer {
-  readonly metrics: Metric[] = ['perplexity'];
   constructor(
     private readonly engine: Engine,
     private readonly maxTokens: number,
+    readonly close?: () => Promise<void>,
   ) {}
-  async score(_texts: string[], tokens: Int32Array[]): Promise<Partial<Record<Metric, Float64Array>>> {
-    return { perplexity: perplexities(this.engine, tokens, { maxTokens: this.maxTokens, batchTokens: SCORE_BATCH_TOKENS }) };
+  async score(_texts: string[], tokens: Int32Array[]): Promise<Float64Array> {
+    return perplexities(this.engine, tokens, { maxTokens: this.maxTokens, batchTokens: SCORE_BATCH_TOKENS });
   }
 }
 
 /** Cosine between a dense document embedding and the task centroid, for any dense embedder. */
 export class DenseSimilarityScorer implements DocScorer {
-  readonly metrics: Metric[] = ['similarity'];
   private constructor(
     private readonly embed: (texts: string[], tokens: Int32Array[]) => Promise<Float32Array[]>,
     private readonly task: Float32Array,
@@ -70,9 +78,9 @@ export class DenseSimilarityScorer implements DocScorer {
     return new DenseSimilarityScorer(embed, denseCentroid(vs, vs[0]?.length ?? 0), onClose);
   }
 
-  async score(texts: string[], tokens: Int32Array[]): Promise<Partial<Record<Metric, Float64Array>>> {
+  async score(texts: string[], tokens: Int32Array[]): Promise<Float64Array> {
     const vs = await this.embed(texts, tokens);
-    return { similarity: Float64Array.from(vs, (v) => cosineDense(v, this.task)) };
+    return Float64Array.from(vs, (v) => cosineDense(v, this.task));
   }
   async close(): Promise<void> {
     await this.onClose?.();

@@ -1,6 +1,8 @@
 /**
- * Writes the chosen documents as corpus shards (same Arrow schema {id, text, source} and
- * manifest format as `cpt prepare`), so the data stage's readDocs / tokenize / pack read them as is.
+ * What a selection leaves behind: `selection.json` (how it was chosen, and the corpus it indexes)
+ * beside `ids.txt` (the chosen document ids). Training packs those ids from the corpus's token
+ * cache, so no text is copied; only TACP, whose corpus is the task text, writes shards (with the
+ * data stage's writer and manifest format) for the same path to read.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -29,12 +31,39 @@ export interface SelectionInfo {
   fin_test_fraction: number;
 }
 
-/** The selected corpus' manifest: a corpus manifest (readable by readDocs) plus how it was chosen. */
-export interface SelectionManifest extends CorpusManifest {
+/** `<run_dir>/selection/selection.json`: written last, so it names only a complete selection. */
+export interface SelectionRecord {
+  format: 'cpt-selection';
+  version: 1;
+  /** Identity of the inputs and settings; an up-to-date selection is reused. */
+  fingerprint: string;
+  created: string;
+  /** The prepared corpus the ids index (TACP: its task-text corpus), tokenized once in its token cache. */
+  corpus_dir: string;
+  /** The chosen ids, one per line, in selection order. */
+  ids_file: string;
   selection: SelectionInfo;
 }
 
-/** Streams documents into shards of about `shardMb` (the data stage's writer), then writes manifest.json last. */
+export const SELECTION_FILE = 'selection.json';
+
+export async function writeSelectionRecord(dir: string, rec: Omit<SelectionRecord, 'format' | 'version' | 'created'>): Promise<SelectionRecord> {
+  const out: SelectionRecord = { format: 'cpt-selection', version: 1, created: new Date().toISOString(), ...rec };
+  await writeFileAtomic(path.join(dir, SELECTION_FILE), JSON.stringify(out, null, 2) + '\n');
+  return out;
+}
+
+/** The selection record in `dir` (<run_dir>/selection), or null when there is none (or an old one). */
+export async function readSelectionRecord(dir: string): Promise<SelectionRecord | null> {
+  try {
+    const r = JSON.parse(await fs.readFile(path.join(dir, SELECTION_FILE), 'utf8')) as SelectionRecord;
+    return r.format === 'cpt-selection' ? r : null;
+  } catch {
+    return null;
+  }
+}
+
+/** TACP's corpus: streams documents into shards of about `shardMb`, then writes manifest.json last. */
 export class SelectedWriter {
   private readonly shardWriter: ShardWriter;
   private readonly sources = new Map<string, SourceSummary>();
@@ -66,10 +95,10 @@ export class SelectedWriter {
     await this.shardWriter.add(doc);
   }
 
-  async finish(fingerprint: string, selection: SelectionInfo): Promise<SelectionManifest> {
+  async finish(fingerprint: string): Promise<CorpusManifest> {
     await this.shardWriter.closeShard();
     const sources = [...this.sources.values()].sort((a, b) => a.name.localeCompare(b.name));
-    const manifest: SelectionManifest = {
+    const manifest: CorpusManifest = {
       format: CORPUS_FORMAT,
       version: CORPUS_VERSION,
       fingerprint,
@@ -84,7 +113,6 @@ export class SelectedWriter {
         input_bytes: 0,
       },
       skipped: {},
-      selection,
     };
     await writeFileAtomic(path.join(this.dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
     return manifest;

@@ -4,7 +4,7 @@ import {
   isHeldOut, loadTokenizer, openPacked, packDocuments, pileTestDir, prepareCorpus, readManifest, readTokenized, taskTexts, tokenizeCorpus,
   type PackedDataset, type Tokenizer, type TokenizedDoc,
 } from '../data/index.js';
-import { runSelection } from '../select/index.js';
+import { runSelection, selectedIds } from '../select/index.js';
 import { selectionProgress } from '../select/progress.js';
 import type { Recipe, SourceSpec } from '../recipe/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -30,8 +30,8 @@ export interface TrainInputs {
 
 /**
  * Build (or reuse) the run's data under `<run_dir>/data/`:
- * - train: the selected documents (`<run_dir>/selection/selected`, made by runSelection when absent),
- *   tokenized and packed into seq_len rows in a shuffle seeded by train.seed;
+ * - train: the selected documents (`<run_dir>/selection/ids.txt`, made by runSelection when absent),
+ *   from the prepared corpus's token cache, packed into seq_len rows in a shuffle seeded by train.seed;
  * - fin-test: the held-out documents of the prepared corpus (isHeldOut(id, fin_test_fraction));
  * - pile-test: the recipe's general-domain `data.pile_test` sources.
  * Each packed file is rebuilt only when its inputs (fingerprint, tokenizer, seq_len, seed) change,
@@ -45,9 +45,10 @@ export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) =
     const corpus = await prepareCorpus(d.corpus, d.prepared_dir, { shardMb: d.shard_mb, onProgress: progressOf('prepare corpus', o.log) });
     if (!corpus.reused) o.log(`prepared ${corpus.totals.docs} documents into ${d.prepared_dir}`);
 
-    const selectedDir = await ensureSelection(recipe, o.log);
-    const trainPacked = await packOnce(selectedDir, tok, path.join(dataOut, 'train.packed.json'), t.seq_len, t.seed, o.log,
-      { what: `not held out at ${d.fin_test_fraction}`, keep: (doc) => !isHeldOut(doc.id, d.fin_test_fraction) }); // never train on Fin-test
+    const sel = await ensureSelection(recipe, o.log);
+    // The selected ids, packed from the corpus's token cache (selection tokenized it); never Fin-test.
+    const trainPacked = await packOnce(sel.corpusDir, tok, path.join(dataOut, 'train.packed.json'), t.seq_len, t.seed, o.log,
+      { what: `selection ${sel.fingerprint}, not held out at ${d.fin_test_fraction}`, keep: (doc) => sel.ids.has(doc.id) && !isHeldOut(doc.id, d.fin_test_fraction) });
 
     const finRows = Math.ceil(recipe.monitor.fin_test_tokens / t.seq_len);
     let finTest: PackedDataset | null = null;
@@ -100,7 +101,7 @@ export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) =
       taskTest,
       eosId: tok.eosId,
       vocabSize: tok.vocabSize,
-      describe: `${trainPacked.manifest.docs} selected docs from ${selectedDir}`,
+      describe: `${trainPacked.manifest.docs} selected docs from ${sel.corpusDir}`,
       close: () => {
         trainPacked.close();
         finTest?.close();
@@ -112,17 +113,19 @@ export async function prepareTrainInputs(recipe: Recipe, o: { log: (l: string) =
   }
 }
 
-/** The selected shards: runSelection reuses an up-to-date selection and redoes a stale one. */
-async function ensureSelection(recipe: Recipe, log: (l: string) => void): Promise<string> {
+/** The selected ids and their corpus: runSelection reuses an up-to-date selection and redoes a stale one. */
+async function ensureSelection(recipe: Recipe, log: (l: string) => void): Promise<{ corpusDir: string; ids: Set<string>; fingerprint: string }> {
   const progress = selectionProgress();
   const r = await runSelection(recipe, { onProgress: progress.onProgress });
   progress.finish();
-  log(`${r.reused ? 'reusing the selection in' : 'selected into'} ${r.dir}: ${r.manifest.selection.selected_docs} docs, ${r.manifest.selection.selected_tokens} tokens`);
-  return r.dir;
+  const s = r.record.selection;
+  log(`${r.reused ? 'reusing the selection' : 'selected'} ${r.ids}: ${s.selected_docs} docs, ${s.selected_tokens} tokens of ${r.record.corpus_dir}`);
+  return { corpusDir: r.record.corpus_dir, ids: await selectedIds(r), fingerprint: r.record.fingerprint };
 }
 
 interface PackStamp {
   corpus: string;
+  /** Which documents of it (the selection's fingerprint, the Fin-test split). */
   tokenizer: string;
   seq_len: number;
   seed: number;
@@ -145,8 +148,7 @@ async function packOnce(
   let last = 0;
   const t = await tokenizeCorpus(corpusDir, tok, {
     onProgress: (p) => {
-      if (p.docs === last) return;
-      if (!tp && p.docs >= p.totalDocs) return; // everything was cached
+      if (p.docs === last || !p.tokenized) return; // nothing new, or read from the cache
       tp ??= new Progress(`tokenize ${name}`, p.totalDocs, 'docs');
       tp.add(p.docs - last);
       last = p.docs;

@@ -81,7 +81,10 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
       const m = await exportNeox(r, { out, gpus: 2, ...quiet });
       const tok = await loadTokenizer(r.data.tokenizer);
       const want: Int32Array[] = [];
-      for await (const b of readTokenized(path.join(r.run_dir, 'selection', 'selected'), tok)) for (const d of b) want.push(Int32Array.from([...d.ids, tok.eosId]));
+      // The selected ids (ids.txt), in corpus order, from the prepared corpus's token cache.
+      const chosen = new Set(readFileSync(path.join(r.run_dir, 'selection', 'ids.txt'), 'utf8').split('\n').filter(Boolean));
+      for await (const b of readTokenized(r.data.prepared_dir, tok)) for (const d of b) if (chosen.has(d.id)) want.push(Int32Array.from([...d.ids, tok.eosId]));
+      expect(want.length).toBe(chosen.size);
       await tok.close();
       const d = openMegatron(path.join(out, 'data', 'train_text_document'));
       expect([d.dtype, d.items, d.docs]).toEqual(['uint16', want.length, want.length]);
@@ -133,7 +136,7 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
     for (const [args, msg] of [
       [['--to', 'megatron', '--out', path.join(t.dir, 'o')], 'cpt: --to: unknown target "megatron". Should be one of: neox'],
       [['--to', 'neox', '--out', path.join(t.dir, 'o'), '--dtype', 'int64'], 'cpt: --dtype: expected uint16 or int32, got "int64"'],
-      [['--to', 'neox', '--out', path.join(t.dir, 'o'), '--existing'], `cpt: no selection yet in ${path.join(t.dir, 'runs', 'bad', 'selection', 'selected')}; run cpt select ${t.file} first (or drop --existing)`],
+      [['--to', 'neox', '--out', path.join(t.dir, 'o'), '--existing'], `cpt: no selection yet in ${path.join(t.dir, 'runs', 'bad', 'selection')}; run cpt select ${t.file} first (or drop --existing)`],
     ] as const) {
       const r = cli(...args);
       expect(r.status, r.stderr).toBe(1);

@@ -166,8 +166,10 @@ print(json.dumps(out))
     const scores = read([sel.scores!], ['id', 'similarity']);
     expect(scores.id.length).toBeGreaterThan(0);
     expect((scores.similarity as number[]).every((x) => x === null || Number.isFinite(x))).toBe(true);
-    const selected = read(files(sel.dir, /^shard-\d+\.arrow$/), ['id']);
-    expect(selected.id.length).toBe(sel.manifest.selection.selected_docs);
+    const chosen = readFileSync(sel.ids, 'utf8').split('\n').filter(Boolean);
+    expect(chosen.length).toBe(sel.record.selection.selected_docs);
+    const scored = new Set(scores.id as string[]);
+    expect(chosen.every((id) => scored.has(id))).toBe(true);
   });
 });
 

@@ -28,10 +28,9 @@ async function recipe(name: string, method: Recipe['method'], selection: Record<
   return loadRecipe(t.file);
 }
 
-async function selectedIds(dir: string): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const b of readDocs(dir)) for (const d of b) ids.push(d.id);
-  return ids;
+/** The chosen ids, in selection order (ids.txt). */
+function selectedIds(res: { ids: string }): string[] {
+  return readFileSync(res.ids, 'utf8').split('\n').filter(Boolean);
 }
 
 beforeAll(async () => {
@@ -46,15 +45,15 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
   it('ETS-DACP hard: meets the budget, excludes Fin-test, is reproducible, reuses scores', async () => {
     const r = await recipe('ets', 'ets-dacp', { budget: 0.1, sampling: 'hard' });
     const res = await runSelection(r);
-    const sel = res.manifest.selection;
+    const sel = res.record.selection;
     expect(sel.selected_tokens).toBeGreaterThanOrEqual(sel.budget_tokens);
     expect(path.dirname(path.dirname(res.scores!))).toBe(path.join(r.data.prepared_dir, 'scores'));
     const scores = await readScores(res.scores!);
     expect(scores.ids.length).toBeGreaterThan(1500);
-    expect(scores.similarity.every(Number.isFinite) || scores.similarity.filter(Number.isFinite).length > 1500).toBe(true);
-    expect(scores.entropy.every(Number.isNaN)).toBe(true); // not computed for ETS-DACP
+    expect(scores.scores.similarity.every(Number.isFinite) || scores.scores.similarity.filter(Number.isFinite).length > 1500).toBe(true);
+    expect(Object.keys(scores.scores)).toEqual(['similarity']); // the table holds only its metric
     const byId = new Map(scores.ids.map((id, i) => [id, i]));
-    const ids = await selectedIds(res.dir);
+    const ids = selectedIds(res);
     expect(ids.length).toBe(sel.selected_docs);
     // within one document of the budget
     let minSel = Infinity;
@@ -62,11 +61,11 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     expect(sel.selected_tokens - lastTokens).toBeLessThan(sel.budget_tokens);
     for (const id of ids) {
       expect(isHeldOut(id, r.data.fin_test_fraction)).toBe(false);
-      minSel = Math.min(minSel, scores.similarity[byId.get(id)!]);
+      minSel = Math.min(minSel, scores.scores.similarity[byId.get(id)!]);
     }
     // hard: nothing left out scores above the cut
     const kept = new Set(ids);
-    for (let i = 0; i < scores.ids.length; i++) if (!kept.has(scores.ids[i])) expect(scores.similarity[i] > minSel).toBe(false);
+    for (let i = 0; i < scores.ids.length; i++) if (!kept.has(scores.ids[i])) expect(scores.scores.similarity[i] > minSel).toBe(false);
     // the corpus does contain held-out documents, and none were scored
     let held = 0;
     for await (const b of readDocs(r.data.prepared_dir)) for (const d of b) if (isHeldOut(d.id, r.data.fin_test_fraction)) { held++; expect(byId.has(d.id)).toBe(false); }
@@ -80,19 +79,19 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     expect((await runSelection(r)).reused).toBe(true);
     const again = await runSelection(r, { force: true });
     expect(again.reused).toBe(false);
-    expect(await selectedIds(again.dir)).toEqual(ids);
+    expect(selectedIds(again)).toEqual(ids);
   });
 
   it('ETA-DACP entropy soft: same seed → same ids, other seed → different ids, Jaccard in report', async () => {
     const a = await recipe('eta-a', 'eta-dacp', { metric: 'entropy', sampling: 'soft', budget: 0.2, seed: 3 });
     const ra = await runSelection(a);
-    const ids = await selectedIds(ra.dir);
-    expect(ra.manifest.selection.selected_tokens).toBeGreaterThanOrEqual(ra.manifest.selection.budget_tokens);
+    const ids = selectedIds(ra);
+    expect(ra.record.selection.selected_tokens).toBeGreaterThanOrEqual(ra.record.selection.budget_tokens);
     const again = await runSelection(a, { force: true });
-    expect(await selectedIds(again.dir)).toEqual(ids);
+    expect(selectedIds(again)).toEqual(ids);
     const b = await recipe('eta-b', 'eta-dacp', { metric: 'entropy', sampling: 'soft', budget: 0.2, seed: 4 });
     const rb = await runSelection(b);
-    const idsB = await selectedIds(rb.dir);
+    const idsB = selectedIds(rb);
     expect(idsB).not.toEqual(ids);
     const report = readFileSync(path.join(b.run_dir, 'selection', 'report.md'), 'utf8');
     expect(report).toMatch(/Overlap with other selections/);
@@ -129,20 +128,20 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     const ref = await runSelection(full, { rescore: true }); // every shard scored in one go
     const s2 = await readScores(ref.scores!);
     expect(s1.ids).toEqual(s2.ids);
-    expect(Array.from(s1.entropy)).toEqual(Array.from(s2.entropy));
+    expect(Array.from(s1.scores.entropy)).toEqual(Array.from(s2.scores.entropy));
     expect(Array.from(s1.tokens)).toEqual(Array.from(s2.tokens));
-    expect(await selectedIds(res.dir)).toEqual(await selectedIds(ref.dir));
+    expect(selectedIds(res)).toEqual(selectedIds(ref));
   });
 
   it('DACP takes the whole non-held-out corpus; TACP takes the task train text', async () => {
     const d = await recipe('dacp', 'dacp', { budget: 1 });
     const rd = await runSelection(d);
     const scores = await readScores(rd.scores!);
-    expect(rd.manifest.selection.selected_docs).toBe(scores.ids.length);
-    expect((await selectedIds(rd.dir)).some((id) => isHeldOut(id, d.data.fin_test_fraction))).toBe(false);
+    expect(rd.record.selection.selected_docs).toBe(scores.ids.length);
+    expect((selectedIds(rd)).some((id) => isHeldOut(id, d.data.fin_test_fraction))).toBe(false);
     const t = await recipe('tacp', 'tacp', { budget: 1 });
     const rt = await runSelection(t);
-    const ids = await selectedIds(rt.dir);
+    const ids = selectedIds(rt);
     expect(ids.length).toBeGreaterThan(1000); // FPB train sentences
     expect(ids.every((id) => id.startsWith('fpb:train:'))).toBe(true);
   });
@@ -152,31 +151,31 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     const r = await recipe('com', 'ets-dacp-com', { budget: 0.1, sampling: 'hard', perplexity_tokens: 8 }, 'reut2-021.sgm');
     const res = await runSelection(r);
     const s = await readScores(res.scores!);
-    for (const m of ['similarity', 'perplexity', 'entropy'] as const) expect(s[m].filter(Number.isFinite).length).toBeGreaterThan(s.ids.length * 0.9);
-    expect(s.perplexity.filter(Number.isFinite).every((p) => p > 1)).toBe(true);
+    for (const m of ['similarity', 'perplexity', 'entropy'] as const) expect(s.scores[m].filter(Number.isFinite).length).toBeGreaterThan(s.ids.length * 0.9);
+    expect(s.scores.perplexity.filter(Number.isFinite).every((p) => p > 1)).toBe(true);
     const { percentileRanks, meanColumns } = await import('../../src/select/sample.js');
-    const mean = meanColumns([percentileRanks(s.similarity), percentileRanks(s.perplexity), percentileRanks(s.entropy)]);
-    const ids = new Set(await selectedIds(res.dir));
+    const mean = meanColumns([percentileRanks(s.scores.similarity), percentileRanks(s.scores.perplexity), percentileRanks(s.scores.entropy)]);
+    const ids = new Set(selectedIds(res));
     let minIn = Infinity, maxOut = -Infinity;
     s.ids.forEach((id, i) => (ids.has(id) ? (minIn = Math.min(minIn, mean[i])) : (maxOut = Math.max(maxOut, mean[i]))));
     expect(minIn).toBeGreaterThanOrEqual(maxOut);
-    expect(res.manifest.selection.selected_tokens).toBeGreaterThanOrEqual(res.manifest.selection.budget_tokens);
+    expect(res.record.selection.selected_tokens).toBeGreaterThanOrEqual(res.record.selection.budget_tokens);
     // Each metric was scored into its own table, so ETA-DACP (perplexity) with the same settings scores nothing.
     const eta = await recipe('com-ppl', 'eta-dacp', { metric: 'perplexity', budget: 0.1, sampling: 'hard', perplexity_tokens: 8 }, 'reut2-021.sgm');
     const phases = new Set<string>();
     const re = await runSelection(eta, { onProgress: (p) => phases.add(p.phase) });
     expect(phases.has('score')).toBe(false);
-    expect(Array.from((await readScores(re.scores!)).perplexity)).toEqual(Array.from(s.perplexity));
+    expect(Array.from((await readScores(re.scores!)).scores.perplexity)).toEqual(Array.from(s.scores.perplexity));
   });
 
   it('ETS-DACP with the model embedder (mean-pooled hidden states of the tiny model; native engine if built)', async () => {
     const r = await recipe('ets-model', 'ets-dacp', { budget: 0.1, sampling: 'hard', embedder: { kind: 'model', max_tokens: 16, model: path.join(base.dir, 'tiny-neox') } }, 'reut2-021.sgm', { kind: nativeStatus().ok ? 'native' : 'tfjs', threads: 2 });
     const res = await runSelection(r);
     const s = await readScores(res.scores!);
-    const sims = s.similarity.filter(Number.isFinite);
+    const sims = s.scores.similarity.filter(Number.isFinite);
     expect(sims.length).toBe(s.ids.length);
     for (const x of sims) expect(Math.abs(x)).toBeLessThanOrEqual(1 + 1e-6);
     expect(new Set(sims).size).toBeGreaterThan(s.ids.length / 2); // documents get distinct scores
-    expect(res.manifest.selection.selected_tokens).toBeGreaterThanOrEqual(res.manifest.selection.budget_tokens);
+    expect(res.record.selection.selected_tokens).toBeGreaterThanOrEqual(res.record.selection.budget_tokens);
   });
 });

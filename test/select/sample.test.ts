@@ -17,9 +17,11 @@ function cols(n: number, seed = 1): ScoreColumns {
   return {
     ids: Array.from({ length: n }, (_, i) => `doc-${String(i).padStart(4, '0')}`),
     tokens: Int32Array.from({ length: n }, () => 1 + Math.floor(r.uniform() * 500)),
-    similarity: Float64Array.from({ length: n }, () => r.uniform()),
-    perplexity: Float64Array.from({ length: n }, () => Math.exp(2 + 3 * r.uniform())),
-    entropy: Float64Array.from({ length: n }, () => 4 * r.uniform()),
+    scores: {
+      similarity: Float64Array.from({ length: n }, () => r.uniform()),
+      perplexity: Float64Array.from({ length: n }, () => Math.exp(2 + 3 * r.uniform())),
+      entropy: Float64Array.from({ length: n }, () => 4 * r.uniform()),
+    },
   };
 }
 
@@ -69,8 +71,8 @@ describe('hard sampling', () => {
       const chosen = new Set(r.indices);
       let minIn = Infinity, maxOut = -Infinity;
       for (let i = 0; i < 2000; i++) {
-        if (chosen.has(i)) minIn = Math.min(minIn, c.similarity[i]);
-        else maxOut = Math.max(maxOut, c.similarity[i]);
+        if (chosen.has(i)) minIn = Math.min(minIn, c.scores.similarity[i]);
+        else maxOut = Math.max(maxOut, c.scores.similarity[i]);
       }
       if (f < 1) expect(minIn).toBeGreaterThanOrEqual(maxOut);
     }
@@ -86,9 +88,11 @@ describe('hard sampling', () => {
     const c: ScoreColumns = {
       ids: ['a', 'b', 'c'],
       tokens: [1, 1, 1],
-      similarity: Float64Array.from([0.9, 0.1, 0.5]), // ranks 1, 1/3, 2/3
-      perplexity: Float64Array.from([10, 1000, 20]), // ranks 1/3, 1, 2/3
-      entropy: Float64Array.from([1, 3, 2]), // ranks 1/3, 1, 2/3
+      scores: {
+        similarity: Float64Array.from([0.9, 0.1, 0.5]), // ranks 1, 1/3, 2/3
+        perplexity: Float64Array.from([10, 1000, 20]), // ranks 1/3, 1, 2/3
+        entropy: Float64Array.from([1, 3, 2]), // ranks 1/3, 1, 2/3
+      },
     };
     const r = sampleByScore(c, { sampling: 'hard', metrics: ['similarity', 'perplexity', 'entropy'], budgetFraction: 1 / 3, temperature: 1, seed: 1 });
     // means: a 5/9, b 7/9, c 6/9 → b first
@@ -149,7 +153,7 @@ describe('soft sampling', () => {
   it('prefers high scores: the soft selection\'s mean rank is above the corpus mean', () => {
     const c = cols(5000);
     const r = sampleByScore(c, { sampling: 'soft', metrics: ['perplexity'], budgetFraction: 0.1, temperature: 0.25, seed: 9 });
-    const ranks = percentileRanks(c.perplexity);
+    const ranks = percentileRanks(c.scores.perplexity);
     const mean = Array.from(r.indices).reduce((s, i) => s + ranks[i], 0) / r.indices.length;
     // weights r^4: E[rank] under ∝ r^4 sampling is 5/6 for early draws
     expect(mean).toBeGreaterThan(0.75);
@@ -159,7 +163,7 @@ describe('soft sampling', () => {
   it('ETS-DACP-com soft weights are the mean of the metrics\' weights', () => {
     const c = cols(50);
     const r = sampleByScore(c, { sampling: 'soft', metrics: ['similarity', 'entropy'], budgetFraction: 0.5, temperature: 2, seed: 1 });
-    const expected = meanColumns([rankWeights(c.similarity, 2), rankWeights(c.entropy, 2)]);
+    const expected = meanColumns([rankWeights(c.scores.similarity, 2), rankWeights(c.scores.entropy, 2)]);
     expect(Array.from(r.priority)).toEqual(Array.from(expected));
   });
 });

@@ -17,7 +17,7 @@ import { loadRecipe } from '../../src/recipe/load.js';
 import { runSelection, runSelectionWorker } from '../../src/select/index.js';
 import { readScores } from '../../src/select/score-file.js';
 import { parseWorker } from '../../src/select/workers.js';
-import { prepareCorpus, readDocs } from '../../src/data/index.js';
+import { prepareCorpus } from '../../src/data/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
 import { nativeStatus } from '../../src/engine/native/index.js';
 import { ROOT } from '../../src/util/paths.js';
@@ -45,10 +45,9 @@ const METHODS: [Recipe['method'], Record<string, unknown>][] = [
 ];
 const SAMPLINGS = ['hard', 'soft'];
 
-async function selectedIds(dir: string): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const b of readDocs(dir)) for (const d of b) ids.push(d.id);
-  return ids;
+/** The chosen ids, in selection order (<run_dir>/selection/ids.txt). */
+function selectedIds(runDir: string): string[] {
+  return readFileSync(path.join(runDir, 'selection', 'ids.txt'), 'utf8').split('\n').filter(Boolean);
 }
 
 /** Every selection of one configuration: ids in order and the score table it sampled from. */
@@ -61,7 +60,7 @@ async function study(tag: string, score: (recipes: Recipe[]) => Promise<void>): 
   for (const r of recipes) {
     const res = await runSelection(r);
     const s = await readScores(res.scores!);
-    out.set(r.name.slice(tag.length), { ids: await selectedIds(res.dir), scores: JSON.stringify([s.ids, [...s.tokens], [...s.similarity], [...s.perplexity], [...s.entropy]]) });
+    out.set(r.name.slice(tag.length), { ids: selectedIds(r.run_dir), scores: JSON.stringify([s.ids, [...s.tokens], Object.entries(s.scores).map(([m, c]) => [m, [...c]])]) });
   }
   return out;
 }
@@ -126,8 +125,8 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     expect(w.stdout).toMatch(/^selected: eta-dacp \[entropy, soft\]/m);
     expect(w.stdout).toMatch(/worker 1\/2: scored [1-9]\d* of its/);
     const ref = await recipe('cli-ref', 'eta-dacp', { metric: 'entropy', sampling: 'soft' }, cliData);
-    const one = await runSelection(ref, { rescore: true });
-    expect(await selectedIds(path.join(r.run_dir, 'selection', 'selected'))).toEqual(await selectedIds(one.dir));
+    await runSelection(ref, { rescore: true });
+    expect(selectedIds(r.run_dir)).toEqual(selectedIds(ref.run_dir));
 
     const s = cli('--emit', 'slurm', '--workers', '3');
     expect(s.status, s.stderr).toBe(0);
@@ -178,7 +177,7 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     expect(out).toMatch(/worker 1\/2: scored [1-9]/);
     expect(out).toMatch(/^selected: ets-dacp \[similarity, soft\]/m);
     const ref = await recipe('slurm-ref', 'ets-dacp', { sampling: 'soft' }, data);
-    const one = await runSelection(ref, { rescore: true });
-    expect(await selectedIds(path.join(r.run_dir, 'selection', 'selected'))).toEqual(await selectedIds(one.dir));
+    await runSelection(ref, { rescore: true });
+    expect(selectedIds(r.run_dir)).toEqual(selectedIds(ref.run_dir));
   });
 });
