@@ -1,5 +1,5 @@
 /**
- * npm run bench:cpt [-- --shapes 14m,70m --steps 14m=40,70m=12 --no-litgpt]
+ * npm run bench:cpt [-- --shapes 14m,70m --steps 14m=40,70m=12 --no-litgpt --match]
  *
  * The whole continued-pre-training job, cpt against LitGPT (PyPI `litgpt`, in .peers-litgpt/),
  * from the same initial weights (a seeded Pythia-shaped init saved as an HF directory; LitGPT
@@ -13,6 +13,9 @@
  * Prints tokens/s (training steps), wall time and peak RSS of both jobs, and the Fin-test loss of
  * both initial and final models (cpt: its monitor; LitGPT: its own model and cross-entropy on the
  * same rows), with name=value lines at the end; writes checkpoints/bench/cpt.json.
+ * --match adds a second LitGPT run with cpt's two training conventions where LitGPT's differ
+ * (learning rate per optimizer step, no decay on norms and biases): its final loss shows how much
+ * of the loss difference those conventions explain.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +37,7 @@ const { values: a } = parseArgs({
     shapes: { type: 'string', default: '14m,70m' },
     steps: { type: 'string', default: '14m=40,70m=12' },
     'no-litgpt': { type: 'boolean', default: false },
+    match: { type: 'boolean', default: false },
   },
 });
 const steps = new Map(a.steps!.split(',').map((s) => s.split('=') as [string, string]).map(([k, v]) => [k, Number(v)]));
@@ -113,17 +117,25 @@ for (const shape of a.shapes!.split(',')) {
   }
   const packed = (name: string) => JSON.parse(fs.readFileSync(path.join(recipe.run_dir, 'data', `${name}.packed.json`), 'utf8')) as { tokensFile: string; dtype: string };
   const train = packed('train'), finTest = packed('fin-test');
-  const l = timed(PY, [ANCHOR,
-    '--init', init, '--model', `pythia-${shape}`, '--out', path.join(dir, 'litgpt'),
-    '--train-bin', path.join(recipe.run_dir, 'data', train.tokensFile), '--val-bin', path.join(recipe.run_dir, 'data', finTest.tokensFile),
-    '--dtype', train.dtype, '--seq', String(t.seq_len), '--val-rows', String(Math.ceil(recipe.monitor.fin_test_tokens / t.seq_len)),
-    '--steps', String(nSteps), '--micro', String(t.micro_batch), '--accum', String(Math.round(t.batch_tokens / (t.micro_batch * t.seq_len))),
-    '--warmup-steps', String(warmupSteps(t.warmup, nSteps)), '--threads', String(threads),
-    '--lr', String(t.lr), '--min-lr', String(t.min_lr), '--wd', String(t.weight_decay), '--beta1', String(t.beta1), '--beta2', String(t.beta2),
-    '--eps', String(t.eps), '--clip', String(t.clip)]);
-  if (l.status !== 0) throw new Error(`LitGPT run failed:\n${l.stderr.slice(-4000)}`);
-  const r = JSON.parse(l.stdout.trim().split('\n').pop()!) as { val_initial: number; val_final: number; tok_s: number; tokens: number; torch: string };
+  const litgpt = (match: boolean) => {
+    const l = timed(PY, [ANCHOR,
+      '--init', init, '--model', `pythia-${shape}`, '--out', path.join(dir, match ? 'litgpt-matched' : 'litgpt'),
+      '--train-bin', path.join(recipe.run_dir, 'data', train.tokensFile), '--val-bin', path.join(recipe.run_dir, 'data', finTest.tokensFile),
+      '--dtype', train.dtype, '--seq', String(t.seq_len), '--val-rows', String(Math.ceil(recipe.monitor.fin_test_tokens / t.seq_len)),
+      '--steps', String(nSteps), '--micro', String(t.micro_batch), '--accum', String(Math.round(t.batch_tokens / (t.micro_batch * t.seq_len))),
+      '--warmup-steps', String(warmupSteps(t.warmup, nSteps)), '--threads', String(threads),
+      '--lr', String(t.lr), '--min-lr', String(t.min_lr), '--wd', String(t.weight_decay), '--beta1', String(t.beta1), '--beta2', String(t.beta2),
+      '--eps', String(t.eps), '--clip', String(t.clip), ...(match ? ['--match-cpt'] : [])]);
+    if (l.status !== 0) throw new Error(`LitGPT run failed:\n${l.stderr.slice(-4000)}`);
+    return { l, r: JSON.parse(l.stdout.trim().split('\n').pop()!) as { val_initial: number; val_final: number; tok_s: number; tokens: number; torch: string } };
+  };
+  const { l, r } = litgpt(false);
   console.log(`pythia-${shape} litgpt (torch ${r.torch}): ${r.tokens} tokens, ${r.tok_s.toFixed(0)} tok/s in steps, wall ${l.wall.toFixed(1)} s, peak RSS ${l.rssMb.toFixed(0)} MB, Fin-test ${r.val_initial.toFixed(4)} → ${r.val_final.toFixed(4)}`);
+  if (a.match) {
+    const mr = litgpt(true).r;
+    console.log(`pythia-${shape} litgpt with cpt's schedule and decay groups: Fin-test ${mr.val_initial.toFixed(4)} → ${mr.val_final.toFixed(4)} (cpt ${fin.toFixed(4)})`);
+    Object.assign(figures, { [`litgpt_matched_fin_test_${shape}`]: +mr.val_final.toFixed(4), [`fin_test_diff_matched_${shape}`]: +(fin - mr.val_final).toFixed(4) });
+  }
   Object.assign(figures, {
     [`litgpt_tok_s_${shape}`]: Math.round(r.tok_s), [`litgpt_wall_s_${shape}`]: +l.wall.toFixed(1), [`litgpt_rss_mb_${shape}`]: Math.round(l.rssMb),
     [`litgpt_fin_test_initial_${shape}`]: +r.val_initial.toFixed(4), [`litgpt_fin_test_${shape}`]: +r.val_final.toFixed(4),

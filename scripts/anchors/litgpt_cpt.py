@@ -6,9 +6,14 @@ trains on cpt's packed rows in cpt's order through a small DataModule, so both s
 tokens, batch and schedule. Rows are seq tokens; LitGPT reads a row as input [:seq-1] and target
 [1:], the seq-1 predictions per row cpt makes. Held-out loss: LitGPT's model and cross-entropy on
 the rows cpt's monitor uses, for the converted initial weights and the final ones. Prints one JSON line.
+
+--match-cpt sets the two conventions in which LitGPT's trainer differs from cpt's to cpt's: the
+learning rate per optimizer step (LitGPT: per micro-batch iteration, from 0) and weight decay on
+matrices only (LitGPT: on every parameter, norms and biases too). Everything else stays LitGPT's.
 """
 import argparse
 import json
+import math
 import re
 import shutil
 import sys
@@ -25,6 +30,7 @@ from litgpt.args import EvalArgs, TrainArgs
 from litgpt.config import Config
 from litgpt.data import DataModule
 from litgpt.model import GPT
+import litgpt.pretrain as lit_pretrain
 from litgpt.pretrain import setup
 from litgpt.scripts.convert_hf_checkpoint import convert_hf_checkpoint
 from litgpt.utils import chunked_cross_entropy
@@ -74,6 +80,28 @@ def heldout(model: str, weights: Path, rows: Rows, seq: int, batch: int) -> floa
     return total / n
 
 
+def match_cpt(accum: int, warmup: int, steps: int) -> None:
+    """cpt's schedule (src/train/schedule.ts lrAt) per optimizer step, and decay on >= 2-D tensors only."""
+
+    def lr_at(learning_rate: float, it: int, warmup_iters: int, max_iters: int, min_lr: float) -> float:
+        step = it // accum
+        if step < warmup:
+            return learning_rate * (step + 1) / warmup
+        span = steps - warmup
+        p = min(1.0, (step - warmup) / (span - 1)) if span > 1 else 1.0
+        return min_lr + 0.5 * (learning_rate - min_lr) * (1 + math.cos(math.pi * p))
+
+    make = lit_pretrain.instantiate_torch_optimizer
+
+    def grouped(optimizer, params, **kwargs):
+        params = list(params)
+        groups = [{"params": [p for p in params if p.dim() >= 2]}, {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        return make(optimizer, groups, **kwargs)
+
+    lit_pretrain.get_lr = lr_at
+    lit_pretrain.instantiate_torch_optimizer = grouped
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     for k in ("init", "model", "train_bin", "val_bin", "dtype", "out"):
@@ -82,7 +110,10 @@ def main() -> None:
         p.add_argument(f"--{k.replace('_', '-')}", type=int, required=True)
     for k in ("lr", "min_lr", "wd", "beta1", "beta2", "eps", "clip"):
         p.add_argument(f"--{k.replace('_', '-')}", type=float, required=True)
+    p.add_argument("--match-cpt", action="store_true")
     a = p.parse_args()
+    if a.match_cpt:
+        match_cpt(a.accum, a.warmup_steps, a.steps)
     torch.set_num_threads(a.threads)
     # LitGPT saves hyperparameters.yaml by re-parsing sys.argv as its own `pretrain` command line.
     sys.argv = [sys.argv[0], a.model]

@@ -108,7 +108,7 @@ export async function runSelectionWorker(recipe: Recipe, worker: Worker, opts: S
   if (r.method === 'tacp') throw new UserError(`${r.file}: method tacp trains on the task text and scores nothing; run cpt select without --worker`);
   const corpus = await preparedManifest(r.data.corpus, r.data.prepared_dir, r.data.shard_mb);
   if (!corpus) throw new UserError(`${r.data.prepared_dir}: not prepared, or its sources changed since; run \`cpt prepare ${r.file}\` once before starting workers`);
-  const tok = await loadTokenizer(r.data.tokenizer);
+  const tok = await loadTokenizer(r.data.tokenizer, { threads: r.engine.threads || undefined });
   try {
     const metrics = methodMetrics(r);
     const ctx = scoreContext(r, corpus, tok, opts);
@@ -177,7 +177,7 @@ async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<Sel
   progress('prepare', `preparing ${r.data.prepared_dir}`);
   await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
   const corpus = await readManifest(r.data.prepared_dir);
-  const tok = await loadTokenizer(r.data.tokenizer);
+  const tok = await loadTokenizer(r.data.tokenizer, { threads: r.engine.threads || undefined });
   try {
     const metrics = methodMetrics(r);
     const sel = r.selection;
@@ -256,7 +256,7 @@ async function runTacp(r: Recipe, dir: string, opts: SelectionOptions): Promise<
   const w = await SelectedWriter.open(corpusDir, r.data.shard_mb);
   for (const d of docs) await w.add(d);
   await w.finish(fingerprint);
-  const tok = await loadTokenizer(r.data.tokenizer);
+  const tok = await loadTokenizer(r.data.tokenizer, { threads: r.engine.threads || undefined });
   const tokens = new Map<string, number>();
   try {
     await tokenizeOnce(corpusDir, tok, opts);

@@ -137,24 +137,28 @@ function corpusShards(dir: string, m: CorpusManifest, tok: Tokenizer): ShardInpu
       const cached = readTokenized(dir, tok, { shard: s.file })[Symbol.asyncIterator]();
       let buf: { id: string; ids: Int32Array }[] = [];
       let at = 0;
-      for await (const rb of readArrowBatches(path.join(dir, s.file), s.bytes)) {
-        const ids = rb.getChild('id')!.toArray() as string[];
-        const texts = rb.getChild('text')!.toArray() as string[];
-        const srcs = rb.getChild('source')!.toArray() as string[];
-        const docs: Doc[] = ids.map((id, i) => ({ id, text: texts[i], source: srcs[i] }));
-        const tokens: Int32Array[] = [];
-        for (const d of docs) {
-          if (at === buf.length) {
-            const n = await cached.next();
-            if (n.done) throw new UserError(`${dir}: token cache of ${s.file} ends before document ${d.id}; tokenize the corpus again`);
-            buf = n.value;
-            at = 0;
+      try {
+        for await (const rb of readArrowBatches(path.join(dir, s.file), s.bytes)) {
+          const ids = rb.getChild('id')!.toArray() as string[];
+          const texts = rb.getChild('text')!.toArray() as string[];
+          const srcs = rb.getChild('source')!.toArray() as string[];
+          const docs: Doc[] = ids.map((id, i) => ({ id, text: texts[i], source: srcs[i] }));
+          const tokens: Int32Array[] = [];
+          for (const d of docs) {
+            if (at === buf.length) {
+              const n = await cached.next();
+              if (n.done) throw new UserError(`${dir}: token cache of ${s.file} ends before document ${d.id}; tokenize the corpus again`);
+              buf = n.value;
+              at = 0;
+            }
+            const t = buf[at++];
+            if (t.id !== d.id) throw new UserError(`${dir}: token cache of ${s.file} is out of step (${t.id} where ${d.id} was expected); tokenize the corpus again`);
+            tokens.push(t.ids);
           }
-          const t = buf[at++];
-          if (t.id !== d.id) throw new UserError(`${dir}: token cache of ${s.file} is out of step (${t.id} where ${d.id} was expected); tokenize the corpus again`);
-          tokens.push(t.ids);
+          yield { docs, tokens };
         }
-        yield { docs, tokens };
+      } finally {
+        await cached.return?.(undefined); // closes the token file when the shard is done (or scoring stops)
       }
     },
   }));
