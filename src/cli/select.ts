@@ -61,10 +61,11 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Scores go to <prepared_dir>/scores/<metrics>-<key>/scores.arrow, shared by every run with the
-same corpus and scoring settings (hard and soft sampling of one method score once). Writes
-<run_dir>/selection/: selected/ (corpus shards + manifest.json, read by \`cpt train\`), report.md
-and histograms. An interrupted scoring resumes from the last completed shard.
+The corpus is tokenized once into <prepared_dir>/tokens/; scores go to
+<prepared_dir>/scores/<metric>-<key>/scores.arrow, shared by every run with the same corpus and
+scoring settings (hard and soft sampling of one method score once). Writes <run_dir>/selection/:
+ids.txt and selection.json (the chosen ids, which \`cpt train\` packs from the token cache),
+report.md and histograms. An interrupted scoring resumes from the last completed shard.
 
 Scale-out: \`cpt prepare RECIPE\`, then \`cpt select RECIPE --worker I/N\` for I = 0..N-1 on any
 machines sharing the filesystem (any order; a rerun scores only unfinished shards), then
