@@ -13,6 +13,9 @@
  *          --jobs N (runs at once, cores split among them; default 1)
  *          --only a,b  --eval-limit L (cpt eval --limit; default 100,ner=30)  --probe-limit N
  *          --no-eval  --report (only write the tables and plots from what exists)
+ *          --precision fp32|bf16 (matmul precision of every run and evaluation; default: the recipes'
+ *          own, fp32; bf16 runs on AMX or AVX512-BF16 and falls back to fp32 elsewhere; the loss
+ *          table says what each run used)
  *          --recipes DIR (default recipes/repro)  --out DIR (default checkpoints/repro)
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -28,6 +31,7 @@ import { plotRuns } from '../src/monitor/plot.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fmtDuration } from '../src/util/progress.js';
 import { ROOT } from '../src/util/paths.js';
+import { methodMetrics } from '../src/select/metrics/registry.js';
 import { runPool, type Job } from './repro/pool.js';
 import { lossTable, plotTasks, taskTable, type RunResult } from './repro/table.js';
 
@@ -39,6 +43,7 @@ const { values: opt } = parseArgs({
     jobs: { type: 'string', default: '1' },
     'eval-limit': { type: 'string', default: '100,ner=30' },
     'probe-limit': { type: 'string' },
+    precision: { type: 'string' },
     'no-eval': { type: 'boolean', default: false },
     report: { type: 'boolean', default: false },
     recipes: { type: 'string', default: path.join(ROOT, 'recipes', 'repro') },
@@ -51,6 +56,10 @@ const posInt = (name: string, v: string) => {
   return n;
 };
 const SEEDS = posInt('seeds', opt.seeds!);
+if (opt.precision !== undefined && opt.precision !== 'fp32' && opt.precision !== 'bf16') throw new Error(`--precision: expected fp32 or bf16, got "${opt.precision}"`);
+// Evaluations take the engine's default precision, which this sets for every child.
+if (opt.precision) process.env.CPT_NATIVE_PRECISION = opt.precision;
+const precisionArgs = opt.precision ? ['--precision', opt.precision] : [];
 const LANES = posInt('jobs', opt.jobs!);
 const REPRO = path.resolve(opt.recipes!);
 const OUT = path.resolve(opt.out!);
@@ -114,9 +123,7 @@ const trained = (r: Run) => existsSync(path.join(r.recipe.run_dir, 'final', 'con
  * that needs one; the others wait for that run, so two processes never score the same table).
  */
 function scoreKeys(r: Recipe): string[] {
-  const metrics = r.method === 'ets-dacp' ? ['similarity'] : r.method === 'eta-dacp' ? [r.selection.metric ?? ''] :
-    r.method === 'ets-dacp-com' ? ['similarity', 'perplexity', 'entropy'] : [];
-  return metrics.map((m) => `${r.data.prepared_dir}#${m}`);
+  return methodMetrics(r.method, r.selection.metric).map((m) => `${r.data.prepared_dir}#${m}`);
 }
 /** Seed by seed, so a study stopped early has whole seeds. */
 const byOrder = [...runs].sort((a, b) => a.seed - b.seed || ORDER.indexOf(a.method) - ORDER.indexOf(b.method));
@@ -142,7 +149,7 @@ for (const r of byOrder) {
       id: `${r.id}-train`,
       title: `== ${r.id}: training${resume ? ' (resuming)' : ''}`,
       deps: [prepareJob.get(corpus)!, ...(r.method !== 'base' && baseJob ? [baseJob] : []), ...scoreKeys(r.recipe).flatMap((k) => (producer.has(k) ? [producer.get(k)!] : []))],
-      args: (t) => [cpt, 'train', r.file, ...(resume ? ['--resume', 'auto'] : []), ...threadArgs(t)],
+      args: (t) => [cpt, 'train', r.file, ...(resume ? ['--resume', 'auto'] : []), ...threadArgs(t), ...precisionArgs],
       done: record(r.id, 'train'),
     };
     jobs.push(job);
@@ -180,6 +187,15 @@ const metricsOf = (r: Run): MetricRecord[] => {
   const f = path.join(r.recipe.run_dir, 'metrics.jsonl');
   return existsSync(f) ? readMetrics(f) : [];
 };
+/** What the run's training engine was (its newest checkpoint's state.json): bf16 only when it really ran. */
+const precisionOf = (r: Run): string | null => {
+  const steps = existsSync(r.recipe.run_dir) ? readdirSync(r.recipe.run_dir).filter((f) => /^step-\d+$/.test(f)).sort((a, b) => Number(b.slice(5)) - Number(a.slice(5))) : [];
+  for (const s of steps) {
+    const f = path.join(r.recipe.run_dir, s, 'state.json');
+    if (existsSync(f)) return (JSON.parse(readFileSync(f, 'utf8')) as { engine?: string }).engine?.endsWith('-bf16') ? 'bf16' : 'fp32';
+  }
+  return null;
+};
 const lastWith = (m: MetricRecord[], k: 'fin_test' | 'pile_test') => [...m].reverse().find((x) => x[k] !== null)?.[k] ?? null;
 /** The base model's held-out losses are step 0 of any continued run (same Fin-test / Pile-test rows). */
 const baseStart = runs.filter((r) => r.method !== 'base').map((r) => metricsOf(r).find((x) => x.step === 0)).find((x) => x);
@@ -192,6 +208,7 @@ for (const r of runs.filter(trained)) {
     method: r.method,
     seed: r.seed,
     tokens: m.length ? m[m.length - 1]!.tokens : null,
+    precision: precisionOf(r),
     trainSeconds: ledger[r.id]?.train ?? null,
     evalSeconds: ledger[r.id]?.eval ?? null,
     finTest: (isBase ? baseStart?.fin_test : lastWith(m, 'fin_test')) ?? null,
@@ -202,7 +219,7 @@ for (const r of runs.filter(trained)) {
 
 const stageSum = runs.reduce((a, r) => a + (ledger[r.id]?.train ?? 0) + (ledger[r.id]?.eval ?? 0), 0);
 const engine = results.find((r) => r.eval)?.eval?.engine ?? 'see the runs\' logs';
-const note = `Generated by \`npm run reproduce -- --seeds ${SEEDS} --once ${opt.once} --jobs ${LANES}${opt.only ? ` --only ${opt.only}` : ''}\` on ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} (${cores} cores), engine ${engine}. ` +
+const note = `Generated by \`npm run reproduce -- --seeds ${SEEDS} --once ${opt.once} --jobs ${LANES}${opt.only ? ` --only ${opt.only}` : ''}${opt.precision ? ` --precision ${opt.precision}` : ''}\` on ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} (${cores} cores), engine ${engine}. ` +
   `Mean ± sample std over seeds where a run has several (column "seeds"); ${[...ONCE].join(', ')} trained once. ` +
   `Fin-test / Pile-test: final monitor losses (the base row: step 0 of the continued runs, the same rows); task-test: \`cpt eval\` on each task's whole test split; ` +
   `probe: logistic regression on frozen mean-pooled hidden states, weighted F1 in % on ${opt['probe-limit'] ? `${opt['probe-limit']} test examples` : 'the whole test split'}; ` +

@@ -10,6 +10,8 @@ export interface RunResult {
   method: string;
   seed: number;
   tokens: number | null;
+  /** Matmul precision the training ran in (fp32 or bf16), from its checkpoint; null if unknown. */
+  precision: string | null;
   trainSeconds: number | null;
   evalSeconds: number | null;
   finTest: number | null;
@@ -47,7 +49,7 @@ const dur = (s: number | null) => (s === null ? '-' : s >= 60 ? `${Math.floor(s 
 
 /** Loss table: held-out losses of the corpus, the general text and each task's test text. */
 export function lossTable(methods: string[], runs: RunResult[]): string {
-  const header = ['run', 'seeds', 'train tokens', 'select + train', 'eval', 'Fin-test loss', 'Pile-test loss', 'task-test loss (mean)', ...FIN.map((t) => `${LABEL[t]} test loss`)];
+  const header = ['run', 'seeds', 'precision', 'train tokens', 'select + train', 'eval', 'Fin-test loss', 'Pile-test loss', 'task-test loss (mean)', ...FIN.map((t) => `${LABEL[t]} test loss`)];
   const rows = methods.map((m) => {
     const rs = runs.filter((r) => r.method === m);
     const mean = (xs: (number | null)[]) => meanStd(xs)?.mean ?? null;
@@ -55,7 +57,8 @@ export function lossTable(methods: string[], runs: RunResult[]): string {
       const v = FIN.map((t) => metric(r, t, 'task_test_loss'));
       return v.every((x) => x !== null) ? (v as number[]).reduce((a, b) => a + b, 0) / v.length : null;
     };
-    return [m === 'base' ? 'base (general corpus)' : m, String(rs.length), String(rs[0]?.tokens ?? '-'), dur(mean(rs.map((r) => r.trainSeconds))),
+    const precision = [...new Set(rs.map((r) => r.precision ?? '?'))].join('+');
+    return [m === 'base' ? 'base (general corpus)' : m, String(rs.length), precision, String(rs[0]?.tokens ?? '-'), dur(mean(rs.map((r) => r.trainSeconds))),
       dur(mean(rs.map((r) => r.evalSeconds))), cell(rs.map((r) => r.finTest), 3), cell(rs.map((r) => r.pileTest), 3), cell(rs.map(taskMean), 3),
       ...FIN.map((t) => cell(rs.map((r) => metric(r, t, 'task_test_loss')), 3))];
   });

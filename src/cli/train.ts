@@ -13,9 +13,14 @@ export function register(program: Command): void {
     .option('--max-steps <n>', 'stop after optimizer step N with a checkpoint (the lr schedule still spans the whole run)')
     .option('--engine <kind>', `${ENGINE_LIST} (default: the recipe's engine.kind)`)
     .option('--threads <n>', 'engine threads (default: the recipe\'s engine.threads)')
-    .action(async (file: string, o: { resume?: string | boolean; maxSteps?: string; engine?: string; threads?: string }) => {
+    .option('--precision <p>', "matmul precision, fp32 or bf16 (default: the recipe's engine.precision)")
+    .action(async (file: string, o: { resume?: string | boolean; maxSteps?: string; engine?: string; threads?: string; precision?: string }) => {
       const resume = o.resume === true ? 'auto' : o.resume === undefined || o.resume === false ? undefined : o.resume;
       const { recipe, notes } = await loadRecipeDetailed(file);
+      if (o.precision !== undefined) {
+        if (o.precision !== 'fp32' && o.precision !== 'bf16') throw new UserError(`--precision: expected fp32 or bf16, got "${o.precision}"`);
+        recipe.engine.precision = o.precision;
+      }
       // Settings the recipe asked for but cannot get as written (e.g. a batch below one micro-batch).
       for (const n of notes) process.stderr.write(`note: ${n}\n`);
       const r = await runTraining(recipe, {

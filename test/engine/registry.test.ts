@@ -73,6 +73,12 @@ describe.skipIf(!nativeStatus().ok)('cuda engine without a GPU', () => {
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^cpt: the cuda engine is unavailable: no CUDA device was found \(.+\); this needs an NVIDIA GPU with its driver, R580 or newer \(CUDA 13\)$/)]);
   });
 
+  it('cpt train --precision takes fp32 or bf16 only, in one line before any data work', () => {
+    const r = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'cli', 'main.ts'), 'train', path.join(ROOT, 'recipes', 'ets-dacp-tiny.yaml'), '--precision', 'fp16'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual(['cpt: --precision: expected fp32 or bf16, got "fp16"']);
+  });
+
   it.runIf(existsSync(CUDA_LIB_PATH))('a library whose cuBLASLt cannot be found is named, with what to install', () => {
     // A stand-in for libcpt_cuda.so that needs libcublasLt.so.13 and has no rpath to it.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-cuda-'));

@@ -56,7 +56,8 @@ describe('npm run reproduce', () => {
     for (const t of Object.values(ledger)) expect(t.train > 0 && t.eval > 0).toBe(true);
     const table = readFileSync(path.join(out, 'results.md'), 'utf8');
     const rows = (title: string) => table.split(`### ${title}`)[1]!.split('###')[0]!.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| run'));
-    expect(rows('Losses').map((r) => r.split(' | ').slice(0, 2))).toEqual([['| base (general corpus)', '1'], ['| dacp', '1'], ['| ets-dacp-hard', '2']]);
+    // run, seeds, and the precision each run trained in (read back from its checkpoint).
+    expect(rows('Losses').map((r) => r.split(' | ').slice(0, 3))).toEqual([['| base (general corpus)', '1', 'fp32'], ['| dacp', '1', 'fp32'], ['| ets-dacp-hard', '2', 'fp32']]);
     for (const r of rows('Losses')) expect(r).toMatch(/\| \d+\.\d{3}( ± \d+\.\d{3})? \| \d+\.\d{3}( ± \d+\.\d{3})? \| \d+\.\d{3}/); // Fin-test, Pile-test, task-test
     expect(rows('Losses')[2]).toMatch(/\| \d+\.\d{3} ± \d+\.\d{3} \|/); // two seeds: mean ± std
     for (const r of rows('Tasks')) expect(r).toMatch(/^\| [^|]+ \| \d+\.\d/); // probe F1 measured
