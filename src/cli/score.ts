@@ -12,7 +12,7 @@ import { Progress } from '../util/progress.js';
 import { fsyncDir } from '../util/atomic.js';
 import { loadModel } from '../model/load.js';
 import { rowLosses } from '../monitor/heldout.js';
-import { createEngine, defaultEngineKind, ENGINE_LIST, parseEngineKind, type Engine, type EngineKind } from '../engine/index.js';
+import { createEngine, defaultEngineKind, ENGINE_LIST, parseEngineKind, type EngineKind } from '../engine/index.js';
 
 export interface ScoreOptions {
   model: string;

@@ -7,7 +7,7 @@
  * Config keys are GPT-NeoX's own (configs/neox_arguments.md); those without a recipe counterpart
  * take the values of configs/pythia/*.yml.
  */
-import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
+import { mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { NeoXConfig } from '../model/config.js';
@@ -15,7 +15,7 @@ import { derive, paramCount } from '../model/config.js';
 import { modelInfo } from '../recipe/model-info.js';
 import type { Recipe } from '../recipe/types.js';
 import {
-  isHeldOut, loadTokenizer, pileTestDir, prepareCorpus, readManifest, readTokenized, tokenizeCorpus, type Tokenizer, type TokenizedDoc,
+  isHeldOut, loadTokenizer, pileTestDir, prepareCorpus, readTokenized, tokenizeCorpus, type Tokenizer, type TokenizedDoc,
 } from '../data/index.js';
 import { readSelectionRecord } from '../select/write-selected.js';
 import { bestDtype, MegatronWriter, type MegatronDtype } from '../data/megatron.js';
