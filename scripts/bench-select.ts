@@ -81,7 +81,7 @@ process.stderr.write(`bench-select: entropy ${words} words in ${entS.toFixed(2)}
 const tasks: string[] = [];
 for (const t of DEFAULTS.data.tasks) tasks.push(...(await taskTexts(t, 'train', kit)));
 const e: EmbedderSpec = { kind: 'hashed', dim: DEFAULTS.selection.embedder.dim, ngrams: DEFAULTS.selection.embedder.ngrams, max_tokens: 512 };
-const sim = new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks } }, 'similarity');
+const sim = new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks } });
 await sim.score(texts.slice(0, 200));
 const [, simS] = await timed(() => scoreAll((xs) => sim.score(xs)));
 await sim.close();
@@ -125,15 +125,14 @@ const clean = () => {
   rmSync(path.join(workersPrepared, 'tokens'), { recursive: true, force: true });
   rmSync(path.join(args.work!, 'run', 'selection', 'workers.json'), { force: true });
 };
-const worker = (i: number, n: number) => new Promise<void>((resolve, reject) => {
-  const c = spawn(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', recipeFile, '--worker', `${i}/${n}`, '--threads', '1'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${i}/${n} exited with ${code}`))));
+/** `cpt ARGV...` run by the checkout at `root` (stdout dropped), resolved when it exits 0. */
+const spawnCpt = (root: string, argv: string[]) => new Promise<void>((resolve, reject) => {
+  const c = spawn(process.execPath, [path.join(root, 'scripts', 'cpt.mjs'), ...argv], { cwd: root, env: { ...process.env, CPT_DATA: kit }, stdio: ['ignore', 'ignore', 'inherit'] });
+  c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`cpt ${argv.join(' ')} (in ${root}) exited with ${code}`))));
 });
-await new Promise<void>((resolve, reject) => {
-  // Workers never write the corpus: `cpt prepare` first, outside the timing (as a launcher does).
-  const c = spawn(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'prepare', recipeFile], { stdio: ['ignore', 'ignore', 'inherit'] });
-  c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`cpt prepare exited with ${code}`))));
-});
+const worker = (i: number, n: number) => spawnCpt(ROOT, ['select', recipeFile, '--worker', `${i}/${n}`, '--threads', '1']);
+// Workers never write the corpus: `cpt prepare` first, outside the timing (as a launcher does).
+await spawnCpt(ROOT, ['prepare', recipeFile]);
 clean();
 const [, w1S] = await timed(() => worker(0, 1));
 clean();
@@ -141,10 +140,6 @@ const [, w2S] = await timed(() => Promise.all([worker(0, 2), worker(1, 2)]));
 clean();
 
 // End to end: the tiny ETS-DACP recipe trained from nothing but its base model.
-const spawnCpt = (root: string, argv: string[], quiet = true) => new Promise<void>((resolve, reject) => {
-  const c = spawn(process.execPath, [path.join(root, 'scripts', 'cpt.mjs'), ...argv], { cwd: root, env: { ...process.env, CPT_DATA: kit }, stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
-  c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`cpt ${argv.join(' ')} (in ${root}) exited with ${code}`))));
-});
 const baseModel = path.join(ROOT, 'checkpoints', 'pythia-14m-base', 'final');
 if (!existsSync(path.join(baseModel, 'config.json'))) {
   process.stderr.write('bench-select: training the base model first (recipes/pythia-14m-base.yaml, outside the timing)\n');

@@ -18,7 +18,7 @@
  *          table says what each run used)
  *          --recipes DIR (default recipes/repro)  --out DIR (default checkpoints/repro)
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,7 @@ import { writeFileAtomic } from '../src/util/atomic.js';
 import { fmtDuration } from '../src/util/progress.js';
 import { ROOT } from '../src/util/paths.js';
 import { methodMetrics } from '../src/select/metrics/registry.js';
+import { listCheckpoints } from '../src/train/checkpoint-store.js';
 import { runPool, type Job } from './repro/pool.js';
 import { lossTable, plotTasks, taskTable, type RunResult } from './repro/table.js';
 
@@ -144,7 +145,7 @@ for (const r of byOrder) {
       jobs.push(job);
       prepareJob.set(corpus, job);
     }
-    const resume = existsSync(r.recipe.run_dir) && readdirSync(r.recipe.run_dir).some((f) => /^step-\d+$/.test(f));
+    const resume = listCheckpoints(r.recipe.run_dir).length > 0;
     const job: Job = {
       id: `${r.id}-train`,
       title: `== ${r.id}: training${resume ? ' (resuming)' : ''}`,
@@ -189,9 +190,8 @@ const metricsOf = (r: Run): MetricRecord[] => {
 };
 /** What the run's training engine was (its newest checkpoint's state.json): bf16 only when it really ran. */
 const precisionOf = (r: Run): string | null => {
-  const steps = existsSync(r.recipe.run_dir) ? readdirSync(r.recipe.run_dir).filter((f) => /^step-\d+$/.test(f)).sort((a, b) => Number(b.slice(5)) - Number(a.slice(5))) : [];
-  for (const s of steps) {
-    const f = path.join(r.recipe.run_dir, s, 'state.json');
+  for (const c of listCheckpoints(r.recipe.run_dir).reverse()) {
+    const f = path.join(c.dir, 'state.json');
     if (existsSync(f)) return (JSON.parse(readFileSync(f, 'utf8')) as { engine?: string }).engine?.endsWith('-bf16') ? 'bf16' : 'fp32';
   }
   return null;

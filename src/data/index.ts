@@ -9,6 +9,7 @@ export {
   preparedManifest,
   readArrowBatches,
   readDocs,
+  readShardDocs,
   readManifest,
   verifyCorpus,
   type CorpusManifest,

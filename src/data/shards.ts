@@ -295,20 +295,22 @@ function strings(rb: RecordBatch, name: string): string[] {
 export async function* readDocs(dir: string, opts: ReadDocsOptions = {}): AsyncGenerator<Doc[]> {
   const m = await readManifest(dir);
   const only = opts.sources ? new Set(opts.sources) : null;
+  const keep = (d: Doc): boolean => (!only || only.has(d.source)) && (!opts.split || isHeldOut(d.id, opts.split.fraction) === (opts.split.part === 'test'));
   for (const s of m.shards) {
-    const file = path.join(dir, s.file);
-    for await (const rb of readArrowBatches(file, s.bytes)) {
-      const ids = strings(rb, 'id');
-      const texts = strings(rb, 'text');
-      const srcs = strings(rb, 'source');
-      const out: Doc[] = [];
-      for (let i = 0; i < ids.length; i++) {
-        if (only && !only.has(srcs[i])) continue;
-        if (opts.split && isHeldOut(ids[i], opts.split.fraction) !== (opts.split.part === 'test')) continue;
-        out.push({ id: ids[i], text: texts[i], source: srcs[i] });
-      }
+    for await (const docs of readShardDocs(dir, s)) {
+      const out = only || opts.split ? docs.filter(keep) : docs;
       if (out.length) yield out;
     }
+  }
+}
+
+/** One shard's documents, record batch by record batch (its size checked against the manifest's). */
+export async function* readShardDocs(dir: string, shard: Pick<ShardInfo, 'file' | 'bytes'>): AsyncGenerator<Doc[]> {
+  for await (const rb of readArrowBatches(path.join(dir, shard.file), shard.bytes)) {
+    const ids = strings(rb, 'id');
+    const texts = strings(rb, 'text');
+    const srcs = strings(rb, 'source');
+    yield ids.map((id, i) => ({ id, text: texts[i], source: srcs[i] }));
   }
 }
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Field, Int32, List, RecordBatch, RecordBatchFileWriter, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
-import { readArrowBatches, readManifest, type ReadDocsOptions, type ShardInfo } from './shards.js';
+import { readArrowBatches, readManifest, readShardDocs, type ReadDocsOptions, type ShardInfo } from './shards.js';
 import { isHeldOut } from './split.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -91,7 +91,7 @@ async function tokenizeShard(dir: string, cdir: string, s: ShardInfo, tokenizer:
   const file = s.file.replace(/\.arrow$/, '.tokens.arrow');
   const writer = new RecordBatchFileWriter();
   let docs = 0, tokens = 0;
-  for await (const batch of readShardDocs(dir, s.file, s.bytes)) {
+  for await (const batch of readShardDocs(dir, s)) {
     for (let i = 0; i < batch.length; i += batchDocs) {
       const part = batch.slice(i, i + batchDocs);
       const ids = await tokenizer.encodeBatch(part.map((d) => d.text));
@@ -107,15 +107,6 @@ async function tokenizeShard(dir: string, cdir: string, s: ShardInfo, tokenizer:
   // The sidecar goes last: a crash in between re-tokenizes the shard.
   await writeFileAtomic(sidecar(cdir, s.file), JSON.stringify(e) + '\n');
   return e;
-}
-
-/** Docs of one shard (readDocs restricted to a single file). */
-async function* readShardDocs(dir: string, shard: string, bytes: number): AsyncGenerator<{ id: string; text: string }[]> {
-  for await (const rb of readArrowBatches(path.join(dir, shard), bytes)) {
-    const ids = rb.getChild('id')!.toArray() as string[];
-    const texts = rb.getChild('text')!.toArray() as string[];
-    yield ids.map((id, i) => ({ id, text: texts[i] }));
-  }
 }
 
 function tokenBatch(ids: string[], tokens: Int32Array[]): RecordBatch {

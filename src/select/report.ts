@@ -9,7 +9,7 @@ import { renderChart, type VegaLiteSpec } from '../util/chart.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { getMetric } from './metrics/registry.js';
 import type { ScoreTable } from './score-file.js';
-import type { SelectionInfo } from './write-selected.js';
+import { SELECTION_FILE, type SelectionInfo } from './write-selected.js';
 
 export const IDS_FILE = 'ids.txt';
 const BINS = 40;
@@ -158,7 +158,7 @@ async function otherSelections(runDir: string): Promise<{ name: string; method: 
     const d = path.join(parent, n);
     if (path.resolve(d) === path.resolve(runDir)) continue;
     const idsFile = path.join(d, 'selection', IDS_FILE);
-    const man = path.join(d, 'selection', 'selection.json');
+    const man = path.join(d, 'selection', SELECTION_FILE);
     if (!existsSync(idsFile) || !existsSync(man)) continue;
     try {
       const m = JSON.parse(await fs.readFile(man, 'utf8')) as { selection?: { method?: string; sampling?: string } };

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { isHeldOut, readArrowBatches, readTokenized, type CorpusManifest, type Doc, type Tokenizer } from '../data/index.js';
+import { isHeldOut, readShardDocs, readTokenized, type CorpusManifest, type Tokenizer } from '../data/index.js';
 import type { Recipe } from '../recipe/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
@@ -41,14 +41,39 @@ export function scoresKey(c: ScoreContext, metric: string | null): string {
   return sha({ v: 2, corpus: c.corpus.fingerprint, fin_test_fraction: r.data.fin_test_fraction, tokenizer: c.tok.hash, metric, settings });
 }
 
-function scoresPaths(corpusDir: string, name: string, key: string): { dir: string; file: string; meta: string } {
+/** Where a table lives: <corpus>/scores/<name>-<key>/{scores.arrow, scores.json, parts/}. */
+function tablePaths(corpusDir: string, name: string, key: string): { dir: string; file: string; meta: string } {
   const dir = path.join(corpusDir, 'scores', `${name}-${key.slice(0, 12)}`);
   return { dir, file: path.join(dir, 'scores.arrow'), meta: path.join(dir, 'scores.json') };
 }
 
-async function cachedKey(meta: string): Promise<string | undefined> {
-  if (!existsSync(meta)) return undefined;
-  return (JSON.parse(await fs.readFile(meta, 'utf8')) as { key?: string }).key;
+/** A single metric's table (null: DACP's token counts): its key and paths. */
+function metricTable(c: ScoreContext, metric: string | null): { key: string; dir: string; file: string; meta: string } {
+  const key = scoresKey(c, metric);
+  return { key, ...tablePaths(c.corpusDir, metric ?? 'tokens', key) };
+}
+
+/** True when the table at these paths was completed under this key. */
+async function isCached(t: { key: string; file: string; meta: string }): Promise<boolean> {
+  if (!existsSync(t.meta) || !existsSync(t.file)) return false;
+  return (JSON.parse(await fs.readFile(t.meta, 'utf8')) as { key?: string }).key === t.key;
+}
+
+/** Writes a finished table, then its meta (the marker that it is complete). */
+async function writeTable(t: { key: string; file: string; meta: string }, scores: ScoreTable, c: ScoreContext, what: Record<string, unknown>): Promise<CachedScores> {
+  await writeScores(t.file, scores);
+  await writeFileAtomic(t.meta, JSON.stringify({ key: t.key, ...what, docs: scores.ids.length, corpus: c.corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
+  return { scores, key: t.key, file: t.file };
+}
+
+/** Runs `f` over a scoring pass of one table, closing the metric's scorer whatever happens. */
+async function withRun<T>(c: ScoreContext, t: { key: string; dir: string }, metric: string | null, f: (run: ScoreRunOptions) => Promise<T>): Promise<T> {
+  const run = await scoreRun(c, metric, t.key, t.dir);
+  try {
+    return await f(run);
+  } finally {
+    for (const s of run.scorers) await s.scorer.close?.();
+  }
 }
 
 /** The table each metric is scored into (DACP: one table of token counts). */
@@ -66,31 +91,19 @@ export async function corpusScores(c: ScoreContext, metrics: readonly string[], 
   if (parts.length === 1) return parts[0];
   // ETS-DACP-com: the union is written too, so the selection names one table like the others.
   const key = sha(parts.map((p) => p.key));
-  const { file, meta } = scoresPaths(c.corpusDir, metrics.join('+'), key);
-  if ((await cachedKey(meta)) === key && existsSync(file)) return { scores: await readScores(file), key, file };
-  const scores = unionScores(parts.map((p) => p.scores));
-  await writeScores(file, scores);
-  await writeFileAtomic(meta, JSON.stringify({ key, metrics, docs: scores.ids.length, corpus: c.corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
-  return { scores, key, file };
+  const t = { key, ...tablePaths(c.corpusDir, metrics.join('+'), key) };
+  if (await isCached(t)) return { scores: await readScores(t.file), key, file: t.file };
+  return writeTable(t, unionScores(parts.map((p) => p.scores)), c, { metrics });
 }
 
 async function metricScores(c: ScoreContext, metric: string | null, rescore: boolean): Promise<CachedScores> {
-  const key = scoresKey(c, metric);
-  const { dir, file, meta } = scoresPaths(c.corpusDir, metric ?? 'tokens', key);
-  if (!rescore && (await cachedKey(meta)) === key && existsSync(file)) return { scores: await readScores(file), key, file };
-  if (rescore) for (const f of ['parts', 'scores.arrow', 'scores.json']) await fs.rm(path.join(dir, f), { recursive: true, force: true });
-  const run = await scoreRun(c, metric, key, dir);
-  let scores: ScoreTable;
-  try {
-    scores = await scoreCorpus(run);
-  } finally {
-    for (const s of run.scorers) await s.scorer.close?.();
-  }
-  await writeScores(file, scores);
-  await writeFileAtomic(meta, JSON.stringify({ key, metric, docs: scores.ids.length, corpus: c.corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
+  const t = metricTable(c, metric);
+  if (!rescore && (await isCached(t))) return { scores: await readScores(t.file), key: t.key, file: t.file };
+  if (rescore) for (const f of ['parts', 'scores.arrow', 'scores.json']) await fs.rm(path.join(t.dir, f), { recursive: true, force: true });
+  const out = await writeTable(t, await withRun(c, t, metric, scoreCorpus), c, { metric });
   // Partial files are only needed until the merged table exists.
-  await fs.rm(path.join(dir, 'parts'), { recursive: true, force: true });
-  return { scores, key, file };
+  await fs.rm(path.join(t.dir, 'parts'), { recursive: true, force: true });
+  return out;
 }
 
 /**
@@ -100,16 +113,10 @@ async function metricScores(c: ScoreContext, metric: string | null, rescore: boo
 export async function scoreShare(c: ScoreContext, metrics: readonly string[], owns: (shard: number) => boolean): Promise<{ scored: number; tables: string[] }> {
   const out = { scored: 0, tables: [] as string[] };
   for (const m of scoreTables(metrics)) {
-    const key = scoresKey(c, m);
-    const { dir, file, meta } = scoresPaths(c.corpusDir, m ?? 'tokens', key);
-    out.tables.push(dir);
-    if ((await cachedKey(meta)) === key && existsSync(file)) continue; // merged by an earlier job
-    const run = await scoreRun(c, m, key, dir);
-    try {
-      out.scored += await scoreShards({ ...run, owns });
-    } finally {
-      for (const s of run.scorers) await s.scorer.close?.();
-    }
+    const t = metricTable(c, m);
+    out.tables.push(t.dir);
+    if (await isCached(t)) continue; // merged by an earlier job
+    out.scored += await withRun(c, t, m, (run) => scoreShards({ ...run, owns }));
   }
   return out;
 }
@@ -138,11 +145,7 @@ function corpusShards(dir: string, m: CorpusManifest, tok: Tokenizer): ShardInpu
       let buf: { id: string; ids: Int32Array }[] = [];
       let at = 0;
       try {
-        for await (const rb of readArrowBatches(path.join(dir, s.file), s.bytes)) {
-          const ids = rb.getChild('id')!.toArray() as string[];
-          const texts = rb.getChild('text')!.toArray() as string[];
-          const srcs = rb.getChild('source')!.toArray() as string[];
-          const docs: Doc[] = ids.map((id, i) => ({ id, text: texts[i], source: srcs[i] }));
+        for await (const docs of readShardDocs(dir, s)) {
           const tokens: Int32Array[] = [];
           for (const d of docs) {
             if (at === buf.length) {

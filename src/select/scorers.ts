@@ -24,21 +24,19 @@ export async function proxyEngine(r: Recipe, dir: string): Promise<Engine> {
   return engine;
 }
 
-/** Hashed similarity or POS entropy on worker threads. */
+/** Hashed similarity (given the task texts) or POS entropy, on worker threads. */
 export class TextPoolScorer implements DocScorer {
   private readonly pool: TextScorerPool;
-  constructor(
-    o: { hashed?: { spec: EmbedderSpec; taskTexts: string[] }; entropy?: boolean },
-    private readonly column: 'similarity' | 'entropy',
-    threads?: number,
-  ) {
+  private readonly column: 'similarity' | 'entropy';
+  constructor(o: { hashed: { spec: EmbedderSpec; taskTexts: string[] } } | { entropy: true }, threads?: number) {
     let hashed = null;
-    if (o.hashed) {
+    if ('hashed' in o) {
       const spec = { dim: o.hashed.spec.dim, ngrams: o.hashed.spec.ngrams };
       const e = new HashedEmbedder(spec);
       hashed = { spec, task: centroid(o.hashed.taskTexts.map((t) => e.embed(t)), spec.dim) };
     }
-    this.pool = new TextScorerPool({ hashed, entropy: !!o.entropy }, threads);
+    this.column = hashed ? 'similarity' : 'entropy';
+    this.pool = new TextScorerPool({ hashed, entropy: !hashed }, threads);
   }
   async score(texts: string[]): Promise<Float64Array> {
     return (await this.pool.score(texts))[this.column];

@@ -6,5 +6,5 @@ export const entropy: MetricDef = {
   name: 'entropy',
   label: 'POS-tag entropy (bits)',
   settings: () => ({ tagger: 'wink-eng-lite-web-model', v: 1 }),
-  scorer: async (r) => new TextPoolScorer({ entropy: true }, 'entropy', r.engine.threads || undefined),
+  scorer: async (r) => new TextPoolScorer({ entropy: true }, r.engine.threads || undefined),
 };

@@ -22,7 +22,7 @@ export const similarity: MetricDef = {
     const e = r.selection.embedder;
     switch (e.kind) {
       case 'hashed':
-        return new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks } }, 'similarity', r.engine.threads || undefined);
+        return new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks } }, r.engine.threads || undefined);
       case 'model': {
         const engine = await proxyEngine(r, e.model ?? proxyModel(r));
         return DenseSimilarityScorer.create(modelEmbed(engine, e.max_tokens), tasks, await tok.encodeBatch(tasks), async () => engine.dispose());
