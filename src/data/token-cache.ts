@@ -124,12 +124,13 @@ function tokenBatch(ids: string[], tokens: Int32Array[]): RecordBatch {
  * `tokenizer` picks the cache (its hash); without it the directory must hold exactly one.
  * `views`: ids are views into the batch's buffer instead of copies (for consumers that do not
  * keep them past the batch); `docIds: false` leaves document ids empty (for consumers that only
- * need the tokens); `shard`: only that shard (its file name).
+ * need the tokens); `shard`: only that shard (its manifest entry).
  */
 export async function* readTokenized(
-  dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> & { views?: boolean; docIds?: boolean; shard?: string } = {},
+  dir: string, tokenizer?: Tokenizer | string, opts: Pick<ReadDocsOptions, 'split'> & { views?: boolean; docIds?: boolean; shard?: ShardInfo } = {},
 ): AsyncGenerator<TokenizedDoc[]> {
-  const m = await readManifest(dir);
+  // One shard's entry, as the caller already has it from the manifest: no manifest read per shard.
+  const shards = opts.shard ? [opts.shard] : (await readManifest(dir)).shards;
   let cdir: string;
   if (tokenizer) cdir = tokenCacheDir(dir, typeof tokenizer === 'string' ? tokenizer : tokenizer.hash);
   else {
@@ -137,8 +138,7 @@ export async function* readTokenized(
     if (all.length !== 1) throw new UserError(`${dir}: ${all.length === 0 ? 'no token cache; tokenize the corpus first' : `${all.length} token caches (one per tokenizer); say which tokenizer to use`}`);
     cdir = path.join(dir, 'tokens', all[0]);
   }
-  for (const s of m.shards) {
-    if (opts.shard !== undefined && s.file !== opts.shard) continue;
+  for (const s of shards) {
     const e = await cachedShard(cdir, s);
     if (!e) throw new UserError(`${cdir}: no token cache for ${s.file}, or a stale one (the shard changed since); tokenize the corpus first`);
     for await (const rb of readArrowBatches(path.join(cdir, e.file))) {

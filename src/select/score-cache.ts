@@ -141,7 +141,7 @@ function corpusShards(dir: string, m: CorpusManifest, tok: Tokenizer): ShardInpu
     name: s.file,
     bytes: s.bytes,
     async *read() {
-      const cached = readTokenized(dir, tok, { shard: s.file })[Symbol.asyncIterator]();
+      const cached = readTokenized(dir, tok, { shard: s })[Symbol.asyncIterator]();
       let buf: { id: string; ids: Int32Array }[] = [];
       let at = 0;
       try {

@@ -218,8 +218,12 @@ describe(`reliability of cpt train (${ENGINE} engine)`, { timeout: 240_000 }, ()
   it('a second cpt train on the same run directory exits 1 naming the first; the first finishes unharmed', async () => {
     const r = await variant('locked');
     let second: Promise<Awaited<ReturnType<typeof cli>>> | undefined;
-    const first = await cli([r.file], (line) => {
-      if (!second && /^step 1\//.test(line)) second = cli([r.file, '--resume', 'auto']);
+    const first = await cli([r.file], (line, child) => {
+      if (second || !/^step 1\//.test(line)) return;
+      // Hold the first mid-run (lock held, pid alive) until the second has answered: on a fast CPU
+      // the first could otherwise finish while the second is still starting.
+      child.kill('SIGSTOP');
+      second = cli([r.file, '--resume', 'auto']).finally(() => child.kill('SIGCONT'));
     });
     const res = await second!;
     expect(first.code, first.stderr).toBe(0);
