@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { getMetric } from './metrics/registry.js';
 import { readScores, unionScores, writeScores, type ScoreTable } from './score-file.js';
-import { scoreCorpus, scoreShards, type ScoreProgress, type ScoreRunOptions, type ShardInput } from './score-run.js';
+import { PARTS_DIR, scoreCorpus, scoreShards, type ScoreProgress, type ScoreRunOptions, type ShardInput } from './score-run.js';
 
 /** The corpus whose (non-held-out) documents are scored, and what scoring reports to. */
 export interface ScoreContext {
@@ -42,13 +42,13 @@ export function scoresKey(c: ScoreContext, metric: string | null): string {
 }
 
 /** Where a table lives: <corpus>/scores/<name>-<key>/{scores.arrow, scores.json, parts/}. */
-function tablePaths(corpusDir: string, name: string, key: string): { dir: string; file: string; meta: string } {
+function tablePaths(corpusDir: string, name: string, key: string): { dir: string; file: string; meta: string; parts: string } {
   const dir = path.join(corpusDir, 'scores', `${name}-${key.slice(0, 12)}`);
-  return { dir, file: path.join(dir, 'scores.arrow'), meta: path.join(dir, 'scores.json') };
+  return { dir, file: path.join(dir, 'scores.arrow'), meta: path.join(dir, 'scores.json'), parts: path.join(dir, PARTS_DIR) };
 }
 
 /** A single metric's table (null: DACP's token counts): its key and paths. */
-function metricTable(c: ScoreContext, metric: string | null): { key: string; dir: string; file: string; meta: string } {
+function metricTable(c: ScoreContext, metric: string | null): { key: string } & ReturnType<typeof tablePaths> {
   const key = scoresKey(c, metric);
   return { key, ...tablePaths(c.corpusDir, metric ?? 'tokens', key) };
 }
@@ -57,6 +57,11 @@ function metricTable(c: ScoreContext, metric: string | null): { key: string; dir
 async function isCached(t: { key: string; file: string; meta: string }): Promise<boolean> {
   if (!existsSync(t.meta) || !existsSync(t.file)) return false;
   return (JSON.parse(await fs.readFile(t.meta, 'utf8')) as { key?: string }).key === t.key;
+}
+
+/** A completed table, read back from its file. */
+async function readTable(t: { key: string; file: string }): Promise<CachedScores> {
+  return { scores: await readScores(t.file), key: t.key, file: t.file };
 }
 
 /** Writes a finished table, then its meta (the marker that it is complete). */
@@ -92,17 +97,17 @@ export async function corpusScores(c: ScoreContext, metrics: readonly string[], 
   // ETS-DACP-com: the union is written too, so the selection names one table like the others.
   const key = sha(parts.map((p) => p.key));
   const t = { key, ...tablePaths(c.corpusDir, metrics.join('+'), key) };
-  if (await isCached(t)) return { scores: await readScores(t.file), key, file: t.file };
+  if (await isCached(t)) return readTable(t);
   return writeTable(t, unionScores(parts.map((p) => p.scores)), c, { metrics });
 }
 
 async function metricScores(c: ScoreContext, metric: string | null, rescore: boolean): Promise<CachedScores> {
   const t = metricTable(c, metric);
-  if (!rescore && (await isCached(t))) return { scores: await readScores(t.file), key: t.key, file: t.file };
-  if (rescore) for (const f of ['parts', 'scores.arrow', 'scores.json']) await fs.rm(path.join(t.dir, f), { recursive: true, force: true });
+  if (!rescore && (await isCached(t))) return readTable(t);
+  if (rescore) for (const f of [t.parts, t.file, t.meta]) await fs.rm(f, { recursive: true, force: true });
   const out = await writeTable(t, await withRun(c, t, metric, scoreCorpus), c, { metric });
   // Partial files are only needed until the merged table exists.
-  await fs.rm(path.join(t.dir, 'parts'), { recursive: true, force: true });
+  await fs.rm(t.parts, { recursive: true, force: true });
   return out;
 }
 

@@ -43,8 +43,11 @@ export interface ScoreRunOptions {
   owns?: (shard: number) => boolean;
 }
 
+/** The folder of a table's per-shard partial files (removed once the merged table exists). */
+export const PARTS_DIR = 'parts';
+
 export function partsDir(dir: string, key: string): string {
-  return path.join(dir, 'parts', key.slice(0, 16));
+  return path.join(dir, PARTS_DIR, key.slice(0, 16));
 }
 
 function partFile(dir: string, i: number): string {
