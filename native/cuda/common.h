@@ -23,5 +23,14 @@
                                " (" + __FILE__ + ":" + std::to_string(__LINE__) + ")");                    \
   } while (0)
 
+// Every kernel launch: <<<>>> under nvcc; with a host compiler the SIMT simulator runs it
+// (native/cuda/sim), so the engine's code is the same on a GPU and in CI.
+//   CPT_LAUNCH(kernel, grid, block[, sharedBytes])(args...)
+#ifdef __CUDACC__
+#define CPT_LAUNCH(kernel, grid, block, ...) kernel<<<grid, block, ##__VA_ARGS__>>>
+#else
+#define CPT_LAUNCH(kernel, grid, block, ...) ::cpt_sim::launch(#kernel, kernel, grid, block, ##__VA_ARGS__)
+#endif
+
 // Kernel launches are checked right after they are queued (bad configuration) ...
 #define LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())

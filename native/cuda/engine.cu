@@ -161,7 +161,7 @@ class Engine final : public EngineBase {
     checkLengths(lengths, B, T);
     forward(ids, B, T);
     CUDA_CHECK(cudaMemcpy(lengths_, lengths, B * sizeof(int32_t), cudaMemcpyHostToDevice));
-    meanHiddenKernel<<<dim3(cdiv(d_.D, kThreads), B), kThreads>>>(xf_, meanf_, rstdf_, lnfw_, lnfb_, lengths_, dOut_, T,
+    CPT_LAUNCH(meanHiddenKernel, dim3(cdiv(d_.D, kThreads), B), kThreads)(xf_, meanf_, rstdf_, lnfw_, lnfb_, lengths_, dOut_, T,
                                                                   d_.D);
     LAUNCH_CHECK();
     CUDA_CHECK(cudaMemcpy(out, dOut_, (size_t)B * d_.D * sizeof(float), cudaMemcpyDeviceToHost));
@@ -170,7 +170,7 @@ class Engine final : public EngineBase {
   void zeroGrads() override { CUDA_CHECK(cudaMemset(g_, 0, total * sizeof(float))); }
 
   double adamw(const AdamW& o) override {
-    sumSquaresKernel<<<kNormBlocks, kThreads>>>(g_, total, normPart_);
+    CPT_LAUNCH(sumSquaresKernel, kNormBlocks, kThreads)(g_, total, normPart_);
     LAUNCH_CHECK();
     std::vector<double> part(kNormBlocks);
     CUDA_CHECK(cudaMemcpy(part.data(), normPart_, kNormBlocks * sizeof(double), cudaMemcpyDeviceToHost));
@@ -183,7 +183,7 @@ class Engine final : public EngineBase {
     }
     const AdamStep a = adamStep(o, norm, ++step);
     for (const ParamInfo& p : params) {
-      adamwKernel<<<blocksFor(p.size), kThreads>>>(w_ + p.offset, g_ + p.offset, m_ + p.offset, v_ + p.offset, p.size,
+      CPT_LAUNCH(adamwKernel, blocksFor(p.size), kThreads)(w_ + p.offset, g_ + p.offset, m_ + p.offset, v_ + p.offset, p.size,
                                                     a.coef, a.b1, a.b2, a.eps, a.stepSize, a.bc2s, p.decay ? a.decay : 1.f);
       LAUNCH_CHECK();
     }
@@ -267,7 +267,7 @@ class Engine final : public EngineBase {
   // Pointer to op input in the product type: fp32 engines use the fp32 buffer as it is.
   const Act* asT(const float* src, Act* buf, size_t n) {
     if constexpr (kBf16) {
-      castKernel<Act><<<blocksFor(n), kThreads>>>(src, buf, n);
+      CPT_LAUNCH(castKernel<Act>, blocksFor(n), kThreads)(src, buf, n);
       LAUNCH_CHECK();
       return buf;
     } else {
@@ -288,26 +288,26 @@ class Engine final : public EngineBase {
   template <class X>
   void colSumAdd(const X* x, int N, int C, float* out) {
     const int chunks = cdiv(N, kColRows);
-    colSumPartialsKernel<X><<<dim3(cdiv(C, kThreads), chunks), kThreads>>>(x, N, C, kColRows, part_);
+    CPT_LAUNCH(colSumPartialsKernel<X>, dim3(cdiv(C, kThreads), chunks), kThreads)(x, N, C, kColRows, part_);
     LAUNCH_CHECK();
-    reducePartialsKernel<<<cdiv(C, kThreads), kThreads>>>(part_, chunks, C, out);
+    CPT_LAUNCH(reducePartialsKernel, cdiv(C, kThreads), kThreads)(part_, chunks, C, out);
     LAUNCH_CHECK();
   }
   void layerNorm(const float* x, const float* w, const float* b, int N, Act* y, float* mean, float* rstd) {
-    layerNormKernel<Act><<<N, kThreads>>>(x, w, b, y, mean, rstd, d_.D, (float)c_.lnEps);
+    CPT_LAUNCH(layerNormKernel<Act>, N, kThreads)(x, w, b, y, mean, rstd, d_.D, (float)c_.lnEps);
     LAUNCH_CHECK();
   }
   // dxAcc += LN backward; dw, db += parameter gradients.
   void layerNormBack(const float* x, const float* mean, const float* rstd, const float* w, const float* dy, int N,
                      float* dxAcc, float* dw, float* db) {
-    layerNormBackKernel<<<N, kThreads>>>(x, mean, rstd, w, dy, dxAcc, d_.D);
+    CPT_LAUNCH(layerNormBackKernel, N, kThreads)(x, mean, rstd, w, dy, dxAcc, d_.D);
     LAUNCH_CHECK();
     const int chunks = cdiv(N, kColRows);
-    lnParamPartialsKernel<<<dim3(cdiv(d_.D, kThreads), chunks), kThreads>>>(x, mean, rstd, dy, N, d_.D, kColRows, part_);
+    CPT_LAUNCH(lnParamPartialsKernel, dim3(cdiv(d_.D, kThreads), chunks), kThreads)(x, mean, rstd, dy, N, d_.D, kColRows, part_);
     LAUNCH_CHECK();
     // dw and db are adjacent in the parameter table, as the partials are: one reduction.
     if (db != dw + d_.D) throw std::logic_error("layer norm weight and bias are not adjacent");
-    reducePartialsKernel<<<cdiv(2 * d_.D, kThreads), kThreads>>>(part_, chunks, 2 * d_.D, dw);
+    CPT_LAUNCH(reducePartialsKernel, cdiv(2 * d_.D, kThreads), kThreads)(part_, chunks, 2 * d_.D, dw);
     LAUNCH_CHECK();
   }
 
@@ -322,7 +322,7 @@ class Engine final : public EngineBase {
       const long long ss = (long long)rows * ld;
       lt_.gemm(false, true, rows, i1, hd, scale, Mat{a.q + (size_t)i0 * hd, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB,
                CUDA_R_32F);
-      softmaxKernel<Act><<<dim3(rows, BH), kThreads>>>(S_, P_, a.lse, rows, i1, ld, i0, T);
+      CPT_LAUNCH(softmaxKernel<Act>, dim3(rows, BH), kThreads)(S_, P_, a.lse, rows, i1, ld, i0, T);
       LAUNCH_CHECK();
       lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{P_, ld, ss}, Mat{a.v, hd, hs}, 0.f, a.yh + (size_t)i0 * hd, hd, hs, BH, kAB,
                kAB);
@@ -343,7 +343,7 @@ class Engine final : public EngineBase {
       const Act* dyb = dyh_ + (size_t)i0 * hd;
       lt_.gemm(false, true, rows, i1, hd, scale, Mat{qb, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB, CUDA_R_32F);
       lt_.gemm(false, true, rows, i1, hd, 1.f, Mat{dyb, hd, hs}, Mat{a.v, hd, hs}, 0.f, dP_, ld, ss, BH, kAB, CUDA_R_32F);
-      softmaxBackKernel<Act><<<dim3(rows, BH), kThreads>>>(S_, dP_, a.lse, P_, dS_, rows, i1, ld, i0, T, scale);
+      CPT_LAUNCH(softmaxBackKernel<Act>, dim3(rows, BH), kThreads)(S_, dP_, a.lse, P_, dS_, rows, i1, ld, i0, T, scale);
       LAUNCH_CHECK();
       // dq rows of this block are complete here; dk and dv rows [0, i1) gather every block.
       lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{dS_, ld, ss}, Mat{a.k, hd, hs}, 0.f, dq_ + (size_t)i0 * hd, hd, hs, BH,
@@ -361,29 +361,29 @@ class Engine final : public EngineBase {
     const LayerPtrs<Act> pw(wT_, params, d_, l);
     layerNorm(a.x, p.ln1w, p.ln1b, N, a.ln1, a.mean1, a.rstd1);
     linear(a.ln1, N, D, pw.qkvw, 3 * D, tmp_);
-    splitHeadsKernel<Act><<<N * H, hd>>>(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
+    CPT_LAUNCH(splitHeadsKernel<Act>, N * H, hd)(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
     LAUNCH_CHECK();
     attentionForward(a, B, T);
-    mergeHeadsKernel<Act><<<N * H, hd>>>(a.yh, a.y, T, H, hd);
+    CPT_LAUNCH(mergeHeadsKernel<Act>, N * H, hd)(a.yh, a.y, T, H, hd);
     LAUNCH_CHECK();
     linear(a.y, N, D, pw.ow, D, ao_);
     const size_t ND = (size_t)N * D, NI = (size_t)N * I;
     const float* lnIn = a.x;
     if (!c_.parallelResidual) {
-      residualKernel<<<blocksFor(ND), kThreads>>>(ao_, p.ob, nullptr, nullptr, a.x, a.x2, ND, D);
+      CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(ao_, p.ob, nullptr, nullptr, a.x, a.x2, ND, D);
       LAUNCH_CHECK();
       lnIn = a.x2;
     }
     layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2, a.mean2, a.rstd2);
     linear(a.ln2, N, D, pw.upw, I, tmp_);
-    biasGeluKernel<Act><<<blocksFor(NI), kThreads>>>(tmp_, p.upb, a.h1, a.g, NI, I, c_.exactGelu);
+    CPT_LAUNCH(biasGeluKernel<Act>, blocksFor(NI), kThreads)(tmp_, p.upb, a.h1, a.g, NI, I, c_.exactGelu);
     LAUNCH_CHECK();
     if (!out) return;
     linear(a.g, N, I, pw.downw, D, mo_);
     if (c_.parallelResidual)
-      residualKernel<<<blocksFor(ND), kThreads>>>(ao_, p.ob, mo_, p.downb, a.x, out, ND, D);
+      CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(ao_, p.ob, mo_, p.downb, a.x, out, ND, D);
     else
-      residualKernel<<<blocksFor(ND), kThreads>>>(mo_, p.downb, nullptr, nullptr, a.x2, out, ND, D);
+      CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(mo_, p.downb, nullptr, nullptr, a.x2, out, ND, D);
     LAUNCH_CHECK();
   }
 
@@ -391,14 +391,14 @@ class Engine final : public EngineBase {
     ensure(B, T);
     if (stale_) {
       if constexpr (kBf16) {
-        castKernel<Act><<<blocksFor(total), kThreads>>>(w_, wT_, total);
+        CPT_LAUNCH(castKernel<Act>, blocksFor(total), kThreads)(w_, wT_, total);
         LAUNCH_CHECK();
       }
       stale_ = false;
     }
     const int N = B * T;
     CUDA_CHECK(cudaMemcpy(ids_, ids, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
-    embedKernel<<<N, kThreads>>>(ids_, w_, acts_[0].x, d_.D);
+    CPT_LAUNCH(embedKernel, N, kThreads)(ids_, w_, acts_[0].x, d_.D);
     LAUNCH_CHECK();
     for (int l = 0; l < d_.L; l++) layerForward(l, B, T, l + 1 < d_.L ? acts_[l + 1].x : xf_);
     layerNorm(xf_, lnfw_, lnfb_, N, lnf_, meanf_, rstdf_);
@@ -413,7 +413,7 @@ class Engine final : public EngineBase {
       const int rows = std::min(hr_, N - r0);
       const Act* Hc = lnf_ + (size_t)r0 * D;
       lt_.gemm(false, true, rows, V, D, 1.f, Mat{Hc, D, 0}, Mat{embOutT_, D, 0}, 0.f, logits_, V, 0, 1, kAB, CUDA_R_32F);
-      crossEntropyKernel<Act><<<rows, kThreads>>>(logits_, ids_, r0, T, V, mode, gs, rowLoss_, lp, dl_);
+      CPT_LAUNCH(crossEntropyKernel<Act>, rows, kThreads)(logits_, ids_, r0, T, V, mode, gs, rowLoss_, lp, dl_);
       LAUNCH_CHECK();
       if (mode == 1) {
         lt_.gemm(false, false, rows, D, V, 1.f, Mat{dl_, V, 0}, Mat{embOutT_, D, 0}, 0.f, dH_ + (size_t)r0 * D, D, 0, 1, kAB,
@@ -442,7 +442,7 @@ class Engine final : public EngineBase {
       const Act* dXT = asT(dX_, dXT_, ND);
       linearBack(a.g, dXT, N, I, D, pw.downw, gp.downw, tmp_, false);
       colSumAdd(dX_, N, D, gp.downb);
-      geluBackKernel<Act><<<blocksFor((size_t)N * I), kThreads>>>(tmp_, a.h1, dh_, (size_t)N * I, c_.exactGelu);
+      CPT_LAUNCH(geluBackKernel<Act>, blocksFor((size_t)N * I), kThreads)(tmp_, a.h1, dh_, (size_t)N * I, c_.exactGelu);
       LAUNCH_CHECK();
       linearBack(a.ln2, dh_, N, D, I, pw.upw, gp.upw, dln2_, false);
       colSumAdd(dh_, N, I, gp.upb);
@@ -453,10 +453,10 @@ class Engine final : public EngineBase {
       // Attention branch.
       linearBack(a.y, dXT, N, D, D, pw.ow, gp.ow, ao_, false);
       colSumAdd(dX_, N, D, gp.ob);
-      splitGradKernel<Act><<<N * H, hd>>>(ao_, dyh_, T, H, hd);
+      CPT_LAUNCH(splitGradKernel<Act>, N * H, hd)(ao_, dyh_, T, H, hd);
       LAUNCH_CHECK();
       attentionBackward(a, B, T);
-      mergeHeadsGradKernel<Act><<<N * H, hd>>>(dq_, dk_, dv_, cos_, sin_, tmp_, dqkvT_, T, H, hd, d_.rd / 2);
+      CPT_LAUNCH(mergeHeadsGradKernel<Act>, N * H, hd)(dq_, dk_, dv_, cos_, sin_, tmp_, dqkvT_, T, H, hd, d_.rd / 2);
       LAUNCH_CHECK();
       linearBack(a.ln1, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, dln1_, false);
       colSumAdd(tmp_, N, 3 * D, gp.qkvb);
@@ -474,7 +474,7 @@ class Engine final : public EngineBase {
     CUDA_CHECK(cudaMemcpy(embTok_, tok.data(), tok.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(embOff_, off.data(), off.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(embRows_, order.data(), (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
-    embedBackKernel<<<(int)tok.size(), kThreads>>>(embTok_, embOff_, embRows_, dX_, g_, D);
+    CPT_LAUNCH(embedBackKernel, (int)tok.size(), kThreads)(embTok_, embOff_, embRows_, dX_, g_, D);
     LAUNCH_CHECK();
   }
 

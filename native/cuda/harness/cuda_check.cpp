@@ -2,7 +2,8 @@
 // native/cuda/verify.sh. Every check prints name=value lines; the exit status is 0 only when
 // every check passed.
 //   cuda_check golden DIR                  fp32 and bf16 against the PyTorch golden fixture
-//   cuda_check parity                      against the CPU engine on random configs; determinism
+//   cuda_check parity [T] [steps]          against the CPU engine on random configs (sequences of T,
+//                                          default 150); determinism over `steps` AdamW steps (5)
 //   cuda_check train TOKENS [steps] [B] [T] [threads]
 //                                          pythia-160m shape on kit tokens (uint16 file): loss
 //                                          curves of the CPU engine (fp32), CUDA fp32 and bf16
@@ -163,7 +164,7 @@ struct Case {
   double rotary;
 };
 
-int parity() {
+int parity(int T, int steps) {
   const Case cases[] = {{"parallel-r0.25-untied", true, false, true, 0.25},
                         {"sequential-r0.5-tied-tanh", false, true, false, 0.5},
                         {"parallel-r0-untied", true, false, true, 0.0},
@@ -171,7 +172,7 @@ int parity() {
   // Several attention row blocks and LM-head chunks, with ragged ends.
   setenv("CPT_CUDA_ATTN_ROWS", "64", 1);
   setenv("CPT_CUDA_HEAD_ROWS", "100", 1);
-  const int B = 3, T = 150;
+  const int B = 3;
   bool all = true;
   for (const Case& k : cases) {
     ModelConfig c;
@@ -189,7 +190,7 @@ int parity() {
     std::vector<float> pc((size_t)B * (T - 1));
     cpu.tokenLogprobs(ids.data(), B, T, pc.data());
     ok &= compare("logprobs", gpu.logprobs(ids, B, T).data(), pc.data(), pc.size(), 1e-4, false);
-    const std::vector<int32_t> len{T, 1, 77};
+    const std::vector<int32_t> len{T, 1, T / 2 + 2};
     std::vector<float> hc((size_t)B * c.hidden);
     cpu.meanHidden(ids.data(), B, T, len.data(), hc.data());
     ok &= compare("meanHidden", gpu.meanHidden(ids, B, T, len, c.hidden).data(), hc.data(), hc.size(), 1e-5, false);
@@ -232,7 +233,7 @@ int parity() {
     for (int r = 0; r < 3; r++) {
       Gpu g(c, bf16, r == 2);
       loadBoth(nullptr, &g, w);
-      for (int s = 0; s < 5; s++) {
+      for (int s = 0; s < steps; s++) {
         g.train(randomIds(B * T, c.vocab, 100 + s), B, T);
         g.adamw(kAdam);
       }
@@ -331,7 +332,8 @@ int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   try {
     if (cmd == "golden" && argc > 2) return golden(argv[2]);
-    if (cmd == "parity") return parity();
+    if (cmd == "parity")
+      return parity(argc > 2 ? std::atoi(argv[2]) : 150, argc > 3 ? std::atoi(argv[3]) : 5);
     if (cmd == "train" && argc > 2)
       return train(argv[2], argc > 3 ? std::atoi(argv[3]) : 200, argc > 4 ? std::atoi(argv[4]) : 2,
                    argc > 5 ? std::atoi(argv[5]) : 256, argc > 6 ? std::atoi(argv[6]) : 16);

@@ -1,0 +1,228 @@
+// cuda-sim: the part of the CUDA runtime API the CUDA engine uses, for compiling it with a host
+// C++ compiler and running its kernels on the CPU (README.md beside this file says what is modelled
+// and what is not). Kernels are launched with CPT_LAUNCH (native/cuda/common.h), which is <<<>>>
+// under nvcc and cpt_sim::launch here; each block's threads run as fibers, so __syncthreads and
+// the warp shuffles are real rendezvous that detect divergence.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+// ---- keywords: device code is host code here; __shared__ is one copy per block (blocks of one
+// launch run one after another on one host thread, so a thread_local static is the block's).
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __noinline__
+#define __restrict__ __restrict
+#define __launch_bounds__(...)
+#define __shared__ static thread_local
+#define __align__(n) alignas(n)
+
+struct dim3 {
+  unsigned int x, y, z;
+  constexpr dim3(unsigned int x_ = 1, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+typedef dim3 uint3;
+
+typedef enum cudaError {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInitializationError = 3,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevicePointer = 17,
+  cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorInsufficientDriver = 35,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorIllegalAddress = 700,
+  cudaErrorLaunchOutOfResources = 701,
+  cudaErrorInvalidDeviceFunction = 98,
+} cudaError_t;
+
+typedef enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+} cudaMemcpyKind;
+
+typedef enum cudaFuncAttribute {
+  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+} cudaFuncAttribute;
+
+typedef struct CUstream_st* cudaStream_t;
+typedef struct CUevent_st* cudaEvent_t;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  size_t sharedMemPerBlock;
+  size_t sharedMemPerBlockOptin;
+  int warpSize;
+  int maxThreadsPerBlock;
+  int maxThreadsDim[3];
+  int maxGridSize[3];
+  int major, minor;
+  int multiProcessorCount;
+  int l2CacheSize;
+};
+
+cudaError_t cudaGetDeviceCount(int* n);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device);
+cudaError_t cudaDriverGetVersion(int* v);
+cudaError_t cudaRuntimeGetVersion(int* v);
+cudaError_t cudaMalloc(void** p, size_t bytes);
+template <class T>
+cudaError_t cudaMalloc(T** p, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(p), bytes);
+}
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = nullptr);
+cudaError_t cudaMemset(void* p, int value, size_t bytes);
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = nullptr);
+cudaError_t cudaMemGetInfo(size_t* freeBytes, size_t* totalBytes);
+cudaError_t cudaDeviceSynchronize(void);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaGetLastError(void);
+cudaError_t cudaPeekAtLastError(void);
+const char* cudaGetErrorString(cudaError_t e);
+const char* cudaGetErrorName(cudaError_t e);
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value);
+template <class F>
+cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
+  return cudaFuncSetAttribute(reinterpret_cast<const void*>(func), attr, value);
+}
+
+// ---- the simulator's device side (runtime.cpp)
+namespace cpt_sim {
+
+struct ThreadCoords {
+  dim3 threadIdx, blockIdx, blockDim, gridDim;
+};
+// The running fiber's coordinates (valid inside a kernel only).
+extern thread_local const ThreadCoords* tlsCoords;
+
+enum class WarpOp : int { shflIdx, shflUp, shflDown, shflXor, ballot, any, all, sync };
+// Posts this lane's part of a warp collective and waits for the lanes of `mask`; returns its result.
+uint64_t warpCollective(const char* file, int line, WarpOp op, unsigned mask, uint64_t value, int arg, int width);
+void syncthreads(const char* file, int line);
+// Dynamic shared memory of the running block (the launch's third argument), 16-byte aligned.
+void* dynamicSmem();
+
+template <class T>
+T shfl(const char* file, int line, WarpOp op, unsigned mask, T v, int arg, int width) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffles move up to 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  bits = warpCollective(file, line, op, mask, bits, arg, width);
+  T r;
+  std::memcpy(&r, &bits, sizeof(T));
+  return r;
+}
+
+// ---- launches: checked like the real runtime (configuration errors go to cudaGetLastError);
+// every pointer argument must point into a device allocation.
+struct Launch {
+  const char* name;
+  const void* func;
+  dim3 grid, block;
+  size_t smem;
+};
+// 0 when the launch may run; else the error the real runtime reports (set as the last error).
+bool configure(const Launch& l);
+// Names a pointer argument that is not in device memory (throws).
+void checkArg(const Launch& l, int index, const void* p);
+// Runs every block's threads; body(ctx) is one thread's work.
+void run(const Launch& l, void (*body)(void*), void* ctx);
+
+template <class... P>
+struct Launcher {
+  Launch l;
+  void (*k)(P...);
+  template <class... A>
+  void operator()(A&&... a) const {
+    static_assert(sizeof...(A) == sizeof...(P), "kernel launched with the wrong number of arguments");
+    if (!configure(l)) return;
+    // Arguments converted to the kernel's parameter types, as the real launch does.
+    std::tuple<typename std::decay<P>::type...> args(std::forward<A>(a)...);
+    checkPointers(args, std::index_sequence_for<P...>{});
+    struct Ctx {
+      void (*k)(P...);
+      std::tuple<typename std::decay<P>::type...>* args;
+    } ctx{k, &args};
+    run(l, [](void* c) {
+      Ctx* x = static_cast<Ctx*>(c);
+      std::apply(x->k, *x->args);  // each thread gets its own copy of the parameters
+    }, &ctx);
+  }
+
+ private:
+  template <class Tuple, size_t... I>
+  void checkPointers(const Tuple& t, std::index_sequence<I...>) const {
+    (checkOne((int)I, std::get<I>(t)), ...);
+  }
+  template <class X>
+  void checkOne(int i, const X& x) const {
+    if constexpr (std::is_pointer<X>::value) checkArg(l, i, (const void*)x);
+  }
+};
+
+template <class... P>
+Launcher<P...> launch(const char* name, void (*k)(P...), dim3 grid, dim3 block, size_t smem = 0,
+                      cudaStream_t = nullptr) {
+  return Launcher<P...>{Launch{name, reinterpret_cast<const void*>(k), grid, block, smem}, k};
+}
+
+}  // namespace cpt_sim
+
+#define threadIdx (::cpt_sim::tlsCoords->threadIdx)
+#define blockIdx (::cpt_sim::tlsCoords->blockIdx)
+#define blockDim (::cpt_sim::tlsCoords->blockDim)
+#define gridDim (::cpt_sim::tlsCoords->gridDim)
+
+#define __syncthreads() ::cpt_sim::syncthreads(__FILE__, __LINE__)
+#define __syncwarp(...) \
+  ((void)::cpt_sim::warpCollective(__FILE__, __LINE__, ::cpt_sim::WarpOp::sync, (__VA_ARGS__ + 0u) ? (__VA_ARGS__ + 0u) : 0xffffffffu, 0, 0, 32))
+#define CPT_SIM_SHFL(op, mask, v, arg, ...) \
+  ::cpt_sim::shfl(__FILE__, __LINE__, ::cpt_sim::WarpOp::op, mask, v, arg, (__VA_ARGS__ + 0) ? (__VA_ARGS__ + 0) : 32)
+#define __shfl_sync(mask, v, src, ...) CPT_SIM_SHFL(shflIdx, mask, v, src, __VA_ARGS__)
+#define __shfl_up_sync(mask, v, d, ...) CPT_SIM_SHFL(shflUp, mask, v, d, __VA_ARGS__)
+#define __shfl_down_sync(mask, v, d, ...) CPT_SIM_SHFL(shflDown, mask, v, d, __VA_ARGS__)
+#define __shfl_xor_sync(mask, v, m, ...) CPT_SIM_SHFL(shflXor, mask, v, m, __VA_ARGS__)
+#define __ballot_sync(mask, p) \
+  ((unsigned)::cpt_sim::warpCollective(__FILE__, __LINE__, ::cpt_sim::WarpOp::ballot, mask, (p) ? 1 : 0, 0, 32))
+#define __any_sync(mask, p) \
+  ((int)::cpt_sim::warpCollective(__FILE__, __LINE__, ::cpt_sim::WarpOp::any, mask, (p) ? 1 : 0, 0, 32))
+#define __all_sync(mask, p) \
+  ((int)::cpt_sim::warpCollective(__FILE__, __LINE__, ::cpt_sim::WarpOp::all, mask, (p) ? 1 : 0, 0, 32))
+
+constexpr int warpSize = 32;
+
+// ---- device math that CUDA has and the C library lacks (same results up to rounding: the GPU's
+// expf/erff/rsqrtf differ from glibc's by a few ulp, one reason tolerances exist).
+inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
+inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
+inline unsigned long long min(unsigned long long a, unsigned long long b) { return a < b ? a : b; }
+inline unsigned long long max(unsigned long long a, unsigned long long b) { return a > b ? a : b; }
+inline unsigned long min(unsigned long a, unsigned long b) { return a < b ? a : b; }
+inline unsigned long max(unsigned long a, unsigned long b) { return a > b ? a : b; }
