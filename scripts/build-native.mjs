@@ -1,5 +1,6 @@
-// Builds the native engines during `npm ci` / `npm install`: the C++ addon (native/, node-gyp)
-// and, where a CUDA compiler is found, the CUDA engine's library (native/cuda/, nvcc). Never fails
+// Builds the native engines during `npm ci` / `npm install`: the C++ addon (native/, node-gyp),
+// the CUDA engine on the SIMT simulator (native/cuda/sim: g++ only; CPT_CUDA_SIM=1 runs it) and,
+// where a CUDA compiler is found, the CUDA engine's library (native/cuda/, nvcc). Never fails
 // the install: on failure it prints a loud reason with the fix and records it for nativeStatus()
 // and cudaStatus().
 import { spawnSync } from 'node:child_process';
@@ -39,7 +40,23 @@ const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: 
 if (r.status !== 0) fail('node-gyp failed to compile native/', `${r.stdout ?? ''}\n${r.stderr ?? ''}`);
 try { fs.rmSync(failFile, { force: true }); } catch { /* already gone */ }
 console.log('cpt: native engine built: native/build/Release/cpt_native.node');
+buildCudaSim();
 buildCuda();
+
+// The CUDA engine's own code compiled by g++ against the simulator: what CI tests it with.
+function buildCudaSim() {
+  const out = path.join(native, 'build-cuda-sim');
+  const skipped = path.join(out, 'SKIPPED.txt');
+  fs.mkdirSync(out, { recursive: true });
+  const r = spawnSync('make', ['-C', path.join(native, 'cuda'), 'sim', `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    fs.writeFileSync(skipped, `g++ failed to compile native/cuda on the simulator\n${r.stdout ?? ''}\n${r.stderr ?? ''}`);
+    console.log('cpt: CUDA simulator build failed (native/build-cuda-sim/SKIPPED.txt)');
+    return;
+  }
+  try { fs.rmSync(skipped, { force: true }); } catch { /* already gone */ }
+  console.log('cpt: CUDA engine on the simulator built: native/build-cuda-sim/{libcpt_cuda.so,cuda_check,sim_check}');
+}
 
 // The CUDA toolkit: CUDA_HOME, /usr/local/cuda, nvcc on PATH, or NVIDIA's PyPI wheels
 // (nvidia-cuda-nvcc, nvidia-cuda-crt, nvidia-nvvm, nvidia-cuda-runtime, nvidia-cuda-cccl,

@@ -10,14 +10,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadRecipe } from '../src/recipe/load.js';
 import { loadTokenizer, prepareCorpus, readDocs } from '../src/data/index.js';
-import { CUDA_LIB_PATH, cudaStatus } from '../src/engine/native/index.js';
+import { CUDA_GPU_LIB_PATH, cudaStatus } from '../src/engine/native/index.js';
 import { goldenDir } from '../test/helpers/golden.js';
 import { ROOT } from '../src/util/paths.js';
 
 const { values } = parseArgs({ options: { tokens: { type: 'string', default: '110000' } } });
 const want = Number(values.tokens);
-if (!existsSync(CUDA_LIB_PATH)) throw new Error(`${path.relative(ROOT, CUDA_LIB_PATH)} is missing: ${cudaStatus().reason}`);
-const out = path.join(path.dirname(CUDA_LIB_PATH), 'data');
+if (!existsSync(CUDA_GPU_LIB_PATH)) throw new Error(`${path.relative(ROOT, CUDA_GPU_LIB_PATH)} is missing: ${cudaStatus().reason}`);
+const out = path.join(path.dirname(CUDA_GPU_LIB_PATH), 'data');
 mkdirSync(path.join(out, 'neox-tiny'), { recursive: true });
 for (const f of readdirSync(goldenDir())) writeFileSync(path.join(out, 'neox-tiny', f), readFileSync(path.join(goldenDir(), f)));
 

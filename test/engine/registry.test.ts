@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEngine, ENGINE_KINDS, ENGINES, parseEngineKind } from '../../src/engine/index.js';
-import { ADDON_PATH, CUDA_LIB_PATH, cudaStatus, nativeStatus } from '../../src/engine/native/index.js';
+import { ADDON_PATH, CUDA_GPU_LIB_PATH, cudaStatus, nativeStatus } from '../../src/engine/native/index.js';
 import { parseRecipe } from '../../src/recipe/load.js';
 import { UserError } from '../../src/util/errors.js';
 import { ROOT } from '../../src/util/paths.js';
@@ -54,7 +54,7 @@ describe.skipIf(!nativeStatus().ok)('cuda engine without a GPU', () => {
   // .ci/run installs NVIDIA's compiler wheels and sets CPT_EXPECT_CUDA_BUILD=1: there the library
   // must have been built and must load (its cuBLASLt found), failing only for want of a device.
   it.runIf(process.env.CPT_EXPECT_CUDA_BUILD === '1')('npm ci built and links the CUDA library', () => {
-    expect(existsSync(CUDA_LIB_PATH)).toBe(true);
+    expect(existsSync(CUDA_GPU_LIB_PATH)).toBe(true);
     if (noGpu) expect(cudaStatus().reason).toMatch(/^no CUDA device was found/);
   });
 
@@ -66,7 +66,7 @@ describe.skipIf(!nativeStatus().ok)('cuda engine without a GPU', () => {
     expect(msg).toMatch(/^the cuda engine is unavailable: (no CUDA device was found|the CUDA engine was not built)/);
   });
 
-  it.runIf(noGpu && existsSync(CUDA_LIB_PATH))('cpt train --engine cuda exits 1 with one line before any data work', () => {
+  it.runIf(noGpu && existsSync(CUDA_GPU_LIB_PATH))('cpt train --engine cuda exits 1 with one line before any data work', () => {
     const r = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'cli', 'main.ts'), 'train', path.join(ROOT, 'recipes', 'ets-dacp-tiny.yaml'), '--engine', 'cuda'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
@@ -79,7 +79,7 @@ describe.skipIf(!nativeStatus().ok)('cuda engine without a GPU', () => {
     expect(r.stderr.trim().split('\n')).toEqual(['cpt: --precision: expected fp32 or bf16, got "fp16"']);
   });
 
-  it.runIf(existsSync(CUDA_LIB_PATH))('a library whose cuBLASLt cannot be found is named, with what to install', () => {
+  it.runIf(existsSync(CUDA_GPU_LIB_PATH))('a library whose cuBLASLt cannot be found is named, with what to install', () => {
     // A stand-in for libcpt_cuda.so that needs libcublasLt.so.13 and has no rpath to it.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-cuda-'));
     writeFileSync(path.join(dir, 'stub.c'), 'int cpt_cuda_abi(void) { return 1; }\n');

@@ -43,6 +43,7 @@
 #endif
 #endif
 #ifdef CPT_SIM_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -270,7 +271,9 @@ struct Fiber {
 struct Worker;
 void fiberMain();
 
-// Per host thread: fiber stacks (reused from block to block) and the scheduler's context.
+// Per host thread: the fibers of the block being run (stacks kept from block to block) and the
+// scheduler's state. Fibers hand over to each other directly; the scheduler's own context is
+// entered only when a block ends, deadlocks or fails.
 struct Worker {
   std::vector<Fiber> fibers;
 #if defined(__x86_64__)
@@ -278,20 +281,23 @@ struct Worker {
 #else
   ucontext_t schedCtx;
 #endif
-  Fiber* current = nullptr;
+  Fiber* current = nullptr;  // the running fiber; null in the scheduler
   const Launch* launch = nullptr;
   dim3 block;
   void (*body)(void*) = nullptr;
   void* ctx = nullptr;
+  int n = 0, atBarrier = 0, done = 0;
+  bool abandoned = false;  // the last block failed: its fibers' stacks were left mid-call
   std::string error;  // set by a fiber: the block is abandoned and this is thrown
   std::vector<char> smem;
-  std::vector<int> pos, byPos;  // scheduling position of each thread, and its inverse
+  std::vector<int> pos, byPos;    // scheduling position of each thread, and its inverse
   std::vector<unsigned> arrived;  // per warp: lanes waiting at a collective
   ReadyQueue ready;
 #ifdef CPT_SIM_ASAN
   const void* schedBottom = nullptr;
   size_t schedSize = 0;
   void* schedFake = nullptr;
+  bool fromScheduler = false;
 #endif
 };
 __attribute__((tls_model("initial-exec"))) thread_local Worker* tlsWorker = nullptr;
@@ -329,56 +335,64 @@ void prepare(Fiber& f) {
   f.state = State::ready;
 }
 
-// Scheduler -> fiber, returning when the fiber waits or ends.
-void resume(Worker& w, Fiber& f) {
-  w.current = &f;
-  tlsCoords = &f.coords;
+// From the running context (fiber `from`, or the scheduler when null) to `to` (a fiber, or the
+// scheduler when null); returns when something transfers back. A finished `from` never is.
+void transfer(Worker& w, Fiber* from, Fiber* to, bool finished = false) {
+  w.current = to;
+  tlsCoords = to ? &to->coords : nullptr;
 #ifdef CPT_SIM_ASAN
-  __sanitizer_start_switch_fiber(&w.schedFake, f.stack, f.stackSize);
-#endif
-#if defined(__x86_64__)
-  cpt_sim_switch(&w.schedSp, f.sp);
-#else
-  swapcontext(&w.schedCtx, &f.ctx);
-#endif
-#ifdef CPT_SIM_ASAN
-  __sanitizer_finish_switch_fiber(w.schedFake, nullptr, nullptr);
-#endif
-  tlsCoords = nullptr;
-  w.current = nullptr;
-}
-
-// Fiber -> scheduler; returns when the scheduler resumes this fiber.
-void yieldToScheduler(bool finished = false) {
-  Worker& w = *tlsWorker;
-  Fiber& f = *w.current;
-#ifdef CPT_SIM_ASAN
-  __sanitizer_start_switch_fiber(finished ? nullptr : &f.fake, w.schedBottom, w.schedSize);
+  w.fromScheduler = !from;
+  void** save = finished ? nullptr : from ? &from->fake : &w.schedFake;
+  __sanitizer_start_switch_fiber(save, to ? to->stack : w.schedBottom, to ? to->stackSize : w.schedSize);
 #else
   (void)finished;
 #endif
 #if defined(__x86_64__)
-  cpt_sim_switch(&f.sp, w.schedSp);
+  cpt_sim_switch(from ? &from->sp : &w.schedSp, to ? to->sp : w.schedSp);
 #else
-  swapcontext(&f.ctx, &w.schedCtx);
+  swapcontext(from ? &from->ctx : &w.schedCtx, to ? &to->ctx : &w.schedCtx);
 #endif
 #ifdef CPT_SIM_ASAN
-  __sanitizer_finish_switch_fiber(f.fake, &w.schedBottom, &w.schedSize);
+  const void* bottom;
+  size_t size;
+  __sanitizer_finish_switch_fiber(from ? from->fake : w.schedFake, &bottom, &size);
+  if (w.fromScheduler) w.schedBottom = bottom, w.schedSize = size;
 #endif
 }
 
+// A fiber that waits or ends passes control to the first ready thread, itself included (then it
+// simply goes on), or to the scheduler when none is ready or the block failed.
+void dispatch(Worker& w, Fiber* self, bool finished) {
+  if (!w.error.empty() || w.ready.empty()) return transfer(w, self, nullptr, finished);
+  Fiber* next = &w.fibers[w.byPos[w.ready.pop()]];
+  if (next != self) transfer(w, self, next, finished);
+}
+
+std::string whereAll(const std::vector<Fiber>& fs, const std::vector<int>& which);
+std::string blockName(const Launch& l, dim3 b);
+
 void fiberMain() {
   Worker& w = *tlsWorker;
+  Fiber* f = w.current;
 #ifdef CPT_SIM_ASAN
-  __sanitizer_finish_switch_fiber(nullptr, &w.schedBottom, &w.schedSize);
+  const void* bottom;
+  size_t size;
+  __sanitizer_finish_switch_fiber(nullptr, &bottom, &size);
+  if (w.fromScheduler) w.schedBottom = bottom, w.schedSize = size;
 #endif
   try {
     w.body(w.ctx);
   } catch (const std::exception& e) {
     if (w.error.empty()) w.error = e.what();
   }
-  w.current->state = State::done;
-  yieldToScheduler(true);
+  f->state = State::done;
+  w.done++;
+  if (w.error.empty() && w.atBarrier > 0 && w.atBarrier + w.done == w.n) {
+    std::vector<int> all(w.n);
+    for (int k = 0; k < w.n; k++) all[k] = k;
+    w.error = "__syncthreads not reached by every thread: " + whereAll(w.fibers, all);
+  }
+  dispatch(w, f, true);
   std::abort();  // a finished fiber is never resumed
 }
 
@@ -456,7 +470,7 @@ void onSegv(int sig, siginfo_t* si, void*) {
     w->error = "out-of-bounds: " + faultMessage((uintptr_t)si->si_addr) + " by thread " +
                std::to_string(w->current->index);
     w->current->state = State::done;
-    yieldToScheduler(true);
+    transfer(*w, w->current, nullptr, true);
   }
   signal(sig, SIG_DFL);
   raise(sig);
@@ -490,8 +504,9 @@ std::string maskHex(unsigned m) {
 }
 
 // Whether a warp collective posted by fiber `f` can complete now; throws when it never can.
-void tryWarp(Worker& w, std::vector<Fiber>& fs, int n, Fiber& f, ReadyQueue& ready, const std::vector<int>& pos,
-             bool diagnose = false) {
+void tryWarp(Worker& w, Fiber& f, bool diagnose = false) {
+  std::vector<Fiber>& fs = w.fibers;
+  const int n = w.n;
   const int base = f.index / 32 * 32, lane = f.index - base, lanes = std::min(32, n - base);
   unsigned& arrived = w.arrived[f.index / 32];
   if (!diagnose) {
@@ -550,7 +565,7 @@ void tryWarp(Worker& w, std::vector<Fiber>& fs, int n, Fiber& f, ReadyQueue& rea
   }
   for (unsigned m = f.mask; m; m &= m - 1) {
     const int i = base + __builtin_ctz(m);
-    fs[i].state = State::ready, ready.push(pos[i]);
+    fs[i].state = State::ready, w.ready.push(w.pos[i]);
   }
   arrived &= ~f.mask;
 }
@@ -567,6 +582,12 @@ void runBlock(Worker& w, const Launch& l, dim3 b, std::mt19937_64& rng) {
   w.byPos.resize(n);
   for (int i = 0; i < n; i++) w.byPos[pos[i]] = i;
   w.arrived.assign((n + 31) / 32, 0u);
+#ifdef CPT_SIM_ASAN
+  // Frames of fibers abandoned by a failed block are still poisoned: their stacks start clean.
+  if (w.abandoned)
+    for (Fiber& f : fs)
+      if (f.stack) __asan_unpoison_memory_region(f.stack, f.stackSize);
+#endif
   ReadyQueue& ready = w.ready;
   ready.clear();
   for (int i = 0; i < n; i++) {
@@ -582,39 +603,17 @@ void runBlock(Worker& w, const Launch& l, dim3 b, std::mt19937_64& rng) {
   }
   w.block = b;
   w.error.clear();
-  int atBarrier = 0, done = 0;
-  auto check = [&] {
-    if (!w.error.empty()) fault(blockName(l, b) + ": " + w.error);
-  };
-  while (!ready.empty()) {
-    const int i = w.byPos[ready.pop()];
-    Fiber& f = fs[i];
-    inKernel = 1;
-    resume(w, f);
-    inKernel = 0;
-    check();
-    if (f.state == State::done) {
-      done++;
-    } else if (f.state == State::barrier) {
-      atBarrier++;
-    } else if (f.state == State::warp) {
-      tryWarp(w, fs, n, f, ready, pos);
-    }
-    if (atBarrier > 0 && atBarrier + done == n) {
-      std::vector<int> all(n);
-      for (int k = 0; k < n; k++) all[k] = k;
-      if (done > 0) fault(blockName(l, b) + ": __syncthreads not reached by every thread: " + whereAll(fs, all));
-      for (int k = 1; k < n; k++)
-        if (fs[k].file != fs[0].file || fs[k].line != fs[0].line)
-          fault(blockName(l, b) + ": threads wait at different __syncthreads: " + whereAll(fs, all));
-      for (int k = 0; k < n; k++) fs[k].state = State::ready, ready.push(pos[k]);
-      atBarrier = 0;
-    }
-  }
-  if (done != n) {
+  w.n = n, w.atBarrier = 0, w.done = 0;
+  w.abandoned = true;
+  inKernel = 1;
+  transfer(w, nullptr, &fs[w.byPos[ready.pop()]]);
+  inKernel = 0;
+  if (!w.error.empty()) fault(blockName(l, b) + ": " + w.error);
+  w.abandoned = w.done != n;
+  if (w.done != n) {
     // Nothing can run: a warp collective waits for a lane that is elsewhere. Name it.
     for (int k = 0; k < n; k++)
-      if (fs[k].state == State::warp) tryWarp(w, fs, n, fs[k], ready, pos, true);
+      if (fs[k].state == State::warp) tryWarp(w, fs[k], true);
     std::vector<int> all(n);
     for (int k = 0; k < n; k++) all[k] = k;
     fault(blockName(l, b) + ": deadlock (divergent synchronisation): " + whereAll(fs, all));
@@ -623,13 +622,26 @@ void runBlock(Worker& w, const Launch& l, dim3 b, std::mt19937_64& rng) {
 
 }  // namespace
 
-// ---- device side
+// ---- device side: each runs on the calling thread's fiber, and its errors unwind the kernel.
 void syncthreads(const char* file, int line) {
   Worker* w = tlsWorker;
   if (!w || !w->current) fault("__syncthreads called outside a kernel");
   Fiber& f = *w->current;
   f.state = State::barrier, f.file = file, f.line = line;
-  yieldToScheduler();
+  if (++w->atBarrier + w->done == w->n) {
+    std::vector<Fiber>& fs = w->fibers;
+    auto all = [&] {
+      std::vector<int> v(w->n);
+      for (int k = 0; k < w->n; k++) v[k] = k;
+      return whereAll(fs, v);
+    };
+    if (w->done > 0) fault("__syncthreads not reached by every thread: " + all());
+    for (int k = 1; k < w->n; k++)
+      if (fs[k].file != fs[0].file || fs[k].line != fs[0].line) fault("threads wait at different __syncthreads: " + all());
+    for (int k = 0; k < w->n; k++) fs[k].state = State::ready, w->ready.push(w->pos[k]);
+    w->atBarrier = 0;
+  }
+  dispatch(*w, &f, false);
 }
 
 uint64_t warpCollective(const char* file, int line, WarpOp op, unsigned mask, uint64_t value, int arg, int width) {
@@ -638,7 +650,8 @@ uint64_t warpCollective(const char* file, int line, WarpOp op, unsigned mask, ui
   Fiber& f = *w->current;
   f.state = State::warp, f.file = file, f.line = line, f.op = op, f.mask = mask, f.value = value, f.arg = arg,
   f.width = width;
-  yieldToScheduler();
+  tryWarp(*w, f);
+  dispatch(*w, &f, false);
   return f.result;
 }
 

@@ -85,9 +85,16 @@ export function nativeStatus(): { ok: boolean; reason?: string } {
   return load() ? { ok: true } : { ok: false, reason: loadError };
 }
 
-export const CUDA_LIB_PATH = path.join(ROOT, 'native', 'build-cuda', 'libcpt_cuda.so');
+/**
+ * The CUDA engine's library: built by nvcc for a GPU, or, with CPT_CUDA_SIM=1, the same code
+ * built by g++ on the SIMT simulator (native/cuda/sim), which runs it on the CPU.
+ */
+export const CUDA_GPU_LIB_PATH = path.join(ROOT, 'native', 'build-cuda', 'libcpt_cuda.so');
+export const CUDA_SIM_LIB_PATH = path.join(ROOT, 'native', 'build-cuda-sim', 'libcpt_cuda.so');
+export const cudaSimulated = (): boolean => process.env.CPT_CUDA_SIM === '1';
+export const CUDA_LIB_PATH = cudaSimulated() ? CUDA_SIM_LIB_PATH : CUDA_GPU_LIB_PATH;
 /** Written by scripts/build-native.mjs when it skips the CUDA engine: the reason and the fix. */
-export const CUDA_SKIPPED_PATH = path.join(ROOT, 'native', 'build-cuda', 'SKIPPED.txt');
+export const CUDA_SKIPPED_PATH = path.join(path.dirname(CUDA_LIB_PATH), 'SKIPPED.txt');
 
 /** Where to look for cuBLASLt when the library's own rpath does not find it. */
 function cudaLibDirs(): string {

@@ -1,0 +1,80 @@
+/**
+ * What the simulator is for: finding GPU bugs without a GPU. The engine runs once under
+ * AddressSanitizer + UBSan; then three bugs are put into copies of its kernels (a barrier taken
+ * out, an index one past the end, a shuffle that only half a warp reaches) and each copy must fail.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { goldenDir } from '../helpers/golden.js';
+import { ROOT } from '../../src/util/paths.js';
+import { ASAN_DIR, SIM_DIR, runSim, simMissing, verdicts } from './sim.js';
+
+const CUDA_SRC = path.join(ROOT, 'native', 'cuda');
+const jobs = `-j${Math.min(4, os.availableParallelism())}`;
+
+function make(args: string[], cwd = CUDA_SRC): void {
+  const r = spawnSync('make', ['-s', ...args, jobs], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`make ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () => {
+  it('builds and runs golden, parity and the simulator checks with no report', () => {
+    expect(simMissing()).toBeUndefined();
+    make(['sim', 'SAN=1']);
+    const runs = [
+      runSim(path.join(ASAN_DIR, 'cuda_check'), ['golden', goldenDir()]),
+      runSim(path.join(ASAN_DIR, 'cuda_check'), ['parity', '24', '1'], { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '40', CPT_SIM_ORDER: 'shuffled' }),
+      runSim(path.join(ASAN_DIR, 'sim_check'), ['runtime']),
+      runSim(path.join(ASAN_DIR, 'sim_check'), ['simt']),
+    ];
+    for (const r of runs) {
+      expect(r.out).not.toMatch(/ERROR: AddressSanitizer|runtime error:/);
+      expect(r.status, r.out).toBe(0);
+      expect(Object.values(verdicts(r)).length).toBeGreaterThan(0);
+      expect(Object.values(verdicts(r)).every((v) => v === 'pass'), r.out).toBe(true);
+    }
+  });
+});
+
+// A copy of native/cuda with one edit to kernels.cuh, built as a library beside the simulator's
+// cuda_check (found through its $ORIGIN rpath), run on the golden fixture.
+function mutant(from: string, to: string) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-mutant-'));
+  cpSync(CUDA_SRC, path.join(dir, 'native', 'cuda'), { recursive: true });
+  mkdirSync(path.join(dir, 'native', 'src'));
+  copyFileSync(path.join(ROOT, 'native', 'src', 'model.h'), path.join(dir, 'native', 'src', 'model.h'));
+  const file = path.join(dir, 'native', 'cuda', 'kernels.cuh');
+  const src = readFileSync(file, 'utf8');
+  if (!src.includes(from)) throw new Error(`kernels.cuh no longer has: ${from}`);
+  writeFileSync(file, src.replace(from, to));
+  const out = path.join(dir, 'out');
+  make(['sim-lib', `SIMOUT=${out}`], path.join(dir, 'native', 'cuda'));
+  copyFileSync(path.join(SIM_DIR, 'cuda_check'), path.join(out, 'cuda_check'));
+  return runSim(path.join(out, 'cuda_check'), ['golden', goldenDir()]);
+}
+
+describe('mutations of the kernels are caught', () => {
+  it('a removed barrier (blockSum reuses its shared memory too early): wrong values', () => {
+    const r = mutant('  __syncthreads();  // sh may still be read by a previous call\n', '');
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toEqual({ golden_fp32: 'FAIL', golden_bf16: 'FAIL' });
+  });
+
+  it('an index one past the end (the embedding copy): an out-of-bounds fault naming kernel, block and thread', () => {
+    const r = mutant('for (int j = threadIdx.x; j < D; j += blockDim.x) x[r * D + j] = src[j];', 'for (int j = threadIdx.x; j <= D; j += blockDim.x) x[r * D + j] = src[j];');
+    expect(r.status).not.toBe(0);
+    expect(r.out).toMatch(/cuda-sim: kernel embedKernel block \(\d+,0,0\): (out-of-bounds: an access \d+ bytes past the end of allocation #\d+|a write \d+ bytes past the end of allocation #\d+)/);
+  });
+
+  it('a shuffle reached by half a warp: a warp-divergence error naming both places', () => {
+    const r = mutant(
+      '  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n  __syncthreads();  // sh may',
+      '  if ((threadIdx.x & 31) < 16)\n    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n  __syncthreads();  // sh may',
+    );
+    expect(r.status).not.toBe(0);
+    expect(r.out).toMatch(/warp-divergent __shfl_xor_sync at kernels\.cuh:\d+ \(mask 0xffffffff\): threads 0-15: __shfl_xor_sync at kernels\.cuh:\d+; threads 16-31: __syncthreads at kernels\.cuh:\d+/);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * The CUDA engine's own code (native/cuda/engine.cu, kernels.cuh, gemm.cu), compiled unchanged by
+ * g++ against the SIMT simulator and run on the CPU: the simulator's own checks, then the engine
+ * against the PyTorch golden fixtures and the CPU engine, deterministic and recompute-exact, under
+ * each thread order the simulator can impose.
+ */
+import { describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { goldenDir } from '../helpers/golden.js';
+import { ROOT } from '../../src/util/paths.js';
+import { ORDERS, SIM_DIR, runSim, simMissing, verdicts } from './sim.js';
+
+const VARIANT = path.join(ROOT, 'test', 'engine', 'fixtures', 'neox-tiny-variant');
+const simCheck = path.join(SIM_DIR, 'sim_check');
+const cudaCheck = path.join(SIM_DIR, 'cuda_check');
+// Parity on sequences of 40 with attention rows of 16 and LM-head chunks of 50: three row blocks
+// and three head chunks, each with a ragged end, at a cost CI can afford.
+const PARITY = { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '50' };
+
+describe('the SIMT simulator', () => {
+  it('was built by npm ci', () => {
+    expect(simMissing()).toBeUndefined();
+  });
+
+  it('its cuBLASLt agrees with the CPU engine GEMM over random shapes, layouts and batch strides, bitwise repeatably', () => {
+    const r = runSim(simCheck, ['gemm', '300']);
+    expect(verdicts(r), r.out).toEqual({ gemm_vs_cpu: 'pass', gemm_bitwise_repeat: 'pass' });
+  });
+
+  it('its cuBLASLt refuses what the real one refuses', () => {
+    const r = runSim(simCheck, ['refuse']);
+    expect(r.status, r.out).toBe(0);
+    expect(Object.keys(verdicts(r))).toEqual(expect.arrayContaining(['refuse_k_mismatch', 'refuse_ld_below_rows', 'refuse_unsupported_types', 'refuse_broken_alignment_promise', 'refuse_host_operand', 'refuse_algo_of_another_problem', 'refuse_operand_past_allocation']));
+  });
+
+  it('answers launch limits, copies and bad pointers as the runtime does; poisons memory; rounds bf16 to nearest even', () => {
+    const r = runSim(simCheck, ['runtime']);
+    expect(r.status, r.out).toBe(0);
+    expect(Object.values(verdicts(r)).every((v) => v === 'pass') && r.values.size >= 17).toBe(true);
+  });
+
+  it('models shuffles, ballots and barriers, and names divergence', () => {
+    const r = runSim(simCheck, ['simt']);
+    expect(r.status, r.out).toBe(0);
+    expect(verdicts(r)).toMatchObject({ divergent_shuffle_detected: 'pass', divergent_barrier_detected: 'pass', different_barriers_detected: 'pass', partial_masks: 'pass' });
+  });
+});
+
+describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (order) => {
+  const env = { CPT_SIM_ORDER: order, CPT_SIM_SEED: '7' };
+
+  it('matches both golden fixtures in fp32 and bf16', () => {
+    for (const dir of [goldenDir(), VARIANT]) {
+      const r = runSim(cudaCheck, ['golden', dir], env);
+      expect(verdicts(r), r.out).toEqual({ golden_fp32: 'pass', golden_bf16: 'pass' });
+    }
+  });
+
+  it('matches the CPU engine on four configs (one AdamW step), is deterministic, and recomputation changes no bit', () => {
+    const r = runSim(cudaCheck, ['parity', '40', '2'], { ...env, ...PARITY });
+    expect(verdicts(r), r.out).toEqual({
+      'parity_parallel-r0.25-untied': 'pass', 'parity_sequential-r0.5-tied-tanh': 'pass', 'parity_parallel-r0-untied': 'pass', 'parity_sequential-r1-untied': 'pass',
+      deterministic_fp32: 'pass', recompute_bitwise_fp32: 'pass', deterministic_bf16: 'pass', recompute_bitwise_bf16: 'pass',
+    });
+  });
+});
