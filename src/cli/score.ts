@@ -12,7 +12,8 @@ import { Progress } from '../util/progress.js';
 import { fsyncDir } from '../util/atomic.js';
 import { loadModel } from '../model/load.js';
 import { rowLosses } from '../monitor/heldout.js';
-import { createEngine, defaultEngineKind, ENGINE_LIST, parseEngineKind, type EngineKind } from '../engine/index.js';
+import { createEngine, defaultEngineKind, ENGINE_LIST, parseEngineKind, PRECISIONS, type EngineKind } from '../engine/index.js';
+import type { Precision } from '../engine/engine.js';
 
 export interface ScoreOptions {
   model: string;
@@ -30,6 +31,8 @@ export interface ScoreOptions {
   /** Output file (written atomically); default stdout. */
   out?: string;
   threads?: number;
+  /** Matmul precision; default the engine's own (the registry's defaultPrecision). */
+  precision?: Precision;
 }
 
 export interface ScoreRecord {
@@ -137,7 +140,7 @@ export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens
     closeTokenizer = () => tok.close();
   }
 
-  const engine = await createEngine(await pickEngine(o.engine), cfg, { threads: o.threads });
+  const engine = await createEngine(await pickEngine(o.engine), cfg, { threads: o.threads, precision: o.precision });
   engine.loadWeights(model.weights);
   model.weights.clear(); // the engine holds its own copy
   const sink = openSink(o.out);
@@ -212,6 +215,7 @@ export function register(program: Command): void {
     .option('--max-tokens <n>', "tokens kept per line (default: the model's context length)")
     .option('--batch <n>', 'lines per forward pass', '8')
     .option('--threads <n>', 'native engine threads')
+    .option('--precision <p>', `matmul precision, ${PRECISIONS.join(' or ')} (default: the engine's: bf16 on cuda, else fp32)`)
     .option('--out <file>', 'write JSONL here (atomically) instead of stdout')
     .action(async (o: Record<string, string | undefined>) => {
       await runScore({
@@ -224,7 +228,15 @@ export function register(program: Command): void {
         maxTokens: positiveInt('--max-tokens', o.maxTokens),
         batch: positiveInt('--batch', o.batch),
         threads: positiveInt('--threads', o.threads),
+        precision: parsePrecision(o.precision),
         out: o.out,
       });
     });
+}
+
+function parsePrecision(v: string | undefined): Precision | undefined {
+  if (v === undefined) return undefined;
+  const p = PRECISIONS.find((x) => x === v);
+  if (!p) throw new UserError(`--precision: expected ${PRECISIONS.join(' or ')}, got "${v}"`);
+  return p;
 }

@@ -251,7 +251,7 @@ function printSettings(
   const rows: [string, string][] = [
     ['run', `${r.name} (${r.method}) → ${r.run_dir}`],
     ['model', `${source}: ${config.num_hidden_layers} layers × ${config.hidden_size}, ${(paramCount(config) / 1e6).toFixed(2)}M params`],
-    ['engine', `${engine.name}, ${threads} thread${threads > 1 ? 's' : ''}`],
+    ['engine', 'device' in engine && typeof engine.device === 'string' ? `${engine.name} on ${engine.device}` : `${engine.name}, ${threads} thread${threads > 1 ? 's' : ''}`],
     ['data', `${inputs.train.count} rows × ${plan.seqLen} tokens = ${fmtTokens(inputs.train.count * plan.seqLen)} (${inputs.describe})`],
     ['tokens', `${fmtTokens(plan.totalSteps * plan.tokensPerStep)} to train (${(plan.totalSteps * plan.rowsPerStep / inputs.train.count).toFixed(2)} epochs)`],
     ['steps', `${plan.totalSteps}${start.step ? ` (resuming after step ${start.step})` : ''}`],
