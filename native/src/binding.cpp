@@ -82,6 +82,11 @@ struct CudaApi {
 #define CPT_CUDA_DECLARE(name) decltype(&::name) name = nullptr;
   CPT_CUDA_FUNCS(CPT_CUDA_DECLARE)
 #undef CPT_CUDA_DECLARE
+  // The simulator's controls (native/cuda/sim/cpt_sim.h): present only in a simulator build.
+  void (*simSetPlan)(int) = nullptr;
+  void (*simMemory)(size_t*, size_t*, size_t*) = nullptr;
+  void (*simSetMemLimit)(size_t) = nullptr;
+  void (*simResetPeak)(void) = nullptr;
 };
 
 // dlopen the library; when its cuBLASLt dependency is not found through its rpath or the loader
@@ -117,6 +122,10 @@ const CudaApi& cudaApi(const std::string& lib, const std::string& libDirs) {
   if (!api.name) throw std::runtime_error(lib + " lacks " #name " (rebuild it: npm run build:native)");
   CPT_CUDA_FUNCS(CPT_CUDA_RESOLVE)
 #undef CPT_CUDA_RESOLVE
+  api.simSetPlan = reinterpret_cast<void (*)(int)>(dlsym(h, "cpt_sim_set_plan"));
+  api.simMemory = reinterpret_cast<void (*)(size_t*, size_t*, size_t*)>(dlsym(h, "cpt_sim_memory"));
+  api.simSetMemLimit = reinterpret_cast<void (*)(size_t)>(dlsym(h, "cpt_sim_set_mem_limit"));
+  api.simResetPeak = reinterpret_cast<void (*)(void)>(dlsym(h, "cpt_sim_reset_peak"));
   if (api.cpt_cuda_abi() != CPT_CUDA_ABI)
     throw std::runtime_error(lib + " has ABI " + std::to_string(api.cpt_cuda_abi()) + ", this addon expects " +
                              std::to_string(CPT_CUDA_ABI) + " (rebuild: npm run build:native)");
@@ -188,6 +197,22 @@ int num(const Napi::Object& o, const char* key, int dflt) {
   return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : dflt;
 }
 
+cpt::ModelConfig readConfig(const Napi::Object& o) {
+  cpt::ModelConfig c;
+  c.hidden = o.Get("hidden").As<Napi::Number>().Int32Value();
+  c.layers = o.Get("layers").As<Napi::Number>().Int32Value();
+  c.heads = o.Get("heads").As<Napi::Number>().Int32Value();
+  c.inter = o.Get("inter").As<Napi::Number>().Int32Value();
+  c.vocab = o.Get("vocab").As<Napi::Number>().Int32Value();
+  c.rotaryPct = o.Get("rotaryPct").As<Napi::Number>().DoubleValue();
+  c.rotaryBase = o.Get("rotaryBase").As<Napi::Number>().DoubleValue();
+  c.lnEps = o.Get("lnEps").As<Napi::Number>().DoubleValue();
+  c.exactGelu = o.Get("exactGelu").As<Napi::Boolean>().Value();
+  c.parallelResidual = o.Get("parallelResidual").As<Napi::Boolean>().Value();
+  c.tied = o.Get("tied").As<Napi::Boolean>().Value();
+  return c;
+}
+
 class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -209,6 +234,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
                                    });
     exports.Set("NativeEngine", f);
     exports.Set("cudaProbe", Napi::Function::New(env, CudaProbe));
+    exports.Set("cudaPlan", Napi::Function::New(env, CudaPlan));
     return exports;
   }
 
@@ -217,19 +243,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   //   "bf16"; cpu: threads, kernel, bf16Kernel?: "auto" | "amx" | "avx512bf16"; cuda: lib,
   //   libDirs?, cudaDevice?, recompute?})
   explicit NativeEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeEngine>(info) {
-    Napi::Object o = info[0].As<Napi::Object>();
-    cpt::ModelConfig c;
-    c.hidden = o.Get("hidden").As<Napi::Number>().Int32Value();
-    c.layers = o.Get("layers").As<Napi::Number>().Int32Value();
-    c.heads = o.Get("heads").As<Napi::Number>().Int32Value();
-    c.inter = o.Get("inter").As<Napi::Number>().Int32Value();
-    c.vocab = o.Get("vocab").As<Napi::Number>().Int32Value();
-    c.rotaryPct = o.Get("rotaryPct").As<Napi::Number>().DoubleValue();
-    c.rotaryBase = o.Get("rotaryBase").As<Napi::Number>().DoubleValue();
-    c.lnEps = o.Get("lnEps").As<Napi::Number>().DoubleValue();
-    c.exactGelu = o.Get("exactGelu").As<Napi::Boolean>().Value();
-    c.parallelResidual = o.Get("parallelResidual").As<Napi::Boolean>().Value();
-    c.tied = o.Get("tied").As<Napi::Boolean>().Value();
+    const cpt::ModelConfig c = readConfig(info[0].As<Napi::Object>());
     Napi::Object opt = info[1].As<Napi::Object>();
     const std::string device = str(opt, "device", "cpu"), precision = str(opt, "precision", "fp32");
     if (precision != "fp32" && precision != "bf16")
@@ -250,6 +264,39 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
 
  private:
+  // cudaPlan(simLib, config, bf16, recompute, batch, seq) -> the most device memory the CUDA engine
+  // holds at once over one training step and AdamW update of [batch, seq], counted from its own
+  // cudaMalloc calls by the simulator in plan mode (nothing runs, no page is touched).
+  static Napi::Value CudaPlan(const Napi::CallbackInfo& info) {
+    const std::string lib = info[0].As<Napi::String>().Utf8Value();
+    try {
+      const CudaApi& api = cudaApi(lib, "");
+      if (!api.simSetPlan || !api.simMemory || !api.simSetMemLimit || !api.simResetPeak)
+        throw std::runtime_error(lib + " is a GPU build; memory plans need the simulator build (native/build-cuda-sim)");
+      const cpt::ModelConfig c = readConfig(info[1].As<Napi::Object>());
+      const int B = info[4].As<Napi::Number>().Int32Value(), T = info[5].As<Napi::Number>().Int32Value();
+      size_t cur, peak, limit;
+      api.simMemory(&cur, &peak, &limit);
+      api.simSetPlan(1);
+      api.simSetMemLimit((size_t)1 << 50);  // count everything; the caller compares with GPU sizes
+      api.simResetPeak();
+      try {
+        CudaBackend b(api, c, info[2].As<Napi::Boolean>().Value(), info[3].As<Napi::Boolean>().Value(), 0);
+        const std::vector<int32_t> ids((size_t)B * T, 0);
+        b.trainStep(ids.data(), B, T, 1.0);
+        b.applyAdamW(cpt::AdamW{1e-4, 0.9, 0.95, 1e-8, 0.1, 1.0});
+        api.simMemory(nullptr, &peak, nullptr);
+      } catch (...) {
+        api.simSetPlan(0), api.simSetMemLimit(limit);
+        throw;
+      }
+      api.simSetPlan(0), api.simSetMemLimit(limit);
+      return Napi::Number::New(info.Env(), (double)peak);
+    } catch (const std::exception& ex) {
+      throw Napi::Error::New(info.Env(), ex.what());
+    }
+  }
+
   // cudaProbe(lib, libDirs, device) -> device name; throws with the reason (no device, no library).
   static Napi::Value CudaProbe(const Napi::CallbackInfo& info) {
     try {

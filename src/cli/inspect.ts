@@ -3,7 +3,10 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { openMegatron } from '../data/megatron.js';
 import { loadTokenizer } from '../data/index.js';
+import { cudaPeakBytes } from '../engine/native/index.js';
+import type { NeoXConfig } from '../model/config.js';
 import { estimate, fmtBytes, fmtCount, fmtDuration, type Estimates } from '../recipe/estimate.js';
+import type { Recipe } from '../recipe/types.js';
 import { checkInputs } from '../recipe/inputs.js';
 import { displayPath, loadRecipeDetailed } from '../recipe/load.js';
 import { recipeHash } from '../recipe/resume.js';
@@ -37,15 +40,18 @@ Missing model directories and inputs are warnings here; the stage that needs the
       const { recipe } = loaded;
       const missing = checkInputs(recipe, ['model', 'proxy', 'embedder', 'corpus', 'pile_test', 'tokenizer']);
       const est = await estimate(recipe, loaded.model, kit);
+      const gpu = recipe.engine.kind === 'cuda' && loaded.model.config ? gpuMemory(recipe, loaded.model.config) : undefined;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ recipe, hash: recipeHash(recipe), notes: loaded.notes, missing, estimates: est }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ recipe, hash: recipeHash(recipe), notes: loaded.notes, missing, estimates: { ...est, gpuMemory: gpu } }, null, 2) + '\n');
         return;
       }
       const out: string[] = [];
       if (opts.resolved) out.push(`# ${displayPath(recipe.file)}, resolved`, toYaml(recipe).trimEnd(), '');
       if (loaded.notes.length) out.push('notes:', ...loaded.notes.map((n) => `  ${n}`));
       if (missing.length) out.push('missing inputs (the stage that needs them will refuse to start):', ...missing.map((m) => `  ${m}`));
-      out.push(...summary(recipe.method, recipe.model.init, loaded.model.kind, est), `resume hash: ${recipeHash(recipe)}`);
+      out.push(...summary(recipe.method, recipe.model.init, loaded.model.kind, est));
+      if (gpu) out.push(gpuLine(recipe, gpu));
+      out.push(`resume hash: ${recipeHash(recipe)}`);
       process.stdout.write(out.join('\n') + '\n');
     });
 }
@@ -72,6 +78,36 @@ async function inspectMegatron(file: string, opts: { json?: boolean; tokenizer?:
   } finally {
     d.close();
   }
+}
+
+/** GPU sizes (GiB) a plan is compared with; the CUDA context and cuBLASLt take about 0.5 GiB more. */
+const GPU_GIB = [16, 24, 40, 48, 80, 141];
+const CONTEXT_BYTES = 0.5 * 2 ** 30;
+
+interface GpuMemory {
+  /** Most bytes the engine holds at once, from its own allocations (simulated). */
+  peakBytes?: number;
+  /** GPU sizes in GiB that hold peakBytes plus the context. */
+  fits?: number[];
+  error?: string;
+}
+
+function gpuMemory(r: Recipe, config: NeoXConfig): GpuMemory {
+  try {
+    const peakBytes = cudaPeakBytes(config, { precision: r.engine.precision, recompute: r.engine.recompute, microBatch: r.train.micro_batch, seqLen: r.train.seq_len });
+    return { peakBytes, fits: GPU_GIB.filter((g) => peakBytes + CONTEXT_BYTES <= g * 2 ** 30) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+function gpuLine(r: Recipe, g: GpuMemory): string {
+  if (g.peakBytes === undefined) return `gpu memory: not counted (${g.error})`;
+  const what = `the cuda engine's own allocations for one step of ${r.train.micro_batch} × ${r.train.seq_len} tokens, ${r.engine.precision}, recompute ${r.engine.recompute ? 'on' : 'off'}, counted on the simulator; the CUDA context adds ~0.5 GiB`;
+  const fits = g.fits!.length
+    ? `fits a ${g.fits!.join(' / ')} GiB GPU`
+    : `does not fit one ${GPU_GIB.at(-1)} GiB GPU: set engine.recompute, lower train.micro_batch, or hand off to GPT-NeoX (cpt export --to neox)`;
+  return `gpu memory: ${fmtBytes(g.peakBytes)} at peak (${what}): ${fits}`;
 }
 
 function summary(method: string, init: string, kind: 'preset' | 'dir', e: Estimates): string[] {

@@ -56,6 +56,8 @@ interface Addon {
   NativeEngine: new (cfg: Record<string, number | boolean>, opts: AddonOptions) => AddonEngine;
   /** The CUDA device's name; throws with the reason when the library or a device is missing. */
   cudaProbe(lib: string, libDirs: string, device: number): string;
+  /** Peak device bytes of one training step + AdamW update, counted by the simulator library. */
+  cudaPlan(simLib: string, cfg: Record<string, number | boolean>, bf16: boolean, recompute: boolean, batch: number, seq: number): number;
 }
 
 export const ADDON_PATH = path.join(ROOT, 'native', 'build', 'Release', 'cpt_native.node');
@@ -128,6 +130,30 @@ export function cudaStatus(): { ok: boolean; reason?: string; device?: string } 
 
 const WEIGHTS = 0, GRADS = 1, M1 = 2, M2 = 3;
 
+function addonConfig(config: NeoXConfig): Record<string, number | boolean> {
+  const d = derive(config);
+  if (!Number.isInteger(d.headDim)) throw new UserError(`hidden_size ${config.hidden_size} is not divisible by num_attention_heads ${config.num_attention_heads}`);
+  return {
+    hidden: config.hidden_size, layers: config.num_hidden_layers, heads: config.num_attention_heads,
+    inter: config.intermediate_size, vocab: config.vocab_size, rotaryPct: config.rotary_pct,
+    rotaryBase: config.rotary_emb_base, lnEps: config.layer_norm_eps, exactGelu: d.exactGelu,
+    parallelResidual: config.use_parallel_residual, tied: config.tie_word_embeddings,
+  };
+}
+
+/**
+ * The most GPU memory the CUDA engine holds at once over one training step and AdamW update of
+ * micro_batch × seq_len tokens: its own cudaMalloc calls, counted by the simulator build in plan
+ * mode (nothing executes, no memory is touched, any model size). The CUDA context and cuBLASLt's
+ * internal buffers come on top (about 0.5 GiB on current drivers).
+ */
+export function cudaPeakBytes(config: NeoXConfig, o: { precision: Precision; recompute: boolean; microBatch: number; seqLen: number }): number {
+  const a = load();
+  if (!a) throw new UserError(`the native addon is unavailable: ${loadError}`);
+  if (!fs.existsSync(CUDA_SIM_LIB_PATH)) throw new UserError(`${path.relative(ROOT, CUDA_SIM_LIB_PATH)} is missing (run: npm run build:native)`);
+  return a.cudaPlan(CUDA_SIM_LIB_PATH, addonConfig(config), o.precision === 'bf16', o.recompute, o.microBatch, o.seqLen);
+}
+
 class NativeEngine implements Engine {
   /**
    * "native-cpu", "native-cpu-bf16" when the CPU matmuls run in bf16, "cuda" or "cuda-bf16"
@@ -147,18 +173,8 @@ class NativeEngine implements Engine {
   private e: AddonEngine | undefined;
 
   constructor(readonly config: NeoXConfig, a: Addon, opts: AddonOptions) {
-    const d = derive(config);
-    if (!Number.isInteger(d.headDim)) throw new UserError(`hidden_size ${config.hidden_size} is not divisible by num_attention_heads ${config.num_attention_heads}`);
     try {
-      this.e = new a.NativeEngine(
-        {
-          hidden: config.hidden_size, layers: config.num_hidden_layers, heads: config.num_attention_heads,
-          inter: config.intermediate_size, vocab: config.vocab_size, rotaryPct: config.rotary_pct,
-          rotaryBase: config.rotary_emb_base, lnEps: config.layer_norm_eps, exactGelu: d.exactGelu,
-          parallelResidual: config.use_parallel_residual, tied: config.tie_word_embeddings,
-        },
-        opts,
-      );
+      this.e = new a.NativeEngine(addonConfig(config), opts);
     } catch (e) {
       throw new UserError(`${opts.device === 'cuda' ? 'cuda' : 'native'} engine: ${(e as Error).message}`);
     }
