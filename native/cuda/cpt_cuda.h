@@ -32,6 +32,10 @@ int cpt_cuda_abi(void);
 const char* cpt_cuda_error(void);
 /* 0 with the device's name when a CUDA device is usable; -1 ("no CUDA device was found ...") else. */
 int cpt_cuda_probe(int device, char* name, size_t len);
+/* What verify.sh's preflight prints: name=value lines for the device (name, compute capability,
+ * multiprocessors, memory), the driver's and the runtime's CUDA versions, and cuBLASLt's version.
+ * Fills what it can even when no device is usable; returns the probe's status. */
+int cpt_cuda_describe(int device, char* out, size_t len);
 
 CptCudaEngine* cpt_cuda_create(const CptCudaConfig* c, const CptCudaOptions* o);
 void cpt_cuda_destroy(CptCudaEngine* e);

@@ -566,6 +566,26 @@ int cpt_cuda_probe(int device, char* name, size_t len) {
   });
 }
 
+int cpt_cuda_describe(int device, char* out, size_t len) {
+  std::string s;
+  int drv = 0, rt = 0;
+  cudaDriverGetVersion(&drv);
+  cudaRuntimeGetVersion(&rt);
+  s += "cuda_driver_version=" + std::to_string(drv) + "\ncuda_runtime_version=" + std::to_string(rt) + "\n";
+  s += "cublaslt_version=" + std::to_string(cublasLtGetVersion()) + "\n";
+  const int rc = guard([&] {
+    probe(device);
+    cudaDeviceProp p;
+    CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+    s += std::string("gpu_name=") + p.name + "\ngpu_cc=" + std::to_string(p.major) + "." + std::to_string(p.minor) +
+         "\ngpu_sms=" + std::to_string(p.multiProcessorCount) + "\ngpu_mem_mib=" + std::to_string(p.totalGlobalMem >> 20) +
+         "\n";
+  });
+  if (rc != 0) s += "probe_error=" + lastError + "\n";
+  if (out && len) std::snprintf(out, len, "%s", s.c_str());
+  return rc;
+}
+
 CptCudaEngine* cpt_cuda_create(const CptCudaConfig* c, const CptCudaOptions* o) {
   CptCudaEngine* r = nullptr;
   guard([&] {
