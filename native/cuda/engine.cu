@@ -550,6 +550,8 @@ std::string probe(int device) {
   if (p.major < 8)
     throw std::runtime_error(std::string(p.name) + " has compute capability " + std::to_string(p.major) + "." +
                              std::to_string(p.minor) + "; the CUDA engine needs 8.0 (Ampere) or newer");
+  std::string why;
+  if (cpt::cuda::cublasLtLocation(&why).empty()) throw std::runtime_error(why);
   return p.name;
 }
 }  // namespace
@@ -572,7 +574,9 @@ int cpt_cuda_describe(int device, char* out, size_t len) {
   cudaDriverGetVersion(&drv);
   cudaRuntimeGetVersion(&rt);
   s += "cuda_driver_version=" + std::to_string(drv) + "\ncuda_runtime_version=" + std::to_string(rt) + "\n";
-  s += "cublaslt_version=" + std::to_string(cublasLtGetVersion()) + "\n";
+  std::string why;
+  const std::string lt = cpt::cuda::cublasLtLocation(&why);
+  s += lt.empty() ? "cublaslt_error=" + why + "\n" : "cublaslt=" + lt + "\ncublaslt_version=" + std::to_string(cublasLtGetVersion()) + "\n";
   const int rc = guard([&] {
     probe(device);
     cudaDeviceProp p;

@@ -9,10 +9,14 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <tuple>
 
 namespace cpt {
 namespace cuda {
+
+// Where cuBLASLt was loaded from; empty, with the reason in *why, when none was found.
+std::string cublasLtLocation(std::string* why);
 
 struct Mat {
   const void* p;
