@@ -3,11 +3,14 @@
  * on a GPU machine, which has neither Node nor the data kit: the PyTorch golden fixture, a
  * stream of real kit tokens (the tiny recipe's financial corpus, GPT-NeoX tokenizer, EOS between
  * documents, uint16) and the CPU engine's loss curve on them (slow on few cores: computed here,
- * before a GPU is held). Then carry native/build-cuda to the GPU machine and run verify.sh there.
+ * before a GPU is held); and cpt itself for `cpt train` there: the bundled CLI (dist/cpt), this
+ * Node binary (node.xz), a slice of the data kit and a pythia-160m recipe on the cuda engine.
+ * Then carry native/build-cuda, dist/cpt and native/build/Release/cpt_native.node to the GPU
+ * machine and run verify.sh there.
  *   npm run cuda:bundle [-- --tokens N]
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,7 +18,9 @@ import { loadRecipe } from '../src/recipe/load.js';
 import { loadTokenizer, prepareCorpus, readDocs } from '../src/data/index.js';
 import { CUDA_GPU_LIB_PATH, CUDA_SIM_LIB_PATH, cudaStatus } from '../src/engine/native/index.js';
 import { goldenDir } from '../test/helpers/golden.js';
-import { ROOT } from '../src/util/paths.js';
+import { ROOT, dataDir } from '../src/util/paths.js';
+import { stringify } from 'yaml';
+import { BUNDLE_DIR, NODE_XZ, bundleCli } from './bundle-cli.js';
 
 const { values } = parseArgs({ options: { tokens: { type: 'string', default: '110000' } } });
 const want = Number(values.tokens);
@@ -43,3 +48,33 @@ console.log(`computing the CPU reference curve (200 steps of 160m, ${os.availabl
 const refRun = spawnSync(path.join(path.dirname(CUDA_SIM_LIB_PATH), 'cuda_check'), ['reference', path.join(out, 'kit-tokens.u16'), ref, '200', '2', '256', String(os.availableParallelism())], { stdio: 'inherit' });
 if (refRun.status !== 0) throw new Error(`cuda_check reference failed (exit ${refRun.status})`);
 console.log(`wrote ${path.relative(ROOT, ref)}; carry native/build-cuda and run: bash native/cuda/verify.sh`);
+
+// cpt on the GPU machine: the CLI bundle, Node, the kit files a 160m run reads, and its recipe
+// (fresh pythia-160m weights, one Reuters file, bf16 on the cuda engine, a few dozen steps).
+await bundleCli();
+writeFileSync(NODE_XZ, execFileSync('xz', ['-9', '-T0', '-c', process.execPath], { maxBuffer: 1 << 30 }));
+const kit = path.join(out, 'kit');
+for (const f of ['tokenizer/20B_tokenizer.json', 'corpus/fin/reuters21578/reut2-000.sgm', 'corpus/general/gutenberg_nltk/shakespeare-hamlet.txt']) {
+  mkdirSync(path.dirname(path.join(kit, f)), { recursive: true });
+  copyFileSync(path.join(dataDir(), f), path.join(kit, f));
+}
+writeFileSync(path.join(out, 'train-160m.yaml'), stringify({
+  name: 'gpu-160m',
+  method: 'dacp',
+  run_dir: '/tmp/cpt-gpu-160m',
+  data: {
+    corpus: [{ name: 'reuters', path: '${CPT_DATA}/corpus/fin/reuters21578', format: 'reuters-sgml', include: 'reut2-000.sgm', encoding: 'latin1' }],
+    pile_test: [{ name: 'hamlet', path: '${CPT_DATA}/corpus/general/gutenberg_nltk/shakespeare-hamlet.txt', format: 'text' }],
+    tasks: [],
+    prepared_dir: '/tmp/cpt-gpu-160m-prepared',
+    fin_test_fraction: 0.05,
+    tokenizer: '${CPT_DATA}/tokenizer/20B_tokenizer.json',
+  },
+  model: { init: 'pythia-160m' },
+  train: { lr: 6e-4, min_lr: 6e-5, warmup: 0.1, batch_tokens: 16384, micro_batch: 4, seq_len: 2048, max_steps: 40, seed: 1 },
+  monitor: { every: 20, fin_test_tokens: 16384, pile_test_tokens: 16384 },
+  checkpoint: { every: 40, keep: 1 },
+  engine: { kind: 'cuda', precision: 'bf16' },
+}));
+console.log(`wrote ${path.relative(ROOT, BUNDLE_DIR)}, ${path.relative(ROOT, NODE_XZ)}, ${path.relative(ROOT, kit)} and train-160m.yaml`);
+console.log('carry native/build-cuda, dist/cpt and native/build/Release/cpt_native.node; run: bash native/cuda/verify.sh');

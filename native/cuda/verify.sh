@@ -4,7 +4,8 @@
 #   bash native/cuda/verify.sh [DEADLINE_S]      from the repository root; default 540 s
 # Before a GPU is held, `npm run cuda:bundle` builds everything here and writes what the checks
 # read into native/build-cuda/data (the golden fixture, kit tokens, the CPU reference curve);
-# carry native/build-cuda. Steps, each with its own time budget inside the deadline:
+# carry native/build-cuda, dist/cpt and native/build/Release/cpt_native.node. Steps, each with
+# its own time budget inside the deadline:
 #   preflight  15 s: CPU, GPU, driver, CUDA runtime, cuBLASLt, the carried binaries' libraries,
 #              PyTorch; stops with a diagnosis when the engine cannot run. The carried binaries
 #              are used; they are rebuilt (nvcc) only when they fail to load.
@@ -16,6 +17,8 @@
 #   curve      200 steps of a 160m shape on kit tokens, CUDA fp32 and bf16 against the carried
 #              CPU curve
 #   160m, 410m the same benchmark as 1b
+#   cpt        when time is left: `cpt train` of a pythia-160m recipe on the cuda engine, with
+#              the bundled CLI (dist/cpt) on the carried Node (native/build-cuda/node.xz)
 # Output is line-buffered, tee'd to $OUT/verify.log (else native/build-cuda/verify.log), and
 # ends with a compact name=value summary. Exit 0 only when every step ran and passed.
 # CPT_CUDA_SIM=1 runs it all on the SIMT simulator build instead (native/build-cuda-sim): how
@@ -66,7 +69,7 @@ step() {
   local s0=$SECONDS log="$LOGDIR/step-$name.log"
   timeout -k 5 "$t" stdbuf -oL "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]} took=$((SECONDS - s0))
-  while IFS= read -r l; do SUMMARY+=("$l"); done < <(grep -E '^(golden_|parity_|deterministic_|recompute_|cuda_(train_tok_s|tflops|mfu)_|train_(final_loss|max_abs|margin)|torch=)' "$log")
+  while IFS= read -r l; do SUMMARY+=("$l"); done < <(grep -E '^(golden_|parity_|deterministic_|recompute_|cuda_(train_tok_s|tflops|mfu)_|train_(final_loss|max_abs|margin)|torch=|done: |last losses: )' "$log")
   if ((rc == 124 || rc == 137)); then
     note "$name=TIMEOUT after ${took} s"
   elif ((rc != 0)); then
@@ -148,5 +151,11 @@ if [ -e "$DATA/kit-tokens.u16" ] && [ -e "$DATA/cpu-160m.ref" ]; then
 fi
 bench 160m 45
 bench 410m 60
+
+# ---- cpt itself on this GPU, when time is left: the bundled CLI on the carried Node, a 160m recipe
+if [ "$SIM" != 1 ] && [ -e native/build-cuda/node.xz ] && [ -e dist/cpt/cpt.js ] && [ -e "$DATA/train-160m.yaml" ]; then
+  xz -dc native/build-cuda/node.xz >/tmp/cpt-node && chmod +x /tmp/cpt-node &&
+    step cpt_train_160m 150 env CPT_DATA="$DATA/kit" /tmp/cpt-node dist/cpt/cpt.js train "$DATA/train-160m.yaml"
+fi
 
 [ "$fail" = 0 ] && finish pass || finish FAIL
