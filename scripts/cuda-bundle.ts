@@ -71,7 +71,7 @@ writeFileSync(path.join(out, 'train-160m.yaml'), stringify({
     tokenizer: '${CPT_DATA}/tokenizer/20B_tokenizer.json',
   },
   model: { init: 'pythia-160m' },
-  train: { lr: 6e-4, min_lr: 6e-5, warmup: 0.1, batch_tokens: 16384, micro_batch: 4, seq_len: 2048, max_steps: 40, seed: 1 },
+  train: { lr: 6e-4, min_lr: 6e-5, warmup: 0.1, batch_tokens: 16384, micro_batch: 4, seq_len: 2048, epochs: 3, max_steps: 40, seed: 1 },
   monitor: { every: 20, fin_test_tokens: 16384, pile_test_tokens: 16384 },
   checkpoint: { every: 40, keep: 1 },
   engine: { kind: 'cuda', precision: 'bf16' },
