@@ -11,6 +11,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,12 +43,18 @@ const u16 = Uint16Array.from(ids.slice(0, want));
 writeFileSync(path.join(out, 'kit-tokens.u16'), u16);
 console.log(`wrote ${path.relative(ROOT, out)}/neox-tiny and kit-tokens.u16 (${u16.length} tokens); carry native/build-cuda and run: bash native/cuda/verify.sh`);
 // The reference curve of `cuda_check train` (CPU engine, fp32): any build of the harness computes
-// it, the simulator's included.
+// it, the simulator's included. Kept while the tokens it was computed on are the same.
 const ref = path.join(out, 'cpu-160m.ref');
-console.log(`computing the CPU reference curve (200 steps of 160m, ${os.availableParallelism()} threads) ...`);
-const refRun = spawnSync(path.join(path.dirname(CUDA_SIM_LIB_PATH), 'cuda_check'), ['reference', path.join(out, 'kit-tokens.u16'), ref, '200', '2', '256', String(os.availableParallelism())], { stdio: 'inherit' });
-if (refRun.status !== 0) throw new Error(`cuda_check reference failed (exit ${refRun.status})`);
-console.log(`wrote ${path.relative(ROOT, ref)}; carry native/build-cuda and run: bash native/cuda/verify.sh`);
+const tokensSha = createHash('sha256').update(u16).digest('hex');
+if (existsSync(ref) && existsSync(`${ref}.sha256`) && readFileSync(`${ref}.sha256`, 'utf8').trim() === tokensSha) {
+  console.log(`kept ${path.relative(ROOT, ref)} (same tokens)`);
+} else {
+  console.log(`computing the CPU reference curve (200 steps of 160m, ${os.availableParallelism()} threads; ~9 min on 2 cores) ...`);
+  const refRun = spawnSync(path.join(path.dirname(CUDA_SIM_LIB_PATH), 'cuda_check'), ['reference', path.join(out, 'kit-tokens.u16'), ref, '200', '2', '256', String(os.availableParallelism())], { stdio: 'inherit' });
+  if (refRun.status !== 0) throw new Error(`cuda_check reference failed (exit ${refRun.status})`);
+  writeFileSync(`${ref}.sha256`, tokensSha + '\n');
+  console.log(`wrote ${path.relative(ROOT, ref)}`);
+}
 
 // cpt on the GPU machine: the CLI bundle, Node, the kit files a 160m run reads, and its recipe
 // (fresh pythia-160m weights, one Reuters file, bf16 on the cuda engine, a few dozen steps).

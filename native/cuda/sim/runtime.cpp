@@ -22,10 +22,8 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <map>
 #include <mutex>
-#include <queue>
 #include <random>
 #include <stdexcept>
 #include <string>
