@@ -61,32 +61,50 @@ export interface ExportManifest {
   tokens_per_second: number;
 }
 
-/** Training plan on `gpus` GPUs: the recipe's batch as micro-batch × accumulation × GPUs. */
-export function neoxPlan(r: Recipe, gpus: number, trainTokens: number): { accum: number; tokensPerIter: number; trainIters: number; notes: string[] } {
+/** GPT-NeoX's model parallelism for a shape: Pythia 6.9b and 12b are split over 2 GPUs (configs/pythia). */
+export const modelParallel = (c: NeoXConfig): number => (c.hidden_size >= 4096 ? 2 : 1);
+
+function checkGpus(c: NeoXConfig, gpus: number): void {
+  if (!Number.isInteger(gpus) || gpus < 1) throw new UserError(`--gpus: expected a whole number ≥ 1, got ${gpus}`);
+  const mp = modelParallel(c);
+  if (gpus % mp !== 0) throw new UserError(`--gpus ${gpus}: GPT-NeoX splits this model over model_parallel_size ${mp} GPUs; use a multiple of ${mp}`);
+}
+
+/**
+ * Training plan on `gpus` GPUs: the recipe's batch as micro-batch × accumulation × data-parallel
+ * ranks, where GPT-NeoX has gpus / model_parallel_size of them.
+ */
+export function neoxPlan(r: Recipe, c: NeoXConfig, gpus: number, trainTokens: number): { accum: number; tokensPerIter: number; trainIters: number; notes: string[] } {
   const t = r.train, notes: string[] = [];
-  const perMicro = t.micro_batch * t.seq_len * gpus;
+  checkGpus(c, gpus);
+  const dp = gpus / modelParallel(c);
+  const perMicro = t.micro_batch * t.seq_len * dp;
   const accum = Math.max(1, Math.round(t.batch_tokens / perMicro));
   const tokensPerIter = accum * perMicro;
   if (tokensPerIter !== t.batch_tokens) {
-    notes.push(`the global batch is ${tokensPerIter} tokens (${t.micro_batch} × ${t.seq_len} × ${accum} accumulation × ${gpus} GPUs), not the recipe's ${t.batch_tokens}`);
+    notes.push(`the global batch is ${tokensPerIter} tokens (${t.micro_batch} × ${t.seq_len} × ${accum} accumulation × ${dp} data-parallel ranks of ${gpus} GPUs), not the recipe's ${t.batch_tokens}`);
   }
   let tokens = Math.floor(trainTokens * t.epochs);
   if (t.max_tokens !== undefined && t.max_tokens < tokens) tokens = t.max_tokens;
   let trainIters = Math.max(1, Math.ceil(tokens / tokensPerIter));
   if (t.max_steps !== undefined && t.max_steps < trainIters) trainIters = t.max_steps;
+  const passes = (trainIters * tokensPerIter) / Math.max(1, trainTokens);
+  if (passes > 1.25 * t.epochs) {
+    notes.push(`the selection is ${trainTokens} tokens and ${trainIters} iteration(s) of ${tokensPerIter} tokens pass over it ${passes.toFixed(1)} times (the recipe asks for ${t.epochs}); lower train.batch_tokens or --gpus for a selection this small`);
+  }
   return { accum, tokensPerIter, trainIters, notes };
 }
 
 /** The GPT-NeoX config (as an object; written as YAML) that mirrors the recipe. */
 export function neoxConfig(r: Recipe, c: NeoXConfig, o: { gpus: number; trainTokens: number; finTestTokens: number; hasTest: boolean; out: string }): Record<string, unknown> {
   const t = r.train;
-  const plan = neoxPlan(r, o.gpus, o.trainTokens);
-  const big = c.hidden_size >= 4096; // Pythia 6.9b / 12b: 2-way model parallelism, ZeRO 1
+  const plan = neoxPlan(r, c, o.gpus, o.trainTokens);
+  const mp = modelParallel(c);
   const data = (name: string) => [path.join(o.out, 'data', `${name}_text_document`)];
   return {
     // Model shape, from the HF config of the model the recipe continues.
     pipe_parallel_size: 1,
-    model_parallel_size: big ? 2 : 1,
+    model_parallel_size: mp,
     num_layers: c.num_hidden_layers,
     hidden_size: c.hidden_size,
     num_attention_heads: c.num_attention_heads,
@@ -101,10 +119,10 @@ export function neoxConfig(r: Recipe, c: NeoXConfig, o: { gpus: number; trainTok
     no_weight_tying: !c.tie_word_embeddings,
     gpt_j_residual: c.use_parallel_residual,
     activation: 'gelu',
-    ...(derive(c).exactGelu ? {} : { openai_gelu: true }), // tanh-approximate GELU
+    // NeoX's fused bias-GELU is the tanh approximation; unfused it is exact (torch's F.gelu).
+    bias_gelu_fusion: !derive(c).exactGelu,
     output_layer_parallelism: 'column',
     scaled_upper_triang_masked_softmax_fusion: true,
-    bias_gelu_fusion: true,
     // Optimizer and schedule, from the recipe.
     optimizer: { type: 'Adam', params: { lr: t.lr, betas: [t.beta1, t.beta2], eps: t.eps } },
     min_lr: t.min_lr,
@@ -118,8 +136,10 @@ export function neoxConfig(r: Recipe, c: NeoXConfig, o: { gpus: number; trainTok
     // Batch: the recipe's tokens per step on `gpus` GPUs.
     train_micro_batch_size_per_gpu: t.micro_batch,
     gradient_accumulation_steps: plan.accum,
-    zero_optimization: { stage: big ? 1 : 0, allgather_partitions: true, allgather_bucket_size: 500000000, overlap_comm: true, reduce_scatter: true, reduce_bucket_size: 500000000, contiguous_gradients: true, cpu_offload: false },
-    fp16: { enabled: true, type: 'bfloat16', auto_cast: true, loss_scale: 0, loss_scale_window: 1000, initial_scale_power: 12, hysteresis: 2, min_loss_scale: 1 },
+    zero_optimization: { stage: mp > 1 ? 1 : 0, allgather_partitions: true, allgather_bucket_size: 500000000, overlap_comm: true, reduce_scatter: true, reduce_bucket_size: 500000000, contiguous_gradients: true, cpu_offload: false },
+    // Current GPT-NeoX reads bf16 from these two keys (an fp16 block would mean fp16).
+    precision: 'bfloat16',
+    bf16: { enabled: true },
     fp32_allreduce: true,
     checkpoint_activations: true,
     checkpoint_num_layers: 1,
@@ -127,15 +147,17 @@ export function neoxConfig(r: Recipe, c: NeoXConfig, o: { gpus: number; trainTok
     synchronize_each_layer: true,
     hidden_dropout: 0,
     attention_dropout: 0,
-    // Data: the selection, Fin-test as validation, Pile-test as test.
+    // Data: the selection, Fin-test as validation, Pile-test as test (GPT-NeoX needs a test
+    // split: without a Pile-test, Fin-test again).
     data_impl: 'mmap',
     train_data_paths: data('train'),
     valid_data_paths: data('valid'),
-    ...(o.hasTest ? { test_data_paths: data('test') } : {}),
+    test_data_paths: data(o.hasTest ? 'test' : 'valid'),
     tokenizer_type: 'HFTokenizer',
     vocab_file: path.join(o.out, 'tokenizer.json'),
     // Continue from the converted base checkpoint with a fresh optimizer; save, evaluate, log.
-    load: path.join(o.out, 'checkpoints', 'base'),
+    // The converter writes the checkpoint to checkpoints/base and `latest` (naming it) beside.
+    load: path.join(o.out, 'checkpoints'),
     finetune: true,
     save: path.join(o.out, 'checkpoints', 'run'),
     checkpoint_factor: r.checkpoint.every,
@@ -159,11 +181,11 @@ export function neoxYaml(cfg: Record<string, unknown>): string {
 
 /** Runs what is missing (prepare, select), then writes DIR as described in the module comment. */
 export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportManifest> {
-  if (!Number.isInteger(o.gpus) || o.gpus < 1) throw new UserError(`--gpus: expected a whole number ≥ 1, got ${o.gpus}`);
   const info = modelInfo(r.model.init, (p) => path.resolve(p));
   if (!info.config) throw new UserError(`${r.file}: model.init ${r.model.init}: ${info.problem ?? 'no config.json and not a Pythia preset'}; the GPT-NeoX config needs the model's shape`);
   const out = path.resolve(o.out);
-  mkdirSync(path.join(out, 'data'), { recursive: true });
+  checkGpus(info.config, o.gpus); // before anything is written
+  mkdirSync(out, { recursive: true });
   const release = lockDir(out, 'cpt export');
   const tok = await loadTokenizer(r.data.tokenizer);
   try {
@@ -180,6 +202,7 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
       o.log(`${s.reused ? 'selection' : 'selected'}: ${s.record.selection.selected_docs} docs, ${s.record.selection.selected_tokens} tokens (${s.ids})`);
     }
     const sel = (await readSelectionRecord(selDir))!;
+    mkdirSync(path.join(out, 'data'), { recursive: true });
     const ids = await selectedIds({ ids: path.join(selDir, sel.ids_file) });
     const fin = r.data.fin_test_fraction;
     // The selection never holds Fin-test documents (they are not scored, so never selected).
@@ -198,7 +221,7 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
     const written = train.tokens + valid.tokens + (test?.tokens ?? 0);
     copyFileSync(r.data.tokenizer, path.join(out, 'tokenizer.json'));
 
-    const plan = neoxPlan(r, o.gpus, train.tokens);
+    const plan = neoxPlan(r, info.config, o.gpus, train.tokens);
     const cfg = neoxConfig(r, info.config, { gpus: o.gpus, trainTokens: train.tokens, finTestTokens: r.monitor.fin_test_tokens, hasTest: !!test, out });
     const header = `# GPT-NeoX config written by cpt export from ${r.file} (${new Date().toISOString()}).\n` +
       `# Keys as in GPT-NeoX configs/neox_arguments.md; those with no recipe counterpart take configs/pythia values.\n`;
@@ -286,7 +309,7 @@ All commands run from a GPT-NeoX checkout (EleutherAI/gpt-neox) with its require
 3. Convert the result back to Hugging Face format:
 
        python tools/ckpts/convert_neox_to_hf.py --input_dir ${path.join(out, 'checkpoints', 'run', `global_step${m.train_iters}`)} \\
-         --config_file ${path.join(out, 'neox.yml')} --output_dir ${path.join(out, 'hf')} --vocab-is-hf-tokenizer
+         --config_file ${path.join(out, 'neox.yml')} --output_dir ${path.join(out, 'hf')}
 
 4. Evaluate and plot with cpt:
 

@@ -8,7 +8,8 @@ import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeIndex, MegatronWriter, openMegatron } from '../../src/data/megatron.js';
 import { loadTokenizer, readTokenized } from '../../src/data/index.js';
-import { exportNeox, neoxYaml } from '../../src/export/neox.js';
+import { exportNeox, neoxPlan, neoxYaml } from '../../src/export/neox.js';
+import { modelInfo } from '../../src/recipe/model-info.js';
 import { readNeoxRun } from '../../src/monitor/neox-log.js';
 import { plotRuns } from '../../src/monitor/plot.js';
 import { loadRecipe } from '../../src/recipe/load.js';
@@ -119,6 +120,13 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
     expect([c.eval_interval, c.checkpoint_factor, c.finetune, c.tokenizer_type]).toEqual([7, 9, true, 'HFTokenizer']);
     expect([c.num_layers, c.hidden_size, c.num_attention_heads, c.rotary_pct, c.gpt_j_residual, c.no_weight_tying, c.pos_emb]).toEqual([2, 64, 4, 0.25, true, true, 'rotary']);
     expect(c.train_data_paths).toEqual([path.join(out, 'data', 'train_text_document')]);
+    // What current GPT-NeoX reads: the converter's `latest` sits in checkpoints/, bf16 from
+    // precision + bf16 (an fp16 block means fp16), exact GELU unfused (the fused one is tanh).
+    expect(c.load).toBe(path.join(out, 'checkpoints'));
+    expect(readFileSync(path.join(out, 'README.md'), 'utf8')).toMatch(new RegExp(`--output-dir ${path.join(out, 'checkpoints', 'base')} `));
+    expect([c.precision, c.bf16, c.fp16, c.openai_gelu, c.bias_gelu_fusion, c.activation]).toEqual(['bfloat16', { enabled: true }, undefined, undefined, false, 'gelu']);
+    expect(c.test_data_paths).toEqual([path.join(out, 'data', 'test_text_document')]);
+    expect(readFileSync(path.join(out, 'README.md'), 'utf8')).not.toMatch(/--vocab-is-hf-tokenizer/);
     // soft sampling is materialised as a document list that meets the token budget
     expect(m.sampling).toBe('soft');
     expect(m.sampling_note).toMatch(/materialised/);
@@ -128,6 +136,27 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
     const py = spawnSync('python3', ['-c', 'import sys, yaml, json; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', path.join(out, 'neox.yml')], { encoding: 'utf8' });
     if (py.status === 0) expect(JSON.parse(py.stdout)).toEqual(c);
     else console.log('PyYAML not installed: skipped reading neox.yml with it');
+  });
+
+  it('model parallelism: Pythia-6.9b on 8 GPUs has 4 data-parallel ranks; a --gpus it does not divide is refused before anything is written', async () => {
+    const r = await loadRecipe(path.join(ROOT, 'recipes', 'dacp-6.9b.yaml'));
+    const c = modelInfo(r.model.init, (p) => p).config!;
+    const p = neoxPlan(r, c, 8, 1e9);
+    expect(p.tokensPerIter).toBe(r.train.batch_tokens);
+    expect(p.tokensPerIter).toBe(r.train.micro_batch * r.train.seq_len * p.accum * 4);
+    expect(() => neoxPlan(r, c, 3, 1e9)).toThrow('--gpus 3: GPT-NeoX splits this model over model_parallel_size 2 GPUs; use a multiple of 2');
+    const out = path.join(mkdtempSync(path.join(tmp, 'r-')), 'neox');
+    await expect(exportNeox(r, { out, gpus: 3, ...quiet })).rejects.toThrow(/--gpus 3/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('a selection smaller than one iteration is said to repeat; without a Pile-test the test split is Fin-test', async () => {
+    const t = await writeTinyRecipe({ name: 'small', method: 'ets-dacp', overrides: { data: { pile_test: [] }, selection: { budget: 0.05 }, train: { batch_tokens: 65536, micro_batch: 4, seq_len: 32 } }, dir: mkdtempSync(path.join(tmp, 'r-')) });
+    const out = path.join(t.dir, 'neox');
+    const m = await exportNeox(await loadRecipe(t.file), { out, gpus: 1, ...quiet });
+    expect(m.notes.find((n) => n.includes('pass over it'))).toMatch(/^the selection is \d+ tokens and 1 iteration\(s\) of 65536 tokens pass over it \d+\.\d times \(the recipe asks for 1\)/);
+    const c = YAML.parse(readFileSync(path.join(out, 'neox.yml'), 'utf8')) as { test_data_paths: string[] };
+    expect(c.test_data_paths).toEqual([path.join(out, 'data', 'valid_text_document')]);
   });
 
   it('bad input: unknown --to, a wrong --dtype, --existing without a selection, one line each', async () => {
