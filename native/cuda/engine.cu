@@ -161,8 +161,8 @@ class Engine final : public EngineBase {
     checkLengths(lengths, B, T);
     forward(ids, B, T);
     CUDA_CHECK(cudaMemcpy(lengths_, lengths, B * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CPT_LAUNCH(meanHiddenKernel, dim3(cdiv(d_.D, kThreads), B), kThreads)(xf_, meanf_, rstdf_, lnfw_, lnfb_, lengths_, dOut_, T,
-                                                                  d_.D);
+    CPT_LAUNCH(meanHiddenKernel, dim3(cdiv(d_.D, kThreads), B), kThreads)(xf_, meanf_, rstdf_, lnfw_, lnfb_, lengths_,
+                                                                          dOut_, T, d_.D);
     LAUNCH_CHECK();
     CUDA_CHECK(cudaMemcpy(out, dOut_, (size_t)B * d_.D * sizeof(float), cudaMemcpyDeviceToHost));
   }
@@ -183,8 +183,9 @@ class Engine final : public EngineBase {
     }
     const AdamStep a = adamStep(o, norm, ++step);
     for (const ParamInfo& p : params) {
-      CPT_LAUNCH(adamwKernel, blocksFor(p.size), kThreads)(w_ + p.offset, g_ + p.offset, m_ + p.offset, v_ + p.offset, p.size,
-                                                    a.coef, a.b1, a.b2, a.eps, a.stepSize, a.bc2s, p.decay ? a.decay : 1.f);
+      CPT_LAUNCH(adamwKernel, blocksFor(p.size), kThreads)(w_ + p.offset, g_ + p.offset, m_ + p.offset, v_ + p.offset,
+                                                           p.size, a.coef, a.b1, a.b2, a.eps, a.stepSize, a.bc2s,
+                                                           p.decay ? a.decay : 1.f);
       LAUNCH_CHECK();
     }
     stale_ = true;

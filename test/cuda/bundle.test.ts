@@ -3,7 +3,6 @@
  * reach, finds the addon and the CUDA library where a checkout keeps them, and trains with
  * engine.kind: cuda (here on the simulator): what verify.sh runs on a GPU machine without npm.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import { ADDON_PATH, CUDA_SIM_LIB_PATH } from '../../src/engine/native/index.js'
 import { ROOT } from '../../src/util/paths.js';
 import { bundleCli } from '../../scripts/bundle-cli.js';
 import { writeTinyRecipe } from '../helpers/tiny-recipe.js';
-import { simMissing } from './sim.js';
+import { run, simMissing } from './sim.js';
 
 describe('the bundled CLI', () => {
   it('trains a tiny recipe on the cuda engine from a directory with no node_modules', { timeout: 120_000 }, async () => {
@@ -27,11 +26,11 @@ describe('the bundled CLI', () => {
       copyFileSync(f, to);
     }
     const r = await writeTinyRecipe({ name: 'bundled', overrides: { train: { max_steps: 3 }, monitor: { every: 3 }, checkpoint: { every: 3 }, engine: { kind: 'cuda', precision: 'fp32' } } });
-    const run = spawnSync(process.execPath, [path.join(root, 'dist', 'cpt', 'cpt.js'), 'train', r.file], {
-      cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: root, CPT_CUDA_SIM: '1', CPT_DATA: process.env.CPT_DATA ?? '' },
-    });
-    expect(run.status, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/engine +cuda on cuda-sim/);
-    expect(run.stdout).toMatch(/^step 3\/3 \| loss \d/m);
+    // Only PATH and HOME from this process: no NODE_PATH, no tsx.
+    const env = { PATH: process.env.PATH ?? '', HOME: root, CPT_CUDA_SIM: '1' };
+    const t = await run('env', ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, path.join(root, 'dist', 'cpt', 'cpt.js'), 'train', r.file], { cwd: root });
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/engine +cuda on cuda-sim/);
+    expect(t.stdout).toMatch(/^step 3\/3 \| loss \d/m);
   });
 });

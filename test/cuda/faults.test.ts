@@ -4,31 +4,30 @@
  * out, an index one past the end, a shuffle that only half a warp reaches) and each copy must fail.
  */
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { goldenDir } from '../helpers/golden.js';
 import { ROOT } from '../../src/util/paths.js';
-import { ASAN_DIR, SIM_DIR, runSim, simMissing, verdicts } from './sim.js';
+import { ASAN_DIR, SIM_DIR, run, runSim, simMissing, verdicts } from './sim.js';
 
 const CUDA_SRC = path.join(ROOT, 'native', 'cuda');
 const jobs = `-j${Math.min(4, os.availableParallelism())}`;
 
-function make(args: string[], cwd = CUDA_SRC): void {
-  const r = spawnSync('make', ['-s', ...args, jobs], { cwd, encoding: 'utf8' });
+async function make(args: string[], cwd = CUDA_SRC): Promise<void> {
+  const r = await run('make', ['-s', ...args, jobs], { cwd, timeoutMs: 600_000 });
   if (r.status !== 0) throw new Error(`make ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
 }
 
 describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () => {
-  it('builds and runs golden, parity and the simulator checks with no report', () => {
+  it('builds and runs golden, parity and the simulator checks with no report', async () => {
     expect(simMissing()).toBeUndefined();
-    make(['sim', 'SAN=1']);
+    await make(['sim', 'SAN=1']);
     const runs = [
-      runSim(path.join(ASAN_DIR, 'cuda_check'), ['golden', goldenDir()]),
-      runSim(path.join(ASAN_DIR, 'cuda_check'), ['parity', '24', '1'], { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '40', CPT_SIM_ORDER: 'shuffled' }),
-      runSim(path.join(ASAN_DIR, 'sim_check'), ['runtime']),
-      runSim(path.join(ASAN_DIR, 'sim_check'), ['simt']),
+      await runSim(path.join(ASAN_DIR, 'cuda_check'), ['golden', goldenDir()]),
+      await runSim(path.join(ASAN_DIR, 'cuda_check'), ['parity', '24', '1'], { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '40', CPT_SIM_ORDER: 'shuffled' }),
+      await runSim(path.join(ASAN_DIR, 'sim_check'), ['runtime']),
+      await runSim(path.join(ASAN_DIR, 'sim_check'), ['simt']),
     ];
     for (const r of runs) {
       expect(r.out).not.toMatch(/ERROR: AddressSanitizer|runtime error:/);
@@ -41,7 +40,7 @@ describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () 
 
 // A copy of native/cuda with one edit to kernels.cuh, built as a library beside the simulator's
 // cuda_check (found through its $ORIGIN rpath), run on the golden fixture.
-function mutant(from: string, to: string) {
+async function mutant(from: string, to: string) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-mutant-'));
   cpSync(CUDA_SRC, path.join(dir, 'native', 'cuda'), { recursive: true });
   mkdirSync(path.join(dir, 'native', 'src'));
@@ -51,26 +50,26 @@ function mutant(from: string, to: string) {
   if (!src.includes(from)) throw new Error(`kernels.cuh no longer has: ${from}`);
   writeFileSync(file, src.replace(from, to));
   const out = path.join(dir, 'out');
-  make(['sim-lib', `SIMOUT=${out}`], path.join(dir, 'native', 'cuda'));
+  await make(['sim-lib', `SIMOUT=${out}`], path.join(dir, 'native', 'cuda'));
   copyFileSync(path.join(SIM_DIR, 'cuda_check'), path.join(out, 'cuda_check'));
-  return runSim(path.join(out, 'cuda_check'), ['golden', goldenDir()]);
+  return await runSim(path.join(out, 'cuda_check'), ['golden', goldenDir()]);
 }
 
 describe('mutations of the kernels are caught', () => {
-  it('a removed barrier (blockSum reuses its shared memory too early): wrong values', () => {
-    const r = mutant('  __syncthreads();  // sh may still be read by a previous call\n', '');
+  it('a removed barrier (blockSum reuses its shared memory too early): wrong values', async () => {
+    const r = await mutant('  __syncthreads();  // sh may still be read by a previous call\n', '');
     expect(r.status).not.toBe(0);
     expect(verdicts(r)).toEqual({ golden_fp32: 'FAIL', golden_bf16: 'FAIL' });
   });
 
-  it('an index one past the end (the embedding copy): an out-of-bounds fault naming kernel, block and thread', () => {
-    const r = mutant('for (int j = threadIdx.x; j < D; j += blockDim.x) x[r * D + j] = src[j];', 'for (int j = threadIdx.x; j <= D; j += blockDim.x) x[r * D + j] = src[j];');
+  it('an index one past the end (the embedding copy): an out-of-bounds fault naming kernel, block and thread', async () => {
+    const r = await mutant('for (int j = threadIdx.x; j < D; j += blockDim.x) x[r * D + j] = src[j];', 'for (int j = threadIdx.x; j <= D; j += blockDim.x) x[r * D + j] = src[j];');
     expect(r.status).not.toBe(0);
     expect(r.out).toMatch(/cuda-sim: kernel embedKernel block \(\d+,0,0\): (out-of-bounds: an access \d+ bytes past the end of allocation #\d+|a write \d+ bytes past the end of allocation #\d+)/);
   });
 
-  it('a shuffle reached by half a warp: a warp-divergence error naming both places', () => {
-    const r = mutant(
+  it('a shuffle reached by half a warp: a warp-divergence error naming both places', async () => {
+    const r = await mutant(
       '  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n  __syncthreads();  // sh may',
       '  if ((threadIdx.x & 31) < 16)\n    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n  __syncthreads();  // sh may',
     );

@@ -22,25 +22,25 @@ describe('the SIMT simulator', () => {
     expect(simMissing()).toBeUndefined();
   });
 
-  it('its cuBLASLt agrees with the CPU engine GEMM over random shapes, layouts and batch strides, bitwise repeatably', () => {
-    const r = runSim(simCheck, ['gemm', '300']);
+  it('its cuBLASLt agrees with the CPU engine GEMM over random shapes, layouts and batch strides, bitwise repeatably', async () => {
+    const r = await runSim(simCheck, ['gemm', '300']);
     expect(verdicts(r), r.out).toEqual({ gemm_vs_cpu: 'pass', gemm_bitwise_repeat: 'pass' });
   });
 
-  it('its cuBLASLt refuses what the real one refuses', () => {
-    const r = runSim(simCheck, ['refuse']);
+  it('its cuBLASLt refuses what the real one refuses', async () => {
+    const r = await runSim(simCheck, ['refuse']);
     expect(r.status, r.out).toBe(0);
     expect(Object.keys(verdicts(r))).toEqual(expect.arrayContaining(['refuse_k_mismatch', 'refuse_ld_below_rows', 'refuse_unsupported_types', 'refuse_broken_alignment_promise', 'refuse_host_operand', 'refuse_algo_of_another_problem', 'refuse_operand_past_allocation']));
   });
 
-  it('answers launch limits, copies and bad pointers as the runtime does; poisons memory; rounds bf16 to nearest even', () => {
-    const r = runSim(simCheck, ['runtime']);
+  it('answers launch limits, copies and bad pointers as the runtime does; poisons memory; rounds bf16 to nearest even', async () => {
+    const r = await runSim(simCheck, ['runtime']);
     expect(r.status, r.out).toBe(0);
     expect(Object.values(verdicts(r)).every((v) => v === 'pass') && r.values.size >= 17).toBe(true);
   });
 
-  it('models shuffles, ballots and barriers, and names divergence', () => {
-    const r = runSim(simCheck, ['simt']);
+  it('models shuffles, ballots and barriers, and names divergence', async () => {
+    const r = await runSim(simCheck, ['simt']);
     expect(r.status, r.out).toBe(0);
     expect(verdicts(r)).toMatchObject({ divergent_shuffle_detected: 'pass', divergent_barrier_detected: 'pass', different_barriers_detected: 'pass', partial_masks: 'pass' });
   });
@@ -49,15 +49,15 @@ describe('the SIMT simulator', () => {
 describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (order) => {
   const env = { CPT_SIM_ORDER: order, CPT_SIM_SEED: '7' };
 
-  it('matches both golden fixtures in fp32 and bf16', () => {
+  it('matches both golden fixtures in fp32 and bf16', async () => {
     for (const dir of [goldenDir(), VARIANT]) {
-      const r = runSim(cudaCheck, ['golden', dir], env);
+      const r = await runSim(cudaCheck, ['golden', dir], env);
       expect(verdicts(r), r.out).toEqual({ golden_fp32: 'pass', golden_bf16: 'pass' });
     }
   });
 
-  it('matches the CPU engine on four configs (one AdamW step), is deterministic, and recomputation changes no bit', () => {
-    const r = runSim(cudaCheck, ['parity', '40', '2'], { ...env, ...PARITY });
+  it('matches the CPU engine on four configs (one AdamW step), is deterministic, and recomputation changes no bit', async () => {
+    const r = await runSim(cudaCheck, ['parity', '40', '2'], { ...env, ...PARITY });
     expect(verdicts(r), r.out).toEqual({
       'parity_parallel-r0.25-untied': 'pass', 'parity_sequential-r0.5-tied-tanh': 'pass', 'parity_parallel-r0-untied': 'pass', 'parity_sequential-r1-untied': 'pass',
       deterministic_fp32: 'pass', recompute_bitwise_fp32: 'pass', deterministic_bf16: 'pass', recompute_bitwise_bf16: 'pass',

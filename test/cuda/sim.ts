@@ -3,7 +3,7 @@
  * built by `npm ci` (scripts/build-native.mjs) with g++ alone, and a runner that parses their
  * `name=value` lines.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../../src/util/paths.js';
@@ -26,8 +26,19 @@ export interface SimRun {
   values: Map<string, string>;
 }
 
-export function runSim(bin: string, args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): SimRun {
-  const r = spawnSync(bin, args, { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0', ...env } });
+/** Runs a command without blocking the test worker (long synchronous children starve its RPC). */
+export function run(cmd: string, args: string[], o: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, timeout: o.timeoutMs ?? 300_000 });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+export async function runSim(bin: string, args: string[], env: Record<string, string> = {}): Promise<SimRun> {
+  const r = await run(bin, args, { env: { ASAN_OPTIONS: 'detect_leaks=0', ...env } });
   const values = new Map<string, string>();
   for (const line of r.stdout.split('\n')) {
     const m = /^([\w.-]+)=(.*)$/.exec(line);

@@ -4,8 +4,8 @@
  * run on the CPU. Its loss curve must equal the CPU engine's within fp32 tolerance, and a run
  * killed mid-way and resumed must end bitwise equal to one that was not.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetrics, type MetricRecord } from '../../src/monitor/metrics.js';

@@ -3,7 +3,6 @@
  * preflight stops with a diagnosis (a fake nvidia-smi stands in for the driver's), and on the
  * simulator build it runs its steps, cuts them at the deadline and still prints its summary.
  */
-import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,11 +10,11 @@ import { describe, expect, it } from 'vitest';
 import { goldenDir } from '../helpers/golden.js';
 import { CUDA_GPU_LIB_PATH } from '../../src/engine/native/index.js';
 import { ROOT } from '../../src/util/paths.js';
-import { simMissing } from './sim.js';
+import { run, simMissing } from './sim.js';
 
 const gpuBuilt = existsSync(path.join(path.dirname(CUDA_GPU_LIB_PATH), 'cuda_check'));
 
-function verify(env: Record<string, string>, args: string[] = [], smi?: string) {
+async function verify(env: Record<string, string>, args: string[] = [], smi?: string) {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'cpt-verify-'));
   const bin = path.join(tmp, 'bin');
   mkdirSync(bin);
@@ -25,9 +24,7 @@ function verify(env: Record<string, string>, args: string[] = [], smi?: string) 
   }
   const out = path.join(tmp, 'out');
   const t0 = Date.now();
-  const r = spawnSync('bash', [path.join(ROOT, 'native/cuda/verify.sh'), ...args], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, OUT: out, ...env },
-  });
+  const r = await run('bash', [path.join(ROOT, 'native/cuda/verify.sh'), ...args], { timeoutMs: 120_000, env: { PATH: `${bin}:${process.env.PATH}`, OUT: out, ...env } });
   const log = existsSync(path.join(out, 'verify.log')) ? readFileSync(path.join(out, 'verify.log'), 'utf8') : '';
   return { status: r.status, stdout: r.stdout, log, seconds: (Date.now() - t0) / 1000, tmp };
 }
@@ -35,8 +32,8 @@ function verify(env: Record<string, string>, args: string[] = [], smi?: string) 
 const summary = (s: string) => s.slice(s.indexOf('# summary')).trim().split('\n').slice(1);
 
 describe('verify.sh without a GPU', () => {
-  it.runIf(gpuBuilt)('the preflight stops at once, naming the missing device, with the log and summary written', () => {
-    const r = verify({}, [], 'NVIDIA H200, 580.159.03, 143771 MiB, 9.0');
+  it.runIf(gpuBuilt)('the preflight stops at once, naming the missing device, with the log and summary written', async () => {
+    const r = await verify({}, [], 'NVIDIA H200, 580.159.03, 143771 MiB, 9.0');
     expect(r.status).toBe(1);
     expect(r.seconds).toBeLessThan(20);
     const s = summary(r.log);
@@ -47,22 +44,22 @@ describe('verify.sh without a GPU', () => {
     expect(r.stdout).toBe(r.log); // everything printed reached the log
   });
 
-  it('an old driver is named before anything runs', () => {
-    const r = verify({}, [], 'NVIDIA A100-SXM4-80GB, 535.104.05, 81920 MiB, 8.0');
+  it('an old driver is named before anything runs', async () => {
+    const r = await verify({}, [], 'NVIDIA A100-SXM4-80GB, 535.104.05, 81920 MiB, 8.0');
     expect(r.status).toBe(1);
     expect(summary(r.log)).toContain('diagnosis=driver 535.104.05: the CUDA engine is built with CUDA 13, which needs driver R580 or newer');
   });
 
-  it('no nvidia-smi: no driver', () => {
-    const r = verify({ PATH: '/usr/bin:/bin' });
+  it('no nvidia-smi: no driver', async () => {
+    const r = await verify({ PATH: '/usr/bin:/bin' });
     expect(summary(r.log)).toContain('diagnosis=nvidia-smi not found: no NVIDIA driver on this machine');
   });
 
-  it('on the simulator: golden passes, parity is cut at the deadline, later steps are skipped, the summary still comes', () => {
+  it('on the simulator: golden passes, parity is cut at the deadline, later steps are skipped, the summary still comes', async () => {
     expect(simMissing()).toBeUndefined();
     const data = mkdtempSync(path.join(os.tmpdir(), 'cpt-verify-data-'));
     cpSync(goldenDir(), path.join(data, 'neox-tiny'), { recursive: true });
-    const r = verify({ CPT_CUDA_SIM: '1', VERIFY_DATA: data }, ['35']);
+    const r = await verify({ CPT_CUDA_SIM: '1', VERIFY_DATA: data }, ['35']);
     expect(r.status).toBe(1);
     expect(r.seconds).toBeLessThan(35 + 10);
     const s = summary(r.log);
