@@ -96,7 +96,7 @@ export function neoxPlan(r: Recipe, c: NeoXConfig, gpus: number, trainTokens: nu
 }
 
 /** The GPT-NeoX config (as an object; written as YAML) that mirrors the recipe. */
-export function neoxConfig(r: Recipe, c: NeoXConfig, o: { gpus: number; trainTokens: number; finTestTokens: number; hasTest: boolean; out: string }): Record<string, unknown> {
+export function neoxConfig(r: Recipe, c: NeoXConfig, o: { gpus: number; trainTokens: number; finTestTokens: number; validTokens: number; hasTest: boolean; out: string }): Record<string, unknown> {
   const t = r.train;
   const plan = neoxPlan(r, c, o.gpus, o.trainTokens);
   const mp = modelParallel(c);
@@ -162,7 +162,9 @@ export function neoxConfig(r: Recipe, c: NeoXConfig, o: { gpus: number; trainTok
     save: path.join(o.out, 'checkpoints', 'run'),
     checkpoint_factor: r.checkpoint.every,
     eval_interval: r.monitor.every,
-    eval_iters: Math.max(1, Math.ceil(o.finTestTokens / plan.tokensPerIter)),
+    // The recipe's Fin-test tokens per evaluation, but no more than the validation split holds
+    // (GPT2Dataset would otherwise cycle a small Fin-test thousands of times).
+    eval_iters: Math.max(1, Math.min(Math.ceil(o.finTestTokens / plan.tokensPerIter), Math.floor(o.validTokens / plan.tokensPerIter))),
     log_interval: 10,
     steps_per_print: 10,
     distributed_backend: 'nccl',
@@ -222,7 +224,7 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
     copyFileSync(r.data.tokenizer, path.join(out, 'tokenizer.json'));
 
     const plan = neoxPlan(r, info.config, o.gpus, train.tokens);
-    const cfg = neoxConfig(r, info.config, { gpus: o.gpus, trainTokens: train.tokens, finTestTokens: r.monitor.fin_test_tokens, hasTest: !!test, out });
+    const cfg = neoxConfig(r, info.config, { gpus: o.gpus, trainTokens: train.tokens, finTestTokens: r.monitor.fin_test_tokens, validTokens: valid.tokens, hasTest: !!test, out });
     const header = `# GPT-NeoX config written by cpt export from ${r.file} (${new Date().toISOString()}).\n` +
       `# Keys as in GPT-NeoX configs/neox_arguments.md; those with no recipe counterpart take configs/pythia values.\n`;
     await writeFileAtomic(path.join(out, 'neox.yml'), header + neoxYaml(cfg));

@@ -1,6 +1,6 @@
 // cpt export --to neox: the Megatron indexed-dataset bytes (checked against a hand-built file),
 // round trips of real exports, the GPT-NeoX config's numbers, and the GPT-NeoX log reader.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -157,6 +157,21 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
     expect(m.notes.find((n) => n.includes('pass over it'))).toMatch(/^the selection is \d+ tokens and 1 iteration\(s\) of 65536 tokens pass over it \d+\.\d times \(the recipe asks for 1\)/);
     const c = YAML.parse(readFileSync(path.join(out, 'neox.yml'), 'utf8')) as { test_data_paths: string[] };
     expect(c.test_data_paths).toEqual([path.join(out, 'data', 'valid_text_document')]);
+  });
+
+  // GPT-NeoX's own argument parsing, reader and GPT2Dataset on two exports (scripts/check-neox.sh);
+  // runs where a GPT-NeoX checkout (NEOX_DIR) and a Python with its needs (NEOX_PYTHON) are given.
+  it.runIf(!!process.env.NEOX_DIR)('GPT-NeoX\'s own code reads the exports (scripts/check-neox.sh)', async () => {
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn('bash', [path.join(ROOT, 'scripts/check-neox.sh'), process.env.NEOX_DIR!], { cwd: ROOT });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d));
+      c.stderr.on('data', (d: Buffer) => (out += d));
+      c.on('close', (code) => resolve({ code, out }));
+    });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^check_neox_all=pass$/m);
+    expect(r.out.match(/^neox_tokens_per_iteration=pass/gm)).toHaveLength(2);
   });
 
   it('bad input: unknown --to, a wrong --dtype, --existing without a selection, one line each', async () => {
