@@ -1,7 +1,7 @@
 // cpt export --to neox: the Megatron indexed-dataset bytes (checked against a hand-built file),
 // round trips of real exports, the GPT-NeoX config's numbers, and the GPT-NeoX log reader.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -172,6 +172,24 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/^check_neox_all=pass$/m);
     expect(r.out.match(/^neox_tokens_per_iteration=pass/gm)).toHaveLength(2);
+  });
+
+  it('--out: a non-empty directory is refused (a GPT-NeoX checkout keeps its README.md); --force writes beside, never over, files cpt did not write; an earlier export is replaced', async () => {
+    const t = await writeTinyRecipe({ name: 'outdir', dir: mkdtempSync(path.join(tmp, 'r-')) });
+    const r = await loadRecipe(t.file);
+    const out = path.join(t.dir, 'gpt-neox');
+    mkdirSync(out);
+    writeFileSync(path.join(out, 'README.md'), '# GPT-NeoX\n');
+    await expect(exportNeox(r, { out, gpus: 1, ...quiet })).rejects.toThrow(`--out ${out} is not empty (README.md) and holds no earlier cpt export; choose another directory, or pass --force to write beside what is there`);
+    await expect(exportNeox(r, { out, gpus: 1, force: true, ...quiet })).rejects.toThrow(`--out ${out}: README.md already there and not written by cpt export, which never replaces such files; choose another directory`);
+    expect(readFileSync(path.join(out, 'README.md'), 'utf8')).toBe('# GPT-NeoX\n');
+    expect(existsSync(path.join(out, 'data'))).toBe(false);
+    const shared = path.join(t.dir, 'shared');
+    mkdirSync(shared);
+    writeFileSync(path.join(shared, 'notes.txt'), 'mine');
+    await exportNeox(r, { out: shared, gpus: 1, force: true, ...quiet });
+    expect(readFileSync(path.join(shared, 'notes.txt'), 'utf8')).toBe('mine');
+    await exportNeox(r, { out: shared, gpus: 1, ...quiet }); // an earlier export: replaced, no --force needed
   });
 
   it('bad input: unknown --to, a wrong --dtype, --existing without a selection, one line each', async () => {
