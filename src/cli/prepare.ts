@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadRecipe } from '../recipe/load.js';
 import type { InputFormat, SourceSpec } from '../recipe/types.js';
-import { FORMATS, pileTestDir, prepareCorpus, verifyCorpus, type PrepareProgress, type PrepareResult } from '../data/index.js';
+import { FORMATS, pileTestDir, prepareCorpus, verifyCorpus, verifyTokenCaches, type PrepareProgress, type PrepareResult } from '../data/index.js';
 import { UserError } from '../util/errors.js';
 import { fmtDuration } from '../util/progress.js';
 
@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .option('--skip-bad', 'skip bad records (bad JSON, missing field, bad UTF-8, empty file) and count them, instead of stopping')
     .option('--shard-mb <n>', 'target shard size in MB (recipe: data.shard_mb)', '')
     .option('--force', 'prepare again even if the manifest matches the inputs')
-    .option('--verify', 'check the prepared shards (recipe, or --out) against their manifest: size and sha256; prepares nothing')
+    .option('--verify', 'check the prepared shards (recipe, or --out) against their manifest (size, sha256) and their token caches against their checksums; prepares nothing')
     .addHelpText(
       'after',
       `
@@ -89,14 +89,20 @@ Every dropped record is counted in manifest.json under "skipped" (e.g. no_body f
 }
 
 async function verify(dirs: string[]): Promise<void> {
-  let bad = 0;
+  let bad = 0, badTokens = 0;
+  const show = (c: { file: string; ok: boolean; problem?: string }) => process.stdout.write(`${c.ok ? 'ok ' : 'BAD'} ${c.file}${c.problem ? `: ${c.problem}` : ''}\n`);
   for (const dir of dirs) {
     for (const c of await verifyCorpus(dir)) {
       if (!c.ok) bad++;
-      process.stdout.write(`${c.ok ? 'ok ' : 'BAD'} ${c.file}${c.problem ? `: ${c.problem}` : ''}\n`);
+      show(c);
+    }
+    for (const c of await verifyTokenCaches(dir)) {
+      if (!c.ok) badTokens++;
+      show(c);
     }
   }
   if (bad) throw new UserError(`${bad} shard(s) do not match their manifest; re-run \`cpt prepare --force\``);
+  if (badTokens) throw new UserError(`${badTokens} token cache file(s) damaged or stale; the next cpt select or cpt train re-tokenizes just those shards`);
 }
 
 function collect(v: string, prev: string[]): string[] {

@@ -23,7 +23,7 @@ export {
 } from './shards.js';
 export { DEFAULT_HELD_OUT_FRACTION, fmix64, fnv1a64, hashUnit, isHeldOut } from './split.js';
 export { loadTokenizer, type Tokenizer, type TokenizerOptions } from './tokenizer.js';
-export { readTokenized, tokenizeCorpus, type TokenizedDoc, type TokenizeOptions, type TokenizeProgress } from './token-cache.js';
+export { readTokenized, tokenizeCorpus, verifyTokenCaches, type TokenizedDoc, type TokenizeOptions, type TokenizeProgress } from './token-cache.js';
 export { openPacked, packDocuments, shuffle, type PackInput, type PackedDataset, type PackedManifest } from './pack.js';
 export { pileTestDir } from './paths.js';
 export * from './tasks/index.js';

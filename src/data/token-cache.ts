@@ -1,10 +1,14 @@
 /**
  * Token cache: each shard tokenized once into `<dir>/tokens/<tokenizer hash>/<shard>.tokens.arrow`
- * ({id: Utf8, ids: List<Int32>}) with a `<shard>.tokens.json` sidecar naming the shard's sha256,
- * written after it. Shards are independent, so selection workers on several machines can each
- * tokenize their share into the same directory; `index.json` sums a complete cache.
+ * ({id: Utf8, ids: List<Int32>}) with a `<shard>.tokens.json` sidecar naming the shard's sha256
+ * and the tokens file's own sha256, written after it. A tokens file is checked against its sha256
+ * before it is used (once per process); a damaged one counts as missing, so the next
+ * tokenization rebuilds just that shard. Shards are independent, so selection workers on several
+ * machines can each tokenize their share into the same directory; `index.json` sums a complete
+ * cache.
  */
-import { promises as fs } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Field, Int32, List, RecordBatch, RecordBatchFileWriter, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -23,6 +27,8 @@ interface ShardTokens {
   shard: string;
   sha256: string;
   file: string;
+  /** sha256 of the tokens file itself. */
+  fileSha256: string;
   docs: number;
   tokens: number;
 }
@@ -41,6 +47,8 @@ export interface TokenizeOptions {
   batchDocs?: number;
   /** Tokenize only the shards this returns true for (a selection worker's share); default all. */
   owns?: (shard: number) => boolean;
+  /** Told of each cached tokens file that fails its checksum (it is re-tokenized). */
+  onDamaged?: (file: string) => void;
 }
 
 export function tokenCacheDir(dir: string, tokenizerHash: string): string {
@@ -50,14 +58,52 @@ export function tokenCacheDir(dir: string, tokenizerHash: string): string {
 const INDEX = 'index.json';
 const sidecar = (cdir: string, shard: string): string => path.join(cdir, shard.replace(/\.arrow$/, '.tokens.json'));
 
-/** The sidecar of a shard when it matches the shard's current content, else null. */
-async function cachedShard(cdir: string, s: ShardInfo): Promise<ShardTokens | null> {
+async function hashFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 22 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Tokens files found intact in this process, by path and mtime: each is hashed once. */
+const intact = new Map<string, number>();
+
+type Cached = { state: 'ok'; e: ShardTokens } | { state: 'missing' | 'stale' } | { state: 'damaged'; file: string };
+
+/** A shard's cache: usable, missing, made from other shard content, or damaged (checksum). */
+async function cachedShard(cdir: string, s: ShardInfo): Promise<Cached> {
+  let e: ShardTokens;
   try {
-    const e = JSON.parse(await fs.readFile(sidecar(cdir, s.file), 'utf8')) as ShardTokens;
-    return e.sha256 === s.sha256 && (await fs.stat(path.join(cdir, e.file)).catch(() => null)) ? e : null;
+    e = JSON.parse(await fs.readFile(sidecar(cdir, s.file), 'utf8')) as ShardTokens;
   } catch {
-    return null;
+    return { state: 'missing' };
   }
+  // A cache from before tokens files carried their checksum is rebuilt once.
+  if (e.sha256 !== s.sha256 || !e.fileSha256) return { state: 'stale' };
+  const file = path.join(cdir, e.file);
+  const st = await fs.stat(file).catch(() => null);
+  if (!st) return { state: 'missing' };
+  if (intact.get(file) === st.mtimeMs) return { state: 'ok', e };
+  if ((await hashFile(file)) !== e.fileSha256) return { state: 'damaged', file };
+  intact.set(file, st.mtimeMs);
+  return { state: 'ok', e };
+}
+
+/** What `cpt prepare --verify` adds for the token caches of a prepared corpus: one line per shard. */
+export async function verifyTokenCaches(dir: string): Promise<{ file: string; ok: boolean; problem?: string }[]> {
+  const m = await readManifest(dir);
+  const caches = await fs.readdir(path.join(dir, 'tokens')).catch(() => [] as string[]);
+  const out: { file: string; ok: boolean; problem?: string }[] = [];
+  for (const c of caches) {
+    const cdir = path.join(dir, 'tokens', c);
+    for (const s of m.shards) {
+      const r = await cachedShard(cdir, s);
+      const file = path.join(cdir, s.file.replace(/\.arrow$/, '.tokens.arrow'));
+      if (r.state === 'ok') out.push({ file, ok: true });
+      else if (r.state === 'damaged') out.push({ file, ok: false, problem: 'fails its sha256 check (the next cpt select or cpt train re-tokenizes the shard)' });
+      else if (r.state === 'stale') out.push({ file, ok: false, problem: 'made from other shard content or without a checksum (re-tokenized when next used)' });
+    }
+  }
+  return out;
 }
 
 /**
@@ -72,7 +118,9 @@ export async function tokenizeCorpus(dir: string, tokenizer: Tokenizer, opts: To
   const totalDocs = owned.reduce((a, s) => a + s.docs, 0);
   let doneDocs = 0, doneTokens = 0, tokenized = 0;
   for (const s of owned) {
-    let e = await cachedShard(cdir, s);
+    const c = await cachedShard(cdir, s);
+    let e = c.state === 'ok' ? c.e : null;
+    if (c.state === 'damaged') opts.onDamaged?.(c.file);
     if (!e) {
       tokenized++;
       e = await tokenizeShard(dir, cdir, s, tokenizer, opts.batchDocs ?? 2048, (docs, tokens) => opts.onProgress?.({ docs: doneDocs + docs, tokens: doneTokens + tokens, totalDocs, tokenized }));
@@ -102,8 +150,9 @@ async function tokenizeShard(dir: string, cdir: string, s: ShardInfo, tokenizer:
     }
   }
   writer.finish();
-  await writeFileAtomic(path.join(cdir, file), writer.toUint8Array(true));
-  const e: ShardTokens = { shard: s.file, sha256: s.sha256, file, docs, tokens };
+  const bytes = writer.toUint8Array(true);
+  await writeFileAtomic(path.join(cdir, file), bytes);
+  const e: ShardTokens = { shard: s.file, sha256: s.sha256, file, fileSha256: createHash('sha256').update(bytes).digest('hex'), docs, tokens };
   // The sidecar goes last: a crash in between re-tokenizes the shard.
   await writeFileAtomic(sidecar(cdir, s.file), JSON.stringify(e) + '\n');
   return e;
@@ -139,8 +188,10 @@ export async function* readTokenized(
     cdir = path.join(dir, 'tokens', all[0]);
   }
   for (const s of shards) {
-    const e = await cachedShard(cdir, s);
-    if (!e) throw new UserError(`${cdir}: no token cache for ${s.file}, or a stale one (the shard changed since); tokenize the corpus first`);
+    const c = await cachedShard(cdir, s);
+    if (c.state === 'damaged') throw new UserError(`${c.file} fails its sha256 check (a damaged token cache); the next cpt select or cpt train re-tokenizes that shard`);
+    if (c.state !== 'ok') throw new UserError(`${cdir}: no token cache for ${s.file}, or a stale one (the shard changed since); tokenize the corpus first`);
+    const e = c.e;
     for await (const rb of readArrowBatches(path.join(cdir, e.file))) {
       // Decoding every id string is a good part of the read: skipped when nobody needs them.
       const ids = opts.docIds === false && !opts.split ? new Array<string>(rb.numRows).fill('') : (rb.getChild('id')!.toArray() as string[]);

@@ -74,7 +74,11 @@ export function selectionDir(r: Recipe): string {
 
 /** Tokenize the (owned shards of the) corpus into its token cache, reporting only real work. */
 async function tokenizeOnce(dir: string, tok: Tokenizer, o: SelectionOptions, owns?: (shard: number) => boolean): Promise<void> {
-  await tokenizeCorpus(dir, tok, { owns, onProgress: (p) => p.tokenized && o.onProgress?.({ phase: 'tokenize', tokenize: p }) });
+  await tokenizeCorpus(dir, tok, {
+    owns,
+    onProgress: (p) => p.tokenized && o.onProgress?.({ phase: 'tokenize', tokenize: p }),
+    onDamaged: (file) => o.onProgress?.({ phase: 'tokenize', message: `${file} fails its sha256 check (damaged); re-tokenizing its shard` }),
+  });
 }
 
 function scoreContext(r: Recipe, corpus: CorpusManifest, tok: Tokenizer, o: SelectionOptions): ScoreContext {

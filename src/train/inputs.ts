@@ -153,6 +153,7 @@ async function packOnce(
       tp.add(p.docs - last);
       last = p.docs;
     },
+    onDamaged: (file) => log(`${file} fails its sha256 check (damaged); re-tokenizing its shard`),
   });
   tp?.finish(`${t.tokens} tokens`);
   async function* filtered(): AsyncGenerator<TokenizedDoc[]> {

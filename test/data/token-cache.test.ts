@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenizer, openPacked, packDocuments, prepareCorpus, readDocs, readTokenized, tokenizeCorpus, type Tokenizer } from '../../src/data/index.js';
 import { FIN_SPECS, TOKENIZER } from './kit.js';
+import { ROOT } from '../../src/util/paths.js';
 
 let tmp: string;
 let tok: Tokenizer;
@@ -51,6 +53,31 @@ describe('token cache', () => {
     await tokenizeCorpus(dir(), tok); // cached: nothing rewritten
     const after = await Promise.all(files.map((f) => fs.stat(path.join(cacheDir, f)).then((s) => s.mtimeMs)));
     expect(after).toEqual(before);
+  }, 60_000);
+
+  it('a token changed in a cached file (B24): prepare --verify names it, reading refuses it, the next tokenization rebuilds that shard alone', async () => {
+    await tokenizeCorpus(dir(), tok);
+    const want = [];
+    for await (const b of readTokenized(dir(), tok)) want.push(...b.map((d) => Array.from(d.ids)));
+    const cacheDir = path.join(dir(), 'tokens', tok.hash.slice(0, 16));
+    const files = (await fs.readdir(cacheDir)).filter((f) => f.endsWith('.tokens.arrow')).sort();
+    const victim = path.join(cacheDir, files[0]);
+    const bytes = await fs.readFile(victim);
+    const at = Math.floor(bytes.length / 8) * 4; // inside the ids buffer, the file's bulk
+    bytes.writeInt32LE(bytes.readInt32LE(at) ^ 1, at);
+    await fs.writeFile(victim, bytes);
+    const v = spawnSync(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'prepare', '--verify', '--out', dir()], { encoding: 'utf8' });
+    expect(v.status).toBe(1);
+    expect(v.stdout).toContain(`BAD ${victim}: fails its sha256 check`);
+    expect(v.stdout.match(/^ok .*\.tokens\.arrow$/gm)).toHaveLength(files.length - 1);
+    await expect(readTokenized(dir(), tok).next()).rejects.toThrow(`${victim} fails its sha256 check (a damaged token cache)`);
+    const damaged: string[] = [];
+    const r = await tokenizeCorpus(dir(), tok, { onDamaged: (f) => damaged.push(f) });
+    expect(damaged).toEqual([victim]);
+    expect(r.tokenized).toBe(1);
+    const got = [];
+    for await (const b of readTokenized(dir(), tok)) got.push(...b.map((d) => Array.from(d.ids)));
+    expect(got).toEqual(want);
   }, 60_000);
 
   it('packs straight from the cache; a changed corpus makes the cache stale', async () => {
