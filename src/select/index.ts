@@ -89,6 +89,7 @@ function scoreContext(r: Recipe, corpus: CorpusManifest, tok: Tokenizer, o: Sele
     corpus,
     tok,
     onProgress: (p) => o.onProgress?.({ phase: 'score', score: p, totalDocs, totalChars }),
+    onDamaged: (file) => o.onProgress?.({ phase: 'score', message: `${file} fails its sha256 check (damaged); scoring it again` }),
     onShardDone: o.onShardDone,
   };
 }

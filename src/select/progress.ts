@@ -18,6 +18,8 @@ export function selectionProgress(out: NodeJS.WriteStream = process.stderr): { o
         if (p.phase !== 'score' && p.phase !== 'tokenize') out.write(`select: ${p.phase}${p.message ? `: ${p.message}` : ''}\n`);
         lastPhase = p.phase;
       }
+      // Notices while tokenizing or scoring (a damaged cache file being rebuilt).
+      if (p.message && (p.phase === 'score' || p.phase === 'tokenize')) out.write(`select: ${p.message}\n`);
       if (p.phase === 'tokenize' && p.tokenize) {
         const t = p.tokenize;
         bar ??= new Progress('select: tokenizing the corpus (once; scoring and training read the cache)', t.totalDocs, 'docs', out);

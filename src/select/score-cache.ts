@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { getMetric } from './metrics/registry.js';
 import { readScores, unionScores, writeScores, type ScoreTable } from './score-file.js';
-import { PARTS_DIR, scoreCorpus, scoreShards, type ScoreProgress, type ScoreRunOptions, type ShardInput } from './score-run.js';
+import { PARTS_DIR, scoreCorpus, scoreShards, sha256Of, type ScoreProgress, type ScoreRunOptions, type ShardInput } from './score-run.js';
 
 /** The corpus whose (non-held-out) documents are scored, and what scoring reports to. */
 export interface ScoreContext {
@@ -22,6 +22,8 @@ export interface ScoreContext {
   corpus: CorpusManifest;
   tok: Tokenizer;
   onProgress?: (p: ScoreProgress) => void;
+  /** Told of each cached score file that fails its checksum (it is rebuilt). */
+  onDamaged?: (file: string) => void;
   /** Tests: called after each scored shard (throw to simulate a crash). */
   onShardDone?: (shard: number) => void;
 }
@@ -53,10 +55,14 @@ function metricTable(c: ScoreContext, metric: string | null): { key: string } & 
   return { key, ...tablePaths(c.corpusDir, metric ?? 'tokens', key) };
 }
 
-/** True when the table at these paths was completed under this key. */
-async function isCached(t: { key: string; file: string; meta: string }): Promise<boolean> {
+/** True when the table at these paths was completed under this key and its file is intact. */
+async function isCached(t: { key: string; file: string; meta: string }, c: ScoreContext): Promise<boolean> {
   if (!existsSync(t.meta) || !existsSync(t.file)) return false;
-  return (JSON.parse(await fs.readFile(t.meta, 'utf8')) as { key?: string }).key === t.key;
+  const m = JSON.parse(await fs.readFile(t.meta, 'utf8')) as { key?: string; sha256?: string };
+  if (m.key !== t.key || !m.sha256) return false; // no checksum: a table from an older cpt, rescored
+  if ((await sha256Of(t.file)) === m.sha256) return true;
+  c.onDamaged?.(t.file);
+  return false;
 }
 
 /** A completed table, read back from its file. */
@@ -67,7 +73,7 @@ async function readTable(t: { key: string; file: string }): Promise<CachedScores
 /** Writes a finished table, then its meta (the marker that it is complete). */
 async function writeTable(t: { key: string; file: string; meta: string }, scores: ScoreTable, c: ScoreContext, what: Record<string, unknown>): Promise<CachedScores> {
   await writeScores(t.file, scores);
-  await writeFileAtomic(t.meta, JSON.stringify({ key: t.key, ...what, docs: scores.ids.length, corpus: c.corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
+  await writeFileAtomic(t.meta, JSON.stringify({ key: t.key, ...what, docs: scores.ids.length, sha256: await sha256Of(t.file), corpus: c.corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
   return { scores, key: t.key, file: t.file };
 }
 
@@ -97,13 +103,13 @@ export async function corpusScores(c: ScoreContext, metrics: readonly string[], 
   // ETS-DACP-com: the union is written too, so the selection names one table like the others.
   const key = sha(parts.map((p) => p.key));
   const t = { key, ...tablePaths(c.corpusDir, metrics.join('+'), key) };
-  if (await isCached(t)) return readTable(t);
+  if (await isCached(t, c)) return readTable(t);
   return writeTable(t, unionScores(parts.map((p) => p.scores)), c, { metrics });
 }
 
 async function metricScores(c: ScoreContext, metric: string | null, rescore: boolean): Promise<CachedScores> {
   const t = metricTable(c, metric);
-  if (!rescore && (await isCached(t))) return readTable(t);
+  if (!rescore && (await isCached(t, c))) return readTable(t);
   if (rescore) for (const f of [t.parts, t.file, t.meta]) await fs.rm(f, { recursive: true, force: true });
   const out = await writeTable(t, await withRun(c, t, metric, scoreCorpus), c, { metric });
   // Partial files are only needed until the merged table exists.
@@ -120,7 +126,7 @@ export async function scoreShare(c: ScoreContext, metrics: readonly string[], ow
   for (const m of scoreTables(metrics)) {
     const t = metricTable(c, m);
     out.tables.push(t.dir);
-    if (await isCached(t)) continue; // merged by an earlier job
+    if (await isCached(t, c)) continue; // merged by an earlier job
     out.scored += await withRun(c, t, m, (run) => scoreShards({ ...run, owns }));
   }
   return out;
@@ -137,6 +143,7 @@ async function scoreRun(c: ScoreContext, metric: string | null, key: string, dir
     scorers: metric === null ? [] : [{ metric, scorer: await getMetric(metric).scorer(r, c.tok) }],
     onProgress: c.onProgress,
     onShardDone: c.onShardDone,
+    onDamaged: c.onDamaged,
   };
 }
 

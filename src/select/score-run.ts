@@ -1,9 +1,11 @@
 /**
  * Scoring: one streaming pass over the corpus shards, every requested metric computed from the same
- * read. Each shard's scores go to a partial file plus a completion marker, so an interrupted run
- * resumes at the first unfinished shard, and workers on other machines can each score a share of
- * the shards into the same directory; when all are done they are merged into scores.arrow.
+ * read. Each shard's scores go to a partial file plus a completion marker holding the file's
+ * sha256, so an interrupted run resumes at the first unfinished shard, a damaged partial file is
+ * found and rescored alone, and workers on other machines can each score a share of the shards
+ * into the same directory; when all are done they are merged into scores.arrow.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -41,6 +43,8 @@ export interface ScoreRunOptions {
   onShardDone?: (shard: number) => void;
   /** Score only the shards this returns true for (a worker's share); default all. */
   owns?: (shard: number) => boolean;
+  /** Told of each partial file whose content no longer matches its marker (it is rescored). */
+  onDamaged?: (file: string) => void;
 }
 
 /** The folder of a table's per-shard partial files (removed once the merged table exists). */
@@ -52,6 +56,20 @@ export function partsDir(dir: string, key: string): string {
 
 function partFile(dir: string, i: number): string {
   return path.join(dir, `shard-${String(i).padStart(5, '0')}.arrow`);
+}
+
+export const sha256Of = async (file: string): Promise<string> => createHash('sha256').update(await fs.readFile(file)).digest('hex');
+
+/** A shard's partial file: complete (its marker's sha256 matches), never finished, or damaged. */
+async function partState(file: string): Promise<'done' | 'missing' | 'damaged'> {
+  const done = `${file}.done`;
+  if (!existsSync(done)) return 'missing';
+  try {
+    const m = JSON.parse(await fs.readFile(done, 'utf8')) as { sha256?: string };
+    return m.sha256 && (await sha256Of(file)) === m.sha256 ? 'done' : 'damaged';
+  } catch {
+    return 'damaged';
+  }
 }
 
 /** Score every shard not already complete under this key; returns the merged table. */
@@ -76,13 +94,14 @@ export async function scoreShards(o: ScoreRunOptions): Promise<number> {
   let scored = 0;
   for (const i of owned) {
     const file = partFile(pdir, i);
-    const done = `${file}.done`;
-    if (existsSync(done)) progress.skippedShards++;
+    const state = await partState(file);
+    if (state === 'done') progress.skippedShards++;
     else {
+      if (state === 'damaged') o.onDamaged?.(file);
       const part = await scoreShard(o.shards[i], o, progress);
       await writeScores(file, part);
       // The marker is written after the partial file: a crash between the two rescoring the shard.
-      await writeFileAtomic(done, JSON.stringify({ shard: o.shards[i].name, docs: part.ids.length }) + '\n');
+      await writeFileAtomic(`${file}.done`, JSON.stringify({ shard: o.shards[i].name, docs: part.ids.length, sha256: await sha256Of(file) }) + '\n');
       scored++;
     }
     progress.shard++;

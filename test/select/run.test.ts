@@ -2,7 +2,7 @@
  * End to end on a slice of the real kit (two Reuters SGML files, ~2000 docs): scoring, resumable
  * scoring, sampling per method, held-out exclusion, output readable as a corpus, report.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
@@ -131,6 +131,36 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     expect(Array.from(s1.scores.entropy)).toEqual(Array.from(s2.scores.entropy));
     expect(Array.from(s1.tokens)).toEqual(Array.from(s2.tokens));
     expect(selectedIds(res)).toEqual(selectedIds(ref));
+  });
+
+  it('a damaged score part (B22) or merged table is found by its checksum, named, scored again, and the selection equals an undamaged one', async () => {
+    const r = await recipe('damaged', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.1 });
+    const ref = await recipe('undamaged', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.1 });
+    await expect(runSelection(r, { rescore: true, onShardDone: (i) => { if (i === 1) throw new Error('simulated crash'); } })).rejects.toThrow('simulated crash');
+    const table = readdirSync(path.join(r.data.prepared_dir, 'scores')).find((d) => d.startsWith('entropy-'))!;
+    const parts = path.join(r.data.prepared_dir, 'scores', table, 'parts');
+    const part = path.join(parts, readdirSync(parts)[0], 'shard-00000.arrow');
+    const flip = (file: string) => {
+      const b = readFileSync(file);
+      b[Math.floor(b.length / 2)] ^= 0x40; // a byte of the scores, as in the fault sweep
+      writeFileSync(file, b);
+    };
+    flip(part);
+    const notices: string[] = [];
+    let skipped = -1;
+    const res = await runSelection(r, { onProgress: (p) => { if (p.message) notices.push(p.message); if (p.score) skipped = p.score.skippedShards; } });
+    expect(notices).toContain(`${part} fails its sha256 check (damaged); scoring it again`);
+    expect(skipped).toBe(1); // shard 1 was intact and kept; shard 0 rescored
+    const want = await runSelection(ref, { rescore: true });
+    expect(selectedIds(res)).toEqual(selectedIds(want));
+    // The merged table: damaged after the run, found by the next one.
+    flip(res.scores!);
+    const again: string[] = [];
+    const res2 = await runSelection(r, { onProgress: (p) => { if (p.message) again.push(p.message); } });
+    expect(again).toContain(`${res.scores} fails its sha256 check (damaged); scoring it again`);
+    expect(selectedIds(res2)).toEqual(selectedIds(want));
+    const a = await readScores(res2.scores!), b = await readScores(want.scores!);
+    expect(Array.from(a.scores.entropy)).toEqual(Array.from(b.scores.entropy));
   });
 
   it('DACP takes the whole non-held-out corpus; TACP takes the task train text', async () => {
