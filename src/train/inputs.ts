@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -140,7 +141,14 @@ async function packOnce(
   const manifest = await readManifest(corpusDir);
   const stamp: PackStamp = { corpus: manifest.fingerprint, tokenizer: tok.hash, seq_len: seqLen, seed, filter: filter.what };
   const stampFile = out.replace(/\.json$/, '') + '.stamp.json';
-  if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === JSON.stringify(stamp)) return openPacked(out);
+  // The stamp names what was packed and the packed tokens' sha256: reused only when both hold.
+  if (existsSync(out) && existsSync(stampFile)) {
+    const { sha256, ...was } = JSON.parse(readFileSync(stampFile, 'utf8')) as PackStamp & { sha256?: string };
+    if (JSON.stringify(was) === JSON.stringify(stamp)) {
+      if (sha256 && existsSync(`${out}.bin`) && hashFile(`${out}.bin`) === sha256) return openPacked(out);
+      if (sha256) log(`${out}.bin fails its sha256 check (damaged); packing it again`);
+    }
+  }
 
   const name = path.basename(out).replace(/\.packed\.json$/, '');
   // Shown only when shards are actually tokenized (a cached corpus reports nothing new).
@@ -163,10 +171,12 @@ async function packOnce(
     }
   }
   const pm = await packDocuments({ docs: filtered(), seqLen, seed, out, eosId: tok.eosId });
-  await writeFileAtomic(stampFile, JSON.stringify(stamp));
+  await writeFileAtomic(stampFile, JSON.stringify({ ...stamp, sha256: hashFile(`${out}.bin`) }));
   log(`packed ${name}: ${pm.docs} docs → ${pm.count} rows × ${seqLen} tokens (${out})`);
   return openPacked(out);
 }
+
+const hashFile = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 function progressOf(label: string, log: (l: string) => void): (p: { docs: number; inputBytes: number; totalInputBytes: number }) => void {
   let lastT = 0;

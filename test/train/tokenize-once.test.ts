@@ -3,7 +3,8 @@
  * packs the chosen ids (and Fin-test) from the same cache, and a second recipe over the same
  * corpus tokenizes nothing. Counted at the tokenizer: every text handed to encodeBatch.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { writeTinyRecipe } from '../helpers/tiny-recipe.js';
 import { loadRecipe } from '../../src/recipe/load.js';
@@ -55,5 +56,23 @@ describe('one tokenization per corpus', { timeout: 180_000 }, () => {
     const d = await loadRecipe(dacp.file);
     (await prepareTrainInputs(d, quiet)).close();
     expect(ofCorpus(encoded)).toBe(0);
+  });
+
+  it('packed rows carry their sha256: a damaged packed file is named and packed again, with the same rows', async () => {
+    const t = await writeTinyRecipe({ name: 'packed', method: 'dacp' });
+    dirs.push(t.dir);
+    const r = await loadRecipe(t.file);
+    const first = await prepareTrainInputs(r, { log: () => {} });
+    const rows = first.train.read(0, first.train.count).slice();
+    first.close();
+    const bin = path.join(r.run_dir, 'data', 'train.packed.json.bin');
+    const b = readFileSync(bin);
+    b[Math.floor(b.length / 2)] ^= 1;
+    writeFileSync(bin, b);
+    const lines: string[] = [];
+    const again = await prepareTrainInputs(r, { log: (l) => lines.push(l) });
+    expect(lines).toContain(`${bin} fails its sha256 check (damaged); packing it again`);
+    expect(Array.from(again.train.read(0, again.train.count))).toEqual(Array.from(rows));
+    again.close();
   });
 });
