@@ -18,7 +18,7 @@ import type { ScoreTable } from './score-file.js';
 import { corpusScores, scoreShare, scoreTables, scoresKey, type ScoreContext } from './score-cache.js';
 import type { ScoreProgress } from './score-run.js';
 import { endWorkerJob, joinWorkerJob, ownsShard, workerJob, type Worker } from './workers.js';
-import { SelectedWriter, readSelectionRecord, writeSelectionRecord, type SelectionInfo, type SelectionRecord } from './write-selected.js';
+import { SelectedWriter, idsSha256, readSelectionRecord, writeSelectionRecord, type SelectionInfo, type SelectionRecord } from './write-selected.js';
 import { IDS_FILE, writeReport } from './report.js';
 
 export type { SelectionRecord, SelectionInfo } from './write-selected.js';
@@ -162,10 +162,15 @@ export async function runSelection(recipe: Recipe, opts: SelectionOptions = {}):
   }
 }
 
-/** An up-to-date selection in `dir`, if any. */
-async function reusable(dir: string, fingerprint: string, scores: string | null): Promise<SelectionResult | null> {
+/** An up-to-date selection in `dir`, if any: same inputs and settings, its ids file unchanged. */
+async function reusable(dir: string, fingerprint: string, scores: string | null, opts: SelectionOptions): Promise<SelectionResult | null> {
   const rec = await readSelectionRecord(dir);
-  if (rec?.fingerprint !== fingerprint) return null;
+  if (rec?.fingerprint !== fingerprint || !rec.ids_sha256) return null; // (no checksum: an older cpt's; selected again)
+  const now = await idsSha256(dir, rec.ids_file).catch(() => null);
+  if (now !== rec.ids_sha256) {
+    opts.onProgress?.({ phase: 'sample', message: `${path.join(dir, rec.ids_file)} ${now ? 'was changed after it was written (sha256)' : 'is missing'}; selecting again` });
+    return null;
+  }
   const report = path.join(dir, 'report.md');
   return { record: rec, ids: path.join(dir, rec.ids_file), reused: true, report: (await fs.stat(report).catch(() => null)) ? report : null, scores };
 }
@@ -192,7 +197,7 @@ async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<Sel
     const { scores, key, file: scoresFile } = await corpusScores(scoreContext(r, corpus, tok, opts), metrics, opts.rescore);
     const fingerprint = sha({ key, method: r.method, sampling: sel.sampling, budget: sel.budget, temperature: sel.temperature, seed: sel.seed, v: 2 });
     if (!opts.force && !opts.rescore) {
-      const done = await reusable(dir, fingerprint, scoresFile);
+      const done = await reusable(dir, fingerprint, scoresFile, opts);
       if (done) return done;
     }
 
@@ -253,7 +258,7 @@ async function runTacp(r: Recipe, dir: string, opts: SelectionOptions): Promise<
   }
   const fingerprint = sha({ method: 'tacp', tasks: r.data.tasks, n: docs.length, text: sha(docs.map((d) => d.text)), v: 2 });
   if (!opts.force) {
-    const done = await reusable(dir, fingerprint, null);
+    const done = await reusable(dir, fingerprint, null, opts);
     if (done) return done;
   }
   const corpusDir = path.join(dir, 'tasks');

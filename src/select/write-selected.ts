@@ -4,6 +4,7 @@
  * cache, so no text is copied; only TACP, whose corpus is the task text, writes shards (with the
  * data stage's writer and manifest format) for the same path to read.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Doc } from '../data/doc.js';
@@ -42,15 +43,22 @@ export interface SelectionRecord {
   corpus_dir: string;
   /** The chosen ids, one per line, in selection order. */
   ids_file: string;
+  /** sha256 of ids_file: a selection whose ids file was edited or damaged is not reused. */
+  ids_sha256: string;
   selection: SelectionInfo;
 }
 
 export const SELECTION_FILE = 'selection.json';
 
-export async function writeSelectionRecord(dir: string, rec: Omit<SelectionRecord, 'format' | 'version' | 'created'>): Promise<SelectionRecord> {
-  const out: SelectionRecord = { format: 'cpt-selection', version: 1, created: new Date().toISOString(), ...rec };
+export async function writeSelectionRecord(dir: string, rec: Omit<SelectionRecord, 'format' | 'version' | 'created' | 'ids_sha256'>): Promise<SelectionRecord> {
+  const ids_sha256 = await idsSha256(dir, rec.ids_file);
+  const out: SelectionRecord = { format: 'cpt-selection', version: 1, created: new Date().toISOString(), ...rec, ids_sha256 };
   await writeFileAtomic(path.join(dir, SELECTION_FILE), JSON.stringify(out, null, 2) + '\n');
   return out;
+}
+
+export async function idsSha256(dir: string, idsFile: string): Promise<string> {
+  return createHash('sha256').update(await fs.readFile(path.join(dir, idsFile))).digest('hex');
 }
 
 /** The selection record in `dir` (<run_dir>/selection), or null when there is none (or an old one). */

@@ -163,6 +163,19 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     expect(Array.from(a.scores.entropy)).toEqual(Array.from(b.scores.entropy));
   });
 
+  it('a hand-edited ids.txt (B86/87) is not used: named, and the selection is made again', async () => {
+    const r = await recipe('edited', 'ets-dacp', { sampling: 'hard', budget: 0.1 });
+    const first = await runSelection(r);
+    const want = selectedIds(first);
+    writeFileSync(first.ids, want.slice(1).join('\n') + '\n'); // one document dropped by hand
+    const notices: string[] = [];
+    const again = await runSelection(r, { onProgress: (p) => { if (p.message) notices.push(p.message); } });
+    expect(notices).toContain(`${first.ids} was changed after it was written (sha256); selecting again`);
+    expect(again.reused).toBe(false);
+    expect(selectedIds(again)).toEqual(want);
+    expect((await runSelection(r)).reused).toBe(true);
+  });
+
   it('DACP takes the whole non-held-out corpus; TACP takes the task train text', async () => {
     const d = await recipe('dacp', 'dacp', { budget: 1 });
     const rd = await runSelection(d);
