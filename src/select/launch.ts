@@ -14,6 +14,7 @@ import type { IJobSpec } from 'kubernetes-models/batch/v1/JobSpec';
 import type { Recipe } from '../recipe/types.js';
 import { ROOT, dataDir } from '../util/paths.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
 
 export interface LaunchOptions {
   workers: number;
@@ -89,8 +90,30 @@ function sharedMount(): string {
   return a.slice(0, i).join(path.sep) || path.sep;
 }
 
+/** Every absolute path in the resolved recipe, by its key ("run_dir", "data.corpus[0].path", ...). */
+function recipePaths(x: unknown, key = ''): [string, string][] {
+  if (typeof x === 'string') return path.isAbsolute(x) ? [[key, x]] : [];
+  if (Array.isArray(x)) return x.flatMap((v, i) => recipePaths(v, `${key}[${i}]`));
+  if (x && typeof x === 'object') return Object.entries(x).flatMap(([k, v]) => recipePaths(v, key ? `${key}.${k}` : k));
+  return [];
+}
+
+/**
+ * Pods see only the shared volume: every path the job touches (the recipe's file and every path
+ * in it, the checkout, the data kit) must lie under its mount, or the work would land on a pod's
+ * own disk and vanish. Refused with the keys that are outside.
+ */
+function checkMounted(r: Recipe, mount: string): void {
+  const inside = (p: string) => p === mount || p.startsWith(mount.endsWith(path.sep) ? mount : mount + path.sep);
+  const out = recipePaths(r).filter(([, p]) => !inside(path.resolve(p)));
+  if (!out.length) return;
+  const shown = out.slice(0, 3).map(([k, p]) => `${k} ${p}`).join(', ') + (out.length > 3 ? ` and ${out.length - 3} more` : '');
+  throw new UserError(`--emit k8s: ${shown} ${out.length > 1 ? 'are' : 'is'} outside the shared volume mounted at ${mount} (the directory holding the checkout and the data kit); every path the job touches must be on it`);
+}
+
 /** The three Kubernetes Jobs as plain objects (batch/v1). */
 export function k8sJobs(r: Recipe, o: LaunchOptions): { prepare: IJob; workers: IJob; merge: IJob } {
+  checkMounted(r, sharedMount());
   const name = jobName(r);
   const job = (what: string, command: string, spec: Omit<IJobSpec, 'template'> = {}): IJob => ({
     apiVersion: 'batch/v1',

@@ -7,7 +7,7 @@
  * (test/slurm/cluster.sh; skipped with one line where slurm-wlm is not installed).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -115,7 +115,7 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     await expect(runSelectionWorker(unprepared, { index: 0, count: 2 })).rejects.toThrow(/not prepared, or its sources changed since; run `cpt prepare/);
   });
 
-  it('cpt select --workers 2 runs two processes and merges; --emit writes Slurm scripts and valid Kubernetes Jobs', async () => {
+  it('cpt select --workers 2 runs two processes and merges; --emit writes Slurm scripts and valid Kubernetes Jobs, refusing a recipe with paths off the shared volume', async () => {
     const cliData = { prepared_dir: path.join(base.dir, 'prepared-cli') }; // scores of its own: the workers must score
     const r = await recipe('cli', 'eta-dacp', { metric: 'entropy', sampling: 'soft' }, cliData);
     const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', r.file, ...args], { encoding: 'utf8', cwd: ROOT });
@@ -137,10 +137,20 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     expect(readFileSync(path.join(dir, 'submit-slurm.sh'), 'utf8')).toMatch(/--dependency=afterok:\$workers select-merge\.sbatch/);
     for (const f of ['select-prepare.sbatch', 'select-workers.sbatch', 'select-merge.sbatch', 'submit-slurm.sh']) expect(spawnSync('bash', ['-n', path.join(dir, f)]).status).toBe(0);
 
-    const k = cli('--emit', 'k8s', '--workers', '3', '--pvc', 'fin-data');
+    // B12: this recipe lives in the temp dir, outside the volume that holds checkout and data kit;
+    // its pods would write to their own disks. Refused, naming the keys.
+    const outside = cli('--emit', 'k8s', '--workers', '3', '--pvc', 'fin-data');
+    expect(outside.status).toBe(1);
+    expect(outside.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^cpt: --emit k8s: file ${r.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, .* and \\d+ more are outside the shared volume mounted at /`))]);
+    // A recipe whose every path is on the volume (here: under the checkout).
+    mkdirSync(path.join(ROOT, 'checkpoints'), { recursive: true });
+    const onVolume = await writeTinyRecipe({ name: 'k8s', dir: mkdtempSync(path.join(ROOT, 'checkpoints', 'k8s-')) });
+    onTestFinished(() => rmSync(onVolume.dir, { recursive: true, force: true }));
+    const k = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', onVolume.file, '--emit', 'k8s', '--workers', '3', '--pvc', 'fin-data'], { encoding: 'utf8', cwd: ROOT });
     expect(k.status, k.stderr).toBe(0);
+    const kdir = path.join(onVolume.runDir, 'launch');
     for (const what of ['prepare', 'workers', 'merge']) {
-      const docs = parseAllDocuments(readFileSync(path.join(dir, `select-${what}.k8s.yaml`), 'utf8')).map((d) => d.toJS());
+      const docs = parseAllDocuments(readFileSync(path.join(kdir, `select-${what}.k8s.yaml`), 'utf8')).map((d) => d.toJS());
       expect(docs.length).toBe(1);
       new Job(docs[0]).validate(); // throws on a schema violation
       expect(docs[0].spec.template.spec.volumes[0].persistentVolumeClaim.claimName).toBe('fin-data');
@@ -149,7 +159,7 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
         expect(docs[0].spec.template.spec.containers[0].command[2]).toMatch(/--worker "\$JOB_COMPLETION_INDEX\/3"/);
       }
     }
-    expect(() => new Job({ ...(parseAllDocuments(readFileSync(path.join(dir, 'select-merge.k8s.yaml'), 'utf8'))[0]!.toJS()), spec: { completions: 'all' } }).validate()).toThrow();
+    expect(() => new Job({ ...(parseAllDocuments(readFileSync(path.join(kdir, 'select-merge.k8s.yaml'), 'utf8'))[0]!.toJS()), spec: { completions: 'all' } }).validate()).toThrow();
   });
 
   const slurm = spawnSync('sh', ['-c', 'command -v sbatch && command -v slurmctld && command -v munged'], { encoding: 'utf8' }).status === 0 && process.getuid?.() === 0;
