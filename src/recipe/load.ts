@@ -48,12 +48,18 @@ export async function loadRecipe(file: string, opts: LoadOptions = {}): Promise<
   return (await loadRecipeDetailed(file, opts)).recipe;
 }
 
+/** A recipe is a few KiB; anything far larger is refused before parsing (a huge value or a bomb). */
+const MAX_RECIPE_BYTES = 1 << 20;
+
 export async function loadRecipeDetailed(file: string, opts: LoadOptions = {}): Promise<LoadedRecipe> {
   const abs = path.resolve(file);
   let text: string;
   try {
+    const st = await fs.stat(abs);
+    if (st.isFile() && st.size > MAX_RECIPE_BYTES) throw new UserError(`${displayPath(abs)}: ${(st.size / 2 ** 20).toFixed(1)} MiB is not a recipe (recipes are a few KiB; the limit is 1 MiB)`);
     text = await fs.readFile(abs, 'utf8');
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`${displayPath(abs)}: cannot read recipe (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message})`);
   }
@@ -83,7 +89,13 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
       .sort((a, b) => a.line - b.line) // stable: same-line problems keep their order
       .map(({ p, line }) => `${shown}${line ? `:${line}` : ''} ${formatPath(p.path)}: ${p.message}`);
 
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // The yaml library stops alias expansion that would blow up ("billion laughs").
+    throw new UserError(`${shown}: invalid YAML: ${(e as Error).message} (aliases expand to too many nodes)`);
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new UserError(`${shown}: expected a mapping of recipe keys (method:, data:, model:, …), found ${data === null || data === undefined ? 'an empty file' : Array.isArray(data) ? 'a list' : JSON.stringify(data)}`);
   }

@@ -285,3 +285,31 @@ describe('errors', () => {
     expect(errorOf('')).toMatch(/expected a mapping of recipe keys .* found an empty file/);
   });
 });
+
+describe('hostile recipe files (fault sweep B26, B27)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-hostile-'));
+
+  it('an alias bomb is refused as invalid YAML, in one line, quickly', async () => {
+    const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    let prev = 'a';
+    for (const n of 'bcdefghi') {
+      lines.push(`${n}: &${n} [${Array(9).fill(`*${prev}`).join(',')}]`);
+      prev = n;
+    }
+    const f = path.join(dir, 'bomb.yaml');
+    writeFileSync(f, lines.join('\n') + '\n');
+    const t0 = Date.now();
+    const e = await loadRecipe(f).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as Error).message).toMatch(/bomb\.yaml: invalid YAML: Excessive alias count .* \(aliases expand to too many nodes\)$/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('a file far larger than a recipe is refused before it is parsed', async () => {
+    const f = path.join(dir, 'big.yaml');
+    writeFileSync(f, `name: ${'x'.repeat(3 << 20)}\n`);
+    const t0 = Date.now();
+    await expect(loadRecipe(f)).rejects.toThrow(/big\.yaml: 3\.0 MiB is not a recipe \(recipes are a few KiB; the limit is 1 MiB\)$/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+});
