@@ -32,7 +32,9 @@ function positive(name: string, v: string, min = 1): number {
 
 /** `--workers N` on this machine: N worker processes, each with its share of the cores, then the merge. */
 async function localWorkers(recipe: Recipe, n: number): Promise<void> {
-  await prepareCorpus(recipe.data.corpus, recipe.data.prepared_dir, { shardMb: recipe.data.shard_mb }); // workers never prepare
+  const corpus = await prepareCorpus(recipe.data.corpus, recipe.data.prepared_dir, { shardMb: recipe.data.shard_mb }); // workers never prepare
+  const shards = corpus.shards.length;
+  if (n > shards) process.stderr.write(`note: ${n} workers for ${shards} shard${shards === 1 ? '' : 's'}: ${n - shards} will have nothing to score (a smaller data.shard_mb makes more shards)\n`);
   await endWorkerJob(recipe);
   const threads = Math.max(1, Math.floor(os.availableParallelism() / n));
   const t0 = Date.now();

@@ -162,6 +162,13 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     expect(() => new Job({ ...(parseAllDocuments(readFileSync(path.join(kdir, 'select-merge.k8s.yaml'), 'utf8'))[0]!.toJS()), spec: { completions: 'all' } }).validate()).toThrow();
   });
 
+  it('more workers than shards is said (B84), and the selection still completes', async () => {
+    const t = await writeTinyRecipe({ name: 'few-shards', method: 'ets-dacp', dir: base.dir, overrides: { selection: { budget: 0.1 }, data: { shard_mb: 64, prepared_dir: path.join(base.dir, 'prepared-one-shard') } } });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', t.file, '--workers', '3'], { encoding: 'utf8', cwd: ROOT });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('note: 3 workers for 1 shard: 2 will have nothing to score (a smaller data.shard_mb makes more shards)');
+  });
+
   const slurm = spawnSync('sh', ['-c', 'command -v sbatch && command -v slurmctld && command -v munged'], { encoding: 'utf8' }).status === 0 && process.getuid?.() === 0;
   if (!slurm) console.log('skipped: the Slurm test needs root and Debian\'s slurm-wlm + munge (.ci/run installs them)');
   it.skipIf(!slurm)('Slurm: the emitted job array runs under sbatch on a one-node cluster and its selection equals one process\'s', async () => {
