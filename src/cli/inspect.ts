@@ -12,6 +12,7 @@ import { displayPath, loadRecipeDetailed } from '../recipe/load.js';
 import { recipeHash } from '../recipe/resume.js';
 import { toYaml } from '../recipe/yaml.js';
 import { dataDir } from '../util/paths.js';
+import { UserError } from '../util/errors.js';
 
 export function register(program: Command): void {
   program
@@ -35,6 +36,8 @@ Missing model directories and inputs are warnings here; the stage that needs the
     )
     .action(async (file: string, opts: { json?: boolean; resolved: boolean; tokenizer?: string }) => {
       if (existsSync(file.replace(/\.(idx|bin)$/, '') + '.idx')) return inspectMegatron(file, opts);
+      // Neither a file nor a dataset prefix: say both were looked for (B53).
+      if (!existsSync(file)) throw new UserError(`${file}: no such recipe file, and no Megatron dataset ${file.replace(/\.(idx|bin)$/, '')}.idx`);
       const kit = dataDir();
       const loaded = await loadRecipeDetailed(file, { dataDir: kit });
       const { recipe } = loaded;

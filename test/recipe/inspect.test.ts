@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,4 +31,13 @@ describe('cpt inspect', () => {
     }
     expect(err.trim()).toBe(`cpt: ${file}:17 train.lrr: unknown key (did you mean "lr"?)`);
   }, 60_000);
+});
+
+describe('cpt inspect on a path that is neither (fault sweep B53)', () => {
+  it('names both things it looked for, in one line', () => {
+    const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'cpt-inspect-')), 'data', 'train_text_document');
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'inspect', missing], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([`cpt: ${missing}: no such recipe file, and no Megatron dataset ${missing}.idx`]);
+  });
 });
