@@ -37,8 +37,9 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** A name Slurm and Kubernetes both accept (RFC 1123 label, at most 40 characters). */
 const jobName = (r: Recipe) => `cpt-${r.name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '')}`.slice(0, 40).replace(/-+$/, '');
 
+/** The node to run: `o.node`, else (Slurm) $CPT_NODE or the node on the compute node's PATH. */
 function cptCommand(r: Recipe, o: LaunchOptions, args: string): string {
-  return `${q(o.node ?? process.execPath)} ${q(path.join(ROOT, 'scripts', 'cpt.mjs'))} ${args.replace('RECIPE', q(r.file))}`;
+  return `${o.node ? q(o.node) : '"${CPT_NODE:-node}"'} ${q(path.join(ROOT, 'scripts', 'cpt.mjs'))} ${args.replace('RECIPE', q(r.file))}`;
 }
 
 export function launchDir(r: Recipe): string {
@@ -48,10 +49,13 @@ export function launchDir(r: Recipe): string {
 export async function emitSlurm(r: Recipe, o: LaunchOptions): Promise<Launch> {
   const dir = launchDir(r), logs = path.join(dir, 'logs'), name = jobName(r);
   await fs.mkdir(logs, { recursive: true });
+  const cpus = r.engine.threads || 4;
   const header = (what: string, extra: string[] = []) => [
     '#!/bin/bash',
     `#SBATCH --job-name=${name}-${what}`,
-    `#SBATCH --output=${path.join(logs, `%x-%${what === 'workers' ? 'A_%a' : 'j'}.out`)}`,
+    `#SBATCH --output="${path.join(logs, `%x-%${what === 'workers' ? 'A_%a' : 'j'}.out`)}"`,
+    `#SBATCH --cpus-per-task=${cpus}`,
+    '##SBATCH --time=04:00:00   # your site\'s limit: remove one # and set it',
     ...extra,
     `# Written by cpt select --emit slurm for ${r.file}; the shared filesystem holds ${ROOT}.`,
     'set -euo pipefail',
@@ -66,12 +70,14 @@ export async function emitSlurm(r: Recipe, o: LaunchOptions): Promise<Launch> {
     'select-merge.sbatch': [...header('merge'), cptCommand(r, o, 'select RECIPE')].join('\n'),
     'submit-slurm.sh': [
       '#!/bin/bash',
-      '# Prepare once, then the worker array, then the merge, each after the previous one succeeded.',
+      '# Prepare once, then the worker array, then the merge. The merge waits for the array to end',
+      '# however its tasks ended (afterany): it scores any shard a failed task left, so a task',
+      '# resubmitted alone (sbatch --array=K) never leaves the merge waiting forever.',
       'set -euo pipefail',
       `cd ${q(dir)}`,
       'prepare=$(sbatch --parsable select-prepare.sbatch)',
       'workers=$(sbatch --parsable --dependency=afterok:$prepare select-workers.sbatch)',
-      'merge=$(sbatch --parsable --dependency=afterok:$workers select-merge.sbatch)',
+      'merge=$(sbatch --parsable --dependency=afterany:$workers select-merge.sbatch)',
       'echo "submitted: prepare $prepare, workers $workers, merge $merge"',
     ].join('\n'),
   };

@@ -25,7 +25,8 @@ import { ROOT } from '../../src/util/paths.js';
 const FILES = 'reut2-00[0-2].sgm';
 const engine = { kind: nativeStatus().ok ? 'native' : 'tfjs', threads: 1 };
 let base: TinyRecipe;
-afterAll(() => rmSync(base.dir, { recursive: true, force: true }));
+// Retried: slurmd may still be writing its state directory as the cluster stops.
+afterAll(() => rmSync(base.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
 beforeAll(async () => {
   base = await writeTinyRecipe({ name: 'base', reutersFiles: FILES });
 });
@@ -134,7 +135,12 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     const array = readFileSync(path.join(dir, 'select-workers.sbatch'), 'utf8');
     expect(array).toContain('#SBATCH --array=0-2');
     expect(array).toMatch(/select '.*' --worker "\$SLURM_ARRAY_TASK_ID\/3"/);
-    expect(readFileSync(path.join(dir, 'submit-slurm.sh'), 'utf8')).toMatch(/--dependency=afterok:\$workers select-merge\.sbatch/);
+    expect(readFileSync(path.join(dir, 'submit-slurm.sh'), 'utf8')).toMatch(/--dependency=afterany:\$workers select-merge\.sbatch/);
+    // B35: paths quoted, node from $CPT_NODE or PATH (not this host's path), cpus and a time placeholder.
+    expect(array).toMatch(/^#SBATCH --output=".*\/logs\/%x-%A_%a\.out"$/m);
+    expect(array).toMatch(/^"\$\{CPT_NODE:-node\}" /m);
+    expect(array).toMatch(/^#SBATCH --cpus-per-task=\d+$/m);
+    expect(array).toMatch(/^##SBATCH --time=/m);
     for (const f of ['select-prepare.sbatch', 'select-workers.sbatch', 'select-merge.sbatch', 'submit-slurm.sh']) expect(spawnSync('bash', ['-n', path.join(dir, f)]).status).toBe(0);
 
     // B12: this recipe lives in the temp dir, outside the volume that holds checkout and data kit;
