@@ -120,6 +120,9 @@ function checkMounted(r: Recipe, mount: string): void {
 /** The three Kubernetes Jobs as plain objects (batch/v1). */
 export function k8sJobs(r: Recipe, o: LaunchOptions): { prepare: IJob; workers: IJob; merge: IJob } {
   checkMounted(r, sharedMount());
+  // Kubernetes' own rules, checked here rather than by the API server at submission (B11).
+  if (o.pvc !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(o.pvc)) throw new UserError(`--pvc: "${o.pvc}" is not a valid PersistentVolumeClaim name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)`);
+  if (o.image !== undefined && (!o.image || /\s/.test(o.image) || /[A-Z]/.test(o.image.split('/').slice(-1)[0].split(':')[0]))) throw new UserError(`--image: "${o.image}" is not a valid container image reference`);
   const name = jobName(r);
   const job = (what: string, command: string, spec: Omit<IJobSpec, 'template'> = {}): IJob => ({
     apiVersion: 'batch/v1',
@@ -136,6 +139,7 @@ export function k8sJobs(r: Recipe, o: LaunchOptions): { prepare: IJob; workers: 
             workingDir: ROOT,
             command: ['/bin/sh', '-c', command],
             env: [{ name: 'CPT_DATA', value: dataDir() }],
+            resources: { requests: { cpu: String(r.engine.threads || 1) } },
             volumeMounts: [{ name: 'shared', mountPath: sharedMount() }],
           }],
           volumes: [{ name: 'shared', persistentVolumeClaim: { claimName: o.pvc ?? 'cpt-shared' } }],
@@ -168,13 +172,21 @@ export async function emitK8s(r: Recipe, o: LaunchOptions): Promise<Launch> {
   const submit = path.join(dir, 'submit-k8s.sh');
   await writeFileAtomic(submit, [
     '#!/bin/bash',
-    '# Prepare once, then the Indexed Job of workers, then the merge, each after the previous one completed.',
+    '# Prepare once, then the Indexed Job of workers, then the merge, each after the previous one',
+    '# completed. A rerun replaces the Jobs of an earlier one (finished shards are kept on the',
+    '# volume); a Job that fails stops the script with its name instead of waiting for ever.',
     'set -euo pipefail',
     `cd ${q(dir)}`,
-    ...['prepare', 'workers', 'merge'].flatMap((w, i) => [
-      `kubectl apply -f select-${w}.k8s.yaml`,
-      `kubectl wait --for=condition=complete --timeout=-1s job/${names[i]}`,
-    ]),
+    'run() {  # FILE JOB: (re)start the Job, then wait until it completes or fails',
+    '  kubectl delete job "$2" --ignore-not-found --wait=true',
+    '  kubectl apply -f "$1"',
+    '  while :; do',
+    '    s=$(kubectl get job "$2" -o jsonpath=\'{.status.conditions[?(@.status=="True")].type}\')',
+    '    case " $s " in *" Complete "*) return 0 ;; *" Failed "*) echo "job $2 failed: kubectl describe job $2" >&2; return 1 ;; esac',
+    '    sleep 10',
+    '  done',
+    '}',
+    ...['prepare', 'workers', 'merge'].map((w, i) => `run select-${w}.k8s.yaml ${names[i]}`),
   ].join('\n') + '\n');
   await fs.chmod(submit, 0o755);
   return { dir, files: [...files, submit], submit: `bash ${q(submit)}` };

@@ -7,7 +7,8 @@
  * (test/slurm/cluster.sh; skipped with one line where slurm-wlm is not installed).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -166,6 +167,23 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
       }
     }
     expect(() => new Job({ ...(parseAllDocuments(readFileSync(path.join(kdir, 'select-merge.k8s.yaml'), 'utf8'))[0]!.toJS()), spec: { completions: 'all' } }).validate()).toThrow();
+    // B11: names Kubernetes would refuse are refused here, in one line.
+    for (const [flag, v] of [['--pvc', 'Fin_Data'], ['--image', 'node 20']]) {
+      const bad = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', onVolume.file, '--emit', 'k8s', '--workers', '3', flag, v], { encoding: 'utf8', cwd: ROOT });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(new RegExp(`^cpt: ${flag}: "${v}" is not a valid`));
+    }
+    // The submit script against a fake kubectl: Jobs replaced on a rerun, a failed Job stops it.
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'cpt-kubectl-'));
+    const calls = path.join(bin, 'calls');
+    writeFileSync(path.join(bin, 'kubectl'), `#!/bin/sh\necho "$*" >> ${calls}\ncase "$*" in get*workers*) echo Failed ;; get*) echo Complete ;; esac\n`);
+    chmodSync(path.join(bin, 'kubectl'), 0o755);
+    const sub = spawnSync('bash', [path.join(kdir, 'submit-k8s.sh')], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(sub.status).toBe(1);
+    expect(sub.stderr).toMatch(/job cpt-k8s-workers failed: kubectl describe job cpt-k8s-workers/);
+    const log = readFileSync(calls, 'utf8').trim().split('\n');
+    expect(log.slice(0, 2)).toEqual(['delete job cpt-k8s-prepare --ignore-not-found --wait=true', 'apply -f select-prepare.k8s.yaml']);
+    expect(log.some((l) => l.includes('select-merge'))).toBe(false);
   });
 
   it('more workers than shards is said (B84), and the selection still completes', async () => {
