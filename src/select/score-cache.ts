@@ -36,11 +36,16 @@ export interface CachedScores {
 
 const sha = (x: unknown): string => createHash('sha256').update(JSON.stringify(x)).digest('hex');
 
-/** Key of one metric's table (null: token counts only, for DACP). */
-export function scoresKey(c: ScoreContext, metric: string | null): string {
+/** Everything that changes one metric's scores (null: token counts only, for DACP), by what it is. */
+export function scoresInputs(c: ScoreContext, metric: string | null): Record<string, unknown> {
   const r = c.recipe;
   const settings = metric === null ? null : getMetric(metric).settings(r);
-  return sha({ v: 2, corpus: c.corpus.fingerprint, fin_test_fraction: r.data.fin_test_fraction, tokenizer: c.tok.hash, metric, settings });
+  return { v: 2, corpus: c.corpus.fingerprint, fin_test_fraction: r.data.fin_test_fraction, tokenizer: c.tok.hash, metric, settings };
+}
+
+/** Key of one metric's table. */
+export function scoresKey(c: ScoreContext, metric: string | null): string {
+  return sha(scoresInputs(c, metric));
 }
 
 /** Where a table lives: <corpus>/scores/<name>-<key>/{scores.arrow, scores.json, parts/}. */

@@ -11,7 +11,6 @@
 import { existsSync, promises as fs, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Recipe } from '../recipe/types.js';
-import { recipeHash } from '../recipe/resume.js';
 import { UserError } from '../util/errors.js';
 
 export interface Worker {
@@ -29,12 +28,15 @@ export function parseWorker(v: string): Worker {
 
 export const ownsShard = (w: Worker) => (shard: number): boolean => shard % w.count === w.index;
 
-/** What every worker of a job must share. */
+/**
+ * What every worker of a job must share: the corpus, the worker count, and what changes the
+ * scores (per table: the inputs of its key). Other recipe edits (the budget, the schedule) do
+ * not matter to scoring and are not compared.
+ */
 export interface WorkerJob {
-  recipe: string;
   corpus: string;
-  /** Score-table keys, one per metric scored. */
-  keys: string[];
+  /** Per score table, the settings its key is made of (scoresInputs). */
+  scoring: Record<string, unknown>[];
   workers: number;
   created: string;
 }
@@ -43,8 +45,22 @@ export function workerJobFile(r: Recipe): string {
   return path.join(r.run_dir, 'selection', 'workers.json');
 }
 
-export function workerJob(r: Recipe, corpusFingerprint: string, keys: string[], workers: number): WorkerJob {
-  return { recipe: recipeHash(r), corpus: corpusFingerprint, keys, workers, created: new Date().toISOString() };
+export function workerJob(corpusFingerprint: string, scoring: Record<string, unknown>[], workers: number): WorkerJob {
+  return { corpus: corpusFingerprint, scoring, workers, created: new Date().toISOString() };
+}
+
+/** The settings that differ between two tables' inputs, as recipe keys with both values. */
+function scoringDiff(mine: Record<string, unknown>[], job: Record<string, unknown>[]): string | undefined {
+  const out: string[] = [];
+  const name = (k: string) => (k === 'tokenizer' ? 'data.tokenizer (its hash)' : k === 'fin_test_fraction' ? 'data.fin_test_fraction' : k === 'metric' ? 'selection.metric' : `selection.${k}`);
+  for (let t = 0; t < Math.max(mine.length, job.length); t++) {
+    const a = mine[t] ?? {}, b = job[t] ?? {};
+    const flat = (o: Record<string, unknown>): Record<string, unknown> => ({ ...o, ...((o.settings as Record<string, unknown> | null) ?? {}), settings: undefined });
+    const fa = flat(a), fb = flat(b);
+    for (const k of new Set([...Object.keys(fa), ...Object.keys(fb)]))
+      if (k !== 'settings' && JSON.stringify(fa[k]) !== JSON.stringify(fb[k])) out.push(`${name(k)} (${JSON.stringify(fa[k])}, the job's ${JSON.stringify(fb[k])})`);
+  }
+  return out.length ? [...new Set(out)].join(', ') : undefined;
 }
 
 /** A worker joins the job on record (creating it when it is the first), or refuses. */
@@ -60,12 +76,12 @@ export async function joinWorkerJob(r: Recipe, mine: WorkerJob): Promise<void> {
   const job = JSON.parse(await fs.readFile(file, 'utf8')) as WorkerJob;
   const differs =
     job.corpus !== mine.corpus ? `the prepared corpus (fingerprint ${mine.corpus.slice(0, 12)}, the job's ${job.corpus.slice(0, 12)})` :
-    job.recipe !== mine.recipe ? `the recipe (hash ${mine.recipe.slice(0, 12)}, the job's ${job.recipe.slice(0, 12)})` :
-    job.keys.join() !== mine.keys.join() ? 'the scoring settings' :
-    job.workers !== mine.workers ? `the worker count (${mine.workers}, the job's ${job.workers})` : undefined;
+    job.workers !== mine.workers ? `the worker count (${mine.workers}, the job's ${job.workers})` :
+    !Array.isArray(job.scoring) ? 'the scoring settings (a job record from an older cpt)' :
+    scoringDiff(mine.scoring, job.scoring);
   if (differs) {
     throw new UserError(`${r.file}: this worker differs from the scoring job in ${file} (started ${job.created}) in ${differs}; ` +
-      `start every worker with the same recipe and worker count, or delete ${file} to start a new job`);
+      `start every worker with the same scoring settings and worker count, or delete ${file} to start a new job`);
   }
 }
 
