@@ -21,9 +21,15 @@ const program = new Command('cpt')
 for (const verb of [prepare, select, train, evaluate, plot, inspect, score, exporter]) verb.register(program);
 
 const debug = process.argv.includes('--debug');
+/** File-system refusals the user can fix (read-only, no permission, missing): one line naming the path. */
+const FS_CODES: Record<string, string> = { EROFS: 'read-only file system', EACCES: 'permission denied', EPERM: 'operation not permitted', ENOENT: 'no such file or directory', ENOSPC: 'no space left on device' };
+
 program.parseAsync(process.argv).catch((e: unknown) => {
+  const fsErr = e as NodeJS.ErrnoException;
   if (e instanceof UserError && !debug) {
     process.stderr.write(`cpt: ${e.message}\n`);
+  } else if (!debug && fsErr?.code && FS_CODES[fsErr.code] && fsErr.path) {
+    process.stderr.write(`cpt: ${fsErr.path}: ${FS_CODES[fsErr.code]} (${fsErr.syscall ?? 'access'})\n`);
   } else {
     process.stderr.write(`cpt: ${e instanceof Error ? (debug ? e.stack : e.message) : String(e)}\n`);
     if (!debug) process.stderr.write('cpt: (internal error; rerun with --debug for the stack trace)\n');

@@ -186,3 +186,21 @@ describe('the golden model scores finite', () => {
     expect(execFileSync('cat', [path.join(tmp, 's2.jsonl')], { encoding: 'utf8' })).not.toMatch(/nonfinite/);
   });
 });
+
+// A read-only run directory (B66): a read-only bind mount (needs root, as in CI; skipped elsewhere).
+const roDir = path.join(tmp, 'read-only-run');
+mkdirSync(roDir);
+const readOnly = spawnSync('mount', ['--bind', roDir, roDir]).status === 0 && spawnSync('mount', ['-o', 'remount,ro,bind', roDir]).status === 0;
+afterAll(() => {
+  if (readOnly) spawnSync('umount', [roDir]);
+});
+
+describe.runIf(readOnly)('a read-only run directory', () => {
+  it('cpt train exits 1 with one line naming the path and the cause, not an internal error', async () => {
+    const { writeTinyRecipe } = await import('../helpers/tiny-recipe.js');
+    const t = await writeTinyRecipe({ name: 'ro', overrides: { run_dir: roDir, engine: { kind: 'native', threads: 1 }, train: { max_steps: 2 } } });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'train', t.file], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([`cpt: ${path.join(roDir, '.cpt.lock')}: read-only file system (open)`]);
+  });
+});
