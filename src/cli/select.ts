@@ -38,10 +38,25 @@ async function localWorkers(recipe: Recipe, n: number): Promise<void> {
   await endWorkerJob(recipe);
   const threads = Math.max(1, Math.floor(os.availableParallelism() / n));
   const t0 = Date.now();
+  // SIGINT/SIGTERM reach the workers too (each stops after its shard), and this process waits
+  // for them: none is left behind scoring on its own (B74).
+  const children: ReturnType<typeof spawn>[] = [];
+  let stopped: NodeJS.Signals | null = null;
+  const stop = (sig: NodeJS.Signals) => {
+    stopped = sig;
+    for (const c of children) c.kill(sig);
+  };
+  process.on('SIGINT', stop).on('SIGTERM', stop);
   const codes = await Promise.all(Array.from({ length: n }, (_, i) => new Promise<number | null>((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', recipe.file, '--worker', `${i}/${n}`, '--threads', String(threads)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    children.push(child);
     child.on('close', (code) => resolve(code));
   })));
+  process.off('SIGINT', stop).off('SIGTERM', stop);
+  if (stopped) {
+    process.stderr.write(`cpt select: stopped by ${stopped}; the ${n} workers stopped too (rerun to continue: finished shards are kept)\n`);
+    process.exit(stopped === 'SIGINT' ? 130 : 143);
+  }
   const failed = codes.flatMap((c, i) => (c === 0 ? [] : [i]));
   if (failed.length) throw new UserError(`worker${failed.length > 1 ? 's' : ''} ${failed.join(', ')} of ${n} failed (see above); rerun: finished shards are kept`);
   process.stderr.write(`cpt select: ${n} workers scored in ${fmtDuration((Date.now() - t0) / 1000)}; merging\n`);

@@ -6,7 +6,7 @@
  * that the Kubernetes object schema accepts; the Slurm ones run for real on a one-node cluster
  * (test/slurm/cluster.sh; skipped with one line where slurm-wlm is not installed).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -195,6 +195,22 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', t.file, '--workers', '3'], { encoding: 'utf8', cwd: ROOT });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('note: 3 workers for 1 shard: 2 will have nothing to score (a smaller data.shard_mb makes more shards)');
+  });
+
+  it('SIGTERM to cpt select --workers stops its workers too (B74): exit 143, no worker left running', async () => {
+    const t = await writeTinyRecipe({ name: 'sigterm', method: 'eta-dacp', dir: base.dir, reutersFiles: FILES, overrides: { selection: { metric: 'perplexity', budget: 0.1 }, data: { shard_mb: 0.2, prepared_dir: path.join(base.dir, 'prepared-sigterm') }, engine: { kind: 'tfjs', threads: 1 } } });
+    const parent = spawn(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', t.file, '--workers', '2'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    parent.stderr!.on('data', (d: Buffer) => (err += d));
+    const workers = () => spawnSync('pgrep', ['-f', `${t.file} --worker [0-9]`], { encoding: 'utf8' }).stdout.trim();
+    for (let i = 0; i < 600 && !workers(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(workers()).not.toBe('');
+    await new Promise((r) => setTimeout(r, 1000)); // the workers are scoring
+    parent.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => parent.on('exit', (c) => r(c)));
+    expect(code, err).toBe(143);
+    expect(workers()).toBe('');
+    expect(err).toContain('cpt select: stopped by SIGTERM; the 2 workers stopped too');
   });
 
   const slurm = spawnSync('sh', ['-c', 'command -v sbatch && command -v slurmctld && command -v munged'], { encoding: 'utf8' }).status === 0 && process.getuid?.() === 0;
