@@ -132,7 +132,7 @@ export async function scoreShare(c: ScoreContext, metrics: readonly string[], ow
     const t = metricTable(c, m);
     out.tables.push(t.dir);
     if (await isCached(t, c)) continue; // merged by an earlier job
-    out.scored += await withRun(c, t, m, (run) => scoreShards({ ...run, owns }));
+    out.scored += await withRun(c, t, m, (run) => scoreShards({ ...run, owns, merged: () => existsSync(t.meta) }));
   }
   return out;
 }

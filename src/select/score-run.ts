@@ -45,6 +45,8 @@ export interface ScoreRunOptions {
   owns?: (shard: number) => boolean;
   /** Told of each partial file whose content no longer matches its marker (it is rescored). */
   onDamaged?: (file: string) => void;
+  /** A worker's test that the table was merged meanwhile: it then stops, writing nothing more. */
+  merged?: () => boolean;
 }
 
 /** The folder of a table's per-shard partial files (removed once the merged table exists). */
@@ -93,12 +95,14 @@ export async function scoreShards(o: ScoreRunOptions): Promise<number> {
   o.onProgress?.({ ...progress }); // scoring starts: rates are measured from here
   let scored = 0;
   for (const i of owned) {
+    if (o.merged?.()) break; // the merge took the parts away; a part written now would be an orphan
     const file = partFile(pdir, i);
     const state = await partState(file);
     if (state === 'done') progress.skippedShards++;
     else {
       if (state === 'damaged') o.onDamaged?.(file);
       const part = await scoreShard(o.shards[i], o, progress);
+      if (o.merged?.()) break;
       await writeScores(file, part);
       // The marker is written after the partial file: a crash between the two rescoring the shard.
       await writeFileAtomic(`${file}.done`, JSON.stringify({ shard: o.shards[i].name, docs: part.ids.length, sha256: await sha256Of(file) }) + '\n');

@@ -190,6 +190,25 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     expect(log.some((l) => l.includes('select-merge'))).toBe(false);
   });
 
+  it('a worker still scoring when the merge ran leaves no orphan parts behind it (B20)', async () => {
+    const r = await recipe('orphans', 'eta-dacp', { metric: 'entropy', sampling: 'hard' }, { shard_mb: 0.2, prepared_dir: path.join(base.dir, 'prepared-orphans') });
+    await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
+    let table = '';
+    const res = await runSelectionWorker(r, { index: 0, count: 1 }, {
+      // After the worker's first shard, the merge happens (as another process would do it): the
+      // merged table's meta appears and the parts go.
+      onShardDone: (i) => {
+        if (i !== 0) return;
+        table = readdirSync(path.join(r.data.prepared_dir, 'scores')).map((d) => path.join(r.data.prepared_dir, 'scores', d)).find((d) => d.includes('entropy-'))!;
+        writeFileSync(path.join(table, 'scores.json'), '{}');
+        rmSync(path.join(table, 'parts'), { recursive: true, force: true });
+      },
+    });
+    expect(res.owned).toBeGreaterThan(1);
+    expect(res.scored).toBe(1); // it stopped after the merge
+    expect(existsSync(path.join(table, 'parts'))).toBe(false);
+  });
+
   it('more workers than shards is said (B84), and the selection still completes', async () => {
     const t = await writeTinyRecipe({ name: 'few-shards', method: 'ets-dacp', dir: base.dir, overrides: { selection: { budget: 0.1 }, data: { shard_mb: 64, prepared_dir: path.join(base.dir, 'prepared-one-shard') } } });
     const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', t.file, '--workers', '3'], { encoding: 'utf8', cwd: ROOT });
