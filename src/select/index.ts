@@ -15,7 +15,7 @@ import { UserError } from '../util/errors.js';
 import { methodMetrics as metricsOf } from './metrics/registry.js';
 import { sampleByScore, softOrder, takeBudget, budgetTokens } from './sample.js';
 import type { ScoreTable } from './score-file.js';
-import { corpusScores, scoreShare, scoreTables, scoresInputs, type ScoreContext } from './score-cache.js';
+import { corpusScores, scoreShare, scoreTables, scoresInputs, tablesMerged, type ScoreContext } from './score-cache.js';
 import type { ScoreProgress } from './score-run.js';
 import { endWorkerJob, joinWorkerJob, ownsShard, workerJob, type Worker } from './workers.js';
 import { SelectedWriter, idsSha256, readSelectionRecord, writeSelectionRecord, type SelectionInfo, type SelectionRecord } from './write-selected.js';
@@ -117,6 +117,10 @@ export async function runSelectionWorker(recipe: Recipe, worker: Worker, opts: S
   try {
     const metrics = methodMetrics(r);
     const ctx = scoreContext(r, corpus, tok, opts);
+    const owned = corpus.shards.filter((_, i) => ownsShard(worker)(i)).length;
+    // Everything is merged already (a finished selection, or a run that trained): nothing to
+    // score, and no job record left behind for later workers to trip over (B56).
+    if (await tablesMerged(ctx, metrics)) return { shards: corpus.shards.length, owned, scored: 0, tables: [] };
     await joinWorkerJob(r, workerJob(corpus.fingerprint, scoreTables(metrics).map((m) => scoresInputs(ctx, m)), worker.count));
     const owns = ownsShard(worker);
     await tokenizeOnce(r.data.prepared_dir, tok, opts, owns);

@@ -122,6 +122,12 @@ async function metricScores(c: ScoreContext, metric: string | null, rescore: boo
   return out;
 }
 
+/** Whether every table of `metrics` is merged already (a worker then has nothing to do). */
+export async function tablesMerged(c: ScoreContext, metrics: readonly string[]): Promise<boolean> {
+  for (const m of scoreTables(metrics)) if (!(await isCached(metricTable(c, m), c))) return false;
+  return true;
+}
+
 /**
  * A worker's share: score the owned shards of each table not merged yet into the shared cache.
  * Returns the shards scored now and the table directories.

@@ -115,7 +115,10 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     // The merge ends the job: the next workers may use another count.
     await runSelection(r);
     expect(existsSync(path.join(r.run_dir, 'selection', 'workers.json'))).toBe(false);
-    await runSelectionWorker(r, { index: 0, count: 3 });
+    // B56: a worker after the merge (or against a run that trained) has nothing to score and
+    // leaves no job record behind.
+    expect((await runSelectionWorker(r, { index: 0, count: 3 })).scored).toBe(0);
+    expect(existsSync(path.join(r.run_dir, 'selection', 'workers.json'))).toBe(false);
     expect(() => parseWorker('2/2')).toThrow(/--worker: expected I\/N with 0 <= I < N/);
     const unprepared = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' }, { prepared_dir: path.join(base.dir, 'never') });
     await expect(runSelectionWorker(unprepared, { index: 0, count: 2 })).rejects.toThrow(/not prepared, or its sources changed since; run `cpt prepare/);
