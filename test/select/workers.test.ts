@@ -99,15 +99,17 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
   });
 
   it('a worker with another worker count, scoring setting or corpus is refused with one line naming it; other recipe edits join', async () => {
-    const r = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' });
+    // Its own prepared corpus: nothing scored yet (a merged table leaves a worker nothing to do).
+    const own = { prepared_dir: path.join(base.dir, 'prepared-job') };
+    const r = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' }, own);
     await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
     await runSelectionWorker(r, { index: 0, count: 2 });
     await expect(runSelectionWorker(r, { index: 1, count: 3 })).rejects.toThrow(/differs from the scoring job in .*workers\.json .* in the worker count \(3, the job's 2\)/);
     // B17/B18: an edit that does not change the scores (the budget) joins the job; one that does
     // is refused naming the recipe key and both values.
-    const other = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.2 });
+    const other = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard', budget: 0.2 }, own);
     await runSelectionWorker(other, { index: 1, count: 2 });
-    const fin = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' }, { fin_test_fraction: 0.1 });
+    const fin = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' }, { ...own, fin_test_fraction: 0.1 });
     await expect(runSelectionWorker(fin, { index: 1, count: 2 })).rejects.toThrow(/in data\.fin_test_fraction \(0\.1, the job's 0\.05\);/);
     const moved = await recipe('job', 'eta-dacp', { metric: 'entropy', sampling: 'hard' }, { prepared_dir: path.join(base.dir, 'prepared-2'), shard_mb: 0.5 });
     await prepareCorpus(moved.data.corpus, moved.data.prepared_dir, { shardMb: moved.data.shard_mb });
