@@ -3,11 +3,12 @@
  * Written atomically; re-preparing is skipped when inputs and spec are unchanged.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RecordBatch, RecordBatchFileWriter, RecordBatchReader, Utf8, vectorFromArray, type Vector } from 'apache-arrow';
 import type { SourceSpec } from '../recipe/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { sha256FileAsync } from '../util/hash.js';
 import { lockDir } from '../util/lock.js';
 import { UserError } from '../util/errors.js';
 import type { Doc, SkipCounts } from './doc.js';
@@ -353,9 +354,7 @@ export async function verifyCorpus(dir: string): Promise<ShardCheck[]> {
     if (!st) out.push({ file, ok: false, problem: 'missing' });
     else if (st.size !== s.bytes) out.push({ file, ok: false, problem: `size ${st.size}, manifest ${s.bytes}` });
     else {
-      const h = createHash('sha256');
-      for await (const chunk of createReadStream(file, { highWaterMark: 1 << 22 })) h.update(chunk as Buffer);
-      const got = h.digest('hex');
+      const got = await sha256FileAsync(file);
       out.push(got === s.sha256 ? { file, ok: true } : { file, ok: false, problem: `sha256 ${got.slice(0, 12)}…, manifest ${s.sha256.slice(0, 12)}…` });
     }
   }

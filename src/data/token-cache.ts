@@ -8,10 +8,11 @@
  * cache.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Field, Int32, List, RecordBatch, RecordBatchFileWriter, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import { writeFileAtomic } from '../util/atomic.js';
+import { sha256FileAsync } from '../util/hash.js';
 import { UserError } from '../util/errors.js';
 import { readArrowBatches, readManifest, readShardDocs, type ReadDocsOptions, type ShardInfo } from './shards.js';
 import { isHeldOut } from './split.js';
@@ -58,12 +59,6 @@ export function tokenCacheDir(dir: string, tokenizerHash: string): string {
 const INDEX = 'index.json';
 const sidecar = (cdir: string, shard: string): string => path.join(cdir, shard.replace(/\.arrow$/, '.tokens.json'));
 
-async function hashFile(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 22 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
 /** Tokens files found intact in this process, by path and mtime: each is hashed once. */
 const intact = new Map<string, number>();
 
@@ -83,7 +78,7 @@ async function cachedShard(cdir: string, s: ShardInfo): Promise<Cached> {
   const st = await fs.stat(file).catch(() => null);
   if (!st) return { state: 'missing' };
   if (intact.get(file) === st.mtimeMs) return { state: 'ok', e };
-  if ((await hashFile(file)) !== e.fileSha256) return { state: 'damaged', file };
+  if ((await sha256FileAsync(file)) !== e.fileSha256) return { state: 'damaged', file };
   intact.set(file, st.mtimeMs);
   return { state: 'ok', e };
 }

@@ -10,10 +10,11 @@ import path from 'node:path';
 import { isHeldOut, readShardDocs, readTokenized, type CorpusManifest, type Tokenizer } from '../data/index.js';
 import type { Recipe } from '../recipe/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { sha256FileAsync } from '../util/hash.js';
 import { UserError } from '../util/errors.js';
 import { getMetric } from './metrics/registry.js';
 import { readScores, unionScores, writeScores, type ScoreTable } from './score-file.js';
-import { PARTS_DIR, scoreCorpus, scoreShards, sha256Of, type ScoreProgress, type ScoreRunOptions, type ShardInput } from './score-run.js';
+import { PARTS_DIR, scoreCorpus, scoreShards, type ScoreProgress, type ScoreRunOptions, type ShardInput } from './score-run.js';
 
 /** The corpus whose (non-held-out) documents are scored, and what scoring reports to. */
 export interface ScoreContext {
@@ -65,7 +66,7 @@ async function isCached(t: { key: string; file: string; meta: string }, c: Score
   if (!existsSync(t.meta) || !existsSync(t.file)) return false;
   const m = JSON.parse(await fs.readFile(t.meta, 'utf8')) as { key?: string; sha256?: string };
   if (m.key !== t.key || !m.sha256) return false; // no checksum: a table from an older cpt, rescored
-  if ((await sha256Of(t.file)) === m.sha256) return true;
+  if ((await sha256FileAsync(t.file)) === m.sha256) return true;
   c.onDamaged?.(t.file);
   return false;
 }
@@ -78,7 +79,7 @@ async function readTable(t: { key: string; file: string }): Promise<CachedScores
 /** Writes a finished table, then its meta (the marker that it is complete). */
 async function writeTable(t: { key: string; file: string; meta: string }, scores: ScoreTable, c: ScoreContext, what: Record<string, unknown>): Promise<CachedScores> {
   await writeScores(t.file, scores);
-  await writeFileAtomic(t.meta, JSON.stringify({ key: t.key, ...what, docs: scores.ids.length, sha256: await sha256Of(t.file), corpus: c.corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
+  await writeFileAtomic(t.meta, JSON.stringify({ key: t.key, ...what, docs: scores.ids.length, sha256: await sha256FileAsync(t.file), corpus: c.corpusDir, created: new Date().toISOString() }, null, 2) + '\n');
   return { scores, key: t.key, file: t.file };
 }
 

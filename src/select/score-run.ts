@@ -5,10 +5,10 @@
  * found and rescored alone, and workers on other machines can each score a share of the shards
  * into the same directory; when all are done they are merged into scores.arrow.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { sha256FileAsync } from '../util/hash.js';
 import type { Doc } from '../data/doc.js';
 import type { DocScorer } from './metrics/metric.js';
 import { concatScores, readScores, writeScores, type ScoreTable } from './score-file.js';
@@ -60,15 +60,13 @@ function partFile(dir: string, i: number): string {
   return path.join(dir, `shard-${String(i).padStart(5, '0')}.arrow`);
 }
 
-export const sha256Of = async (file: string): Promise<string> => createHash('sha256').update(await fs.readFile(file)).digest('hex');
-
 /** A shard's partial file: complete (its marker's sha256 matches), never finished, or damaged. */
 async function partState(file: string): Promise<'done' | 'missing' | 'damaged'> {
   const done = `${file}.done`;
   if (!existsSync(done)) return 'missing';
   try {
     const m = JSON.parse(await fs.readFile(done, 'utf8')) as { sha256?: string };
-    return m.sha256 && (await sha256Of(file)) === m.sha256 ? 'done' : 'damaged';
+    return m.sha256 && (await sha256FileAsync(file)) === m.sha256 ? 'done' : 'damaged';
   } catch {
     return 'damaged';
   }
@@ -105,7 +103,7 @@ export async function scoreShards(o: ScoreRunOptions): Promise<number> {
       if (o.merged?.()) break;
       await writeScores(file, part);
       // The marker is written after the partial file: a crash between the two rescoring the shard.
-      await writeFileAtomic(`${file}.done`, JSON.stringify({ shard: o.shards[i].name, docs: part.ids.length, sha256: await sha256Of(file) }) + '\n');
+      await writeFileAtomic(`${file}.done`, JSON.stringify({ shard: o.shards[i].name, docs: part.ids.length, sha256: await sha256FileAsync(file) }) + '\n');
       scored++;
     }
     progress.shard++;

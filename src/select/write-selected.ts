@@ -4,12 +4,12 @@
  * cache, so no text is copied; only TACP, whose corpus is the task text, writes shards (with the
  * data stage's writer and manifest format) for the same path to read.
  */
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Doc } from '../data/doc.js';
 import { CORPUS_FORMAT, CORPUS_VERSION, MANIFEST, ShardWriter, type CorpusManifest, type SourceSummary } from '../data/shards.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { sha256FileAsync } from '../util/hash.js';
 
 export interface SelectionInfo {
   method: string;
@@ -58,7 +58,7 @@ export async function writeSelectionRecord(dir: string, rec: Omit<SelectionRecor
 }
 
 export async function idsSha256(dir: string, idsFile: string): Promise<string> {
-  return createHash('sha256').update(await fs.readFile(path.join(dir, idsFile))).digest('hex');
+  return sha256FileAsync(path.join(dir, idsFile));
 }
 
 /** The selection record in `dir` (<run_dir>/selection), or null when there is none (or an old one). */

@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
 import {
-  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync,
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { removeDeadWriters } from '../util/lock.js';
+import { sha256File } from '../util/hash.js';
+
+export { sha256File };
 import { spaceError } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 
@@ -137,23 +139,6 @@ export function pruneCheckpoints(runDir: string, keep: number): void {
 /** Temp directories left by a writer that was killed mid-checkpoint (its pid is in the name). */
 export function removeStaleTemps(runDir: string): void {
   removeDeadWriters(runDir, /^\.tmp-step-\d+-(\d+)$/);
-}
-
-/** sha256 of a file, read in 16 MiB slices (checkpoints of large models do not fit one buffer). */
-export function sha256File(file: string): string {
-  const h = createHash('sha256');
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 24);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 function writeSynced(file: string, bytes: Uint8Array): void {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -9,6 +8,7 @@ import { runSelection, selectedIds } from '../select/index.js';
 import { selectionProgress } from '../select/progress.js';
 import type { Recipe, SourceSpec } from '../recipe/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { sha256File } from '../util/hash.js';
 import { dataDir } from '../util/paths.js';
 import { Progress } from '../util/progress.js';
 
@@ -145,7 +145,7 @@ async function packOnce(
   if (existsSync(out) && existsSync(stampFile)) {
     const { sha256, ...was } = JSON.parse(readFileSync(stampFile, 'utf8')) as PackStamp & { sha256?: string };
     if (JSON.stringify(was) === JSON.stringify(stamp)) {
-      if (sha256 && existsSync(`${out}.bin`) && hashFile(`${out}.bin`) === sha256) return openPacked(out);
+      if (sha256 && existsSync(`${out}.bin`) && sha256File(`${out}.bin`) === sha256) return openPacked(out);
       if (sha256) log(`${out}.bin fails its sha256 check (damaged); packing it again`);
     }
   }
@@ -171,12 +171,10 @@ async function packOnce(
     }
   }
   const pm = await packDocuments({ docs: filtered(), seqLen, seed, out, eosId: tok.eosId });
-  await writeFileAtomic(stampFile, JSON.stringify({ ...stamp, sha256: hashFile(`${out}.bin`) }));
+  await writeFileAtomic(stampFile, JSON.stringify({ ...stamp, sha256: sha256File(`${out}.bin`) }));
   log(`packed ${name}: ${pm.docs} docs → ${pm.count} rows × ${seqLen} tokens (${out})`);
   return openPacked(out);
 }
-
-const hashFile = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 function progressOf(label: string, log: (l: string) => void): (p: { docs: number; inputBytes: number; totalInputBytes: number }) => void {
   let lastT = 0;
