@@ -888,43 +888,44 @@ cudaError_t cudaGetLastError(void) {
 }
 cudaError_t cudaPeekAtLastError(void) { return lastError; }
 
+namespace {
+// Each modelled error: its name and the real runtime's wording.
+struct ErrorText {
+  cudaError_t code;
+  const char* name;
+  const char* text;
+};
+constexpr ErrorText kErrors[] = {
+    {cudaSuccess, "cudaSuccess", "no error"},
+    {cudaErrorInvalidValue, "cudaErrorInvalidValue", "invalid argument"},
+    {cudaErrorMemoryAllocation, "cudaErrorMemoryAllocation", "out of memory"},
+    {cudaErrorInitializationError, "cudaErrorInitializationError", "initialization error"},
+    {cudaErrorInvalidConfiguration, "cudaErrorInvalidConfiguration", "invalid configuration argument"},
+    {cudaErrorInvalidDevicePointer, "cudaErrorInvalidDevicePointer", "invalid device pointer"},
+    {cudaErrorInvalidMemcpyDirection, "cudaErrorInvalidMemcpyDirection", "invalid copy direction for memcpy"},
+    {cudaErrorInsufficientDriver, "cudaErrorInsufficientDriver", "CUDA driver version is insufficient for CUDA runtime version"},
+    {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
+    {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
+    {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
+    {cudaErrorLaunchOutOfResources, "cudaErrorLaunchOutOfResources", "too many resources requested for launch"},
+    {cudaErrorInvalidDeviceFunction, "cudaErrorInvalidDeviceFunction", "invalid device function"},
+};
+const ErrorText* errorText(cudaError_t e) {
+  for (const ErrorText& t : kErrors)
+    if (t.code == e) return &t;
+  return nullptr;
+}
+}  // namespace
+
 const char* cudaGetErrorName(cudaError_t e) {
-  switch (e) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInitializationError: return "cudaErrorInitializationError";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
-    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
-    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
-    case cudaErrorNoDevice: return "cudaErrorNoDevice";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
-    case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
-    case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
-  }
-  return "cudaErrorUnknown";
+  const ErrorText* t = errorText(e);
+  return t ? t->name : "cudaErrorUnknown";
 }
 
 // The real runtime's wording, then what the simulator saw when it set this error.
 const char* cudaGetErrorString(cudaError_t e) {
-  const char* base = "unknown error";
-  switch (e) {
-    case cudaSuccess: base = "no error"; break;
-    case cudaErrorInvalidValue: base = "invalid argument"; break;
-    case cudaErrorMemoryAllocation: base = "out of memory"; break;
-    case cudaErrorInitializationError: base = "initialization error"; break;
-    case cudaErrorInvalidConfiguration: base = "invalid configuration argument"; break;
-    case cudaErrorInvalidDevicePointer: base = "invalid device pointer"; break;
-    case cudaErrorInvalidMemcpyDirection: base = "invalid copy direction for memcpy"; break;
-    case cudaErrorInsufficientDriver: base = "CUDA driver version is insufficient for CUDA runtime version"; break;
-    case cudaErrorNoDevice: base = "no CUDA-capable device is detected"; break;
-    case cudaErrorInvalidDevice: base = "invalid device ordinal"; break;
-    case cudaErrorIllegalAddress: base = "an illegal memory access was encountered"; break;
-    case cudaErrorLaunchOutOfResources: base = "too many resources requested for launch"; break;
-    case cudaErrorInvalidDeviceFunction: base = "invalid device function"; break;
-  }
+  const ErrorText* t = errorText(e);
+  const char* base = t ? t->text : "unknown error";
   static thread_local std::string s;
   s = lastDetail.empty() ? base : std::string(base) + " [cuda-sim: " + lastDetail + "]";
   lastDetail.clear();
