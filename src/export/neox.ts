@@ -7,7 +7,7 @@
  * Config keys are GPT-NeoX's own (configs/neox_arguments.md); those without a recipe counterpart
  * take the values of configs/pythia/*.yml.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { NeoXConfig } from '../model/config.js';
@@ -22,10 +22,8 @@ import { bestDtype, MegatronWriter, type MegatronDtype } from '../data/megatron.
 import { runSelection, selectedIds, selectionDir } from '../select/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
-import { LOCK_FILE, lockDir } from '../util/lock.js';
-
-export const EXPORT_TARGETS = ['neox'] as const;
-export type ExportTarget = (typeof EXPORT_TARGETS)[number];
+import { lockDir } from '../util/lock.js';
+import { checkOut } from './out-dir.js';
 
 export interface ExportOptions {
   out: string;
@@ -42,29 +40,6 @@ export interface ExportOptions {
 
 /** Every file an export writes, relative to its directory. */
 const OWN_FILES = ['neox.yml', 'tokenizer.json', 'export.json', 'README.md', ...['train', 'valid', 'test'].flatMap((s) => ['bin', 'idx'].map((e) => `data/${s}_text_document.${e}`))];
-
-/**
- * `out` may be new, empty, or an earlier cpt export (whose files are replaced). Anything else is
- * refused unless `force`, and even then a file cpt would write but did not (a checkout's
- * README.md) is never replaced.
- */
-function checkOut(out: string, force: boolean): void {
-  if (!existsSync(out)) return;
-  const entries = readdirSync(out).filter((e) => e !== LOCK_FILE);
-  if (!entries.length || isExport(out)) return;
-  const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? ', …' : '');
-  if (!force) throw new UserError(`--out ${out} is not empty (${shown}) and holds no earlier cpt export; choose another directory, or pass --force to write beside what is there`);
-  const clash = OWN_FILES.filter((f) => existsSync(path.join(out, f)));
-  if (clash.length) throw new UserError(`--out ${out}: ${clash.join(', ')} already there and not written by cpt export, which never replaces such files; choose another directory`);
-}
-
-function isExport(out: string): boolean {
-  try {
-    return (JSON.parse(readFileSync(path.join(out, 'export.json'), 'utf8')) as { kind?: string }).kind === 'cpt-neox-export';
-  } catch {
-    return false;
-  }
-}
 
 /** What `export.json` records, and what `cpt plot` reads to put a GPT-NeoX run on a token axis. */
 export interface ExportManifest {
@@ -215,7 +190,7 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
   if (!info.config) throw new UserError(`${r.file}: model.init ${r.model.init}: ${info.problem ?? 'no config.json and not a Pythia preset'}; the GPT-NeoX config needs the model's shape`);
   const out = path.resolve(o.out);
   checkGpus(info.config, o.gpus); // before anything is written
-  checkOut(out, o.force ?? false);
+  checkOut(out, o.force ?? false, 'cpt-neox-export', OWN_FILES);
   mkdirSync(out, { recursive: true });
   const release = lockDir(out, 'cpt export');
   const tok = await loadTokenizer(r.data.tokenizer);

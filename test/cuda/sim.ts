@@ -3,10 +3,12 @@
  * built by `npm ci` (scripts/build-native.mjs) with g++ alone, and a runner that parses their
  * `name=value` lines.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../../src/util/paths.js';
+import { run } from '../helpers/run.js';
+
+export { run };
 
 export const SIM_DIR = path.join(ROOT, 'native', 'build-cuda-sim');
 export const ASAN_DIR = path.join(ROOT, 'native', 'build-cuda-asan');
@@ -24,17 +26,6 @@ export interface SimRun {
   out: string;
   /** name=value lines of stdout. */
   values: Map<string, string>;
-}
-
-/** Runs a command without blocking the test worker (long synchronous children starve its RPC). */
-export function run(cmd: string, args: string[], o: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, timeout: o.timeoutMs ?? 300_000 });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 }
 
 export async function runSim(bin: string, args: string[], env: Record<string, string> = {}): Promise<SimRun> {

@@ -180,7 +180,7 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
     const out = path.join(t.dir, 'gpt-neox');
     mkdirSync(out);
     writeFileSync(path.join(out, 'README.md'), '# GPT-NeoX\n');
-    await expect(exportNeox(r, { out, gpus: 1, ...quiet })).rejects.toThrow(`--out ${out} is not empty (README.md) and holds no earlier cpt export; choose another directory, or pass --force to write beside what is there`);
+    await expect(exportNeox(r, { out, gpus: 1, ...quiet })).rejects.toThrow(`--out ${out} is not empty (README.md) and holds no earlier cpt export of this kind; choose another directory, or pass --force to write beside what is there`);
     await expect(exportNeox(r, { out, gpus: 1, force: true, ...quiet })).rejects.toThrow(`--out ${out}: README.md already there and not written by cpt export, which never replaces such files; choose another directory`);
     expect(readFileSync(path.join(out, 'README.md'), 'utf8')).toBe('# GPT-NeoX\n');
     expect(existsSync(path.join(out, 'data'))).toBe(false);
