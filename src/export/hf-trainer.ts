@@ -7,7 +7,8 @@
  *   args.json      TrainingArguments mirroring the recipe; train.py (src/export/hf_train.py)
  *   train.sbatch   with `--emit slurm`: torchrun on every node of the allocation
  *   export.json, README.md
- * The result, DIR/run/final, is an HF directory: `cpt score`, `cpt eval` read it as they are.
+ * The result, DIR/run/final, is an HF directory: `cpt score`, `cpt eval` read it as they are;
+ * `cpt plot DIR` draws its losses (src/monitor/hf-trainer-log.ts).
  *
  * Why not LitGPT (the issue's first choice): `litgpt pretrain` hard-codes FSDP for more than one
  * process, and Lightning Fabric refuses FSDP without a GPU ("FSDP is only available on GPU"), so
@@ -251,6 +252,6 @@ Back in cpt, the result is an HF directory:
     npx cpt score --model ${path.join(out, 'run', 'final')} --text FILE.jsonl
     npx cpt eval --model ${path.join(out, 'run', 'final')}
 
-Losses by step: \`log_history\` in ${path.join(out, 'run')}/checkpoint-*/trainer_state.json.
+    npx cpt plot ${out} ${r.run_dir}    # its Fin-test / Pile-test losses beside cpt's own run (from trainer_state.json)
 `;
 }

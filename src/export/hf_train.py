@@ -54,6 +54,7 @@ def main() -> None:
     if resume and trainer.is_world_process_zero():
         print(f"resuming from {resume}", file=sys.stderr, flush=True)
     trainer.train(resume_from_checkpoint=resume)
+    trainer.save_state()  # run/trainer_state.json: every logged loss, which cpt plot reads
     final = out / "final"
     trainer.save_model(str(final))
     if trainer.is_world_process_zero():

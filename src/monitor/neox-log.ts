@@ -16,10 +16,6 @@ import { UserError } from '../util/errors.js';
 
 export const NEOX_LOG = 'train.log';
 
-export function isNeoxExport(dir: string): boolean {
-  return existsSync(path.join(dir, 'export.json'));
-}
-
 export function readNeoxRun(dir: string): MetricRecord[] {
   const m = JSON.parse(readFileSync(path.join(dir, 'export.json'), 'utf8')) as ExportManifest;
   const log = path.join(dir, NEOX_LOG);

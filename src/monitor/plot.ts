@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import { renderChart, type VegaLiteSpec } from '../util/chart.js';
 import { UserError } from '../util/errors.js';
 import { readMetrics, type MetricRecord } from './metrics.js';
-import { isNeoxExport, readNeoxRun } from './neox-log.js';
+import { readNeoxRun } from './neox-log.js';
+import { readHfTrainerRun } from './hf-trainer-log.js';
+import { exportKind } from '../export/out-dir.js';
 
 export interface PlotOptions {
   /** Output directory (default `<first run>/plots`). */
@@ -98,7 +100,10 @@ export async function plotRuns(runDirs: string[], opts: PlotOptions): Promise<{ 
   if (runDirs.length === 0) throw new UserError('plot: give at least one run directory');
   const names = runNames(runDirs);
   const runs = runDirs.map((d, i) => {
-    if (isNeoxExport(d)) return { name: names[i], records: readNeoxRun(d) }; // a GPT-NeoX run (cpt export)
+    // A run handed to another trainer by cpt export: its own log.
+    const kind = exportKind(d);
+    if (kind === 'cpt-neox-export') return { name: names[i], records: readNeoxRun(d) };
+    if (kind === 'cpt-hf-trainer-export') return { name: names[i], records: readHfTrainerRun(d) };
     const f = path.join(d, 'metrics.jsonl');
     if (!existsSync(f)) throw new UserError(`${d}: no metrics.jsonl (not a run directory, or the run has not started)`);
     return { name: names[i], records: readMetrics(f) };

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { openPacked } from '../../src/data/pack.js';
+import { readHfTrainerRun } from '../../src/monitor/hf-trainer-log.js';
 import { ROOT } from '../../src/util/paths.js';
 import { hasPeer, PEER_PYTHON, runPeer } from '../helpers/peer.js';
 import { run } from '../helpers/run.js';
@@ -170,5 +171,13 @@ print(json.dumps(out))`, out);
     console.log(`hf-trainer hand-off, Fin-test by cpt score: base ${base.toFixed(4)}, cpt ${ours.toFixed(4)}, Trainer (2 processes, killed and resumed) ${theirs.toFixed(4)}`);
     expect(base - ours).toBeGreaterThan(0.5); // both trained: far more than the tolerance below
     expect(Math.abs(theirs - ours)).toBeLessThan(0.03); // measured 0.018: the cosine one step ahead (README)
+    // The way back: cpt plot draws the Trainer's losses beside cpt's run, on the same token axis.
+    const plots = path.join(tmp, 'plots');
+    const p = await cpt('plot', out, t.runDir, '--out', plots);
+    expect(p.status, p.stderr).toBe(0);
+    expect(existsSync(path.join(plots, 'loss.png'))).toBe(true);
+    const drawn = readHfTrainerRun(out).find((x) => x.step === 30)!;
+    expect(drawn).toMatchObject({ tokens: 30 * 32 * 128, fin_test: evals.find((h) => h.step === 30)!['eval_fin-test_loss'] });
+    expect(drawn.pile_test).toBeGreaterThan(0);
   });
 });

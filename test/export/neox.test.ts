@@ -196,7 +196,7 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
     const t = await writeTinyRecipe({ name: 'bad', dir: mkdtempSync(path.join(tmp, 'r-')) });
     const cli = (...a: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'export', t.file, ...a], { encoding: 'utf8' });
     for (const [args, msg] of [
-      [['--to', 'megatron', '--out', path.join(t.dir, 'o')], 'cpt: --to: unknown target "megatron". Should be one of: neox'],
+      [['--to', 'megatron', '--out', path.join(t.dir, 'o')], 'cpt: --to: unknown target "megatron". Should be one of: neox, hf-trainer'],
       [['--to', 'neox', '--out', path.join(t.dir, 'o'), '--dtype', 'int64'], 'cpt: --dtype: expected uint16 or int32, got "int64"'],
       [['--to', 'neox', '--out', path.join(t.dir, 'o'), '--existing'], `cpt: no selection yet in ${path.join(t.dir, 'runs', 'bad', 'selection')}; run cpt select ${t.file} first (or drop --existing)`],
     ] as const) {
