@@ -7,7 +7,8 @@
  * Config keys are GPT-NeoX's own (configs/neox_arguments.md); those without a recipe counterpart
  * take the values of configs/pythia/*.yml.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { NeoXConfig } from '../model/config.js';
@@ -39,7 +40,7 @@ export interface ExportOptions {
 }
 
 /** Every file an export writes, relative to its directory. */
-const OWN_FILES = ['neox.yml', 'tokenizer.json', 'export.json', 'README.md', ...['train', 'valid', 'test'].flatMap((s) => ['bin', 'idx'].map((e) => `data/${s}_text_document.${e}`))];
+const OWN_FILES = ['neox.yml', 'tokenizer.json', 'export.json', 'README.md', 'hf-cache', ...['train', 'valid', 'test'].flatMap((s) => ['bin', 'idx'].map((e) => `data/${s}_text_document.${e}`))];
 
 /** What `export.json` records, and what `cpt plot` reads to put a GPT-NeoX run on a token axis. */
 export interface ExportManifest {
@@ -231,6 +232,9 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
     const cfg = neoxConfig(r, info.config, { gpus: o.gpus, trainTokens: train.tokens, finTestTokens: r.monitor.fin_test_tokens, validTokens: valid.tokens, hasTest: !!test, out });
     const header = `# GPT-NeoX config written by cpt export from ${r.file} (${new Date().toISOString()}).\n` +
       `# Keys as in GPT-NeoX configs/neox_arguments.md; those with no recipe counterpart take configs/pythia values.\n`;
+    // A preset model.init is a fresh initialisation: GPT-NeoX starts from its own, nothing to load.
+    const base = info.kind === 'dir' ? writeHfCache(out, r, info.init) : null;
+    if (!base) delete cfg.load, delete cfg.finetune;
     await writeFileAtomic(path.join(out, 'neox.yml'), header + neoxYaml(cfg));
     const sampling = sel.selection.sampling;
     const manifest: ExportManifest = {
@@ -259,7 +263,7 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
       tokens_per_second: written / Math.max(seconds, 1e-9),
     };
     await writeFileAtomic(path.join(out, 'export.json'), JSON.stringify(manifest, null, 2) + '\n');
-    await writeFileAtomic(path.join(out, 'README.md'), readme(r, info.config, manifest, out, info.sizeKey));
+    await writeFileAtomic(path.join(out, 'README.md'), readme(r, info.config, manifest, out, base));
     for (const n of plan.notes) o.log(`note: ${n}`);
     o.log(`wrote ${written} tokens from the token cache in ${seconds.toFixed(2)} s to ${out} (the selection at ${rate(train)})`);
     return manifest;
@@ -267,6 +271,33 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
     await tok.close();
     release();
   }
+}
+
+/**
+ * GPT-NeoX's HF→NeoX converter loads only `EleutherAI/<name>` at revision `step<rev>` from its
+ * `--cache-dir` (or the Hub). The recipe's own `model.init` is laid out there as a Hugging Face
+ * hub cache entry (refs/step0 naming a snapshot that holds its files, hard-linked or copied), so
+ * with HF_HUB_OFFLINE=1 the converter reads exactly that model. Returns the name to pass.
+ */
+export function writeHfCache(out: string, r: Recipe, modelDir: string): { name: string; revision: number; cacheDir: string } {
+  const name = `cpt-${r.name}-base`, revision = 0;
+  const cacheDir = path.join(out, 'hf-cache');
+  const repo = path.join(cacheDir, name, `step${revision}`, `models--EleutherAI--${name}`);
+  rmSync(path.join(cacheDir, name), { recursive: true, force: true });
+  const files = readdirSync(modelDir).filter((f) => f === 'config.json' || f.endsWith('.safetensors') || f === 'model.safetensors.index.json');
+  const commit = createHash('sha1').update(files.map((f) => `${f}:${statSync(path.join(modelDir, f)).size}`).join('\n')).digest('hex');
+  const snap = path.join(repo, 'snapshots', commit);
+  mkdirSync(snap, { recursive: true });
+  mkdirSync(path.join(repo, 'refs'), { recursive: true });
+  for (const f of files) {
+    try {
+      linkSync(path.join(modelDir, f), path.join(snap, f));
+    } catch {
+      copyFileSync(path.join(modelDir, f), path.join(snap, f));
+    }
+  }
+  writeFileSync(path.join(repo, 'refs', `step${revision}`), commit);
+  return { name, revision, cacheDir };
 }
 
 const rate = (s: { tokens: number; seconds: number }) => `${(s.tokens / Math.max(s.seconds, 1e-9) / 1e6).toFixed(1)} M tokens/s`;
@@ -285,27 +316,47 @@ async function writeSplit(prefix: string, dir: string, tok: Tokenizer, dtype: Me
   }
 }
 
-function readme(r: Recipe, c: NeoXConfig, m: ExportManifest, out: string, sizeKey: string | undefined): string {
+function readme(r: Recipe, c: NeoXConfig, m: ExportManifest, out: string, base: { name: string; revision: number; cacheDir: string } | null): string {
   const params = paramCount(c);
-  const size = r.model.init;
-  const hub = sizeKey ? `pythia-${sizeKey}` : 'PYTHIA-NAME';
+  const mp = modelParallel(c);
+  const convert = (pre: string) => `${pre}python tools/ckpts/convert_hf_to_sequential.py \\
+         --hf-model-name ${base!.name} --revision ${base!.revision} --cache-dir ${base!.cacheDir} \\
+         --output-dir ${path.join(out, 'checkpoints', 'base')} --config ${path.join(out, 'neox.yml')}`;
+  const step1 = !base
+    ? `1. Nothing to convert: \`model.init\` (${r.model.init}) is a fresh initialisation, which GPT-NeoX
+   makes itself (neox.yml has no \`load\`).`
+    : `1. Convert the model the recipe continues (\`model.init\`, ${r.model.init}) to GPT-NeoX's layout.
+   GPT-NeoX's converter loads only \`EleutherAI/NAME\` at a \`stepN\` revision from its cache
+   directory, so the export lays \`model.init\` out there as a Hugging Face cache entry
+   (\`${base.cacheDir}\`); HF_HUB_OFFLINE=1 keeps it from looking at the Hub. At GPT-NeoX ea7aefd8 the
+   converter calls \`neox_args.comet()\`, which no longer exists; rename it first:
+
+       sed -i 's/neox_args.comet()/neox_args.initialize_comet()/' tools/ckpts/convert_hf_to_sequential.py
+${mp === 1 ? `
+   then convert in one process (one GPU; Megatron's initialisation needs CUDA):
+
+       ${convert('HF_HUB_OFFLINE=1 OMPI_COMM_WORLD_RANK=0 CUDA_VISIBLE_DEVICES=0 ')}
+` : `
+   This model is split over model_parallel_size ${mp} GPUs, which a one-process conversion cannot
+   write, and the converter's multi-GPU path cannot run: it calls \`consume_neox_args2(args2)\` on
+   an \`args2\` it never defines (NameError), at ea7aefd8 and at every earlier version of the
+   script. For Pythia's own weights, take the model-parallel GPT-NeoX checkpoints EleutherAI
+   released with Pythia (the \`neox-ckpt-pythia-*\` repositories on the Hub, model_parallel_size
+   ${mp} as trained), put their step directory in ${path.join(out, 'checkpoints')} and name it in
+   \`${path.join(out, 'checkpoints', 'latest')}\`. (Unverified here: no GPU was available to the cpt project.)
+`}`;
   return `# GPT-NeoX run exported by cpt
 
-Recipe: \`${r.file}\` (${r.method}, ${m.sampling} sampling). Model: ${size} (${(params / 1e9).toFixed(2)}B parameters).
+Recipe: \`${r.file}\` (${r.method}, ${m.sampling} sampling). Model: ${r.model.init} (${(params / 1e9).toFixed(2)}B parameters).
 Data: ${m.files.train!.docs} training documents (${m.files.train!.tokens} tokens, EOD ${m.eod_id} after each, ${m.dtype}),
 Fin-test ${m.files.valid!.docs} documents as validation${m.files.test ? `, Pile-test ${m.files.test.docs} documents as test` : ''}.
 ${m.sampling_note}.
 Plan: ${m.train_iters} iterations of ${m.tokens_per_iteration} tokens on ${m.gpus} GPUs.${m.notes.length ? `\nNotes: ${m.notes.join('; ')}.` : ''}
 
-All commands run from a GPT-NeoX checkout (EleutherAI/gpt-neox) with its requirements installed.
+All commands run from a GPT-NeoX checkout (EleutherAI/gpt-neox, checked at ea7aefd8) with its
+requirements installed.
 
-1. Convert the Pythia checkpoint the recipe continues (\`model.init\`) to GPT-NeoX's sequential
-   layout. The script takes Pythia's name and training step and reads the Hugging Face files from
-   its \`--cache-dir\` (or the Hub):
-
-       OMPI_COMM_WORLD_RANK=0 CUDA_VISIBLE_DEVICES=0 python tools/ckpts/convert_hf_to_sequential.py \\
-         --hf-model-name ${hub} --revision 143000 --cache-dir HF_CACHE \\
-         --output-dir ${path.join(out, 'checkpoints', 'base')} --config ${path.join(out, 'neox.yml')}
+${step1}
 
 2. Train, on one node or many (a hostfile for several nodes, as GPT-NeoX's README describes);
    keep the log, which \`cpt plot\` reads:

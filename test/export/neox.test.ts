@@ -15,6 +15,7 @@ import { plotRuns } from '../../src/monitor/plot.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import { ROOT } from '../../src/util/paths.js';
 import { writeTinyRecipe } from '../helpers/tiny-recipe.js';
+import { hasPeer, runPeer } from '../helpers/peer.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'cpt-export-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -103,6 +104,29 @@ describe('cpt export --to neox', { timeout: 240_000 }, () => {
       expect(readFileSync(path.join(out, 'README.md'), 'utf8')).toMatch(/deepy\.py train\.py .*neox\.yml/);
     });
   }
+
+  it('step 1 converts the recipe\'s own model.init: transformers loads it from the export\'s cache as GPT-NeoX\'s converter asks for it', async () => {
+    const t = await writeTinyRecipe({ name: 'conv', overrides: { train: { max_steps: 2 } }, dir: mkdtempSync(path.join(tmp, 'r-')) });
+    const out = path.join(t.dir, 'neox');
+    await exportNeox(await loadRecipe(t.file), { out, gpus: 1, ...quiet });
+    const readme = readFileSync(path.join(out, 'README.md'), 'utf8');
+    const m = /--hf-model-name (\S+) --revision (\d+) --cache-dir (\S+)/.exec(readme)!;
+    expect(m[1]).toBe('cpt-conv-base');
+    expect(readme).toContain("sed -i 's/neox_args.comet()/neox_args.initialize_comet()/' tools/ckpts/convert_hf_to_sequential.py");
+    if (!hasPeer('transformers', 'torch')) return;
+    // The converter's own two calls (tools/ckpts/convert_hf_to_sequential.py at ea7aefd8), offline.
+    const same = runPeer<{ same: boolean; tensors: number }>(`
+import json, os, sys, torch
+os.environ["HF_HUB_OFFLINE"] = "1"
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+name, rev, cache, init = sys.argv[1:]
+kw = dict(revision=f"step{rev}", cache_dir=os.path.join(cache, f"{name}/step{rev}"))
+config = GPTNeoXConfig.from_pretrained(f"EleutherAI/{name}", **kw)
+hub = GPTNeoXForCausalLM.from_pretrained(f"EleutherAI/{name}", config=config, **kw).state_dict()
+own = GPTNeoXForCausalLM.from_pretrained(init).state_dict()
+print(json.dumps({"same": hub.keys() == own.keys() and all(torch.equal(hub[k], own[k]) for k in own), "tensors": len(own)}))`, m[1], m[2], m[3], t.modelDir);
+    expect(same).toEqual({ same: true, tensors: expect.any(Number) });
+  });
 
   it('neox.yml follows the recipe: iterations cover the budget; lr, min_lr, warmup, betas, eps, clip, decay as set; PyYAML reads numbers as numbers', async () => {
     const t = await writeTinyRecipe({ name: 'cfg', method: 'ets-dacp', overrides: { selection: { budget: 0.2, sampling: 'soft', seed: 7 }, train: { lr: 2e-4, min_lr: 2e-5, warmup: 0.05, beta1: 0.85, beta2: 0.97, eps: 1e-7, clip: 0.7, weight_decay: 0.05, batch_tokens: 1024, micro_batch: 2, seq_len: 32, max_steps: 100_000 }, monitor: { every: 7 }, checkpoint: { every: 9 } }, dir: mkdtempSync(path.join(tmp, 'r-')) });
