@@ -67,6 +67,9 @@ export async function packDocuments(input: PackInput): Promise<PackedManifest> {
   removeDeadWriters(path.dirname(out), new RegExp(`^${base}(?:\\.spill|\\.bin\\.tmp)-(\\d+)$`));
   const spill = `${out}.spill-${process.pid}`;
   const binTmp = `${out}.bin.tmp-${process.pid}`;
+  const binFile = `${out}.bin`;
+  let need: number | undefined; // bytes of the rows, once known
+  let done = false;
   try {
     // Pass 1: every doc's tokens to the spill file (int32), remembering where each starts.
     const starts: number[] = [];
@@ -95,6 +98,7 @@ export async function packDocuments(input: PackInput): Promise<PackedManifest> {
     const count = Math.floor(stream / seqLen);
     const dtype: PackedManifest['dtype'] = maxId > 65535 ? 'int32' : 'uint16';
     const width = dtype === 'uint16' ? 2 : 4;
+    need = count * seqLen * width;
 
     // Pass 2: shuffled docs + EOS into rows; stop at the last full row.
     const order = shuffle(n, seed);
@@ -134,7 +138,6 @@ export async function packDocuments(input: PackInput): Promise<PackedManifest> {
       closeSync(src);
       closeSync(dst);
     }
-    const binFile = `${out}.bin`;
     renameSync(binTmp, binFile);
     await fsyncDir(path.dirname(out));
     const manifest: PackedManifest = {
@@ -152,12 +155,14 @@ export async function packDocuments(input: PackInput): Promise<PackedManifest> {
       droppedTailTokens: stream - want,
     };
     await writeFileAtomic(out, JSON.stringify(manifest, null, 2) + '\n');
+    done = true;
     return manifest;
   } catch (e) {
-    throw spaceError(e, `${out} (packed rows)`, undefined, path.dirname(out));
+    throw spaceError(e, `${out} (packed rows)`, need, path.dirname(out));
   } finally {
     rmSync(spill, { force: true });
     rmSync(binTmp, { force: true });
+    if (!done) rmSync(binFile, { force: true }); // rows without their header are never left behind
   }
 }
 

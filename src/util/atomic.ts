@@ -2,7 +2,8 @@ import { promises as fs, openSync, writeSync, fsyncSync, closeSync, renameSync, 
 import path from 'node:path';
 import { UserError } from './errors.js';
 
-const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MB`;
+/** Bytes for a message: MB from 0.1 MB up (as df -h users read them), else KB or bytes, never "0.0 MB". */
+const mb = (b: number) => (b >= 0.1 * 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KB` : `${b} bytes`);
 
 /** Free bytes for an unprivileged writer on the filesystem holding `dir` (undefined if unknown). */
 export function freeBytes(dir: string): number | undefined {

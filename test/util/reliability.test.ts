@@ -169,6 +169,20 @@ describe.runIf(tmpfs)('disk full (2 MiB tmpfs)', () => {
     expect(verifyCheckpoint(path.join(run, 'step-1')).ok).toBe(true);
   });
 
+  it('packed rows that do not fit: one line with the sizes (never "0.0 MB"), and neither rows nor temp files left (B67)', async () => {
+    const dir = path.join(mnt, 'packed');
+    mkdirSync(dir);
+    const out = path.join(dir, 'pile-test.packed.json');
+    async function* docs() {
+      for (let i = 0; i < 300; i++) yield { id: `d${i}`, ids: new Int32Array(4096).fill(7 + (i % 5)) };
+    }
+    const err = await packDocuments({ docs: docs(), seqLen: 128, seed: 1, out }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(new RegExp(`^cannot write ${out} \\(packed rows\\): no space left on device \\((needs about \\d+\\.\\d MB, )?\\d+(\\.\\d (KB|MB)| bytes) free in ${dir}\\)$`));
+    expect((err as Error).message).not.toMatch(/ 0\.0 MB/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('an atomic file write (shards, manifests) that does not fit leaves no temp file', async () => {
     const dir = path.join(mnt, 'shards');
     mkdirSync(dir);
