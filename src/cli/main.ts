@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import { UserError } from '../util/errors.js';
+import { ROOT } from '../util/paths.js';
 import * as prepare from './prepare.js';
 import * as select from './select.js';
 import * as train from './train.js';
@@ -11,6 +14,7 @@ import * as exporter from './export.js';
 
 const program = new Command('cpt')
   .description('Continual pre-training of Pythia (GPT-NeoX) models on a selected domain corpus')
+  .version((JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, '-V, --version')
   .option('--debug', 'print stack traces for every error')
   .option('--data-dir <dir>', 'data kit directory (default $CPT_DATA, else ../shared/data)')
   .hook('preAction', (cmd) => {

@@ -18,7 +18,7 @@ interface PrepareFlags {
   include?: string;
   encoding: string;
   skipBad?: boolean;
-  shardMb: string;
+  shardMb?: string;
   force?: boolean;
   verify?: boolean;
 }
@@ -39,21 +39,21 @@ export function register(program: Command): void {
     .option('--include <glob>', 'only files matching this glob (on the file name, or on the relative path if it has a "/")')
     .addOption(new Option('--encoding <enc>', 'input text encoding').choices(['utf-8', 'latin1']).default('utf-8'))
     .option('--skip-bad', 'skip bad records (bad JSON, missing field, bad UTF-8, empty file) and count them, instead of stopping')
-    .option('--shard-mb <n>', 'target shard size in MB (recipe: data.shard_mb)', '')
+    .option('--shard-mb <n>', 'target shard size in MB (default: the recipe\'s data.shard_mb, else 64)')
     .option('--force', 'prepare again even if the manifest matches the inputs')
     .option('--verify', 'check the prepared shards (recipe, or --out) against their manifest (size, sha256) and their token caches against their checksums; prepares nothing')
     .addHelpText(
       'after',
       `
 Examples:
-  cpt prepare recipes/finpythia-dacp.yaml
+  cpt prepare recipes/ets-dacp-tiny.yaml
   cpt prepare --input \${CPT_DATA}/corpus/fin/reuters21578 --format reuters-sgml --include '*.sgm' --encoding latin1 --out data/reuters
   cpt prepare --input \${CPT_DATA}/corpus/fin/sec10k_2023 --format json --field item1 --field item1a --field item7 --field item7a --out data/10k
 
 Every dropped record is counted in manifest.json under "skipped" (e.g. no_body for Reuters stories without a body).`,
     )
     .action(async (recipeFile: string | undefined, flags: PrepareFlags) => {
-      const shardMbFlag = flags.shardMb === '' ? undefined : Number(flags.shardMb);
+      const shardMbFlag = flags.shardMb === undefined ? undefined : Number(flags.shardMb);
       if (shardMbFlag !== undefined && !(shardMbFlag > 0)) throw new UserError(`--shard-mb: expected a positive number, got "${flags.shardMb}"`);
       if (recipeFile) {
         if (flags.input || flags.format || flags.out) throw new UserError('give either a recipe or --input/--format/--out, not both');

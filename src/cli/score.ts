@@ -38,8 +38,12 @@ export interface ScoreOptions {
 export interface ScoreRecord {
   /** 1-based line number in the input file. */
   line: number;
-  /** Tokens scored (after truncation); the loss is the mean over tokens - 1 next-token predictions. */
+  /** The input line's `id`, when it has one (to join scores back to a corpus without relying on line order). */
+  id?: string | number;
+  /** Tokens scored (after truncation). */
   tokens: number;
+  /** Next-token predictions the loss is the mean of (tokens - 1): its weight in an overall mean. */
+  predictions: number;
   /** Mean next-token cross-entropy in nats; null with fewer than 2 tokens. */
   loss: number | null;
   ppl: number | null;
@@ -48,7 +52,7 @@ export interface ScoreRecord {
   nonfinite?: true;
 }
 
-interface Line { line: number; value: string | number[] }
+interface Line { line: number; id?: string | number; value: string | number[] }
 
 async function* readLines(file: string, field: string | undefined): AsyncGenerator<Line> {
   const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
@@ -63,13 +67,14 @@ async function* readLines(file: string, field: string | undefined): AsyncGenerat
       throw new UserError(`${file}:${n}: not valid JSON (${(e as Error).message})`);
     }
     const rec = (typeof o === 'object' && o !== null ? o : {}) as Record<string, unknown>;
+    const id = typeof rec.id === 'string' || typeof rec.id === 'number' ? rec.id : undefined;
     if (field !== undefined) {
       if (typeof rec[field] !== 'string') throw new UserError(`${file}:${n}: expected a string field "${field}" (choose another with --field)`);
-      yield { line: n, value: rec[field] as string };
+      yield { line: n, id, value: rec[field] as string };
     } else {
       const ids = rec.ids;
       if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x))) throw new UserError(`${file}:${n}: expected {"ids": [integer, ...]}`);
-      yield { line: n, value: ids as number[] };
+      yield { line: n, id, value: ids as number[] };
     }
   }
 }
@@ -162,7 +167,7 @@ export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens
       const raw = losses[i];
       const bad = raw !== null && !Number.isFinite(raw);
       const loss = bad ? null : raw;
-      const rec: ScoreRecord = { line: l.line, tokens: kept[i].length, loss, ppl: loss === null ? null : Math.exp(loss) };
+      const rec: ScoreRecord = { line: l.line, ...(l.id !== undefined ? { id: l.id } : {}), tokens: kept[i].length, predictions: Math.max(0, kept[i].length - 1), loss, ppl: loss === null ? null : Math.exp(loss) };
       if (rows[i].length > maxTokens) rec.truncated = true;
       if (raw !== null) scored++;
       if (bad) rec.nonfinite = true, nonfinite++;
@@ -189,7 +194,7 @@ export async function runScore(o: ScoreOptions): Promise<{ lines: number; tokens
     await closeTokenizer();
   }
   const meanLoss = predictions ? lossSum / predictions : null;
-  progress.finish(meanLoss === null ? '' : `token-weighted loss ${meanLoss.toFixed(4)} ppl ${Math.exp(meanLoss).toFixed(2)}`);
+  progress.finish(meanLoss === null ? '' : `loss ${meanLoss.toFixed(4)} ppl ${Math.exp(meanLoss).toFixed(2)} (mean over all ${predictions} predictions: each line weighted by its predictions)`);
   if (nonfinite && nonfinite === scored) throw new UserError(`${o.model}: every one of the ${scored} scored lines has a non-finite loss (NaN or infinite): the model's weights are probably not finite`);
   if (nonfinite) process.stderr.write(`score: warning: ${nonfinite} of ${scored} scored lines have a non-finite loss (marked "nonfinite": true)\n`);
   return { lines, tokens, meanLoss, nonfinite };
@@ -205,7 +210,7 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
 export function register(program: Command): void {
   program
     .command('score')
-    .description('per-line loss and perplexity of a model on JSONL text (or token ids), as JSONL {line, tokens, loss, ppl}')
+    .description('per-line loss and perplexity of a model on JSONL text (or token ids), as JSONL {line, id, tokens, predictions, loss, ppl}')
     .requiredOption('--model <dir>', 'Hugging Face GPT-NeoX directory (or a Pythia preset name)')
     .option('--text <file>', 'JSONL file with one text per line')
     .option('--field <name>', 'the text field of --text lines', 'text')

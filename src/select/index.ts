@@ -188,8 +188,8 @@ async function selectLocked(recipe: Recipe, opts: SelectionOptions): Promise<Sel
 
   if (r.method === 'tacp') return runTacp(r, dir, opts);
 
-  progress('prepare', `preparing ${r.data.prepared_dir}`);
-  await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
+  const prepared = await prepareCorpus(r.data.corpus, r.data.prepared_dir, { shardMb: r.data.shard_mb });
+  if (!prepared.reused) progress('prepare', `prepared ${prepared.totals.docs} documents into ${r.data.prepared_dir}`);
   const corpus = await readManifest(r.data.prepared_dir);
   const tok = await loadTokenizer(r.data.tokenizer, { threads: r.engine.threads || undefined });
   try {

@@ -141,10 +141,11 @@ export async function trainLoop(args: {
     metrics.append(record(p, lr, lastLoss, Number.isFinite(gradNorm) ? gradNorm : null, mon, tokS, p.time));
 
     // Wall time per step so far this session (monitor and checkpoint time included).
-    const eta = ((plan.totalSteps - p.step) * (Date.now() - sessionStart)) / 1000 / stepsThisSession;
+    // To where this session stops: --max-steps, else the end of the run.
+    const eta = ((stopAt - p.step) * (Date.now() - sessionStart)) / 1000 / stepsThisSession;
     hooks.log(
       `step ${p.step}/${plan.totalSteps} | loss ${fmtLoss(lastLoss)} | gnorm ${gradNorm.toFixed(2)} | lr ${lr.toExponential(1)} | ` +
-        `${ms.toFixed(0)} ms | ${fmtRate(tokS)} tok/s | eta ${fmtDuration(eta)}` +
+        `${ms.toFixed(0)} ms | ${fmtRate(tokS)} tok/s | eta ${fmtDuration(eta)}${stopAt < plan.totalSteps ? ` to step ${stopAt}` : ''}` +
         (mon ? ` | fin-test ${fmtLoss(mon.fin_test)} | pile-test ${fmtLoss(mon.pile_test)}${taskTest(mon)}` : ''),
     );
 

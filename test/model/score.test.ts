@@ -23,7 +23,8 @@ describe('cpt score', () => {
     const g = loadGolden();
     const rows = [0, 1].map((b) => Array.from(g.ids.subarray(b * g.seq, (b + 1) * g.seq)));
     idsFile = path.join(tmp(), 'ids.jsonl');
-    writeFileSync(idsFile, [rows[0], [5], '', rows[1], rows[0].slice(0, 7)].map((r) => (r === '' ? '' : JSON.stringify({ ids: r }))).join('\n') + '\n');
+    // Lines carry an id (any JSON string or number) except the last.
+    writeFileSync(idsFile, [[rows[0], 'a'], [[5], 7], '', [rows[1], 'c'], [rows[0].slice(0, 7)]].map((r) => (r === '' ? '' : JSON.stringify({ ...(r[1] !== undefined ? { id: r[1] } : {}), ids: r[0] }))).join('\n') + '\n');
   });
 
   it('--ids on the golden model: per-line losses reproduce the PyTorch loss; batching and padding do not change them', async () => {
@@ -33,6 +34,8 @@ describe('cpt score', () => {
     await runScore({ model: goldenDir(), ids: idsFile, engine: 'tfjs', batch: 1, out: out1 });
     const recs = readJsonl(out), single = readJsonl(out1);
     expect(recs.map((x) => [x.line, x.tokens])).toEqual([[1, 16], [2, 1], [4, 16], [5, 7]]); // blank line 3 skipped
+    // Each record names its input (id) and the weight of its loss (predictions = tokens - 1).
+    expect(recs.map((x) => [x.id, x.predictions])).toEqual([['a', 15], [7, 0], ['c', 15], [undefined, 6]]);
     expect(recs[1]).toMatchObject({ loss: null, ppl: null });
     // Both rows have 15 predictions, so the golden batch loss is the mean of the two line losses.
     expect(Math.abs((recs[0].loss! + recs[2].loss!) / 2 - g.loss)).toBeLessThan(1e-5);
