@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { openMegatron } from '../data/megatron.js';
+import { damagedFiles, SUMS_FILE } from '../export/checksums.js';
 import { loadTokenizer } from '../data/index.js';
 import { cudaPeakBytes } from '../engine/native/index.js';
 import type { NeoXConfig } from '../model/config.js';
@@ -61,6 +62,12 @@ Missing model directories and inputs are warnings here; the stage that needs the
 
 /** Documents, tokens, dtype and the first document decoded: enough to check an export by eye. */
 async function inspectMegatron(file: string, opts: { json?: boolean; tokenizer?: string }): Promise<void> {
+  // An export's files are checked against its SHA256SUMS before they are read.
+  const abs = path.resolve(file.replace(/\.(idx|bin)$/, ''));
+  const out = path.dirname(path.dirname(abs));
+  const rel = path.relative(out, abs);
+  const bad = await damagedFiles(out, [`${rel}.idx`, `${rel}.bin`]);
+  if (bad?.length) throw new UserError(`${path.join(out, bad[0])} fails its sha256 check (${SUMS_FILE}): damaged since the export; run cpt export again`);
   const d = openMegatron(file);
   try {
     const prefix = file.replace(/\.(idx|bin)$/, '');

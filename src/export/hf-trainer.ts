@@ -30,11 +30,12 @@ import { UserError } from '../util/errors.js';
 import { lockDir } from '../util/lock.js';
 import { ROOT } from '../util/paths.js';
 import { checkOut } from './out-dir.js';
+import { SUMS_FILE, writeChecksums } from './checksums.js';
 
 export const HF_EXPORT_KIND = 'cpt-hf-trainer-export';
 const SPLITS = ['train', 'fin-test', 'pile-test'] as const;
 /** Everything but base/ and data/ (whose contents are replaced as a whole). */
-const OWN_FILES = ['args.json', 'train.py', 'train.sbatch', 'export.json', 'README.md', 'base', 'data'];
+const OWN_FILES = ['args.json', 'train.py', 'train.sbatch', 'export.json', 'README.md', 'SHA256SUMS', 'base', 'data'];
 
 export interface HfExportOptions {
   out: string;
@@ -174,11 +175,13 @@ export async function exportHfTrainer(r: Recipe, o: HfExportOptions): Promise<Hf
     const inputs = await prepareTrainInputs(r, { log: o.log });
     const t0 = performance.now();
     const rows = { train: inputs.train.count, 'fin-test': inputs.finTestRows, 'pile-test': inputs.pileTestRows };
+    const dataFiles: string[] = [];
     try {
       rmSync(path.join(out, 'data'), { recursive: true, force: true });
       await writeHfRows(path.join(out, 'data', 'train'), inputs.train, rows.train);
       if (inputs.finTest) await writeHfRows(path.join(out, 'data', 'fin-test'), inputs.finTest, rows['fin-test']);
       if (inputs.pileTest) await writeHfRows(path.join(out, 'data', 'pile-test'), inputs.pileTest, rows['pile-test']);
+      dataFiles.push(...SPLITS.filter((s) => existsSync(path.join(out, 'data', s))).flatMap((s) => readdirSync(path.join(out, 'data', s)).map((f) => `data/${s}/${f}`)));
     } finally {
       inputs.close();
     }
@@ -211,6 +214,8 @@ export async function exportHfTrainer(r: Recipe, o: HfExportOptions): Promise<Hf
     } else {
       rmSync(path.join(out, 'train.sbatch'), { force: true });
     }
+    const hashed = await writeChecksums(out, [...dataFiles, 'args.json', 'train.py', ...readdirSync(base).map((f) => `base/${f}`)]);
+    o.log(`checksums: ${SUMS_FILE} (${hashed.toFixed(2)} s; check a copy with sha256sum -c ${SUMS_FILE})`);
     const manifest: HfExportManifest = {
       kind: HF_EXPORT_KIND, version: 1, recipe: r.file, method: r.method, seq_len: r.train.seq_len, rows,
       nodes: o.nodes, gpus_per_node: o.gpusPerNode, cpu,

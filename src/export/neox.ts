@@ -25,6 +25,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { lockDir } from '../util/lock.js';
 import { checkOut } from './out-dir.js';
+import { SUMS_FILE, writeChecksums } from './checksums.js';
 
 export interface ExportOptions {
   out: string;
@@ -40,7 +41,7 @@ export interface ExportOptions {
 }
 
 /** Every file an export writes, relative to its directory. */
-const OWN_FILES = ['neox.yml', 'tokenizer.json', 'export.json', 'README.md', 'hf-cache', ...['train', 'valid', 'test'].flatMap((s) => ['bin', 'idx'].map((e) => `data/${s}_text_document.${e}`))];
+const OWN_FILES = ['neox.yml', 'tokenizer.json', 'export.json', 'README.md', 'hf-cache', 'SHA256SUMS', ...['train', 'valid', 'test'].flatMap((s) => ['bin', 'idx'].map((e) => `data/${s}_text_document.${e}`))];
 
 /** What `export.json` records, and what `cpt plot` reads to put a GPT-NeoX run on a token axis. */
 export interface ExportManifest {
@@ -262,6 +263,9 @@ export async function exportNeox(r: Recipe, o: ExportOptions): Promise<ExportMan
       export_seconds: seconds,
       tokens_per_second: written / Math.max(seconds, 1e-9),
     };
+    const dataFiles = (['train', 'valid', 'test'] as const).flatMap((s) => manifest.files[s] ? ['bin', 'idx'].map((e) => `${manifest.files[s]!.prefix}.${e}`) : []);
+    const hashed = await writeChecksums(out, [...dataFiles, 'tokenizer.json', 'neox.yml']);
+    o.log(`checksums: ${SUMS_FILE} (${hashed.toFixed(2)} s; check a copy with sha256sum -c ${SUMS_FILE})`);
     await writeFileAtomic(path.join(out, 'export.json'), JSON.stringify(manifest, null, 2) + '\n');
     await writeFileAtomic(path.join(out, 'README.md'), readme(r, info.config, manifest, out, base));
     for (const n of plan.notes) o.log(`note: ${n}`);

@@ -54,6 +54,8 @@ describe('cpt export --to hf-trainer', { timeout: 300_000 }, () => {
     expect(job).toContain('--nproc-per-node=2');
     expect(job).toContain(`--output="${path.join(out, 'logs', 'train-%j.out')}"`);
     expect(job).not.toContain('--gpus-per-node'); // CPU processes ask for no GPUs
+    expect(spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: out }).status).toBe(0); // data, base model, args, train.py
+    expect(readFileSync(path.join(out, 'SHA256SUMS'), 'utf8')).toMatch(/^[0-9a-f]{64}  data\/train\/data-00000-of-00001\.arrow$/m);
     expect(JSON.parse(readFileSync(path.join(out, 'export.json'), 'utf8'))).toMatchObject({ kind: 'cpt-hf-trainer-export', rows_per_step: 32, max_steps: 30, notes: [] });
   });
 

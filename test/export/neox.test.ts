@@ -238,6 +238,18 @@ print(json.dumps({"same": hub.keys() == own.keys() and all(torch.equal(hub[k], o
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`documents: ${m.files.train!.docs}`);
     expect(r.stdout).toMatch(/first document \(\d+ tokens\):\n\S/);
+    // SHA256SUMS in sha256sum's own format checks a copy; a flipped byte is named by cpt inspect.
+    expect(spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: out, encoding: 'utf8' }).status).toBe(0);
+    const bin = path.join(out, 'data', 'train_text_document.bin');
+    const b = readFileSync(bin);
+    b[3] ^= 1;
+    writeFileSync(bin, b);
+    expect(spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: out, encoding: 'utf8' }).status).not.toBe(0);
+    const damaged = spawnSync(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'inspect', path.join(out, 'data', 'train_text_document')], { encoding: 'utf8' });
+    expect(damaged.status).toBe(1);
+    expect(damaged.stderr.trim()).toBe(`cpt: ${bin} fails its sha256 check (SHA256SUMS): damaged since the export; run cpt export again`);
+    b[3] ^= 1;
+    writeFileSync(bin, b);
     // Lines in GPT-NeoX's own formats (megatron/logging.py and megatron/training.py).
     writeFileSync(path.join(out, 'train.log'), [
       ' iteration       10/      20 | consumed samples:          320 | elapsed time per iteration (ms): 5.0 | learning rate: 3.000E-03 | approx flops per GPU: 1.0TFLOPS | lm_loss: 7.500000E+00 | number of skipped iterations:   0 | number of nan iterations:   0 |',
