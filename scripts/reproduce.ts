@@ -31,7 +31,7 @@ import { plotRuns } from '../src/monitor/plot.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fmtDuration } from '../src/util/progress.js';
 import { ROOT } from '../src/util/paths.js';
-import { methodMetrics } from '../src/select/metrics/registry.js';
+import { FIN_TASKS, methodMetrics } from '../src/recipe/names.js';
 import { listCheckpoints } from '../src/train/checkpoint-store.js';
 import { runPool, type Job } from './repro/pool.js';
 import { lossTable, plotTasks, taskTable, type RunResult } from './repro/table.js';
@@ -64,7 +64,7 @@ const precisionArgs = opt.precision ? ['--precision', opt.precision] : [];
 const LANES = posInt('jobs', opt.jobs!);
 const REPRO = path.resolve(opt.recipes!);
 const OUT = path.resolve(opt.out!);
-const TASKS = ['fpb', 'fiqa_sa', 'headline', 'ner', 'arc_easy'];
+const TASKS = [...FIN_TASKS, 'arc_easy'];
 const ORDER = ['base', 'dacp', 'tacp', 'ets-dacp-hard', 'ets-dacp-soft', 'eta-dacp-ppl-hard', 'eta-dacp-ppl-soft',
   'eta-dacp-ent-hard', 'eta-dacp-ent-soft', 'ets-dacp-com-hard', 'ets-dacp-com-soft'];
 /** Trained once whatever --seeds says: by default the base, and DACP (one epoch over everything; its data order matters least). */

@@ -2,6 +2,7 @@
  * The study's tables and per-task plot: every figure as mean ± std over the seeds a run has
  * (sample standard deviation; a run trained once shows its value alone).
  */
+import { FIN_TASKS } from '../../src/recipe/names.js';
 import type { ResultsFile } from '../../src/eval/results.js';
 import { renderChart, type VegaLiteSpec } from '../../src/util/chart.js';
 
@@ -19,7 +20,7 @@ export interface RunResult {
   eval?: ResultsFile;
 }
 
-export const FIN = ['fpb', 'fiqa_sa', 'headline', 'ner'] as const;
+export const FIN = FIN_TASKS;
 export const PROBED = ['fpb', 'fiqa_sa', 'headline'] as const;
 const LABEL: Record<string, string> = { fpb: 'FPB', fiqa_sa: 'FiQA-SA', headline: 'Headline', ner: 'NER', arc_easy: 'ARC-Easy' };
 

@@ -157,7 +157,7 @@ export function register(program: Command): void {
     .command('eval')
     .description('Evaluate a model on financial (FPB, FiQA-SA, Headline, NER) and open-domain tasks by choice log-likelihood, or compare results files')
     .option('--model <dir>', 'HF model directory (e.g. checkpoints/<run>/final) or Pythia preset')
-    .option('--tasks <list>', 'comma-separated task names (src/eval/tasks/*.yaml) or YAML paths', 'fpb,fiqa_sa,headline,ner')
+    .option('--tasks <list>', 'comma-separated task names (src/eval/tasks/*.yaml) or YAML paths', FIN_TASKS.join(','))
     .option('--shots <n>', "few-shot examples per prompt (default: each task's num_fewshot)")
     .option('--limit <n>', 'N test examples per task (NER: sentences), a seeded sample in file order; per task as 100,ner=30')
     .option('--seed <n>', 'few-shot sampling seed', '1234')

@@ -2,7 +2,7 @@
  * Recipe defaults. Optimiser, schedule and batch come from the Pythia training configs
  * (EleutherAI/pythia `models/*.yml`); learning rates by model size are `PYTHIA_LR`.
  */
-import type { FinTask } from './types.js';
+import { FIN_TASKS, type FinTask } from './names.js';
 
 export const DEFAULTS = {
   data: {
@@ -11,7 +11,7 @@ export const DEFAULTS = {
     shard_mb: 64,
     /** FinPythia holds out a small slice of the domain corpus as Fin-test. */
     fin_test_fraction: 0.001,
-    tasks: ['fpb', 'fiqa_sa', 'headline', 'ner'] as FinTask[],
+    tasks: [...FIN_TASKS] as FinTask[],
   },
   selection: {
     sampling: 'hard' as const,
@@ -64,7 +64,3 @@ export const DEFAULTS = {
   engine: { kind: 'native' as const, threads: 0, recompute: false },
 } as const;
 
-/** Methods that train on everything they are given unless a budget is set. */
-export const FULL_DATA_METHODS = new Set(['dacp', 'tacp']);
-/** Methods whose selection is defined by the task data. */
-export const TASK_METHODS = new Set(['tacp', 'ets-dacp', 'ets-dacp-com']);

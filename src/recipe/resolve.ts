@@ -8,12 +8,12 @@ import path from 'node:path';
 import { PYTHIA_LR } from '../model/presets.js';
 import { ENGINES } from '../engine/registry.js';
 import { ROOT } from '../util/paths.js';
-import { DEFAULTS, FULL_DATA_METHODS, TASK_METHODS } from './defaults.js';
-import { etaMetricNames, getMetric, methodMetrics } from '../select/metrics/registry.js';
+import { DEFAULTS } from './defaults.js';
+import { etaMetricNames, FULL_DATA_METHODS, metricFacts, methodMetrics, TASK_METHODS, type FinTask } from './names.js';
 import { modelInfo, type ModelInfo } from './model-info.js';
 import type { KeyPath, Problem } from './problems.js';
 import type { RawRecipe, RawSource } from './schema.js';
-import type { FinTask, Recipe, SourceSpec } from './types.js';
+import type { Recipe, SourceSpec } from './types.js';
 
 export interface Resolution {
   recipe: Recipe;
@@ -76,7 +76,7 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
   const budget = sel.budget ?? (FULL_DATA_METHODS.has(method) ? 1 : DEFAULTS.selection.budget);
   if (method === 'tacp' && sel.budget !== undefined && sel.budget < 1) note(['selection', 'budget'], 'tacp trains on the task text, which is not subsampled; budget is ignored');
   let proxy: string | undefined;
-  const usesProxy = (method !== 'eta-dacp' || eta.includes(sel.metric ?? '')) && methodMetrics(method, sel.metric).some((m) => getMetric(m).usesProxy);
+  const usesProxy = (method !== 'eta-dacp' || eta.includes(sel.metric ?? '')) && methodMetrics(method, sel.metric).some((m) => metricFacts(m)?.usesProxy);
   if (usesProxy) {
     if (sel.proxy_model) proxy = modelOrPreset(sel.proxy_model, ['selection', 'proxy_model'], err);
     else if (model.kind === 'dir') proxy = model.init; // the base model scores its own domain data

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ENGINE_KINDS, PRECISIONS } from '../engine/registry.js';
+import { FIN_TASKS, FORMATS, METHODS } from './names.js';
 
 const posNum = z.number().positive();
 const posInt = z.number().int().positive();
@@ -18,9 +19,7 @@ const section = <T extends z.ZodType>(inner: T) => z.preprocess((v) => (v === nu
 const listOf = <T extends z.ZodType>(item: T) =>
   z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(item));
 
-export const METHODS = ['dacp', 'tacp', 'ets-dacp', 'eta-dacp', 'ets-dacp-com'] as const;
-export const FORMATS = ['reuters-sgml', 'wikiextractor', 'jsonl', 'json', 'text', 'csv'] as const;
-export const TASKS = ['fpb', 'fiqa_sa', 'headline', 'ner'] as const;
+export { METHODS, FORMATS } from './names.js';
 
 const FIELD_FORMATS = new Set<string>(['json', 'jsonl', 'csv']);
 
@@ -63,7 +62,7 @@ export const RawRecipeSchema = z.strictObject({
   data: z.strictObject({
     corpus: z.array(SourceSchema).min(1),
     pile_test: z.array(SourceSchema).optional(),
-    tasks: listOf(z.enum(TASKS)).optional(),
+    tasks: listOf(z.enum(FIN_TASKS)).optional(),
     prepared_dir: str.optional(),
     shard_mb: posNum.optional(),
     fin_test_fraction: z.number().positive().lt(1).optional(),

@@ -4,10 +4,10 @@
  */
 import type { EngineKind, Precision } from '../engine/engine.js';
 
-export type Method = 'dacp' | 'tacp' | 'ets-dacp' | 'eta-dacp' | 'ets-dacp-com';
+import type { FinTask, InputFormat, Method } from './names.js';
+
+export type { FinTask, InputFormat, Method };
 export type Sampling = 'hard' | 'soft';
-export type InputFormat = 'reuters-sgml' | 'wikiextractor' | 'jsonl' | 'json' | 'text' | 'csv';
-export type FinTask = 'fpb' | 'fiqa_sa' | 'headline' | 'ner';
 
 /** One raw input of `cpt prepare`: a file or a directory (walked recursively, sorted). */
 export interface SourceSpec {

@@ -12,7 +12,7 @@ import { loadTokenizer, prepareCorpus, preparedManifest, readManifest, readToken
 import { dataDir } from '../util/paths.js';
 import { lockDir } from '../util/lock.js';
 import { UserError } from '../util/errors.js';
-import { methodMetrics as metricsOf } from './metrics/registry.js';
+import { methodMetrics as metricsOf } from '../recipe/names.js';
 import { sampleByScore, softOrder, takeBudget, budgetTokens } from './sample.js';
 import type { ScoreTable } from './score-file.js';
 import { corpusScores, scoreShare, scoreTables, scoresInputs, tablesMerged, type ScoreContext } from './score-cache.js';

@@ -239,7 +239,7 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
 
   const slurm = spawnSync('sh', ['-c', 'command -v sbatch && command -v slurmctld && command -v munged'], { encoding: 'utf8' }).status === 0 && process.getuid?.() === 0;
   if (!slurm) console.log('skipped: the Slurm test needs root and Debian\'s slurm-wlm + munge (.ci/run installs them)');
-  it.skipIf(!slurm)('Slurm: the emitted job array runs under sbatch on a one-node cluster and its selection equals one process\'s', async () => {
+  it.skipIf(!slurm)('Slurm: the emitted job array runs under sbatch on a one-node cluster; with a task cancelled the merge still runs, a resubmitted task finds nothing left, and the selection equals one process\'s', async () => {
     const conf = path.join(base.dir, 'slurm');
     const cluster = (cmd: string) => spawnSync('bash', [path.join(ROOT, 'test', 'slurm', 'cluster.sh'), cmd, conf], { encoding: 'utf8' });
     const up = cluster('start');
@@ -252,15 +252,25 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     expect(cli('--emit', 'slurm', '--workers', '2').status).toBe(0);
     const submit = spawnSync('bash', [path.join(r.run_dir, 'launch', 'submit-slurm.sh')], { encoding: 'utf8', env });
     expect(submit.status, submit.stderr).toBe(0);
-    const merge = /merge (\d+)/.exec(submit.stdout)![1]!;
-    // Wait for the merge job to leave the queue (the array and prepare jobs finish before it starts).
-    const t0 = Date.now();
-    while (spawnSync('squeue', ['-h', '-j', merge], { encoding: 'utf8', env }).stdout.trim() && Date.now() - t0 < 240_000) await new Promise((res) => setTimeout(res, 1000));
+    const [, workers, merge] = /workers (\d+), merge (\d+)/.exec(submit.stdout)!;
+    // Task 1 of the array never runs (cancelled while it waits for prepare): the merge, which
+    // waits for the array however it ended (afterany), still runs and scores what task 1 left.
+    expect(spawnSync('scancel', [`${workers}_1`], { encoding: 'utf8', env }).status).toBe(0);
+    const waitFor = async (job: string) => {
+      const t0 = Date.now();
+      while (spawnSync('squeue', ['-h', '-j', job], { encoding: 'utf8', env }).stdout.trim() && Date.now() - t0 < 240_000) await new Promise((res) => setTimeout(res, 1000));
+    };
+    await waitFor(merge);
     const logs = path.join(r.run_dir, 'launch', 'logs');
-    const out = readdirSync(logs).map((f) => readFileSync(path.join(logs, f), 'utf8')).join('\n');
-    expect(out).toMatch(/worker 0\/2: scored [1-9]/);
-    expect(out).toMatch(/worker 1\/2: scored [1-9]/);
-    expect(out).toMatch(/^selected: ets-dacp \[similarity, soft\]/m);
+    const read = () => readdirSync(logs).map((f) => readFileSync(path.join(logs, f), 'utf8')).join('\n');
+    expect(read()).toMatch(/worker 0\/2: scored [1-9]/);
+    expect(read()).not.toMatch(/worker 1\/2/);
+    expect(read()).toMatch(/^selected: ets-dacp \[similarity, soft\]/m);
+    // Task 1 resubmitted alone afterwards (sbatch --array=1) finds nothing left and exits 0.
+    const again = spawnSync('sbatch', ['--parsable', '--array=1', path.join(r.run_dir, 'launch', 'select-workers.sbatch')], { encoding: 'utf8', env });
+    expect(again.status, again.stderr).toBe(0);
+    await waitFor(again.stdout.trim());
+    expect(read()).toMatch(/worker 1\/2: scored 0 of its \d+ shards/);
     const ref = await recipe('slurm-ref', 'ets-dacp', { sampling: 'soft' }, data);
     await runSelection(ref, { rescore: true });
     expect(selectedIds(r.run_dir)).toEqual(selectedIds(ref.run_dir));

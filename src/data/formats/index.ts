@@ -20,7 +20,7 @@ const READERS: Record<InputFormat, (ctx: ReadContext) => AsyncGenerator<Doc>> = 
   csv: readCsv,
 };
 
-export const FORMATS = Object.keys(READERS) as InputFormat[];
+export { FORMATS } from '../../recipe/names.js';
 
 /** Documents of one source, in a deterministic order; drops are counted in `ctx.skipped`. */
 export function readSource(ctx: ReadContext): AsyncGenerator<Doc> {

@@ -1,5 +1,5 @@
 import { UserError } from '../../util/errors.js';
-import type { FinTask } from '../../recipe/types.js';
+import { FIN_TASKS, type FinTask } from '../../recipe/names.js';
 import { loadFpb } from './fpb.js';
 import { loadFiqa } from './fiqa.js';
 import { loadHeadline } from './headline.js';
@@ -13,7 +13,7 @@ export { stableFraction, splitOf } from './split.js';
 export type OpenTask = 'arc_easy' | 'piqa' | 'lambada';
 export type TaskName = FinTask | OpenTask;
 
-export const FIN_TASKS: readonly FinTask[] = ['fpb', 'fiqa_sa', 'headline', 'ner'];
+export { FIN_TASKS };
 export const OPEN_TASKS: readonly OpenTask[] = ['arc_easy', 'piqa', 'lambada'];
 export const TASK_LOADERS: Readonly<Record<TaskName, (dataDir: string) => Promise<TaskData>>> = {
   fpb: loadFpb,

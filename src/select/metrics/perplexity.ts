@@ -6,7 +6,6 @@ export const perplexity: MetricDef = {
   name: 'perplexity',
   label: 'log10 perplexity (proxy model)',
   logAxis: true,
-  usesProxy: true,
   settings: (r) => ({ model: proxyModel(r), tokens: r.selection.perplexity_tokens }),
   async scorer(r) {
     const engine = await proxyEngine(r, proxyModel(r));

@@ -8,7 +8,6 @@ import { proxyModel, type MetricDef } from './metric.js';
 export const similarity: MetricDef = {
   name: 'similarity',
   label: 'cosine similarity to the task',
-  needsTasks: true,
   settings(r) {
     const e = r.selection.embedder;
     const embedder = e.kind === 'hashed' ? { dim: e.dim, ngrams: e.ngrams, hashedVersion: 1 } : { model: e.kind === 'model' ? (e.model ?? proxyModel(r)) : e.model, max_tokens: e.max_tokens };
