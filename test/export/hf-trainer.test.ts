@@ -15,7 +15,7 @@ import { run } from '../helpers/run.js';
 import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'cpt-hf-export-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterAll(() => rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
 const cpt = (...args: string[]) => run(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), ...args]);
 
 // The tiny base continued on a tiny ETS-DACP selection: 30 steps of 32 rows × 128 tokens, which

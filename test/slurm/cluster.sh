@@ -7,7 +7,13 @@ cmd=${1:?start or stop}
 dir=${2:-/tmp/cpt-slurm}
 host=$(hostname -s)
 if [ "$cmd" = stop ]; then
-  for p in slurmd slurmctld; do [ -f "$dir/$p.pid" ] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true; done
+  pids=$(for p in slurmd slurmctld; do [ -f "$dir/$p.pid" ] && cat "$dir/$p.pid"; done)
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  # Wait for them to exit: slurmctld saves its state on the way out, into $dir.
+  for _ in $(seq 1 50); do
+    alive=0; for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break; sleep 0.2
+  done
   exit 0
 fi
 mkdir -p "$dir/state" "$dir/spool"

@@ -135,7 +135,7 @@ describe(`cpt train (${ENGINE} engine)`, { timeout: 240_000 }, () => {
     expect(first.code, first.stderr).toBe(0);
     expect(listCheckpoints(r.runDir).map((c) => c.step)).toEqual([EVERY, 2 * EVERY]);
     // The ETA is to where --max-steps stops, and says so.
-    expect(first.stderr).toMatch(new RegExp(`step 1/\\d+ \\|.*\\| eta \\S+ to step ${2 * EVERY}`));
+    expect(first.stdout + first.stderr).toMatch(new RegExp(`step 1/\\d+ \\|.*\\| eta \\S+ to step ${2 * EVERY}`));
     const f = path.join(r.runDir, `step-${2 * EVERY}`, 'model.safetensors');
     const b = readFileSync(f);
     b[b.length - 5] ^= 0x40; // one flipped bit in the weights
