@@ -78,6 +78,13 @@ describe('token cache', () => {
     const got = [];
     for await (const b of readTokenized(dir(), tok)) got.push(...b.map((d) => Array.from(d.ids)));
     expect(got).toEqual(want);
+    // Truncated (B23): the same one line naming the file (not "Invalid typed array length"), the same repair.
+    await fs.writeFile(victim, (await fs.readFile(victim)).subarray(0, 1000));
+    await expect(readTokenized(dir(), tok).next()).rejects.toThrow(`${victim} fails its sha256 check (a damaged token cache)`);
+    expect((await tokenizeCorpus(dir(), tok)).tokenized).toBe(1);
+    const again = [];
+    for await (const b of readTokenized(dir(), tok)) again.push(...b.map((d) => Array.from(d.ids)));
+    expect(again).toEqual(want);
   }, 60_000);
 
   it('packs straight from the cache; a changed corpus makes the cache stale', async () => {
