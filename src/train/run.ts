@@ -56,19 +56,27 @@ export async function runTraining(recipe: Recipe, opts: TrainOptions = {}): Prom
   const kind = opts.engine ?? recipe.engine.kind;
   const why = await ENGINES[kind].unavailable();
   if (why) throw new UserError(`the ${kind} engine is unavailable: ${why}`);
-  await ensureBaseModel(recipe, opts, err);
-  const runDir = recipe.run_dir;
-  mkdirSync(runDir, { recursive: true });
-  // One writer per run directory: a second cpt train (or select) on it is refused, naming the first.
-  const release = lockDir(runDir, 'cpt train');
+  // From here on a signal is never the default (exit with the lock and temp files left behind):
+  // before the loop it exits at once, cleanly (nothing to checkpoint yet; every file so far is
+  // written atomically); in the loop it finishes the step and checkpoints.
+  await ensureBaseModel(recipe, opts, err); // a run of its own, with its own handlers
+  const stopper = installSignalHandlers(err);
   try {
-    return await trainLocked(recipe, opts, kind, out, err);
+    const runDir = recipe.run_dir;
+    mkdirSync(runDir, { recursive: true });
+    // One writer per run directory: a second cpt train (or select) on it is refused, naming the first.
+    const release = lockDir(runDir, 'cpt train');
+    try {
+      return await trainLocked(recipe, opts, kind, out, err, stopper);
+    } finally {
+      release();
+    }
   } finally {
-    release();
+    stopper.remove();
   }
 }
 
-async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind, out: (l: string) => void, err: (l: string) => void): Promise<TrainOutcome> {
+async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind, out: (l: string) => void, err: (l: string) => void, stopper: Stopper): Promise<TrainOutcome> {
   const runDir = recipe.run_dir;
   removeStaleTemps(runDir);
 
@@ -114,38 +122,33 @@ async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind,
 
     if (start.step >= plan.totalSteps) err(`the run is already complete (${start.step}/${plan.totalSteps} steps); rewriting final/ only`);
     printSettings(out, recipe, plan, inputs, engine, threads, config, source, start);
-    const stopper = installSignalHandlers(err);
+    stopper.graceful();
     const hash = recipeHash(recipe);
     const keys = resumeKeys(recipe);
     const recipeYaml = toYaml(recipe);
     const order = new RowOrder(inputs.train.count, recipe.train.seed);
     let lastCheckpoint: string | undefined;
-    let result: LoopResult;
-    try {
-      result = await trainLoop({
-        recipe, plan, engine, data: inputs.train, metrics, start, stopAfter: opts.maxSteps,
-        hooks: {
-          monitor: (e) => ({
-            fin_test: inputs.finTest ? heldOutLoss(e, inputs.finTest, inputs.finTestRows, plan.microBatch) : null,
-            pile_test: inputs.pileTest ? heldOutLoss(e, inputs.pileTest, inputs.pileTestRows, plan.microBatch) : null,
-            ...(inputs.taskTest ? { task_test: rowsLoss(e, inputs.taskTest, inputs.eosId, plan.microBatch).loss } : {}),
-          }),
-          checkpoint: (e, p) => {
-            const t0 = Date.now();
-            const state: TrainState = {
-              format: 'cpt-train-state/1', ...p, total_steps: plan.totalSteps, rng: order.rngState(p.cursor),
-              recipe_hash: hash, resume_keys: keys, engine: e.name, threads,
-            };
-            lastCheckpoint = saveTrainCheckpoint(runDir, e, { config, state, recipeYaml, metricsText: metrics.text(), tokenizer: recipe.data.tokenizer }, recipe.checkpoint.keep);
-            err(`checkpoint ${lastCheckpoint} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-          },
-          stopRequested: stopper.requested,
-          log: out,
+    const result: LoopResult = await trainLoop({
+      recipe, plan, engine, data: inputs.train, metrics, start, stopAfter: opts.maxSteps,
+      hooks: {
+        monitor: (e) => ({
+          fin_test: inputs.finTest ? heldOutLoss(e, inputs.finTest, inputs.finTestRows, plan.microBatch) : null,
+          pile_test: inputs.pileTest ? heldOutLoss(e, inputs.pileTest, inputs.pileTestRows, plan.microBatch) : null,
+          ...(inputs.taskTest ? { task_test: rowsLoss(e, inputs.taskTest, inputs.eosId, plan.microBatch).loss } : {}),
+        }),
+        checkpoint: (e, p) => {
+          const t0 = Date.now();
+          const state: TrainState = {
+            format: 'cpt-train-state/1', ...p, total_steps: plan.totalSteps, rng: order.rngState(p.cursor),
+            recipe_hash: hash, resume_keys: keys, engine: e.name, threads,
+          };
+          lastCheckpoint = saveTrainCheckpoint(runDir, e, { config, state, recipeYaml, metricsText: metrics.text(), tokenizer: recipe.data.tokenizer }, recipe.checkpoint.keep);
+          err(`checkpoint ${lastCheckpoint} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
         },
-      });
-    } finally {
-      stopper.remove();
-    }
+        stopRequested: stopper.requested,
+        log: out,
+      },
+    });
 
     const p = result.progress;
     let finalDir: string | undefined;
@@ -218,16 +221,28 @@ function findResume(runDir: string, resume: string | undefined, warn: (l: string
 
 interface Stopper {
   requested: () => string | undefined;
+  /** The loop starts: from now on a signal finishes the step and checkpoints. */
+  graceful: () => void;
   remove: () => void;
 }
 
-/** First SIGINT/SIGTERM: finish the step and checkpoint. A second: exit at once. */
+/**
+ * Before the loop (graceful() not yet called) a SIGINT/SIGTERM exits at once, releasing the lock
+ * through the exit handlers. In the loop the first one finishes the step and checkpoints; a
+ * second exits at once.
+ */
 function installSignalHandlers(err: (l: string) => void): Stopper {
   let got: string | undefined;
+  let inLoop = false;
   const handler = (sig: NodeJS.Signals) => {
+    const code = sig === 'SIGINT' ? 130 : 143;
+    if (!inLoop) {
+      err(`${sig}: stopped before training started (nothing to checkpoint yet)`);
+      process.exit(code);
+    }
     if (got) {
       err(`${sig} again: exiting without a checkpoint`);
-      process.exit(sig === 'SIGINT' ? 130 : 143);
+      process.exit(code);
     }
     got = sig;
     err(`${sig}: finishing this step, then writing a checkpoint (send again to exit at once)`);
@@ -236,6 +251,7 @@ function installSignalHandlers(err: (l: string) => void): Stopper {
   process.on('SIGTERM', handler);
   return {
     requested: () => got,
+    graceful: () => void (inLoop = true),
     remove: () => {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);

@@ -6,7 +6,7 @@
  * native when built (1 thread), else tfjs-cpu. Both are deterministic for a fixed thread count.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeStatus } from '../../src/engine/native/index.js';
@@ -215,6 +215,25 @@ describe(`reliability of cpt train (${ENGINE} engine)`, { timeout: 240_000 }, ()
     expect(done.code, done.stderr).toBe(0);
     expectSameWeights(finalWeights(r.runDir), finalWeights(reference.runDir));
     expect(trajectory(readMetrics(path.join(r.runDir, 'metrics.jsonl')))).toEqual(trajectory(readMetrics(path.join(reference.runDir, 'metrics.jsonl'))));
+  });
+
+  it('SIGTERM before training starts (while packing) exits 143 at once: no lock, no temp file left; the next run completes', async () => {
+    const r = await variant('early-term');
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'train', r.file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '', stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d;
+      if (/packed train:/.test(stderr) && !child.killed) child.kill('SIGTERM');
+    });
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    expect(code, stderr).toBe(143);
+    expect(stderr).toContain('SIGTERM: stopped before training started (nothing to checkpoint yet)');
+    expect(stdout).not.toMatch(/^step /m);
+    const left = readdirSync(r.runDir, { recursive: true }).map(String).filter((f) => /\.cpt\.lock$|\.tmp-|\.spill-/.test(f));
+    expect(left).toEqual([]);
+    const again = await cli([r.file]);
+    expect(again.code, again.stderr).toBe(0);
   });
 
   it('a second cpt train on the same run directory exits 1 naming the first; the first finishes unharmed', async () => {
