@@ -1,5 +1,7 @@
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { listCheckpoints } from '../train/checkpoint-store.js';
 import { renderChart, type VegaLiteSpec } from '../util/chart.js';
 import { UserError } from '../util/errors.js';
 import { readMetrics, type MetricRecord } from './metrics.js';
@@ -95,9 +97,12 @@ export function lossChartSpec(runs: RunSeries[], opts: Pick<PlotOptions, 'x' | '
   } as VegaLiteSpec;
 }
 
-/** Read each run's metrics.jsonl and write `loss.svg` + `loss.png`. */
-export async function plotRuns(runDirs: string[], opts: PlotOptions): Promise<{ svg: string; png: string }> {
-  if (runDirs.length === 0) throw new UserError('plot: give at least one run directory');
+/**
+ * Each run's loss records (cpt's metrics.jsonl, or an export's trainer log). A run continued from
+ * another listed run's final/ starts where that one ended (a base run and its continuations on one
+ * axis), through chains of them.
+ */
+export function readRuns(runDirs: string[]): RunSeries[] {
   const names = runNames(runDirs);
   const runs = runDirs.map((d, i) => {
     // A run handed to another trainer by cpt export: its own log.
@@ -108,9 +113,37 @@ export async function plotRuns(runDirs: string[], opts: PlotOptions): Promise<{ 
     if (!existsSync(f)) throw new UserError(`${d}: no metrics.jsonl (not a run directory, or the run has not started)`);
     return { name: names[i], records: readMetrics(f) };
   });
+  const inits = runDirs.map(initOf);
+  const finals = runDirs.map((d) => path.resolve(d, 'final'));
+  const shift = (i: number, seen: Set<number>): { tokens: number; step: number } => {
+    const base = inits[i] === undefined ? -1 : finals.indexOf(inits[i]!);
+    if (base < 0 || seen.has(base)) return { tokens: 0, step: 0 };
+    const before = shift(base, seen.add(i));
+    const last = runs[base].records.at(-1);
+    return { tokens: before.tokens + (last?.tokens ?? 0), step: before.step + (last?.step ?? 0) };
+  };
+  return runs.map((r, i) => {
+    const by = shift(i, new Set());
+    return by.tokens || by.step ? { ...r, records: r.records.map((x) => ({ ...x, tokens: x.tokens + by.tokens, step: x.step + by.step })) } : r;
+  });
+}
+
+/** Read each run's records and write `loss.svg` + `loss.png`. */
+export async function plotRuns(runDirs: string[], opts: PlotOptions): Promise<{ svg: string; png: string }> {
+  if (runDirs.length === 0) throw new UserError('plot: give at least one run directory');
+  const runs = readRuns(runDirs);
   if (!runs.some((r) => r.records.some((x) => x.fin_test !== null || x.pile_test !== null))) {
     throw new UserError(`plot: no Fin-test or Pile-test losses in ${runDirs.join(', ')} yet`);
   }
   const out = path.resolve(opts.out ?? path.join(runDirs[0], 'plots'));
   return renderChart(lossChartSpec(runs, opts), path.join(out, 'loss'));
+}
+
+/** The model a cpt run continued (model.init of its newest checkpoint's resolved recipe), absolute. */
+function initOf(runDir: string): string | undefined {
+  const ck = listCheckpoints(runDir).at(-1);
+  const file = ck && path.join(ck.dir, 'recipe.resolved.yaml');
+  if (!file || !existsSync(file)) return undefined;
+  const init = (parse(readFileSync(file, 'utf8')) as { model?: { init?: unknown } } | null)?.model?.init;
+  return typeof init === 'string' ? path.resolve(init) : undefined;
 }

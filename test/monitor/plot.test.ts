@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { lossChartSpec, plotRuns } from '../../src/monitor/plot.js';
+import { lossChartSpec, plotRuns, readRuns } from '../../src/monitor/plot.js';
 import type { MetricRecord } from '../../src/monitor/metrics.js';
 
 function fakeRun(root: string, name: string, slope: number): string {
@@ -57,6 +57,17 @@ describe('plot', () => {
     const svg = readFileSync(r.svg, 'utf8');
     for (const s of ['Fin-test loss', 'Pile-test loss', 'Train loss', 'tokens seen', 'dacp', 'ets-dacp']) expect(svg).toContain(s);
     expect(existsSync(path.join(a, 'plots', 'loss.svg'))).toBe(true);
+  });
+  it('a run continued from another listed run\'s final/ starts where that one ended', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'cpt-plot-'));
+    const base = fakeRun(root, 'base', 0.1), cont = fakeRun(root, 'cont', 0.05), other = fakeRun(root, 'other', 0.05);
+    mkdirSync(path.join(cont, 'step-20'));
+    writeFileSync(path.join(cont, 'step-20', 'recipe.resolved.yaml'), `model:\n  init: ${path.join(base, 'final')}\n`);
+    const [b, c, o] = readRuns([base, cont, other]);
+    expect(b.records[0].tokens).toBe(0);
+    expect(c.records.map((r) => [r.step, r.tokens]).slice(0, 2)).toEqual([[20, 20 * 2048], [21, 21 * 2048]]);
+    expect(o.records[0].tokens).toBe(0); // not continued from a listed run
+    expect(readRuns([cont])[0].records[0].tokens).toBe(0); // its base not listed: its own axis
   });
   it('refuses a directory without metrics', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'cpt-plot-'));
