@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Command } from 'commander';
+// Inlined by the bundler too (dist/cpt has no package.json beside it).
+import pkg from '../../package.json' with { type: 'json' };
 import { UserError } from '../util/errors.js';
-import { ROOT } from '../util/paths.js';
 import * as prepare from './prepare.js';
 import * as select from './select.js';
 import * as train from './train.js';
@@ -14,7 +13,7 @@ import * as exporter from './export.js';
 
 const program = new Command('cpt')
   .description('Continual pre-training of Pythia (GPT-NeoX) models on a selected domain corpus')
-  .version((JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, '-V, --version')
+  .version(pkg.version, '-V, --version')
   .option('--debug', 'print stack traces for every error')
   .option('--data-dir <dir>', 'data kit directory (default $CPT_DATA, else ../shared/data)')
   .hook('preAction', (cmd) => {
