@@ -8,12 +8,13 @@ import { createEngine, defaultEngineKind, ENGINE_LIST, parseEngineKind, type Eng
 import { loadModel } from '../model/load.js';
 import { loadTokenizer } from '../data/tokenizer.js';
 import { loadTaskConfig, builtinTasks } from '../eval/config.js';
-import { runTask } from '../eval/run.js';
+import { runTask, taskSize } from '../eval/run.js';
 import { PROBE_TASKS, probeTask } from '../eval/probe.js';
 import { textLoss } from '../eval/text-loss.js';
 import { FIN_TASKS, taskTexts } from '../data/tasks/index.js';
 import type { FinTask } from '../recipe/types.js';
-import { compareTable, readResults, resultRows, type ResultsFile } from '../eval/results.js';
+import { compareTable, modelLabel, readResults, resultRows, resultsName, type EvalSettings, type ResultsFile } from '../eval/results.js';
+import { fmtDuration } from '../recipe/estimate.js';
 
 interface EvalOpts {
   model?: string;
@@ -26,6 +27,7 @@ interface EvalOpts {
   threads?: string;
   tokenizer?: string;
   out?: string;
+  force?: boolean;
   compare?: string[];
   probe?: boolean;
   probeLimit?: string;
@@ -96,12 +98,26 @@ async function evaluate(o: EvalOpts): Promise<void> {
     throw new UserError(`${tokFile}: tokenizer has ${tok.vocabSize} ids but the model's vocab_size is ${model.config.vocab_size}`);
   const engine = await makeEngine(o.engine, model, threads);
   const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
-  const out = path.resolve(o.out ?? (isDir ? path.join(o.model, 'eval-results.json') : `eval-${o.model}.json`));
-  process.stderr.write(`cpt eval: ${model.source} on ${engine.name}; tasks ${tasks.join(', ')}${o.limit ? `; limit ${o.limit}` : ''}\n`);
+  const settings: EvalSettings = { shots: shots ?? 'default', limit: o.limit ?? null, seed, probe: !!o.probe, probe_limit: probeLimit ?? null, engine: engine.name, tokenizer: tokFile };
+  const out = path.resolve(o.out ?? (isDir ? path.join(o.model, resultsName(settings)) : `${resultsName(settings).replace(/\.json$/, '')}-${o.model}.json`));
+  // A results file of the same settings continues: its finished tasks are kept, not rerun.
+  const prior = !o.force && existsSync(out) ? await readResults(out).catch(() => null) : null;
+  const resumed = prior && JSON.stringify(prior.settings) === JSON.stringify(settings) ? prior : null;
+  const done = new Set((resumed?.done ?? []).filter((t) => configs.some((c) => c.task === t)));
+  const rows: ResultsFile['results'] = resumed ? resumed.results.filter((r) => done.has(r.task)) : [];
+  const todo = configs.map((c, i) => ({ c, limit: limitOf(tasks[i]!) })).filter(({ c }) => !done.has(c.task));
+  process.stderr.write(`cpt eval: ${model.source} on ${engine.name}; tasks ${tasks.join(', ')}${o.limit ? `; limit ${o.limit}` : ''} → ${out}\n`);
+  if (done.size) process.stderr.write(`cpt eval: continuing ${out}: ${[...done].join(', ')} done already (--force to rerun them)\n`);
+  // The whole run's size up front, and an ETA from the rate measured so far after each task.
+  const sizes = await Promise.all(todo.map(({ c, limit }) => taskSize(c, { dataDir: dataDir(), limit, seed })));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  process.stderr.write(`cpt eval: ${total.toLocaleString('en-US')} test examples to score (${todo.map(({ c }, i) => `${c.task} ${sizes[i]}`).join(', ')})${o.limit ? '' : '; the whole test splits (the paper-grade run): --limit N scores a seeded sample for a quick look'}\n`);
+  let scored = 0;
+  const t0 = Date.now();
 
-  const rows: ResultsFile['results'] = [];
   try {
     for (const [i, cfg] of configs.entries()) {
+      if (done.has(cfg.task)) continue;
       const limit = limitOf(tasks[i]!);
       const r = await runTask(cfg, engine, tok, { dataDir: dataDir(), shots, limit, seed, batch, progress: true });
       rows.push(...resultRows(r));
@@ -124,6 +140,10 @@ async function evaluate(o: EvalOpts): Promise<void> {
       }
       for (const m of r.metrics)
         process.stderr.write(`  ${r.task} ${r.shots}-shot n=${r.n} ${m.metric}=${m.value.toFixed(4)}${m.stderr !== null && !Number.isNaN(m.stderr) ? ` ± ${m.stderr.toFixed(4)}` : ''}\n`);
+      done.add(cfg.task);
+      scored += r.n;
+      const left = total - scored;
+      if (left > 0) process.stderr.write(`cpt eval: ${scored.toLocaleString('en-US')}/${total.toLocaleString('en-US')} examples in ${fmtDuration((Date.now() - t0) / 1000)}; about ${fmtDuration(((Date.now() - t0) / 1000 / scored) * left)} left\n`);
       // Written after every task so a long run keeps what it finished.
       const file: ResultsFile = {
         kind: 'cpt-eval-results',
@@ -134,6 +154,8 @@ async function evaluate(o: EvalOpts): Promise<void> {
         seed,
         limit: o.limit === undefined ? null : /^\d+$/.test(o.limit) ? Number(o.limit) : o.limit,
         time: new Date().toISOString(),
+        settings,
+        done: [...done],
         results: rows,
       };
       await writeFileAtomic(out, JSON.stringify(file, null, 2) + '\n');
@@ -142,12 +164,17 @@ async function evaluate(o: EvalOpts): Promise<void> {
     engine.dispose();
     await tok.close();
   }
+  // The summary, lm-eval style: every task and metric of this results file in one table.
+  process.stdout.write(compareTable([await readResults(out)], [modelLabel(isDir ? path.resolve(o.model) : model.source)]));
   process.stderr.write(`cpt eval: wrote ${out}\n`);
 }
 
 async function compare(files: string[], out?: string): Promise<void> {
   if (files.length < 1) throw new UserError('--compare: give one or more results JSON files');
-  const table = compareTable(await Promise.all(files.map(readResults)));
+  const results = await Promise.all(files.map(readResults));
+  // Columns by model; where two files are of one model (other settings, other runs), by file too.
+  const labels = results.map((r) => modelLabel(r.model));
+  const table = compareTable(results, labels.map((l, i) => (labels.filter((x) => x === l).length > 1 ? `${l} (${path.basename(files[i]!)})` : l)));
   process.stdout.write(table);
   if (out) await writeFileAtomic(path.resolve(out), table);
 }
@@ -165,7 +192,8 @@ export function register(program: Command): void {
     .option('--batch <n>', 'sequences per engine call', '8')
     .option('--threads <n>', 'native engine threads (0 = all cores)')
     .option('--tokenizer <file>', "tokenizer.json (default: the model's, else the kit's 20B tokenizer)")
-    .option('--out <file>', 'results JSON (default <model>/eval-results.json); with --compare: markdown file')
+    .option('--out <file>', 'results JSON (default <model>/eval-<shots>shot-<limit>-seed<seed>.json, named by the settings); with --compare: markdown file')
+    .option('--force', 'rerun the tasks a results file of the same settings has already (default: continue it)')
     .option('--compare <files...>', 'print a markdown table comparing results JSON files side by side')
     .option('--probe', `also train a linear probe on the frozen mean-pooled hidden states (${PROBE_TASKS.join(', ')}): test accuracy and weighted F1`)
     .option('--probe-limit <n>', "the probe's test examples per task, a seeded sample (default: the whole test split)")

@@ -30,7 +30,28 @@ export interface ResultsFile {
   limit: number | string | null;
   /** ISO time the run finished. */
   time: string;
+  /** What a rerun must match to continue this file (skipping `done` tasks) instead of starting over. */
+  settings?: EvalSettings;
+  /** Tasks finished, in order. */
+  done?: string[];
   results: ResultRow[];
+}
+
+/** The settings a results file is named by and resumed under. */
+export interface EvalSettings {
+  shots: number | 'default';
+  limit: string | null;
+  seed: number;
+  probe: boolean;
+  probe_limit: number | null;
+  engine: string;
+  tokenizer: string;
+}
+
+/** File name for a model's results under `s`: one file per settings, so runs never overwrite each other. */
+export function resultsName(s: EvalSettings): string {
+  const limit = s.limit === null ? 'full' : `limit${s.limit.replace(/[^\w]+/g, '_')}`;
+  return `eval-${s.shots === 'default' ? 'default' : `${s.shots}`}shot-${limit}-seed${s.seed}${s.probe ? `-probe${s.probe_limit ?? ''}` : ''}.json`;
 }
 
 export function resultRows(r: TaskResult): ResultRow[] {
@@ -73,7 +94,7 @@ const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(2) : v.toFixed(4));
  * Markdown table: one row per (task, metric, shots), one column per results file; cells are
  * "value ± stderr". Rows follow first appearance across the files.
  */
-export function compareTable(files: readonly ResultsFile[]): string {
+export function compareTable(files: readonly ResultsFile[], labels: readonly string[] = files.map((f) => modelLabel(f.model))): string {
   const keys: string[] = [];
   const cells = new Map<string, Map<number, string>>();
   files.forEach((f, i) => {
@@ -83,7 +104,7 @@ export function compareTable(files: readonly ResultsFile[]): string {
       cells.get(k)!.set(i, r.stderr === null ? fmt(r.value) : `${fmt(r.value)} ± ${fmt(r.stderr)}`);
     }
   });
-  const head = ['task', 'metric', 'shots', ...files.map((f) => modelLabel(f.model))];
+  const head = ['task', 'metric', 'shots', ...labels];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 3 ? ' --- ' : ' ---: ')).join('|')}|`];
   for (const k of keys) {
     const [task, metric, shots] = k.split('\0');

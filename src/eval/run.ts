@@ -76,6 +76,12 @@ export function limitDocs(docs: TaskDoc[], limit: number | undefined, byGroup: b
   return docs.filter((d) => kept.has(keyOf(d)));
 }
 
+/** Test examples a task will score under `limit` (NER: sentences of the kept groups). */
+export async function taskSize(cfg: TaskConfig, o: { dataDir: string; limit?: number; seed: number }): Promise<number> {
+  const docs = (await loadTask(cfg.dataset.loader, o.dataDir)).splits[cfg.dataset.split] ?? [];
+  return limitDocs(docs, o.limit, cfg.metrics.includes('entity_f1'), o.seed).length;
+}
+
 /** Evaluate one task: few-shot prompts, batched log-likelihood scoring, metrics. */
 export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenizer, opts: RunOptions): Promise<TaskResult> {
   const data = await loadTask(cfg.dataset.loader, opts.dataDir);

@@ -4,7 +4,13 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
 import { parseLimits, register } from '../../src/cli/eval.js';
+import type { ResultsFile } from '../../src/eval/results.js';
+import { initWeights } from '../../src/model/init.js';
+import { saveModel } from '../../src/model/load.js';
+import { presetConfig } from '../../src/model/presets.js';
 import { UserError } from '../../src/util/errors.js';
+import { dataDir, ROOT } from '../../src/util/paths.js';
+import { run } from '../helpers/run.js';
 
 function program(): Command {
   const p = new Command('cpt').exitOverride();
@@ -41,6 +47,49 @@ describe('cpt eval CLI', () => {
     const md = readFileSync(out, 'utf8');
     expect(md).toContain('| task | metric | shots | dacp/final | ets-dacp/final |');
     expect(md).toContain('| fpb | acc | 5 | 0.6100 ± 0.0200 | 0.6400 ± 0.0200 |');
+  });
+
+  it('--compare labels two results of one model by file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-eval-cli-'));
+    const a = path.join(dir, 'eval-5shot-full-seed1.json'), b = path.join(dir, 'eval-0shot-full-seed1.json');
+    writeFileSync(a, JSON.stringify(results('/c/dacp/final', 0.61)));
+    writeFileSync(b, JSON.stringify(results('/c/dacp/final', 0.58)));
+    const out = path.join(dir, 'table.md');
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await program().parseAsync(['node', 'cpt', 'eval', '--compare', a, b, '--out', out]);
+    } finally {
+      write.mockRestore();
+    }
+    expect(readFileSync(out, 'utf8')).toContain('| task | metric | shots | dacp/final (eval-5shot-full-seed1.json) | dacp/final (eval-0shot-full-seed1.json) |');
+  });
+
+  it('results are named by their settings; a rerun continues the file, skipping finished tasks; a summary table ends the run', { timeout: 180_000 }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-eval-cli-'));
+    const c = { ...presetConfig('pythia-14m'), num_hidden_layers: 1, max_position_embeddings: 512 };
+    const model = path.join(dir, 'model');
+    await saveModel(model, c, initWeights(c, 3), { tokenizer: path.join(dataDir(), 'tokenizer/20B_tokenizer.json') });
+    const cli = (...a: string[]) => run(process.execPath, [path.join(ROOT, 'scripts/cpt.mjs'), 'eval', '--model', model, '--shots', '0', '--limit', '8', ...a]);
+    const first = await cli('--tasks', 'fpb');
+    expect(first.status, first.stderr).toBe(0);
+    const file = path.join(model, 'eval-0shot-limit8-seed1234.json');
+    expect(first.stderr).toContain(`→ ${file}`);
+    expect(first.stderr).toContain('cpt eval: 8 test examples to score (fpb 8)');
+    expect(first.stdout).toMatch(/^\| task \| metric \| shots \| model \|$/m);
+    expect(first.stdout).toMatch(/^\| fpb \| acc \| 0 \| \d\.\d{4} ± \d\.\d{4} \|$/m);
+    const fpb = (JSON.parse(readFileSync(file, 'utf8')) as ResultsFile).results.filter((r) => r.task === 'fpb');
+    const second = await cli('--tasks', 'fpb,headline');
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stderr).toContain(`continuing ${file}: fpb done already`);
+    expect(second.stderr).toContain('8 test examples to score (headline 8)');
+    expect(second.stderr).not.toMatch(/eval fpb/);
+    const r = JSON.parse(readFileSync(file, 'utf8')) as ResultsFile;
+    expect(r.done).toEqual(['fpb', 'headline']);
+    expect(r.results.filter((x) => x.task === 'fpb')).toEqual(fpb); // kept, not rerun
+    // Other settings: their own file; the first is untouched.
+    expect((await cli('--tasks', 'fpb', '--seed', '7')).status).toBe(0);
+    expect(readFileSync(path.join(model, 'eval-0shot-limit8-seed7.json'), 'utf8')).toContain('"seed": 7');
+    expect((JSON.parse(readFileSync(file, 'utf8')) as ResultsFile).done).toEqual(['fpb', 'headline']);
   });
 
   it('refuses bad arguments with a UserError before loading any model', async () => {
