@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { loadRecipeDetailed } from '../recipe/load.js';
 import type { Recipe } from '../recipe/types.js';
@@ -30,6 +31,9 @@ function positive(name: string, v: string, min = 1): number {
   return n;
 }
 
+/** Set for the workers `--workers` starts: their parent merges, so they do not tell the user to. */
+const MERGED_HERE = 'CPT_SELECT_MERGED_BY_PARENT';
+
 /** `--workers N` on this machine: N worker processes, each with its share of the cores, then the merge. */
 async function localWorkers(recipe: Recipe, n: number): Promise<void> {
   const corpus = await prepareCorpus(recipe.data.corpus, recipe.data.prepared_dir, { shardMb: recipe.data.shard_mb }); // workers never prepare
@@ -48,8 +52,13 @@ async function localWorkers(recipe: Recipe, n: number): Promise<void> {
   };
   process.on('SIGINT', stop).on('SIGTERM', stop);
   const codes = await Promise.all(Array.from({ length: n }, (_, i) => new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', recipe.file, '--worker', `${i}/${n}`, '--threads', String(threads)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', recipe.file, '--worker', `${i}/${n}`, '--threads', String(threads)],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [MERGED_HERE]: '1' } });
     children.push(child);
+    // Every line labelled with its worker, so interleaved output still reads.
+    for (const [from, to] of [[child.stdout!, process.stdout], [child.stderr!, process.stderr]] as const) {
+      createInterface({ input: from, crlfDelay: Infinity }).on('line', (l) => void to.write(`[worker ${i}/${n}] ${l}\n`));
+    }
     child.on('close', (code) => resolve(code));
   })));
   process.off('SIGINT', stop).off('SIGTERM', stop);
@@ -110,7 +119,7 @@ machines sharing the filesystem (any order; a rerun scores only unfinished shard
         const r = await runSelectionWorker(recipe, w, { onProgress: progress.onProgress });
         progress.finish();
         process.stdout.write(`worker ${w.index}/${w.count}: scored ${r.scored} of its ${r.owned} shards (${r.owned - r.scored} were done; ${r.shards} in the corpus) in ${fmtDuration((Date.now() - t0) / 1000)}\n` +
-          `  scores: ${r.tables.join(', ')}\n  when every worker has finished: cpt select ${recipe.file}\n`);
+          `  scores: ${r.tables.join(', ')}\n` + (process.env[MERGED_HERE] ? '' : `  when every worker has finished: cpt select ${recipe.file}\n`));
         return;
       }
       if (workers !== undefined && workers > 1 && recipe.method !== 'tacp') {

@@ -134,7 +134,9 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     expect(w.stderr).toMatch(/worker 0\/2|2 workers scored/);
     expect(w.status, w.stderr).toBe(0);
     expect(w.stdout).toMatch(/^selected: eta-dacp \[entropy, soft\]/m);
-    expect(w.stdout).toMatch(/worker 1\/2: scored [1-9]\d* of its/);
+    expect(w.stdout).toMatch(/^\[worker 1\/2\] worker 1\/2: scored [1-9]\d* of its/m);
+    // Each worker's lines are labelled, and none tells the user to run the merge this run does itself.
+    expect(w.stdout).not.toMatch(/when every worker has finished/);
     const ref = await recipe('cli-ref', 'eta-dacp', { metric: 'entropy', sampling: 'soft' }, cliData);
     await runSelection(ref, { rescore: true });
     expect(selectedIds(r.run_dir)).toEqual(selectedIds(ref.run_dir));
