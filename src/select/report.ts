@@ -66,7 +66,8 @@ function histogramSpec(m: string, scores: Float64Array, chosen: Uint8Array, cut:
       encoding: {
         x: { field: 'x0', type: 'quantitative', bin: { binned: true }, title },
         x2: { field: 'x1' },
-        y: { field: 'count', type: 'quantitative', stack: true, title: 'documents' },
+        // Symmetric-log counts, overlaid: the selected tail (a few % of the documents) stays visible.
+        y: { field: 'count', type: 'quantitative', stack: null, scale: { type: 'symlog' }, title: 'documents (symlog)' },
         color: { field: 'set', type: 'nominal', scale: { domain: ['selected', 'not selected'], range: ['#d62728', '#9fb3c8'] }, title: null },
       },
       data: { values },
@@ -132,7 +133,7 @@ export async function writeReport(r: ReportInput): Promise<string> {
       }
     }
   }
-  const others = await otherSelections(r.runDir);
+  const others = await otherSelections(r.runDir, r.info);
   if (others.length) {
     const mine = new Set(r.ids);
     L.push('## Overlap with other selections (Jaccard of document ids)', '', '| run | method | docs | Jaccard |', '|---|---|---:|---:|');
@@ -144,8 +145,11 @@ export async function writeReport(r: ReportInput): Promise<string> {
   return file;
 }
 
-/** Completed selections of sibling runs (<runs dir>/<name>/selection/{ids.txt, selection.json}). */
-async function otherSelections(runDir: string): Promise<{ name: string; method: string; ids: Set<string> }[]> {
+/**
+ * Completed selections of sibling runs (<runs dir>/<name>/selection/{ids.txt, selection.json}) over
+ * the same prepared corpus: ids of another corpus share nothing, and an overlap with them says nothing.
+ */
+async function otherSelections(runDir: string, mine: SelectionInfo): Promise<{ name: string; method: string; ids: Set<string> }[]> {
   const parent = path.dirname(runDir);
   const out: { name: string; method: string; ids: Set<string> }[] = [];
   let names: string[];
@@ -161,7 +165,9 @@ async function otherSelections(runDir: string): Promise<{ name: string; method: 
     const man = path.join(d, 'selection', SELECTION_FILE);
     if (!existsSync(idsFile) || !existsSync(man)) continue;
     try {
-      const m = JSON.parse(await fs.readFile(man, 'utf8')) as { selection?: { method?: string; sampling?: string } };
+      const m = JSON.parse(await fs.readFile(man, 'utf8')) as { corpus_dir?: string; selection?: { method?: string; sampling?: string; corpus_fingerprint?: string; corpus_dir?: string } };
+      const theirs = m.selection?.corpus_fingerprint ?? m.selection?.corpus_dir ?? m.corpus_dir;
+      if (theirs !== (mine.corpus_fingerprint ?? mine.corpus_dir)) continue;
       const ids = new Set((await fs.readFile(idsFile, 'utf8')).split('\n').filter(Boolean));
       out.push({ name: n, method: `${m.selection?.method ?? '?'} (${m.selection?.sampling ?? '?'})`, ids });
     } catch {

@@ -89,6 +89,8 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     expect(ra.record.selection.selected_tokens).toBeGreaterThanOrEqual(ra.record.selection.budget_tokens);
     const again = await runSelection(a, { force: true });
     expect(selectedIds(again)).toEqual(ids);
+    // A sibling run over another corpus: its ids share nothing with these, so no overlap is reported.
+    await runSelection(await recipe('eta-elsewhere', 'eta-dacp', { metric: 'entropy', sampling: 'soft', budget: 0.2, seed: 3 }, 'reut2-002.sgm'));
     const b = await recipe('eta-b', 'eta-dacp', { metric: 'entropy', sampling: 'soft', budget: 0.2, seed: 4 });
     const rb = await runSelection(b);
     const idsB = selectedIds(rb);
@@ -96,6 +98,7 @@ describe('runSelection on Reuters', { timeout: 180_000 }, () => {
     const report = readFileSync(path.join(b.run_dir, 'selection', 'report.md'), 'utf8');
     expect(report).toMatch(/Overlap with other selections/);
     expect(report).toMatch(/\| eta-a \| eta-dacp \(soft\)/);
+    expect(report).not.toMatch(/eta-elsewhere/);
   });
 
   it('interrupted scoring resumes from the last completed shard and equals an uninterrupted run', async () => {
