@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { appendFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { TensorBoardLog } from './tensorboard.js';
 import { spaceError, writeFileAtomicSync } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 
@@ -23,11 +24,19 @@ export interface MetricRecord {
   time: number;
 }
 
-/** Append-only metrics log: one JSON object per line, fsynced so a kill loses at most a partial line. */
+/**
+ * Append-only metrics log: one JSON object per line, fsynced so a kill loses at most a partial line.
+ * With `tensorboard`, the same scalars also go to a TensorBoard event file in that directory.
+ */
 export class MetricsLog {
-  constructor(readonly file: string) {}
+  private readonly tb?: TensorBoardLog;
+
+  constructor(readonly file: string, o: { tensorboard?: string } = {}) {
+    if (o.tensorboard) this.tb = new TensorBoardLog(o.tensorboard);
+  }
 
   append(r: MetricRecord): void {
+    this.tb?.append(r);
     const line = JSON.stringify(r) + '\n';
     try {
       appendFileSync(this.file, line);
@@ -53,7 +62,14 @@ export class MetricsLog {
   truncateTo(step: number): number {
     const kept = parseMetrics(this.text(), this.file, { tolerateTail: true }).filter((r) => r.step <= step);
     writeFileAtomicSync(this.file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+    this.tb?.rewrite(kept);
     return kept.length;
+  }
+
+  /** A fresh run: no records (a run that never reached its first checkpoint leaves none behind). */
+  reset(): void {
+    rmSync(this.file, { force: true });
+    this.tb?.rewrite([]);
   }
 }
 

@@ -107,7 +107,7 @@ async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind,
   try {
     engine.loadWeights(weights);
     if (loaded) engine.importOptimizer(loaded.optimizer);
-    const metrics = new MetricsLog(path.join(runDir, 'metrics.jsonl'));
+    const metrics = new MetricsLog(path.join(runDir, 'metrics.jsonl'), { tensorboard: path.join(runDir, 'tensorboard') });
     let start: Progress = { step: 0, tokens: 0, cursor: 0, time: 0 };
     if (loaded) {
       metrics.truncateTo(loaded.state.step);
@@ -116,8 +116,8 @@ async function trainLocked(recipe: Recipe, opts: TrainOptions, kind: EngineKind,
       if (loaded.state.engine !== engine.name || loaded.state.threads !== threads) {
         err(`note: the checkpoint was written by ${loaded.state.engine} with ${loaded.state.threads} threads, this run uses ${engine.name} with ${threads}; the continuation is equivalent but not bitwise identical`);
       }
-    } else if (existsSync(metrics.file)) {
-      rmSync(metrics.file); // a run that never reached its first checkpoint
+    } else {
+      metrics.reset(); // a run that never reached its first checkpoint leaves nothing behind
     }
 
     if (start.step >= plan.totalSteps) err(`the run is already complete (${start.step}/${plan.totalSteps} steps); rewriting final/ only`);
