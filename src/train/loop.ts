@@ -93,9 +93,12 @@ export async function trainLoop(args: {
   const ckptEvery = recipe.checkpoint.every;
 
   if (p.step === 0) {
+    // The first monitor pass can take a while (the whole held-out budget): say what is happening.
+    hooks.log(`step 0/${plan.totalSteps} | scoring the held-out sets before the first step …`);
+    const t0 = performance.now();
     lastMonitor = { step: 0, ...hooks.monitor(engine) };
     metrics.append(record(p, null, null, null, lastMonitor, null, elapsed()));
-    hooks.log(`step 0/${plan.totalSteps} | fin-test ${fmtLoss(lastMonitor.fin_test)} | pile-test ${fmtLoss(lastMonitor.pile_test)}${taskTest(lastMonitor)}`);
+    hooks.log(`step 0/${plan.totalSteps} | fin-test ${fmtLoss(lastMonitor.fin_test)} | pile-test ${fmtLoss(lastMonitor.pile_test)}${taskTest(lastMonitor)} | ${((performance.now() - t0) / 1000).toFixed(1)} s per monitor pass`);
   }
   const stopAt = Math.min(plan.totalSteps, args.stopAfter ?? Infinity);
   let stepsThisSession = 0;
