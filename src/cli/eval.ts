@@ -192,7 +192,7 @@ export function register(program: Command): void {
     .option('--batch <n>', 'sequences per engine call', '8')
     .option('--threads <n>', 'native engine threads (0 = all cores)')
     .option('--tokenizer <file>', "tokenizer.json (default: the model's, else the kit's 20B tokenizer)")
-    .option('--out <file>', 'results JSON (default <model>/eval-<shots>shot-<limit>-seed<seed>.json, named by the settings); with --compare: markdown file')
+    .option('--out <file>', 'results JSON (default <model>/eval-[<shots>shot-]<limitN|full>-seed<seed>.json, named by the settings); with --compare: markdown file')
     .option('--force', 'rerun the tasks a results file of the same settings has already (default: continue it)')
     .option('--compare <files...>', 'print a markdown table comparing results JSON files side by side')
     .option('--probe', `also train a linear probe on the frozen mean-pooled hidden states (${PROBE_TASKS.join(', ')}): test accuracy and weighted F1`)

@@ -51,7 +51,7 @@ export interface EvalSettings {
 /** File name for a model's results under `s`: one file per settings, so runs never overwrite each other. */
 export function resultsName(s: EvalSettings): string {
   const limit = s.limit === null ? 'full' : `limit${s.limit.replace(/[^\w]+/g, '_')}`;
-  return `eval-${s.shots === 'default' ? 'default' : `${s.shots}`}shot-${limit}-seed${s.seed}${s.probe ? `-probe${s.probe_limit ?? ''}` : ''}.json`;
+  return `eval-${s.shots === 'default' ? '' : `${s.shots}shot-`}${limit}-seed${s.seed}${s.probe ? `-probe${s.probe_limit ?? ''}` : ''}.json`;
 }
 
 export function resultRows(r: TaskResult): ResultRow[] {

@@ -86,7 +86,8 @@ export function lossChartSpec(runs: RunSeries[], opts: Pick<PlotOptions, 'x' | '
       height: 260,
       mark: { type: 'line', point: { size: 18 }, strokeWidth: 2 },
       encoding: {
-        x: { field: 'x', type: 'quantitative', title: xTitle, axis: { format: '~s' }, ...(opts.logX ? { scale: { type: 'symlog', constant: xMax / 100 } } : {}) },
+        // SI ticks share a prefix, so 0 would read "0k".
+        x: { field: 'x', type: 'quantitative', title: xTitle, axis: { format: '~s', labelExpr: "datum.value == 0 ? '0' : datum.label" }, ...(opts.logX ? { scale: { type: 'symlog', constant: xMax / 100 } } : {}) },
         y: { field: 'value', type: 'quantitative', title: 'loss (nats / token)', scale: { zero: false } },
         ...styled,
         tooltip: [{ field: 'run' }, { field: 'x' }, { field: 'value' }],

@@ -56,6 +56,8 @@ describe('plot', () => {
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     const svg = readFileSync(r.svg, 'utf8');
     for (const s of ['Fin-test loss', 'Pile-test loss', 'Train loss', 'tokens seen', 'dacp', 'ets-dacp']) expect(svg).toContain(s);
+    expect(svg).not.toMatch(/>0k</); // the first tick reads 0, not 0k
+    expect(svg).toMatch(/>40k</);
     expect(existsSync(path.join(a, 'plots', 'loss.svg'))).toBe(true);
   });
   it('a run continued from another listed run\'s final/ starts where that one ended', () => {
