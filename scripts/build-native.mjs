@@ -42,6 +42,7 @@ try { fs.rmSync(failFile, { force: true }); } catch { /* already gone */ }
 console.log('cpt: native engine built: native/build/Release/cpt_native.node');
 buildCudaSim();
 buildCuda();
+buildCuda11();
 
 // The CUDA engine's own code compiled by g++ against the simulator: what CI tests it with.
 function buildCudaSim() {
@@ -89,4 +90,31 @@ function buildCuda() {
   if (r.status !== 0) return skip('nvcc failed to compile native/cuda/', `${r.stdout ?? ''}\n${r.stderr ?? ''}`);
   try { fs.rmSync(skipped, { force: true }); } catch { /* already gone */ }
   console.log('cpt: CUDA engine built: native/build-cuda/{libcpt_cuda.so,cuda_check} (run where an NVIDIA GPU and driver are present)');
+}
+
+// The compatibility build: the same engine with CUDA 11.8 (native/cuda/fetch-cuda11.sh DIR, then
+// CPT_CUDA11_ROOT=DIR), whose runtime works on drivers older than R580, into
+// native/build-cuda/cuda11 beside the CUDA 13 one; cpt and verify.sh use it when the driver is older.
+function buildCuda11() {
+  const root = process.env.CPT_CUDA11_ROOT;
+  if (!root) return;
+  const out = path.join(native, 'build-cuda', 'cuda11');
+  const nvcc = path.join(root, 'usr', 'lib', 'nvidia-cuda-toolkit', 'bin', 'nvcc');
+  const hostCxx = spawnSync('sh', ['-c', 'command -v g++-11'], { encoding: 'utf8' }).stdout.trim();
+  const why = !fs.existsSync(nvcc) ? `no nvcc at ${nvcc} (run native/cuda/fetch-cuda11.sh ${root})` : !hostCxx ? 'no g++-11 (CUDA 11.8 needs GCC 11 or older: apt-get install g++-11)' : '';
+  fs.mkdirSync(out, { recursive: true });
+  if (why) {
+    fs.writeFileSync(path.join(out, 'SKIPPED.txt'), `${why}\n`);
+    return console.log(`cpt: CUDA 11.8 build skipped: ${why}`);
+  }
+  console.log(`cpt: building the CUDA engine with CUDA 11.8 (${nvcc}) ...`);
+  const usr = path.join(root, 'usr');
+  const r = spawnSync('make', ['-C', path.join(native, 'cuda'), 'all', 'harness', `NVCC=${nvcc}`, `CUDA_ROOT=${usr}`, `CUDA_INC=${path.join(usr, 'include')}`,
+    `CUDA_LIB=${path.join(usr, 'lib', 'x86_64-linux-gnu')}`, `HOSTCXX=${hostCxx}`, 'OUT=../build-cuda/cuda11', `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    fs.writeFileSync(path.join(out, 'SKIPPED.txt'), `nvcc 11.8 failed\n${r.stdout ?? ''}\n${r.stderr ?? ''}`);
+    return console.log(`cpt: CUDA 11.8 build failed (native/build-cuda/cuda11/SKIPPED.txt)\n${(r.stderr ?? '').split('\n').slice(-15).join('\n')}`);
+  }
+  fs.rmSync(path.join(out, 'SKIPPED.txt'), { force: true });
+  console.log('cpt: CUDA engine built with CUDA 11.8: native/build-cuda/cuda11/{libcpt_cuda.so,cuda_check} (drivers older than R580)');
 }

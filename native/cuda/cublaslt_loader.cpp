@@ -1,7 +1,7 @@
 // cuBLASLt found at run time rather than at link time, so one build of the CUDA engine runs
 // wherever a cuBLASLt is: the CUDA toolkit's, the loader path's, or the one in NVIDIA's PyPI
 // wheels that PyTorch installs (site-packages/nvidia/*/lib). $CPT_CUBLASLT names the file to use;
-// else libcublasLt.so.13 first, then .so.12, in: $CPT_CUDA_LIBS, the loader path, $CUDA_HOME,
+// else libcublasLt.so.13 first, then .so.12, then .so.11 (the CUDA 11.8 build: .so.11, .so.12, .so.13), in: $CPT_CUDA_LIBS, the loader path, $CUDA_HOME,
 // /usr/local/cuda, every Python prefix's site-packages, and the directory built against. Each cuBLASLt function
 // the engine calls is defined here and forwards to the loaded library; every one of them is
 // looked up when the library loads, so a missing symbol is reported then, by name, never later.
@@ -75,7 +75,14 @@ Lt load() {
     }
     lt.path = only;
   }
-  for (const char* name : {"libcublasLt.so.13", "libcublasLt.so.12"}) {
+  // Newest first for the CUDA 13 build; the CUDA 11.8 build runs on drivers older than R580,
+  // which cuBLASLt 13 does not, so it takes 11 (R450+), then 12 (R525+).
+#if CUDART_VERSION >= 13000
+  const char* const names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11"};
+#else
+  const char* const names[] = {"libcublasLt.so.11", "libcublasLt.so.12", "libcublasLt.so.13"};
+#endif
+  for (const char* name : names) {
     if (h) break;
     for (const std::string& dir : dirs) {
       const std::string p = dir.empty() ? name : dir + "/" + name;
@@ -89,7 +96,7 @@ Lt load() {
   if (!h) {
     std::string where;
     for (const std::string& dir : dirs) where += (where.empty() ? "" : ", ") + (dir.empty() ? std::string("the loader path") : dir);
-    lt.error = "cuBLASLt (libcublasLt.so.13 or .so.12) was not found in " + where +
+    lt.error = "cuBLASLt (libcublasLt.so.13, .so.12 or .so.11) was not found in " + where +
                "; install the CUDA toolkit or `pip install nvidia-cublas`, or name its lib directory in CPT_CUDA_LIBS";
     return lt;
   }

@@ -537,8 +537,11 @@ std::string probe(int device) {
   if (e != cudaSuccess || n == 0) {
     cudaGetLastError();
     // No driver at all reads as "insufficient driver": say what would fix it.
+    // The driver this build's runtime needs: CUDA 13 needs R580; 11.8 runs from R450 (minor
+    // version compatibility), natively from R520.
+    const std::string needs = CUDART_VERSION >= 13000 ? "R580 or newer (CUDA 13)" : "R520 or newer (CUDA 11.8; R450 works without PTX JIT)";
     const std::string hint = e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice
-                                 ? "; this needs an NVIDIA GPU with its driver, R580 or newer (CUDA 13)"
+                                 ? "; this needs an NVIDIA GPU with its driver, " + needs
                                  : "";
     throw std::runtime_error(std::string("no CUDA device was found (") +
                              (e == cudaSuccess ? "the driver reports 0 devices" : cudaGetErrorString(e)) + ")" + hint);

@@ -91,7 +91,16 @@ if [ "$SIM" != 1 ]; then
   [ -n "$smi" ] && ! grep -qi "fail\|error" <<<"$smi" || diagnose "nvidia-smi found no GPU: $smi"
   note "gpu=$smi"
   driver=$(cut -d, -f2 <<<"$smi" | tr -d ' ')
-  ((${driver%%.*} >= 580)) || diagnose "driver $driver: the CUDA engine is built with CUDA 13, which needs driver R580 or newer"
+  # The CUDA 13 build needs R580+; the CUDA 11.8 build beside it (native/build-cuda/cuda11) runs
+  # from R450 (no PTX JIT below R520; its sm_80/sm_90 machine code needs none).
+  if ((${driver%%.*} < 580)); then
+    if [ -x native/build-cuda/cuda11/cuda_check ] && ((${driver%%.*} >= 450)); then
+      B=native/build-cuda/cuda11
+      note "build=cuda11 (driver $driver is older than R580: the CUDA 11.8 build)"
+    else
+      diagnose "driver $driver: the CUDA engine is built with CUDA 13, which needs driver R580 or newer$([ -x native/build-cuda/cuda11/cuda_check ] || echo ', and the CUDA 11.8 build (R450+) was not carried: native/cuda/fetch-cuda11.sh, then CPT_CUDA11_ROOT=DIR npm run build:native')"
+    fi
+  fi
 fi
 # cuBLASLt: the CUDA toolkit's, or the one in NVIDIA's PyPI wheels (PyTorch brings them).
 PYLIBS=$(timeout 10 python3 -c 'import glob, site; print(":".join(sorted(set(p for s in site.getsitepackages() for p in glob.glob(s + "/nvidia/*/lib")))))' 2>/dev/null)

@@ -59,3 +59,35 @@ describe.runIf(built || expectBuilt)('the CUDA library and cuBLASLt', () => {
     expect(p.get('cublaslt_error')).toMatch(/^CPT_CUBLASLT=\/nonexistent\/libcublasLt\.so\.13 cannot be loaded: /);
   });
 });
+
+// The same engine built with CUDA 11.8 (native/cuda/fetch-cuda11.sh; .ci/run sets CPT_CUDA11_ROOT)
+// for drivers older than R580: statically linked too, loads cuBLASLt 11 and 12 with every function
+// resolved, and names the older driver it needs.
+const cuda11 = path.join(path.dirname(CUDA_GPU_LIB_PATH), 'cuda11');
+const lt11 = process.env.CPT_CUDA11_ROOT && path.join(process.env.CPT_CUDA11_ROOT, 'usr', 'lib', 'x86_64-linux-gnu', 'libcublasLt.so.11');
+describe.runIf(existsSync(path.join(cuda11, 'cuda_check')) || !!process.env.CPT_CUDA11_ROOT)('the CUDA 11.8 build', () => {
+  const probe11 = (env: Record<string, string>) => {
+    const r = spawnSync(path.join(cuda11, 'cuda_check'), ['probe'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env } });
+    expect(r.stderr).not.toMatch(/error while loading shared libraries|undefined symbol/);
+    return new Map(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  };
+
+  it('was built, and needs nothing but libc at load time', () => {
+    expect(existsSync(path.join(cuda11, 'libcpt_cuda.so'))).toBe(true);
+    expect(execFileSync('ldd', [path.join(cuda11, 'libcpt_cuda.so')], { encoding: 'utf8' })).not.toMatch(/cublas|libstdc\+\+|libcudart/);
+  });
+
+  it.runIf(!!lt11)('loads cuBLASLt 11 with every function resolved, then names the driver it needs', () => {
+    const p = probe11({ CPT_CUBLASLT: lt11! });
+    expect(p.get('cublaslt_error')).toBeUndefined();
+    expect(Number(p.get('cublaslt_version'))).toBeGreaterThanOrEqual(110000);
+    expect(Number(p.get('cublaslt_version'))).toBeLessThan(120000);
+    expect(p.get('probe_error')).toMatch(/^no CUDA device was found .*R520 or newer \(CUDA 11\.8/);
+  });
+
+  it.runIf(!!process.env.CPT_CUBLAS12)('loads the CUDA 12 wheel\'s cuBLASLt (what PyTorch cu12x brings) too', () => {
+    const p = probe11({ CPT_CUBLASLT: process.env.CPT_CUBLAS12! });
+    expect(p.get('cublaslt_error')).toBeUndefined();
+    expect(Number(p.get('cublaslt_version'))).toBeGreaterThanOrEqual(120000);
+  });
+});

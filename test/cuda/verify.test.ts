@@ -44,10 +44,19 @@ describe('verify.sh without a GPU', () => {
     expect(r.stdout).toBe(r.log); // everything printed reached the log
   });
 
-  it('an old driver is named before anything runs', async () => {
+  it('a driver older than R580 gets the CUDA 11.8 build where it was built, else is named before anything runs', async () => {
     const r = await verify({}, [], 'NVIDIA A100-SXM4-80GB, 535.104.05, 81920 MiB, 8.0');
     expect(r.status).toBe(1);
-    expect(summary(r.log)).toContain('diagnosis=driver 535.104.05: the CUDA engine is built with CUDA 13, which needs driver R580 or newer');
+    const s = summary(r.log);
+    if (existsSync(path.join(ROOT, 'native/build-cuda/cuda11/cuda_check'))) {
+      expect(s).toContain('build=cuda11 (driver 535.104.05 is older than R580: the CUDA 11.8 build)');
+      expect(s).toContain('cublaslt_version=' + s.find((l) => l.startsWith('cublaslt_version='))!.split('=')[1]);
+      expect(s.find((l) => l.startsWith('diagnosis='))).toMatch(/^diagnosis=no CUDA device was found .*R520 or newer \(CUDA 11\.8/);
+    } else {
+      expect(s.find((l) => l.startsWith('diagnosis='))).toMatch(/^diagnosis=driver 535\.104\.05: the CUDA engine is built with CUDA 13, which needs driver R580 or newer/);
+    }
+    const old = await verify({}, [], 'NVIDIA V100, 418.87.01, 16160 MiB, 7.0');
+    expect(summary(old.log).find((l) => l.startsWith('diagnosis='))).toMatch(/^diagnosis=driver 418\.87\.01: the CUDA engine is built with CUDA 13, which needs driver R580 or newer/);
   });
 
   it('no nvidia-smi: no driver', async () => {

@@ -12,6 +12,9 @@
 #include <type_traits>
 #include <utility>
 
+// The runtime API version the stand-in follows (cuda_runtime_api.h defines it in CUDA itself).
+#define CUDART_VERSION 13000
+
 // ---- keywords: device code is host code here; __shared__ is one copy per block (blocks of one
 // launch run one after another on one host thread, so a thread_local static is the block's).
 #define __global__

@@ -95,6 +95,10 @@ export const CUDA_GPU_LIB_PATH = path.join(ROOT, 'native', 'build-cuda', 'libcpt
 export const CUDA_SIM_LIB_PATH = path.join(ROOT, 'native', 'build-cuda-sim', 'libcpt_cuda.so');
 export const cudaSimulated = (): boolean => process.env.CPT_CUDA_SIM === '1';
 export const CUDA_LIB_PATH = cudaSimulated() ? CUDA_SIM_LIB_PATH : CUDA_GPU_LIB_PATH;
+/** The same engine built with CUDA 11.8 (native/cuda/fetch-cuda11.sh): for drivers older than R580. */
+export const CUDA11_LIB_PATH = path.join(ROOT, 'native', 'build-cuda', 'cuda11', 'libcpt_cuda.so');
+/** The library the engine runs on: CUDA_LIB_PATH, or CUDA11_LIB_PATH when cudaStatus found the driver too old for it. */
+let cudaLib = CUDA_LIB_PATH;
 /** Written by scripts/build-native.mjs when it skips the CUDA engine: the reason and the fix. */
 export const CUDA_SKIPPED_PATH = path.join(path.dirname(CUDA_LIB_PATH), 'SKIPPED.txt');
 
@@ -124,7 +128,15 @@ export function cudaStatus(): { ok: boolean; reason?: string; device?: string } 
   try {
     return (cuda = { ok: true, device: a.cudaProbe(CUDA_LIB_PATH, cudaLibDirs(), cudaDevice()) });
   } catch (e) {
-    return (cuda = { ok: false, reason: (e as Error).message });
+    // CUDA 13's runtime needs driver R580+: an older driver gets the CUDA 11.8 build, if built.
+    if (cudaSimulated() || !/insufficient for CUDA runtime/.test((e as Error).message) || !fs.existsSync(CUDA11_LIB_PATH)) return (cuda = { ok: false, reason: (e as Error).message });
+    try {
+      const device = a.cudaProbe(CUDA11_LIB_PATH, cudaLibDirs(), cudaDevice());
+      cudaLib = CUDA11_LIB_PATH;
+      return (cuda = { ok: true, device: `${device} (CUDA 11.8 build)` });
+    } catch (e11) {
+      return (cuda = { ok: false, reason: (e11 as Error).message });
+    }
   }
 }
 
@@ -260,6 +272,6 @@ export function createCudaEngine(config: NeoXConfig, opts: EngineOptions = {}): 
   const a = load();
   if (!st.ok || !a) throw new UserError(`the cuda engine is unavailable: ${st.reason}`);
   return new NativeEngine(config, a, {
-    device: 'cuda', precision: opts.precision ?? 'bf16', lib: CUDA_LIB_PATH, libDirs: cudaLibDirs(), cudaDevice: cudaDevice(), recompute: opts.recompute ?? false,
+    device: 'cuda', precision: opts.precision ?? 'bf16', lib: cudaLib, libDirs: cudaLibDirs(), cudaDevice: cudaDevice(), recompute: opts.recompute ?? false,
   });
 }
