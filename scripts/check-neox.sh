@@ -5,7 +5,8 @@
 # needs (in $NEOX_PYTHON, default python3): torch, deepspeed, 'setuptools<70' (pkg_resources),
 # pybind11, ftfy, regex, sentencepiece, transformers. Exports two recipes on the kit's Reuters
 # file (the tiny ETS-DACP one, and the same data on Pythia-6.9b's shape for 8 GPUs, where model
-# parallelism 2 halves the data-parallel ranks), then reads each with scripts/neox/check_export.py:
+# parallelism 2 halves the data-parallel ranks; and the tiny one continuing a model directory),
+# then reads each with scripts/neox/check_export.py:
 # NeoXArgs as deepy.py builds them, the Megatron reader, GPT2Dataset with training's sample counts.
 set -euo pipefail
 NEOX=$(cd "${1:?usage: scripts/check-neox.sh NEOX_DIR}" && pwd)
@@ -38,8 +39,12 @@ YAML
 }
 recipe tiny-ets pythia-14m 4 128 4096 ets-dacp
 recipe big-dacp pythia-6.9b 1 2048 65536 dacp
+# A continued run: model.init a model directory (a seeded pythia-14m-shaped init saved by cpt).
+node_modules/.bin/tsx -e "(async () => { const { initWeights } = await import('./src/model/init.ts'); const { saveModel } = await import('./src/model/load.ts');
+  const { presetConfig } = await import('./src/model/presets.ts'); const c = presetConfig('14m'); await saveModel('$TMP/base-14m', c, initWeights(c, 0)); })()"
+recipe tiny-cont "$TMP/base-14m" 4 128 4096 ets-dacp
 fail=0
-for r in tiny-ets:1 big-dacp:8; do
+for r in tiny-ets:1 big-dacp:8 tiny-cont:1; do
   name=${r%%:*} gpus=${r##*:}
   echo "# $name on $gpus GPU(s)"
   node scripts/cpt.mjs export "$TMP/$name.yaml" --to neox --out "$TMP/$name-neox" --gpus "$gpus" 2>&1 | sed 's/^/  /'

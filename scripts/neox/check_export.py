@@ -27,7 +27,11 @@ from megatron.neox_arguments import NeoXArgs  # noqa: E402
 
 a = NeoXArgs.from_ymls([os.path.join(out, "neox.yml")], overwrite_values={"global_num_gpus": manifest["gpus"]})
 check("neox_precision", a.precision, "bfloat16")
-check("neox_load", a.load, os.path.join(out, "checkpoints"))
+# A model directory is converted into checkpoints/ (its hf-cache entry beside); a preset is a fresh
+# initialisation, which NeoX makes itself: nothing to load.
+continued = os.path.isdir(os.path.join(out, "hf-cache"))
+check("neox_load", a.load, os.path.join(out, "checkpoints") if continued else None)
+check("neox_finetune", bool(a.finetune), continued)
 check("neox_tokens_per_iteration", a.train_batch_size * a.seq_length, manifest["tokens_per_iteration"])
 check("neox_train_iters", a.train_iters, manifest["train_iters"])
 check("neox_test_split", bool(a.test_data_paths), True)
