@@ -1,4 +1,4 @@
-import { existsSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Engine, EngineKind } from '../engine/engine.js';
