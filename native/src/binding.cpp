@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -91,10 +92,11 @@ struct CudaApi {
 
 // dlopen the library; when its cuBLASLt dependency is not found through its rpath or the loader
 // path, preload cuBLASLt from the directories listed in libDirs (':'-separated) and retry.
+// One per library path: cpt may probe the CUDA 13 build and then use the CUDA 11.8 one.
 const CudaApi& cudaApi(const std::string& lib, const std::string& libDirs) {
-  static CudaApi api;
-  static void* handle = nullptr;
-  if (handle) return api;
+  static std::map<std::string, CudaApi> loaded;
+  if (auto it = loaded.find(lib); it != loaded.end()) return it->second;
+  CudaApi api;
   dlerror();
   void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
   std::string err = h ? "" : dlerror();
@@ -129,8 +131,7 @@ const CudaApi& cudaApi(const std::string& lib, const std::string& libDirs) {
   if (api.cpt_cuda_abi() != CPT_CUDA_ABI)
     throw std::runtime_error(lib + " has ABI " + std::to_string(api.cpt_cuda_abi()) + ", this addon expects " +
                              std::to_string(CPT_CUDA_ABI) + " (rebuild: npm run build:native)");
-  handle = h;
-  return api;
+  return loaded.emplace(lib, api).first->second;
 }
 
 struct CudaBackend final : Backend {
