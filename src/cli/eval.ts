@@ -59,7 +59,7 @@ async function makeEngine(kind: string, model: Awaited<ReturnType<typeof loadMod
   let engine: Engine;
   if (kind === 'auto') {
     const k = await defaultEngineKind();
-    if (k !== 'native') process.stderr.write('cpt eval: the native engine is unavailable; using the tfjs engine\n');
+    if (k === 'tfjs') process.stderr.write('cpt eval: the native engine is unavailable; using the tfjs engine\n');
     engine = await createEngine(k, model.config, { threads });
   } else engine = await createEngine(parseEngineKind(kind), model.config, { threads });
   engine.loadWeights(model.weights);
@@ -188,7 +188,7 @@ export function register(program: Command): void {
     .option('--shots <n>', "few-shot examples per prompt (default: each task's num_fewshot)")
     .option('--limit <n>', 'N test examples per task (NER: sentences), a seeded sample in file order; per task as 100,ner=30')
     .option('--seed <n>', 'few-shot sampling seed', '1234')
-    .option('--engine <kind>', `${ENGINE_LIST}, or auto (native if built, else tfjs)`, 'auto')
+    .option('--engine <kind>', `${ENGINE_LIST}, or auto (cuda on a GPU, else native if built, else tfjs)`, 'auto')
     .option('--batch <n>', 'sequences per engine call', '8')
     .option('--threads <n>', 'native engine threads (0 = all cores)')
     .option('--tokenizer <file>', "tokenizer.json (default: the model's, else the kit's 20B tokenizer)")

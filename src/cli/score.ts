@@ -22,7 +22,7 @@ export interface ScoreOptions {
   field?: string;
   /** JSONL of {"ids": [...]}. */
   ids?: string;
-  /** Default: native when its addon is built, else tfjs. */
+  /** Default: the registry's pick (defaultEngineKind: cuda on a GPU, else native when built, else tfjs). */
   engine?: EngineKind;
   tokenizer?: string;
   /** Tokens kept per line (longer lines are truncated); default the model's context length. */
@@ -91,7 +91,7 @@ async function countLines(file: string): Promise<number> {
 async function pickEngine(kind: EngineKind | undefined): Promise<EngineKind> {
   if (kind) return kind;
   const k = await defaultEngineKind();
-  if (k !== 'native') process.stderr.write(`score: native engine unavailable; using ${k}\n`);
+  if (k === 'tfjs') process.stderr.write(`score: native engine unavailable; using ${k}\n`);
   return k;
 }
 
@@ -215,7 +215,7 @@ export function register(program: Command): void {
     .option('--text <file>', 'JSONL file with one text per line')
     .option('--field <name>', 'the text field of --text lines', 'text')
     .option('--ids <file>', 'JSONL file of {"ids": [...]} lines (models with their own vocabulary)')
-    .option('--engine <kind>', `${ENGINE_LIST} (default: native when built, else tfjs)`)
+    .option('--engine <kind>', `${ENGINE_LIST} (default: cuda on a GPU, else native when built, else tfjs)`)
     .option('--tokenizer <path>', "tokenizer.json (default: the model's, else the data kit's 20B tokenizer)")
     .option('--max-tokens <n>', "tokens kept per line (default: the model's context length)")
     .option('--batch <n>', 'lines per forward pass', '8')

@@ -71,8 +71,12 @@ export function parseEngineKind(value: string, where = '--engine'): EngineKind {
   throw new UserError(`${where}: unknown engine "${value}". Should be one of: ${ENGINE_KINDS.join(', ')}`);
 }
 
-/** The engine to use when the user names none: native where it is built, else tfjs. */
+/**
+ * The engine to use when the user names none (every verb's "auto"): cuda where a GPU and the CUDA
+ * library are (never the simulator), else native where it is built, else tfjs.
+ */
 export async function defaultEngineKind(): Promise<EngineKind> {
+  if (process.env.CPT_CUDA_SIM !== '1' && !(await ENGINES.cuda.unavailable())) return 'cuda';
   return (await ENGINES.native.unavailable()) ? 'tfjs' : 'native';
 }
 

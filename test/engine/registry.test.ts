@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createEngine, ENGINE_KINDS, ENGINES, parseEngineKind } from '../../src/engine/index.js';
+import { createEngine, defaultEngineKind, ENGINE_KINDS, ENGINES, parseEngineKind } from '../../src/engine/index.js';
 import { ADDON_PATH, CUDA11_LIB_PATH, CUDA_GPU_LIB_PATH, cudaStatus, nativeStatus } from '../../src/engine/native/index.js';
 import { parseRecipe } from '../../src/recipe/load.js';
 import { UserError } from '../../src/util/errors.js';
@@ -41,6 +41,13 @@ describe('engine registry', () => {
     expect(native.precision).toBe('fp32');
     expect(parseRecipe(recipe('  kind: cuda\n  precision: fp32'), FILE).recipe.engine.precision).toBe('fp32');
     expect(() => parseRecipe(recipe('  kind: gpu'), FILE)).toThrow('engine.kind: expected one of native, cuda, tfjs; found "gpu"');
+  });
+
+  it('"auto" (defaultEngineKind) is one picker: cuda only on a GPU, never the simulator; else native where built', async () => {
+    const kind = await defaultEngineKind();
+    expect(kind).toBe(cudaStatus().ok && process.env.CPT_CUDA_SIM !== '1' ? 'cuda' : nativeStatus().ok ? 'native' : 'tfjs');
+    const sim = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['-e', "import('./src/engine/index.ts').then(async (m) => console.log(await m.defaultEngineKind()))"], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CPT_CUDA_SIM: '1' } });
+    expect(sim.stdout.trim()).toBe(nativeStatus().ok ? 'native' : 'tfjs');
   });
 
   it('tfjs refuses bf16 with one line', async () => {
