@@ -15,7 +15,7 @@
  * LitGPT cannot run as several CPU processes; the Trainer runs DDP over gloo there and DDP, FSDP or
  * DeepSpeed (through Accelerate) on GPUs.
  */
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { modelInfo } from '../recipe/model-info.js';
 import type { Recipe } from '../recipe/types.js';
@@ -29,7 +29,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { lockDir } from '../util/lock.js';
 import { ROOT } from '../util/paths.js';
-import { checkOut } from './out-dir.js';
+import { checkOut, linkModelFiles } from './out-dir.js';
 import { SUMS_FILE, writeChecksums } from './checksums.js';
 
 export const HF_EXPORT_KIND = 'cpt-hf-trainer-export';
@@ -188,19 +188,10 @@ export async function exportHfTrainer(r: Recipe, o: HfExportOptions): Promise<Hf
     const seconds = (performance.now() - t0) / 1000;
     o.log(`data: ${rows.train} training rows, ${rows['fin-test']} Fin-test and ${rows['pile-test']} Pile-test rows of ${r.train.seq_len} tokens in ${seconds.toFixed(2)} s`);
 
-    // The base model beside the data (hard links where the file system allows: 14 GB for 6.9b).
+    // The base model beside the data.
     const base = path.join(out, 'base');
     rmSync(base, { recursive: true, force: true });
-    mkdirSync(base);
-    for (const f of ['config.json', 'generation_config.json', ...weights]) {
-      const from = path.join(info.init, f);
-      if (!existsSync(from)) continue;
-      try {
-        linkSync(from, path.join(base, f));
-      } catch {
-        copyFileSync(from, path.join(base, f));
-      }
-    }
+    linkModelFiles(info.init, base, ['config.json', 'generation_config.json', ...weights]);
     copyFileSync(r.data.tokenizer, path.join(base, 'tokenizer.json'));
 
     const cpu = o.cpu ?? false;

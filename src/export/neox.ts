@@ -8,7 +8,7 @@
  * take the values of configs/pythia/*.yml.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { NeoXConfig } from '../model/config.js';
@@ -24,7 +24,7 @@ import { runSelection, selectedIds, selectionDir } from '../select/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { lockDir } from '../util/lock.js';
-import { checkOut } from './out-dir.js';
+import { checkOut, linkModelFiles } from './out-dir.js';
 import { SUMS_FILE, writeChecksums } from './checksums.js';
 
 export interface ExportOptions {
@@ -291,15 +291,8 @@ export function writeHfCache(out: string, r: Recipe, modelDir: string): { name: 
   const files = readdirSync(modelDir).filter((f) => f === 'config.json' || f.endsWith('.safetensors') || f === 'model.safetensors.index.json');
   const commit = createHash('sha1').update(files.map((f) => `${f}:${statSync(path.join(modelDir, f)).size}`).join('\n')).digest('hex');
   const snap = path.join(repo, 'snapshots', commit);
-  mkdirSync(snap, { recursive: true });
+  linkModelFiles(modelDir, snap, files);
   mkdirSync(path.join(repo, 'refs'), { recursive: true });
-  for (const f of files) {
-    try {
-      linkSync(path.join(modelDir, f), path.join(snap, f));
-    } catch {
-      copyFileSync(path.join(modelDir, f), path.join(snap, f));
-    }
-  }
   writeFileSync(path.join(repo, 'refs', `step${revision}`), commit);
   return { name, revision, cacheDir };
 }

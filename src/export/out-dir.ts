@@ -1,5 +1,5 @@
 /** The directory an export writes: new, empty, or an earlier export of the same kind. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
 import { LOCK_FILE } from '../util/lock.js';
@@ -25,5 +25,22 @@ export function exportKind(out: string): string | undefined {
     return (JSON.parse(readFileSync(path.join(out, 'export.json'), 'utf8')) as { kind?: string }).kind;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The model files `files` of `from` placed in `to`: hard links where the file system allows (a
+ * 6.9b model is 14 GB), copies otherwise. Files absent from `from` are skipped.
+ */
+export function linkModelFiles(from: string, to: string, files: readonly string[]): void {
+  mkdirSync(to, { recursive: true });
+  for (const f of files) {
+    const src = path.join(from, f);
+    if (!existsSync(src)) continue;
+    try {
+      linkSync(src, path.join(to, f));
+    } catch {
+      copyFileSync(src, path.join(to, f));
+    }
   }
 }

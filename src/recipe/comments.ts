@@ -9,21 +9,12 @@
  */
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
-import { RawRecipeSchema, type KeyDoc } from './schema.js';
+import { RawRecipeSchema, unwrap, type KeyDoc } from './schema.js';
 
 const WIDTH = 100;
 
-type Def = { type: string; innerType?: z.ZodType; out?: z.ZodType; in?: z.ZodType; shape?: Record<string, z.ZodType>; element?: z.ZodType; entries?: Record<string, string> };
+type Def = { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; entries?: Record<string, string> };
 const def = (t: z.ZodType) => t._zod.def as unknown as Def;
-
-function unwrap(t: z.ZodType): z.ZodType {
-  for (;;) {
-    const d = def(t);
-    if ((d.type === 'optional' || d.type === 'default' || d.type === 'nullable') && d.innerType) t = d.innerType;
-    else if (d.type === 'pipe' && d.out) t = d.out;
-    else return t;
-  }
-}
 
 /** The schema of the key at `path` (as declared, meta attached), or undefined. */
 function fieldAt(path: string[]): z.ZodType | undefined {

@@ -168,7 +168,8 @@ export function keysAt(path: (string | number)[], schema: z.ZodType = RawRecipeS
   return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
 }
 
-function unwrap(t: z.ZodType): z.ZodType {
+/** A schema without its optional/default/nullable wrappers and preprocess pipes: the type it checks. */
+export function unwrap(t: z.ZodType): z.ZodType {
   for (;;) {
     const def = t._zod.def as { type: string; innerType?: z.ZodType; out?: z.ZodType };
     if ((def.type === 'optional' || def.type === 'default' || def.type === 'nullable') && def.innerType) t = def.innerType;

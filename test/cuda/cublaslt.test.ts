@@ -23,8 +23,9 @@ function cu13(): string | undefined {
   }
 }
 
-function probe(env: Record<string, string>): Map<string, string> {
-  const r = spawnSync(check, ['probe'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env } });
+/** `cuda_check probe` of a build (default: the CUDA 13 one) as name → value. */
+function probe(env: Record<string, string>, bin = check): Map<string, string> {
+  const r = spawnSync(bin, ['probe'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env } });
   expect(r.stderr).not.toMatch(/error while loading shared libraries|undefined symbol/);
   return new Map(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
@@ -66,11 +67,7 @@ describe.runIf(built || expectBuilt)('the CUDA library and cuBLASLt', () => {
 const cuda11 = path.join(path.dirname(CUDA_GPU_LIB_PATH), 'cuda11');
 const lt11 = process.env.CPT_CUDA11_ROOT && path.join(process.env.CPT_CUDA11_ROOT, 'usr', 'lib', 'x86_64-linux-gnu', 'libcublasLt.so.11');
 describe.runIf(existsSync(path.join(cuda11, 'cuda_check')) || !!process.env.CPT_CUDA11_ROOT)('the CUDA 11.8 build', () => {
-  const probe11 = (env: Record<string, string>) => {
-    const r = spawnSync(path.join(cuda11, 'cuda_check'), ['probe'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env } });
-    expect(r.stderr).not.toMatch(/error while loading shared libraries|undefined symbol/);
-    return new Map(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  };
+  const probe11 = (env: Record<string, string>) => probe(env, path.join(cuda11, 'cuda_check'));
 
   it('was built, and needs nothing but libc at load time', () => {
     expect(existsSync(path.join(cuda11, 'libcpt_cuda.so'))).toBe(true);

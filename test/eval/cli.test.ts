@@ -30,38 +30,33 @@ const results = (model: string, acc: number) => ({
   results: [{ task: 'fpb', metric: 'acc', value: acc, stderr: 0.02, n: 990, shots: 5, split: 'test', seconds: 1, examples_per_s: 1 }],
 });
 
+/** `cpt eval --compare` of results files (name → file contents) with --out; returns the markdown written. */
+async function compareFiles(files: Record<string, unknown>): Promise<string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-eval-cli-'));
+  const paths = Object.entries(files).map(([name, r]) => {
+    writeFileSync(path.join(dir, name), JSON.stringify(r));
+    return path.join(dir, name);
+  });
+  const out = path.join(dir, 'table.md');
+  const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  try {
+    await program().parseAsync(['node', 'cpt', 'eval', '--compare', ...paths, '--out', out]);
+  } finally {
+    write.mockRestore();
+  }
+  return readFileSync(out, 'utf8');
+}
+
 describe('cpt eval CLI', () => {
   it('--compare writes the markdown table atomically to --out', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-eval-cli-'));
-    const a = path.join(dir, 'a.json');
-    const b = path.join(dir, 'b.json');
-    writeFileSync(a, JSON.stringify(results('/c/dacp/final', 0.61)));
-    writeFileSync(b, JSON.stringify(results('/c/ets-dacp/final', 0.64)));
-    const out = path.join(dir, 'table.md');
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    try {
-      await program().parseAsync(['node', 'cpt', 'eval', '--compare', a, b, '--out', out]);
-    } finally {
-      write.mockRestore();
-    }
-    const md = readFileSync(out, 'utf8');
+    const md = await compareFiles({ 'a.json': results('/c/dacp/final', 0.61), 'b.json': results('/c/ets-dacp/final', 0.64) });
     expect(md).toContain('| task | metric | shots | dacp/final | ets-dacp/final |');
     expect(md).toContain('| fpb | acc | 5 | 0.6100 ± 0.0200 | 0.6400 ± 0.0200 |');
   });
 
   it('--compare labels two results of one model by file', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-eval-cli-'));
-    const a = path.join(dir, 'eval-5shot-full-seed1.json'), b = path.join(dir, 'eval-0shot-full-seed1.json');
-    writeFileSync(a, JSON.stringify(results('/c/dacp/final', 0.61)));
-    writeFileSync(b, JSON.stringify(results('/c/dacp/final', 0.58)));
-    const out = path.join(dir, 'table.md');
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    try {
-      await program().parseAsync(['node', 'cpt', 'eval', '--compare', a, b, '--out', out]);
-    } finally {
-      write.mockRestore();
-    }
-    expect(readFileSync(out, 'utf8')).toContain('| task | metric | shots | dacp/final (eval-5shot-full-seed1.json) | dacp/final (eval-0shot-full-seed1.json) |');
+    const md = await compareFiles({ 'eval-5shot-full-seed1.json': results('/c/dacp/final', 0.61), 'eval-0shot-full-seed1.json': results('/c/dacp/final', 0.58) });
+    expect(md).toContain('| task | metric | shots | dacp/final (eval-5shot-full-seed1.json) | dacp/final (eval-0shot-full-seed1.json) |');
   });
 
   it('results are named by their settings; a rerun continues the file, skipping finished tasks; a summary table ends the run', { timeout: 180_000 }, async () => {
