@@ -16,8 +16,8 @@ const ROWS_PER_BATCH = 1024;
 /** The `datasets` features of the column, as dataset_info.json and the schema metadata state them. */
 const features = (seqLen: number) => ({ input_ids: { feature: { dtype: 'int32', _type: 'Value' }, length: seqLen, _type: 'List' } });
 
-/** Writes the first `count` rows of `rows` into `dir`; returns the shard files. */
-export async function writeHfRows(dir: string, rows: PackedDataset, count: number, maxShardBytes = 500e6): Promise<string[]> {
+/** Writes the first `count` rows of `rows` into `dir`; returns every file written with its sha256. */
+export async function writeHfRows(dir: string, rows: PackedDataset, count: number, maxShardBytes = 500e6): Promise<Record<string, string>> {
   mkdirSync(dir, { recursive: true });
   const seq = rows.seqLen;
   const rowBytes = seq * 4;
@@ -26,8 +26,8 @@ export async function writeHfRows(dir: string, rows: PackedDataset, count: numbe
   const item = new Field('item', new Int32(), true);
   const type = new FixedSizeList(seq, item);
   const schema = new Schema([new Field('input_ids', type, true)], new Map([['huggingface', JSON.stringify({ info: { features: features(seq) } })]]));
-  const files: string[] = [];
-  const hash = createHash('sha256');
+  const sums: Record<string, string> = {};
+  const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
   for (let s = 0; s < shards; s++) {
     const file = `data-${String(s).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.arrow`;
     const w = new RecordBatchStreamWriter();
@@ -41,19 +41,21 @@ export async function writeHfRows(dir: string, rows: PackedDataset, count: numbe
     }
     w.finish();
     const bytes = w.toUint8Array(true);
-    hash.update(bytes);
+    sums[file] = sha(bytes);
     await writeFileAtomic(path.join(dir, file), bytes);
-    files.push(file);
   }
-  await writeFileAtomic(path.join(dir, 'dataset_info.json'), JSON.stringify({ citation: '', description: '', features: features(seq), homepage: '', license: '' }, null, 2) + '\n');
-  await writeFileAtomic(path.join(dir, 'state.json'), JSON.stringify({
+  const files = Object.keys(sums);
+  const info = JSON.stringify({ citation: '', description: '', features: features(seq), homepage: '', license: '' }, null, 2) + '\n';
+  const state = JSON.stringify({
     _data_files: files.map((filename) => ({ filename })),
-    _fingerprint: hash.digest('hex').slice(0, 16),
+    _fingerprint: sha(files.map((f) => sums[f]).join('')).slice(0, 16),
     _format_columns: null,
     _format_kwargs: {},
     _format_type: null,
     _output_all_columns: false,
     _split: null,
-  }, null, 2) + '\n');
-  return files;
+  }, null, 2) + '\n';
+  await writeFileAtomic(path.join(dir, 'dataset_info.json'), info);
+  await writeFileAtomic(path.join(dir, 'state.json'), state);
+  return { ...sums, 'dataset_info.json': sha(info), 'state.json': sha(state) };
 }

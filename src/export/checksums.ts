@@ -9,11 +9,14 @@ import { sha256FileAsync } from '../util/hash.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 
-/** Hashes `files` (relative to `out`) and writes SHA256SUMS; returns the seconds it took. */
-export async function writeChecksums(out: string, files: string[]): Promise<number> {
+/**
+ * Writes SHA256SUMS for `files` (relative to `out`), hashing those whose sum the writer did not
+ * already compute (`known`); returns the seconds it took.
+ */
+export async function writeChecksums(out: string, files: string[], known: Record<string, string> = {}): Promise<number> {
   const t0 = performance.now();
   const lines: string[] = [];
-  for (const f of files) lines.push(`${await sha256FileAsync(path.join(out, f))}  ${f}`);
+  for (const f of files) lines.push(`${known[f] ?? (await sha256FileAsync(path.join(out, f)))}  ${f}`);
   await writeFileAtomic(path.join(out, SUMS_FILE), lines.join('\n') + '\n');
   return (performance.now() - t0) / 1000;
 }

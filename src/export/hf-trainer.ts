@@ -15,11 +15,12 @@
  * LitGPT cannot run as several CPU processes; the Trainer runs DDP over gloo there and DDP, FSDP or
  * DeepSpeed (through Accelerate) on GPUs.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { modelInfo } from '../recipe/model-info.js';
 import type { Recipe } from '../recipe/types.js';
 import { writeHfRows } from '../data/hf-dataset.js';
+import type { PackedDataset } from '../data/pack.js';
 import { readSelectionRecord } from '../select/write-selected.js';
 import { selectionDir } from '../select/index.js';
 import { prepareTrainInputs } from '../train/inputs.js';
@@ -175,13 +176,15 @@ export async function exportHfTrainer(r: Recipe, o: HfExportOptions): Promise<Hf
     const inputs = await prepareTrainInputs(r, { log: o.log });
     const t0 = performance.now();
     const rows = { train: inputs.train.count, 'fin-test': inputs.finTestRows, 'pile-test': inputs.pileTestRows };
-    const dataFiles: string[] = [];
+    const dataSums: Record<string, string> = {}; // data/<split>/<file> → sha256, from the writer
     try {
       rmSync(path.join(out, 'data'), { recursive: true, force: true });
-      await writeHfRows(path.join(out, 'data', 'train'), inputs.train, rows.train);
-      if (inputs.finTest) await writeHfRows(path.join(out, 'data', 'fin-test'), inputs.finTest, rows['fin-test']);
-      if (inputs.pileTest) await writeHfRows(path.join(out, 'data', 'pile-test'), inputs.pileTest, rows['pile-test']);
-      dataFiles.push(...SPLITS.filter((s) => existsSync(path.join(out, 'data', s))).flatMap((s) => readdirSync(path.join(out, 'data', s)).map((f) => `data/${s}/${f}`)));
+      const split = async (s: (typeof SPLITS)[number], rowsOf: PackedDataset, n: number) => {
+        for (const [f, sum] of Object.entries(await writeHfRows(path.join(out, 'data', s), rowsOf, n))) dataSums[`data/${s}/${f}`] = sum;
+      };
+      await split('train', inputs.train, rows.train);
+      if (inputs.finTest) await split('fin-test', inputs.finTest, rows['fin-test']);
+      if (inputs.pileTest) await split('pile-test', inputs.pileTest, rows['pile-test']);
     } finally {
       inputs.close();
     }
@@ -205,7 +208,7 @@ export async function exportHfTrainer(r: Recipe, o: HfExportOptions): Promise<Hf
     } else {
       rmSync(path.join(out, 'train.sbatch'), { force: true });
     }
-    const hashed = await writeChecksums(out, [...dataFiles, 'args.json', 'train.py', ...readdirSync(base).map((f) => `base/${f}`)]);
+    const hashed = await writeChecksums(out, [...Object.keys(dataSums), 'args.json', 'train.py', ...readdirSync(base).map((f) => `base/${f}`)], dataSums);
     o.log(`checksums: ${SUMS_FILE} (${hashed.toFixed(2)} s; check a copy with sha256sum -c ${SUMS_FILE})`);
     const manifest: HfExportManifest = {
       kind: HF_EXPORT_KIND, version: 1, recipe: r.file, method: r.method, seq_len: r.train.seq_len, rows,
