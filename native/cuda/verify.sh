@@ -35,6 +35,7 @@ mkdir -p "$LOGDIR"
 exec > >(exec stdbuf -oL tee "$LOGDIR/verify.log") 2>&1
 export PYTHONUNBUFFERED=1
 START=$SECONDS
+T0=$EPOCHREALTIME
 SUMMARY=()
 fail=0
 
@@ -133,7 +134,8 @@ fi
 for f in neox-tiny/model.safetensors kit-tokens.u16 cpu-160m.ref; do
   [ -e "$DATA/$f" ] || note "data=missing $DATA/$f (npm run cuda:bundle writes it): the steps that read it are skipped"
 done
-note "preflight=pass ($((SECONDS - START)) s)"
+# tenths of a second: whole seconds would read 1 s for a preflight that crossed a second boundary
+note "preflight=pass ($(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s)"
 
 # ---- correctness: synchronous launches, so a fault is reported by the launch that made it
 export CUDA_LAUNCH_BLOCKING=1 VERBOSE=1
