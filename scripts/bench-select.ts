@@ -21,7 +21,8 @@ import { createEngine, defaultEngineKind, parseEngineKind } from '../src/engine/
 import { loadModel, saveModel } from '../src/model/load.js';
 import { TextPoolScorer, PerplexityScorer } from '../src/select/scorers.js';
 import { TextScorerPool } from '../src/select/text-pool.js';
-import { DEFAULTS } from '../src/recipe/defaults.js';
+import { FIN_TASKS } from '../src/recipe/names.js';
+import { EmbedderSchema } from '../src/select/recipe.js';
 import { ROOT, dataDir } from '../src/util/paths.js';
 import type { EmbedderSpec, SourceSpec } from '../src/recipe/types.js';
 
@@ -79,8 +80,8 @@ await ent.close();
 process.stderr.write(`bench-select: entropy ${words} words in ${entS.toFixed(2)} s\n`);
 
 const tasks: string[] = [];
-for (const t of DEFAULTS.data.tasks) tasks.push(...(await taskTexts(t, 'train', kit)));
-const e: EmbedderSpec = { kind: 'hashed', dim: DEFAULTS.selection.embedder.dim, ngrams: DEFAULTS.selection.embedder.ngrams, max_tokens: 512 };
+for (const t of FIN_TASKS) tasks.push(...(await taskTexts(t, 'train', kit)));
+const e: EmbedderSpec = EmbedderSchema.parse({}); // the recipe's defaults: hashed uni+bigrams
 const sim = new TextPoolScorer({ hashed: { spec: e, taskTexts: tasks } });
 await sim.score(texts.slice(0, 200));
 const [, simS] = await timed(() => scoreAll((xs) => sim.score(xs)));

@@ -1,11 +1,12 @@
 /**
- * Regenerates the key comments of every shipped recipe from the schema (src/recipe/comments.ts):
- *   npm run recipes:comments            rewrite recipes/**\/*.yaml
- *   npm run recipes:comments -- --check  list the recipes whose comments differ; exit 1 if any
+ * Regenerates the key comments of every shipped recipe and docs/recipe-keys.md from the schema
+ * (src/recipe/comments.ts):
+ *   npm run recipes:comments            rewrite recipes/**\/*.yaml and docs/recipe-keys.md
+ *   npm run recipes:comments -- --check  list the files that differ; exit 1 if any
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { withGeneratedComments } from '../src/recipe/comments.js';
+import { keyTable, withGeneratedComments } from '../src/recipe/comments.js';
 import { ROOT } from '../src/util/paths.js';
 
 export function shippedRecipes(dir = path.join(ROOT, 'recipes')): string[] {
@@ -13,11 +14,14 @@ export function shippedRecipes(dir = path.join(ROOT, 'recipes')): string[] {
     e.isDirectory() ? shippedRecipes(path.join(dir, e.name)) : e.name.endsWith('.yaml') ? [path.join(dir, e.name)] : []).sort();
 }
 
+export const KEY_TABLE = path.join(ROOT, 'docs', 'recipe-keys.md');
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const check = process.argv.includes('--check');
-  const stale = shippedRecipes().filter((f) => {
-    const text = readFileSync(f, 'utf8');
-    const want = withGeneratedComments(text);
+  const generated = (f: string, text: string) => (f === KEY_TABLE ? keyTable() : withGeneratedComments(text));
+  const stale = [...shippedRecipes(), KEY_TABLE].filter((f) => {
+    const text = readFileSync(f, { encoding: 'utf8', flag: 'a+' });
+    const want = generated(f, text);
     if (want === text) return false;
     if (!check) writeFileSync(f, want);
     return true;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../src/ops.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -50,11 +52,16 @@ int cpt_cuda_get_tensor(CptCudaEngine* e, int which, int i, float* out);
 int64_t cpt_cuda_get_step(const CptCudaEngine* e);
 void cpt_cuda_set_step(CptCudaEngine* e, int64_t step);
 
-int cpt_cuda_logits(CptCudaEngine* e, const int32_t* ids, int B, int T, float* out);
-int cpt_cuda_train_step(CptCudaEngine* e, const int32_t* ids, int B, int T, double gradScale, double* loss);
-int cpt_cuda_eval_loss(CptCudaEngine* e, const int32_t* ids, int B, int T, double* loss);
-int cpt_cuda_token_logprobs(CptCudaEngine* e, const int32_t* ids, int B, int T, float* out);
-int cpt_cuda_mean_hidden(CptCudaEngine* e, const int32_t* ids, int B, int T, const int32_t* lengths, float* out);
+/* The batch operations of native/src/ops.h, one function each:
+ *   int cpt_cuda_logits(e, ids, B, T, float* out)            out [B, T, V]
+ *   int cpt_cuda_token_logprobs(e, ids, B, T, float* out)    out [B, T - 1]
+ *   int cpt_cuda_mean_hidden(e, ids, B, T, const int32_t* lengths, float* out)   out [B, D]
+ *   int cpt_cuda_eval_loss(e, ids, B, T, double* out)        the mean loss
+ *   int cpt_cuda_train_step(e, ids, B, T, double gradScale, double* out)   the mean loss */
+#define CPT_CUDA_DECLARE_OP(method, c_name, result, out_elems, params, args, js_args) \
+  CPT_OP_C_SIGNATURE(c_name, result, params);
+CPT_OPS(CPT_CUDA_DECLARE_OP)
+#undef CPT_CUDA_DECLARE_OP
 int cpt_cuda_zero_grads(CptCudaEngine* e);
 int cpt_cuda_adamw(CptCudaEngine* e, double lr, double beta1, double beta2, double eps, double weightDecay,
                    double clip, double* gradNorm);

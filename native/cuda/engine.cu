@@ -83,11 +83,10 @@ class EngineBase {
   int64_t step = 0;
   virtual void setTensor(int which, int i, const float* data) = 0;
   virtual void getTensor(int which, int i, float* out) = 0;
-  virtual void logits(const int32_t* ids, int B, int T, float* out) = 0;
-  virtual double trainStep(const int32_t* ids, int B, int T, double gradScale) = 0;
-  virtual double evalLoss(const int32_t* ids, int B, int T) = 0;
-  virtual void tokenLogprobs(const int32_t* ids, int B, int T, float* out) = 0;
-  virtual void meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths, float* out) = 0;
+#define CPT_DECLARE_OP(method, c_name, result, out_elems, params, args, js_args) \
+  virtual CPT_OP_SIGNATURE(method, result, params) = 0;
+  CPT_OPS(CPT_DECLARE_OP)
+#undef CPT_DECLARE_OP
   virtual void zeroGrads() = 0;
   virtual double adamw(const AdamW& o) = 0;
 };
@@ -633,21 +632,17 @@ int cpt_cuda_get_tensor(CptCudaEngine* e, int which, int i, float* out) {
 int64_t cpt_cuda_get_step(const CptCudaEngine* e) { return e->e->step; }
 void cpt_cuda_set_step(CptCudaEngine* e, int64_t step) { e->e->step = step; }
 
-int cpt_cuda_logits(CptCudaEngine* e, const int32_t* ids, int B, int T, float* out) {
-  return guard([&] { e->e->logits(ids, B, T, out); });
-}
-int cpt_cuda_train_step(CptCudaEngine* e, const int32_t* ids, int B, int T, double gradScale, double* loss) {
-  return guard([&] { *loss = e->e->trainStep(ids, B, T, gradScale); });
-}
-int cpt_cuda_eval_loss(CptCudaEngine* e, const int32_t* ids, int B, int T, double* loss) {
-  return guard([&] { *loss = e->e->evalLoss(ids, B, T); });
-}
-int cpt_cuda_token_logprobs(CptCudaEngine* e, const int32_t* ids, int B, int T, float* out) {
-  return guard([&] { e->e->tokenLogprobs(ids, B, T, out); });
-}
-int cpt_cuda_mean_hidden(CptCudaEngine* e, const int32_t* ids, int B, int T, const int32_t* lengths, float* out) {
-  return guard([&] { e->e->meanHidden(ids, B, T, lengths, out); });
-}
+// The batch operations of ops.h: OUT ones fill `out`, LOSS ones store the loss in `*out`.
+#define CPT_CALL_OUT(method, args) e->e->method(ids, B, T CPT_UNPAREN args, out)
+#define CPT_CALL_LOSS(method, args) *out = e->e->method(ids, B, T CPT_UNPAREN args)
+#define CPT_DEFINE_OP(method, c_name, result, out_elems, params, args, js_args) \
+  CPT_OP_C_SIGNATURE(c_name, result, params) {                                  \
+    return guard([&] { CPT_CALL_##result(method, args); });                    \
+  }
+CPT_OPS(CPT_DEFINE_OP)
+#undef CPT_DEFINE_OP
+#undef CPT_CALL_OUT
+#undef CPT_CALL_LOSS
 int cpt_cuda_zero_grads(CptCudaEngine* e) {
   return guard([&] { e->e->zeroGrads(); });
 }

@@ -14,6 +14,7 @@
 
 #include "../cuda/cpt_cuda.h"
 #include "engine.h"
+#include "ops.h"
 
 namespace {
 
@@ -29,11 +30,10 @@ struct Backend {
   virtual void getTensor(int which, int i, float* out) = 0;
   virtual int64_t getStep() = 0;
   virtual void setStep(int64_t s) = 0;
-  virtual void logits(const int32_t* ids, int B, int T, float* out) = 0;
-  virtual double trainStep(const int32_t* ids, int B, int T, double scale) = 0;
-  virtual double evalLoss(const int32_t* ids, int B, int T) = 0;
-  virtual void tokenLogprobs(const int32_t* ids, int B, int T, float* out) = 0;
-  virtual void meanHidden(const int32_t* ids, int B, int T, const int32_t* len, float* out) = 0;
+#define CPT_DECLARE_OP(method, c_name, result, out_elems, params, args, js_args) \
+  virtual CPT_OP_SIGNATURE(method, result, params) = 0;
+  CPT_OPS(CPT_DECLARE_OP)
+#undef CPT_DECLARE_OP
   virtual void zeroGrads() = 0;
   virtual double applyAdamW(const cpt::AdamW& a) = 0;
 };
@@ -59,13 +59,14 @@ struct CpuBackend final : Backend {
   void getTensor(int which, int i, float* out) override { std::memcpy(out, slot(which, i), sizes[i] * sizeof(float)); }
   int64_t getStep() override { return e->step; }
   void setStep(int64_t s) override { e->step = s; }
-  void logits(const int32_t* ids, int B, int T, float* out) override { e->logits(ids, B, T, out); }
-  double trainStep(const int32_t* ids, int B, int T, double s) override { return e->trainStep(ids, B, T, s); }
-  double evalLoss(const int32_t* ids, int B, int T) override { return e->evalLoss(ids, B, T); }
-  void tokenLogprobs(const int32_t* ids, int B, int T, float* out) override { e->tokenLogprobs(ids, B, T, out); }
-  void meanHidden(const int32_t* ids, int B, int T, const int32_t* len, float* out) override {
-    e->meanHidden(ids, B, T, len, out);
-  }
+#define CPT_CALL_OUT(method, args) e->method(ids, B, T CPT_UNPAREN args, out)
+#define CPT_CALL_LOSS(method, args) return e->method(ids, B, T CPT_UNPAREN args)
+#define CPT_FORWARD_OP(method, c_name, result, out_elems, params, args, js_args) \
+  CPT_OP_SIGNATURE(method, result, params) override { CPT_CALL_##result(method, args); }
+  CPT_OPS(CPT_FORWARD_OP)
+#undef CPT_FORWARD_OP
+#undef CPT_CALL_OUT
+#undef CPT_CALL_LOSS
   void zeroGrads() override { e->zeroGrads(); }
   double applyAdamW(const cpt::AdamW& a) override { return e->applyAdamW(a); }
 };
@@ -75,14 +76,16 @@ struct CpuBackend final : Backend {
 #define CPT_CUDA_FUNCS(X)                                                                                   \
   X(cpt_cuda_abi) X(cpt_cuda_error) X(cpt_cuda_probe) X(cpt_cuda_create) X(cpt_cuda_destroy)                \
   X(cpt_cuda_device_name) X(cpt_cuda_num_params) X(cpt_cuda_param_name) X(cpt_cuda_param_size)             \
-  X(cpt_cuda_set_tensor) X(cpt_cuda_get_tensor) X(cpt_cuda_get_step) X(cpt_cuda_set_step) X(cpt_cuda_logits) \
-  X(cpt_cuda_train_step) X(cpt_cuda_eval_loss) X(cpt_cuda_token_logprobs) X(cpt_cuda_mean_hidden)          \
-  X(cpt_cuda_zero_grads) X(cpt_cuda_adamw)
+  X(cpt_cuda_set_tensor) X(cpt_cuda_get_tensor) X(cpt_cuda_get_step) X(cpt_cuda_set_step) X(cpt_cuda_zero_grads) \
+  X(cpt_cuda_adamw)
+// ... and one per batch operation of ops.h.
+#define CPT_CUDA_OP_FUNC(method, c_name, result, out_elems, params, args, js_args) CPT_CUDA_EACH(cpt_cuda_##c_name)
 
 struct CudaApi {
-#define CPT_CUDA_DECLARE(name) decltype(&::name) name = nullptr;
-  CPT_CUDA_FUNCS(CPT_CUDA_DECLARE)
-#undef CPT_CUDA_DECLARE
+#define CPT_CUDA_EACH(name) decltype(&::name) name = nullptr;
+  CPT_CUDA_FUNCS(CPT_CUDA_EACH)
+  CPT_OPS(CPT_CUDA_OP_FUNC)
+#undef CPT_CUDA_EACH
   // The simulator's controls (native/cuda/sim/cpt_sim.h): present only in a simulator build.
   void (*simSetPlan)(int) = nullptr;
   void (*simMemory)(size_t*, size_t*, size_t*) = nullptr;
@@ -119,11 +122,12 @@ const CudaApi& cudaApi(const std::string& lib, const std::string& libDirs) {
                                "directory in CPT_CUDA_LIBS");
   }
   if (!h) throw std::runtime_error("cannot load the CUDA engine " + lib + ": " + err);
-#define CPT_CUDA_RESOLVE(name)                                                 \
+#define CPT_CUDA_EACH(name)                                                    \
   api.name = reinterpret_cast<decltype(api.name)>(dlsym(h, #name));            \
   if (!api.name) throw std::runtime_error(lib + " lacks " #name " (rebuild it: npm run build:native)");
-  CPT_CUDA_FUNCS(CPT_CUDA_RESOLVE)
-#undef CPT_CUDA_RESOLVE
+  CPT_CUDA_FUNCS(CPT_CUDA_EACH)
+  CPT_OPS(CPT_CUDA_OP_FUNC)
+#undef CPT_CUDA_EACH
   api.simSetPlan = reinterpret_cast<void (*)(int)>(dlsym(h, "cpt_sim_set_plan"));
   api.simMemory = reinterpret_cast<void (*)(size_t*, size_t*, size_t*)>(dlsym(h, "cpt_sim_memory"));
   api.simSetMemLimit = reinterpret_cast<void (*)(size_t)>(dlsym(h, "cpt_sim_set_mem_limit"));
@@ -164,23 +168,17 @@ struct CudaBackend final : Backend {
   void getTensor(int which, int i, float* out) override { ok(api.cpt_cuda_get_tensor(e, which, i, out)); }
   int64_t getStep() override { return api.cpt_cuda_get_step(e); }
   void setStep(int64_t s) override { api.cpt_cuda_set_step(e, s); }
-  void logits(const int32_t* ids, int B, int T, float* out) override { ok(api.cpt_cuda_logits(e, ids, B, T, out)); }
-  double trainStep(const int32_t* ids, int B, int T, double s) override {
-    double l;
-    ok(api.cpt_cuda_train_step(e, ids, B, T, s, &l));
-    return l;
-  }
-  double evalLoss(const int32_t* ids, int B, int T) override {
-    double l;
-    ok(api.cpt_cuda_eval_loss(e, ids, B, T, &l));
-    return l;
-  }
-  void tokenLogprobs(const int32_t* ids, int B, int T, float* out) override {
-    ok(api.cpt_cuda_token_logprobs(e, ids, B, T, out));
-  }
-  void meanHidden(const int32_t* ids, int B, int T, const int32_t* len, float* out) override {
-    ok(api.cpt_cuda_mean_hidden(e, ids, B, T, len, out));
-  }
+#define CPT_CALL_OUT(c_name, args) ok(api.cpt_cuda_##c_name(e, ids, B, T CPT_UNPAREN args, out))
+#define CPT_CALL_LOSS(c_name, args) \
+  double l;                         \
+  ok(api.cpt_cuda_##c_name(e, ids, B, T CPT_UNPAREN args, &l)); \
+  return l
+#define CPT_FORWARD_OP(method, c_name, result, out_elems, params, args, js_args) \
+  CPT_OP_SIGNATURE(method, result, params) override { CPT_CALL_##result(c_name, args); }
+  CPT_OPS(CPT_FORWARD_OP)
+#undef CPT_FORWARD_OP
+#undef CPT_CALL_OUT
+#undef CPT_CALL_LOSS
   void zeroGrads() override { ok(api.cpt_cuda_zero_grads(e)); }
   double applyAdamW(const cpt::AdamW& a) override {
     double n;
@@ -224,11 +222,10 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
                                        InstanceMethod("getTensor", &NativeEngine::GetTensor),
                                        InstanceMethod("getStep", &NativeEngine::GetStep),
                                        InstanceMethod("setStep", &NativeEngine::SetStep),
-                                       InstanceMethod("logits", &NativeEngine::Logits),
-                                       InstanceMethod("trainStep", &NativeEngine::TrainStep),
-                                       InstanceMethod("evalLoss", &NativeEngine::EvalLoss),
-                                       InstanceMethod("tokenLogprobs", &NativeEngine::TokenLogprobs),
-                                       InstanceMethod("meanHidden", &NativeEngine::MeanHidden),
+#define CPT_METHOD_ENTRY(method, c_name, result, out_elems, params, args, js_args) \
+  InstanceMethod(#method, &NativeEngine::Op_##method),
+                                       CPT_OPS(CPT_METHOD_ENTRY)
+#undef CPT_METHOD_ENTRY
                                        InstanceMethod("zeroGrads", &NativeEngine::ZeroGrads),
                                        InstanceMethod("applyAdamW", &NativeEngine::ApplyAdamW),
                                        InstanceMethod("dispose", &NativeEngine::Dispose),
@@ -316,7 +313,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     return *b_;
   }
 
-  static const int32_t* ids(const Napi::CallbackInfo& info, int B, int T) {
+  static const int32_t* idsOf(const Napi::CallbackInfo& info, int B, int T) {
     Napi::Int32Array a = info[0].As<Napi::Int32Array>();
     if ((int64_t)a.ElementLength() != (int64_t)B * T)
       throw Napi::Error::New(info.Env(), "ids length " + std::to_string(a.ElementLength()) + " != batch * seq = " +
@@ -385,49 +382,34 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     return info.Env().Undefined();
   }
 
-  Napi::Value Logits(const Napi::CallbackInfo& info) {
-    Backend& e = eng(info);
-    const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
-    const int32_t* p = ids(info, B, T);
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)B * T * e.vocab);
-    guard(info, [&] { e.logits(p, B, T, out.Data()); });
-    return out;
+  // The batch operations of ops.h: (ids, batch, seq, ...js_args) -> Float32Array (OUT) or number (LOSS).
+  static double jsNumber(const Napi::CallbackInfo& info, int k, double dflt) {
+    return info[k].IsUndefined() ? dflt : info[k].As<Napi::Number>().DoubleValue();
   }
-
-  Napi::Value TrainStep(const Napi::CallbackInfo& info) {
-    Backend& e = eng(info);
-    const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
-    const double scale = info[3].As<Napi::Number>().DoubleValue();
-    const int32_t* p = ids(info, B, T);
-    return Napi::Number::New(info.Env(), guard(info, [&] { return e.trainStep(p, B, T, scale); }));
+  static const int32_t* jsRows(const Napi::CallbackInfo& info, int k, int B) {
+    Napi::Int32Array a = info[k].As<Napi::Int32Array>();
+    if ((int)a.ElementLength() != B) throw Napi::Error::New(info.Env(), "lengths must have one entry per row");
+    return a.Data();
   }
-
-  Napi::Value EvalLoss(const Napi::CallbackInfo& info) {
-    Backend& e = eng(info);
-    const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
-    const int32_t* p = ids(info, B, T);
-    return Napi::Number::New(info.Env(), guard(info, [&] { return e.evalLoss(p, B, T); }));
+#define CPT_RETURN_OUT(method, out_elems, js_args)                                                  \
+  Napi::Float32Array r = Napi::Float32Array::New(info.Env(), out_elems);                            \
+  float* out = r.Data();                                                                            \
+  guard(info, [&] { e.method(ids, B, T CPT_UNPAREN js_args, out); });                               \
+  return r
+#define CPT_RETURN_LOSS(method, out_elems, js_args) \
+  return Napi::Number::New(info.Env(), guard(info, [&] { return e.method(ids, B, T CPT_UNPAREN js_args); }))
+#define CPT_NAPI_OP(method, c_name, result, out_elems, params, args, js_args)                       \
+  Napi::Value Op_##method(const Napi::CallbackInfo& info) {                                        \
+    Backend& e = eng(info);                                                                         \
+    const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value(); \
+    const int32_t* ids = idsOf(info, B, T);                                                         \
+    [[maybe_unused]] const int vocab = e.vocab, hidden = e.hidden;                                  \
+    CPT_RETURN_##result(method, out_elems, js_args);                                                \
   }
-
-  Napi::Value TokenLogprobs(const Napi::CallbackInfo& info) {
-    Backend& e = eng(info);
-    const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
-    const int32_t* p = ids(info, B, T);
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)B * (T > 1 ? T - 1 : 0));
-    guard(info, [&] { e.tokenLogprobs(p, B, T, out.Data()); });
-    return out;
-  }
-
-  Napi::Value MeanHidden(const Napi::CallbackInfo& info) {
-    Backend& e = eng(info);
-    const int B = info[1].As<Napi::Number>().Int32Value(), T = info[2].As<Napi::Number>().Int32Value();
-    const int32_t* p = ids(info, B, T);
-    Napi::Int32Array len = info[3].As<Napi::Int32Array>();
-    if ((int)len.ElementLength() != B) throw Napi::Error::New(info.Env(), "lengths must have one entry per row");
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)B * e.hidden);
-    guard(info, [&] { e.meanHidden(p, B, T, len.Data(), out.Data()); });
-    return out;
-  }
+  CPT_OPS(CPT_NAPI_OP)
+#undef CPT_NAPI_OP
+#undef CPT_RETURN_OUT
+#undef CPT_RETURN_LOSS
 
   Napi::Value ZeroGrads(const Napi::CallbackInfo& info) {
     guard(info, [&] { eng(info).zeroGrads(); });

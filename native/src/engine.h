@@ -9,6 +9,7 @@
 
 #include "gemm.h"
 #include "model.h"
+#include "ops.h"
 #include "threadpool.h"
 
 namespace cpt {
@@ -36,11 +37,10 @@ class Engine {
   float* moment2() { return v_.data(); }
   int64_t step = 0;
 
-  void logits(const int32_t* ids, int B, int T, float* out);
-  double trainStep(const int32_t* ids, int B, int T, double gradScale);
-  double evalLoss(const int32_t* ids, int B, int T);
-  void tokenLogprobs(const int32_t* ids, int B, int T, float* out);
-  void meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths, float* out);
+  // The batch operations of ops.h: logits, tokenLogprobs, meanHidden, evalLoss, trainStep.
+#define CPT_DECLARE_OP(method, c_name, result, out_elems, params, args, js_args) CPT_OP_SIGNATURE(method, result, params);
+  CPT_OPS(CPT_DECLARE_OP)
+#undef CPT_DECLARE_OP
   void zeroGrads();
   double applyAdamW(const AdamW& o);  // returns the pre-clip global gradient norm
 

@@ -12,6 +12,7 @@ import { checkInputs } from '../recipe/inputs.js';
 import { displayPath, loadRecipeDetailed } from '../recipe/load.js';
 import { recipeHash } from '../recipe/resume.js';
 import { toYaml } from '../recipe/yaml.js';
+import { withGeneratedComments } from '../recipe/comments.js';
 import { dataDir } from '../util/paths.js';
 import { UserError } from '../util/errors.js';
 
@@ -23,6 +24,7 @@ export function register(program: Command): void {
     .option('--tokenizer <file>', 'tokenizer.json to decode a dataset\'s first document (default: the one beside the export)')
     .option('--json', 'print one JSON object (recipe, notes, missing inputs, estimates) instead of text')
     .option('--no-resolved', 'leave out the resolved YAML')
+    .option('--explain', "comment every key of the resolved YAML with its meaning, type and default (as the shipped recipes are)")
     .addHelpText(
       'after',
       `
@@ -35,7 +37,7 @@ input embedding) at the engine's throughput: measured if checkpoints/bench/engin
 (native 20, tfjs 5, cuda 250,000 GFLOP/s: the last is not measured).
 Missing model directories and inputs are warnings here; the stage that needs them refuses to start.`,
     )
-    .action(async (file: string, opts: { json?: boolean; resolved: boolean; tokenizer?: string }) => {
+    .action(async (file: string, opts: { json?: boolean; resolved: boolean; explain?: boolean; tokenizer?: string }) => {
       if (existsSync(file.replace(/\.(idx|bin)$/, '') + '.idx')) return inspectMegatron(file, opts);
       // Neither a file nor a dataset prefix: say both were looked for (B53).
       if (!existsSync(file)) throw new UserError(`${file}: no such recipe file, and no Megatron dataset ${file.replace(/\.(idx|bin)$/, '')}.idx`);
@@ -50,7 +52,10 @@ Missing model directories and inputs are warnings here; the stage that needs the
         return;
       }
       const out: string[] = [];
-      if (opts.resolved) out.push(`# ${displayPath(recipe.file)}, resolved`, toYaml(recipe).trimEnd(), '');
+      if (opts.resolved) {
+        const yaml = toYaml(recipe).trimEnd();
+        out.push(`# ${displayPath(recipe.file)}, resolved`, opts.explain ? withGeneratedComments(yaml) : yaml, '');
+      }
       if (loaded.notes.length) out.push('notes:', ...loaded.notes.map((n) => `  ${n}`));
       if (missing.length) out.push('missing inputs (the stage that needs them will refuse to start):', ...missing.map((m) => `  ${m}`));
       out.push(...summary(recipe.method, recipe.model.init, loaded.model.kind, est));

@@ -1,4 +1,5 @@
 import type { NeoXConfig } from '../model/config.js';
+import type { EngineOps } from './ops.js';
 
 /** Tensors by HF name, HF layout (row-major; Linear weights [out, in]), float32. */
 export type WeightMap = Map<string, Float32Array>;
@@ -25,13 +26,15 @@ export const PRECISIONS = ['fp32', 'bf16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
 /**
- * The one interface every stage above the engines uses (selection, trainer, monitor, eval).
+ * The one interface every stage above the engines uses (selection, trainer, monitor, eval): the
+ * batch operations of the engine operation table (native/src/ops.h → ops.ts), and the state
+ * around them.
  *
  * Token layout everywhere: `ids` is row-major [batch, seq] int32. A row of `seq` tokens yields
  * `seq` logits and `seq - 1` next-token predictions: position t predicts ids[t + 1]. Losses are
  * means over those predictions (over the whole batch). All calls are synchronous.
  */
-export interface Engine {
+export interface Engine extends EngineOps {
   /** "native-cpu", "tfjs-cpu", "tfjs-tensorflow": reported in logs and results. */
   readonly name: string;
   readonly config: NeoXConfig;
@@ -39,14 +42,6 @@ export interface Engine {
   loadWeights(w: WeightMap): void;
   exportWeights(): WeightMap;
 
-  /** Logits [batch, seq, vocab] (golden tests, debugging). */
-  logits(ids: Int32Array, batch: number, seq: number): Float32Array;
-
-  /**
-   * Forward + backward; adds `gradScale * d(mean loss)/dW` to the gradient accumulators
-   * (gradScale = 1 / micro-batches for accumulation). Returns the unscaled mean loss.
-   */
-  trainStep(ids: Int32Array, batch: number, seq: number, gradScale?: number): number;
   /** The accumulated gradients (golden tests). */
   exportGrads(): WeightMap;
   zeroGrads(): void;
@@ -57,16 +52,6 @@ export interface Engine {
    * moments and step count stay as they were.
    */
   applyAdamW(o: AdamWOptions): { gradNorm: number };
-
-  /** Mean next-token loss, no gradients. */
-  evalLoss(ids: Int32Array, batch: number, seq: number): number;
-  /** log p(ids[b, t+1] | ids[b, <= t]) as [batch, seq - 1]. */
-  tokenLogprobs(ids: Int32Array, batch: number, seq: number): Float32Array;
-  /**
-   * Mean over the first lengths[b] positions of the final hidden states (after the final layer
-   * norm), [batch, hidden].
-   */
-  meanHidden(ids: Int32Array, batch: number, seq: number, lengths: Int32Array): Float32Array;
 
   exportOptimizer(): OptimizerState;
   importOptimizer(s: OptimizerState): void;

@@ -1,19 +1,18 @@
 /**
- * The comments of a recipe file, generated from the schema (schema.ts `doc`: what a key means,
- * with its type and default derived from the schema and defaults.ts), so no shipped recipe can
- * drift from what cpt does. `npm run recipes:comments` rewrites them; a test checks every recipe.
+ * The comments of a recipe file, generated from the schema (each section's `doc`: what a key
+ * means, with its type and default derived from the schema), so no shipped recipe can drift from
+ * what cpt does. `npm run recipes:comments` rewrites them; a test checks every recipe.
  *
  * Line-based, so values and layout stay exactly as written: the comment lines directly above a
  * key (or above a commented-out example key, `# max_steps: 1000`) are replaced; any other comment
  * (a file's header, notes separated by a blank line, comments inside lists) is kept.
  */
 import { z } from 'zod';
-import { DEFAULTS } from './defaults.js';
-import { RawRecipeSchema, unwrap, type KeyDoc } from './schema.js';
+import { keysAt, RawRecipeSchema, unwrap, type KeyDoc } from './schema.js';
 
 const WIDTH = 100;
 
-type Def = { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; entries?: Record<string, string> };
+type Def = { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; entries?: Record<string, string>; innerType?: z.ZodType; defaultValue?: unknown };
 const def = (t: z.ZodType) => t._zod.def as unknown as Def;
 
 /** The schema of the key at `path` (as declared, meta attached), or undefined. */
@@ -40,9 +39,16 @@ function typeText(t: z.ZodType): string | undefined {
   }
 }
 
-function defaultText(path: string[], t: z.ZodType): string {
-  let v: unknown = DEFAULTS;
-  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+/** The schema's default for a key (through its optional/default wrappers), or undefined. */
+function schemaDefault(t: z.ZodType): unknown {
+  for (let d = def(t); ; d = def(d.innerType!)) {
+    if (d.type === 'default') return d.defaultValue;
+    if (!d.innerType) return undefined;
+  }
+}
+
+function defaultText(t: z.ZodType): string {
+  const v = schemaDefault(t);
   if (Array.isArray(v)) return v.join(', ');
   if (typeof v === 'number') return /e/.test(String(v)) ? String(v).replace(/^(-?\d+)e/, '$1.0e') : String(v);
   if (v !== undefined && typeof v !== 'object') return String(v);
@@ -56,7 +62,7 @@ export function keyComment(path: string[]): string[] | undefined {
   if (!t || !meta?.description) return undefined;
   const section = def(unwrap(t)).type === 'object';
   const type = meta.type ?? typeText(t);
-  const text = section ? meta.description : `${meta.description} (type: ${type}, ${meta.default === undefined && defaultText(path, t) === 'required' ? 'required' : `default: ${meta.default ?? defaultText(path, t)}`})`;
+  const text = section ? meta.description : `${meta.description} (type: ${type}, ${meta.default === undefined && defaultText(t) === 'required' ? 'required' : `default: ${meta.default ?? defaultText(t)}`})`;
   return wrap(text, WIDTH - 2 * (path.length - 1) - 2);
 }
 
@@ -104,6 +110,27 @@ export function withGeneratedComments(text: string): string {
       if (!line.trimStart().startsWith('#')) stack.push({ indent, key: m[2] });
     }
     out.push(line);
+  }
+  return out.join('\n');
+}
+
+/** Every documented key as a markdown table per section (docs/recipe-keys.md), from the same schema as the comments. */
+export function keyTable(): string {
+  const row = (at: string[]) => {
+    const t = fieldAt(at)!;
+    const meta = z.globalRegistry.get(t) as KeyDoc;
+    const d = meta.default ?? defaultText(t);
+    const cell = (s: string) => s.replace(/\|/g, '\\|');
+    return `| \`${at.join('.')}\` | ${cell(meta.type ?? typeText(t) ?? '')} | ${cell(d)} | ${cell(meta.description)} |`;
+  };
+  const head = ['| key | type | default | meaning |', '|---|---|---|---|'];
+  const out = ['# Recipe keys', '', 'Generated from the schema of each stage (`npm run recipes:comments` rewrites this page and the', "shipped recipes' comments; a test fails when either differs).", ''];
+  const top = keysAt([]);
+  out.push('## Top level', '', ...head, ...top.filter((k) => !keysAt([k]).length).map((k) => row([k])), '');
+  for (const s of top.filter((k) => keysAt([k]).length)) {
+    const meta = z.globalRegistry.get(fieldAt([s])!) as KeyDoc;
+    const walk = (at: string[]): string[][] => keysAt(at).flatMap((k) => (keysAt([...at, k]).length ? walk([...at, k]) : [[...at, k]]));
+    out.push(`## ${s}`, '', meta.description, '', ...head, ...walk([s]).map(row), '');
   }
   return out.join('\n');
 }

@@ -3,5 +3,4 @@ export { loadRecipe, loadRecipeDetailed, parseRecipe, displayPath, whereIn, type
 export { resumeKeys, recipeHash, diffResumeKeys, formatChanges, type KeyChange } from './resume.js';
 export { toYaml } from './yaml.js';
 export { checkInputs, requireInputs, type Input } from './inputs.js';
-export { DEFAULTS } from './defaults.js';
 export type * from './types.js';

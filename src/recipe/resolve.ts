@@ -1,6 +1,6 @@
 /**
- * Validated YAML → resolved `Recipe`: defaults filled (Pythia's where they exist), paths absolute,
- * cross-field rules checked. Errors and notes are collected, never thrown, so the user sees them all.
+ * Validated YAML → resolved `Recipe`: the defaults one key settles for another (Pythia's learning
+ * rate for the model, the budget for the method, …), paths absolute, rules across sections checked. Errors and notes are collected, never thrown, so the user sees them all.
  */
 import { createHash } from 'node:crypto';
 import os from 'node:os';
@@ -8,11 +8,13 @@ import path from 'node:path';
 import { PYTHIA_LR } from '../model/presets.js';
 import { ENGINES } from '../engine/registry.js';
 import { ROOT } from '../util/paths.js';
-import { DEFAULTS } from './defaults.js';
-import { etaMetricNames, FULL_DATA_METHODS, metricFacts, methodMetrics, TASK_METHODS, type FinTask } from './names.js';
+import { KIT_TOKENIZER } from '../data/recipe.js';
+import { EFFICIENT_BUDGET } from '../select/recipe.js';
+import { MIN_LR_RATIO } from '../train/recipe.js';
+import { etaMetricNames, FULL_DATA_METHODS, metricFacts, methodMetrics, TASK_METHODS } from './names.js';
 import { modelInfo, type ModelInfo } from './model-info.js';
 import type { KeyPath, Problem } from './problems.js';
-import type { RawRecipe, RawSource } from './schema.js';
+import { keysAt, type RawRecipe, type RawSource } from './schema.js';
 import type { Recipe, SourceSpec } from './types.js';
 
 export interface Resolution {
@@ -29,7 +31,10 @@ export function resolvePath(p: string): string {
   return path.resolve(ROOT, p);
 }
 
-/** `kitDir` is the data kit directory (`${CPT_DATA}`), used by defaults that live in the kit. */
+/**
+ * `kitDir` is the data kit directory (`${CPT_DATA}`), used by defaults that live in the kit. The
+ * schema has filled every constant default; what is left is what one key settles for another.
+ */
 export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolution {
   const errors: Problem[] = [];
   const notes: Problem[] = [];
@@ -51,8 +56,9 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
   } // a directory not there yet is fine until training: see inputs.ts
 
   // --- data
-  const sources = (list: RawSource[] | undefined, key: 'corpus' | 'pile_test'): SourceSpec[] => {
-    const out = (list ?? []).map(resolveSource);
+  const sources = (list: RawSource[], key: 'corpus' | 'pile_test'): SourceSpec[] => {
+    // In the schema's key order: corpusSlug hashes these objects, naming the prepared directories.
+    const out = inSchemaOrder(list.map(resolveSource), ['data', key]);
     const seen = new Map<string, number>();
     out.forEach((s, i) => {
       if (seen.has(s.name)) err(['data', key, i, 'name'], `source name "${s.name}" is also used by data.${key}[${seen.get(s.name)}]; give each source its own name:`);
@@ -63,17 +69,17 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
   const corpus = sources(raw.data.corpus, 'corpus');
   const pileTest = sources(raw.data.pile_test, 'pile_test');
   if (pileTest.length === 0) note(['data'], 'no data.pile_test: the general-domain (Pile-test) loss will not be monitored');
-  const tasks = [...new Set(raw.data.tasks ?? DEFAULTS.data.tasks)] as FinTask[];
+  const tasks = [...new Set(raw.data.tasks)];
   if (TASK_METHODS.has(method) && tasks.length === 0) err(['data', 'tasks'], `method ${method} needs at least one task (its unlabeled text defines the target)`);
-  const tokenizer = resolvePath(raw.data.tokenizer ?? path.join(kitDir, DEFAULTS.data.tokenizer));
+  const tokenizer = resolvePath(raw.data.tokenizer ?? path.join(kitDir, KIT_TOKENIZER));
 
-  // --- selection
-  const sel = raw.selection ?? {};
+  // --- selection: what the method needs
+  const sel = raw.selection;
   const eta = etaMetricNames();
   if (method === 'eta-dacp' && !sel.metric) err(['selection', 'metric'], `method eta-dacp needs selection.metric: ${eta.join(' or ')}`);
   if (method === 'eta-dacp' && sel.metric && !eta.includes(sel.metric)) err(['selection', 'metric'], `expected ${eta.join(' or ')}, got "${sel.metric}"`);
   if (method !== 'eta-dacp' && sel.metric) err(['selection', 'metric'], `only used by eta-dacp (${method === 'ets-dacp-com' ? 'ets-dacp-com combines similarity, perplexity and entropy itself' : `method is ${method}`}); remove it`);
-  const budget = sel.budget ?? (FULL_DATA_METHODS.has(method) ? 1 : DEFAULTS.selection.budget);
+  const budget = sel.budget ?? (FULL_DATA_METHODS.has(method) ? 1 : EFFICIENT_BUDGET);
   if (method === 'tacp' && sel.budget !== undefined && sel.budget < 1) note(['selection', 'budget'], 'tacp trains on the task text, which is not subsampled; budget is ignored');
   let proxy: string | undefined;
   const usesProxy = (method !== 'eta-dacp' || eta.includes(sel.metric ?? '')) && methodMetrics(method, sel.metric).some((m) => metricFacts(m)?.usesProxy);
@@ -84,124 +90,67 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
   } else if (sel.proxy_model) {
     note(['selection', 'proxy_model'], `unused: ${method}${sel.metric ? ` with ${sel.metric}` : ''} does not score perplexity`);
   }
-  const emb = sel.embedder ?? {};
-  const embKind = emb.kind ?? DEFAULTS.selection.embedder.kind;
-  if (embKind !== 'hashed' && !emb.model) err(['selection', 'embedder', 'model'], `embedder kind ${embKind} needs model: a directory`);
-  const embModel = emb.model ? (embKind === 'model' ? modelOrPreset(emb.model, ['selection', 'embedder', 'model'], err) : resolvePath(emb.model)) : undefined;
+  const emb = sel.embedder;
+  if (emb.kind !== 'hashed' && !emb.model) err(['selection', 'embedder', 'model'], `embedder kind ${emb.kind} needs model: a directory`);
+  const embModel = emb.model ? (emb.kind === 'model' ? modelOrPreset(emb.model, ['selection', 'embedder', 'model'], err) : resolvePath(emb.model)) : undefined;
 
-  // --- train
-  const t = raw.train ?? {};
+  // --- train: what the model's size and shape settle
+  const t = raw.train;
   let lr = t.lr;
   if (lr === undefined) {
     if (model.sizeKey) lr = PYTHIA_LR[model.sizeKey];
     else if (!model.problem) err(['train', 'lr'], `missing: cannot tell the Pythia size of ${model.init} (no config.json matching a Pythia shape); set train.lr`);
   }
   lr ??= 0;
-  const minLr = t.min_lr ?? Number((DEFAULTS.train.min_lr_ratio * lr).toPrecision(12)); // 0.1·3e-4, not 2.9999…e-5
+  const minLr = t.min_lr ?? Number((MIN_LR_RATIO * lr).toPrecision(12)); // 0.1·3e-4, not 2.9999…e-5
   if (lr > 0 && minLr > lr) err(['train', 'min_lr'], `expected min_lr <= lr (${lr}), found ${minLr}`);
-  const seqLen = t.seq_len ?? DEFAULTS.train.seq_len;
   const maxPos = model.config?.max_position_embeddings;
-  if (maxPos && seqLen > maxPos) err(['train', 'seq_len'], `expected at most the model's max_position_embeddings (${maxPos}), found ${seqLen}`);
-  const micro = t.micro_batch ?? DEFAULTS.train.micro_batch;
-  const unit = seqLen * micro;
-  const asked = t.batch_tokens ?? DEFAULTS.train.batch_tokens;
+  if (maxPos && t.seq_len > maxPos) err(['train', 'seq_len'], `expected at most the model's max_position_embeddings (${maxPos}), found ${t.seq_len}`);
+  const unit = t.seq_len * t.micro_batch;
+  const asked = t.batch_tokens;
   let batchTokens = asked;
   if (asked < unit) {
     batchTokens = unit;
-    note(['train', 'batch_tokens'], `${asked} is less than one micro-batch (micro_batch ${micro} × seq_len ${seqLen} = ${unit} tokens); each step uses ${unit} tokens, ${(unit / asked).toFixed(1)}× the batch asked for (lower micro_batch to keep it)`);
+    note(['train', 'batch_tokens'], `${asked} is less than one micro-batch (micro_batch ${t.micro_batch} × seq_len ${t.seq_len} = ${unit} tokens); each step uses ${unit} tokens, ${(unit / asked).toFixed(1)}× the batch asked for (lower micro_batch to keep it)`);
   } else if (asked % unit !== 0) {
     batchTokens = Math.round(asked / unit) * unit;
-    note(['train', 'batch_tokens'], `${asked} is not a multiple of seq_len × micro_batch (${seqLen} × ${micro}); using ${batchTokens} (${batchTokens / unit} micro-batches per step)`);
+    note(['train', 'batch_tokens'], `${asked} is not a multiple of seq_len × micro_batch (${t.seq_len} × ${t.micro_batch}); using ${batchTokens} (${batchTokens / unit} micro-batches per step)`);
   }
 
   const runDir = resolvePath(raw.run_dir ?? path.join('checkpoints', name));
   const preparedDir = resolvePath(raw.data.prepared_dir ?? path.join('checkpoints', 'data', corpusSlug(corpus, pileTest, tokenizer)));
 
-  const recipe: Recipe = {
+  const { proxy_model: _p, embedder: _e, ...selRest } = sel;
+  const recipe: Recipe = inSchemaOrder({
     file,
     name,
     method,
     run_dir: runDir,
-    data: {
-      corpus,
-      pile_test: pileTest,
-      tasks,
-      prepared_dir: preparedDir,
-      shard_mb: raw.data.shard_mb ?? DEFAULTS.data.shard_mb,
-      fin_test_fraction: raw.data.fin_test_fraction ?? DEFAULTS.data.fin_test_fraction,
-      tokenizer,
-    },
-    selection: {
-      ...(sel.metric ? { metric: sel.metric } : {}),
-      sampling: sel.sampling ?? DEFAULTS.selection.sampling,
-      budget,
-      embedder: {
-        kind: embKind,
-        dim: emb.dim ?? DEFAULTS.selection.embedder.dim,
-        ngrams: emb.ngrams ?? DEFAULTS.selection.embedder.ngrams,
-        ...(embModel ? { model: embModel } : {}),
-        max_tokens: emb.max_tokens ?? DEFAULTS.selection.embedder.max_tokens,
-      },
-      ...(proxy ? { proxy_model: proxy } : {}),
-      perplexity_tokens: sel.perplexity_tokens ?? DEFAULTS.selection.perplexity_tokens,
-      temperature: sel.temperature ?? DEFAULTS.selection.temperature,
-      seed: sel.seed ?? DEFAULTS.selection.seed,
-    },
+    data: { ...raw.data, corpus, pile_test: pileTest, tasks, prepared_dir: preparedDir, tokenizer },
+    selection: { ...selRest, budget, embedder: { ...emb, ...(embModel ? { model: embModel } : {}) }, ...(proxy ? { proxy_model: proxy } : {}) },
     model: { init: model.init, ...(raw.model.base_recipe !== undefined ? { base_recipe: resolvePath(raw.model.base_recipe) } : {}) },
-    train: {
-      lr,
-      min_lr: minLr,
-      warmup: t.warmup ?? DEFAULTS.train.warmup,
-      schedule: t.schedule ?? DEFAULTS.train.schedule,
-      beta1: t.beta1 ?? DEFAULTS.train.beta1,
-      beta2: t.beta2 ?? DEFAULTS.train.beta2,
-      eps: t.eps ?? DEFAULTS.train.eps,
-      weight_decay: t.weight_decay ?? DEFAULTS.train.weight_decay,
-      clip: t.clip ?? DEFAULTS.train.clip,
-      batch_tokens: batchTokens,
-      micro_batch: micro,
-      seq_len: seqLen,
-      epochs: t.epochs ?? DEFAULTS.train.epochs,
-      ...(t.max_tokens !== undefined ? { max_tokens: t.max_tokens } : {}),
-      ...(t.max_steps !== undefined ? { max_steps: t.max_steps } : {}),
-      seed: t.seed ?? DEFAULTS.train.seed,
-      skip_nonfinite: t.skip_nonfinite ?? DEFAULTS.train.skip_nonfinite,
-    },
-    monitor: {
-      every: raw.monitor?.every ?? DEFAULTS.monitor.every,
-      fin_test_tokens: raw.monitor?.fin_test_tokens ?? DEFAULTS.monitor.fin_test_tokens,
-      pile_test_tokens: raw.monitor?.pile_test_tokens ?? DEFAULTS.monitor.pile_test_tokens,
-      task_test_tokens: raw.monitor?.task_test_tokens ?? DEFAULTS.monitor.task_test_tokens,
-    },
-    checkpoint: {
-      every: raw.checkpoint?.every ?? DEFAULTS.checkpoint.every,
-      keep: raw.checkpoint?.keep ?? DEFAULTS.checkpoint.keep,
-    },
-    engine: {
-      kind: raw.engine?.kind ?? DEFAULTS.engine.kind,
-      threads: raw.engine?.threads ?? DEFAULTS.engine.threads,
-      precision: raw.engine?.precision ?? ENGINES[raw.engine?.kind ?? DEFAULTS.engine.kind].defaultPrecision,
-      recompute: raw.engine?.recompute ?? DEFAULTS.engine.recompute,
-    },
-  };
+    train: { ...t, lr, min_lr: minLr, batch_tokens: batchTokens },
+    monitor: raw.monitor,
+    checkpoint: raw.checkpoint,
+    engine: { ...raw.engine, precision: raw.engine.precision ?? ENGINES[raw.engine.kind].defaultPrecision },
+  });
   return { recipe, model, errors, notes };
 }
 
-/** Format rules are checked by the schema (schema.ts); here only defaults and paths. */
+/** `v` with every mapping's keys in the schema's order (keys the schema lacks, like `file`, first), so a resolved recipe prints as the schema reads. */
+function inSchemaOrder<T>(v: T, at: (string | number)[] = []): T {
+  if (Array.isArray(v)) return v.map((x, i) => inSchemaOrder(x, [...at, i])) as T;
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  const known = keysAt(at);
+  const keys = [...Object.keys(o).filter((k) => !known.includes(k)), ...known.filter((k) => k in o)];
+  return Object.fromEntries(keys.map((k) => [k, inSchemaOrder(o[k], [...at, k])])) as T;
+}
+
+/** Format rules are checked by the schema (data/recipe.ts); here the defaults that depend on the path and format. */
 function resolveSource(s: RawSource): SourceSpec {
   const p = resolvePath(s.path);
-  return {
-    name: s.name ?? path.basename(p),
-    path: p,
-    format: s.format,
-    fields: s.fields ?? [],
-    ...(s.id_field !== undefined ? { id_field: s.id_field } : {}),
-    ...(s.separator !== undefined ? { separator: s.separator } : {}),
-    ...(s.delimiter !== undefined ? { delimiter: s.delimiter } : {}),
-    ...(s.include !== undefined ? { include: s.include } : {}),
-    encoding: s.encoding ?? (s.format === 'reuters-sgml' ? 'latin1' : 'utf-8'),
-    skip_bad: s.skip_bad ?? false,
-  };
+  return { ...s, name: s.name ?? path.basename(p), path: p, encoding: s.encoding ?? (s.format === 'reuters-sgml' ? 'latin1' : 'utf-8') };
 }
 
 /** A model given by path (or a preset, which cannot score anything and is refused). */

@@ -44,7 +44,7 @@ async function mutant(from: string, to: string) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-mutant-'));
   cpSync(CUDA_SRC, path.join(dir, 'native', 'cuda'), { recursive: true });
   mkdirSync(path.join(dir, 'native', 'src'));
-  copyFileSync(path.join(ROOT, 'native', 'src', 'model.h'), path.join(dir, 'native', 'src', 'model.h'));
+  for (const h of ['model.h', 'ops.h']) copyFileSync(path.join(ROOT, 'native', 'src', h), path.join(dir, 'native', 'src', h));
   const file = path.join(dir, 'native', 'cuda', 'kernels.cuh');
   const src = readFileSync(file, 'utf8');
   if (!src.includes(from)) throw new Error(`kernels.cuh no longer has: ${from}`);

@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { keyComment, withGeneratedComments } from '../../src/recipe/comments.js';
+import { keyComment, keyTable, withGeneratedComments } from '../../src/recipe/comments.js';
 import { keysAt } from '../../src/recipe/schema.js';
 import { ROOT } from '../../src/util/paths.js';
-import { shippedRecipes } from '../../scripts/recipe-comments.js';
+import { KEY_TABLE, shippedRecipes } from '../../scripts/recipe-comments.js';
 
 describe('recipe comments', () => {
   it('every shipped recipe carries exactly the generated comments (else: npm run recipes:comments)', () => {
@@ -14,6 +14,14 @@ describe('recipe comments', () => {
     expect(recipes.length).toBeGreaterThanOrEqual(30);
     const stale = recipes.filter((f) => withGeneratedComments(readFileSync(f, 'utf8')) !== readFileSync(f, 'utf8')).map((f) => path.relative(ROOT, f));
     expect(stale).toEqual([]);
+  });
+
+  it('docs/recipe-keys.md is the table the schema generates (else: npm run recipes:comments), one row per key', () => {
+    expect(readFileSync(KEY_TABLE, 'utf8')).toBe(keyTable());
+    const walk = (at: string[]): string[] => keysAt(at).flatMap((k) => (keysAt([...at, k]).length ? walk([...at, k]) : [[...at, k].join('.')]));
+    const rows = keyTable().split('\n').filter((l) => l.startsWith('| `')).map((l) => l.split('`')[1]);
+    expect([...rows].sort()).toEqual(walk([]).sort());
+    expect(keyTable()).toContain('| `train.warmup` | float in [0, 1) | 0.01 | Warmup as a fraction of total steps. |');
   });
 
   it('every key of the schema is documented, with its type and default', () => {

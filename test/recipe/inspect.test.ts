@@ -22,6 +22,11 @@ describe('cpt inspect', () => {
     const text = execFileSync(tsx, [cli, 'inspect', file], { encoding: 'utf8' });
     expect(text).toContain('beta2: 0.95');
     expect(text).toMatch(/^time: .* per billion tokens/m);
+    expect(text).not.toContain('# Adam beta2.');
+    // --explain: the resolved values under the comments the schema generates
+    const explained = execFileSync(tsx, [cli, 'inspect', '--explain', file], { encoding: 'utf8' });
+    expect(explained).toContain('  # Adam beta2. (type: float in [0, 1), default: 0.95)\n  beta2: 0.95\n');
+    expect(explained).toMatch(/# Peak learning rate\. \(type: float > 0, default: Pythia's for the model size\)\n  lr: 0\.0003\n/);
     let err = '';
     try {
       writeFileSync(file, base('  lrr: 1\n'));

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { paramSpecs, derive, type NeoXConfig } from '../../model/config.js';
 import type { AdamWOptions, Engine, EngineOptions, OptimizerState, Precision, WeightMap } from '../engine.js';
+import { ENGINE_OPS, type EngineOps } from '../ops.js';
 import { ROOT } from '../../util/paths.js';
 import { UserError } from '../../util/errors.js';
 import os from 'node:os';
@@ -34,17 +35,13 @@ export interface NativeEngineOptions extends EngineOptions {
   bf16Kernel?: Bf16Kernel;
 }
 
-interface AddonEngine {
+/** The addon's object: the batch operations of ops.h (binding.cpp generates them from the same table) and tensor access. */
+interface AddonEngine extends EngineOps {
   info(): { kernel: string; threads: number; precision: NativePrecision; bf16Kernel?: string; device?: string; names: string[]; sizes: number[] };
   setTensor(which: number, index: number, data: Float32Array): void;
   getTensor(which: number, index: number): Float32Array;
   getStep(): number;
   setStep(step: number): void;
-  logits(ids: Int32Array, batch: number, seq: number): Float32Array;
-  trainStep(ids: Int32Array, batch: number, seq: number, gradScale: number): number;
-  evalLoss(ids: Int32Array, batch: number, seq: number): number;
-  tokenLogprobs(ids: Int32Array, batch: number, seq: number): Float32Array;
-  meanHidden(ids: Int32Array, batch: number, seq: number, lengths: Int32Array): Float32Array;
   zeroGrads(): void;
   applyAdamW(o: AdamWOptions): number;
   dispose(): void;
@@ -166,6 +163,8 @@ export function cudaPeakBytes(config: NeoXConfig, o: { precision: Precision; rec
   return a.cudaPlan(CUDA_SIM_LIB_PATH, addonConfig(config), o.precision === 'bf16', o.recompute, o.microBatch, o.seqLen);
 }
 
+// The batch operations are defined on the prototype from the table (the static block below).
+interface NativeEngine extends EngineOps {}
 class NativeEngine implements Engine {
   /**
    * "native-cpu", "native-cpu-bf16" when the CPU matmuls run in bf16, "cuda" or "cuda-bf16"
@@ -228,11 +227,16 @@ class NativeEngine implements Engine {
   exportGrads(): WeightMap { return this.getAll(GRADS); }
   zeroGrads(): void { this.x.zeroGrads(); }
 
-  logits(ids: Int32Array, batch: number, seq: number): Float32Array { return this.x.logits(ids, batch, seq); }
-  trainStep(ids: Int32Array, batch: number, seq: number, gradScale = 1): number { return this.x.trainStep(ids, batch, seq, gradScale); }
-  evalLoss(ids: Int32Array, batch: number, seq: number): number { return this.x.evalLoss(ids, batch, seq); }
-  tokenLogprobs(ids: Int32Array, batch: number, seq: number): Float32Array { return this.x.tokenLogprobs(ids, batch, seq); }
-  meanHidden(ids: Int32Array, batch: number, seq: number, lengths: Int32Array): Float32Array { return this.x.meanHidden(ids, batch, seq, lengths); }
+  // Each batch operation of the table goes straight to the addon, which checks and converts its arguments.
+  static {
+    for (const op of ENGINE_OPS) {
+      Object.defineProperty(this.prototype, op, {
+        value(this: NativeEngine, ...args: unknown[]) {
+          return (this.x[op] as (...a: unknown[]) => unknown).apply(this.x, args);
+        },
+      });
+    }
+  }
 
   applyAdamW(o: AdamWOptions): { gradNorm: number } { return { gradNorm: this.x.applyAdamW(o) }; }
 
