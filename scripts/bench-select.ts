@@ -21,7 +21,7 @@ import { createEngine, defaultEngineKind, parseEngineKind } from '../src/engine/
 import { loadModel, saveModel } from '../src/model/load.js';
 import { TextPoolScorer, PerplexityScorer } from '../src/select/scorers.js';
 import { TextScorerPool } from '../src/select/text-pool.js';
-import { FIN_TASKS } from '../src/recipe/names.js';
+import { FIN_TASKS } from '../src/data/tasks/index.js';
 import { EmbedderSchema } from '../src/select/recipe.js';
 import { ROOT, dataDir } from '../src/util/paths.js';
 import type { EmbedderSpec, SourceSpec } from '../src/recipe/types.js';

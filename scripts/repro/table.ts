@@ -2,7 +2,7 @@
  * The study's tables and per-task plot: every figure as mean ± std over the seeds a run has
  * (sample standard deviation; a run trained once shows its value alone).
  */
-import { FIN_TASKS } from '../../src/recipe/names.js';
+import { FIN_TASKS } from '../../src/data/tasks/index.js';
 import type { ResultsFile } from '../../src/eval/results.js';
 import { renderChart, type VegaLiteSpec } from '../../src/util/chart.js';
 

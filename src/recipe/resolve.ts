@@ -9,9 +9,9 @@ import { PYTHIA_LR } from '../model/presets.js';
 import { ENGINES } from '../engine/registry.js';
 import { ROOT } from '../util/paths.js';
 import { KIT_TOKENIZER } from '../data/recipe.js';
-import { EFFICIENT_BUDGET } from '../select/recipe.js';
+import { EFFICIENT_BUDGET, etaMetricNames, findMetric } from '../select/recipe.js';
 import { MIN_LR_RATIO } from '../train/recipe.js';
-import { etaMetricNames, FULL_DATA_METHODS, metricFacts, methodMetrics, TASK_METHODS } from './names.js';
+import { FULL_DATA_METHODS, methodMetrics, TASK_METHODS } from './names.js';
 import { modelInfo, type ModelInfo } from './model-info.js';
 import type { KeyPath, Problem } from './problems.js';
 import { keysAt, type RawRecipe, type RawSource } from './schema.js';
@@ -82,7 +82,7 @@ export function resolveRaw(raw: RawRecipe, file: string, kitDir: string): Resolu
   const budget = sel.budget ?? (FULL_DATA_METHODS.has(method) ? 1 : EFFICIENT_BUDGET);
   if (method === 'tacp' && sel.budget !== undefined && sel.budget < 1) note(['selection', 'budget'], 'tacp trains on the task text, which is not subsampled; budget is ignored');
   let proxy: string | undefined;
-  const usesProxy = (method !== 'eta-dacp' || eta.includes(sel.metric ?? '')) && methodMetrics(method, sel.metric).some((m) => metricFacts(m)?.usesProxy);
+  const usesProxy = (method !== 'eta-dacp' || eta.includes(sel.metric ?? '')) && methodMetrics(method, sel.metric).some((m) => findMetric(m)?.usesProxy);
   if (usesProxy) {
     if (sel.proxy_model) proxy = modelOrPreset(sel.proxy_model, ['selection', 'proxy_model'], err);
     else if (model.kind === 'dir') proxy = model.init; // the base model scores its own domain data

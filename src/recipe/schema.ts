@@ -15,7 +15,7 @@ import { CheckpointSchema, TrainSchema } from '../train/recipe.js';
 import { doc, section, str } from './keys.js';
 import { METHODS } from './names.js';
 
-export { METHODS, FORMATS } from './names.js';
+export { METHODS } from './names.js';
 export type { KeyDoc } from './keys.js';
 
 export const RawRecipeSchema = z.strictObject({

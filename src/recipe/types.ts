@@ -8,7 +8,9 @@ import type { ModelSpec } from '../model/recipe.js';
 import type { MonitorConfig } from '../monitor/recipe.js';
 import type { SelectionConfig } from '../select/recipe.js';
 import type { CheckpointConfig, TrainConfig } from '../train/recipe.js';
-import type { FinTask, InputFormat, Method } from './names.js';
+import type { FinTask } from '../data/tasks/index.js';
+import type { InputFormat } from '../data/formats/index.js';
+import type { Method } from './names.js';
 
 export type { FinTask, InputFormat, Method };
 export type { SourceSpec } from '../data/recipe.js';

@@ -246,7 +246,7 @@ describe('errors', () => {
     const json = yaml('dacp', 'pythia-14m').replace('format: reuters-sgml', 'format: json');
     expect(errorOf(json)).toBe(`${SHOWN}:4 data.corpus[0].fields: required for format json: the field(s) holding the text, e.g. [text]`);
     expect(errorOf(yaml('dacp', 'pythia-14m').replace('include:', 'fields: [a]\n      include:'))).toBe(
-      `${SHOWN}:6 data.corpus[0].fields: only for formats json, jsonl or csv (format is reuters-sgml)`,
+      `${SHOWN}:6 data.corpus[0].fields: only for formats jsonl, json or csv (format is reuters-sgml)`,
     );
     const text = yaml('dacp', 'pythia-14m').replace('format: reuters-sgml', 'format: text\n      separator: "(["');
     expect(errorOf(text)).toMatch(/:6 data\.corpus\[0\]\.separator: expected a regular expression/);

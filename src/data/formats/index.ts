@@ -1,4 +1,4 @@
-import type { InputFormat, SourceSpec } from '../../recipe/types.js';
+import type { SourceSpec } from '../../recipe/types.js';
 import type { Doc } from '../doc.js';
 import { ReadContext } from './context.js';
 import { readCsv } from './csv.js';
@@ -11,20 +11,24 @@ import { readWikiExtractor } from './wikiextractor.js';
 export { ReadContext } from './context.js';
 export { listFiles, type InputFile } from './files.js';
 
-const READERS: Record<InputFormat, (ctx: ReadContext) => AsyncGenerator<Doc>> = {
-  'reuters-sgml': readReuters,
-  wikiextractor: readWikiExtractor,
-  jsonl: readJsonl,
-  json: readJson,
-  text: readText,
-  csv: readCsv,
-};
+/** Every input format, the one list: its reader, and whether a source names the field(s) holding the text. */
+const READERS = {
+  'reuters-sgml': { read: readReuters, fields: false },
+  wikiextractor: { read: readWikiExtractor, fields: false },
+  jsonl: { read: readJsonl, fields: true },
+  json: { read: readJson, fields: true },
+  text: { read: readText, fields: false },
+  csv: { read: readCsv, fields: true },
+} as const satisfies Record<string, { read: (ctx: ReadContext) => AsyncGenerator<Doc>; fields: boolean }>;
 
-export { FORMATS } from '../../recipe/names.js';
+export type InputFormat = keyof typeof READERS;
+export const FORMATS = Object.keys(READERS) as [InputFormat, ...InputFormat[]];
+/** Formats whose sources name the field(s) holding the text (and may name an id field). */
+export const FIELD_FORMATS: ReadonlySet<InputFormat> = new Set(FORMATS.filter((f) => READERS[f].fields));
 
 /** Documents of one source, in a deterministic order; drops are counted in `ctx.skipped`. */
 export function readSource(ctx: ReadContext): AsyncGenerator<Doc> {
-  return READERS[ctx.spec.format](ctx);
+  return READERS[ctx.spec.format].read(ctx);
 }
 
 /** Documents of one source with a fresh context (convenience for tools and tests). */

@@ -1,5 +1,4 @@
 import { UserError } from '../../util/errors.js';
-import { FIN_TASKS, type FinTask } from '../../recipe/names.js';
 import { loadFpb } from './fpb.js';
 import { loadFiqa } from './fiqa.js';
 import { loadHeadline } from './headline.js';
@@ -10,20 +9,26 @@ import type { TaskData, TaskSplit } from './types.js';
 export type { TaskData, TaskDoc, TaskSplit, GoldEntity } from './types.js';
 export { stableFraction, splitOf } from './split.js';
 
-export type OpenTask = 'arc_easy' | 'piqa' | 'lambada';
-export type TaskName = FinTask | OpenTask;
+/**
+ * Every task, the one list: its loader, and whether it is a finance task (what a recipe's
+ * data.tasks may name, and what cpt eval scores by default) or an open-domain one (forgetting).
+ * Its evaluation (prompt, choices, metric) is src/eval/tasks/<name>.yaml.
+ */
+const TASKS = {
+  fpb: { load: loadFpb, finance: true },
+  fiqa_sa: { load: loadFiqa, finance: true },
+  headline: { load: loadHeadline, finance: true },
+  ner: { load: loadNer, finance: true },
+  arc_easy: { load: loadArcEasy, finance: false },
+  piqa: { load: loadPiqa, finance: false },
+  lambada: { load: loadLambada, finance: false },
+} as const satisfies Record<string, { load: (dataDir: string) => Promise<TaskData>; finance: boolean }>;
 
-export { FIN_TASKS };
-export const OPEN_TASKS: readonly OpenTask[] = ['arc_easy', 'piqa', 'lambada'];
-export const TASK_LOADERS: Readonly<Record<TaskName, (dataDir: string) => Promise<TaskData>>> = {
-  fpb: loadFpb,
-  fiqa_sa: loadFiqa,
-  headline: loadHeadline,
-  ner: loadNer,
-  arc_easy: loadArcEasy,
-  piqa: loadPiqa,
-  lambada: loadLambada,
-};
+export type TaskName = keyof typeof TASKS;
+export type FinTask = { [K in TaskName]: (typeof TASKS)[K]['finance'] extends true ? K : never }[TaskName];
+const names = Object.keys(TASKS) as TaskName[];
+export const FIN_TASKS = names.filter((t) => TASKS[t].finance) as [FinTask, ...FinTask[]];
+export const TASK_LOADERS = Object.fromEntries(names.map((t) => [t, TASKS[t].load])) as Readonly<Record<TaskName, (dataDir: string) => Promise<TaskData>>>;
 
 // Loading parses whole files; cache per (dataDir, task) since selection and eval ask repeatedly.
 const cache = new Map<string, Promise<TaskData>>();

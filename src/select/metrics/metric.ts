@@ -18,9 +18,13 @@ export interface MetricDef {
   readonly label: string;
   /** Histogram on a log10 axis (scores spanning orders of magnitude). */
   readonly logAxis?: boolean;
+  /** Measured against the tasks' text (ETS-DACP); a task-free metric can rank alone under eta-dacp. */
+  readonly needsTasks?: boolean;
+  /** Scored with the proxy model (selection.proxy_model, else model.init). */
+  readonly usesProxy?: boolean;
   /** Recipe settings the scores depend on; with the corpus, Fin-test split and tokenizer they key the score cache. */
   settings(r: Recipe): unknown;
-  /** A scorer for this recipe; the caller closes it. */
+  /** A scorer for this recipe; the caller closes it. Loads what it scores with (models, taggers) only when called, so reading a recipe never does. */
   scorer(r: Recipe, tok: Tokenizer): Promise<DocScorer>;
 }
 

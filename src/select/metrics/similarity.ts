@@ -1,13 +1,12 @@
 /** ETS-DACP: cosine similarity of a document to the centroid of the tasks' train-split text. */
-import { taskTexts } from '../../data/index.js';
 import { dataDir } from '../../util/paths.js';
 import { UserError } from '../../util/errors.js';
-import { DenseSimilarityScorer, TextPoolScorer, modelEmbed, proxyEngine, transformersEmbed } from '../scorers.js';
 import { proxyModel, type MetricDef } from './metric.js';
 
 export const similarity: MetricDef = {
   name: 'similarity',
   label: 'cosine similarity to the task',
+  needsTasks: true,
   settings(r) {
     const e = r.selection.embedder;
     const embedder = e.kind === 'hashed' ? { dim: e.dim, ngrams: e.ngrams, hashedVersion: 1 } : { model: e.kind === 'model' ? (e.model ?? proxyModel(r)) : e.model, max_tokens: e.max_tokens };
@@ -15,6 +14,8 @@ export const similarity: MetricDef = {
   },
   async scorer(r, tok) {
     if (r.data.tasks.length === 0) throw new UserError(`${r.file}: data.tasks: ${r.method} needs at least one task to measure similarity to`);
+    const { taskTexts } = await import('../../data/index.js');
+    const { DenseSimilarityScorer, TextPoolScorer, modelEmbed, proxyEngine, transformersEmbed } = await import('../scorers.js');
     // Train split only: the evaluation test split must not shape the training data.
     const tasks: string[] = [];
     for (const t of r.data.tasks) tasks.push(...(await taskTexts(t, 'train', dataDir())));
