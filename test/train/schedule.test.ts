@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { lrAt, warmupSteps, type Schedule } from '../../src/train/schedule.js';
 import { planTraining, RowOrder } from '../../src/train/plan.js';
 import type { Recipe } from '../../src/recipe/types.js';
+import { TrainSchema } from '../../src/train/recipe.js';
 
 const s: Schedule = { lr: 1e-3, minLr: 1e-4, warmupSteps: 10, totalSteps: 110, kind: 'cosine' };
 
@@ -36,9 +37,9 @@ describe('lr schedule', () => {
   });
 });
 
+// The section's defaults, as a recipe that sets only these keys gets them.
 const train = (o: Partial<Recipe['train']>): Recipe['train'] => ({
-  lr: 1e-3, min_lr: 1e-4, warmup: 0.01, schedule: 'cosine', beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, clip: 1,
-  batch_tokens: 1024, micro_batch: 4, seq_len: 64, epochs: 1, seed: 1, skip_nonfinite: false, ...o,
+  ...TrainSchema.parse({}), lr: 1e-3, min_lr: 1e-4, batch_tokens: 1024, micro_batch: 4, seq_len: 64, seed: 1, ...o,
 });
 
 describe('training plan', () => {
