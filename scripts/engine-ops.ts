@@ -72,6 +72,7 @@ export function opsTs(ops = parseOps()): string {
     '',
     '/** The batch operations every engine implements (native/src/ops.h), in its order. */',
     `export const ENGINE_OPS = [${ops.map((o) => `'${o.method}'`).join(', ')}] as const;`,
+    'export type EngineOp = (typeof ENGINE_OPS)[number];',
     '',
     '/** ids: [batch, seq] int32, row-major; position t predicts ids[t + 1]. All calls are synchronous. */',
     'export interface EngineOps {',

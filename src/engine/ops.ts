@@ -2,6 +2,7 @@
 
 /** The batch operations every engine implements (native/src/ops.h), in its order. */
 export const ENGINE_OPS = ['logits', 'tokenLogprobs', 'meanHidden', 'evalLoss', 'trainStep'] as const;
+export type EngineOp = (typeof ENGINE_OPS)[number];
 
 /** ids: [batch, seq] int32, row-major; position t predicts ids[t + 1]. All calls are synchronous. */
 export interface EngineOps {
