@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { doc, nonNegInt, posInt, posNum, section, str, type Settled } from '../recipe/keys.js';
 
 /** What resolution asks of the metrics (the registry is light: no scorer loads with it). */
+import { etaMetricNames } from './metrics/registry.js';
 export { etaMetricNames, findMetric } from './metrics/registry.js';
 
 /** FinPythia's efficient methods train on 10% of the domain tokens (dacp and tacp default to everything). */
@@ -24,7 +25,7 @@ export const EmbedderSchema = z.strictObject({
 
 export const SelectionSchema = z.strictObject({
   // A task-free metric of the registry (metrics/registry.ts), checked in resolve: it depends on the method.
-  metric: doc(str.optional(), 'eta-dacp: the task-free metric to rank by.', { type: 'perplexity | entropy', default: 'none (required by eta-dacp)' }),
+  metric: doc(str.optional(), 'eta-dacp: the task-free metric to rank by.', { type: etaMetricNames().join(' | '), default: 'none (required by eta-dacp)' }),
   sampling: doc(z.enum(['hard', 'soft']).default('hard'), 'hard: take the top-scoring documents up to the budget; soft: sample without replacement with probability ∝ normalised score^(1/temperature).'),
   budget: doc(z.number().positive().max(1).optional(), "Token budget as a fraction of the non-held-out corpus tokens; FinPythia's efficient methods use 10%; dacp below 1 trains on a uniform random sample; tacp trains on all the task text and ignores it.", { type: 'float in (0, 1]', default: `1 for dacp and tacp, ${EFFICIENT_BUDGET} otherwise` }),
   embedder: doc(section(EmbedderSchema), 'Document embedder for task similarity (ets-dacp, ets-dacp-com).'),
