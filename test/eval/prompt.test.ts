@@ -3,7 +3,7 @@ import { UserError } from '../../src/util/errors.js';
 import { parseTaskConfig, loadTaskConfig, builtinTasks, type TaskConfig } from '../../src/eval/config.js';
 import { buildContext, docRequests, moveTrailingSpace, sampleFewshot, docGold } from '../../src/eval/prompt.js';
 import { render, templateFields } from '../../src/eval/template.js';
-import { loadTask, type TaskDoc } from '../../src/data/tasks/index.js';
+import { loadTask, TASK_LOADERS, type TaskDoc } from '../../src/data/tasks/index.js';
 import { dataDir } from '../../src/util/paths.js';
 
 const yaml = `
@@ -46,7 +46,9 @@ describe('task config', () => {
   });
   it('every shipped task parses and renders a real document', async () => {
     const names = await builtinTasks();
-    expect(names).toEqual(['arc_easy', 'fiqa_sa', 'fpb', 'headline', 'lambada', 'ner', 'piqa']);
+    // one evaluation config per task of the task list, and none without a task
+    expect(names).toEqual(Object.keys(TASK_LOADERS).sort());
+    expect(names).toEqual(expect.arrayContaining(['arc_easy', 'fiqa_sa', 'fpb', 'headline', 'lambada', 'ner', 'piqa']));
     for (const n of names) {
       const c = await loadTaskConfig(n);
       const data = await loadTask(c.dataset.loader, dataDir());

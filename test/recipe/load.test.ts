@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PYTHIA_LR } from '../../src/model/presets.js';
 import { loadRecipe, loadRecipeDetailed, parseRecipe } from '../../src/recipe/load.js';
+import { etaMetricNames } from '../../src/select/metrics/registry.js';
 import { UserError } from '../../src/util/errors.js';
 import type { Recipe } from '../../src/recipe/types.js';
 import { ROOT, dataDir } from '../../src/util/paths.js';
@@ -225,7 +226,7 @@ describe('errors', () => {
   });
 
   it('eta-dacp without a metric; a metric elsewhere', () => {
-    expect(errorOf(yaml('eta-dacp', 'pythia-14m'))).toBe(`${SHOWN}:1 selection.metric: method eta-dacp needs selection.metric: perplexity or entropy`);
+    expect(errorOf(yaml('eta-dacp', 'pythia-14m'))).toBe(`${SHOWN}:1 selection.metric: method eta-dacp needs selection.metric: ${etaMetricNames().join(' or ')}`);
     expect(errorOf(yaml('ets-dacp', 'pythia-14m', 'selection:\n  metric: entropy\n'))).toMatch(/:10 selection\.metric: only used by eta-dacp/);
   });
 
