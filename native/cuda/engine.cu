@@ -195,9 +195,15 @@ class Engine final : public EngineBase {
   static constexpr int kNormBlocks = 1024;
   static constexpr int kColRows = 64;  // rows per chunk of a column sum
 
+  // One layer's saved activations; N = B*T rows, D hidden, H heads of hd = D/H, I = inter.
   struct Acts {
-    float *x = nullptr, *x2 = nullptr, *mean1, *rstd1, *mean2, *rstd2, *lse;
-    Act *ln1, *q, *k, *v, *yh, *y, *ln2, *h1, *g;
+    float *x = nullptr, *x2 = nullptr;  // [N, D] layer input; x + attention (sequential residual only)
+    float *mean1, *rstd1, *mean2, *rstd2;  // [N] layer-norm statistics
+    float* lse;                          // [B, H, T] softmax log-sum-exp, for the backward
+    Act *ln1, *ln2;                      // [N, D]
+    Act *q, *k, *v;                      // [B, H, T, hd] rotated, heads layout
+    Act *yh, *y;                         // [B, H, T, hd] attention output; [N, D] heads merged
+    Act *h1, *g;                         // [N, I] up-projection, GELU(h1)
   };
 
   float* slot(int which) {
@@ -316,8 +322,9 @@ class Engine final : public EngineBase {
     const float scale = (float)(1.0 / std::sqrt((double)hd));
     const long long hs = (long long)T * hd;
     for (int i0 = 0; i0 < T; i0 += rb_) {
-      // Score slices are [B*H][rows][ld]: ld rounded up to 8 elements keeps every row 16-byte
-      // aligned for the tensor-core kernels.
+      // Query rows [i0, i1) against keys [0, i1) (causal): S = scale * Q K^T, P = softmax(S),
+      // yh = P V. Score slices are [B*H, rows, ld]: ld rounded up to 8 elements keeps every row
+      // 16-byte aligned for the tensor-core kernels.
       const int i1 = std::min(T, i0 + rb_), rows = i1 - i0, ld = ldOf(i1);
       const long long ss = (long long)rows * ld;
       lt_.gemm(false, true, rows, i1, hd, scale, Mat{a.q + (size_t)i0 * hd, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB,
@@ -359,14 +366,15 @@ class Engine final : public EngineBase {
     const int N = B * T, D = d_.D, I = d_.I, H = d_.H, hd = d_.hd;
     const LayerPtrs<float> p(w_, params, d_, l);
     const LayerPtrs<Act> pw(wT_, params, d_, l);
-    layerNorm(a.x, p.ln1w, p.ln1b, N, a.ln1, a.mean1, a.rstd1);
-    linear(a.ln1, N, D, pw.qkvw, 3 * D, tmp_);
+    layerNorm(a.x, p.ln1w, p.ln1b, N, a.ln1, a.mean1, a.rstd1);  // [N, D]
+    linear(a.ln1, N, D, pw.qkvw, 3 * D, tmp_);                     // [N, 3D] = [B, T, H, 3, hd]
+    // + bias, rotary on the first rd dims -> q, k, v [B, H, T, hd]
     CPT_LAUNCH(splitHeadsKernel<Act>, N * H, hd)(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
     LAUNCH_CHECK();
-    attentionForward(a, B, T);
-    CPT_LAUNCH(mergeHeadsKernel<Act>, N * H, hd)(a.yh, a.y, T, H, hd);
+    attentionForward(a, B, T);                                     // yh [B, H, T, hd]
+    CPT_LAUNCH(mergeHeadsKernel<Act>, N * H, hd)(a.yh, a.y, T, H, hd);  // y [N, D]
     LAUNCH_CHECK();
-    linear(a.y, N, D, pw.ow, D, ao_);
+    linear(a.y, N, D, pw.ow, D, ao_);                              // ao_ [N, D] (bias added with the residual)
     const size_t ND = (size_t)N * D, NI = (size_t)N * I;
     const float* lnIn = a.x;
     if (!c_.parallelResidual) {
@@ -375,11 +383,11 @@ class Engine final : public EngineBase {
       lnIn = a.x2;
     }
     layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2, a.mean2, a.rstd2);
-    linear(a.ln2, N, D, pw.upw, I, tmp_);
-    CPT_LAUNCH(biasGeluKernel<Act>, blocksFor(NI), kThreads)(tmp_, p.upb, a.h1, a.g, NI, I, c_.exactGelu);
+    linear(a.ln2, N, D, pw.upw, I, tmp_);                          // [N, I]
+    CPT_LAUNCH(biasGeluKernel<Act>, blocksFor(NI), kThreads)(tmp_, p.upb, a.h1, a.g, NI, I, c_.exactGelu);  // h1, g [N, I]
     LAUNCH_CHECK();
     if (!out) return;
-    linear(a.g, N, I, pw.downw, D, mo_);
+    linear(a.g, N, I, pw.downw, D, mo_);                           // mo_ [N, D]
     if (c_.parallelResidual)
       CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(ao_, p.ob, mo_, p.downb, a.x, out, ND, D);
     else

@@ -57,7 +57,7 @@ __device__ __forceinline__ float geluGrad(float x, bool exact) {
   return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * 0.7978845608028654f * (1.f + 3.f * 0.044715f * x * x);
 }
 
-// x[r, :] = E[ids[r], :]; grid N.
+// x [N, D] = E [V, D] at ids [N]; grid N.
 __global__ void embedKernel(const int32_t* ids, const float* E, float* x, int D) {
   const size_t r = blockIdx.x;
   const float* src = E + (size_t)ids[r] * D;
@@ -72,7 +72,7 @@ __device__ __forceinline__ void castVec(const float* s, T* d, size_t n) {
 template <class T>
 __global__ void castKernel(const float* s, T* d, size_t n) { castVec(s, d, n); }
 
-// y = (x - mean) * rstd * w + b per row, mean and rstd kept for backward; grid N.
+// y [N, D] = (x - mean) * rstd * w + b per row of x [N, D], mean and rstd [N] kept for backward; grid N.
 template <class T>
 __global__ void layerNormKernel(const float* x, const float* w, const float* b, T* y, float* mean, float* rstd, int D,
                                 float eps) {
@@ -142,8 +142,8 @@ __global__ void reducePartialsKernel(const float* part, int chunks, int C, float
   out[j] += (float)s;
 }
 
-// qkv (fp32 [N, 3D], without bias; per head q, k, v of hd each) + bias -> q, k, v in heads
-// layout, with rotary on the first 2 * half dims of q and k (HF's half-split rotation).
+// qkv (fp32 [N, 3D] = [B, T, H, 3, hd], without bias) + bias -> q, k, v [B, H, T, hd] (heads
+// layout), with rotary on the first 2 * half dims of q and k (HF's half-split rotation).
 // grid N * H, block hd.
 template <class T>
 __global__ void splitHeadsKernel(const float* qkv, const float* bias, const float* cs, const float* sn, T* q, T* k, T* v,
@@ -194,7 +194,8 @@ __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const flo
   out[dst + 2 * hd + d] = fromF<T>(gv);
 }
 
-// Heads layout <-> rows: y [N, D] from yh, or dyh from dy (fp32); grid N * H, block hd.
+// Heads layout <-> rows: y [N, D] from yh [B, H, T, hd], or dyh [B, H, T, hd] from dy [N, D]
+// (fp32); grid N * H, block hd.
 template <class T>
 __global__ void mergeHeadsKernel(const T* yh, T* y, int T_, int H, int hd) {
   const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
@@ -208,8 +209,9 @@ __global__ void splitGradKernel(const float* dy, T* dyh, int T_, int H, int hd) 
   dyh[(((size_t)b * H + h) * T_ + t) * hd + d] = fromF<T>(dy[(size_t)n * H * hd + h * hd + d]);
 }
 
-// Causal softmax of one block of query rows [i0, i0 + rows) against keys [0, cols): S (fp32,
-// already scaled; rows ld apart) -> P (T), lse per row. grid (rows, B * H).
+// Causal softmax of one block of query rows [i0, i0 + rows) against keys [0, cols): S [B*H, rows,
+// ld] (fp32, already scaled) -> P [B*H, rows, ld] (T), lse [B*H, T] at the block's rows. grid
+// (rows, B * H).
 template <class T>
 __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int cols, int ld, int i0, int T_) {
   __shared__ float sh[32];

@@ -278,18 +278,18 @@ static inline float geluD(float x, bool exact) {
 void Engine::forward(const int32_t* ids, int B, int T) {
   ensure(B, T);
   const int N = B * T, D = D_;
-  float* x0 = acts_[0].x.data();
+  float* x0 = acts_[0].x.data();  // [N, D] = embed_in[ids]
   pool_.parallelFor(N, [&](int, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) std::memcpy(x0 + r * D, embIn_ + (size_t)ids[r] * D, sizeof(float) * D);
   });
   for (int l = 0; l < L_; l++) {
     Acts& a = acts_[l];
     const LayerP p = layer(w_.data(), l);
-    float* xn = l + 1 < L_ ? acts_[l + 1].x.data() : xf_.data();
+    float* xn = l + 1 < L_ ? acts_[l + 1].x.data() : xf_.data();                    // [N, D] next residual
     layerNorm(a.x.data(), p.ln1w, p.ln1b, N, a.ln1.data(), a.ln1mean.data(), a.ln1rstd.data());
-    linear(a.ln1.data(), N, D, p.qkvw, p.qkvb, 3 * D, a.qkv.data());
-    attentionForward(a, B, T);
-    linear(a.y.data(), N, D, p.ow, p.ob, D, ao_.data());
+    linear(a.ln1.data(), N, D, p.qkvw, p.qkvb, 3 * D, a.qkv.data());               // [N, D] -> [N, 3D]
+    attentionForward(a, B, T);                                                       // [N, 3D] -> [N, D]
+    linear(a.y.data(), N, D, p.ow, p.ob, D, ao_.data());                            // [N, D]
     const float* lnIn = a.x.data();
     if (!c_.parallelResidual) {
       pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
@@ -298,12 +298,12 @@ void Engine::forward(const int32_t* ids, int B, int T) {
       lnIn = a.x2.data();
     }
     layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2.data(), a.ln2mean.data(), a.ln2rstd.data());
-    linear(a.ln2.data(), N, D, p.upw, p.upb, I_, a.h1.data());
+    linear(a.ln2.data(), N, D, p.upw, p.upb, I_, a.h1.data());  // [N, D] -> [N, I]
     const bool exact = c_.exactGelu;
     pool_.parallelFor((int64_t)N * I_, [&](int, int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; i++) a.g[i] = geluF(a.h1[i], exact);
     });
-    linear(a.g.data(), N, I_, p.downw, p.downb, D, mo_.data());
+    linear(a.g.data(), N, I_, p.downw, p.downb, D, mo_.data());  // [N, I] -> [N, D]
     pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
       if (c_.parallelResidual)
         for (int64_t i = i0; i < i1; i++) xn[i] = mo_[i] + ao_[i] + a.x[i];  // HF order
@@ -311,7 +311,7 @@ void Engine::forward(const int32_t* ids, int B, int T) {
         for (int64_t i = i0; i < i1; i++) xn[i] = mo_[i] + a.x2[i];
     });
   }
-  layerNorm(xf_.data(), lnfw_, lnfb_, N, lnf_.data(), lnfmean_.data(), lnfrstd_.data());
+  layerNorm(xf_.data(), lnfw_, lnfb_, N, lnf_.data(), lnfmean_.data(), lnfrstd_.data());  // [N, D], the head's input
 }
 
 void Engine::backward(const int32_t* ids, int B, int T) {

@@ -46,8 +46,16 @@ class Engine {
 
  private:
   using LayerP = LayerPtrs<float>;
+  // One layer's saved activations; N = B*T rows, D hidden, H heads of hd = D/H, I = inter.
   struct Acts {
-    std::vector<float> x, ln1, ln1mean, ln1rstd, qkv, lse, y, x2, ln2, ln2mean, ln2rstd, h1, g;
+    std::vector<float> x;                        // [N, D] the layer's input (residual stream)
+    std::vector<float> ln1, ln1mean, ln1rstd;    // [N, D], [N], [N]
+    std::vector<float> qkv;                      // [N, 3D] = [B, T, H, 3, hd] (NeoX interleaves per head)
+    std::vector<float> lse;                      // [B, H, T] softmax log-sum-exp, for the backward
+    std::vector<float> y;                        // [N, D] attention output, heads merged
+    std::vector<float> x2;                       // [N, D] x + attention (sequential residual only)
+    std::vector<float> ln2, ln2mean, ln2rstd;    // [N, D], [N], [N]
+    std::vector<float> h1, g;                    // [N, I] up-projection, GELU(h1)
   };
   LayerP layer(float* base, int l) const;
   void ensure(int B, int T);

@@ -65,19 +65,19 @@ function attention(c: NeoXConfig, p: Params, prefix: string, x: T, batch: number
   const qkv = linear(x, p(prefix + 'query_key_value.weight'), p(prefix + 'query_key_value.bias'))
     .reshape([batch, seq, H, 3 * hd])
     .transpose([0, 2, 1, 3]); // [B, H, T, 3hd]
-  const q = applyRotary(qkv.slice([0, 0, 0, 0], [-1, -1, -1, hd]), rope.cos, rope.sin, rd);
-  const k = applyRotary(qkv.slice([0, 0, 0, hd], [-1, -1, -1, hd]), rope.cos, rope.sin, rd);
-  const v = qkv.slice([0, 0, 0, 2 * hd], [-1, -1, -1, hd]);
-  const scores = tf.matMul(q as tfTypes.Tensor4D, k as tfTypes.Tensor4D, false, true).mul(1 / Math.sqrt(hd)).add(mask);
+  const q = applyRotary(qkv.slice([0, 0, 0, 0], [-1, -1, -1, hd]), rope.cos, rope.sin, rd); // [B, H, T, hd]
+  const k = applyRotary(qkv.slice([0, 0, 0, hd], [-1, -1, -1, hd]), rope.cos, rope.sin, rd); // [B, H, T, hd]
+  const v = qkv.slice([0, 0, 0, 2 * hd], [-1, -1, -1, hd]); // [B, H, T, hd]
+  const scores = tf.matMul(q as tfTypes.Tensor4D, k as tfTypes.Tensor4D, false, true).mul(1 / Math.sqrt(hd)).add(mask); // [B, H, T, T]
   const y = tf.matMul(tf.softmax(scores, -1) as tfTypes.Tensor4D, v as tfTypes.Tensor4D) // [B, H, T, hd]
     .transpose([0, 2, 1, 3])
-    .reshape([batch * seq, c.hidden_size]);
-  return linear(y, p(prefix + 'dense.weight'), p(prefix + 'dense.bias'));
+    .reshape([batch * seq, c.hidden_size]); // [B*T, D]
+  return linear(y, p(prefix + 'dense.weight'), p(prefix + 'dense.bias')); // [B*T, D]
 }
 
 function mlp(c: NeoXConfig, p: Params, prefix: string, x: T): T {
-  const h = gelu(linear(x, p(prefix + 'dense_h_to_4h.weight'), p(prefix + 'dense_h_to_4h.bias')), derive(c).exactGelu);
-  return linear(h, p(prefix + 'dense_4h_to_h.weight'), p(prefix + 'dense_4h_to_h.bias'));
+  const h = gelu(linear(x, p(prefix + 'dense_h_to_4h.weight'), p(prefix + 'dense_h_to_4h.bias')), derive(c).exactGelu); // [B*T, I]
+  return linear(h, p(prefix + 'dense_4h_to_h.weight'), p(prefix + 'dense_4h_to_h.bias')); // [B*T, D]
 }
 
 /**
@@ -105,7 +105,7 @@ export function hiddenStates(c: NeoXConfig, p: Params, ids: Int32Array, batch: n
   const eps = c.layer_norm_eps;
   const rope = rotaryTables(seq, derive(c).rotaryDim, c.rotary_emb_base);
   const mask = causalMask(seq);
-  let x = embed(p('gpt_neox.embed_in.weight'), ids);
+  let x = embed(p('gpt_neox.embed_in.weight'), ids); // [B*T, D]
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const pre = `gpt_neox.layers.${l}.`;
     const ln1 = layerNorm(x, p(pre + 'input_layernorm.weight'), p(pre + 'input_layernorm.bias'), eps);
