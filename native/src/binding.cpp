@@ -93,35 +93,15 @@ struct CudaApi {
   void (*simResetPeak)(void) = nullptr;
 };
 
-// dlopen the library; when its cuBLASLt dependency is not found through its rpath or the loader
-// path, preload cuBLASLt from the directories listed in libDirs (':'-separated) and retry.
-// One per library path: cpt may probe the CUDA 13 build and then use the CUDA 11.8 one.
-const CudaApi& cudaApi(const std::string& lib, const std::string& libDirs) {
+// dlopen the library (it finds cuBLASLt itself at run time: cublaslt_loader.cpp), one per path:
+// cpt may probe the CUDA 13 build and then use the CUDA 11.8 one.
+const CudaApi& cudaApi(const std::string& lib) {
   static std::map<std::string, CudaApi> loaded;
   if (auto it = loaded.find(lib); it != loaded.end()) return it->second;
   CudaApi api;
   dlerror();
   void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-  std::string err = h ? "" : dlerror();
-  if (!h && err.find("libcublasLt") != std::string::npos) {
-    size_t at = 0;
-    while (!h && at <= libDirs.size()) {
-      const size_t end = libDirs.find(':', at) == std::string::npos ? libDirs.size() : libDirs.find(':', at);
-      const std::string dir = libDirs.substr(at, end - at);
-      at = end + 1;
-      if (dir.empty()) continue;
-      for (const char* name : {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"})
-        if (dlopen((dir + "/" + name).c_str(), RTLD_NOW | RTLD_GLOBAL)) {
-          h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-          break;
-        }
-    }
-    if (!h)
-      throw std::runtime_error("the CUDA engine cannot load cuBLASLt (" + err +
-                               "); install the CUDA 13 toolkit or `pip install nvidia-cublas`, and name its lib "
-                               "directory in CPT_CUDA_LIBS");
-  }
-  if (!h) throw std::runtime_error("cannot load the CUDA engine " + lib + ": " + err);
+  if (!h) throw std::runtime_error("cannot load the CUDA engine " + lib + ": " + dlerror());
 #define CPT_CUDA_EACH(name)                                                    \
   api.name = reinterpret_cast<decltype(api.name)>(dlsym(h, #name));            \
   if (!api.name) throw std::runtime_error(lib + " lacks " #name " (rebuild it: npm run build:native)");
@@ -239,7 +219,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   // new NativeEngine(config: {hidden, layers, heads, inter, vocab, rotaryPct, rotaryBase, lnEps,
   //   exactGelu, parallelResidual, tied}, options: {device: "cpu" | "cuda", precision?: "fp32" |
   //   "bf16"; cpu: threads, kernel, bf16Kernel?: "auto" | "amx" | "avx512bf16"; cuda: lib,
-  //   libDirs?, cudaDevice?, recompute?})
+  //   cudaDevice?, recompute?})
   explicit NativeEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeEngine>(info) {
     const cpt::ModelConfig c = readConfig(info[0].As<Napi::Object>());
     Napi::Object opt = info[1].As<Napi::Object>();
@@ -249,7 +229,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     try {
       if (device == "cuda") {
         const Napi::Value rc = opt.Get("recompute");
-        b_ = std::make_unique<CudaBackend>(cudaApi(str(opt, "lib", ""), str(opt, "libDirs", "")), c, precision == "bf16",
+        b_ = std::make_unique<CudaBackend>(cudaApi(str(opt, "lib", "")), c, precision == "bf16",
                                            rc.IsBoolean() && rc.As<Napi::Boolean>().Value(), num(opt, "cudaDevice", 0));
       } else {
         const std::string bf16 = str(opt, "bf16Kernel", "auto");
@@ -268,7 +248,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   static Napi::Value CudaPlan(const Napi::CallbackInfo& info) {
     const std::string lib = info[0].As<Napi::String>().Utf8Value();
     try {
-      const CudaApi& api = cudaApi(lib, "");
+      const CudaApi& api = cudaApi(lib);
       if (!api.simSetPlan || !api.simMemory || !api.simSetMemLimit || !api.simResetPeak)
         throw std::runtime_error(lib + " is a GPU build; memory plans need the simulator build (native/build-cuda-sim)");
       const cpt::ModelConfig c = readConfig(info[1].As<Napi::Object>());
@@ -295,12 +275,12 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     }
   }
 
-  // cudaProbe(lib, libDirs, device) -> device name; throws with the reason (no device, no library).
+  // cudaProbe(lib, device) -> device name; throws with the reason (no device, no library).
   static Napi::Value CudaProbe(const Napi::CallbackInfo& info) {
     try {
-      const CudaApi& api = cudaApi(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value());
+      const CudaApi& api = cudaApi(info[0].As<Napi::String>().Utf8Value());
       char name[256];
-      if (api.cpt_cuda_probe(info[2].As<Napi::Number>().Int32Value(), name, sizeof(name)) != 0)
+      if (api.cpt_cuda_probe(info[1].As<Napi::Number>().Int32Value(), name, sizeof(name)) != 0)
         throw std::runtime_error(api.cpt_cuda_error());
       return Napi::String::New(info.Env(), name);
     } catch (const std::exception& ex) {

@@ -48,11 +48,11 @@ interface AddonEngine extends EngineOps {
 }
 type AddonOptions =
   | { device: 'cpu'; precision: NativePrecision; threads: number; kernel: string; bf16Kernel: Bf16Kernel }
-  | { device: 'cuda'; precision: NativePrecision; lib: string; libDirs: string; cudaDevice: number; recompute: boolean };
+  | { device: 'cuda'; precision: NativePrecision; lib: string; cudaDevice: number; recompute: boolean };
 interface Addon {
   NativeEngine: new (cfg: Record<string, number | boolean>, opts: AddonOptions) => AddonEngine;
   /** The CUDA device's name; throws with the reason when the library or a device is missing. */
-  cudaProbe(lib: string, libDirs: string, device: number): string;
+  cudaProbe(lib: string, device: number): string;
   /** Peak device bytes of one training step + AdamW update, counted by the simulator library. */
   cudaPlan(simLib: string, cfg: Record<string, number | boolean>, bf16: boolean, recompute: boolean, batch: number, seq: number): number;
 }
@@ -99,11 +99,6 @@ let cudaLib = CUDA_LIB_PATH;
 /** Written by scripts/build-native.mjs when it skips the CUDA engine: the reason and the fix. */
 export const CUDA_SKIPPED_PATH = path.join(path.dirname(CUDA_LIB_PATH), 'SKIPPED.txt');
 
-/** Where to look for cuBLASLt when the library's own rpath does not find it. */
-function cudaLibDirs(): string {
-  const dirs = [process.env.CPT_CUDA_LIBS, process.env.CUDA_HOME && path.join(process.env.CUDA_HOME, 'lib64'), '/usr/local/cuda/lib64'];
-  return dirs.filter((d): d is string => !!d).join(':');
-}
 function cudaDevice(): number {
   const v = process.env.CPT_CUDA_DEVICE;
   if (v === undefined || v === '') return 0;
@@ -123,12 +118,12 @@ export function cudaStatus(): { ok: boolean; reason?: string; device?: string } 
     return (cuda = { ok: false, reason: `the CUDA engine was not built: ${why}` });
   }
   try {
-    return (cuda = { ok: true, device: a.cudaProbe(CUDA_LIB_PATH, cudaLibDirs(), cudaDevice()) });
+    return (cuda = { ok: true, device: a.cudaProbe(CUDA_LIB_PATH, cudaDevice()) });
   } catch (e) {
     // CUDA 13's runtime needs driver R580+: an older driver gets the CUDA 11.8 build, if built.
     if (cudaSimulated() || !/insufficient for CUDA runtime/.test((e as Error).message) || !fs.existsSync(CUDA11_LIB_PATH)) return (cuda = { ok: false, reason: (e as Error).message });
     try {
-      const device = a.cudaProbe(CUDA11_LIB_PATH, cudaLibDirs(), cudaDevice());
+      const device = a.cudaProbe(CUDA11_LIB_PATH, cudaDevice());
       cudaLib = CUDA11_LIB_PATH;
       return (cuda = { ok: true, device: `${device} (CUDA 11.8 build)` });
     } catch (e11) {
@@ -276,6 +271,6 @@ export function createCudaEngine(config: NeoXConfig, opts: EngineOptions = {}): 
   const a = load();
   if (!st.ok || !a) throw new UserError(`the cuda engine is unavailable: ${st.reason}`);
   return new NativeEngine(config, a, {
-    device: 'cuda', precision: opts.precision ?? 'bf16', lib: cudaLib, libDirs: cudaLibDirs(), cudaDevice: cudaDevice(), recompute: opts.recompute ?? false,
+    device: 'cuda', precision: opts.precision ?? 'bf16', lib: cudaLib, cudaDevice: cudaDevice(), recompute: opts.recompute ?? false,
   });
 }
