@@ -6,11 +6,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPacked } from '../../src/data/pack.js';
 import { readHfTrainerRun } from '../../src/monitor/hf-trainer-log.js';
 import { ROOT } from '../../src/util/paths.js';
 import { hasPeer, PEER_PYTHON, runPeer } from '../helpers/peer.js';
+import { queued, SLURM_MISSING, slurmAvailable, startCluster, until } from '../helpers/slurm.js';
 import { run } from '../helpers/run.js';
 import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
 
@@ -93,32 +94,18 @@ print(json.dumps(out))`, out);
     expect((await cpt('export', preset.file, '--to', 'hf-trainer', '--out', path.join(tmp, 'p-out'))).stderr).toContain('model.init pythia-14m is a fresh initialisation; the Trainer continues a checkpoint');
   });
 
-  const slurm = spawnSync('sh', ['-c', 'command -v sbatch && command -v slurmctld && command -v munged'], { encoding: 'utf8' }).status === 0 && process.getuid?.() === 0;
-  if (!slurm) console.log('skipped: the Slurm hand-off test needs root and Debian\'s slurm-wlm + munge (.ci/run installs them)');
-  it.skipIf(!slurm)('Slurm: 2 processes continue the base, survive a killed process by resubmission, and end where cpt ends', async () => {
+  if (!slurmAvailable) console.log(`skipped: the Slurm hand-off test ${SLURM_MISSING}`);
+  it.skipIf(!slurmAvailable)('Slurm: 2 processes continue the base, survive a killed process by resubmission, and end where cpt ends', async () => {
     if (!hasPeer('torch', 'transformers', 'datasets', 'accelerate')) return;
     // cpt's own single-process training on the same rows and schedule, and the base's Fin-test loss.
     const own = await cpt('train', t.file);
     expect(own.status, own.stderr).toBe(0);
 
-    const conf = path.join(tmp, 'slurm');
-    const cluster = (cmd: string) => spawnSync('bash', [path.join(ROOT, 'test', 'slurm', 'cluster.sh'), cmd, conf], { encoding: 'utf8' });
-    const up = cluster('start');
-    expect(up.status, up.stderr).toBe(0);
-    onTestFinished(() => void cluster('stop'));
-    const env = { SLURM_CONF: path.join(conf, 'slurm.conf'), CPT_PYTHON: PEER_PYTHON };
+    const env = { ...startCluster(path.join(tmp, 'slurm')), CPT_PYTHON: PEER_PYTHON };
     const submit = () => {
-      const s = spawnSync('sbatch', ['--parsable', path.join(out, 'train.sbatch')], { encoding: 'utf8', env: { ...process.env, ...env } });
+      const s = spawnSync('sbatch', ['--parsable', path.join(out, 'train.sbatch')], { encoding: 'utf8', env });
       expect(s.status, s.stderr).toBe(0);
       return s.stdout.trim();
-    };
-    const queued = (job: string) => spawnSync('squeue', ['-h', '-j', job], { encoding: 'utf8', env: { ...process.env, ...env } }).stdout.trim() !== '';
-    const until = async (what: string, ok: () => boolean, ms = 240_000) => {
-      const t0 = Date.now();
-      while (!ok()) {
-        if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((res) => setTimeout(res, 100));
-      }
     };
     const log = (job: string) => readFileSync(path.join(out, 'logs', `train-${job}.out`), 'utf8');
 
@@ -134,12 +121,12 @@ print(json.dumps(out))`, out);
     });
     expect(worker, 'a rank-1 worker process').toBeDefined();
     process.kill(Number(worker), 'SIGKILL');
-    await until('the killed job to leave the queue', () => !queued(first));
+    await until('the killed job to leave the queue', () => !queued(first, env));
     expect(existsSync(path.join(out, 'run', 'final')), log(first)).toBe(false);
 
     // The same job file again continues from the last complete checkpoint.
     const second = submit();
-    await until('the resubmitted job', () => !queued(second));
+    await until('the resubmitted job', () => !queued(second, env));
     const resumed = log(second);
     expect(resumed).toMatch(/resuming from .*checkpoint-(10|20)\b/);
     expect(existsSync(path.join(out, 'run', 'final', 'model.safetensors')), resumed).toBe(true);

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { parseAllDocuments } from 'yaml';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { writeTinyRecipe, type TinyRecipe } from '../helpers/tiny-recipe.js';
+import { queued, SLURM_MISSING, slurmAvailable, startCluster, until } from '../helpers/slurm.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import { runSelection, runSelectionWorker } from '../../src/select/index.js';
 import { readScores } from '../../src/select/score-file.js';
@@ -239,15 +240,9 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     expect(err).toContain('cpt select: stopped by SIGTERM; the 2 workers stopped too');
   });
 
-  const slurm = spawnSync('sh', ['-c', 'command -v sbatch && command -v slurmctld && command -v munged'], { encoding: 'utf8' }).status === 0 && process.getuid?.() === 0;
-  if (!slurm) console.log('skipped: the Slurm test needs root and Debian\'s slurm-wlm + munge (.ci/run installs them)');
-  it.skipIf(!slurm)('Slurm: the emitted job array runs under sbatch on a one-node cluster; with a task cancelled the merge still runs, a resubmitted task finds nothing left, and the selection equals one process\'s', async () => {
-    const conf = path.join(base.dir, 'slurm');
-    const cluster = (cmd: string) => spawnSync('bash', [path.join(ROOT, 'test', 'slurm', 'cluster.sh'), cmd, conf], { encoding: 'utf8' });
-    const up = cluster('start');
-    expect(up.status, up.stderr).toBe(0);
-    onTestFinished(() => void cluster('stop')); // the daemons this test started (none if one was running already)
-    const env = { ...process.env, SLURM_CONF: path.join(conf, 'slurm.conf') };
+  if (!slurmAvailable) console.log(`skipped: the Slurm test ${SLURM_MISSING}`);
+  it.skipIf(!slurmAvailable)('Slurm: the emitted job array runs under sbatch on a one-node cluster; with a task cancelled the merge still runs, a resubmitted task finds nothing left, and the selection equals one process\'s', async () => {
+    const env = startCluster(path.join(base.dir, 'slurm'));
     const data = { prepared_dir: path.join(base.dir, 'prepared-slurm') };
     const r = await recipe('slurm', 'ets-dacp', { sampling: 'soft' }, data);
     const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'cpt.mjs'), 'select', r.file, ...args], { encoding: 'utf8', cwd: ROOT, env });
@@ -258,10 +253,7 @@ describe('scoring on workers', { timeout: 600_000 }, () => {
     // Task 1 of the array never runs (cancelled while it waits for prepare): the merge, which
     // waits for the array however it ended (afterany), still runs and scores what task 1 left.
     expect(spawnSync('scancel', [`${workers}_1`], { encoding: 'utf8', env }).status).toBe(0);
-    const waitFor = async (job: string) => {
-      const t0 = Date.now();
-      while (spawnSync('squeue', ['-h', '-j', job], { encoding: 'utf8', env }).stdout.trim() && Date.now() - t0 < 240_000) await new Promise((res) => setTimeout(res, 1000));
-    };
+    const waitFor = (job: string) => until(`job ${job}`, () => !queued(job, env));
     await waitFor(merge);
     const logs = path.join(r.run_dir, 'launch', 'logs');
     const read = () => readdirSync(logs).map((f) => readFileSync(path.join(logs, f), 'utf8')).join('\n');
