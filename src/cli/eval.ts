@@ -114,6 +114,7 @@ async function evaluate(o: EvalOpts): Promise<void> {
   process.stderr.write(`cpt eval: ${total.toLocaleString('en-US')} test examples to score (${todo.map(({ c }, i) => `${c.task} ${sizes[i]}`).join(', ')})${o.limit ? '' : '; the whole test splits (the paper-grade run): --limit N scores a seeded sample for a quick look'}\n`);
   let scored = 0;
   const t0 = Date.now();
+  let written = resumed; // the results file as last written (the summary prints it)
 
   try {
     for (const [i, cfg] of configs.entries()) {
@@ -159,13 +160,14 @@ async function evaluate(o: EvalOpts): Promise<void> {
         results: rows,
       };
       await writeFileAtomic(out, JSON.stringify(file, null, 2) + '\n');
+      written = file;
     }
   } finally {
     engine.dispose();
     await tok.close();
   }
   // The summary, lm-eval style: every task and metric of this results file in one table.
-  process.stdout.write(compareTable([await readResults(out)], [modelLabel(isDir ? path.resolve(o.model) : model.source)]));
+  if (written) process.stdout.write(compareTable([written], [modelLabel(isDir ? path.resolve(o.model) : model.source)]));
   process.stderr.write(`cpt eval: wrote ${out}\n`);
 }
 
