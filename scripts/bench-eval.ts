@@ -1,6 +1,9 @@
 /**
  * Full FPB evaluation (test split, 0 and 5 shots) of one model: prints the figures and the
  * throughput; ends with one name=value line per figure. Values are reported, never asserted.
+ * The 5-shot run is repeated with each choice scored as its own row (--no-share's way, what
+ * eval did before the shared context), in the same process: the speed-up of scoring a shared
+ * few-shot context once, and a check that the scores are the same.
  *
  *   npm run bench:eval -- [MODEL_DIR_OR_PRESET] [--engine auto|native|cuda|tfjs] [--batch N] [--limit N]
  *
@@ -52,6 +55,12 @@ async function main(): Promise<void> {
     }
     console.log(`fpb ${shots}-shot: ${r.n} examples, ${r.requests} requests in ${r.seconds.toFixed(1)} s = ${r.examples_per_s.toFixed(2)} examples/s`);
     figures.push([`fpb_${shots}shot_examples_per_s`, r.examples_per_s], [`fpb_${shots}shot_n`, r.n]);
+    if (shots === 5) {
+      const u = await runTask(cfg, engine, tok, { dataDir: dataDir(), shots, limit, seed: Number(values.seed), batch: Number(values.batch), progress: true, shareContext: false });
+      const same = u.metrics.every((m, i) => Math.abs(m.value - r.metrics[i]!.value) < 1e-9);
+      console.log(`fpb 5-shot, every choice its own row: ${u.requests} requests in ${u.seconds.toFixed(1)} s = ${u.examples_per_s.toFixed(2)} examples/s; shared context ${(r.examples_per_s / u.examples_per_s).toFixed(2)}x faster; metrics ${same ? 'identical' : 'DIFFER'}`);
+      figures.push(['fpb_5shot_unshared_examples_per_s', u.examples_per_s], ['fpb_5shot_shared_speedup', r.examples_per_s / u.examples_per_s], ['fpb_5shot_shared_metrics_identical', same ? 1 : 0]);
+    }
   }
   engine.dispose();
   await tok.close();

@@ -10,6 +10,7 @@ import * as plot from './plot.js';
 import * as inspect from './inspect.js';
 import * as score from './score.js';
 import * as exporter from './export.js';
+import * as report from './report.js';
 
 const program = new Command('cpt')
   .description('Continual pre-training of Pythia (GPT-NeoX) models on a selected domain corpus')
@@ -21,7 +22,7 @@ const program = new Command('cpt')
     if (dir) process.env.CPT_DATA = dir;
   });
 
-for (const verb of [prepare, select, train, evaluate, plot, inspect, score, exporter]) verb.register(program);
+for (const verb of [prepare, select, train, evaluate, plot, report, inspect, score, exporter]) verb.register(program);
 
 const debug = process.argv.includes('--debug');
 /** File-system refusals the user can fix (read-only, no permission, missing): one line naming the path. */

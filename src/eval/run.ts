@@ -23,6 +23,8 @@ export interface RunOptions {
   progress?: boolean;
   /** Keep each document's prompt and log-likelihoods in the result (for comparisons). */
   samples?: boolean;
+  /** Score the one-token choices of a shared context with one forward (loglik.ts; default true; same result either way). */
+  shareContext?: boolean;
 }
 
 export interface MetricValue {
@@ -119,7 +121,7 @@ export async function runTask(cfg: TaskConfig, engine: Engine, tok: EvalTokenize
       });
     });
     for (const e of enc) if (e.ctx.length + e.cont.length > maxLen) truncated++;
-    const scored = scoreRequests(engine, enc, { batch: opts.batch, maxLen, greedy, padId: tok.eosId });
+    const scored = scoreRequests(engine, enc, { batch: opts.batch, maxLen, greedy, padId: tok.eosId, shareContext: opts.shareContext });
     requests += scored.length;
     scored.forEach((s, k) => {
       const d = owner[k]!;
