@@ -112,26 +112,34 @@ async function evaluate(o: EvalOpts): Promise<void> {
   const sizes = await Promise.all(todo.map(({ c, limit }) => taskSize(c, { dataDir: dataDir(), limit, seed })));
   const total = sizes.reduce((a, b) => a + b, 0);
   process.stderr.write(`cpt eval: ${total.toLocaleString('en-US')} test examples to score (${todo.map(({ c }, i) => `${c.task} ${sizes[i]}`).join(', ')})${o.limit ? '' : '; the whole test splits (the paper-grade run): --limit N scores a seeded sample for a quick look'}\n`);
-  // An estimate before the run, from a warm-up: a few examples of each task timed (prompt lengths
-  // differ by task and shots), the first call's one-time costs excluded.
+  // An estimate before the run, from a warm-up of each task (prompt lengths differ by task and
+  // shots): the time of 1 + WARM items less that of 1, per item scored (NER scores several spans
+  // per sentence), so fixed per-call costs do not scale up.
   if (total > 0) {
-    const WARM = 4;
+    const WARM = 16;
+    const timed = async (f: () => Promise<number>) => {
+      const w0 = performance.now();
+      const n = await f();
+      return { n, s: (performance.now() - w0) / 1000 };
+    };
+    const perItem = async (f: (n: number) => Promise<number>) => {
+      const one = await timed(() => f(1));
+      const many = await timed(() => f(1 + WARM));
+      return many.n > one.n && many.s > one.s ? (many.s - one.s) / (many.n - one.n) : many.s / Math.max(1, many.n);
+    };
     let est = 0;
     for (const [i, { c, limit }] of todo.entries()) {
-      const n = Math.min(WARM, sizes[i]!);
-      if (i === 0) await runTask(c, engine, tok, { dataDir: dataDir(), shots, limit: 1, seed, batch });
-      const w0 = performance.now();
-      await runTask(c, engine, tok, { dataDir: dataDir(), shots, limit: Math.min(n, limit ?? n), seed, batch });
-      est += ((performance.now() - w0) / 1000 / Math.max(1, n)) * sizes[i]!;
+      const run = async (n: number) => (await runTask(c, engine, tok, { dataDir: dataDir(), shots, limit: Math.min(n, limit ?? n), seed, batch })).n;
+      if (i === 0) await run(1); // the engine's first call: one-time costs
+      est += (await perItem(run)) * sizes[i]!;
       if ((FIN_TASKS as readonly string[]).includes(c.dataset.loader)) {
         // and its task-test loss, over the whole test split's text
         const texts = await taskTexts(c.dataset.loader as FinTask, 'test', dataDir());
-        const t1 = performance.now();
-        textLoss(engine, tok, texts.slice(0, WARM), { batch, maxTokens: model.config.max_position_embeddings });
-        est += ((performance.now() - t1) / 1000 / Math.min(WARM, texts.length)) * texts.length;
+        const loss = async (n: number) => (textLoss(engine, tok, texts.slice(0, n), { batch, maxTokens: model.config.max_position_embeddings }), Math.min(n, texts.length));
+        est += (await perItem(loss)) * texts.length;
       }
     }
-    process.stderr.write(`cpt eval: about ${est < 1 ? 'a second' : fmtDuration(est)} for the ${total.toLocaleString('en-US')} examples and the task-test losses (from a warm-up of ${WARM} of each per task)\n`);
+    process.stderr.write(`cpt eval: about ${est < 1 ? 'a second' : fmtDuration(est)} for the ${total.toLocaleString('en-US')} examples and the task-test losses (from a timed warm-up of each task)\n`);
   }
   let scored = 0;
   const t0 = Date.now();

@@ -71,7 +71,7 @@ describe('cpt eval CLI', () => {
     expect(first.stderr).toContain(`→ ${file}`);
     expect(first.stderr).toContain('cpt eval: 8 test examples to score (fpb 8)');
     // an estimate before the run, from a timed warm-up, before any task's own progress
-    expect(first.stderr).toMatch(/cpt eval: about .+ for the 8 examples and the task-test losses \(from a warm-up of 4 of each per task\)\n(.*\n)*.*eval fpb/);
+    expect(first.stderr).toMatch(/cpt eval: about .+ for the 8 examples and the task-test losses \(from a timed warm-up of each task\)\n(.*\n)*.*eval fpb/);
     expect(first.stdout).toMatch(/^\| task \| metric \| shots \| model \|$/m);
     expect(first.stdout).toMatch(/^\| fpb \| acc \| 0 \| \d\.\d{4} ± \d\.\d{4} \|$/m);
     const fpb = (JSON.parse(readFileSync(file, 'utf8')) as ResultsFile).results.filter((r) => r.task === 'fpb');
