@@ -91,6 +91,7 @@ struct CudaApi {
   void (*simMemory)(size_t*, size_t*, size_t*) = nullptr;
   void (*simSetMemLimit)(size_t) = nullptr;
   void (*simResetPeak)(void) = nullptr;
+  int (*simTrace)(const char*) = nullptr;
 };
 
 // dlopen the library (it finds cuBLASLt itself at run time: cublaslt_loader.cpp), one per path:
@@ -112,6 +113,7 @@ const CudaApi& cudaApi(const std::string& lib) {
   api.simMemory = reinterpret_cast<void (*)(size_t*, size_t*, size_t*)>(dlsym(h, "cpt_sim_memory"));
   api.simSetMemLimit = reinterpret_cast<void (*)(size_t)>(dlsym(h, "cpt_sim_set_mem_limit"));
   api.simResetPeak = reinterpret_cast<void (*)(void)>(dlsym(h, "cpt_sim_reset_peak"));
+  api.simTrace = reinterpret_cast<int (*)(const char*)>(dlsym(h, "cpt_sim_trace"));
   if (api.cpt_cuda_abi() != CPT_CUDA_ABI)
     throw std::runtime_error(lib + " has ABI " + std::to_string(api.cpt_cuda_abi()) + ", this addon expects " +
                              std::to_string(CPT_CUDA_ABI) + " (rebuild: npm run build:native)");
@@ -242,9 +244,10 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
 
  private:
-  // cudaPlan(simLib, config, bf16, recompute, batch, seq) -> the most device memory the CUDA engine
-  // holds at once over one training step and AdamW update of [batch, seq], counted from its own
-  // cudaMalloc calls by the simulator in plan mode (nothing runs, no page is touched).
+  // cudaPlan(simLib, config, bf16, recompute, batch, seq[, trace]) -> the most device memory the
+  // CUDA engine holds at once over one training step and AdamW update of [batch, seq], counted from
+  // its own cudaMalloc calls by the simulator in plan mode (nothing runs, no page is touched).
+  // With `trace`, that step's launches, products and copies are written there (cpt_sim_trace).
   static Napi::Value CudaPlan(const Napi::CallbackInfo& info) {
     const std::string lib = info[0].As<Napi::String>().Utf8Value();
     try {
@@ -261,13 +264,19 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       try {
         CudaBackend b(api, c, info[2].As<Napi::Boolean>().Value(), info[3].As<Napi::Boolean>().Value(), 0);
         const std::vector<int32_t> ids((size_t)B * T, 0);
+        if (info.Length() > 6 && info[6].IsString()) {
+          if (!api.simTrace || api.simTrace(info[6].As<Napi::String>().Utf8Value().c_str()) != 0)
+            throw std::runtime_error("cannot write the launch trace " + info[6].As<Napi::String>().Utf8Value());
+        }
         b.trainStep(ids.data(), B, T, 1.0);
         b.applyAdamW(cpt::AdamW{1e-4, 0.9, 0.95, 1e-8, 0.1, 1.0});
         api.simMemory(nullptr, &peak, nullptr);
       } catch (...) {
+        if (api.simTrace) api.simTrace(nullptr);
         api.simSetPlan(0), api.simSetMemLimit(limit);
         throw;
       }
+      if (api.simTrace) api.simTrace(nullptr);
       api.simSetPlan(0), api.simSetMemLimit(limit);
       return Napi::Number::New(info.Env(), (double)peak);
     } catch (const std::exception& ex) {

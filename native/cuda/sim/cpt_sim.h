@@ -20,6 +20,11 @@ int cpt_sim_plan(void);
 void cpt_sim_memory(size_t* current, size_t* peak, size_t* limit);
 void cpt_sim_set_mem_limit(size_t bytes);
 void cpt_sim_reset_peak(void);
+/* The launch trace: from now on every kernel launch (name, grid, block, arguments as numbers),
+ * cuBLASLt product (m, n, k, batch, bytes per element of A, B, C read and D) and copy is written
+ * to `path` as one JSON object per line, in plan mode too; null stops it. 0, or -1 when the file
+ * cannot be opened. What scripts/model-cuda.ts costs on a roofline. */
+int cpt_sim_trace(const char* path);
 
 #ifdef __cplusplus
 }

@@ -308,6 +308,11 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
     const std::string bad = cpt_sim::deviceRange(workspace, workspaceSize);
     if (!bad.empty()) return refuse(CUBLAS_STATUS_INVALID_VALUE, "workspace: " + bad);
   }
+  if (cpt_sim::tracing())
+    cpt_sim::trace("{\"gemm\":1,\"m\":" + std::to_string(Ddesc->rows) + ",\"n\":" + std::to_string(Ddesc->cols) + ",\"k\":" +
+                   std::to_string(k) + ",\"batch\":" + std::to_string(Ddesc->batch) + ",\"bytesA\":" + std::to_string(esize(Adesc->type)) +
+                   ",\"bytesB\":" + std::to_string(esize(Bdesc->type)) + ",\"bytesC\":" + std::to_string(be == 0.f ? 0 : esize(Cdesc->type)) +
+                   ",\"bytesD\":" + std::to_string(esize(Ddesc->type)) + "}");
   if (cpt_sim::planning()) return CUBLAS_STATUS_SUCCESS;
 
   const uint64_t m = Ddesc->rows, n = Ddesc->cols;

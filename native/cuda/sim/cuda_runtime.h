@@ -148,6 +148,10 @@ bool configure(const Launch& l);
 void checkArg(const Launch& l, int index, const void* p);
 // Runs every block's threads; body(ctx) is one thread's work.
 void run(const Launch& l, void (*body)(void*), void* ctx);
+// The launch trace (cpt_sim_trace), for the performance model: whether one is being written, and
+// one launch with its arguments as numbers (a pointer: 1 when set, 0 when null; else NaN).
+bool tracing();
+void traceLaunch(const Launch& l, const double* args, int n);
 
 template <class... P>
 struct Launcher {
@@ -160,6 +164,11 @@ struct Launcher {
     // Arguments converted to the kernel's parameter types, as the real launch does.
     std::tuple<typename std::decay<P>::type...> args(std::forward<A>(a)...);
     checkPointers(args, std::index_sequence_for<P...>{});
+    if (tracing()) {
+      double nums[sizeof...(P) + 1];
+      numbers(args, nums, std::index_sequence_for<P...>{});
+      traceLaunch(l, nums, (int)sizeof...(P));
+    }
     struct Ctx {
       void (*k)(P...);
       std::tuple<typename std::decay<P>::type...>* args;
@@ -178,6 +187,16 @@ struct Launcher {
   template <class X>
   void checkOne(int i, const X& x) const {
     if constexpr (std::is_pointer<X>::value) checkArg(l, i, (const void*)x);
+  }
+  template <class Tuple, size_t... I>
+  static void numbers(const Tuple& t, double* out, std::index_sequence<I...>) {
+    ((out[I] = number(std::get<I>(t))), ...);
+  }
+  template <class X>
+  static double number(const X& x) {
+    if constexpr (std::is_pointer<X>::value) return x ? 1.0 : 0.0;
+    else if constexpr (std::is_arithmetic<X>::value) return (double)x;
+    else return NAN;
   }
 };
 

@@ -8,4 +8,7 @@ namespace cpt_sim {
 std::string deviceRange(const void* p, size_t bytes);
 bool isDevice(const void* p);
 bool planning();
+// The launch trace: kernels (cuda_runtime.h), matmuls and copies, one JSON object per line.
+bool tracing();
+void trace(const std::string& json);
 }  // namespace cpt_sim

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -734,6 +735,29 @@ bool isDevice(const void* p) {
 }
 bool planning() { return planMode; }
 
+// ---- the launch trace (cpt_sim_trace): what the performance model (scripts/model-cuda.ts) costs.
+namespace {
+std::mutex traceMu;
+FILE* traceFile = nullptr;
+}  // namespace
+bool tracing() { return traceFile != nullptr; }
+void trace(const std::string& json) {
+  std::lock_guard<std::mutex> lk(traceMu);
+  if (traceFile) std::fprintf(traceFile, "%s\n", json.c_str());
+}
+void traceLaunch(const Launch& l, const double* args, int n) {
+  std::string s = std::string("{\"kernel\":\"") + l.name + "\",\"grid\":[" + std::to_string(l.grid.x) + "," +
+                  std::to_string(l.grid.y) + "," + std::to_string(l.grid.z) + "],\"block\":[" + std::to_string(l.block.x) +
+                  "," + std::to_string(l.block.y) + "," + std::to_string(l.block.z) + "],\"args\":[";
+  for (int i = 0; i < n; i++) {
+    char b[32];
+    if (std::isnan(args[i])) std::snprintf(b, sizeof b, "null");
+    else std::snprintf(b, sizeof b, "%.17g", args[i]);
+    s += (i ? "," : "") + std::string(b);
+  }
+  trace(s + "]}");
+}
+
 }  // namespace cpt_sim
 
 using namespace cpt_sim;
@@ -856,6 +880,9 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
     if (cudaError_t e = side("destination", dst, bytes, dDev, "cudaMemcpy", &plan)) return e;
     if (cudaError_t e = side("source", src, bytes, sDev, "cudaMemcpy", &plan)) return e;
   }
+  if (tracing())
+    trace(std::string("{\"copy\":\"") + (kind == cudaMemcpyHostToDevice ? "h2d" : kind == cudaMemcpyDeviceToHost ? "d2h" : kind == cudaMemcpyDeviceToDevice ? "d2d" : "h2h") +
+          "\",\"bytes\":" + std::to_string(bytes) + "}");
   if (!plan) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -869,6 +896,7 @@ cudaError_t cudaMemset(void* p, int value, size_t bytes) {
     std::lock_guard<std::mutex> lk(mem().mu);
     if (cudaError_t e = side("destination", p, bytes, true, "cudaMemset", &plan)) return e;
   }
+  if (tracing()) trace("{\"memset\":" + std::to_string(bytes) + "}");
   if (!plan) std::memset(p, value, bytes);
   return cudaSuccess;
 }
@@ -945,6 +973,13 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
 // ---- the simulator's own controls
 extern "C" {
 void cpt_sim_set_plan(int on) { planMode = on != 0; }
+// Starts writing the launch trace to `path` (JSON lines), or stops it (null); 0, or -1 when the file cannot be opened.
+int cpt_sim_trace(const char* path) {
+  std::lock_guard<std::mutex> lk(traceMu);
+  if (traceFile) std::fclose(traceFile), traceFile = nullptr;
+  if (path && !(traceFile = std::fopen(path, "w"))) return -1;
+  return 0;
+}
 int cpt_sim_plan(void) { return planMode ? 1 : 0; }
 void cpt_sim_memory(size_t* current, size_t* peak, size_t* limit) {
   std::lock_guard<std::mutex> lk(mem().mu);

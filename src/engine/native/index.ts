@@ -54,7 +54,7 @@ interface Addon {
   /** The CUDA device's name; throws with the reason when the library or a device is missing. */
   cudaProbe(lib: string, device: number): string;
   /** Peak device bytes of one training step + AdamW update, counted by the simulator library. */
-  cudaPlan(simLib: string, cfg: Record<string, number | boolean>, bf16: boolean, recompute: boolean, batch: number, seq: number): number;
+  cudaPlan(simLib: string, cfg: Record<string, number | boolean>, bf16: boolean, recompute: boolean, batch: number, seq: number, trace?: string): number;
 }
 
 export const ADDON_PATH = path.join(ROOT, 'native', 'build', 'Release', 'cpt_native.node');
@@ -149,13 +149,14 @@ function addonConfig(config: NeoXConfig): Record<string, number | boolean> {
  * The most GPU memory the CUDA engine holds at once over one training step and AdamW update of
  * micro_batch × seq_len tokens: its own cudaMalloc calls, counted by the simulator build in plan
  * mode (nothing executes, no memory is touched, any model size). The CUDA context and cuBLASLt's
- * internal buffers come on top (about 0.5 GiB on current drivers).
+ * internal buffers come on top (about 0.5 GiB on current drivers). With `trace`, that step's
+ * kernel launches, products and copies are written there as JSON lines (scripts/model-cuda.ts).
  */
-export function cudaPeakBytes(config: NeoXConfig, o: { precision: Precision; recompute: boolean; microBatch: number; seqLen: number }): number {
+export function cudaPeakBytes(config: NeoXConfig, o: { precision: Precision; recompute: boolean; microBatch: number; seqLen: number }, trace?: string): number {
   const a = load();
   if (!a) throw new UserError(`the native addon is unavailable: ${loadError}`);
   if (!fs.existsSync(CUDA_SIM_LIB_PATH)) throw new UserError(`${path.relative(ROOT, CUDA_SIM_LIB_PATH)} is missing (run: npm run build:native)`);
-  return a.cudaPlan(CUDA_SIM_LIB_PATH, addonConfig(config), o.precision === 'bf16', o.recompute, o.microBatch, o.seqLen);
+  return a.cudaPlan(CUDA_SIM_LIB_PATH, addonConfig(config), o.precision === 'bf16', o.recompute, o.microBatch, o.seqLen, trace);
 }
 
 // The batch operations are defined on the prototype from the table (the static block below).

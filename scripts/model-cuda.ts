@@ -1,0 +1,160 @@
+/**
+ * The CUDA engine's performance model (issue 28), to steer by without a GPU. The simulator traces
+ * one training step and AdamW update of the real engine code in plan mode (nothing executes):
+ * every kernel launch with its arguments, every cuBLASLt product, every copy. Each kernel's FLOPs
+ * and bytes moved are declared in COST below (one table); products are costed from their shapes.
+ * Each launch is placed on a roofline of the GPU (dense bf16 tensor peak for bf16 products, fp32
+ * peak otherwise, HBM bandwidth) plus a per-launch overhead; a host copy costs PCIe time and a
+ * synchronisation. Prints, per shape and GPU, where the time goes, the step time and the MFU.
+ * A MODEL: no GPU has run it (verify.sh measures the same breakdown when one is lent).
+ *
+ *   npm run model:cuda [-- --models pythia-160m,pythia-410m,pythia-1b --batch 4 --seq 2048 --json]
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { cudaPeakBytes } from '../src/engine/native/index.js';
+import { derive, paramCount, type NeoXConfig } from '../src/model/config.js';
+import { presetConfig } from '../src/model/presets.js';
+
+export interface Gpu { name: string; bf16: number; fp32: number; hbm: number; pcie: number }
+/** Dense peaks (no sparsity) and bandwidths from NVIDIA's data sheets. */
+export const GPUS: Gpu[] = [
+  { name: 'H100 SXM', bf16: 989.4e12, fp32: 66.9e12, hbm: 3.35e12, pcie: 25e9 },
+  { name: 'H200', bf16: 989.4e12, fp32: 66.9e12, hbm: 4.8e12, pcie: 25e9 },
+];
+/**
+ * The roofline is ideal (every product at the tensor peak, every kernel at full bandwidth); the
+ * derated model takes what large cuBLASLt bf16 products and streaming kernels reach in practice.
+ */
+export interface Efficiency { tensor: number; hbm: number }
+export const IDEAL: Efficiency = { tensor: 1, hbm: 1 };
+export const DERATED: Efficiency = { tensor: 0.75, hbm: 0.8 };
+/** Launch-to-launch cost of a kernel or product on a busy stream (no CUDA graph). */
+export const LAUNCH_S = 3e-6;
+/** A host copy waits for the stream: the queue drains (a synchronisation). */
+export const SYNC_S = 10e-6;
+
+/** What a launch's cost depends on beyond its arguments. */
+export interface Shape { act: number; N: number; D: number; I: number; V: number; H: number; hd: number; T: number; B: number }
+type Cost = { flops: number; bytes: number };
+type Launch = { kernel: string; grid: number[]; block: number[]; args: (number | null)[] };
+type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number };
+type Copy = { copy: 'h2d' | 'd2h' | 'd2d' | 'h2h'; bytes: number };
+type Event = Launch | Gemm | Copy | { memset: number };
+
+const f32 = 4;
+const rows = (l: Launch) => l.grid[0]! * l.grid[1]! * l.grid[2]!;
+/**
+ * Each kernel's FLOPs and bytes moved, by its name in kernels.cuh, from its launch: arguments in
+ * the kernel's order (a[i]), the grid, and the shape. Reads and writes of HBM once each (caches
+ * are not modelled); a kernel the trace has and this table lacks stops the model.
+ */
+export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = {
+  embedKernel: (a, l) => ({ flops: 0, bytes: rows(l) * (4 + 2 * a[3]! * f32) }),
+  castKernel: (a, _l, s) => ({ flops: 0, bytes: a[2]! * (f32 + s.act) }),
+  layerNormKernel: (a, l, s) => ({ flops: 8 * rows(l) * a[6]!, bytes: rows(l) * a[6]! * (f32 + s.act) + rows(l) * 8 }),
+  layerNormBackKernel: (a, l) => ({ flops: 12 * rows(l) * a[6]!, bytes: rows(l) * a[6]! * 4 * f32 }),
+  colSumPartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: a[1]! * a[2]! * f32 }),
+  lnParamPartialsKernel: (a) => ({ flops: 4 * a[4]! * a[5]!, bytes: 2 * a[4]! * a[5]! * f32 }),
+  reducePartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: (a[1]! + 1) * a[2]! * f32 }),
+  splitHeadsKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * (f32 + s.act) }),
+  mergeHeadsGradKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * (2 * f32 + s.act) }),
+  mergeHeadsKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * 2 * s.act }),
+  splitGradKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * (f32 + s.act) }),
+  // one block of query rows against `cols` keys for B*H heads: S in (fp32), P out (act)
+  softmaxKernel: (a, l, s) => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) }),
+  softmaxBackKernel: (a, l, s) => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) }),
+  biasGeluKernel: (a, _l, s) => ({ flops: 20 * a[4]!, bytes: a[4]! * (f32 + 2 * s.act) }),
+  geluBackKernel: (a, _l, s) => ({ flops: 25 * a[3]!, bytes: a[3]! * (f32 + 2 * s.act) }),
+  residualKernel: (a) => ({ flops: 4 * a[6]!, bytes: a[6]! * f32 * (3 + (a[2] ? 1 : 0)) }),
+  // rows of V logits (fp32) read twice (max, sum), the gradient written in act when mode 1
+  crossEntropyKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (2 * f32 + (a[5] === 1 ? s.act : 0)) }),
+  embedBackKernel: (a, l, s) => ({ flops: s.N * a[5]!, bytes: (s.N + 2 * rows(l)) * a[5]! * f32 }),
+  sumSquaresKernel: (a) => ({ flops: 2 * a[1]!, bytes: a[1]! * f32 }),
+  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * 8 * f32 }),
+  meanHiddenKernel: (a, l, s) => ({ flops: 4 * s.N * a[8]!, bytes: s.N * a[8]! * f32 }),
+};
+
+export interface Line { what: string; launches: number; flops: number; bytes: number; seconds: number }
+
+/** The trace costed on `gpu`: one line per kernel (products split into batched attention and the rest), and the host copies. */
+export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency = IDEAL): Line[] {
+  const hbm = gpu.hbm * eff.hbm;
+  const by = new Map<string, Line>();
+  const add = (what: string, flops: number, bytes: number, seconds: number) => {
+    const l = by.get(what) ?? { what, launches: 0, flops: 0, bytes: 0, seconds: 0 };
+    l.launches++, (l.flops += flops), (l.bytes += bytes), (l.seconds += seconds);
+    by.set(what, l);
+  };
+  for (const e of events) {
+    if ('gemm' in e) {
+      const flops = 2 * e.m * e.n * e.k * e.batch;
+      const bytes = e.batch * (e.m * e.k * e.bytesA + e.k * e.n * e.bytesB + e.m * e.n * (e.bytesC + e.bytesD));
+      const peak = (e.bytesA === 2 && e.bytesB === 2 ? gpu.bf16 : gpu.fp32) * eff.tensor;
+      add(e.batch > 1 ? 'cuBLASLt: attention products (batched over heads)' : 'cuBLASLt: linear layers and LM head', flops, bytes, Math.max(flops / peak, bytes / hbm) + LAUNCH_S);
+    } else if ('copy' in e) {
+      if (e.copy === 'd2d') add('copies on the device', 0, 2 * e.bytes, (2 * e.bytes) / hbm + LAUNCH_S);
+      else add(`host copies (${e.copy}, each a synchronisation)`, 0, e.bytes, e.bytes / gpu.pcie + SYNC_S);
+    } else if ('memset' in e) {
+      add('memsets', 0, e.memset, e.memset / hbm + LAUNCH_S);
+    } else {
+      const name = e.kernel.replace(/<.*$/, '');
+      const c = COST[name];
+      if (!c) throw new Error(`model-cuda: no cost declared for kernel ${name} (add it to COST)`);
+      const { flops, bytes } = c(e.args.map((x) => x ?? NaN), e, s);
+      add(name, flops, bytes, Math.max(flops / gpu.fp32, bytes / hbm) + LAUNCH_S);
+    }
+  }
+  return [...by.values()].sort((a, b) => b.seconds - a.seconds);
+}
+
+/** Model FLOPs per token as `cpt inspect` counts them: 6 per non-embedding parameter, plus attention scores. */
+export function modelFlopsPerToken(c: NeoXConfig, seq: number): number {
+  return 6 * (paramCount(c) - c.vocab_size * c.hidden_size) + 12 * c.num_hidden_layers * c.hidden_size * seq;
+}
+
+/** Trace one training step + AdamW of `c` at [batch, seq] (bf16) on the simulator, in plan mode. */
+export function traceStep(c: NeoXConfig, batch: number, seq: number): Event[] {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));
+  try {
+    const file = path.join(dir, 'trace.jsonl');
+    cudaPeakBytes(c, { precision: 'bf16', recompute: false, microBatch: batch, seqLen: seq }, file);
+    return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function shapeOf(c: NeoXConfig, batch: number, seq: number): Shape {
+  const d = derive(c);
+  return { act: 2, N: batch * seq, D: c.hidden_size, I: c.intermediate_size, V: c.vocab_size, H: c.num_attention_heads, hd: d.headDim, T: seq, B: batch };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { models: { type: 'string', default: 'pythia-160m,pythia-410m,pythia-1b' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false } } });
+  const B = Number(values.batch), T = Number(values.seq);
+  const out: Record<string, unknown>[] = [];
+  console.log(`MODELLED, not measured: the CUDA engine as built today (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator;`);
+  console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
+  for (const m of values.models.split(',')) {
+    const c = presetConfig(m);
+    const events = traceStep(c, B, T);
+    const model = modelFlopsPerToken(c, T) * B * T;
+    for (const gpu of GPUS) {
+      const lines = costTrace(events, shapeOf(c, B, T), gpu);
+      const step = lines.reduce((a, l) => a + l.seconds, 0);
+      const mfu = model / step / gpu.bf16;
+      const derated = costTrace(events, shapeOf(c, B, T), gpu, DERATED).reduce((a, l) => a + l.seconds, 0);
+      console.log(`\n${m} on ${gpu.name} (${gpu.hbm / 1e12} TB/s), ${(model / 1e12).toFixed(1)} TFLOP of model work, ${events.length} launches/products/copies:`);
+      console.log(`  ideal roofline: step ${(step * 1e3).toFixed(1)} ms, MFU ${(mfu * 100).toFixed(1)}%, ${Math.round((B * T) / step).toLocaleString('en-US')} tokens/s; derated (products at ${DERATED.tensor * 100}% of peak, kernels at ${DERATED.hbm * 100}% of HBM): ${(derated * 1e3).toFixed(1)} ms, MFU ${((model / derated / gpu.bf16) * 100).toFixed(1)}%`);
+      console.log('  ideal, by kernel:  share       ms  launches  GB moved   TFLOP   what');
+      for (const l of lines.filter((x) => x.seconds / step >= 0.005)) {
+        console.log(`  ${((100 * l.seconds) / step).toFixed(1).padStart(5)}%  ${(l.seconds * 1e3).toFixed(2).padStart(7)}  ${String(l.launches).padStart(8)}  ${(l.bytes / 1e9).toFixed(2).padStart(8)}  ${(l.flops / 1e12).toFixed(2).padStart(6)}   ${l.what}`);
+      }
+      out.push({ model: m, gpu: gpu.name, batch: B, seq: T, step_ms: step * 1e3, mfu, derated_step_ms: derated * 1e3, derated_mfu: model / derated / gpu.bf16, tokens_per_s: (B * T) / step, lines });
+    }
+  }
+  if (values.json) console.log(JSON.stringify(out));
+}

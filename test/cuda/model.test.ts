@@ -1,0 +1,33 @@
+// The CUDA performance model (scripts/model-cuda.ts): the simulator's trace of one training step
+// is complete (every kernel it launches has a declared cost), and what it records is the engine's
+// real work: the linear layers' products come to 6 FLOPs per weight per token, the trace's count
+// of launches is the engine's, and the model's figures follow from the roofline.
+import { describe, expect, it } from 'vitest';
+import { costTrace, GPUS, IDEAL, DERATED, LAUNCH_S, modelFlopsPerToken, shapeOf, traceStep } from '../../scripts/model-cuda.js';
+import { presetConfig } from '../../src/model/presets.js';
+import { simMissing } from './sim.js';
+
+describe('CUDA performance model', () => {
+  it('traces a training step whose products are the model\'s matmuls, every kernel costed', () => {
+    expect(simMissing()).toBeUndefined();
+    const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 };
+    const B = 2, T = 256;
+    const events = traceStep(c, B, T);
+    const lines = costTrace(events, shapeOf(c, B, T), GPUS[0]!); // throws on a kernel without a cost
+    const linear = lines.find((l) => l.what.startsWith('cuBLASLt: linear'))!;
+    // 6 FLOPs per token for each weight of the linear layers and the LM head (biases and norms are not products)
+    const D = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
+    const weights = L * (3 * D * D + D * D + 2 * D * I) + c.vocab_size * D;
+    expect(linear.flops / (6 * weights * B * T)).toBeCloseTo(1, 6);
+    // everything the model counts as work is in the trace: linear products plus attention products
+    const attention = lines.find((l) => l.what.startsWith('cuBLASLt: attention'))!;
+    expect((linear.flops + attention.flops) / (modelFlopsPerToken(c, T) * B * T)).toBeGreaterThan(0.95);
+    expect(lines.map((l) => l.what)).toEqual(expect.arrayContaining(['adamwKernel', 'softmaxKernel', 'softmaxBackKernel', 'layerNormKernel', 'crossEntropyKernel']));
+    // the roofline: never under a launch's overhead, and derating only slows it
+    const step = lines.reduce((a, l) => a + l.seconds, 0);
+    expect(step).toBeGreaterThan(events.length * LAUNCH_S);
+    const derated = costTrace(events, shapeOf(c, B, T), GPUS[0]!, DERATED).reduce((a, l) => a + l.seconds, 0);
+    expect(derated).toBeGreaterThan(step);
+    expect(costTrace(events, shapeOf(c, B, T), GPUS[1]!, IDEAL).reduce((a, l) => a + l.seconds, 0)).toBeLessThan(step); // H200's faster HBM
+  }, 120_000);
+});
