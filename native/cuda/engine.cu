@@ -105,6 +105,15 @@ class Engine final : public EngineBase {
     if constexpr (kBf16) wT_ = fixed_.get<Act>(total);
     else wT_ = w_;
     normPart_ = fixed_.get<double>(kNormBlocks);
+    // AdamW's runs of tensors with and without weight decay (one launch updates them all).
+    std::vector<size_t> starts;
+    std::vector<int> decays;
+    for (const ParamInfo& p : params)
+      if (decays.empty() || decays.back() != (int)p.decay) starts.push_back(p.offset), decays.push_back(p.decay);
+    segs_ = (int)starts.size();
+    segStart_ = fixed_.get<size_t>(segs_), segDecay_ = fixed_.get<int>(segs_);
+    CUDA_CHECK(cudaMemcpy(segStart_, starts.data(), segs_ * sizeof(size_t), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(segDecay_, decays.data(), segs_ * sizeof(int), cudaMemcpyHostToDevice));
     const size_t lnf = params[1 + 12 * d_.L].offset;
     lnfw_ = w_ + lnf, lnfb_ = lnfw_ + d_.D, glnfw_ = g_ + lnf, glnfb_ = glnfw_ + d_.D;
     const size_t out = c.tied ? 0 : params.back().offset;
@@ -181,12 +190,9 @@ class Engine final : public EngineBase {
       return norm;
     }
     const AdamStep a = adamStep(o, norm, ++step);
-    for (const ParamInfo& p : params) {
-      CPT_LAUNCH(adamwKernel, blocksFor(p.size), kThreads)(w_ + p.offset, g_ + p.offset, m_ + p.offset, v_ + p.offset,
-                                                           p.size, a.coef, a.b1, a.b2, a.eps, a.stepSize, a.bc2s,
-                                                           p.decay ? a.decay : 1.f);
-      LAUNCH_CHECK();
-    }
+    CPT_LAUNCH(adamwKernel, blocksFor(total), kThreads)(w_, g_, m_, v_, total, segStart_, segDecay_, segs_, a.coef, a.b1, a.b2,
+                                                        a.eps, a.stepSize, a.bc2s, a.decay);
+    LAUNCH_CHECK();
     stale_ = true;
     return norm;
   }
@@ -494,6 +500,8 @@ class Engine final : public EngineBase {
   float *w_, *g_, *m_, *v_;
   Act* wT_;
   double* normPart_;
+  size_t* segStart_;
+  int *segDecay_, segs_ = 0;
   float *lnfw_, *lnfb_, *glnfw_, *glnfb_, *gEmbOut_;
   Act* embOutT_;
   int curB_ = 0, curT_ = 0, rb_ = 0, hr_ = 0;

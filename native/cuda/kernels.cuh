@@ -343,12 +343,19 @@ __global__ void sumSquaresKernel(const float* g, size_t n, double* part) {
 }
 
 // torch.optim.AdamW, as the CPU engine computes it: clip coefficient, decoupled decay first,
-// bias-corrected moments; zeroes the gradient.
-__global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, float coef, float b1, float b2, float eps,
-                            float stepSize, float bc2s, float decay) {
+// bias-corrected moments; zeroes the gradient. Every tensor in one launch: the flat parameters
+// [0, n) are `segs` runs, run s from start[s] with weight decay when decayed[s] (2-D weights).
+__global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, const size_t* start, const int* decayed,
+                            int segs, float coef, float b1, float b2, float eps, float stepSize, float bc2s, float decay) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    int lo = 0, hi = segs - 1;  // the run holding i: the last start <= i
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) / 2;
+      if (start[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
     const float gi = g[i] * coef;
-    const float p = w[i] * decay;
+    const float p = decayed[lo] ? w[i] * decay : w[i];
     const float mi = m[i] = b1 * m[i] + (1 - b1) * gi;
     const float vi = v[i] = b2 * v[i] + (1 - b2) * gi * gi;
     w[i] = p - stepSize * mi / (sqrtf(vi) / bc2s + eps);
