@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cudaPeakBytes } from '../src/engine/native/index.js';
-import { derive, paramCount, type NeoXConfig } from '../src/model/config.js';
+import { derive, trainFlopsPerToken, type NeoXConfig } from '../src/model/config.js';
 import { presetConfig } from '../src/model/presets.js';
 
 export interface Gpu { name: string; bf16: number; fp32: number; hbm: number; pcie: number }
@@ -110,11 +110,6 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
   return [...by.values()].sort((a, b) => b.seconds - a.seconds);
 }
 
-/** Model FLOPs per token as `cpt inspect` counts them: 6 per non-embedding parameter, plus attention scores. */
-export function modelFlopsPerToken(c: NeoXConfig, seq: number): number {
-  return 6 * (paramCount(c) - c.vocab_size * c.hidden_size) + 12 * c.num_hidden_layers * c.hidden_size * seq;
-}
-
 /** Trace one training step + AdamW of `c` at [batch, seq] (bf16) on the simulator, in plan mode. */
 export function traceStep(c: NeoXConfig, batch: number, seq: number): Event[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));
@@ -141,7 +136,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const m of values.models.split(',')) {
     const c = presetConfig(m);
     const events = traceStep(c, B, T);
-    const model = modelFlopsPerToken(c, T) * B * T;
+    const model = trainFlopsPerToken(c, T) * B * T; // as cpt inspect counts it
     for (const gpu of GPUS) {
       const lines = costTrace(events, shapeOf(c, B, T), gpu);
       const step = lines.reduce((a, l) => a + l.seconds, 0);

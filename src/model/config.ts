@@ -77,3 +77,11 @@ export function paramSpecs(c: NeoXConfig): ParamSpec[] {
 export function paramCount(c: NeoXConfig): number {
   return paramSpecs(c).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
 }
+
+/**
+ * Training FLOPs per token of a `seq`-token sequence: 6 per parameter (forward 2, backward 4),
+ * minus the input embedding (a lookup), plus the attention scores (12 · layers · hidden · seq).
+ */
+export function trainFlopsPerToken(c: NeoXConfig, seq: number): number {
+  return 6 * (paramCount(c) - c.vocab_size * c.hidden_size) + 12 * c.num_hidden_layers * c.hidden_size * seq;
+}

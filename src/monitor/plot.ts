@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
-import { parse } from 'yaml';
-import { listCheckpoints } from '../train/checkpoint-store.js';
+import { existsSync } from 'node:fs';
+import { newestResolvedRecipe } from '../train/checkpoint-store.js';
 import { renderChart, type VegaLiteSpec } from '../util/chart.js';
 import { UserError } from '../util/errors.js';
 import { readMetrics, type MetricRecord } from './metrics.js';
@@ -142,9 +141,6 @@ export async function plotRuns(runDirs: string[], opts: PlotOptions): Promise<{ 
 
 /** The model a cpt run continued (model.init of its newest checkpoint's resolved recipe), absolute. */
 function initOf(runDir: string): string | undefined {
-  const ck = listCheckpoints(runDir).at(-1);
-  const file = ck && path.join(ck.dir, 'recipe.resolved.yaml');
-  if (!file || !existsSync(file)) return undefined;
-  const init = (parse(readFileSync(file, 'utf8')) as { model?: { init?: unknown } } | null)?.model?.init;
+  const init = (newestResolvedRecipe(runDir)?.model as { init?: unknown } | undefined)?.init;
   return typeof init === 'string' ? path.resolve(init) : undefined;
 }

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { paramCount, type NeoXConfig } from '../model/config.js';
+import { paramCount, trainFlopsPerToken, type NeoXConfig } from '../model/config.js';
 import { listFiles } from '../data/formats/files.js';
 import { taskTexts } from '../data/tasks/index.js';
 import { ROOT } from '../util/paths.js';
@@ -119,8 +119,7 @@ export async function estimate(r: Recipe, model: ModelInfo, kitDir: string): Pro
   const embedding = c.vocab_size * c.hidden_size;
   out.params = { total, embedding, from: model.configFrom === 'path name' ? `pythia-${model.sizeKey} named by the path (no config.json yet)` : model.configFrom! };
   out.memory = memory(c, total, r.train.micro_batch, r.train.seq_len);
-  // Matmul FLOPs: 6 per parameter per token, minus the input embedding (a lookup), plus attention scores.
-  const flopsPerToken = 6 * (total - embedding) + 12 * c.num_hidden_layers * c.hidden_size * r.train.seq_len;
+  const flopsPerToken = trainFlopsPerToken(c, r.train.seq_len);
   const g = engineGflops(r.engine.kind);
   out.time = {
     flopsPerToken,

@@ -2,12 +2,11 @@
  * What a report shows of each directory it is given: a cpt run (its losses, settings, selection
  * and evaluations) or a study (`npm run reproduce`'s results.md and plots).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { readResults, type ResultsFile } from '../eval/results.js';
 import { exportKind } from '../export/out-dir.js';
-import { listCheckpoints } from '../train/checkpoint-store.js';
+import { newestResolvedRecipe } from '../train/checkpoint-store.js';
 import { UserError } from '../util/errors.js';
 
 export interface RunReport {
@@ -32,17 +31,16 @@ export async function collect(dir: string): Promise<RunReport | StudyReport> {
   const abs = path.resolve(dir);
   if (!existsSync(abs)) throw new UserError(`${dir}: no such directory`);
   const study = path.join(abs, 'results.md');
-  if (!existsSync(path.join(abs, 'metrics.jsonl')) && !exportKind(abs) && existsSync(study)) return { kind: 'study', dir: abs, results: study };
-  if (!existsSync(path.join(abs, 'metrics.jsonl')) && !exportKind(abs))
+  const isRun = existsSync(path.join(abs, 'metrics.jsonl')) || !!exportKind(abs);
+  if (!isRun && existsSync(study)) return { kind: 'study', dir: abs, results: study };
+  if (!isRun)
     throw new UserError(`${dir}: neither a run directory (metrics.jsonl), an export's run nor a study (results.md)`);
-  const ck = listCheckpoints(abs).at(-1);
-  const resolved = ck && path.join(ck.dir, 'recipe.resolved.yaml');
-  const recipe = resolved && existsSync(resolved) ? (parse(readFileSync(resolved, 'utf8')) as Record<string, unknown>) : null;
+  const recipe = newestResolvedRecipe(abs);
   const sel = path.join(abs, 'selection', 'report.md');
   const evals: RunReport['evals'] = [];
   for (const d of [abs, path.join(abs, 'final')]) {
     if (!existsSync(d)) continue;
-    for (const f of readdirSync(d).filter((n) => /^eval-.*\.json$|^eval-results\.json$/.test(n)).sort()) {
+    for (const f of readdirSync(d).filter((n) => /^eval-.*\.json$/.test(n)).sort()) {
       const file = path.join(d, f);
       evals.push({ file, results: await readResults(file) });
     }

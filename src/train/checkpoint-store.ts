@@ -2,6 +2,7 @@ import {
   closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { parse } from 'yaml';
 import { removeDeadWriters } from '../util/lock.js';
 import { sha256File } from '../util/hash.js';
 
@@ -70,6 +71,16 @@ export function writeCheckpoint(runDir: string, step: number, files: Record<stri
   fsyncPath(runDir);
   pruneCheckpoints(runDir, keep);
   return final;
+}
+
+/** The recipe a checkpoint was written under, every default filled in (recipe/yaml.ts). */
+export const RESOLVED_RECIPE = 'recipe.resolved.yaml';
+
+/** The resolved recipe of the run's newest checkpoint, parsed; null before the first checkpoint. */
+export function newestResolvedRecipe(runDir: string): Record<string, unknown> | null {
+  const ck = listCheckpoints(runDir).at(-1);
+  const file = ck && path.join(ck.dir, RESOLVED_RECIPE);
+  return file && existsSync(file) ? ((parse(readFileSync(file, 'utf8')) as Record<string, unknown> | null) ?? null) : null;
 }
 
 /** Checkpoints in the run directory, oldest first (by step, not by name). */

@@ -6,7 +6,7 @@ import { hfConfigObject, readHFConfig } from '../model/hf-config.js';
 import { readWeights } from '../model/load.js';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../model/safetensors.js';
 import { UserError } from '../util/errors.js';
-import { writeCheckpoint, type CheckpointFile } from './checkpoint-store.js';
+import { RESOLVED_RECIPE, writeCheckpoint, type CheckpointFile } from './checkpoint-store.js';
 import type { Progress } from './loop.js';
 
 /** `state.json` of a checkpoint: where the run stands and what it must match to resume. */
@@ -45,7 +45,7 @@ export function saveTrainCheckpoint(runDir: string, engine: Engine, c: Checkpoin
     'model.safetensors': (f) => writeSafetensors(f, tensorsOf(specs, weights, '')),
     'optimizer.safetensors': (f) => writeSafetensors(f, new Map([...tensorsOf(specs, opt.m, 'm.'), ...tensorsOf(specs, opt.v, 'v.')]), { step: String(opt.step) }),
     'state.json': JSON.stringify(c.state, null, 2) + '\n',
-    'recipe.resolved.yaml': c.recipeYaml,
+    [RESOLVED_RECIPE]: c.recipeYaml,
     'metrics.jsonl': c.metricsText,
   };
   if (c.tokenizer) files['tokenizer.json'] = readFileSync(c.tokenizer);

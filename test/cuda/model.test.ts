@@ -3,7 +3,8 @@
 // real work: the linear layers' products come to 6 FLOPs per weight per token, the trace's count
 // of launches is the engine's, and the model's figures follow from the roofline.
 import { describe, expect, it } from 'vitest';
-import { costTrace, GPUS, IDEAL, DERATED, LAUNCH_S, modelFlopsPerToken, shapeOf, traceStep } from '../../scripts/model-cuda.js';
+import { costTrace, GPUS, IDEAL, DERATED, LAUNCH_S, shapeOf, traceStep } from '../../scripts/model-cuda.js';
+import { trainFlopsPerToken } from '../../src/model/config.js';
 import { presetConfig } from '../../src/model/presets.js';
 import { simMissing } from './sim.js';
 
@@ -21,7 +22,7 @@ describe('CUDA performance model', () => {
     expect(linear.flops / (6 * weights * B * T)).toBeCloseTo(1, 6);
     // everything the model counts as work is in the trace: linear products plus attention products
     const attention = lines.find((l) => l.what.startsWith('cuBLASLt: attention'))!;
-    expect((linear.flops + attention.flops) / (modelFlopsPerToken(c, T) * B * T)).toBeGreaterThan(0.95);
+    expect((linear.flops + attention.flops) / (trainFlopsPerToken(c, T) * B * T)).toBeGreaterThan(0.95);
     expect(lines.map((l) => l.what)).toEqual(expect.arrayContaining(['adamwKernel', 'softmaxKernel', 'softmaxBackKernel', 'layerNormKernel', 'crossEntropyKernel']));
     // the roofline: never under a launch's overhead, and derating only slows it
     const step = lines.reduce((a, l) => a + l.seconds, 0);
