@@ -22,6 +22,8 @@ import { goldenDir } from '../test/helpers/golden.js';
 import { ROOT, dataDir } from '../src/util/paths.js';
 import { stringify } from 'yaml';
 import { BUNDLE_DIR, NODE_XZ, bundleCli } from './bundle-cli.js';
+import { DERATED, GPUS, costTrace, shapeOf, traceStep } from './model-cuda.js';
+import { presetConfig } from '../src/model/presets.js';
 
 const { values } = parseArgs({ options: { tokens: { type: 'string', default: '110000' } } });
 const want = Number(values.tokens);
@@ -83,5 +85,16 @@ writeFileSync(path.join(out, 'train-160m.yaml'), stringify({
   checkpoint: { every: 40, keep: 1 },
   engine: { kind: 'cuda', precision: 'bf16' },
 }));
-console.log(`wrote ${path.relative(ROOT, BUNDLE_DIR)}, ${path.relative(ROOT, NODE_XZ)}, ${path.relative(ROOT, kit)} and train-160m.yaml`);
+// The performance model's per-kernel figures for the shapes verify.sh benchmarks (bf16, [4, 2048],
+// H200), printed there beside the measured ones.
+const h200 = GPUS.find((g) => g.name === 'H200')!;
+for (const m of ['160m', '410m', '1b']) {
+  for (const attention of ['unfused', 'fused'] as const) {
+    const c = presetConfig(`pythia-${m}`), events = traceStep(c, 4, 2048, attention), s = shapeOf(c, 4, 2048);
+    const derated = new Map(costTrace(events, s, h200, DERATED).map((l) => [l.what, l.seconds]));
+    const rows = costTrace(events, s, h200).map((l) => [l.what, l.launches, (l.seconds * 1e3).toFixed(4), (derated.get(l.what)! * 1e3).toFixed(4)].join('\t'));
+    writeFileSync(path.join(out, `model-${m}${attention === 'fused' ? '_fused' : ''}.tsv`), rows.join('\n') + '\n');
+  }
+}
+console.log(`wrote ${path.relative(ROOT, BUNDLE_DIR)}, ${path.relative(ROOT, NODE_XZ)}, ${path.relative(ROOT, kit)}, train-160m.yaml and model-{160m,410m,1b}[_fused].tsv`);
 console.log('carry native/build-cuda, dist/cpt and native/build/Release/cpt_native.node; run: bash native/cuda/verify.sh');

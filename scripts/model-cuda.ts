@@ -38,7 +38,8 @@ export const SYNC_S = 10e-6;
 
 /** What a launch's cost depends on beyond its arguments. */
 export interface Shape { act: number; N: number; D: number; I: number; V: number; H: number; hd: number; T: number; B: number }
-type Cost = { flops: number; bytes: number };
+/** tensor: the FLOPs run on tensor cores (bf16 peak), else on the fp32 units. */
+type Cost = { flops: number; bytes: number; tensor?: boolean };
 type Launch = { kernel: string; grid: number[]; block: number[]; args: (number | null)[] };
 type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number };
 type Copy = { copy: 'h2d' | 'd2h' | 'd2d' | 'h2h'; bytes: number };
@@ -73,9 +74,22 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   crossEntropyKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (2 * f32 + (a[5] === 1 ? s.act : 0)) }),
   embedBackKernel: (a, l, s) => ({ flops: s.N * a[5]!, bytes: (s.N + 2 * rows(l)) * a[5]! * f32 }),
   sumSquaresKernel: (a) => ({ flops: 2 * a[1]!, bytes: a[1]! * f32 }),
-  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * 8 * f32 }),
+  // w, g, m, v read; w, g, m, v written; the bf16 copy of w written when a[15] (the update's own cast)
+  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * (8 * f32 + (a[15] ? 2 : 0)) }),
   meanHiddenKernel: (a, l, s) => ({ flops: 4 * s.N * a[8]!, bytes: s.N * a[8]! * f32 }),
+  // Fused attention (attention.cuh), grid (query or key blocks of 64, B*H): `pairs` 64x64 tiles
+  // under the causal diagonal per head, each a 64x64xhd product per pass; Q, K, V (and O, dO)
+  // read from HBM once (the repeats hit L2), outputs written once.
+  flashForwardKernel: (_a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
+  flashBackwardKVKernel: (_a, l, s) => ({ flops: 4 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + 2 * f32) + 2 * f32), tensor: true }),
+  flashBackwardQKernel: (_a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + f32) + 2 * f32), tensor: true }),
+  attnRowDotKernel: (a) => ({ flops: 2 * a[3]! * a[4]!, bytes: a[3]! * (2 * a[4]! * 2 + f32) }),
 };
+/** One pass of a fused attention kernel: 2 * 64 * 64 * hd FLOPs per tile pair under the causal diagonal, every head. */
+function flashTileFlops(l: Launch, s: Shape): number {
+  const blocks = l.grid[0]!;
+  return ((blocks * (blocks + 1)) / 2) * l.grid[1]! * 2 * 64 * 64 * s.hd;
+}
 
 export interface Line { what: string; launches: number; flops: number; bytes: number; seconds: number }
 
@@ -103,21 +117,29 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
       const name = e.kernel.replace(/<.*$/, '');
       const c = COST[name];
       if (!c) throw new Error(`model-cuda: no cost declared for kernel ${name} (add it to COST)`);
-      const { flops, bytes } = c(e.args.map((x) => x ?? NaN), e, s);
-      add(name, flops, bytes, Math.max(flops / gpu.fp32, bytes / hbm) + LAUNCH_S);
+      const { flops, bytes, tensor } = c(e.args.map((x) => x ?? NaN), e, s);
+      add(name, flops, bytes, Math.max(flops / (tensor ? gpu.bf16 * eff.tensor : gpu.fp32), bytes / hbm) + LAUNCH_S);
     }
   }
   return [...by.values()].sort((a, b) => b.seconds - a.seconds);
 }
 
-/** Trace one training step + AdamW of `c` at [batch, seq] (bf16) on the simulator, in plan mode. */
-export function traceStep(c: NeoXConfig, batch: number, seq: number): Event[] {
+/**
+ * Trace one training step + AdamW of `c` at [batch, seq] (bf16) on the simulator, in plan mode;
+ * attention fused (CPT_CUDA_ATTENTION=fused, attention.cuh) or as cuBLASLt products and softmax
+ * kernels (the default until fused attention has run on a GPU).
+ */
+export function traceStep(c: NeoXConfig, batch: number, seq: number, attention: 'fused' | 'unfused'): Event[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));
+  const before = process.env.CPT_CUDA_ATTENTION;
+  process.env.CPT_CUDA_ATTENTION = attention;
   try {
     const file = path.join(dir, 'trace.jsonl');
     cudaPeakBytes(c, { precision: 'bf16', recompute: false, microBatch: batch, seqLen: seq }, file);
     return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
   } finally {
+    if (before === undefined) delete process.env.CPT_CUDA_ATTENTION;
+    else process.env.CPT_CUDA_ATTENTION = before;
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -131,24 +153,27 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { models: { type: 'string', default: 'pythia-160m,pythia-410m,pythia-1b' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false } } });
   const B = Number(values.batch), T = Number(values.seq);
   const out: Record<string, unknown>[] = [];
-  console.log(`MODELLED, not measured: the CUDA engine as built today (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator;`);
+  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (attention unfused: today's default) and after (CPT_CUDA_ATTENTION=fused);`);
   console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
   for (const m of values.models.split(',')) {
     const c = presetConfig(m);
-    const events = traceStep(c, B, T);
+    const before = traceStep(c, B, T, 'unfused'), events = traceStep(c, B, T, 'fused');
     const model = trainFlopsPerToken(c, T) * B * T; // as cpt inspect counts it
+    const total = (ev: Event[], gpu: Gpu, eff: Efficiency) => costTrace(ev, shapeOf(c, B, T), gpu, eff).reduce((a, l) => a + l.seconds, 0);
     for (const gpu of GPUS) {
       const lines = costTrace(events, shapeOf(c, B, T), gpu);
       const step = lines.reduce((a, l) => a + l.seconds, 0);
       const mfu = model / step / gpu.bf16;
-      const derated = costTrace(events, shapeOf(c, B, T), gpu, DERATED).reduce((a, l) => a + l.seconds, 0);
+      const derated = total(events, gpu, DERATED);
+      const [b0, b1] = [total(before, gpu, IDEAL), total(before, gpu, DERATED)];
       console.log(`\n${m} on ${gpu.name} (${gpu.hbm / 1e12} TB/s), ${(model / 1e12).toFixed(1)} TFLOP of model work, ${events.length} launches/products/copies:`);
-      console.log(`  ideal roofline: step ${(step * 1e3).toFixed(1)} ms, MFU ${(mfu * 100).toFixed(1)}%, ${Math.round((B * T) / step).toLocaleString('en-US')} tokens/s; derated (products at ${DERATED.tensor * 100}% of peak, kernels at ${DERATED.hbm * 100}% of HBM): ${(derated * 1e3).toFixed(1)} ms, MFU ${((model / derated / gpu.bf16) * 100).toFixed(1)}%`);
-      console.log('  ideal, by kernel:  share       ms  launches  GB moved   TFLOP   what');
+      console.log(`  before (unfused attention): ideal ${(b0 * 1e3).toFixed(1)} ms, MFU ${((model / b0 / gpu.bf16) * 100).toFixed(1)}%; derated ${(b1 * 1e3).toFixed(1)} ms, MFU ${((model / b1 / gpu.bf16) * 100).toFixed(1)}%`);
+      console.log(`  after: ideal roofline: step ${(step * 1e3).toFixed(1)} ms, MFU ${(mfu * 100).toFixed(1)}%, ${Math.round((B * T) / step).toLocaleString('en-US')} tokens/s; derated (products at ${DERATED.tensor * 100}% of peak, kernels at ${DERATED.hbm * 100}% of HBM): ${(derated * 1e3).toFixed(1)} ms, MFU ${((model / derated / gpu.bf16) * 100).toFixed(1)}%`);
+      console.log('  after, ideal, by kernel:  share       ms  launches  GB moved   TFLOP   what');
       for (const l of lines.filter((x) => x.seconds / step >= 0.005)) {
         console.log(`  ${((100 * l.seconds) / step).toFixed(1).padStart(5)}%  ${(l.seconds * 1e3).toFixed(2).padStart(7)}  ${String(l.launches).padStart(8)}  ${(l.bytes / 1e9).toFixed(2).padStart(8)}  ${(l.flops / 1e12).toFixed(2).padStart(6)}   ${l.what}`);
       }
-      out.push({ model: m, gpu: gpu.name, batch: B, seq: T, step_ms: step * 1e3, mfu, derated_step_ms: derated * 1e3, derated_mfu: model / derated / gpu.bf16, tokens_per_s: (B * T) / step, lines });
+      out.push({ model: m, gpu: gpu.name, batch: B, seq: T, step_ms: step * 1e3, mfu, derated_step_ms: derated * 1e3, derated_mfu: model / derated / gpu.bf16, before_step_ms: b0 * 1e3, before_derated_step_ms: b1 * 1e3, tokens_per_s: (B * T) / step, lines });
     }
   }
   if (values.json) console.log(JSON.stringify(out));

@@ -4,6 +4,8 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include "profile.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -24,12 +26,25 @@
   } while (0)
 
 // Every kernel launch: <<<>>> under nvcc; with a host compiler the SIMT simulator runs it
-// (native/cuda/sim), so the engine's code is the same on a GPU and in CI.
+// (native/cuda/sim), so the engine's code is the same on a GPU and in CI. The `for` runs the
+// launch once inside a profile bracket (profile.h).
 //   CPT_LAUNCH(kernel, grid, block[, sharedBytes])(args...)
 #ifdef __CUDACC__
-#define CPT_LAUNCH(kernel, grid, block, ...) kernel<<<grid, block, ##__VA_ARGS__>>>
+#define CPT_LAUNCH_RAW(kernel, grid, block, ...) kernel<<<grid, block, ##__VA_ARGS__>>>
 #else
-#define CPT_LAUNCH(kernel, grid, block, ...) ::cpt_sim::launch(#kernel, kernel, grid, block, ##__VA_ARGS__)
+#define CPT_LAUNCH_RAW(kernel, grid, block, ...) ::cpt_sim::launch(#kernel, kernel, grid, block, ##__VA_ARGS__)
+#endif
+#define CPT_LAUNCH(kernel, grid, block, ...)                                 \
+  for (::cpt::cuda::profile::Scope prof_(#kernel); prof_.once();) \
+  CPT_LAUNCH_RAW(kernel, grid, block, ##__VA_ARGS__)
+
+// A kernel's dynamic shared memory (the launch's third argument) as `type* name`, 128-byte aligned.
+#ifdef __CUDACC__
+#define CPT_DYNAMIC_SMEM(type, name)                          \
+  extern __shared__ __align__(128) unsigned char cptSmem_[]; \
+  type* name = reinterpret_cast<type*>(cptSmem_)
+#else
+#define CPT_DYNAMIC_SMEM(type, name) type* name = static_cast<type*>(::cpt_sim::dynamicSmem())
 #endif
 
 // Kernel launches are checked right after they are queued (bad configuration) ...

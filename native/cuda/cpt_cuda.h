@@ -66,6 +66,13 @@ int cpt_cuda_zero_grads(CptCudaEngine* e);
 int cpt_cuda_adamw(CptCudaEngine* e, double lr, double beta1, double beta2, double eps, double weightDecay,
                    double clip, double* gradNorm);
 
+/* Where GPU time goes (native/cuda/profile.h): between start and stop, every kernel launch and
+ * cuBLASLt product of any engine is timed with CUDA events. stop waits for the GPU and writes
+ * one line per kernel name, "what\tlaunches\tmilliseconds"; returns the bytes needed, -1 on
+ * error. */
+void cpt_cuda_profile_start(void);
+int cpt_cuda_profile_stop(char* out, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,8 @@
 // fp32; with bf16 the products take bf16 operands (a bf16 copy of the weights, refreshed after
 // every update) and bf16 activations, accumulating in fp32. Attention runs by blocks of query
 // rows: only a [B*H, rows, T] slice of scores exists at a time and backward recomputes the
-// probabilities from the saved log-sum-exp.
+// probabilities from the saved log-sum-exp. With bf16, a head dimension of 32, 64, 128 or 256 and
+// CPT_CUDA_ATTENTION=fused, attention is fused instead (attention.cuh): no scores in HBM.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "../src/model.h"
+#include "attention.cuh"
 #include "common.h"
 #include "cpt_cuda.h"
 #include "gemm.h"
@@ -38,6 +40,10 @@ size_t envSize(const char* name, size_t dflt) {
 
 int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
+bool fusedAttentionAsked() {
+  const char* v = std::getenv("CPT_CUDA_ATTENTION");
+  return v && std::string(v) == "fused";
+}
 // Leading dimension of a score row of `cols` keys: a multiple of 8 elements (16-byte rows).
 int ldOf(int cols) { return (cols + 7) / 8 * 8; }
 
@@ -118,6 +124,18 @@ class Engine final : public EngineBase {
     lnfw_ = w_ + lnf, lnfb_ = lnfw_ + d_.D, glnfw_ = g_ + lnf, glnfb_ = glnfw_ + d_.D;
     const size_t out = c.tied ? 0 : params.back().offset;
     embOutT_ = wT_ + out, gEmbOut_ = g_ + out;
+    // Fused attention (attention.cuh) with CPT_CUDA_ATTENTION=fused, where there are kernels for
+    // the head dimension. Not the default until verify.sh has run it on a GPU: it has run on the
+    // simulator only.
+    if (kBf16 && fusedAttentionAsked()) {
+      switch (d_.hd) {
+        case 32: flash_ = allowSmem<32>(); break;
+        case 64: flash_ = allowSmem<64>(); break;
+        case 128: flash_ = allowSmem<128>(); break;
+        case 256: flash_ = allowSmem<256>(); break;
+        default: flash_ = false;
+      }
+    }
   }
 
   void setTensor(int which, int i, const float* data) override {
@@ -190,10 +208,12 @@ class Engine final : public EngineBase {
       return norm;
     }
     const AdamStep a = adamStep(o, norm, ++step);
-    CPT_LAUNCH(adamwKernel, blocksFor(total), kThreads)(w_, g_, m_, v_, total, segStart_, segDecay_, segs_, a.coef, a.b1, a.b2,
-                                                        a.eps, a.stepSize, a.bc2s, a.decay);
+    // bf16: the update writes the products' copy of the weights too, unless it is stale already.
+    Act* wT = kBf16 && !stale_ ? wT_ : nullptr;
+    CPT_LAUNCH(adamwKernel<Act>, blocksFor(total), kThreads)(w_, g_, m_, v_, total, segStart_, segDecay_, segs_, a.coef, a.b1,
+                                                             a.b2, a.eps, a.stepSize, a.bc2s, a.decay, wT);
     LAUNCH_CHECK();
-    stale_ = true;
+    stale_ = kBf16 && !wT;
     return norm;
   }
 
@@ -258,10 +278,14 @@ class Engine final : public EngineBase {
     dyh_ = act_.get<Act>(N * D), dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
     dqkvT_ = act_.get<Act>(N * 3 * D);
     part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
-    // Attention row block: the [B*H, rows, T] score slices stay near 64 MiB each.
-    rb_ = (int)std::min<size_t>(T, envSize("CPT_CUDA_ATTN_ROWS", std::max<size_t>(64, ((size_t)16 << 20) / (BH * T) / 64 * 64)));
-    const size_t sc = BH * rb_ * ldOf(T);
-    S_ = act_.get<float>(sc), dP_ = act_.get<float>(sc), P_ = act_.get<Act>(sc), dS_ = act_.get<Act>(sc);
+    if (flash_) {
+      rowDot_ = act_.get<float>(BH * T);
+    } else {
+      // Attention row block: the [B*H, rows, T] score slices stay near 64 MiB each.
+      rb_ = (int)std::min<size_t>(T, envSize("CPT_CUDA_ATTN_ROWS", std::max<size_t>(64, ((size_t)16 << 20) / (BH * T) / 64 * 64)));
+      const size_t sc = BH * rb_ * ldOf(T);
+      S_ = act_.get<float>(sc), dP_ = act_.get<float>(sc), P_ = act_.get<Act>(sc), dS_ = act_.get<Act>(sc);
+    }
     // LM head: rows per chunk so the fp32 logits stay near 128 MiB.
     hr_ = (int)std::min<size_t>(N, envSize("CPT_CUDA_HEAD_ROWS", std::max<size_t>(64, ((size_t)32 << 20) / d_.V)));
     logits_ = act_.get<float>((size_t)hr_ * d_.V), dl_ = act_.get<Act>((size_t)hr_ * d_.V);
@@ -323,9 +347,51 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
   }
 
+  // The fused kernels' shared memory, past the default 48 KiB: false when the GPU has too little.
+  template <int HD>
+  bool allowSmem() {
+    int dev = 0;
+    cudaDeviceProp p;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
+    if (flashBackwardSmem(HD) > p.sharedMemPerBlockOptin) return false;
+    CUDA_CHECK(cudaFuncSetAttribute(flashForwardKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashForwardSmem(HD)));
+    CUDA_CHECK(cudaFuncSetAttribute(flashBackwardKVKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashBackwardSmem(HD)));
+    CUDA_CHECK(cudaFuncSetAttribute(flashBackwardQKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashBackwardSmem(HD)));
+    return true;
+  }
+  template <int HD>
+  void flashForward(Acts& a, int BH, int T, float scale) {
+    if constexpr (kBf16) {
+      CPT_LAUNCH(flashForwardKernel<HD>, dim3(cdiv(T, kFlash), BH), 128, flashForwardSmem(HD))(a.q, a.k, a.v, a.yh, a.lse, T, scale);
+      LAUNCH_CHECK();
+    }
+  }
+  template <int HD>
+  void flashBackward(Acts& a, int BH, int T, float scale) {
+    if constexpr (kBf16) {
+      const size_t rows = (size_t)BH * T;
+      CPT_LAUNCH(attnRowDotKernel, cdiv(rows, 8), 256)(dyh_, a.yh, rowDot_, rows, HD);
+      LAUNCH_CHECK();
+      const dim3 grid(cdiv(T, kFlash), BH);
+      CPT_LAUNCH(flashBackwardKVKernel<HD>, grid, 256, flashBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dk_, dv_, T, scale);
+      LAUNCH_CHECK();
+      CPT_LAUNCH(flashBackwardQKernel<HD>, grid, 256, flashBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dq_, T, scale);
+      LAUNCH_CHECK();
+    }
+  }
+
   void attentionForward(Acts& a, int B, int T) {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
+    if (flash_) {
+      switch (hd) {
+        case 32: return flashForward<32>(a, BH, T, scale);
+        case 64: return flashForward<64>(a, BH, T, scale);
+        case 128: return flashForward<128>(a, BH, T, scale);
+        default: return flashForward<256>(a, BH, T, scale);
+      }
+    }
     const long long hs = (long long)T * hd;
     for (int i0 = 0; i0 < T; i0 += rb_) {
       // Query rows [i0, i1) against keys [0, i1) (causal): S = scale * Q K^T, P = softmax(S),
@@ -346,6 +412,14 @@ class Engine final : public EngineBase {
   void attentionBackward(Acts& a, int B, int T) {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
+    if (flash_) {
+      switch (hd) {
+        case 32: return flashBackward<32>(a, BH, T, scale);
+        case 64: return flashBackward<64>(a, BH, T, scale);
+        case 128: return flashBackward<128>(a, BH, T, scale);
+        default: return flashBackward<256>(a, BH, T, scale);
+      }
+    }
     const long long hs = (long long)T * hd;
     CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float)));
     CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float)));
@@ -494,7 +568,7 @@ class Engine final : public EngineBase {
 
   ModelConfig c_;
   Dims d_;
-  bool recompute_, stale_ = true;
+  bool recompute_, stale_ = true, flash_ = false;
   Lt lt_;
   Arena fixed_, act_;
   float *w_, *g_, *m_, *v_;
@@ -506,7 +580,7 @@ class Engine final : public EngineBase {
   Act* embOutT_;
   int curB_ = 0, curT_ = 0, rb_ = 0, hr_ = 0;
   std::vector<Acts> acts_;
-  float *xf_, *meanf_, *rstdf_, *tmp_, *ao_, *mo_, *dX_, *dH_, *dln1_, *dln2_, *dq_, *dk_, *dv_, *part_, *S_, *dP_;
+  float *xf_, *meanf_, *rstdf_, *tmp_, *ao_, *mo_, *dX_, *dH_, *dln1_, *dln2_, *dq_, *dk_, *dv_, *part_, *S_, *dP_, *rowDot_;
   float *logits_, *cos_, *sin_, *dOut_;
   Act *lnf_, *dXT_, *dh_, *dyh_, *dqkvT_, *P_, *dS_, *dl_;
   double* rowLoss_;
@@ -659,6 +733,16 @@ CPT_OPS(CPT_DEFINE_OP)
 #undef CPT_DEFINE_OP
 #undef CPT_CALL_OUT
 #undef CPT_CALL_LOSS
+void cpt_cuda_profile_start(void) { cpt::cuda::profile::start(); }
+int cpt_cuda_profile_stop(char* out, size_t len) {
+  int need = -1;
+  guard([&] {
+    const std::string s = cpt::cuda::profile::stop();
+    if (out && len) std::snprintf(out, len, "%s", s.c_str());
+    need = (int)s.size() + 1;
+  });
+  return need;
+}
 int cpt_cuda_zero_grads(CptCudaEngine* e) {
   return guard([&] { e->e->zeroGrads(); });
 }

@@ -46,6 +46,21 @@ __device__ __forceinline__ float blockMax(float v, float* sh) {
   return s;
 }
 
+// Running (max, sum of exp(x - max)) of a sequence, merged in a fixed order: one read of the row
+// for its log-sum-exp, one exp per element.
+struct MaxSum {
+  float m = -INFINITY, s = 0;
+  __device__ __forceinline__ void add(float x) {
+    if (x > m) s = s * expf(m - x) + 1.f, m = x;
+    else s += expf(x - m);
+  }
+};
+// Log-sum-exp over the block of each thread's MaxSum (fixed order: blockMax, blockSum).
+__device__ __forceinline__ float blockLse(MaxSum a, float* sh) {
+  const float m = blockMax(a.m, sh);
+  return m + logf(blockSum(a.m == -INFINITY ? 0.f : a.s * expf(a.m - m), sh));
+}
+
 __device__ __forceinline__ float gelu(float x, bool exact) {
   if (exact) return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
   const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
@@ -218,12 +233,9 @@ __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int co
   const size_t row = (size_t)blockIdx.y * rows + blockIdx.x;
   const int i = i0 + blockIdx.x, lim = i + 1;
   const float* s = S + row * ld;
-  float mx = -INFINITY;
-  for (int j = threadIdx.x; j < lim; j += blockDim.x) mx = fmaxf(mx, s[j]);
-  mx = blockMax(mx, sh);
-  float sum = 0;
-  for (int j = threadIdx.x; j < lim; j += blockDim.x) sum += expf(s[j] - mx);
-  const float l = mx + logf(blockSum(sum, sh));
+  MaxSum a;
+  for (int j = threadIdx.x; j < lim; j += blockDim.x) a.add(s[j]);
+  const float l = blockLse(a, sh);
   if (threadIdx.x == 0) lse[(size_t)blockIdx.y * T_ + i] = l;
   for (int j = threadIdx.x; j < cols; j += blockDim.x) P[row * ld + j] = fromF<T>(j < lim ? expf(s[j] - l) : 0.f);
 }
@@ -277,7 +289,8 @@ __global__ void residualKernel(const float* a, const float* ab, const float* m, 
 
 // Cross-entropy of rows [r0, r0 + gridDim.x) from their logits (fp32 [rows, V]). The last
 // position of each sequence predicts nothing. mode 0: loss; 1: loss and dlogits = (softmax -
-// onehot) * gs (T); 2: loss and log p(target) into lp [B, T_ - 1].
+// onehot) * gs (T); 2: loss and log p(target) into lp [B, T_ - 1]. The logits are read once for
+// the log-sum-exp and once more for the gradient, four at a time when V allows.
 template <class T>
 __global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int r0, int T_, int V, int mode, float gs,
                                    double* rowLoss, float* lp, T* dl) {
@@ -291,19 +304,25 @@ __global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int 
       for (int j = threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(0.f);
     return;
   }
-  const int tgt = ids[r + 1];
-  float mx = -INFINITY;
-  for (int j = threadIdx.x; j < V; j += blockDim.x) mx = fmaxf(mx, l[j]);
-  mx = blockMax(mx, sh);
-  float sum = 0;
-  for (int j = threadIdx.x; j < V; j += blockDim.x) sum += expf(l[j] - mx);
-  const float lse = mx + logf(blockSum(sum, sh)), lt = l[tgt];
+  const int tgt = ids[r + 1], v4 = V % 4 == 0 ? V / 4 : 0;
+  MaxSum a;
+  for (int j = threadIdx.x; j < v4; j += blockDim.x) {
+    const float4 x = reinterpret_cast<const float4*>(l)[j];
+    a.add(x.x), a.add(x.y), a.add(x.z), a.add(x.w);
+  }
+  for (int j = 4 * v4 + threadIdx.x; j < V; j += blockDim.x) a.add(l[j]);
+  const float lse = blockLse(a, sh), lt = l[tgt];
   if (threadIdx.x == 0) {
     rowLoss[r] = (double)lse - (double)lt;
     if (mode == 2) lp[(size_t)(r / T_) * (T_ - 1) + t] = lt - lse;
   }
-  if (mode == 1)
-    for (int j = threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(expf(l[j] - lse) * gs - (j == tgt ? gs : 0.f));
+  if (mode != 1) return;
+  for (int j = threadIdx.x; j < v4; j += blockDim.x) {
+    const float4 x = reinterpret_cast<const float4*>(l)[j];
+    const float y[4] = {x.x, x.y, x.z, x.w};
+    for (int k = 0; k < 4; k++) d[4 * j + k] = fromF<T>(expf(y[k] - lse) * gs - (4 * j + k == tgt ? gs : 0.f));
+  }
+  for (int j = 4 * v4 + threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(expf(l[j] - lse) * gs - (j == tgt ? gs : 0.f));
 }
 
 // Embedding gradient without atomics: rows grouped by token on the host (ascending rows within a
@@ -343,10 +362,13 @@ __global__ void sumSquaresKernel(const float* g, size_t n, double* part) {
 }
 
 // torch.optim.AdamW, as the CPU engine computes it: clip coefficient, decoupled decay first,
-// bias-corrected moments; zeroes the gradient. Every tensor in one launch: the flat parameters
+// bias-corrected moments; zeroes the gradient and, when wT is set, writes the bf16 copy of the
+// weights the products read (no separate cast). Every tensor in one launch: the flat parameters
 // [0, n) are `segs` runs, run s from start[s] with weight decay when decayed[s] (2-D weights).
+template <class T>
 __global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, const size_t* start, const int* decayed,
-                            int segs, float coef, float b1, float b2, float eps, float stepSize, float bc2s, float decay) {
+                            int segs, float coef, float b1, float b2, float eps, float stepSize, float bc2s, float decay,
+                            T* wT) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     int lo = 0, hi = segs - 1;  // the run holding i: the last start <= i
     while (lo < hi) {
@@ -358,7 +380,8 @@ __global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, co
     const float p = decayed[lo] ? w[i] * decay : w[i];
     const float mi = m[i] = b1 * m[i] + (1 - b1) * gi;
     const float vi = v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-    w[i] = p - stepSize * mi / (sqrtf(vi) / bc2s + eps);
+    const float wi = w[i] = p - stepSize * mi / (sqrtf(vi) / bc2s + eps);
+    if (wT) wT[i] = fromF<T>(wi);
     g[i] = 0.f;
   }
 }

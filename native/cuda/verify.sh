@@ -12,8 +12,13 @@
 #   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed)
 #   parity     fp32 against the CPU engine on four configs, one AdamW step; bitwise determinism
 #              and recomputation (golden and parity with CUDA_LAUNCH_BLOCKING=1)
+#   flash      the fused attention (bf16) against the unfused path and the CPU engine, head
+#              dimensions 32-256, bitwise repeat
 #   1b         bf16 training tokens/s and MFU at seq 2048, ours then PyTorch (HF GPT-NeoX, bf16
-#              autocast, SDPA, fused AdamW, eager), ratio
+#              autocast, SDPA, fused AdamW, eager), ratio; and where our step's time goes per
+#              kernel (CUDA events) beside the performance model's figures (model-SHAPE.tsv);
+#              fused attention (CPT_CUDA_ATTENTION=fused) measured the same way beside it
+#   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the flash check
 #   curve      200 steps of a 160m shape on kit tokens, CUDA fp32 and bf16 against the carried
 #              CPU curve
 #   160m, 410m the same benchmark as 1b
@@ -70,7 +75,7 @@ step() {
   local s0=$SECONDS log="$LOGDIR/step-$name.log"
   timeout -k 5 "$t" stdbuf -oL "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]} took=$((SECONDS - s0))
-  while IFS= read -r l; do SUMMARY+=("$l"); done < <(grep -E '^(golden_|parity_|deterministic_|recompute_|cuda_(train_tok_s|tflops|mfu)_|train_(final_loss|max_abs|margin)|torch=|done: |last losses: )' "$log")
+  while IFS= read -r l; do SUMMARY+=("$l"); done < <(grep -E '^(golden_|parity_|flash_hd|deterministic_|recompute_|cuda_(train_tok_s|tflops|mfu)_|profile_step_ms_|model_step_ms_|train_(final_loss|max_abs|margin)|torch=|done: |last losses: )' "$log")
   if ((rc == 124 || rc == 137)); then
     note "$name=TIMEOUT after ${took} s"
   elif ((rc != 0)); then
@@ -131,7 +136,7 @@ else
   note "torch=missing ($(tail -1 "$LOGDIR/torch.txt")): the PyTorch comparisons are skipped"
   TORCH=0
 fi
-for f in neox-tiny/model.safetensors kit-tokens.u16 cpu-160m.ref; do
+for f in neox-tiny/model.safetensors kit-tokens.u16 cpu-160m.ref model-1b.tsv; do
   [ -e "$DATA/$f" ] || note "data=missing $DATA/$f (npm run cuda:bundle writes it): the steps that read it are skipped"
 done
 # tenths of a second: whole seconds would read 1 s for a preflight that crossed a second boundary
@@ -143,20 +148,30 @@ export CUDA_LAUNCH_BLOCKING=1 VERBOSE=1
 step golden_variant 40 "$B/cuda_check" golden test/engine/fixtures/neox-tiny-variant
 unset VERBOSE
 step parity 90 "$B/cuda_check" parity
+step flash 60 "$B/cuda_check" flash
 unset CUDA_LAUNCH_BLOCKING
 
 # ---- speed: ours, then PyTorch on the same GPU, and the ratio
 bench() {
   local s=$1 budget=$2
-  step "bench_$s" "$budget" "$B/cuda_check" bench "$s" 4 2048 10 || return
+  step "bench_$s" "$budget" "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv" || return
+  # fused attention (CPT_CUDA_ATTENTION=fused), the same run and the same way
+  step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
   [ "$TORCH" = 1 ] || return
   step "torch_$s" "$budget" python3 scripts/anchors/torch_neox.py "$s" 2048 4 10 bf16 eager cuda || return
-  local ours peer
-  ours=$(sed -n "s/^cuda_train_tok_s_$s=//p" "$LOGDIR/step-bench_$s.log")
+  local peer ours
   peer=$(sed -n 's/.* train_tok_s=\([0-9.]*\).*/\1/p' "$LOGDIR/step-torch_$s.log")
-  [ -n "$ours" ] && [ -n "$peer" ] && note "ratio_vs_torch_$s=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')"
+  for v in "$s" "${s}_fused"; do
+    ours=$(sed -n "s/^cuda_train_tok_s_$v=//p" "$LOGDIR/step-bench_$v.log" 2>/dev/null)
+    [ -n "$ours" ] && [ -n "$peer" ] && note "ratio_vs_torch_$v=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')"
+  done
 }
 bench 1b 90
+# the fused attention's shared memory and barriers under NVIDIA's checkers (a GPU only)
+CS=$(command -v compute-sanitizer || ls "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer" 2>/dev/null)
+if [ "$SIM" != 1 ] && [ -n "$CS" ]; then
+  step sanitize 90 bash -c "for t in memcheck racecheck synccheck; do echo \"# \$t\"; '$CS' --tool \$t --error-exitcode 9 '$B/cuda_check' flash 80 || exit 1; done"
+fi
 if [ -e "$DATA/kit-tokens.u16" ] && [ -e "$DATA/cpu-160m.ref" ]; then
   step curve_160m 90 "$B/cuda_check" train "$DATA/kit-tokens.u16" "$DATA/cpu-160m.ref" 200 2 256
 fi

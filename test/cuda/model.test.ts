@@ -13,7 +13,7 @@ describe('CUDA performance model', () => {
     expect(simMissing()).toBeUndefined();
     const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 };
     const B = 2, T = 256;
-    const events = traceStep(c, B, T);
+    const events = traceStep(c, B, T, 'unfused'); // attention's products are cuBLASLt's
     const lines = costTrace(events, shapeOf(c, B, T), GPUS[0]!); // throws on a kernel without a cost
     const linear = lines.find((l) => l.what.startsWith('cuBLASLt: linear'))!;
     // 6 FLOPs per token for each weight of the linear layers and the LM head (biases and norms are not products)
@@ -30,5 +30,24 @@ describe('CUDA performance model', () => {
     const derated = costTrace(events, shapeOf(c, B, T), GPUS[0]!, DERATED).reduce((a, l) => a + l.seconds, 0);
     expect(derated).toBeGreaterThan(step);
     expect(costTrace(events, shapeOf(c, B, T), GPUS[1]!, IDEAL).reduce((a, l) => a + l.seconds, 0)).toBeLessThan(step); // H200's faster HBM
+  }, 120_000);
+
+  it('fuses attention with CPT_CUDA_ATTENTION=fused (bf16): no score products or softmax kernels, the attention FLOPs on tensor cores', () => {
+    const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 }; // head dimension 64
+    const B = 2, T = 256;
+    const unfused = costTrace(traceStep(c, B, T, 'unfused'), shapeOf(c, B, T), GPUS[0]!);
+    const fused = costTrace(traceStep(c, B, T, 'fused'), shapeOf(c, B, T), GPUS[0]!);
+    const names = fused.map((l) => l.what);
+    expect(names).toEqual(expect.arrayContaining(['flashForwardKernel', 'flashBackwardKVKernel', 'flashBackwardQKernel', 'attnRowDotKernel']));
+    expect(names.filter((n) => /softmax|attention products/.test(n))).toEqual([]);
+    // Fused: 10 passes (forward 3, dK/dV 4, dQ 3) over the 10 of 16 64x64 tiles on or under the
+    // diagonal; unfused at T = 256: 7 products (forward 2, backward 5) over the whole 256x256
+    // square (one row block).
+    const flash = fused.filter((l) => l.what.startsWith('flash')).reduce((a, l) => a + l.flops, 0);
+    const products = unfused.find((l) => l.what.startsWith('cuBLASLt: attention'))!.flops;
+    expect(flash / products).toBeCloseTo((10 * 10) / 16 / 7, 9);
+    // no score matrices in HBM: attention moves far fewer bytes
+    const bytes = (ls: typeof fused, re: RegExp) => ls.filter((l) => re.test(l.what)).reduce((a, l) => a + l.bytes, 0);
+    expect(bytes(fused, /^(flash|attnRowDot)/)).toBeLessThan(bytes(unfused, /softmax|attention products/) / 4);
   }, 120_000);
 });

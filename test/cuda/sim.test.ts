@@ -2,7 +2,7 @@
  * The CUDA engine's own code (native/cuda/engine.cu, kernels.cuh, gemm.cu), compiled unchanged by
  * g++ against the SIMT simulator and run on the CPU: the simulator's own checks, then the engine
  * against the PyTorch golden fixtures and the CPU engine, deterministic and recompute-exact, under
- * each thread order the simulator can impose.
+ * each thread order the simulator can impose; the fused attention kernels against the unfused path.
  */
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
@@ -39,6 +39,14 @@ describe('the SIMT simulator', () => {
     expect(Object.values(verdicts(r)).every((v) => v === 'pass') && r.values.size >= 17).toBe(true);
   });
 
+  it('models the warp matrix tiles (wmma) against a scalar product, with an element order of its own, and refuses what the hardware refuses', async () => {
+    const r = await runSim(simCheck, ['wmma']);
+    expect(verdicts(r), r.out).toEqual({
+      wmma_row_col: 'pass', wmma_row_row: 'pass', wmma_col_row: 'pass', wmma_col_col: 'pass', wmma_misaligned_pointer_refused: 'pass',
+      wmma_bad_ldm_refused: 'pass', wmma_half_warp_detected: 'pass', wmma_layout_is_opaque: 'pass',
+    });
+  });
+
   it('models shuffles, ballots and barriers, and names divergence', async () => {
     const r = await runSim(simCheck, ['simt']);
     expect(r.status, r.out).toBe(0);
@@ -62,5 +70,10 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
       'parity_parallel-r0.25-untied': 'pass', 'parity_sequential-r0.5-tied-tanh': 'pass', 'parity_parallel-r0-untied': 'pass', 'parity_sequential-r1-untied': 'pass',
       deterministic_fp32: 'pass', recompute_bitwise_fp32: 'pass', deterministic_bf16: 'pass', recompute_bitwise_bf16: 'pass',
     });
+  });
+
+  it('fused attention (bf16, CPT_CUDA_ATTENTION=fused) is as accurate against the CPU engine as the unfused path, head dimensions 32 to 256, bitwise repeatably', async () => {
+    const r = await runSim(cudaCheck, ['flash', '80'], env);
+    expect(verdicts(r), r.out).toEqual({ flash_hd32: 'pass', flash_hd64: 'pass', flash_hd128: 'pass', flash_hd256: 'pass' });
   });
 });

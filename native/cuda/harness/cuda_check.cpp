@@ -5,19 +5,24 @@
 //   cuda_check golden DIR                  fp32 and bf16 against the PyTorch golden fixture
 //   cuda_check parity [T] [steps]          against the CPU engine on random configs (sequences of T,
 //                                          default 150); determinism over `steps` AdamW steps (5)
+//   cuda_check flash [T]                   the fused attention (bf16) against the unfused path and
+//                                          the CPU engine, per head dimension (default T 150)
 //   cuda_check reference TOKENS OUT [steps] [B] [T] [threads]
 //                                          the CPU engine's fp32 loss curve of the run below, to
 //                                          a file (computed where the CPUs are, and carried)
 //   cuda_check train TOKENS REF [steps] [B] [T]
 //                                          pythia-160m shape on kit tokens (uint16 file): CUDA fp32
 //                                          and bf16 loss curves against the carried CPU curve
-//   cuda_check bench SHAPE [B] [T] [steps] [recompute]
-//                                          bf16 training tokens/s and MFU (SHAPE 160m|410m|1b)
+//   cuda_check bench SHAPE [B] [T] [steps] [recompute] [MODEL_TSV]
+//                                          bf16 training tokens/s and MFU (SHAPE 14m..1b), then
+//                                          the per-kernel time of a step beside the model's
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -356,9 +361,121 @@ int train(const std::string& file, const std::string& ref, int steps, int B, int
   return ok ? 0 : 1;
 }
 
-// ---- bench: bf16 training throughput and MFU, FLOPs counted as src/recipe/estimate.ts does.
-int bench(const std::string& name, int B, int T, int steps, bool recompute, double peakTflops) {
-  const ModelConfig c = pythiaShape(name);
+// ---- flash: the fused attention (bf16) against the unfused bf16 path, both measured against the
+// CPU engine (fp32), for every head dimension it has kernels for, at a length T with a ragged
+// last block: the fused path may not be less accurate than the unfused one (1.5x, or within a
+// floor of bf16 rounding) and must be bitwise deterministic.
+double relErr(const std::vector<float>& a, const float* b) {
+  double mx = 0, d = 0;
+  for (size_t i = 0; i < a.size(); i++) mx = std::max(mx, (double)std::fabs(b[i])), d = std::max(d, (double)std::fabs(a[i] - b[i]));
+  return mx > 0 ? d / mx : d;
+}
+int flash(int T) {
+  const int B = 2;
+  bool all = true;
+  for (int hd : {32, 64, 128, 256}) {
+    ModelConfig c;
+    c.hidden = 2 * hd, c.layers = 2, c.heads = 2, c.inter = 4 * c.hidden, c.vocab = 512, c.rotaryPct = 0.25;
+    const auto w = initWeights(c, 3);
+    const auto ids = randomIds(B * T, c.vocab, 4);
+    Engine cpu(c, 4, "auto");
+    loadBoth(&cpu, nullptr, w);
+    std::vector<float> lc((size_t)B * T * c.vocab);
+    cpu.logits(ids.data(), B, T, lc.data());
+    const double lossC = cpu.trainStep(ids.data(), B, T, 1.0);
+    struct Run {
+      std::vector<float> logits;
+      double loss;
+      std::vector<std::vector<float>> grads;
+    };
+    auto run = [&](const char* attention) {
+      setenv("CPT_CUDA_ATTENTION", attention, 1);
+      Gpu g(c, true);
+      loadBoth(nullptr, &g, w);
+      Run r{g.logits(ids, B, T, c.vocab), g.train(ids, B, T), {}};
+      for (int i = 0; i < g.n(); i++) r.grads.push_back(g.get(1, i));
+      return r;
+    };
+    const Run un = run("unfused"), fu = run("fused"), again = run("fused");
+    unsetenv("CPT_CUDA_ATTENTION");
+    double gu = 0, gf = 0;
+    for (size_t i = 0; i < un.grads.size(); i++) {
+      const float* ref = cpu.grads() + cpu.params()[i].offset;
+      gu = std::max(gu, relErr(un.grads[i], ref)), gf = std::max(gf, relErr(fu.grads[i], ref));
+    }
+    const double lu = relErr(un.logits, lc.data()), lf = relErr(fu.logits, lc.data());
+    const double du = std::fabs(un.loss - lossC), df = std::fabs(fu.loss - lossC);
+    bool same = fu.loss == again.loss && fu.logits == again.logits;
+    for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
+    // Within 1.5x the unfused path's error, or within bf16 rounding of the reference (2^-8).
+    auto fine = [](double f, double u) { return f <= std::max(1.5 * u, 4e-3); };
+    const bool ok = fine(lf, lu) && fine(gf, gu) && df <= std::max(1.5 * du, 4e-3 * lossC) && same;
+    std::printf("flash_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s\n",
+                hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO");
+    std::printf("flash_hd%d=%s\n", hd, ok ? "pass" : "FAIL");
+    all &= ok;
+  }
+  return all ? 0 : 1;
+}
+
+// ---- bench: bf16 training throughput and MFU, FLOPs counted as src/recipe/estimate.ts does;
+// then where a step's time goes: `profiled` steps with every launch timed by CUDA events, beside
+// the performance model's figures for the same step when `model` (a TSV written by
+// npm run cuda:bundle: what, launches, ideal ms, derated ms) is readable.
+struct Row {
+  int launches = 0;
+  double ms = 0, ideal = -1, derated = -1;
+};
+void profileTable(const std::string& name, const std::string& measured, double stepMs, int profiled,
+                  const std::string& model) {
+  std::map<std::string, Row> rows;
+  double sum = 0;
+  std::istringstream in(measured);
+  for (std::string line; std::getline(in, line);) {
+    const size_t a = line.find('\t'), b = line.find('\t', a + 1);
+    Row& r = rows[line.substr(0, a)];
+    r.launches = std::atoi(line.c_str() + a + 1) / profiled;
+    r.ms = std::atof(line.c_str() + b + 1) / profiled;
+    sum += r.ms;
+  }
+  const std::string other = "other: host copies and synchronisation, memsets, gaps between launches";
+  rows[other].ms = std::max(0.0, stepMs - sum);
+  double ideal = 0, derated = 0;
+  const std::string text = model.empty() ? "" : readAll(model);
+  std::istringstream mi(text);
+  for (std::string line; std::getline(mi, line);) {
+    std::vector<std::string> f;
+    for (size_t p = 0, q; p <= line.size(); p = q + 1) f.push_back(line.substr(p, (q = std::min(line.find('\t', p), line.size())) - p));
+    if (f.size() != 4) continue;
+    Row& r = rows[rows.count(f[0]) ? f[0] : other];
+    r.ideal = std::max(0.0, r.ideal) + std::atof(f[2].c_str());
+    r.derated = std::max(0.0, r.derated) + std::atof(f[3].c_str());
+    ideal += std::atof(f[2].c_str()), derated += std::atof(f[3].c_str());
+  }
+  std::vector<std::pair<std::string, Row>> sorted(rows.begin(), rows.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.second.ms > y.second.ms; });
+  std::printf("# %s: where a bf16 training step's time goes, measured with CUDA events (mean of %d profiled steps)%s\n",
+              name.c_str(), profiled, text.empty() ? "" : ", beside the model (npm run model:cuda, H200: ideal roofline, derated)");
+  std::printf("#   measured ms  launches   model ms  derated ms  measured/derated  what\n");
+  auto fmt = [](double v) {
+    char b[32];
+    if (v < 0) return std::string("         -");
+    std::snprintf(b, sizeof b, "%10.2f", v);
+    return std::string(b);
+  };
+  for (const auto& [what, r] : sorted) {
+    char ratio[32] = "               -";
+    if (r.derated > 0) std::snprintf(ratio, sizeof ratio, "%15.2fx", r.ms / r.derated);
+    std::printf("#   %11.2f  %8d %s  %s  %s  %s\n", r.ms, r.launches, fmt(r.ideal).c_str(), fmt(r.derated).c_str(), ratio, what.c_str());
+  }
+  std::printf("profile_step_ms_%s=%.1f\n", name.c_str(), stepMs);
+  if (!text.empty()) std::printf("model_step_ms_%s=%.1f (ideal) %.1f (derated)\n", name.c_str(), ideal, derated);
+}
+
+int bench(const std::string& shape, int B, int T, int steps, bool recompute, double peakTflops, const std::string& model) {
+  const ModelConfig c = pythiaShape(shape);
+  const char* attention = std::getenv("CPT_CUDA_ATTENTION");
+  const std::string name = shape + (attention && std::string(attention) == "fused" ? "_fused" : "");
   Gpu g(c, true, recompute);
   loadBoth(nullptr, &g, initWeights(c, 1));
   size_t total;
@@ -372,6 +489,13 @@ int bench(const std::string& name, int B, int T, int steps, bool recompute, doub
   const double tokS = (double)B * T * steps / sec, tflops = tokS * flopsPerToken / 1e12;
   std::printf("cuda_train_tok_s_%s=%.0f\ncuda_tflops_%s=%.1f\ncuda_mfu_%s=%.3f\n", name.c_str(), tokS, name.c_str(),
               tflops, name.c_str(), tflops / peakTflops);
+  const int profiled = 2;
+  cpt_cuda_profile_start();
+  for (int s = 0; s < profiled; s++) g.train(ids, B, T), g.adamw(kAdam);
+  std::vector<char> buf(1 << 16);
+  const int need = cpt_cuda_profile_stop(buf.data(), buf.size());
+  if (need < 0) throw std::runtime_error(cpt_cuda_error());
+  profileTable(name, buf.data(), 1e3 * sec / steps, profiled, model);
   return 0;
 }
 
@@ -382,6 +506,7 @@ int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   try {
     if (cmd == "golden" && argc > 2) return golden(argv[2]);
+    if (cmd == "flash") return flash(argc > 2 ? std::atoi(argv[2]) : 150);
     if (cmd == "parity")
       return parity(argc > 2 ? std::atoi(argv[2]) : 150, argc > 3 ? std::atoi(argv[3]) : 5);
     if (cmd == "probe") {
@@ -399,11 +524,12 @@ int main(int argc, char** argv) {
     if (cmd == "bench" && argc > 2)
       return bench(argv[2], argc > 3 ? std::atoi(argv[3]) : 4, argc > 4 ? std::atoi(argv[4]) : 2048,
                    argc > 5 ? std::atoi(argv[5]) : 10, argc > 6 && std::atoi(argv[6]) != 0,
-                   std::getenv("PEAK_TFLOPS") ? std::atof(std::getenv("PEAK_TFLOPS")) : 989.0);
+                   std::getenv("PEAK_TFLOPS") ? std::atof(std::getenv("PEAK_TFLOPS")) : 989.0,
+                   argc > 7 ? argv[7] : "");
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "cuda_check %s: %s\n", cmd.c_str(), ex.what());
     return 2;
   }
-  std::fprintf(stderr, "usage: cuda_check probe | golden DIR | parity [T steps] | reference TOKENS OUT [steps B T threads] | train TOKENS REF [steps B T] | bench SHAPE [B T steps recompute]\n");
+  std::fprintf(stderr, "usage: cuda_check probe | golden DIR | parity [T steps] | flash [T] | reference TOKENS OUT [steps B T threads] | train TOKENS REF [steps B T] | bench SHAPE [B T steps recompute MODEL_TSV]\n");
   return 2;
 }

@@ -27,6 +27,14 @@
 #define __shared__ static thread_local
 #define __align__(n) alignas(n)
 
+// CUDA's 16-byte vector types: one aligned load or store of four floats or 32-bit words.
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+struct alignas(16) uint4 {
+  unsigned int x, y, z, w;
+};
+
 struct dim3 {
   unsigned int x, y, z;
   constexpr dim3(unsigned int x_ = 1, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}
@@ -97,6 +105,11 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = n
 cudaError_t cudaMemGetInfo(size_t* freeBytes, size_t* totalBytes);
 cudaError_t cudaDeviceSynchronize(void);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaGetLastError(void);
 cudaError_t cudaPeekAtLastError(void);
 const char* cudaGetErrorString(cudaError_t e);
@@ -120,8 +133,10 @@ enum class WarpOp : int { shflIdx, shflUp, shflDown, shflXor, ballot, any, all, 
 // Posts this lane's part of a warp collective and waits for the lanes of `mask`; returns its result.
 uint64_t warpCollective(const char* file, int line, WarpOp op, unsigned mask, uint64_t value, int arg, int width);
 void syncthreads(const char* file, int line);
-// Dynamic shared memory of the running block (the launch's third argument), 16-byte aligned.
+// Dynamic shared memory of the running block (the launch's third argument), 128-byte aligned.
 void* dynamicSmem();
+// Three 16x16 fp32 tiles per warp of the running block, for wmma's mma_sync (mma.h).
+float* warpTiles(int warp);
 
 template <class T>
 T shfl(const char* file, int line, WarpOp op, unsigned mask, T v, int arg, int width) {

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -289,6 +290,7 @@ struct Worker {
   bool abandoned = false;  // the last block failed: its fibers' stacks were left mid-call
   std::string error;  // set by a fiber: the block is abandoned and this is thrown
   std::vector<char> smem;
+  std::vector<float> warpTiles;   // wmma's per-warp operand tiles (mma.h)
   std::vector<int> pos, byPos;    // scheduling position of each thread, and its inverse
   std::vector<unsigned> arrived;  // per warp: lanes waiting at a collective
   ReadyQueue ready;
@@ -597,7 +599,7 @@ void runBlock(Worker& w, const Launch& l, dim3 b, std::mt19937_64& rng) {
     ready.push(pos[i]);
   }
   if (l.smem) {
-    w.smem.assign(l.smem + 16, 0);
+    w.smem.assign(l.smem + 128, 0);
     fillPoison(w.smem.data(), w.smem.size(), 0);
   }
   w.block = b;
@@ -654,10 +656,17 @@ uint64_t warpCollective(const char* file, int line, WarpOp op, unsigned mask, ui
   return f.result;
 }
 
+float* warpTiles(int warp) {
+  Worker* w = tlsWorker;
+  if (!w || !w->current) fault("wmma used outside a kernel");
+  if (w->warpTiles.empty()) w->warpTiles.assign(32 * 3 * 256, 0.f);
+  return w->warpTiles.data() + (size_t)warp * 3 * 256;
+}
+
 void* dynamicSmem() {
   Worker* w = tlsWorker;
   if (!w || !w->current) fault("dynamic shared memory used outside a kernel");
-  return (void*)(((uintptr_t)w->smem.data() + 15) & ~(uintptr_t)15);
+  return (void*)(((uintptr_t)w->smem.data() + 127) & ~(uintptr_t)127);
 }
 
 // ---- launches
@@ -909,6 +918,27 @@ cudaError_t cudaMemGetInfo(size_t* freeBytes, size_t* totalBytes) {
 }
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+// Launches run to completion before they return, so an event is the host clock when recorded.
+struct CUevent_st {
+  std::chrono::steady_clock::time_point t{};
+};
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st;
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  e->t = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
+  return cudaSuccess;
+}
 cudaError_t cudaGetLastError(void) {
   const cudaError_t e = lastError;
   lastError = cudaSuccess;
