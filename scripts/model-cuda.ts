@@ -70,8 +70,8 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   biasGeluKernel: (a, _l, s) => ({ flops: 20 * a[4]!, bytes: a[4]! * (f32 + 2 * s.act) }),
   geluBackKernel: (a, _l, s) => ({ flops: 25 * a[3]!, bytes: a[3]! * (f32 + 2 * s.act) }),
   residualKernel: (a) => ({ flops: 4 * a[6]!, bytes: a[6]! * f32 * (3 + (a[2] ? 1 : 0)) }),
-  // rows of V logits (fp32) read twice (max, sum), the gradient written in act when mode 1
-  crossEntropyKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (2 * f32 + (a[5] === 1 ? s.act : 0)) }),
+  // rows of V logits (fp32) read once for the log-sum-exp, once more for the gradient (written in act) when mode 1
+  crossEntropyKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (a[5] === 1 ? 2 * f32 + s.act : f32) }),
   embedBackKernel: (a, l, s) => ({ flops: s.N * a[5]!, bytes: (s.N + 2 * rows(l)) * a[5]! * f32 }),
   sumSquaresKernel: (a) => ({ flops: 2 * a[1]!, bytes: a[1]! * f32 }),
   // w, g, m, v read; w, g, m, v written; the bf16 copy of w written when a[15] (the update's own cast)
