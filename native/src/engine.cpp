@@ -351,44 +351,100 @@ void Engine::backward(const int32_t* ids, int B, int T) {
   });
 }
 
+// The LM head and cross-entropy. mode 0: loss; 1: loss, dH and the head's weight gradient; 2:
+// loss and log p(target) into out. Scoring (0, 2) never holds more than a [rows, kHeadBlock] tile
+// of logits, sized to stay in each thread's L2: each row's log-sum-exp is merged block by block in
+// vocabulary order (the same for any thread count) and its target's logit taken from its block.
+// Training (1) needs every logit of a row for the gradient, so it fills [rows, V] chunks.
 double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradScale, float* out) {
-  const int N = B * T, D = D_, V = V_;
-  int R = std::max(16, (int)((size_t)(1 << 24) / (size_t)V));
-  R = std::min(R, N);
-  grow(logitBuf_, (size_t)R * V);
-  float* lg = logitBuf_.data();
-  const float gs = (float)(gradScale / ((double)B * (T - 1)));
-  // Pack the head weight once per call rather than once per row chunk.
-  gemm_.packAll(pool_, true, D, V, embOut_, D, headT_);
-  if (mode == 1) gemm_.packAll(pool_, false, V, D, embOut_, D, head_);
-  for (int r0 = 0; r0 < N; r0 += R) {
-    const int rows = std::min(R, N - r0);
-    const float* Hc = lnf_.data() + (size_t)r0 * D;
-    gemm_.mtPacked(pool_, false, rows, Hc, D, headT_, lg, V, false);
-    pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; i++) {
-        const int r = r0 + (int)i, t = r % T;
-        float* l = lg + i * V;
+  constexpr int kHeadBlock = 2048;
+  const int N = B * T, D = D_, V = V_, nb = (V + kHeadBlock - 1) / kHeadBlock;
+  // The head weight is packed once per model when scoring and once per optimizer step when
+  // training (weights() and AdamW mark it stale), not per call or row chunk.
+  if (!headPacked_) {
+    if ((int)headBlocks_.size() != nb) headBlocks_ = std::vector<PackedB>(nb);
+    for (int b = 0; b < nb; b++) {
+      const int j0 = b * kHeadBlock;
+      gemm_.packAll(pool_, true, D, std::min(kHeadBlock, V - j0), embOut_ + (size_t)j0 * D, D, headBlocks_[b]);
+    }
+    headPacked_ = true;
+  }
+  const Kernel* kn = gemm_.kernel();
+  if (mode != 1) {
+    // Rows per chunk: 48 per thread at least (enough for the GEMM's row blocking), a tile of
+    // 48 x 2048 floats (384 KiB) per thread.
+    const int R = std::min(N, std::max(256, 48 * pool_.size()));
+    grow(logitBuf_, (size_t)R * kHeadBlock);
+    grow(rowLse_, (size_t)R);
+    grow(rowTarget_, (size_t)R);
+    float* tile = logitBuf_.data();
+    for (int r0 = 0; r0 < N; r0 += R) {
+      const int rows = std::min(R, N - r0);
+      const float* Hc = lnf_.data() + (size_t)r0 * D;
+      for (int b = 0; b < nb; b++) {
+        const int j0 = b * kHeadBlock, w = std::min(kHeadBlock, V - j0);
+        gemm_.mtPacked(pool_, false, rows, Hc, D, headBlocks_[b], tile, w, false);
+        pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; i++) {
+            const int r = r0 + (int)i;
+            if (r % T == T - 1) continue;  // predicts nothing
+            const float* l = tile + i * w;
+            const double lb = kn->logSumExp(l, w);
+            double& run = rowLse_[i];
+            if (b == 0) run = lb;
+            else {
+              const double m = std::max(run, lb);
+              run = m + std::log(std::exp(run - m) + std::exp(lb - m));
+            }
+            const int tgt = ids[r + 1];
+            if (tgt >= j0 && tgt < j0 + w) rowTarget_[i] = l[tgt - j0];
+          }
+        });
+      }
+      for (int i = 0; i < rows; i++) {
+        const int r = r0 + i, t = r % T;
         if (t == T - 1) {
           rowLoss_[r] = 0;
-          if (mode == 1) std::memset(l, 0, sizeof(float) * V);
           continue;
         }
-        const int tgt = ids[r + 1];
-        const Kernel* kn = gemm_.kernel();
-        const float lt = l[tgt];
-        const float flse = kn->logSumExp(l, V);
-        const double lse = flse;
+        const double lse = rowLse_[i], lt = rowTarget_[i];
         rowLoss_[r] = lse - lt;
         if (mode == 2) out[(size_t)(r / T) * (T - 1) + t] = (float)(lt - lse);
-        if (mode == 1) {  // (softmax - onehot) times the loss scale, in one pass
+      }
+    }
+  } else {
+    int R = std::max(16, (int)((size_t)(1 << 24) / (size_t)V));
+    R = std::min(R, N);
+    grow(logitBuf_, (size_t)R * V);
+    float* lg = logitBuf_.data();
+    const float gs = (float)(gradScale / ((double)B * (T - 1)));
+    if (!headNNPacked_) gemm_.packAll(pool_, false, V, D, embOut_, D, head_), headNNPacked_ = true;
+    for (int r0 = 0; r0 < N; r0 += R) {
+      const int rows = std::min(R, N - r0);
+      const float* Hc = lnf_.data() + (size_t)r0 * D;
+      for (int b = 0; b < nb; b++) {
+        const int j0 = b * kHeadBlock;
+        gemm_.mtPacked(pool_, false, rows, Hc, D, headBlocks_[b], lg + j0, V, false);
+      }
+      pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; i++) {
+          const int r = r0 + (int)i, t = r % T;
+          float* l = lg + i * V;
+          if (t == T - 1) {
+            rowLoss_[r] = 0;
+            std::memset(l, 0, sizeof(float) * V);
+            continue;
+          }
+          const int tgt = ids[r + 1];
+          const float lt = l[tgt];
+          const float flse = kn->logSumExp(l, V);
+          rowLoss_[r] = (double)flse - lt;
+          // (softmax - onehot) times the loss scale, in one pass
           kn->expSum(l, V, flse, 1);
           for (int j = 0; j < V; j++) l[j] *= gs;
           l[tgt] -= gs;
         }
-      }
-    });
-    if (mode == 1) {
+      });
       gemm_.mtPacked(pool_, false, rows, lg, V, head_, dH_.data() + (size_t)r0 * D, D, false);
       gemm_.mt(pool_, true, false, V, D, rows, lg, V, Hc, D, gEmbOut_, D, true);
     }
@@ -462,6 +518,7 @@ double Engine::applyAdamW(const AdamW& o) {
     return norm;
   }
   const AdamStep a = adamStep(o, norm, ++step);
+  headPacked_ = headNNPacked_ = false;
   const float stepSize = a.stepSize, bc2s = a.bc2s, fcoef = a.coef, b1 = a.b1, b2 = a.b2, eps = a.eps, decay = a.decay;
   pool_.run([&](int tid) {
     const int64_t t0 = n * tid / nt, t1 = n * (tid + 1) / nt;

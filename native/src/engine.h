@@ -31,7 +31,11 @@ class Engine {
   int threads() const { return pool_.size(); }
   size_t totalParams() const { return total_; }
 
-  float* weights() { return w_.data(); }
+  // Writable weights: whoever asks may change them, so the packed LM head is packed again.
+  float* weights() {
+    headPacked_ = headNNPacked_ = false;
+    return w_.data();
+  }
   float* grads() { return g_.data(); }
   float* moment1() { return m_.data(); }
   float* moment2() { return v_.data(); }
@@ -92,8 +96,13 @@ class Engine {
   std::vector<std::vector<float>> scratch_;  // per thread: attention P and dP, 2 * T * T
   std::vector<std::vector<double>> partial_;  // per thread partial sums (deterministic reductions)
   std::vector<float> logitBuf_;
-  PackedB headT_, head_;  // embed_out packed as op(B) for logits (NT) and for dH (NN)
-  std::vector<double> rowLoss_;
+  // embed_out packed as op(B) for logits (NT), by vocabulary blocks of kHeadBlock columns, and
+  // whole for dH (NN)
+  std::vector<PackedB> headBlocks_;
+  PackedB head_;
+  bool headPacked_ = false, headNNPacked_ = false;  // packed from the current weights
+  std::vector<double> rowLoss_, rowLse_;
+  std::vector<float> rowTarget_;
 };
 
 }  // namespace cpt

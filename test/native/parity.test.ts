@@ -12,6 +12,7 @@ const cases: [string, Partial<NeoXConfig>][] = [
   ['sequential, rotary 0.5, tied', { use_parallel_residual: false, rotary_pct: 0.5, tie_word_embeddings: true }],
   ['parallel, rotary 1.0, tied, gelu_new', { rotary_pct: 1.0, tie_word_embeddings: true, hidden_act: 'gelu_new' }],
   ['sequential, rotary 0 (none), untied', { use_parallel_residual: false, rotary_pct: 0 }],
+  ['parallel, a vocabulary of 5000 (three LM-head blocks of 2048, the last ragged)', { vocab_size: 5000 }],
 ];
 
 describe.skipIf(!nativeStatus().ok)('native vs tfjs engine', () => {
@@ -43,4 +44,61 @@ describe.skipIf(!nativeStatus().ok)('native vs tfjs engine', () => {
       }
     });
   }
+});
+
+// Scoring takes the LM head by vocabulary blocks and row chunks (the logits never exist whole);
+// training's loss takes whole rows. On 600 rows (three chunks, the last ragged) and a vocabulary
+// of three blocks, both give the same loss, and the token log-probs are that loss's terms.
+describe.skipIf(!nativeStatus().ok)('native LM head: scoring by blocks against training\'s whole rows', () => {
+  for (const threads of [1, 2]) {
+    it(`${threads} thread${threads > 1 ? 's' : ''}`, () => {
+      const c = tinyConfig({ vocab_size: 5000 });
+      const B = 2, T = 300;
+      const ids = randomIds(B * T, c.vocab_size, 5);
+      const nat = createNativeEngine(c, { threads });
+      try {
+        nat.loadWeights(initWeights(c, 9));
+        const scored = nat.evalLoss(ids, B, T);
+        const lp = nat.tokenLogprobs(ids, B, T);
+        expect(lp.length).toBe(B * (T - 1));
+        expect(-lp.reduce((a, x) => a + x, 0) / lp.length).toBeCloseTo(scored, 5);
+        nat.zeroGrads();
+        expect(nat.trainStep(ids, B, T, 1)).toBeCloseTo(scored, 5);
+      } finally {
+        nat.dispose();
+      }
+    });
+  }
+});
+
+// The packed LM head is kept between calls: it must follow every change of the weights.
+describe.skipIf(!nativeStatus().ok)('native LM head: packed once, repacked when the weights change', () => {
+  it('after an AdamW step and after new weights are loaded, scoring equals a fresh engine\'s', () => {
+    const c = tinyConfig({ vocab_size: 3000 });
+    const B = 2, T = 40;
+    const ids = randomIds(B * T, c.vocab_size, 8);
+    const fresh = (w: ReturnType<typeof initWeights>) => {
+      const e = createNativeEngine(c, { threads: 2 });
+      e.loadWeights(w);
+      const l = e.evalLoss(ids, B, T);
+      e.dispose();
+      return l;
+    };
+    const nat = createNativeEngine(c, { threads: 2 });
+    try {
+      nat.loadWeights(initWeights(c, 1));
+      const first = nat.evalLoss(ids, B, T);
+      nat.zeroGrads();
+      nat.trainStep(ids, B, T, 1);
+      nat.applyAdamW({ lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 });
+      const stepped = nat.evalLoss(ids, B, T);
+      expect(stepped).not.toBe(first);
+      expect(stepped).toBe(fresh(nat.exportWeights()));
+      const other = initWeights(c, 2);
+      nat.loadWeights(other);
+      expect(nat.evalLoss(ids, B, T)).toBe(fresh(other));
+    } finally {
+      nat.dispose();
+    }
+  });
 });
