@@ -383,7 +383,7 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
       const float* Hc = lnf_.data() + (size_t)r0 * D;
       for (int b = 0; b < nb; b++) {
         const int j0 = b * kHeadBlock, w = std::min(kHeadBlock, V - j0);
-        gemm_.mtPacked(pool_, false, rows, Hc, D, headBlocks_[b], tile, w, false);
+        gemm_.mtPacked(pool_, false, rows, Hc, D, headBlocks_[b], tile, w, false, b > 0);
         pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
           for (int64_t i = i0; i < i1; i++) {
             const int r = r0 + (int)i;
@@ -424,7 +424,7 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
       const float* Hc = lnf_.data() + (size_t)r0 * D;
       for (int b = 0; b < nb; b++) {
         const int j0 = b * kHeadBlock;
-        gemm_.mtPacked(pool_, false, rows, Hc, D, headBlocks_[b], lg + j0, V, false);
+        gemm_.mtPacked(pool_, false, rows, Hc, D, headBlocks_[b], lg + j0, V, false, b > 0);
       }
       pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; i++) {

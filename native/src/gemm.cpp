@@ -5,6 +5,7 @@
 #include <cstring>
 #include <cstdint>
 #include <new>
+#include <stdexcept>
 
 #include "bf16.h"
 
@@ -207,8 +208,8 @@ void Gemm::packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int 
 }
 
 void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
-                    bool acc) {
-  if (bf16()) return mtPacked16(pool, ta, M, A, lda, pb, C, ldc, acc);
+                    bool acc, bool sameA) {
+  if (bf16()) return mtPacked16(pool, ta, M, A, lda, pb, C, ldc, acc, sameA);
   const int N = pb.N, K = pb.K, MR = k_->mr, NR = k_->nr;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
@@ -243,15 +244,22 @@ void Gemm::packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, in
 }
 
 void Gemm::mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C,
-                      int ldc, bool acc) {
+                      int ldc, bool acc, bool sameA) {
   const int N = pb.N, K = pb.K;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
   const int Kp = bf16::pad(K), Mp = bf16::pad(M), Np = bf16::pad(N);
-  uint16_t* ap = as16(a16_, (size_t)Mp * Kp);
-  pool.parallelFor(Mp / 16, [&](int, int64_t b, int64_t e) {
-    bf16::packA(ap, ta, A, lda, M, K, (int)b * 16, (int)e * 16);
-  });
+  uint16_t* ap;
+  if (sameA) {
+    if (a16From_ != A || a16M_ != M || a16K_ != K) throw std::logic_error("mtPacked: sameA with another A");
+    ap = reinterpret_cast<uint16_t*>(a16_.p);
+  } else {
+    ap = as16(a16_, (size_t)Mp * Kp);
+    pool.parallelFor(Mp / 16, [&](int, int64_t b, int64_t e) {
+      bf16::packA(ap, ta, A, lda, M, K, (int)b * 16, (int)e * 16);
+    });
+    a16From_ = A, a16M_ = M, a16K_ = K;
+  }
   const uint16_t* bp = reinterpret_cast<const uint16_t*>(pb.buf.p);
   const int mBlocks = Mp / 32, nBlocks = Np / 32, nt = pool.size();
   // Each 32x32 block of C belongs to one task and is summed over the full depth in one fixed
@@ -272,7 +280,7 @@ void Gemm::mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const f
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
   packAll16(pool, tb, K, N, B, ldb, b16_);
-  mtPacked16(pool, ta, M, A, lda, b16_, C, ldc, acc);
+  mtPacked16(pool, ta, M, A, lda, b16_, C, ldc, acc, false);
 }
 
 }  // namespace cpt

@@ -42,9 +42,10 @@ class Gemm {
   void mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
           int ldb, float* C, int ldc, bool acc);
   void packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out);
-  // C = op(A) * (pre-packed B); multithreaded over rows of C.
+  // C = op(A) * (pre-packed B); multithreaded over rows of C. sameA: A is the previous call's
+  // (one A against several packed Bs: the bf16 path packs it once; fp32 reads A in place anyway).
   void mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
-                bool acc);
+                bool acc, bool sameA = false);
   // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
   void st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
           float* C, int ldc, bool acc);
@@ -66,12 +67,14 @@ class Gemm {
             int ldb, float* C, int ldc, bool acc);
   void packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out);
   void mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
-                  bool acc);
+                  bool acc, bool sameA);
   const Kernel* k_;
   bf16::Path bf16_;
   std::vector<AlignedBuf> apack_, bpack_;
   AlignedBuf shared_b_;
   AlignedBuf a16_;  // packed bf16 A (shared by the pool's threads)
+  const float* a16From_ = nullptr;  // the A it was packed from, with its shape
+  int a16M_ = 0, a16K_ = 0;
   PackedB b16_;     // packed bf16 B for mt16
 };
 
