@@ -127,15 +127,7 @@ class Engine final : public EngineBase {
     // Fused attention (attention.cuh) with CPT_CUDA_ATTENTION=fused, where there are kernels for
     // the head dimension. Not the default until verify.sh has run it on a GPU: it has run on the
     // simulator only.
-    if (kBf16 && fusedAttentionAsked()) {
-      switch (d_.hd) {
-        case 32: flash_ = allowSmem<32>(); break;
-        case 64: flash_ = allowSmem<64>(); break;
-        case 128: flash_ = allowSmem<128>(); break;
-        case 256: flash_ = allowSmem<256>(); break;
-        default: flash_ = false;
-      }
-    }
+    if (kBf16 && fusedAttentionAsked()) withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
   }
 
   void setTensor(int which, int i, const float* data) override {
@@ -347,6 +339,16 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
   }
 
+  // f(std::integral_constant<int, HD>{}) when the fused kernels have the head dimension hd.
+  template <class F>
+  static void withHeadDim(int hd, F&& f) {
+    switch (hd) {
+      case 32: return f(std::integral_constant<int, 32>{});
+      case 64: return f(std::integral_constant<int, 64>{});
+      case 128: return f(std::integral_constant<int, 128>{});
+      case 256: return f(std::integral_constant<int, 256>{});
+    }
+  }
   // The fused kernels' shared memory, past the default 48 KiB: false when the GPU has too little.
   template <int HD>
   bool allowSmem() {
@@ -384,14 +386,7 @@ class Engine final : public EngineBase {
   void attentionForward(Acts& a, int B, int T) {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
-    if (flash_) {
-      switch (hd) {
-        case 32: return flashForward<32>(a, BH, T, scale);
-        case 64: return flashForward<64>(a, BH, T, scale);
-        case 128: return flashForward<128>(a, BH, T, scale);
-        default: return flashForward<256>(a, BH, T, scale);
-      }
-    }
+    if (flash_) return withHeadDim(hd, [&](auto h) { flashForward<h()>(a, BH, T, scale); });
     const long long hs = (long long)T * hd;
     for (int i0 = 0; i0 < T; i0 += rb_) {
       // Query rows [i0, i1) against keys [0, i1) (causal): S = scale * Q K^T, P = softmax(S),
@@ -412,14 +407,7 @@ class Engine final : public EngineBase {
   void attentionBackward(Acts& a, int B, int T) {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
-    if (flash_) {
-      switch (hd) {
-        case 32: return flashBackward<32>(a, BH, T, scale);
-        case 64: return flashBackward<64>(a, BH, T, scale);
-        case 128: return flashBackward<128>(a, BH, T, scale);
-        default: return flashBackward<256>(a, BH, T, scale);
-      }
-    }
+    if (flash_) return withHeadDim(hd, [&](auto h) { flashBackward<h()>(a, BH, T, scale); });
     const long long hs = (long long)T * hd;
     CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float)));
     CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float)));
