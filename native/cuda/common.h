@@ -34,7 +34,7 @@
 #else
 #define CPT_LAUNCH_RAW(kernel, grid, block, ...) ::cpt_sim::launch(#kernel, kernel, grid, block, ##__VA_ARGS__)
 #endif
-#define CPT_LAUNCH(kernel, grid, block, ...)                                 \
+#define CPT_LAUNCH(kernel, grid, block, ...)                      \
   for (::cpt::cuda::profile::Scope prof_(#kernel); prof_.once();) \
   CPT_LAUNCH_RAW(kernel, grid, block, ##__VA_ARGS__)
 
