@@ -122,6 +122,7 @@ static void zeroOrKeep(float* C, int ldc, int M, int N, bool acc) {
 
 void Gemm::st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
               float* C, int ldc, bool acc) {
+  if (bf16()) return st16(tid, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
   const int MR = k_->mr, NR = k_->nr;
@@ -281,6 +282,20 @@ void Gemm::mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const f
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
   packAll16(pool, tb, K, N, B, ldb, b16_);
   mtPacked16(pool, ta, M, A, lda, b16_, C, ldc, acc, false);
+}
+
+// Single-threaded bf16 product in thread tid's scratch: both operands packed here (attention's
+// per-head products, whose operands change with every head).
+void Gemm::st16(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+                float* C, int ldc, bool acc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
+  const int Kp = bf16::pad(K), Mp = bf16::pad(M), Np = bf16::pad(N);
+  uint16_t* ap = as16(apack_[tid], (size_t)Mp * Kp);
+  uint16_t* bp = as16(bpack_[tid], (size_t)Np * Kp);
+  bf16::packA(ap, ta, A, lda, M, K, 0, Mp);
+  bf16::packB(bp, tb, B, ldb, K, N, 0, Np);
+  bf16::compute(bf16_, ap, bp, M, N, K, 0, Mp, 0, Np, C, ldc, acc);
 }
 
 }  // namespace cpt

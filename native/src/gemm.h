@@ -2,9 +2,8 @@
 // C[M x N] (= or +=) op(A)[M x K] * op(B)[K x N], all row-major. ta: A is stored [K x M];
 // tb: B is stored [N x K]. These cover the three shapes of a linear layer: forward (NT),
 // input gradient (NN) and weight gradient (TN). A Gemm made with a bf16 path runs its
-// multithreaded entry points (mt, packAll, mtPacked) on that opt-in bf16 path (AMX tiles or
-// AVX512-BF16, fp32 accumulation; bf16.h); only pass a path bf16::supports(). st (attention's
-// per-head products) is fp32.
+// entry points on that opt-in bf16 path (AMX tiles or AVX512-BF16, fp32 accumulation; bf16.h),
+// attention's per-head products (st) included; only pass a path bf16::supports().
 #pragma once
 #include <cstddef>
 #include <vector>
@@ -68,6 +67,8 @@ class Gemm {
   void packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out);
   void mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
                   bool acc, bool sameA);
+  void st16(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
+            int ldc, bool acc);
   const Kernel* k_;
   bf16::Path bf16_;
   std::vector<AlignedBuf> apack_, bpack_;
