@@ -265,6 +265,7 @@ struct Fiber {
   int arg = 0, width = 32;
 #ifdef CPT_SIM_ASAN
   void* fake = nullptr;
+  char* finishedAt = nullptr;  // a finished fiber's deepest live frame (see fiberMain)
 #endif
 };
 
@@ -317,6 +318,12 @@ void prepare(Fiber& f) {
     f.stack = m + kPage;
     f.stackSize = want;
   }
+#ifdef CPT_SIM_ASAN
+  // A finished fiber's last frames (fiberMain, dispatch, transfer) never returned, so their
+  // redzones are still poisoned where the next block's kernel frames will be: clean them.
+  if (f.finishedAt) __asan_unpoison_memory_region(f.finishedAt, f.stack + f.stackSize - f.finishedAt);
+  f.finishedAt = nullptr;
+#endif
 #if defined(__x86_64__)
   // Initial frame as cpt_sim_switch leaves it: six registers, then fiberMain as the return
   // address, entered with the stack aligned as after a call.
@@ -393,6 +400,11 @@ void fiberMain() {
     for (int k = 0; k < w.n; k++) all[k] = k;
     w.error = "__syncthreads not reached by every thread: " + whereAll(w.fibers, all);
   }
+#ifdef CPT_SIM_ASAN
+  // dispatch and transfer run below this frame; 16 KiB covers them with room to spare
+  char* here = (char*)__builtin_frame_address(0);
+  f->finishedAt = here - f->stack > 16384 ? here - 16384 : f->stack;
+#endif
   dispatch(w, f, true);
   std::abort();  // a finished fiber is never resumed
 }
