@@ -32,6 +32,22 @@ __host__ __device__ constexpr size_t flashBackwardSmem(int hd) {
   return 4 * (size_t)kFlash * flashLd(hd) * 2 + 2 * (size_t)kFlash * kSld * 4 + 2 * (size_t)kFlash * kPld * 2 +
          2 * kFlash * 4;
 }
+// The backward kernels' shared memory (flashBackwardSmem bytes), in that order: four bf16 row
+// tiles (Q, dO, K, V in the order a kernel names them), fp32 scores and their gradients, two bf16
+// probability tiles, and the rows' log-sum-exp and D.
+struct FlashBackwardShared {
+  bf16* tile[4];
+  float *s, *dp;
+  bf16* p[2];
+  float *lse, *D;
+  __device__ FlashBackwardShared(unsigned char* base, int hd) {
+    bf16* t = reinterpret_cast<bf16*>(base);
+    for (bf16*& x : tile) x = t, t += kFlash * flashLd(hd);
+    s = reinterpret_cast<float*>(t), dp = s + kFlash * kSld;
+    p[0] = reinterpret_cast<bf16*>(dp + kFlash * kSld), p[1] = p[0] + kFlash * kPld;
+    lse = reinterpret_cast<float*>(p[1] + kFlash * kPld), D = lse + kFlash;
+  }
+};
 
 // Rows [r0, r0 + kFlash) of one head [T_, hd] into a shared tile of row length ld; rows past
 // T_ are zeros. 16 bytes (8 elements) per load.
@@ -186,13 +202,11 @@ template <int HD>
 __global__ void flashBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
                                       const float* D, float* dk, float* dv, int T_, float scale) {
   constexpr int ld = flashLd(HD), cols = HD / 2, tiles = cols / 16;
-  CPT_DYNAMIC_SMEM(bf16, Ks);
-  bf16 *Vs = Ks + kFlash * ld, *Qs = Vs + kFlash * ld, *dOs = Qs + kFlash * ld;
-  float* St = reinterpret_cast<float*>(dOs + kFlash * ld);
-  float* dPt = St + kFlash * kSld;
-  bf16* Pt = reinterpret_cast<bf16*>(dPt + kFlash * kSld);
-  bf16* dSt = Pt + kFlash * kPld;
-  float *lseS = reinterpret_cast<float*>(dSt + kFlash * kPld), *DS = lseS + kFlash;
+  CPT_DYNAMIC_SMEM(unsigned char, smem);
+  const FlashBackwardShared sh(smem, HD);
+  bf16 *Ks = sh.tile[0], *Vs = sh.tile[1], *Qs = sh.tile[2], *dOs = sh.tile[3];
+  float *St = sh.s, *dPt = sh.dp, *lseS = sh.lse, *DS = sh.D;
+  bf16 *Pt = sh.p[0], *dSt = sh.p[1];
   const int warp = threadIdx.x >> 5, g = warp & 3, half = warp >> 2, col0 = half * cols;
   const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
   const int k0 = blockIdx.x * kFlash;
@@ -226,12 +240,10 @@ template <int HD>
 __global__ void flashBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
                                      const float* D, float* dq, int T_, float scale) {
   constexpr int ld = flashLd(HD), cols = HD / 2, tiles = cols / 16;
-  CPT_DYNAMIC_SMEM(bf16, Qs);
-  bf16 *dOs = Qs + kFlash * ld, *Ks = dOs + kFlash * ld, *Vs = Ks + kFlash * ld;
-  float* Ss = reinterpret_cast<float*>(Vs + kFlash * ld);
-  float* dPs = Ss + kFlash * kSld;
-  bf16* dSs = reinterpret_cast<bf16*>(dPs + kFlash * kSld);
-  float *lseS = reinterpret_cast<float*>(dSs + 2 * kFlash * kPld), *DS = lseS + kFlash;
+  CPT_DYNAMIC_SMEM(unsigned char, smem);
+  const FlashBackwardShared sh(smem, HD);
+  bf16 *Qs = sh.tile[0], *dOs = sh.tile[1], *Ks = sh.tile[2], *Vs = sh.tile[3], *dSs = sh.p[0];
+  float *Ss = sh.s, *dPs = sh.dp, *lseS = sh.lse, *DS = sh.D;
   const int warp = threadIdx.x >> 5, g = warp & 3, half = warp >> 2, col0 = half * cols;
   const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
   const int q0 = blockIdx.x * kFlash, kEnd = min(T_, q0 + kFlash);

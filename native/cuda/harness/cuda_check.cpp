@@ -16,13 +16,13 @@
 //   cuda_check bench SHAPE [B] [T] [steps] [recompute] [MODEL_TSV]
 //                                          bf16 training tokens/s and MFU (SHAPE 14m..1b), then
 //                                          the per-kernel time of a step beside the model's
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <algorithm>
 #include <memory>
 #include <random>
 #include <sstream>
