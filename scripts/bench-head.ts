@@ -7,13 +7,14 @@
  * (e.g. the commit before the LM head went by vocabulary blocks), in the same run. Names the CPU.
  * Ends with one name=value line per figure.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../src/util/paths.js';
+import { checkoutBefore } from './worktree.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -62,26 +63,12 @@ function measure(root: string): Result {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Result;
 }
 
-/** REV checked out beside this checkout, sharing node_modules, with its own native addon built. */
-function worktree(rev: string): string {
-  const tree = path.join(os.tmpdir(), `cpt-bench-head-${rev}`);
-  if (!existsSync(tree)) {
-    execFileSync('git', ['worktree', 'add', '--detach', '-f', tree, rev], { cwd: ROOT, stdio: 'ignore' });
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
-  }
-  if (!existsSync(path.join(tree, 'native', 'build', 'Release', 'cpt_native.node'))) {
-    process.stderr.write(`bench-head: building the addon of ${rev} ...\n`);
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', '--directory', path.join(tree, 'native')], { stdio: 'ignore', env: { ...process.env, JOBS: 'max' } });
-  }
-  return tree;
-}
-
 const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
 console.log(`scoring pythia-${a.shape}, [${B}, ${T}] tokens, ${a.precision}, ${threads} threads, best of ${reps}; ${cpu}, ${os.availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}`);
 const rows: [string, Result][] = [];
 if (a.before) {
-  const rev = execFileSync('git', ['rev-parse', '--short', a.before], { cwd: ROOT, encoding: 'utf8' }).trim();
-  rows.push([`before (${rev})`, measure(worktree(rev))]);
+  const { rev, tree } = checkoutBefore(a.before, path.join(os.tmpdir(), 'cpt-bench-head'), 'own');
+  rows.push([`before (${rev})`, measure(tree)]);
 }
 rows.push(['this checkout', measure(ROOT)]);
 for (const [what, r] of rows) console.log(`  ${what.padEnd(18)} ${r.tok_s.toFixed(0).padStart(7)} tokens/s   peak RSS ${r.peak_rss_mib.toFixed(0)} MiB`);

@@ -12,8 +12,8 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { loadTokenizer, prepareCorpus, readDocs, taskTexts } from '../src/data/index.js';
@@ -24,6 +24,7 @@ import { TextScorerPool } from '../src/select/text-pool.js';
 import { FIN_TASKS } from '../src/data/tasks/index.js';
 import { EmbedderSchema } from '../src/select/recipe.js';
 import { ROOT, dataDir } from '../src/util/paths.js';
+import { checkoutBefore } from './worktree.js';
 import type { EmbedderSpec, SourceSpec } from '../src/recipe/types.js';
 
 const { values: args } = parseArgs({
@@ -162,13 +163,7 @@ async function endToEnd(root: string, tag: string): Promise<number> {
 }
 let before: { rev: string; secs: number } | null = null;
 if (args.before) {
-  const rev = execFileSync('git', ['rev-parse', '--short', args.before], { cwd: ROOT, encoding: 'utf8' }).trim();
-  const tree = path.join(args.work!, `before-${rev}`);
-  if (!existsSync(tree)) {
-    execFileSync('git', ['worktree', 'add', '--detach', '-f', tree, rev], { cwd: ROOT, stdio: 'ignore' });
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
-    symlinkSync(path.join(ROOT, 'native', 'build'), path.join(tree, 'native', 'build'));
-  }
+  const { rev, tree } = checkoutBefore(args.before, args.work!, 'shared');
   before = { rev, secs: await endToEnd(tree, `before-${rev}`) };
 }
 const e2eS = await endToEnd(ROOT, 'now');
