@@ -263,18 +263,6 @@ void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float*
     });
 }
 
-static inline float geluF(float x, bool exact) {
-  if (exact) return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
-  const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-  return 0.5f * x * (1.f + std::tanh(u));
-}
-static inline float geluD(float x, bool exact) {
-  if (exact)
-    return 0.5f * (1.f + std::erf(x * 0.70710678118654752f)) + x * 0.3989422804014327f * std::exp(-0.5f * x * x);
-  const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x), t = std::tanh(u);
-  return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * 0.7978845608028654f * (1.f + 3.f * 0.044715f * x * x);
-}
-
 void Engine::forward(const int32_t* ids, int B, int T) {
   ensure(B, T);
   const int N = B * T, D = D_;
@@ -299,9 +287,9 @@ void Engine::forward(const int32_t* ids, int B, int T) {
     }
     layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2.data(), a.ln2mean.data(), a.ln2rstd.data());
     linear(a.ln2.data(), N, D, p.upw, p.upb, I_, a.h1.data());  // [N, D] -> [N, I]
-    const bool exact = c_.exactGelu;
+    const Kernel* kn = gemm_.kernel();
     pool_.parallelFor((int64_t)N * I_, [&](int, int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; i++) a.g[i] = geluF(a.h1[i], exact);
+      kn->gelu(a.h1.data() + i0, a.g.data() + i0, i1 - i0, c_.exactGelu);
     });
     linear(a.g.data(), N, I_, p.downw, p.downb, D, mo_.data());  // [N, I] -> [N, D]
     pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
@@ -321,11 +309,11 @@ void Engine::backward(const int32_t* ids, int B, int T) {
   for (int l = L_ - 1; l >= 0; l--) {
     Acts& a = acts_[l];
     const LayerP p = layer(w_.data(), l), gp = layer(g_.data(), l);
-    const bool exact = c_.exactGelu;
     // MLP branch: its output gradient is dX either way.
     linearBackward(a.g.data(), dX_.data(), N, I_, D, p.downw, gp.downw, gp.downb, dh1_.data());
+    const Kernel* kn = gemm_.kernel();
     pool_.parallelFor((int64_t)N * I_, [&](int, int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; i++) dh1_[i] *= geluD(a.h1[i], exact);
+      kn->geluBack(a.h1.data() + i0, dh1_.data() + i0, i1 - i0, c_.exactGelu);
     });
     linearBackward(a.ln2.data(), dh1_.data(), N, D, I_, p.upw, gp.upw, gp.upb, dln2_.data());
     if (!c_.parallelResidual)  // dX becomes d(x2) = dX + ln2 branch

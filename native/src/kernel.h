@@ -22,6 +22,9 @@ struct Kernel {
   // fixed order: deterministic). Polynomial exp, relative error ~2e-7.
   float (*expSum)(float* x, int n, float shift, int store);
   float (*logSumExp)(const float* x, int n);
+  // y[i] = gelu(x[i]), exact (erf) or tanh form; d[i] *= gelu'(x[i]). Relative error ~1e-6.
+  void (*gelu)(const float* x, float* y, long n, int exact);
+  void (*geluBack)(const float* x, float* d, long n, int exact);
 };
 
 const Kernel* kernelScalar();   // baseline (SSE2 on x86-64, whatever the compiler targets elsewhere)

@@ -11,8 +11,11 @@ namespace cpt {
 #define KEXP expAvx2
 #define KROWMAX rowMaxAvx2
 #define KEXPSUM expSumAvx2
+#define KGELUPART geluPartAvx2
+#define KGELU geluAvx2
+#define KGELUBACK geluBackAvx2
 #include "micro.inc"
-static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, microDirectAvx2, rowMaxAvx2, expSumAvx2, logSumExpAvx2};
+static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, microDirectAvx2, rowMaxAvx2, expSumAvx2, logSumExpAvx2, geluAvx2, geluBackAvx2};
 const Kernel* kernelAvx2() { return &kAvx2; }
 }  // namespace cpt
 #else

@@ -11,8 +11,11 @@ namespace cpt {
 #define KEXP expAvx512
 #define KROWMAX rowMaxAvx512
 #define KEXPSUM expSumAvx512
+#define KGELUPART geluPartAvx512
+#define KGELU geluAvx512
+#define KGELUBACK geluBackAvx512
 #include "micro.inc"
-static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, microDirectAvx512, rowMaxAvx512, expSumAvx512, logSumExpAvx512};
+static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, microDirectAvx512, rowMaxAvx512, expSumAvx512, logSumExpAvx512, geluAvx512, geluBackAvx512};
 const Kernel* kernelAvx512() { return &kAvx512; }
 }  // namespace cpt
 #else

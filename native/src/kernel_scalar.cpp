@@ -9,7 +9,10 @@ namespace cpt {
 #define KEXP expScalar
 #define KROWMAX rowMaxScalar
 #define KEXPSUM expSumScalar
+#define KGELUPART geluPartScalar
+#define KGELU geluScalar
+#define KGELUBACK geluBackScalar
 #include "micro.inc"
-static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar, logSumExpScalar};
+static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar, logSumExpScalar, geluScalar, geluBackScalar};
 const Kernel* kernelScalar() { return &kScalar; }
 }  // namespace cpt

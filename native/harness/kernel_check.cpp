@@ -1,0 +1,66 @@
+// The row kernels every ISA variant provides (kernel.h), against long-double references:
+// gelu and its derivative (exact and tanh forms) over a dense sweep of x and the values where
+// the approximations change regime. Prints the worst error per kernel; exits 1 past the bound.
+// Usage: kernel_check (run by test/native/kernels.test.ts).
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "../src/kernel.h"
+
+namespace {
+
+struct Ref {
+  long double y, s, phi;  // gelu, its smooth factor and the derivative's extra term (d = s + phi)
+};
+Ref ref(long double x, bool exact) {
+  if (exact) {
+    const long double s = 0.5L * std::erfc(-x / std::sqrt(2.0L));
+    return {x * s, s, x * std::exp(-0.5L * x * x) / std::sqrt(2.0L * M_PIl)};
+  }
+  const long double c = std::sqrt(2.0L / M_PIl), u = c * (x + 0.044715L * x * x * x);
+  const long double s = 1.0L / (1.0L + std::exp(-2.0L * u));
+  return {x * s, s, 2.0L * x * s * (1.0L - s) * c * (1.0L + 3.0L * 0.044715L * x * x)};
+}
+
+}  // namespace
+
+int main() {
+  std::vector<float> xs;
+  for (int i = -400000; i <= 400000; i++) xs.push_back(i * 5e-5f);  // [-20, 20]
+  for (float x : {0.f, -0.f, 1e-30f, -1e-30f, 1e-7f, -1e-7f, 1e3f, -1e3f, 1e30f, -1e30f}) xs.push_back(x);
+  const long n = (long)xs.size();  // 800,011: the vector tail runs too
+  // Bounds: erfc's fit (1.2e-7) and exp (2e-7) relative, plus the float rounding of exp's
+  // argument (~x^2/2), which grows with it: 4e-6 up to |x| = 5, 3e-5 beyond, where gelu is below
+  // 1e-6 (exact) or 1e-10 (tanh) of x. (1 + erff in float loses all digits there.) The absolute
+  // floor covers where the true value underflows float (gelu of x < -13).
+  const double kNear = 4e-6, kFar = 3e-5, kFloor = 1e-30;
+  bool ok = true;
+  for (const char* name : {"scalar", "avx2", "avx512"}) {
+    const cpt::Kernel* k = cpt::selectKernel(name);
+    if (!k) {
+      std::printf("%s: not supported here\n", name);
+      continue;
+    }
+    for (int exact = 0; exact < 2; exact++) {
+      std::vector<float> y(n), d(n, 1.f);
+      k->gelu(xs.data(), y.data(), n, exact);
+      k->geluBack(xs.data(), d.data(), n, exact);
+      double worst[2][2] = {};  // [near, far][gelu, gelu']
+      for (long i = 0; i < n; i++) {
+        const Ref r = ref(xs[i], exact);
+        const double e[2] = {std::fabs((double)(y[i] - r.y)) / ((double)std::fabs(r.y) + kFloor),
+                             std::fabs((double)(d[i] - (r.s + r.phi))) / ((double)(std::fabs(r.s) + std::fabs(r.phi)) + kFloor)};
+        double* w = worst[std::fabs(xs[i]) <= 5 ? 0 : 1];
+        for (int j = 0; j < 2; j++)
+          if (!(e[j] <= w[j])) w[j] = e[j];  // NaN propagates as the worst
+      }
+      const bool pass = worst[0][0] <= kNear && worst[0][1] <= kNear && worst[1][0] <= kFar && worst[1][1] <= kFar;
+      ok = ok && pass;
+      std::printf("%s %s: |x| <= 5: gelu rel err %.3g, gelu' %.3g (bound %.3g); beyond: %.3g, %.3g (bound %.3g) %s\n", name,
+                  exact ? "exact" : "tanh", worst[0][0], worst[0][1], kNear, worst[1][0], worst[1][1], kFar,
+                  pass ? "ok" : "FAIL");
+    }
+  }
+  return ok ? 0 : 1;
+}
