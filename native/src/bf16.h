@@ -41,16 +41,17 @@ void packB(uint16_t* dst, bool tb, const float* B, int ldb, int K, int N, int j0
 float* partials(size_t n);
 
 // C[i0:i1, j0:j1] (= or +=) A B over the full depth, i0/i1/j0/j1 multiples of 32 (clipped to M, N
-// when written), on the given path. Each block of C is summed in a fixed order whatever the
-// split: results are bitwise independent of the thread count (but differ between paths).
+// when written), on the given path; with bias (length N) and not acc, C = A B + bias (a linear
+// layer's output written once). Each block of C is summed in a fixed order whatever the split:
+// results are bitwise independent of the thread count (but differ between paths).
 void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
-                int ldc, bool acc);
+                int ldc, bool acc, const float* bias);
 void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
-               int ldc, bool acc);
+               int ldc, bool acc, const float* bias);
 inline void compute(Path p, const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1,
-                    float* C, int ldc, bool acc) {
-  if (p == Path::amx) computeAmx(Ap, Bp, M, N, K, i0, i1, j0, j1, C, ldc, acc);
-  else computeDp(Ap, Bp, M, N, K, i0, i1, j0, j1, C, ldc, acc);
+                    float* C, int ldc, bool acc, const float* bias = nullptr) {
+  if (p == Path::amx) computeAmx(Ap, Bp, M, N, K, i0, i1, j0, j1, C, ldc, acc, bias);
+  else computeDp(Ap, Bp, M, N, K, i0, i1, j0, j1, C, ldc, acc, bias);
 }
 
 }  // namespace bf16

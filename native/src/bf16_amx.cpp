@@ -29,7 +29,7 @@ inline void configure() {
 
 
 void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
-             int ldc, bool acc) {
+             int ldc, bool acc, const float* bias) {
   const int Kp = pad(K), steps = Kp / 32;
   // Very deep products (the LM head's input gradient, K = vocab) are split into 2048-deep
   // chunks so a chunk of A and B is reused from cache across the blocks of C; partial sums wait
@@ -96,6 +96,9 @@ void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int
             if (acc) {
               v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), v0);
               v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + 16), v1);
+            } else if (bias) {
+              v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, bias + jr), v0);
+              v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, bias + jr + 16), v1);
             }
             _mm512_mask_storeu_ps(c, m0, v0);
             _mm512_mask_storeu_ps(c + 16, m1, v1);
@@ -112,7 +115,7 @@ void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int
 #else
 namespace cpt {
 namespace bf16 {
-void computeAmx(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool) {}
+void computeAmx(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool, const float*) {}
 }  // namespace bf16
 }  // namespace cpt
 #endif

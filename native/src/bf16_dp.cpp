@@ -49,7 +49,7 @@ inline void rows8x32(const uint16_t* a, const uint16_t* b0, const uint16_t* b1, 
 }  // namespace
 
 void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
-               int ldc, bool acc) {
+               int ldc, bool acc, const float* bias) {
   const int Kp = pad(K), steps = Kp / 32;
   // Deep products are cut into 1024-deep chunks over column blocks whose packed B (about 512 KiB)
   // stays in L2 while the rows stream; partial sums wait in `part` (fp32, stored and reloaded
@@ -84,6 +84,9 @@ void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int 
             if (acc) {
               v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), v0);
               v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + 16), v1);
+            } else if (bias) {
+              v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, bias + jr), v0);
+              v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, bias + jr + 16), v1);
             }
             _mm512_mask_storeu_ps(c, m0, v0);
             _mm512_mask_storeu_ps(c + 16, m1, v1);
@@ -99,7 +102,7 @@ void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int 
 #else
 namespace cpt {
 namespace bf16 {
-void computeDp(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool) {}
+void computeDp(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool, const float*) {}
 }  // namespace bf16
 }  // namespace cpt
 #endif

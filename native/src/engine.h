@@ -31,9 +31,9 @@ class Engine {
   int threads() const { return pool_.size(); }
   size_t totalParams() const { return total_; }
 
-  // Writable weights: whoever asks may change them, so the packed LM head is packed again.
+  // Writable weights: whoever asks may change them, so the packed copies are packed again.
   float* weights() {
-    headPacked_ = headNNPacked_ = false;
+    weightsChanged();
     return w_.data();
   }
   float* grads() { return g_.data(); }
@@ -70,7 +70,10 @@ class Engine {
   double headLoss(const int32_t* ids, int B, int T, int mode, double gradScale, float* out);
   void attentionForward(Acts& a, int B, int T);
   void attentionBackward(Acts& a, int B, int T, const float* dy, float* dqkv);
-  void linear(const float* x, int N, int in, const float* W, const float* b, int out, float* y);
+  // y = x W^T + b; from W packed (pw) when it is, else packing W for this product.
+  void linear(const float* x, int N, int in, const float* W, const float* b, int out, float* y, const PackedB* pw);
+  void packLayers();
+  void weightsChanged() { headPacked_ = headNNPacked_ = layersPacked_ = false; }
   void linearBackward(const float* x, const float* dy, int N, int in, int out, const float* W, float* dW,
                       float* db, float* dx);
   void layerNorm(const float* x, const float* w, const float* b, int N, float* y, float* mean, float* rstd);
@@ -100,7 +103,12 @@ class Engine {
   // whole for dH (NN)
   std::vector<PackedB> headBlocks_;
   PackedB head_;
-  bool headPacked_ = false, headNNPacked_ = false;  // packed from the current weights
+  // bf16: each layer's four weights packed for the forward products (qkv, dense, h_to_4h,
+  // 4h_to_h), once per model when scoring and once per optimizer step when training; 2 bytes per
+  // parameter. fp32 packs per product instead: its products are slow enough that packing is
+  // noise, and a packed fp32 copy would cost 4 bytes per parameter.
+  std::vector<PackedB> layerW_;
+  bool headPacked_ = false, headNNPacked_ = false, layersPacked_ = false;  // packed from the current weights
   std::vector<double> rowLoss_, rowLse_;
   std::vector<float> rowTarget_;
 };

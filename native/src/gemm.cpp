@@ -209,15 +209,19 @@ void Gemm::packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int 
 }
 
 void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
-                    bool acc, bool sameA) {
-  if (bf16()) return mtPacked16(pool, ta, M, A, lda, pb, C, ldc, acc, sameA);
+                    bool acc, bool sameA, const float* bias) {
+  if (bias && acc) throw std::logic_error("mtPacked: a bias only without acc");
+  if (bf16()) return mtPacked16(pool, ta, M, A, lda, pb, C, ldc, acc, sameA, bias);
   const int N = pb.N, K = pb.K, MR = k_->mr, NR = k_->nr;
   if (M <= 0 || N <= 0) return;
-  if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
+  if (K <= 0 && !bias) return zeroOrKeep(C, ldc, M, N, acc);
   const int mBlocks = (M + MR - 1) / MR;
   pool.parallelFor(mBlocks, [&](int tid, int64_t b, int64_t e) {
     float* ap = apack_[tid].get((size_t)(MC + MR) * KC);
     const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
+    if (bias)  // this thread's rows start as the bias, then accumulate
+      for (int r = r0; r < r1; r++) std::memcpy(C + (size_t)r * ldc, bias, sizeof(float) * N);
+    const bool accum = acc || bias;
     size_t off = 0;
     for (int jc = 0; jc < N; jc += NC) {
       const int nc = std::min(NC, N - jc);
@@ -225,7 +229,7 @@ void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, c
         const int kc = std::min(KC, K - pc);
         for (int ic = r0; ic < r1; ic += MC) {
           const int mc = std::min(MC, r1 - ic);
-          block(ap, ta, A, lda, ic, mc, pc, kc, pb.buf.p + off, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+          block(ap, ta, A, lda, ic, mc, pc, kc, pb.buf.p + off, nc, C + (size_t)ic * ldc + jc, ldc, accum || pc > 0);
         }
         off += (size_t)(nc + NR - 1) / NR * NR * kc;
       }
@@ -245,10 +249,14 @@ void Gemm::packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, in
 }
 
 void Gemm::mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C,
-                      int ldc, bool acc, bool sameA) {
+                      int ldc, bool acc, bool sameA, const float* bias) {
   const int N = pb.N, K = pb.K;
   if (M <= 0 || N <= 0) return;
-  if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
+  if (K <= 0) {
+    if (!bias) return zeroOrKeep(C, ldc, M, N, acc);
+    for (int r = 0; r < M; r++) std::memcpy(C + (size_t)r * ldc, bias, sizeof(float) * N);
+    return;
+  }
   const int Kp = bf16::pad(K), Mp = bf16::pad(M), Np = bf16::pad(N);
   uint16_t* ap;
   if (sameA) {
@@ -267,11 +275,11 @@ void Gemm::mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda,
   // order, so how the blocks are split does not change a bit of the result.
   if (mBlocks >= 2 * nt || mBlocks >= nBlocks) {
     pool.parallelFor(mBlocks, [&](int, int64_t b, int64_t e) {
-      bf16::compute(bf16_, ap, bp, M, N, K, (int)b * 32, (int)e * 32, 0, Np, C, ldc, acc);
+      bf16::compute(bf16_, ap, bp, M, N, K, (int)b * 32, (int)e * 32, 0, Np, C, ldc, acc, bias);
     });
   } else {
     pool.parallelFor(nBlocks, [&](int, int64_t b, int64_t e) {
-      bf16::compute(bf16_, ap, bp, M, N, K, 0, Mp, (int)b * 32, (int)e * 32, C, ldc, acc);
+      bf16::compute(bf16_, ap, bp, M, N, K, 0, Mp, (int)b * 32, (int)e * 32, C, ldc, acc, bias);
     });
   }
 }
@@ -281,7 +289,7 @@ void Gemm::mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const f
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
   packAll16(pool, tb, K, N, B, ldb, b16_);
-  mtPacked16(pool, ta, M, A, lda, b16_, C, ldc, acc, false);
+  mtPacked16(pool, ta, M, A, lda, b16_, C, ldc, acc, false, nullptr);
 }
 
 // Single-threaded bf16 product in thread tid's scratch: both operands packed here (attention's

@@ -43,8 +43,9 @@ class Gemm {
   void packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out);
   // C = op(A) * (pre-packed B); multithreaded over rows of C. sameA: A is the previous call's
   // (one A against several packed Bs: the bf16 path packs it once; fp32 reads A in place anyway).
+  // bias (length N, only without acc): C = op(A) B + bias, bitwise what C = bias; C += op(A) B gives.
   void mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
-                bool acc, bool sameA = false);
+                bool acc, bool sameA = false, const float* bias = nullptr);
   // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
   void st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
           float* C, int ldc, bool acc);
@@ -66,7 +67,7 @@ class Gemm {
             int ldb, float* C, int ldc, bool acc);
   void packAll16(ThreadPool& pool, bool tb, int K, int N, const float* B, int ldb, PackedB& out);
   void mtPacked16(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
-                  bool acc, bool sameA);
+                  bool acc, bool sameA, const float* bias);
   void st16(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
             int ldc, bool acc);
   const Kernel* k_;

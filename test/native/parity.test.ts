@@ -71,20 +71,28 @@ describe.skipIf(!nativeStatus().ok)('native LM head: scoring by blocks against t
   }
 });
 
-// The packed LM head is kept between calls: it must follow every change of the weights.
-describe.skipIf(!nativeStatus().ok)('native LM head: packed once, repacked when the weights change', () => {
-  it('after an AdamW step and after new weights are loaded, scoring equals a fresh engine\'s', () => {
+// Packed weights are kept between calls (the LM head; with bf16 every layer's too): they must
+// follow every change of the weights.
+const hasBf16 = nativeStatus().ok && (() => {
+  const e = createNativeEngine(tinyConfig(), { threads: 1, precision: 'bf16' });
+  const p = e.precision;
+  e.dispose();
+  return p === 'bf16';
+})();
+describe.skipIf(!nativeStatus().ok)('native packed weights: packed once, repacked when the weights change', () => {
+  it.each(['fp32', 'bf16'] as const)('%s: after an AdamW step and after new weights are loaded, scoring equals a fresh engine\'s', (precision) => {
+    if (precision === 'bf16' && !hasBf16) return;
     const c = tinyConfig({ vocab_size: 3000 });
     const B = 2, T = 40;
     const ids = randomIds(B * T, c.vocab_size, 8);
     const fresh = (w: ReturnType<typeof initWeights>) => {
-      const e = createNativeEngine(c, { threads: 2 });
+      const e = createNativeEngine(c, { threads: 2, precision });
       e.loadWeights(w);
       const l = e.evalLoss(ids, B, T);
       e.dispose();
       return l;
     };
-    const nat = createNativeEngine(c, { threads: 2 });
+    const nat = createNativeEngine(c, { threads: 2, precision });
     try {
       nat.loadWeights(initWeights(c, 1));
       const first = nat.evalLoss(ids, B, T);
