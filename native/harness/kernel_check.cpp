@@ -1,7 +1,8 @@
 // The row kernels every ISA variant provides (kernel.h), against long-double references:
 // gelu and its derivative (exact and tanh forms) over a dense sweep of x and the values where
 // the approximations change regime. Prints the worst error per kernel; exits 1 past the bound.
-// Usage: kernel_check (run by test/native/kernels.test.ts).
+// Also one row of layer norm, on rows whose mean is large beside their spread (where a one-pass
+// variance would cancel). Usage: kernel_check (run by test/native/kernels.test.ts).
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -61,6 +62,38 @@ int main() {
                   exact ? "exact" : "tanh", worst[0][0], worst[0][1], kNear, worst[1][0], worst[1][1], kFar,
                   pass ? "ok" : "FAIL");
     }
+  }
+  // Layer norm: rows of n values offset + sin-shaped noise of amplitude ~1. The mean is a float
+  // (returned, and what is subtracted), so the reference centres on float(mean) too; y within
+  // 4e-6 of it relative to max |y|, rstd within 4e-6 relative.
+  for (const char* name : {"scalar", "avx2", "avx512"}) {
+    const cpt::Kernel* k = cpt::selectKernel(name);
+    if (!k) continue;
+    double worst = 0;
+    for (int n : {7, 64, 768, 2051, 5120})
+      for (float offset : {0.f, 30.f, -300.f}) {
+        std::vector<float> x(n), w(n), b(n), y(n);
+        for (int j = 0; j < n; j++)
+          x[j] = offset + std::sin(0.37f * j) + 0.25f * std::cos(1.7f * j), w[j] = 1.f + 0.5f * std::sin(0.11f * j),
+          b[j] = 0.1f * std::cos(0.05f * j);
+        float mean = 0, rstd = 0;
+        k->layerNorm(x.data(), w.data(), b.data(), y.data(), n, 1e-5f, &mean, &rstd);
+        long double mu = 0, var = 0;
+        for (float v : x) mu += v;
+        mu /= n;
+        for (float v : x) var += (v - mu) * (v - mu);
+        const long double rs = 1.0L / std::sqrt(var / n + 1e-5L), m = (float)mu;
+        double maxY = 0, err = std::fmax(std::fabs((double)(rstd - rs)) / (double)rs, std::fabs((double)(mean - m)));
+        for (int j = 0; j < n; j++) maxY = std::fmax(maxY, std::fabs((double)((x[j] - m) * rs * w[j] + b[j])));
+        for (int j = 0; j < n; j++) {
+          const double e = std::fabs((double)(y[j] - ((x[j] - m) * rs * w[j] + b[j]))) / maxY;
+          if (!(e <= err)) err = e;
+        }
+        if (!(err <= worst)) worst = err;
+      }
+    const bool pass = worst <= 4e-6;
+    ok = ok && pass;
+    std::printf("%s layer norm: rel err %.3g (bound 4e-06) %s\n", name, worst, pass ? "ok" : "FAIL");
   }
   return ok ? 0 : 1;
 }

@@ -117,20 +117,10 @@ void Engine::linearBackward(const float* x, const float* dy, int N, int in, int 
 
 void Engine::layerNorm(const float* x, const float* w, const float* b, int N, float* y, float* mean, float* rstd) {
   const int D = D_;
-  const double eps = c_.lnEps;
+  const float eps = (float)c_.lnEps;
+  const Kernel* kn = gemm_.kernel();
   pool_.parallelFor(N, [&](int, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++) {
-      const float* xr = x + r * D;
-      double s = 0;
-      for (int j = 0; j < D; j++) s += xr[j];
-      const double mu = s / D;
-      double ss = 0;
-      for (int j = 0; j < D; j++) ss += (xr[j] - mu) * (xr[j] - mu);
-      const float m = (float)mu, rs = (float)(1.0 / std::sqrt(ss / D + eps));
-      mean[r] = m, rstd[r] = rs;
-      float* yr = y + r * D;
-      for (int j = 0; j < D; j++) yr[j] = (xr[j] - m) * rs * w[j] + b[j];
-    }
+    for (int64_t r = r0; r < r1; r++) kn->layerNorm(x + r * D, w, b, y + r * D, D, eps, mean + r, rstd + r);
   });
 }
 

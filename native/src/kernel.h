@@ -25,6 +25,8 @@ struct Kernel {
   // y[i] = gelu(x[i]), exact (erf) or tanh form; d[i] *= gelu'(x[i]). Relative error ~1e-6.
   void (*gelu)(const float* x, float* y, long n, int exact);
   void (*geluBack)(const float* x, float* d, long n, int exact);
+  // One row of layer norm over n: y = (x - mean) * rstd * w + b; mean and rstd returned.
+  void (*layerNorm)(const float* x, const float* w, const float* b, float* y, int n, float eps, float* mean, float* rstd);
 };
 
 const Kernel* kernelScalar();   // baseline (SSE2 on x86-64, whatever the compiler targets elsewhere)

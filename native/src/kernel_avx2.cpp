@@ -14,8 +14,10 @@ namespace cpt {
 #define KGELUPART geluPartAvx2
 #define KGELU geluAvx2
 #define KGELUBACK geluBackAvx2
+#define KROWSUM rowSumAvx2
+#define KLAYERNORM layerNormAvx2
 #include "micro.inc"
-static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, microDirectAvx2, rowMaxAvx2, expSumAvx2, logSumExpAvx2, geluAvx2, geluBackAvx2};
+static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, microDirectAvx2, rowMaxAvx2, expSumAvx2, logSumExpAvx2, geluAvx2, geluBackAvx2, layerNormAvx2};
 const Kernel* kernelAvx2() { return &kAvx2; }
 }  // namespace cpt
 #else

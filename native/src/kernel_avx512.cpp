@@ -14,8 +14,10 @@ namespace cpt {
 #define KGELUPART geluPartAvx512
 #define KGELU geluAvx512
 #define KGELUBACK geluBackAvx512
+#define KROWSUM rowSumAvx512
+#define KLAYERNORM layerNormAvx512
 #include "micro.inc"
-static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, microDirectAvx512, rowMaxAvx512, expSumAvx512, logSumExpAvx512, geluAvx512, geluBackAvx512};
+static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, microDirectAvx512, rowMaxAvx512, expSumAvx512, logSumExpAvx512, geluAvx512, geluBackAvx512, layerNormAvx512};
 const Kernel* kernelAvx512() { return &kAvx512; }
 }  // namespace cpt
 #else

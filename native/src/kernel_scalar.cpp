@@ -12,7 +12,9 @@ namespace cpt {
 #define KGELUPART geluPartScalar
 #define KGELU geluScalar
 #define KGELUBACK geluBackScalar
+#define KROWSUM rowSumScalar
+#define KLAYERNORM layerNormScalar
 #include "micro.inc"
-static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar, logSumExpScalar, geluScalar, geluBackScalar};
+static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar, logSumExpScalar, geluScalar, geluBackScalar, layerNormScalar};
 const Kernel* kernelScalar() { return &kScalar; }
 }  // namespace cpt

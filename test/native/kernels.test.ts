@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { ROOT } from '../../src/util/paths.js';
 
 describe('native row kernels', () => {
-  it('gelu and its derivative, exact and tanh, within bounds on every kernel', () => {
+  it('gelu and its derivative (exact and tanh) and layer norm, within bounds on every kernel', () => {
     const native = path.join(ROOT, 'native');
     const build = spawnSync('make', ['-s', '-C', native, 'build-harness/kernel_check'], { encoding: 'utf8' });
     expect(build.status, build.stderr).toBe(0);
@@ -14,5 +14,6 @@ describe('native row kernels', () => {
     console.log(r.stdout.trim());
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^scalar exact: .* ok$/m);  // the scalar kernel exists everywhere
+    expect(r.stdout).toMatch(/^scalar layer norm: .* ok$/m);
   }, 120_000);
 });
