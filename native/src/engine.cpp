@@ -72,12 +72,8 @@ void Engine::ensure(int B, int T) {
 }
 
 // y[N, out] = x[N, in] W[out, in]^T + b
-void Engine::linear(const float* x, int N, int in, const float* W, const float* b, int out, float* y, const PackedB* pw) {
-  if (pw) return gemm_.mtPacked(pool_, false, N, x, in, *pw, y, out, false, false, b);
-  pool_.parallelFor(N, [&](int, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++) std::memcpy(y + r * out, b, sizeof(float) * out);
-  });
-  gemm_.mt(pool_, false, true, N, out, in, x, in, W, in, y, out, true);
+void Engine::linear(const float* x, int N, int in, const float* b, int out, float* y, const PackedB& pw) {
+  gemm_.mtPacked(pool_, false, N, x, in, pw, y, out, false, false, b);
 }
 
 void Engine::packLayers() {
@@ -269,7 +265,7 @@ void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float*
 
 void Engine::forward(const int32_t* ids, int B, int T) {
   ensure(B, T);
-  if (gemm_.bf16() && !layersPacked_) packLayers();
+  if (!layersPacked_) packLayers();
   const int N = B * T, D = D_;
   float* x0 = acts_[0].x.data();  // [N, D] = embed_in[ids]
   pool_.parallelFor(N, [&](int, int64_t r0, int64_t r1) {
@@ -278,12 +274,12 @@ void Engine::forward(const int32_t* ids, int B, int T) {
   for (int l = 0; l < L_; l++) {
     Acts& a = acts_[l];
     const LayerP p = layer(w_.data(), l);
-    const PackedB* pw = layersPacked_ ? &layerW_[(size_t)4 * l] : nullptr;
+    const PackedB* pw = &layerW_[(size_t)4 * l];
     float* xn = l + 1 < L_ ? acts_[l + 1].x.data() : xf_.data();                    // [N, D] next residual
     layerNorm(a.x.data(), p.ln1w, p.ln1b, N, a.ln1.data(), a.ln1mean.data(), a.ln1rstd.data());
-    linear(a.ln1.data(), N, D, p.qkvw, p.qkvb, 3 * D, a.qkv.data(), pw ? &pw[0] : nullptr);  // [N, D] -> [N, 3D]
+    linear(a.ln1.data(), N, D, p.qkvb, 3 * D, a.qkv.data(), pw[0]);  // [N, D] -> [N, 3D]
     attentionForward(a, B, T);                                                       // [N, 3D] -> [N, D]
-    linear(a.y.data(), N, D, p.ow, p.ob, D, ao_.data(), pw ? &pw[1] : nullptr);        // [N, D]
+    linear(a.y.data(), N, D, p.ob, D, ao_.data(), pw[1]);            // [N, D]
     const float* lnIn = a.x.data();
     if (!c_.parallelResidual) {
       pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
@@ -292,12 +288,12 @@ void Engine::forward(const int32_t* ids, int B, int T) {
       lnIn = a.x2.data();
     }
     layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2.data(), a.ln2mean.data(), a.ln2rstd.data());
-    linear(a.ln2.data(), N, D, p.upw, p.upb, I_, a.h1.data(), pw ? &pw[2] : nullptr);  // [N, D] -> [N, I]
+    linear(a.ln2.data(), N, D, p.upb, I_, a.h1.data(), pw[2]);       // [N, D] -> [N, I]
     const Kernel* kn = gemm_.kernel();
     pool_.parallelFor((int64_t)N * I_, [&](int, int64_t i0, int64_t i1) {
       kn->gelu(a.h1.data() + i0, a.g.data() + i0, i1 - i0, c_.exactGelu);
     });
-    linear(a.g.data(), N, I_, p.downw, p.downb, D, mo_.data(), pw ? &pw[3] : nullptr);  // [N, I] -> [N, D]
+    linear(a.g.data(), N, I_, p.downb, D, mo_.data(), pw[3]);         // [N, I] -> [N, D]
     pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
       if (c_.parallelResidual)
         for (int64_t i = i0; i < i1; i++) xn[i] = mo_[i] + ao_[i] + a.x[i];  // HF order

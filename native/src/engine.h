@@ -70,8 +70,8 @@ class Engine {
   double headLoss(const int32_t* ids, int B, int T, int mode, double gradScale, float* out);
   void attentionForward(Acts& a, int B, int T);
   void attentionBackward(Acts& a, int B, int T, const float* dy, float* dqkv);
-  // y = x W^T + b; from W packed (pw) when it is, else packing W for this product.
-  void linear(const float* x, int N, int in, const float* W, const float* b, int out, float* y, const PackedB* pw);
+  // y = x W^T + b, W packed in pw.
+  void linear(const float* x, int N, int in, const float* b, int out, float* y, const PackedB& pw);
   void packLayers();
   void weightsChanged() { headPacked_ = headNNPacked_ = layersPacked_ = false; }
   void linearBackward(const float* x, const float* dy, int N, int in, int out, const float* W, float* dW,
@@ -103,10 +103,9 @@ class Engine {
   // whole for dH (NN)
   std::vector<PackedB> headBlocks_;
   PackedB head_;
-  // bf16: each layer's four weights packed for the forward products (qkv, dense, h_to_4h,
-  // 4h_to_h), once per model when scoring and once per optimizer step when training; 2 bytes per
-  // parameter. fp32 packs per product instead: its products are slow enough that packing is
-  // noise, and a packed fp32 copy would cost 4 bytes per parameter.
+  // Each layer's four weights packed for the forward products (qkv, dense, h_to_4h, 4h_to_h),
+  // once per model when scoring and once per optimizer step when training: 2 bytes per parameter
+  // (bf16) or 4 (fp32) beside the 16 of weights, gradients and moments.
   std::vector<PackedB> layerW_;
   bool headPacked_ = false, headNNPacked_ = false, layersPacked_ = false;  // packed from the current weights
   std::vector<double> rowLoss_, rowLse_;

@@ -7,15 +7,11 @@
 #include <new>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include "bf16.h"
 
 namespace cpt {
-
-namespace {
-constexpr int KC = 256;   // depth of a packed panel pair (A and B panels stay in L1/L2)
-constexpr int MC = 144;   // rows of A per block (multiple of every MR: 4, 6, 12)
-constexpr int NC = 3072;  // columns of B per packed block (fits L2 at KC)
-}  // namespace
 
 AlignedBuf::~AlignedBuf() { std::free(p); }
 
@@ -30,7 +26,16 @@ float* AlignedBuf::get(size_t need) {
   return p;
 }
 
-Gemm::Gemm(const Kernel* k, int threads, bf16::Path bf16) : k_(k), bf16_(bf16), apack_(threads), bpack_(threads) {}
+Gemm::Gemm(const Kernel* k, int threads, bf16::Path bf16) : k_(k), bf16_(bf16), apack_(threads), bpack_(threads) {
+  // Depth of a panel pair from this CPU's L1: the micro-kernel's B panel (kc x NR floats) in
+  // two thirds of it, the A rows it streams in the rest. 48 KiB L1 (Intel Sapphire Rapids) with
+  // NR = 32: 256, where a sweep of 128-384 measured best; 32 KiB (AMD Zen 3/4): 160 (AVX-512) or
+  // 336 (AVX2, NR = 16), capped to 128..384. MC (A rows per block, in L2) and NC (B columns per
+  // packed block) measured flat over 72-576 rows and 3072-4096 columns, so they stay fixed.
+  const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+  const long bytes = l1 > 0 ? l1 : 32 * 1024;
+  kc_ = std::clamp((int)(bytes * 2 / 3 / (k_->nr * (long)sizeof(float))) / 16 * 16, 128, 384);
+}
 
 void Gemm::packA(float* dst, bool ta, const float* A, int lda, int i0, int mc, int p0, int kc) const {
   const int MR = k_->mr;
@@ -126,15 +131,15 @@ void Gemm::st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, in
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, acc);
   const int MR = k_->mr, NR = k_->nr;
-  float* ap = apack_[tid].get((size_t)(MC + MR) * KC);
-  float* bp = bpack_[tid].get((size_t)(NC + NR) * KC);
-  for (int jc = 0; jc < N; jc += NC) {
-    const int nc = std::min(NC, N - jc);
-    for (int pc = 0; pc < K; pc += KC) {
-      const int kc = std::min(KC, K - pc);
+  float* ap = apack_[tid].get((size_t)(mc_ + MR) * kc_);
+  float* bp = bpack_[tid].get((size_t)(nc_ + NR) * kc_);
+  for (int jc = 0; jc < N; jc += nc_) {
+    const int nc = std::min(nc_, N - jc);
+    for (int pc = 0; pc < K; pc += kc_) {
+      const int kc = std::min(kc_, K - pc);
       packB(bp, tb, B, ldb, pc, kc, jc, nc);
-      for (int ic = 0; ic < M; ic += MC) {
-        const int mc = std::min(MC, M - ic);
+      for (int ic = 0; ic < M; ic += mc_) {
+        const int mc = std::min(mc_, M - ic);
         block(ap, ta, A, lda, ic, mc, pc, kc, bp, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
       }
     }
@@ -154,21 +159,21 @@ void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const flo
   // element of C is owned by one thread and summed in a fixed order (deterministic).
   const bool splitRows = mBlocks >= 2 * nt || M >= N;
   if (splitRows) {
-    float* bp = shared_b_.get((size_t)(NC + NR) * KC);
-    for (int jc = 0; jc < N; jc += NC) {
-      const int nc = std::min(NC, N - jc);
+    float* bp = shared_b_.get((size_t)(nc_ + NR) * kc_);
+    for (int jc = 0; jc < N; jc += nc_) {
+      const int nc = std::min(nc_, N - jc);
       const int panels = (nc + NR - 1) / NR;
-      for (int pc = 0; pc < K; pc += KC) {
-        const int kc = std::min(KC, K - pc);
+      for (int pc = 0; pc < K; pc += kc_) {
+        const int kc = std::min(kc_, K - pc);
         pool.parallelFor(panels, [&](int, int64_t b, int64_t e) {
           const int j0 = (int)b * NR, j1 = std::min(nc, (int)e * NR);
           packB(bp + (size_t)j0 * kc, tb, B, ldb, pc, kc, jc + j0, j1 - j0);
         });
         pool.parallelFor(mBlocks, [&](int tid, int64_t b, int64_t e) {
-          float* ap = apack_[tid].get((size_t)(MC + MR) * KC);
+          float* ap = apack_[tid].get((size_t)(mc_ + MR) * kc_);
           const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
-          for (int ic = r0; ic < r1; ic += MC) {
-            const int mc = std::min(MC, r1 - ic);
+          for (int ic = r0; ic < r1; ic += mc_) {
+            const int mc = std::min(mc_, r1 - ic);
             block(ap, ta, A, lda, ic, mc, pc, kc, bp, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
           }
         });
@@ -192,10 +197,10 @@ void Gemm::packAll(ThreadPool& pool, bool tb, int K, int N, const float* B, int 
   struct Blk { int jc, nc, pc, kc; size_t off; };
   std::vector<Blk> blocks;
   size_t off = 0;
-  for (int jc = 0; jc < N; jc += NC) {
-    const int nc = std::min(NC, N - jc);
-    for (int pc = 0; pc < K; pc += KC) {
-      const int kc = std::min(KC, K - pc);
+  for (int jc = 0; jc < N; jc += nc_) {
+    const int nc = std::min(nc_, N - jc);
+    for (int pc = 0; pc < K; pc += kc_) {
+      const int kc = std::min(kc_, K - pc);
       blocks.push_back({jc, nc, pc, kc, off});
       off += (size_t)(nc + NR - 1) / NR * NR * kc;
     }
@@ -217,18 +222,18 @@ void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, c
   if (K <= 0 && !bias) return zeroOrKeep(C, ldc, M, N, acc);
   const int mBlocks = (M + MR - 1) / MR;
   pool.parallelFor(mBlocks, [&](int tid, int64_t b, int64_t e) {
-    float* ap = apack_[tid].get((size_t)(MC + MR) * KC);
+    float* ap = apack_[tid].get((size_t)(mc_ + MR) * kc_);
     const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
     if (bias)  // this thread's rows start as the bias, then accumulate
       for (int r = r0; r < r1; r++) std::memcpy(C + (size_t)r * ldc, bias, sizeof(float) * N);
     const bool accum = acc || bias;
     size_t off = 0;
-    for (int jc = 0; jc < N; jc += NC) {
-      const int nc = std::min(NC, N - jc);
-      for (int pc = 0; pc < K; pc += KC) {
-        const int kc = std::min(KC, K - pc);
-        for (int ic = r0; ic < r1; ic += MC) {
-          const int mc = std::min(MC, r1 - ic);
+    for (int jc = 0; jc < N; jc += nc_) {
+      const int nc = std::min(nc_, N - jc);
+      for (int pc = 0; pc < K; pc += kc_) {
+        const int kc = std::min(kc_, K - pc);
+        for (int ic = r0; ic < r1; ic += mc_) {
+          const int mc = std::min(mc_, r1 - ic);
           block(ap, ta, A, lda, ic, mc, pc, kc, pb.buf.p + off, nc, C + (size_t)ic * ldc + jc, ldc, accum || pc > 0);
         }
         off += (size_t)(nc + NR - 1) / NR * NR * kc;
