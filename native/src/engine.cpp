@@ -342,12 +342,12 @@ void Engine::backward(const int32_t* ids, int B, int T) {
 }
 
 // The LM head and cross-entropy. mode 0: loss; 1: loss, dH and the head's weight gradient; 2:
-// loss and log p(target) into out. Scoring (0, 2) never holds more than a [rows, kHeadBlock] tile
-// of logits, sized to stay in each thread's L2: each row's log-sum-exp is merged block by block in
+// loss and log p(target) into out. Scoring (0, 2) never holds more than a [kHeadRows, kHeadBlock]
+// tile of logits per thread (512 KiB, in L2): each row's log-sum-exp is merged block by block in
 // vocabulary order (the same for any thread count) and its target's logit taken from its block.
 // Training (1) needs every logit of a row for the gradient, so it fills [rows, V] chunks.
 double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradScale, float* out) {
-  constexpr int kHeadBlock = 2048;
+  constexpr int kHeadBlock = 1024, kHeadRows = 128;
   const int N = B * T, D = D_, V = V_, nb = (V + kHeadBlock - 1) / kHeadBlock;
   // The head weight is packed once per model when scoring and once per optimizer step when
   // training (weights() and AdamW mark it stale), not per call or row chunk.
@@ -361,46 +361,51 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
   }
   const Kernel* kn = gemm_.kernel();
   if (mode != 1) {
-    // Rows per chunk: 48 per thread at least (enough for the GEMM's row blocking), a tile of
-    // 48 x 2048 floats (384 KiB) per thread.
-    const int R = std::min(N, std::max(256, 48 * pool_.size()));
-    grow(logitBuf_, (size_t)R * kHeadBlock);
-    grow(rowLse_, (size_t)R);
-    grow(rowTarget_, (size_t)R);
-    float* tile = logitBuf_.data();
-    for (int r0 = 0; r0 < N; r0 += R) {
-      const int rows = std::min(R, N - r0);
-      const float* Hc = lnf_.data() + (size_t)r0 * D;
+    // One parallel region: each thread prepares its share of the rows once (split at multiples
+    // of 32) and goes through the vocabulary block by block, each block against its rows by
+    // tiles of kHeadRows (the block's packed weight stays in cache across them).
+    grow(rowLse_, (size_t)N);
+    grow(rowTarget_, (size_t)N);
+    const int nt = pool_.size(), units = (N + 31) / 32;
+    if ((int)headRows_.size() != nt) headRows_ = std::vector<PackedA>(nt), headTiles_ = std::vector<AlignedBuf>(nt);
+    pool_.run([&](int tid) {
+      const int r0 = std::min(N, (int)((int64_t)units * tid / nt) * 32);
+      const int r1 = std::min(N, (int)((int64_t)units * (tid + 1) / nt) * 32);
+      if (r0 >= r1) return;
+      PackedA& rows = headRows_[tid];
+      gemm_.packRows(lnf_.data() + (size_t)r0 * D, D, r1 - r0, D, rows);
+      float* tile = headTiles_[tid].get((size_t)kHeadRows * kHeadBlock);
       for (int b = 0; b < nb; b++) {
         const int j0 = b * kHeadBlock, w = std::min(kHeadBlock, V - j0);
-        gemm_.mtPacked(pool_, false, rows, Hc, D, headBlocks_[b], tile, w, false, b > 0);
-        pool_.parallelFor(rows, [&](int, int64_t i0, int64_t i1) {
-          for (int64_t i = i0; i < i1; i++) {
-            const int r = r0 + (int)i;
+        for (int s0 = 0; s0 < r1 - r0; s0 += kHeadRows) {
+          const int s1 = std::min(r1 - r0, s0 + kHeadRows);
+          gemm_.stPacked(tid, rows, s0, s1, headBlocks_[b], tile, w);
+          for (int i = 0; i < s1 - s0; i++) {
+            const int r = r0 + s0 + i;
             if (r % T == T - 1) continue;  // predicts nothing
-            const float* l = tile + i * w;
+            const float* l = tile + (size_t)i * w;
             const double lb = kn->logSumExp(l, w);
-            double& run = rowLse_[i];
+            double& run = rowLse_[r];
             if (b == 0) run = lb;
             else {
               const double m = std::max(run, lb);
               run = m + std::log(std::exp(run - m) + std::exp(lb - m));
             }
             const int tgt = ids[r + 1];
-            if (tgt >= j0 && tgt < j0 + w) rowTarget_[i] = l[tgt - j0];
+            if (tgt >= j0 && tgt < j0 + w) rowTarget_[r] = l[tgt - j0];
           }
-        });
-      }
-      for (int i = 0; i < rows; i++) {
-        const int r = r0 + i, t = r % T;
-        if (t == T - 1) {
-          rowLoss_[r] = 0;
-          continue;
         }
-        const double lse = rowLse_[i], lt = rowTarget_[i];
-        rowLoss_[r] = lse - lt;
-        if (mode == 2) out[(size_t)(r / T) * (T - 1) + t] = (float)(lt - lse);
       }
+    });
+    for (int r = 0; r < N; r++) {
+      const int t = r % T;
+      if (t == T - 1) {
+        rowLoss_[r] = 0;
+        continue;
+      }
+      const double lse = rowLse_[r], lt = rowTarget_[r];
+      rowLoss_[r] = lse - lt;
+      if (mode == 2) out[(size_t)(r / T) * (T - 1) + t] = (float)(lt - lse);
     }
   } else {
     int R = std::max(16, (int)((size_t)(1 << 24) / (size_t)V));

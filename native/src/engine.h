@@ -103,6 +103,8 @@ class Engine {
   // whole for dH (NN)
   std::vector<PackedB> headBlocks_;
   PackedB head_;
+  std::vector<PackedA> headRows_;     // per thread: its rows of the head's input (scoring)
+  std::vector<AlignedBuf> headTiles_;  // per thread: a tile of logits (scoring)
   // Each layer's four weights packed for the forward products (qkv, dense, h_to_4h, 4h_to_h),
   // once per model when scoring and once per optimizer step when training: 2 bytes per parameter
   // (bf16) or 4 (fp32) beside the 16 of weights, gradients and moments.

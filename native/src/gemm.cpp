@@ -222,24 +222,50 @@ void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, c
   if (K <= 0 && !bias) return zeroOrKeep(C, ldc, M, N, acc);
   const int mBlocks = (M + MR - 1) / MR;
   pool.parallelFor(mBlocks, [&](int tid, int64_t b, int64_t e) {
-    float* ap = apack_[tid].get((size_t)(mc_ + MR) * kc_);
     const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
     if (bias)  // this thread's rows start as the bias, then accumulate
       for (int r = r0; r < r1; r++) std::memcpy(C + (size_t)r * ldc, bias, sizeof(float) * N);
-    const bool accum = acc || bias;
-    size_t off = 0;
-    for (int jc = 0; jc < N; jc += nc_) {
-      const int nc = std::min(nc_, N - jc);
-      for (int pc = 0; pc < K; pc += kc_) {
-        const int kc = std::min(kc_, K - pc);
-        for (int ic = r0; ic < r1; ic += mc_) {
-          const int mc = std::min(mc_, r1 - ic);
-          block(ap, ta, A, lda, ic, mc, pc, kc, pb.buf.p + off, nc, C + (size_t)ic * ldc + jc, ldc, accum || pc > 0);
-        }
-        off += (size_t)(nc + NR - 1) / NR * NR * kc;
-      }
-    }
+    rowsPacked(tid, ta, r0, r1, A, lda, pb, C, ldc, acc || bias);
   });
+}
+
+void Gemm::rowsPacked(int tid, bool ta, int r0, int r1, const float* A, int lda, const PackedB& pb, float* C, int ldc,
+                      bool acc) {
+  const int N = pb.N, K = pb.K, MR = k_->mr, NR = k_->nr;
+  float* ap = apack_[tid].get((size_t)(mc_ + MR) * kc_);
+  size_t off = 0;
+  for (int jc = 0; jc < N; jc += nc_) {
+    const int nc = std::min(nc_, N - jc);
+    for (int pc = 0; pc < K; pc += kc_) {
+      const int kc = std::min(kc_, K - pc);
+      for (int ic = r0; ic < r1; ic += mc_) {
+        const int mc = std::min(mc_, r1 - ic);
+        block(ap, ta, A, lda, ic, mc, pc, kc, pb.buf.p + off, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+      }
+      off += (size_t)(nc + NR - 1) / NR * NR * kc;
+    }
+  }
+}
+
+void Gemm::packRows(const float* A, int lda, int M, int K, PackedA& out) const {
+  out.A = A, out.lda = lda, out.M = M, out.K = K;
+  if (bf16())
+    bf16::packA(reinterpret_cast<uint16_t*>(out.buf.get(((size_t)bf16::pad(M) * bf16::pad(K) + 1) / 2)), false, A, lda, M, K, 0,
+                bf16::pad(M));
+}
+
+void Gemm::stPacked(int tid, const PackedA& a, int i0, int i1, const PackedB& pb, float* C, int ldc) {
+  if (i0 % 32 || a.K != pb.K) throw std::logic_error("stPacked: rows from a multiple of 32, equal depths");
+  const int N = pb.N, K = pb.K, M = i1 - i0;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zeroOrKeep(C, ldc, M, N, false);
+  if (!bf16()) {
+    // rowsPacked indexes C by A's rows: shift A so that row i0 is row 0
+    return rowsPacked(tid, false, 0, M, a.A + (size_t)i0 * a.lda, a.lda, pb, C, ldc, false);
+  }
+  const uint16_t* ap = reinterpret_cast<const uint16_t*>(a.buf.p) + (size_t)i0 * bf16::pad(K);  // 16-row panels
+  bf16::compute(bf16_, ap, reinterpret_cast<const uint16_t*>(pb.buf.p), M, N, K, 0, bf16::pad(M), 0, bf16::pad(N), C, ldc,
+                false);
 }
 
 static uint16_t* as16(AlignedBuf& b, size_t n) { return reinterpret_cast<uint16_t*>(b.get((n + 1) / 2)); }

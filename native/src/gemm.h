@@ -31,6 +31,14 @@ struct PackedB {
   int K = 0, N = 0;
 };
 
+// Rows of A prepared once for one thread's products against several packed Bs: bf16 packs them
+// (bf16.h's layout); fp32 reads A in place.
+struct PackedA {
+  AlignedBuf buf;
+  const float* A = nullptr;
+  int lda = 0, M = 0, K = 0;
+};
+
 class Gemm {
  public:
   Gemm(const Kernel* k, int threads, bf16::Path bf16 = bf16::Path::none);
@@ -46,6 +54,11 @@ class Gemm {
   // bias (length N, only without acc): C = op(A) B + bias, bitwise what C = bias; C += op(A) B gives.
   void mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, const PackedB& pb, float* C, int ldc,
                 bool acc, bool sameA = false, const float* bias = nullptr);
+  // One thread's rows (inside a pool task): packRows once, then C = rows [i0, i1) of A times a
+  // packed B, for as many Bs and row ranges as wanted (i0 a multiple of 32). Each element of C
+  // is summed in the same order as by mtPacked, whatever the rows around it.
+  void packRows(const float* A, int lda, int M, int K, PackedA& out) const;
+  void stPacked(int tid, const PackedA& a, int i0, int i1, const PackedB& pb, float* C, int ldc);
   // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
   void st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
           float* C, int ldc, bool acc);
@@ -57,6 +70,9 @@ class Gemm {
   // Row-major A used in place for full row panels; edge rows are packed into `edge`.
   void macroDirect(const float* A, int lda, float* edge, const float* Bp, int mc, int nc, int kc, float* C, int ldc,
                    bool acc) const;
+  // Rows [r0, r1) of C = op(A) * (pre-packed fp32 B), with thread tid's scratch.
+  void rowsPacked(int tid, bool ta, int r0, int r1, const float* A, int lda, const PackedB& pb, float* C, int ldc,
+                  bool acc);
   // Pack A (when transposed) and run the macro-kernel on one block.
   void block(float* ap, bool ta, const float* A, int lda, int ic, int mc, int pc, int kc, const float* Bp, int nc,
              float* C, int ldc, bool acc) const;

@@ -1,4 +1,4 @@
-// Bitwise determinism for a fixed thread count, the scalar fallback against the vector path,
+// Bitwise determinism for a fixed thread count (and of scoring across thread counts), the scalar fallback against the vector path,
 // and flat memory over 1000 training steps.
 import { describe, it, expect } from 'vitest';
 import { createNativeEngine, nativeStatus, type NativeKernel } from '../../src/engine/native/index.js';
@@ -19,6 +19,23 @@ describe.skipIf(!nativeStatus().ok)('native determinism and kernels', () => {
       expect(bits(b.lp).equals(bits(a.lp))).toBe(true);
       for (const [name, t] of a.w) expect(bits(b.w.get(name)!).equals(bits(t)), `weights ${name}`).toBe(true);
       for (const [name, t] of a.g) expect(bits(b.g.get(name)!).equals(bits(t)), `grads ${name}`).toBe(true);
+    });
+  }
+
+  // Every reduction runs in a fixed order whatever the split (rows of a product, the LM head's
+  // vocabulary blocks merged in order): scoring gives the same bits on any thread count.
+  for (const precision of ['fp32', 'bf16'] as const) {
+    it(`${precision} scoring is bitwise the same on 1, 2 and 3 threads`, () => {
+      const c = tinyConfig({ hidden_size: 64, intermediate_size: 256, vocab_size: 3000 });
+      const ids = randomIds(3 * 100, c.vocab_size, 3);
+      const [one, ...more] = [1, 2, 3].map((threads) => {
+        const e = createNativeEngine(c, { threads, precision });
+        e.loadWeights(initWeights(c, 2));
+        const lp = e.tokenLogprobs(ids, 3, 100);
+        e.dispose();
+        return lp;
+      });
+      for (const lp of more) expect(bits(lp).equals(bits(one))).toBe(true);
     });
   }
 
