@@ -2,7 +2,7 @@
 // gelu and its derivative (exact and tanh forms) over a dense sweep of x and the values where
 // the approximations change regime. Prints the worst error per kernel; exits 1 past the bound.
 // Also one row of layer norm, on rows whose mean is large beside their spread (where a one-pass
-// variance would cancel). Usage: kernel_check (run by test/native/kernels.test.ts).
+// variance would cancel), the sum of squares and AdamW's update. Usage: kernel_check (run by test/native/kernels.test.ts).
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -94,6 +94,36 @@ int main() {
     const bool pass = worst <= 4e-6;
     ok = ok && pass;
     std::printf("%s layer norm: rel err %.3g (bound 4e-06) %s\n", name, worst, pass ? "ok" : "FAIL");
+  }
+  // Sum of squares and AdamW on 1,000,003 values (the vector tail too), against double.
+  {
+    const long n = 1000003;
+    std::vector<float> g0(n), w0(n), m0(n), v0(n);
+    for (long i = 0; i < n; i++)
+      g0[i] = 1e-3f * std::sin(0.001f * i) * (1 + i % 7), w0[i] = 0.02f * std::cos(0.003f * i), m0[i] = 0.5f * g0[(i * 7) % n],
+      v0[i] = 4 * m0[i] * m0[i] + 1e-12f;  // moments as training leaves them: |m| below sqrt(v)
+    long double sq = 0;
+    for (float x : g0) sq += (long double)x * x;
+    const float coef = 0.7f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, stepSize = 1e-3f, bc2s = 0.3f, decay = 0.9999f;
+    for (const char* name : {"scalar", "avx2", "avx512"}) {
+      const cpt::Kernel* k = cpt::selectKernel(name);
+      if (!k) continue;
+      const double eSq = std::fabs((double)(k->sumSquares(g0.data(), n) - sq)) / (double)sq;
+      std::vector<float> w = w0, g = g0, m = m0, v = v0;
+      k->adamw(w.data(), g.data(), m.data(), v.data(), n, coef, b1, b2, eps, stepSize, bc2s, decay);
+      double eW = 0, eM = 0, eV = 0, gLeft = 0;
+      for (long i = 0; i < n; i++) {
+        const double gi = (double)g0[i] * coef, mi = b1 * (double)m0[i] + (1 - (double)b1) * gi;
+        const double vi = b2 * (double)v0[i] + (1 - (double)b2) * gi * gi;
+        const double wi = w0[i] * (double)decay - stepSize * mi / (std::sqrt(vi) / bc2s + eps);
+        eW = std::fmax(eW, std::fabs(w[i] - wi) / std::fmax(std::fabs(wi), 0.02)), eM = std::fmax(eM, std::fabs(m[i] - mi) / 7e-3);
+        eV = std::fmax(eV, std::fabs(v[i] - vi) / 2e-4), gLeft = std::fmax(gLeft, std::fabs(g[i]));
+      }
+      const bool pass = eSq <= 1e-6 && eW <= 1e-6 && eM <= 1e-6 && eV <= 1e-6 && gLeft == 0;
+      ok = ok && pass;
+      std::printf("%s sum of squares rel err %.3g; adamw w/m/v err %.3g %.3g %.3g of their scale, gradient zeroed %s (bound 1e-06) %s\n",
+                  name, eSq, eW, eM, eV, gLeft == 0 ? "yes" : "no", pass ? "ok" : "FAIL");
+    }
   }
   return ok ? 0 : 1;
 }

@@ -499,11 +499,10 @@ void Engine::zeroGrads() {
 double Engine::applyAdamW(const AdamW& o) {
   const int nt = pool_.size();
   const int64_t n = (int64_t)total_;
+  const Kernel* kn = gemm_.kernel();
   pool_.run([&](int tid) {
     const int64_t i0 = n * tid / nt, i1 = n * (tid + 1) / nt;
-    double s = 0;
-    for (int64_t i = i0; i < i1; i++) s += (double)g_[i] * g_[i];
-    partial_[tid].assign(1, s);
+    partial_[tid].assign(1, kn->sumSquares(g_.data() + i0, i1 - i0));
   });
   double sq = 0;
   for (int t = 0; t < nt; t++) sq += partial_[t][0];
@@ -519,15 +518,9 @@ double Engine::applyAdamW(const AdamW& o) {
     const int64_t t0 = n * tid / nt, t1 = n * (tid + 1) / nt;
     for (const ParamInfo& pi : params_) {
       const int64_t a = std::max<int64_t>(t0, pi.offset), b = std::min<int64_t>(t1, pi.offset + pi.size);
-      for (int64_t i = a; i < b; i++) {
-        const float g = g_[i] * fcoef;
-        float p = w_[i];
-        if (pi.decay) p *= decay;  // decoupled weight decay, applied first as torch.optim.AdamW does
-        const float m = m_[i] = b1 * m_[i] + (1 - b1) * g;
-        const float v = v_[i] = b2 * v_[i] + (1 - b2) * g * g;
-        w_[i] = p - stepSize * m / (std::sqrt(v) / bc2s + eps);
-        g_[i] = 0.f;
-      }
+      if (a < b)
+        kn->adamw(w_.data() + a, g_.data() + a, m_.data() + a, v_.data() + a, b - a, fcoef, b1, b2, eps, stepSize, bc2s,
+                  pi.decay ? decay : 1.f);
     }
   });
   return norm;

@@ -25,6 +25,11 @@ struct Kernel {
   // y[i] = gelu(x[i]), exact (erf) or tanh form; d[i] *= gelu'(x[i]). Relative error ~1e-6.
   void (*gelu)(const float* x, float* y, long n, int exact);
   void (*geluBack)(const float* x, float* d, long n, int exact);
+  // Sum of squares (float lanes in 256-element blocks, added in double); AdamW over a run of
+  // parameters with one decay (engine.cpp's applyAdamW gives the coefficients).
+  double (*sumSquares)(const float* x, long n);
+  void (*adamw)(float* w, float* g, float* m, float* v, long n, float coef, float b1, float b2, float eps, float stepSize,
+                float bc2s, float decay);
   // One row of layer norm over n: y = (x - mean) * rstd * w + b; mean and rstd returned.
   void (*layerNorm)(const float* x, const float* w, const float* b, float* y, int n, float eps, float* mean, float* rstd);
 };

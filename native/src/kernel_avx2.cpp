@@ -16,8 +16,10 @@ namespace cpt {
 #define KGELUBACK geluBackAvx2
 #define KROWSUM rowSumAvx2
 #define KLAYERNORM layerNormAvx2
+#define KSUMSQ sumSquaresAvx2
+#define KADAMW adamwAvx2
 #include "micro.inc"
-static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, microDirectAvx2, rowMaxAvx2, expSumAvx2, logSumExpAvx2, geluAvx2, geluBackAvx2, layerNormAvx2};
+static const Kernel kAvx2 = {"avx2", MR, NV * VW, microAvx2, microDirectAvx2, rowMaxAvx2, expSumAvx2, logSumExpAvx2, geluAvx2, geluBackAvx2, sumSquaresAvx2, adamwAvx2, layerNormAvx2};
 const Kernel* kernelAvx2() { return &kAvx2; }
 }  // namespace cpt
 #else

@@ -16,8 +16,10 @@ namespace cpt {
 #define KGELUBACK geluBackAvx512
 #define KROWSUM rowSumAvx512
 #define KLAYERNORM layerNormAvx512
+#define KSUMSQ sumSquaresAvx512
+#define KADAMW adamwAvx512
 #include "micro.inc"
-static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, microDirectAvx512, rowMaxAvx512, expSumAvx512, logSumExpAvx512, geluAvx512, geluBackAvx512, layerNormAvx512};
+static const Kernel kAvx512 = {"avx512", MR, NV * VW, microAvx512, microDirectAvx512, rowMaxAvx512, expSumAvx512, logSumExpAvx512, geluAvx512, geluBackAvx512, sumSquaresAvx512, adamwAvx512, layerNormAvx512};
 const Kernel* kernelAvx512() { return &kAvx512; }
 }  // namespace cpt
 #else

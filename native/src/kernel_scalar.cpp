@@ -14,7 +14,9 @@ namespace cpt {
 #define KGELUBACK geluBackScalar
 #define KROWSUM rowSumScalar
 #define KLAYERNORM layerNormScalar
+#define KSUMSQ sumSquaresScalar
+#define KADAMW adamwScalar
 #include "micro.inc"
-static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar, logSumExpScalar, geluScalar, geluBackScalar, layerNormScalar};
+static const Kernel kScalar = {"scalar", MR, NV * VW, microScalar, microDirectScalar, rowMaxScalar, expSumScalar, logSumExpScalar, geluScalar, geluBackScalar, sumSquaresScalar, adamwScalar, layerNormScalar};
 const Kernel* kernelScalar() { return &kScalar; }
 }  // namespace cpt
