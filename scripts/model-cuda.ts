@@ -74,8 +74,8 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   crossEntropyKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (a[5] === 1 ? 2 * f32 + s.act : f32) }),
   embedBackKernel: (a, l, s) => ({ flops: s.N * a[5]!, bytes: (s.N + 2 * rows(l)) * a[5]! * f32 }),
   sumSquaresKernel: (a) => ({ flops: 2 * a[1]!, bytes: a[1]! * f32 }),
-  // w, g, m, v read; w, g, m, v written; the bf16 copy of w written when a[15] (the update's own cast)
-  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * (8 * f32 + (a[15] ? 2 : 0)) }),
+  // w, g, m, v read; w, g, m, v written; the bf16 copy of w written when a[7] (the update's own cast)
+  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * (8 * f32 + (a[7] ? 2 : 0)) }),
   meanHiddenKernel: (a, l, s) => ({ flops: 4 * s.N * a[8]!, bytes: s.N * a[8]! * f32 }),
   // Fused attention (attention.cuh), grid (query or key blocks of 64, B*H): `pairs` 64x64 tiles
   // under the causal diagonal per head, each a 64x64xhd product per pass; Q, K, V (and O, dO)

@@ -111,15 +111,14 @@ class Engine final : public EngineBase {
     if constexpr (kBf16) wT_ = fixed_.get<Act>(total);
     else wT_ = w_;
     normPart_ = fixed_.get<double>(kNormBlocks);
-    // AdamW's runs of tensors with and without weight decay (one launch updates them all).
-    std::vector<size_t> starts;
-    std::vector<int> decays;
+    // AdamW's chunks: every tensor cut into pieces of kAdamChunk (one launch updates them all).
+    std::vector<AdamChunk> chunks;
     for (const ParamInfo& p : params)
-      if (decays.empty() || decays.back() != (int)p.decay) starts.push_back(p.offset), decays.push_back(p.decay);
-    segs_ = (int)starts.size();
-    segStart_ = fixed_.get<size_t>(segs_), segDecay_ = fixed_.get<int>(segs_);
-    CUDA_CHECK(cudaMemcpy(segStart_, starts.data(), segs_ * sizeof(size_t), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(segDecay_, decays.data(), segs_ * sizeof(int), cudaMemcpyHostToDevice));
+      for (size_t b = p.offset; b < p.offset + p.size; b += kAdamChunk)
+        chunks.push_back({b, std::min(p.offset + p.size, b + kAdamChunk), (int)p.decay});
+    adamChunks_ = (int)chunks.size();
+    chunks_ = fixed_.get<AdamChunk>(chunks.size());
+    CUDA_CHECK(cudaMemcpy(chunks_, chunks.data(), chunks.size() * sizeof(AdamChunk), cudaMemcpyHostToDevice));
     const size_t lnf = params[1 + 12 * d_.L].offset;
     lnfw_ = w_ + lnf, lnfb_ = lnfw_ + d_.D, glnfw_ = g_ + lnf, glnfb_ = glnfw_ + d_.D;
     const size_t out = c.tied ? 0 : params.back().offset;
@@ -202,8 +201,8 @@ class Engine final : public EngineBase {
     const AdamStep a = adamStep(o, norm, ++step);
     // bf16: the update writes the products' copy of the weights too, unless it is stale already.
     Act* wT = kBf16 && !stale_ ? wT_ : nullptr;
-    CPT_LAUNCH(adamwKernel<Act>, blocksFor(total), kThreads)(w_, g_, m_, v_, total, segStart_, segDecay_, segs_, a.coef, a.b1,
-                                                             a.b2, a.eps, a.stepSize, a.bc2s, a.decay, wT);
+    CPT_LAUNCH(adamwKernel<Act>, adamChunks_, kThreads)(w_, g_, m_, v_, total, chunks_,
+                                                        AdamCoef{a.coef, a.b1, a.b2, a.eps, a.stepSize, a.bc2s, a.decay}, wT);
     LAUNCH_CHECK();
     stale_ = kBf16 && !wT;
     return norm;
@@ -562,8 +561,8 @@ class Engine final : public EngineBase {
   float *w_, *g_, *m_, *v_;
   Act* wT_;
   double* normPart_;
-  size_t* segStart_;
-  int *segDecay_, segs_ = 0;
+  AdamChunk* chunks_;
+  int adamChunks_ = 0;
   float *lnfw_, *lnfb_, *glnfw_, *glnfb_, *gEmbOut_;
   Act* embOutT_;
   int curB_ = 0, curT_ = 0, rb_ = 0, hr_ = 0;

@@ -15,6 +15,13 @@ namespace cuda {
 
 constexpr int kThreads = 256;  // block size of the row kernels (a multiple of 32)
 
+// Loops over a register array unrolled (registers need constant indices), by nvcc or the host compiler.
+#ifdef __CUDACC__
+#define CPT_UNROLL _Pragma("unroll")
+#else
+#define CPT_UNROLL _Pragma("GCC unroll 16")
+#endif
+
 __device__ __forceinline__ float toF(float x) { return x; }
 __device__ __forceinline__ float toF(__nv_bfloat16 x) { return __bfloat162float(x); }
 template <class T>
@@ -23,6 +30,19 @@ template <>
 __device__ __forceinline__ float fromF<float>(float x) { return x; }
 template <>
 __device__ __forceinline__ __nv_bfloat16 fromF<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+// Four consecutive elements as one 16-byte (fp32) or 8-byte (bf16) access; p aligned to that.
+__device__ __forceinline__ float4 load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  return float4{__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
+                __uint_as_float(u.y & 0xffff0000u)};
+}
+__device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+__device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
+  const auto b = [](float f) { return (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(f)); };
+  *reinterpret_cast<uint2*>(p) = uint2{b(v.x) | b(v.y) << 16, b(v.z) | b(v.w) << 16};
+}
 
 // Sum over the block in a fixed order (butterfly within warps, then warps in index order); every
 // thread gets the result. sh: 32 floats of shared memory.
@@ -79,29 +99,51 @@ __global__ void embedKernel(const int32_t* ids, const float* E, float* x, int D)
   for (int j = threadIdx.x; j < D; j += blockDim.x) x[r * D + j] = src[j];
 }
 
+// d = s, four elements per thread and step (s and d from cudaMalloc: aligned), the tail one by one.
 template <class T>
-__device__ __forceinline__ void castVec(const float* s, T* d, size_t n) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-    d[i] = fromF<T>(s[i]);
+__global__ void castKernel(const float* s, T* d, size_t n) {
+  const size_t stride = (size_t)gridDim.x * blockDim.x, n4 = n / 4;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += stride) store4(d + 4 * i, load4(s + 4 * i));
+  for (size_t i = 4 * n4 + blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += stride) d[i] = fromF<T>(s[i]);
 }
-template <class T>
-__global__ void castKernel(const float* s, T* d, size_t n) { castVec(s, d, n); }
 
 // y [N, D] = (x - mean) * rstd * w + b per row of x [N, D], mean and rstd [N] kept for backward; grid N.
+// The row is read from HBM once: each thread keeps its kLnPer elements in registers (D up to
+// kLnPer * blockDim.x; wider rows read x again from cache). Same sums in the same order either way.
+constexpr int kLnPer = 16;
 template <class T>
 __global__ void layerNormKernel(const float* x, const float* w, const float* b, T* y, float* mean, float* rstd, int D,
                                 float eps) {
   __shared__ float sh[32];
   const size_t r = blockIdx.x;
   const float* xr = x + r * D;
-  float s = 0;
-  for (int j = threadIdx.x; j < D; j += blockDim.x) s += xr[j];
-  const float mu = blockSum(s, sh) / D;
-  float ss = 0;
-  for (int j = threadIdx.x; j < D; j += blockDim.x) ss += (xr[j] - mu) * (xr[j] - mu);
-  const float rs = rsqrtf(blockSum(ss, sh) / D + eps);
+  float s = 0, ss = 0, mu, rs;
+  if (D <= kLnPer * (int)blockDim.x) {  // the same for every thread of the block
+    float v[kLnPer];
+CPT_UNROLL
+    for (int k = 0; k < kLnPer; k++) {
+      const int j = threadIdx.x + k * blockDim.x;
+      v[k] = j < D ? xr[j] : 0.f;
+      if (j < D) s += v[k];
+    }
+    mu = blockSum(s, sh) / D;
+CPT_UNROLL
+    for (int k = 0; k < kLnPer; k++)
+      if ((int)(threadIdx.x + k * blockDim.x) < D) ss += (v[k] - mu) * (v[k] - mu);
+    rs = rsqrtf(blockSum(ss, sh) / D + eps);
+CPT_UNROLL
+    for (int k = 0; k < kLnPer; k++) {
+      const int j = threadIdx.x + k * blockDim.x;
+      if (j < D) y[r * D + j] = fromF<T>((v[k] - mu) * rs * w[j] + b[j]);
+    }
+  } else {
+    for (int j = threadIdx.x; j < D; j += blockDim.x) s += xr[j];
+    mu = blockSum(s, sh) / D;
+    for (int j = threadIdx.x; j < D; j += blockDim.x) ss += (xr[j] - mu) * (xr[j] - mu);
+    rs = rsqrtf(blockSum(ss, sh) / D + eps);
+    for (int j = threadIdx.x; j < D; j += blockDim.x) y[r * D + j] = fromF<T>((xr[j] - mu) * rs * w[j] + b[j]);
+  }
   if (threadIdx.x == 0) mean[r] = mu, rstd[r] = rs;
-  for (int j = threadIdx.x; j < D; j += blockDim.x) y[r * D + j] = fromF<T>((xr[j] - mu) * rs * w[j] + b[j]);
 }
 
 // dx += rstd * (dy * w - mean(dy * w) - xhat * mean(dy * w * xhat)); grid N.
@@ -260,30 +302,60 @@ __global__ void softmaxBackKernel(const float* S, const float* dP, const float* 
   }
 }
 
-// h (fp32 [N, I], without bias) + bias -> h1 (pre-activation, T) and g = gelu(h1) (T).
+// h (fp32 [N, I], without bias) + bias -> h1 (pre-activation, T) and g = gelu(h1) (T). Four
+// elements per thread and step where I allows (a row's four share its bias load), else one.
 template <class T>
 __global__ void biasGeluKernel(const float* h, const float* bias, T* h1, T* g, size_t n, int I, bool exact) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  if (I % 4 == 0) {
+    for (size_t i = first; i < n / 4; i += stride) {
+      const float4 x = load4(h + 4 * i), b = load4(bias + (4 * i) % I);
+      const float4 pre{x.x + b.x, x.y + b.y, x.z + b.z, x.w + b.w};
+      store4(h1 + 4 * i, pre);
+      store4(g + 4 * i, float4{gelu(pre.x, exact), gelu(pre.y, exact), gelu(pre.z, exact), gelu(pre.w, exact)});
+    }
+    return;
+  }
+  for (size_t i = first; i < n; i += stride) {
     const float pre = h[i] + bias[i % I];
     h1[i] = fromF<T>(pre);
     g[i] = fromF<T>(gelu(pre, exact));
   }
 }
-// dh = dg * gelu'(h1), dg fp32 -> dh (T).
+// dh = dg * gelu'(h1), dg fp32 -> dh (T); four elements per thread and step, the tail one by one.
 template <class T>
 __global__ void geluBackKernel(const float* dg, const T* h1, T* dh, size_t n, bool exact) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-    dh[i] = fromF<T>(dg[i] * geluGrad(toF(h1[i]), exact));
+  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x, n4 = n / 4;
+  for (size_t i = first; i < n4; i += stride) {
+    const float4 d = load4(dg + 4 * i), x = load4(h1 + 4 * i);
+    store4(dh + 4 * i, float4{d.x * geluGrad(x.x, exact), d.y * geluGrad(x.y, exact), d.z * geluGrad(x.z, exact),
+                              d.w * geluGrad(x.w, exact)});
+  }
+  for (size_t i = 4 * n4 + first; i < n; i += stride) dh[i] = fromF<T>(dg[i] * geluGrad(toF(h1[i]), exact));
 }
 
 // Residual sums (fp32). out = (a + ab) + x; or, parallel residual, out = (m + mb) + (a + ab) + x
-// (the order HF adds them in).
+// (the order HF adds them in). Four elements per thread and step where D allows, else one.
+__device__ __forceinline__ float residual1(float a, float ab, const float* m, float mm, float mb, float x) {
+  const float att = a + ab;
+  return m ? (mm + mb) + att + x : att + x;
+}
 __global__ void residualKernel(const float* a, const float* ab, const float* m, const float* mb, const float* x,
                                float* out, size_t n, int D) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  if (D % 4 == 0) {
+    for (size_t i = first; i < n / 4; i += stride) {
+      const int j = (int)((4 * i) % D);
+      const float4 av = load4(a + 4 * i), abv = load4(ab + j), xv = load4(x + 4 * i);
+      const float4 mv = m ? load4(m + 4 * i) : float4{}, mbv = m ? load4(mb + j) : float4{};
+      store4(out + 4 * i, float4{residual1(av.x, abv.x, m, mv.x, mbv.x, xv.x), residual1(av.y, abv.y, m, mv.y, mbv.y, xv.y),
+                                 residual1(av.z, abv.z, m, mv.z, mbv.z, xv.z), residual1(av.w, abv.w, m, mv.w, mbv.w, xv.w)});
+    }
+    return;
+  }
+  for (size_t i = first; i < n; i += stride) {
     const int j = (int)(i % D);
-    const float att = a[i] + ab[j];
-    out[i] = m ? (m[i] + mb[j]) + att + x[i] : att + x[i];
+    out[i] = residual1(a[i], ab[j], m, m ? m[i] : 0.f, m ? mb[j] : 0.f, x[i]);
   }
 }
 
@@ -317,12 +389,12 @@ __global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int 
     if (mode == 2) lp[(size_t)(r / T_) * (T_ - 1) + t] = lt - lse;
   }
   if (mode != 1) return;
+  const auto grad = [&](float x, int j) { return expf(x - lse) * gs - (j == tgt ? gs : 0.f); };
   for (int j = threadIdx.x; j < v4; j += blockDim.x) {
-    const float4 x = reinterpret_cast<const float4*>(l)[j];
-    const float y[4] = {x.x, x.y, x.z, x.w};
-    for (int k = 0; k < 4; k++) d[4 * j + k] = fromF<T>(expf(y[k] - lse) * gs - (4 * j + k == tgt ? gs : 0.f));
+    const float4 x = load4(l + 4 * j);
+    store4(d + 4 * j, float4{grad(x.x, 4 * j), grad(x.y, 4 * j + 1), grad(x.z, 4 * j + 2), grad(x.w, 4 * j + 3)});
   }
-  for (int j = 4 * v4 + threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(expf(l[j] - lse) * gs - (j == tgt ? gs : 0.f));
+  for (int j = 4 * v4 + threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(grad(l[j], j));
 }
 
 // Embedding gradient without atomics: rows grouped by token on the host (ascending rows within a
@@ -364,26 +436,43 @@ __global__ void sumSquaresKernel(const float* g, size_t n, double* part) {
 // torch.optim.AdamW, as the CPU engine computes it: clip coefficient, decoupled decay first,
 // bias-corrected moments; zeroes the gradient and, when wT is set, writes the bf16 copy of the
 // weights the products read (no separate cast). Every tensor in one launch: the flat parameters
-// [0, n) are `segs` runs, run s from start[s] with weight decay when decayed[s] (2-D weights).
+// [0, n) are cut into chunks that each lie in one tensor, block k updating chunk k with weight
+// decay when the chunk's tensor has it (2-D weights); four elements per thread and step over a
+// chunk's aligned body.
+struct AdamChunk {
+  size_t begin, end;
+  int decay;
+};
+constexpr size_t kAdamChunk = 16384;  // elements per block: 16 steps of 256 threads x 4
+struct AdamCoef {
+  float coef, b1, b2, eps, stepSize, bc2s, decay;
+};
+__device__ __forceinline__ float adam1(float& w, float& g, float& m, float& v, float dec, const AdamCoef& c) {
+  const float gi = g * c.coef, p = w * dec;
+  m = c.b1 * m + (1 - c.b1) * gi;
+  v = c.b2 * v + (1 - c.b2) * gi * gi;
+  g = 0.f;
+  return w = p - c.stepSize * m / (sqrtf(v) / c.bc2s + c.eps);
+}
 template <class T>
-__global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, const size_t* start, const int* decayed,
-                            int segs, float coef, float b1, float b2, float eps, float stepSize, float bc2s, float decay,
-                            T* wT) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    int lo = 0, hi = segs - 1;  // the run holding i: the last start <= i
-    while (lo < hi) {
-      const int mid = (lo + hi + 1) / 2;
-      if (start[mid] <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    const float gi = g[i] * coef;
-    const float p = decayed[lo] ? w[i] * decay : w[i];
-    const float mi = m[i] = b1 * m[i] + (1 - b1) * gi;
-    const float vi = v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-    const float wi = w[i] = p - stepSize * mi / (sqrtf(vi) / bc2s + eps);
+__global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, const AdamChunk* chunks, AdamCoef c, T* wT) {
+  const AdamChunk k = chunks[blockIdx.x];
+  const float dec = k.decay ? c.decay : 1.f;  // w * 1 is w: the same update as without decay
+  const size_t end = k.end < n ? k.end : n, a = ((k.begin + 3) / 4 * 4 < end ? (k.begin + 3) / 4 * 4 : end);
+  const size_t b = end / 4 * 4 > a ? end / 4 * 4 : a;
+  const auto one = [&](size_t i) {
+    const float wi = adam1(w[i], g[i], m[i], v[i], dec, c);
     if (wT) wT[i] = fromF<T>(wi);
-    g[i] = 0.f;
+  };
+  for (size_t i = k.begin + threadIdx.x; i < a; i += blockDim.x) one(i);
+  for (size_t i = a + 4 * threadIdx.x; i < b; i += 4 * blockDim.x) {
+    float4 wv = load4(w + i), gv = load4(g + i), mv = load4(m + i), vv = load4(v + i);
+    adam1(wv.x, gv.x, mv.x, vv.x, dec, c), adam1(wv.y, gv.y, mv.y, vv.y, dec, c);
+    adam1(wv.z, gv.z, mv.z, vv.z, dec, c), adam1(wv.w, gv.w, mv.w, vv.w, dec, c);
+    store4(w + i, wv), store4(g + i, gv), store4(m + i, mv), store4(v + i, vv);
+    if (wT) store4(wT + i, wv);
   }
+  for (size_t i = b + threadIdx.x; i < end; i += blockDim.x) one(i);
 }
 
 }  // namespace cuda

@@ -10,7 +10,7 @@
 #              PyTorch; stops with a diagnosis when the engine cannot run. The carried binaries
 #              are used; they are rebuilt (nvcc) only when they fail to load.
 #   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed)
-#   parity     fp32 against the CPU engine on four configs, one AdamW step; bitwise determinism
+#   parity     fp32 against the CPU engine on five configs, one AdamW step; bitwise determinism
 #              and recomputation (golden and parity with CUDA_LAUNCH_BLOCKING=1)
 #   flash      the fused attention (bf16) against the unfused path and the CPU engine, head
 #              dimensions 32-256, bitwise repeat

@@ -64,10 +64,11 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
     }
   });
 
-  it('matches the CPU engine on four configs (one AdamW step), is deterministic, and recomputation changes no bit', async () => {
+  it('matches the CPU engine on five configs (one with widths that are not multiples of 4; one AdamW step), is deterministic, and recomputation changes no bit', async () => {
     const r = await runSim(cudaCheck, ['parity', '40', '2'], { ...env, ...PARITY });
     expect(verdicts(r), r.out).toEqual({
       'parity_parallel-r0.25-untied': 'pass', 'parity_sequential-r0.5-tied-tanh': 'pass', 'parity_parallel-r0-untied': 'pass', 'parity_sequential-r1-untied': 'pass',
+      'parity_ragged-d34-i70-v999': 'pass',
       deterministic_fp32: 'pass', recompute_bitwise_fp32: 'pass', deterministic_bf16: 'pass', recompute_bitwise_bf16: 'pass',
     });
   });

@@ -185,13 +185,17 @@ struct Case {
   const char* name;
   bool parallel, tied, exact;
   double rotary;
+  int hidden = 64, heads = 4, inter = 256, vocab = 1000;
 };
 
 int parity(int T, int steps) {
   const Case cases[] = {{"parallel-r0.25-untied", true, false, true, 0.25},
                         {"sequential-r0.5-tied-tanh", false, true, false, 0.5},
                         {"parallel-r0-untied", true, false, true, 0.0},
-                        {"sequential-r1-untied", false, false, true, 1.0}};
+                        {"sequential-r1-untied", false, false, true, 1.0},
+                        // Widths that are not multiples of 4: the element-wise kernels' one-by-one
+                        // paths and AdamW chunks with ragged ends.
+                        {"ragged-d34-i70-v999", true, false, true, 0.25, 34, 2, 70, 999}};
   // Several attention row blocks and LM-head chunks, with ragged ends (unless the caller chose).
   setenv("CPT_CUDA_ATTN_ROWS", "64", 0);
   setenv("CPT_CUDA_HEAD_ROWS", "100", 0);
@@ -199,7 +203,7 @@ int parity(int T, int steps) {
   bool all = true;
   for (const Case& k : cases) {
     ModelConfig c;
-    c.hidden = 64, c.layers = 2, c.heads = 4, c.inter = 256, c.vocab = 1000;
+    c.hidden = k.hidden, c.layers = 2, c.heads = k.heads, c.inter = k.inter, c.vocab = k.vocab;
     c.parallelResidual = k.parallel, c.tied = k.tied, c.exactGelu = k.exact, c.rotaryPct = k.rotary;
     const auto w = initWeights(c, 7);
     Engine cpu(c, 4, "auto");

@@ -25,6 +25,7 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
   return r;
 }
 inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.__x; }
 inline float __bfloat162float(__nv_bfloat16 b) {
   const uint32_t u = (uint32_t)b.__x << 16;
   float f;

@@ -34,6 +34,9 @@ struct alignas(16) float4 {
 struct alignas(16) uint4 {
   unsigned int x, y, z, w;
 };
+struct alignas(8) uint2 {
+  unsigned int x, y;
+};
 
 struct dim3 {
   unsigned int x, y, z;
@@ -253,6 +256,11 @@ inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 inline float __fdividef(float a, float b) { return a / b; }
+inline float __uint_as_float(unsigned int u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
