@@ -42,16 +42,18 @@ float* partials(size_t n);
 
 // C[i0:i1, j0:j1] (= or +=) A B over the full depth, i0/i1/j0/j1 multiples of 32 (clipped to M, N
 // when written), on the given path; with bias (length N) and not acc, C = A B + bias (a linear
-// layer's output written once). Each block of C is summed in a fixed order whatever the split:
-// results are bitwise independent of the thread count (but differ between paths).
+// layer's output written once). kpB: B's padded depth when it was packed deeper than K (a
+// product with the first K rows of a packed B); 0 for pad(K). Each block of C is summed in a
+// fixed order whatever the split: results are bitwise independent of the thread count (but
+// differ between paths).
 void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
-                int ldc, bool acc, const float* bias);
+                int ldc, bool acc, const float* bias, int kpB);
 void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
-               int ldc, bool acc, const float* bias);
+               int ldc, bool acc, const float* bias, int kpB);
 inline void compute(Path p, const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1,
-                    float* C, int ldc, bool acc, const float* bias = nullptr) {
-  if (p == Path::amx) computeAmx(Ap, Bp, M, N, K, i0, i1, j0, j1, C, ldc, acc, bias);
-  else computeDp(Ap, Bp, M, N, K, i0, i1, j0, j1, C, ldc, acc, bias);
+                    float* C, int ldc, bool acc, const float* bias = nullptr, int kpB = 0) {
+  if (p == Path::amx) computeAmx(Ap, Bp, M, N, K, i0, i1, j0, j1, C, ldc, acc, bias, kpB);
+  else computeDp(Ap, Bp, M, N, K, i0, i1, j0, j1, C, ldc, acc, bias, kpB);
 }
 
 }  // namespace bf16

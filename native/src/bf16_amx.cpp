@@ -29,8 +29,8 @@ inline void configure() {
 
 
 void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
-             int ldc, bool acc, const float* bias) {
-  const int Kp = pad(K), steps = Kp / 32;
+             int ldc, bool acc, const float* bias, int kpB) {
+  const int Kp = pad(K), steps = Kp / 32, KpB = kpB ? kpB : Kp;
   // Very deep products (the LM head's input gradient, K = vocab) are split into 2048-deep
   // chunks so a chunk of A and B is reused from cache across the blocks of C; partial sums wait
   // in `part` (fp32, stored and reloaded exactly), so the instruction sequence each C block
@@ -51,8 +51,8 @@ void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int
         const uint16_t* a0 = Ap + (size_t)ir * Kp;
         const uint16_t* a1 = a0 + (size_t)16 * Kp;
         for (int jr = jc; jr < je; jr += 32) {
-          const uint16_t* b0 = Bp + (size_t)jr * Kp;
-          const uint16_t* b1 = b0 + (size_t)16 * Kp;
+          const uint16_t* b0 = Bp + (size_t)jr * KpB;
+          const uint16_t* b1 = b0 + (size_t)16 * KpB;
           float* pp = part ? part + (size_t)(ir - i0) * ncb + (jr - jc) : nullptr;
           const size_t pstride = (size_t)ncb * sizeof(float);
           if (first) {
@@ -115,7 +115,7 @@ void computeAmx(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int
 #else
 namespace cpt {
 namespace bf16 {
-void computeAmx(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool, const float*) {}
+void computeAmx(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool, const float*, int) {}
 }  // namespace bf16
 }  // namespace cpt
 #endif

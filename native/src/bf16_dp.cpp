@@ -49,8 +49,8 @@ inline void rows8x32(const uint16_t* a, const uint16_t* b0, const uint16_t* b1, 
 }  // namespace
 
 void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int i0, int i1, int j0, int j1, float* C,
-               int ldc, bool acc, const float* bias) {
-  const int Kp = pad(K), steps = Kp / 32;
+               int ldc, bool acc, const float* bias, int kpB) {
+  const int Kp = pad(K), steps = Kp / 32, KpB = kpB ? kpB : Kp;
   // Deep products are cut into 1024-deep chunks over column blocks whose packed B (about 512 KiB)
   // stays in L2 while the rows stream; partial sums wait in `part` (fp32, stored and reloaded
   // exactly), so every element sees the same dot-product sequence as without chunking.
@@ -65,8 +65,8 @@ void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int 
       for (int ir = i0; ir < i1; ir += 32) {
         const int rows = M - ir < 32 ? M - ir : 32;
         for (int jr = jc; jr < je; jr += 32) {
-          const uint16_t* b0 = Bp + (size_t)jr * Kp;
-          const uint16_t* b1 = b0 + (size_t)16 * Kp;
+          const uint16_t* b0 = Bp + (size_t)jr * KpB;
+          const uint16_t* b1 = b0 + (size_t)16 * KpB;
           float* pp = part ? part + (size_t)(ir - i0) * ncb + (jr - jc) : nullptr;
           for (int g = 0; g * 8 < rows; g++) {  // 8-row groups: two per 16-row panel
             const uint16_t* a = Ap + (size_t)(ir + (g / 2) * 16) * Kp;
@@ -102,7 +102,7 @@ void computeDp(const uint16_t* Ap, const uint16_t* Bp, int M, int N, int K, int 
 #else
 namespace cpt {
 namespace bf16 {
-void computeDp(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool, const float*) {}
+void computeDp(const uint16_t*, const uint16_t*, int, int, int, int, int, int, int, float*, int, bool, const float*, int) {}
 }  // namespace bf16
 }  // namespace cpt
 #endif

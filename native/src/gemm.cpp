@@ -323,6 +323,22 @@ void Gemm::mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const f
   mtPacked16(pool, ta, M, A, lda, b16_, C, ldc, acc, false, nullptr);
 }
 
+void Gemm::packOne(bool tb, int K, int N, const float* B, int ldb, PackedB& out) const {
+  out.K = K, out.N = N;
+  bf16::packB(as16(out.buf, (size_t)bf16::pad(N) * bf16::pad(K)), tb, B, ldb, K, N, 0, bf16::pad(N));
+}
+
+void Gemm::stPrefix(int tid, int M, int N, int K, const float* A, int lda, const PackedB& pb, float* C, int ldc) {
+  if (!bf16() || N > pb.N || K > pb.K) throw std::logic_error("stPrefix: bf16 only, within the packed B");
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return zeroOrKeep(C, ldc, M, N, false);
+  const int Mp = bf16::pad(M);
+  uint16_t* ap = as16(apack_[tid], (size_t)Mp * bf16::pad(K));
+  bf16::packA(ap, false, A, lda, M, K, 0, Mp);
+  bf16::compute(bf16_, ap, reinterpret_cast<const uint16_t*>(pb.buf.p), M, N, K, 0, Mp, 0, bf16::pad(N), C, ldc, false,
+                nullptr, bf16::pad(pb.K));
+}
+
 // Single-threaded bf16 product in thread tid's scratch: both operands packed here (attention's
 // per-head products, whose operands change with every head).
 void Gemm::st16(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,

@@ -59,6 +59,11 @@ class Gemm {
   // is summed in the same order as by mtPacked, whatever the rows around it.
   void packRows(const float* A, int lda, int M, int K, PackedA& out) const;
   void stPacked(int tid, const PackedA& a, int i0, int i1, const PackedB& pb, float* C, int ldc);
+  // bf16 only, inside a pool task: op(B) of one attention head packed once (packOne), then
+  // products with its first N columns and first K rows (stPrefix) for each query block, instead
+  // of packing K and V again per block.
+  void packOne(bool tb, int K, int N, const float* B, int ldb, PackedB& out) const;
+  void stPrefix(int tid, int M, int N, int K, const float* A, int lda, const PackedB& pb, float* C, int ldc);
   // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
   void st(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
           float* C, int ldc, bool acc);

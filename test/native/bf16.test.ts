@@ -140,6 +140,29 @@ describe.skipIf(!bf16)('native bf16 matmuls', () => {
     }
   });
 
+  // Each head's K and V are packed once and every query block takes a prefix of them: head
+  // dimension 64 (two 32-wide panels) over 150 positions (three query blocks, the last ragged).
+  it('attention over several query blocks with wide heads (operands packed once per head) tracks fp32', () => {
+    const v = tinyConfig({ hidden_size: 128, num_attention_heads: 2, intermediate_size: 256, vocab_size: 500 });
+    const B = 2, T = 150, ids = randomIds(B * T, v.vocab_size, 17);
+    const run1 = (precision: NativePrecision) => {
+      const e = createNativeEngine(v, { threads: 2, precision });
+      e.loadWeights(initWeights(v, 3));
+      const lp = e.tokenLogprobs(ids, B, T);
+      const loss = e.trainStep(ids, B, T);
+      const g = e.exportGrads();
+      e.dispose();
+      return { lp, loss, g };
+    };
+    const f = run1('fp32'), h = run1('bf16');
+    expect(Math.abs(h.loss - f.loss) / f.loss).toBeLessThan(5e-3);
+    expectClose('tokenLogprobs', h.lp, f.lp, { atol: 2e-2 });
+    for (const [name, t] of f.g) {
+      expectClose(`grad ${name}`, h.g.get(name)!, t, { rtol: 4e-2, relativeToMax: true });
+      expect(cosine(h.g.get(name)!, t), `cosine grad ${name}`).toBeGreaterThan(0.999);
+    }
+  });
+
   it('training in bf16 lowers the loss like fp32 does', () => {
     const m = tinyConfig({ hidden_size: 64, intermediate_size: 256, vocab_size: 512 });
     const ids = randomIds(4 * 32, m.vocab_size, 21);
