@@ -10,7 +10,8 @@
  * Also measures the opt-in bf16 matmul path (precision 'bf16': AMX, else AVX512-BF16) where the
  * CPU has it, with its ratios to the same PyTorch fp32 anchor (`*_bf16` figures) and its speedup
  * over our fp32 in the same run (`bf16_speedup_{train,score}_<shape>`).
- * Ends with one name=value line per figure; also writes checkpoints/bench/engine.json.
+ * Names the CPU (model, the vector extensions cpt dispatches on, its kind: AMX, AVX512-BF16,
+ * AVX-512 or AVX2). Ends with one name=value line per figure; also writes checkpoints/bench/engine.json.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,7 @@ import type { NeoXConfig } from '../src/model/config.js';
 import { createNativeEngine, nativeStatus, type NativeKernel, type NativePrecision } from '../src/engine/native/index.js';
 import { ROOT } from '../src/util/paths.js';
 import { writeFileAtomicSync } from '../src/util/atomic.js';
+import { cpuInfo, describeCpu } from './cpu.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -99,10 +101,12 @@ if (!st.ok) {
   process.exit(1);
 }
 const load = os.loadavg()[0];
+const cpu = cpuInfo();
+console.log(`bench:engine  ${describeCpu(cpu)}, kind ${cpu.kind}, ${new Date().toISOString().slice(0, 10)}`);
 console.log(`bench:engine  B=${B} T=${T} threads=${threads} reps=${reps} (best of) cpus=${os.cpus().length} load1=${load.toFixed(2)}` +
   (load > os.cpus().length * 0.75 ? '  [machine is loaded: figures are pessimistic]' : ''));
 const figures: Record<string, number> = {};
-const report: Record<string, unknown> = { date: new Date().toISOString(), batch: B, seq: T, threads, reps, load1: load, cpu: os.cpus()[0]?.model };
+const report: Record<string, unknown> = { date: new Date().toISOString(), batch: B, seq: T, threads, reps, load1: load, cpu: cpu.model, cpu_kind: cpu.kind, cpu_features: cpu.features };
 for (const shape of shapes) {
   const n = benchNative(shape, 'fp32');
   let h: ReturnType<typeof benchNative> | string = a['no-bf16'] ? 'skipped (--no-bf16)' : benchNative(shape, 'bf16');

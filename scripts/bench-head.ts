@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../src/util/paths.js';
 import { checkoutBefore } from './worktree.js';
+import { describeCpu } from './cpu.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -63,7 +64,7 @@ function measure(root: string): Result {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Result;
 }
 
-const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+const cpu = describeCpu();
 console.log(`scoring pythia-${a.shape}, [${B}, ${T}] tokens, ${a.precision}, ${threads} threads, best of ${reps}; ${cpu}, ${os.availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}`);
 const rows: [string, Result][] = [];
 if (a.before) {
