@@ -29,14 +29,10 @@ Engine::Engine(const ModelConfig& c, int threads, const char* kernel, const char
   D_ = d.D, H_ = d.H, hd_ = d.hd, rd_ = d.rd, I_ = d.I, V_ = d.V, L_ = d.L;
   params_ = paramTable(c, &total_);
   w_.assign(total_, 0.f);
-  g_.assign(total_, 0.f);
-  m_.assign(total_, 0.f);
-  v_.assign(total_, 0.f);
-  size_t lnf = params_[1 + 12 * L_].offset;
-  embIn_ = w_.data(), gEmbIn_ = g_.data();
-  lnfw_ = w_.data() + lnf, lnfb_ = lnfw_ + D_, glnfw_ = g_.data() + lnf, glnfb_ = glnfw_ + D_;
+  const size_t lnf = params_[1 + 12 * L_].offset;
+  embIn_ = w_.data();
+  lnfw_ = w_.data() + lnf, lnfb_ = lnfw_ + D_;
   embOut_ = c.tied ? embIn_ : w_.data() + params_.back().offset;
-  gEmbOut_ = c.tied ? gEmbIn_ : g_.data() + params_.back().offset;
   scratch_.resize(pool_.size());
   partial_.resize(pool_.size());
   attnB_ = std::vector<PackedB>((size_t)3 * pool_.size());
@@ -44,6 +40,16 @@ Engine::Engine(const ModelConfig& c, int threads, const char* kernel, const char
 }
 
 Engine::~Engine() = default;
+
+void Engine::ensureTrainState() {
+  if (!g_.empty()) return;
+  g_.assign(total_, 0.f);
+  m_.assign(total_, 0.f);
+  v_.assign(total_, 0.f);
+  const size_t lnf = params_[1 + 12 * L_].offset;
+  gEmbIn_ = g_.data(), glnfw_ = g_.data() + lnf, glnfb_ = glnfw_ + D_;
+  gEmbOut_ = c_.tied ? gEmbIn_ : g_.data() + params_.back().offset;
+}
 
 Engine::LayerP Engine::layer(float* base, int l) const {
   return LayerP(base, params_, Dims{D_, H_, hd_, rd_, I_, V_, L_}, l);
@@ -473,6 +479,7 @@ void Engine::logits(const int32_t* ids, int B, int T, float* out) {
 
 double Engine::trainStep(const int32_t* ids, int B, int T, double gradScale) {
   checkIds(ids, B, T, V_, true);
+  ensureTrainState();
   forward(ids, B, T);
   const double loss = headLoss(ids, B, T, 1, gradScale, nullptr);
   backward(ids, B, T);
@@ -507,12 +514,14 @@ void Engine::meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths
 }
 
 void Engine::zeroGrads() {
+  ensureTrainState();
   pool_.parallelFor((int64_t)total_, [&](int, int64_t i0, int64_t i1) {
     std::memset(g_.data() + i0, 0, sizeof(float) * (i1 - i0));
   });
 }
 
 double Engine::applyAdamW(const AdamW& o) {
+  ensureTrainState();
   const int nt = pool_.size();
   const int64_t n = (int64_t)total_;
   const Kernel* kn = gemm_.kernel();

@@ -36,9 +36,11 @@ class Engine {
     weightsChanged();
     return w_.data();
   }
-  float* grads() { return g_.data(); }
-  float* moment1() { return m_.data(); }
-  float* moment2() { return v_.data(); }
+  // Gradients and AdamW moments exist from the first training use (a scoring engine never holds
+  // them: 12 bytes per parameter).
+  float* grads() { return ensureTrainState(), g_.data(); }
+  float* moment1() { return ensureTrainState(), m_.data(); }
+  float* moment2() { return ensureTrainState(), v_.data(); }
   int64_t step = 0;
 
   // The batch operations of ops.h: logits, tokenLogprobs, meanHidden, evalLoss, trainStep.
@@ -62,6 +64,7 @@ class Engine {
     std::vector<float> h1, g;                    // [N, I] up-projection, GELU(h1)
   };
   LayerP layer(float* base, int l) const;
+  void ensureTrainState();
   void ensure(int B, int T);
   void forward(const int32_t* ids, int B, int T);
   void backward(const int32_t* ids, int B, int T);
@@ -88,7 +91,7 @@ class Engine {
   size_t total_ = 0;
   std::vector<float> w_, g_, m_, v_;
   float *embIn_, *lnfw_, *lnfb_, *embOut_;
-  float *gEmbIn_, *glnfw_, *glnfb_, *gEmbOut_;
+  float *gEmbIn_ = nullptr, *glnfw_ = nullptr, *glnfb_ = nullptr, *gEmbOut_ = nullptr;  // set with the gradients
   ThreadPool pool_;
   Gemm gemm_;
   int curB_ = 0, curT_ = 0, ropeT_ = 0;
