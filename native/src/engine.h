@@ -54,14 +54,14 @@ class Engine {
   using LayerP = LayerPtrs<float>;
   // One layer's saved activations; N = B*T rows, D hidden, H heads of hd = D/H, I = inter.
   struct Acts {
-    std::vector<float> x;                        // [N, D] the layer's input (residual stream)
-    std::vector<float> ln1, ln1mean, ln1rstd;    // [N, D], [N], [N]
-    std::vector<float> qkv;                      // [N, 3D] = [B, T, H, 3, hd] (NeoX interleaves per head)
-    std::vector<float> lse;                      // [B, H, T] softmax log-sum-exp, for the backward
-    std::vector<float> y;                        // [N, D] attention output, heads merged
-    std::vector<float> x2;                       // [N, D] x + attention (sequential residual only)
-    std::vector<float> ln2, ln2mean, ln2rstd;    // [N, D], [N], [N]
-    std::vector<float> h1, g;                    // [N, I] up-projection, GELU(h1)
+    AlignedVec<float> x;                        // [N, D] the layer's input (residual stream)
+    AlignedVec<float> ln1, ln1mean, ln1rstd;    // [N, D], [N], [N]
+    AlignedVec<float> qkv;                      // [N, 3D] = [B, T, H, 3, hd] (NeoX interleaves per head)
+    AlignedVec<float> lse;                      // [B, H, T] softmax log-sum-exp, for the backward
+    AlignedVec<float> y;                        // [N, D] attention output, heads merged
+    AlignedVec<float> x2;                       // [N, D] x + attention (sequential residual only)
+    AlignedVec<float> ln2, ln2mean, ln2rstd;    // [N, D], [N], [N]
+    AlignedVec<float> h1, g;                    // [N, I] up-projection, GELU(h1)
   };
   LayerP layer(float* base, int l) const;
   void ensureTrainState();
@@ -89,20 +89,20 @@ class Engine {
   int D_, H_, hd_, rd_, I_, V_, L_;
   std::vector<ParamInfo> params_;
   size_t total_ = 0;
-  std::vector<float> w_, g_, m_, v_;
+  AlignedVec<float> w_, g_, m_, v_;
   float *embIn_, *lnfw_, *lnfb_, *embOut_;
   float *gEmbIn_ = nullptr, *glnfw_ = nullptr, *glnfb_ = nullptr, *gEmbOut_ = nullptr;  // set with the gradients
   ThreadPool pool_;
   Gemm gemm_;
   int curB_ = 0, curT_ = 0, ropeT_ = 0;
   std::vector<Acts> acts_;
-  std::vector<float> xf_, lnf_, lnfmean_, lnfrstd_, ao_, mo_;
-  std::vector<float> dX_, dH_, dy_, dqkv_, dh1_, dln1_, dln2_;
+  AlignedVec<float> xf_, lnf_, lnfmean_, lnfrstd_, ao_, mo_;
+  AlignedVec<float> dX_, dH_, dy_, dqkv_, dh1_, dln1_, dln2_;
   std::vector<float> cos_, sin_;
-  std::vector<std::vector<float>> scratch_;  // per thread: attention P and dP, 2 * T * T
+  std::vector<AlignedVec<float>> scratch_;  // per thread: attention P and dP, 2 * T * T
   std::vector<PackedB> attnB_;                // per thread: three of one head's operands, packed (bf16)
   std::vector<std::vector<double>> partial_;  // per thread partial sums (deterministic reductions)
-  std::vector<float> logitBuf_;
+  AlignedVec<float> logitBuf_;
   // embed_out packed as op(B) for logits (NT), by vocabulary blocks of kHeadBlock columns, and
   // whole for dH (NN)
   std::vector<PackedB> headBlocks_;

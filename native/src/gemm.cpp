@@ -7,6 +7,7 @@
 #include <new>
 #include <stdexcept>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "bf16.h"
@@ -15,12 +16,23 @@ namespace cpt {
 
 AlignedBuf::~AlignedBuf() { std::free(p); }
 
+void* allocAligned(size_t bytes) {
+  // Large buffers (packed weights, activations) on 2 MiB boundaries, asking for transparent huge
+  // pages: the products stream them panel by panel, and 4 KiB pages cost TLB misses there.
+  constexpr size_t kHuge = (size_t)2 << 20;
+  const size_t align = bytes >= 2 * kHuge ? kHuge : 64;
+  bytes = (bytes + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, bytes ? bytes : align);
+  if (!p) throw std::bad_alloc();
+  if (align == kHuge) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: fine if refused
+  return p;
+}
+
 float* AlignedBuf::get(size_t need) {
   if (need > n) {
     std::free(p);
-    size_t bytes = ((need * sizeof(float) + 63) / 64) * 64;
-    p = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (!p) throw std::bad_alloc();
+    p = nullptr;
+    p = static_cast<float*>(allocAligned(need * sizeof(float)));
     n = need;
   }
   return p;

@@ -6,6 +6,7 @@
 // attention's per-head products (st) included; only pass a path bf16::supports().
 #pragma once
 #include <cstddef>
+#include <cstdlib>
 #include <vector>
 
 #include "bf16.h"
@@ -13,6 +14,27 @@
 #include "threadpool.h"
 
 namespace cpt {
+
+// 64-byte aligned memory (free with std::free); from 4 MiB on, 2 MiB aligned with transparent
+// huge pages asked for.
+void* allocAligned(size_t bytes);
+
+// std::vector storage from allocAligned (activations).
+template <class T>
+struct AlignedAlloc {
+  using value_type = T;
+  AlignedAlloc() = default;
+  template <class U>
+  AlignedAlloc(const AlignedAlloc<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(allocAligned(n * sizeof(T))); }
+  void deallocate(T* p, size_t) { std::free(p); }
+  template <class U>
+  bool operator==(const AlignedAlloc<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const AlignedAlloc<U>&) const { return false; }
+};
+template <class T>
+using AlignedVec = std::vector<T, AlignedAlloc<T>>;
 
 struct AlignedBuf {
   float* p = nullptr;
