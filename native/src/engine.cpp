@@ -61,21 +61,29 @@ void Engine::ropeTables(int T) {
   ropeT_ = T;
 }
 
-void Engine::ensure(int B, int T) {
+void Engine::ensure(int B, int T, bool training) {
   ropeTables(T);
-  if (B == curB_ && T == curT_) return;
   const size_t N = (size_t)B * T;
-  for (auto& a : acts_) {
+  const auto fill = [&](Acts& a) {
     grow(a.x, N * D_), grow(a.ln1, N * D_), grow(a.ln1mean, N), grow(a.ln1rstd, N);
     grow(a.qkv, N * 3 * D_), grow(a.lse, (size_t)B * H_ * T), grow(a.y, N * D_);
     if (!c_.parallelResidual) grow(a.x2, N * D_);
     grow(a.ln2, N * D_), grow(a.ln2mean, N), grow(a.ln2rstd, N), grow(a.h1, N * I_), grow(a.g, N * I_);
+  };
+  if (B != curB_ || T != curT_) {
+    curB_ = curT_ = 0, allLayers_ = false;  // until the buffers below exist
+    fill(acts_[0]);
+    grow(xAlt_, N * D_), grow(xf_, N * D_), grow(lnf_, N * D_), grow(lnfmean_, N), grow(lnfrstd_, N);
+    grow(ao_, N * D_), grow(mo_, N * D_), grow(rowLoss_, N);
+    for (auto& s : scratch_) grow(s, (size_t)2 * T * T);
+    curB_ = B, curT_ = T;
   }
-  grow(xf_, N * D_), grow(lnf_, N * D_), grow(lnfmean_, N), grow(lnfrstd_, N), grow(ao_, N * D_), grow(mo_, N * D_);
-  grow(dX_, N * D_), grow(dH_, N * D_), grow(dy_, N * D_), grow(dqkv_, N * 3 * D_), grow(dh1_, N * I_);
-  grow(dln1_, N * D_), grow(dln2_, N * D_), grow(rowLoss_, N);
-  for (auto& s : scratch_) grow(s, (size_t)2 * T * T);
-  curB_ = B, curT_ = T;
+  if (training && !allLayers_) {
+    for (int l = 1; l < L_; l++) fill(acts_[l]);
+    grow(dX_, N * D_), grow(dH_, N * D_), grow(dy_, N * D_), grow(dqkv_, N * 3 * D_), grow(dh1_, N * I_);
+    grow(dln1_, N * D_), grow(dln2_, N * D_);
+    allLayers_ = true;
+  }
 }
 
 // y[N, out] = x[N, in] W[out, in]^T + b
@@ -285,8 +293,8 @@ void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float*
     });
 }
 
-void Engine::forward(const int32_t* ids, int B, int T) {
-  ensure(B, T);
+void Engine::forward(const int32_t* ids, int B, int T, bool training) {
+  ensure(B, T, training);
   if (!layersPacked_) packLayers();
   const int N = B * T, D = D_;
   float* x0 = acts_[0].x.data();  // [N, D] = embed_in[ids]
@@ -294,18 +302,21 @@ void Engine::forward(const int32_t* ids, int B, int T) {
     for (int64_t r = r0; r < r1; r++) std::memcpy(x0 + r * D, embIn_ + (size_t)ids[r] * D, sizeof(float) * D);
   });
   for (int l = 0; l < L_; l++) {
-    Acts& a = acts_[l];
+    // Training keeps every layer's activations for backward; scoring reuses the first layer's,
+    // the residual stream alternating between its x and xAlt_.
+    Acts& a = acts_[training ? l : 0];
     const LayerP p = layer(w_.data(), l);
     const PackedB* pw = &layerW_[(size_t)4 * l];
-    float* xn = l + 1 < L_ ? acts_[l + 1].x.data() : xf_.data();                    // [N, D] next residual
-    layerNorm(a.x.data(), p.ln1w, p.ln1b, N, a.ln1.data(), a.ln1mean.data(), a.ln1rstd.data());
+    const float* xin = training || l % 2 == 0 ? a.x.data() : xAlt_.data();            // [N, D] this layer's input
+    float* xn = l + 1 == L_ ? xf_.data() : training ? acts_[l + 1].x.data() : l % 2 == 0 ? xAlt_.data() : a.x.data();
+    layerNorm(xin, p.ln1w, p.ln1b, N, a.ln1.data(), a.ln1mean.data(), a.ln1rstd.data());
     linear(a.ln1.data(), N, D, p.qkvb, 3 * D, a.qkv.data(), pw[0]);  // [N, D] -> [N, 3D]
     attentionForward(a, B, T);                                                       // [N, 3D] -> [N, D]
     linear(a.y.data(), N, D, p.ob, D, ao_.data(), pw[1]);            // [N, D]
-    const float* lnIn = a.x.data();
+    const float* lnIn = xin;
     if (!c_.parallelResidual) {
       pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; i++) a.x2[i] = ao_[i] + a.x[i];
+        for (int64_t i = i0; i < i1; i++) a.x2[i] = ao_[i] + xin[i];
       });
       lnIn = a.x2.data();
     }
@@ -318,7 +329,7 @@ void Engine::forward(const int32_t* ids, int B, int T) {
     linear(a.g.data(), N, I_, p.downb, D, mo_.data(), pw[3]);         // [N, I] -> [N, D]
     pool_.parallelFor((int64_t)N * D, [&](int, int64_t i0, int64_t i1) {
       if (c_.parallelResidual)
-        for (int64_t i = i0; i < i1; i++) xn[i] = mo_[i] + ao_[i] + a.x[i];  // HF order
+        for (int64_t i = i0; i < i1; i++) xn[i] = mo_[i] + ao_[i] + xin[i];  // HF order
       else
         for (int64_t i = i0; i < i1; i++) xn[i] = mo_[i] + a.x2[i];
     });
@@ -473,14 +484,14 @@ double Engine::headLoss(const int32_t* ids, int B, int T, int mode, double gradS
 
 void Engine::logits(const int32_t* ids, int B, int T, float* out) {
   checkIds(ids, B, T, V_, false);
-  forward(ids, B, T);
+  forward(ids, B, T, false);
   gemm_.mt(pool_, false, true, B * T, V_, D_, lnf_.data(), D_, embOut_, D_, out, V_, false);
 }
 
 double Engine::trainStep(const int32_t* ids, int B, int T, double gradScale) {
   checkIds(ids, B, T, V_, true);
   ensureTrainState();
-  forward(ids, B, T);
+  forward(ids, B, T, true);
   const double loss = headLoss(ids, B, T, 1, gradScale, nullptr);
   backward(ids, B, T);
   return loss;
@@ -488,20 +499,20 @@ double Engine::trainStep(const int32_t* ids, int B, int T, double gradScale) {
 
 double Engine::evalLoss(const int32_t* ids, int B, int T) {
   checkIds(ids, B, T, V_, true);
-  forward(ids, B, T);
+  forward(ids, B, T, false);
   return headLoss(ids, B, T, 0, 0, nullptr);
 }
 
 void Engine::tokenLogprobs(const int32_t* ids, int B, int T, float* out) {
   checkIds(ids, B, T, V_, true);
-  forward(ids, B, T);
+  forward(ids, B, T, false);
   headLoss(ids, B, T, 2, 0, out);
 }
 
 void Engine::meanHidden(const int32_t* ids, int B, int T, const int32_t* lengths, float* out) {
   checkIds(ids, B, T, V_, false);
   checkLengths(lengths, B, T);
-  forward(ids, B, T);
+  forward(ids, B, T, false);
   const int D = D_;
   for (int b = 0; b < B; b++) {
     std::vector<double> acc(D, 0.0);

@@ -65,8 +65,8 @@ class Engine {
   };
   LayerP layer(float* base, int l) const;
   void ensureTrainState();
-  void ensure(int B, int T);
-  void forward(const int32_t* ids, int B, int T);
+  void ensure(int B, int T, bool training);  // training: every layer's activations and the gradients' buffers
+  void forward(const int32_t* ids, int B, int T, bool training);
   void backward(const int32_t* ids, int B, int T);
   // Chunked LM head + cross-entropy: never materialises [B*T, V]. mode 0: loss only,
   // 1: loss + gradients into dH_ and embed_out, 2: per-token logprobs into out.
@@ -95,8 +95,9 @@ class Engine {
   ThreadPool pool_;
   Gemm gemm_;
   int curB_ = 0, curT_ = 0, ropeT_ = 0;
+  bool allLayers_ = false;  // ensure()'s training buffers exist for [curB_, curT_]
   std::vector<Acts> acts_;
-  AlignedVec<float> xf_, lnf_, lnfmean_, lnfrstd_, ao_, mo_;
+  AlignedVec<float> xAlt_, xf_, lnf_, lnfmean_, lnfrstd_, ao_, mo_;  // xAlt_: scoring's second residual buffer
   AlignedVec<float> dX_, dH_, dy_, dqkv_, dh1_, dln1_, dln2_;
   std::vector<float> cos_, sin_;
   std::vector<AlignedVec<float>> scratch_;  // per thread: attention P and dP, 2 * T * T

@@ -49,10 +49,12 @@ describe.skipIf(!nativeStatus().ok)('native vs tfjs engine', () => {
 // Scoring takes the LM head by vocabulary blocks and row chunks (the logits never exist whole);
 // training's loss takes whole rows. On 600 rows (three chunks, the last ragged) and a vocabulary
 // of three blocks, both give the same loss, and the token log-probs are that loss's terms.
+// Scoring also keeps one layer's activations (the residual stream alternating between two
+// buffers), training every layer's: three layers, so the last one reads the first buffer.
 describe.skipIf(!nativeStatus().ok)('native LM head: scoring by blocks against training\'s whole rows', () => {
-  for (const threads of [1, 2]) {
-    it(`${threads} thread${threads > 1 ? 's' : ''}`, () => {
-      const c = tinyConfig({ vocab_size: 5000 });
+  for (const [threads, layers] of [[1, 2], [2, 2], [2, 3]]) {
+    it(`${threads} thread${threads > 1 ? 's' : ''}, ${layers} layers`, () => {
+      const c = tinyConfig({ vocab_size: 5000, num_hidden_layers: layers });
       const B = 2, T = 300;
       const ids = randomIds(B * T, c.vocab_size, 5);
       const nat = createNativeEngine(c, { threads });
