@@ -18,7 +18,7 @@ class Engine {
  public:
   // kernel: "auto", "scalar", "avx2", "avx512"; throws std::invalid_argument on bad input.
   // bf16: null or "" for fp32; else "auto", "amx" or "avx512bf16" (bf16.h): run the model's
-  // matmuls (layers and LM head, forward and backward; not attention's per-head products) in bf16
+  // matmuls (layers, attention's per-head products and LM head, forward and backward) in bf16
   // with fp32 accumulation on that path where the CPU has it; silently fp32 elsewhere
   // (precision() and bf16Kernel() say which).
   Engine(const ModelConfig& c, int threads, const char* kernel, const char* bf16 = nullptr);

@@ -31,7 +31,7 @@ void* allocAligned(size_t bytes) {
 float* AlignedBuf::get(size_t need) {
   if (need > n) {
     std::free(p);
-    p = nullptr;
+    p = nullptr, n = 0;  // stays empty if the allocation throws
     p = static_cast<float*>(allocAligned(need * sizeof(float)));
     n = need;
   }
