@@ -229,7 +229,7 @@ void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, c
                     bool acc, bool sameA, const float* bias) {
   if (bias && acc) throw std::logic_error("mtPacked: a bias only without acc");
   if (bf16()) return mtPacked16(pool, ta, M, A, lda, pb, C, ldc, acc, sameA, bias);
-  const int N = pb.N, K = pb.K, MR = k_->mr, NR = k_->nr;
+  const int N = pb.N, K = pb.K, MR = k_->mr;
   if (M <= 0 || N <= 0) return;
   if (K <= 0 && !bias) return zeroOrKeep(C, ldc, M, N, acc);
   const int mBlocks = (M + MR - 1) / MR;
