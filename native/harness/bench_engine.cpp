@@ -1,5 +1,6 @@
 // Training and scoring throughput of the engine on a Pythia shape (no Node needed).
 // Usage: bench_engine [14m|70m|160m] [threads] [kernel] [steps] [batch] [seq] [fp32|bf16|amx|avx512bf16]
+//                     [both|score] (score: no training steps in the loop, for profiling scoring alone)
 // Prints one name=value line per figure.
 #include <chrono>
 #include <cmath>
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* prec = argc > 7 ? argv[7] : "fp32";  // bf16 = the best bf16 path
+  const bool train = !(argc > 8 && !std::strcmp(argv[8], "score"));
   Engine e(c, threads, kernel, !std::strcmp(prec, "fp32") ? nullptr : !std::strcmp(prec, "bf16") ? "auto" : prec);
   std::fprintf(stderr, "precision=%s bf16=%s\n", e.precision(), e.bf16Kernel());
   std::mt19937 rng(0);
@@ -54,8 +56,10 @@ int main(int argc, char** argv) {
   for (int s = 0; s < steps; s++) {
     const double c0 = cpuNow();
     auto t0 = Clock::now();
-    e.trainStep(ids.data(), B, T, 1.0);
-    e.applyAdamW(o);
+    if (train) {
+      e.trainStep(ids.data(), B, T, 1.0);
+      e.applyAdamW(o);
+    }
     auto t1 = Clock::now();
     const double c1 = cpuNow();
     e.tokenLogprobs(ids.data(), B, T, lp.data());
@@ -67,6 +71,6 @@ int main(int argc, char** argv) {
   }
   std::printf("shape=%s kernel=%s threads=%d B=%d T=%d params=%zu\n", shape, e.kernelName(), threads, B, T,
               e.totalParams());
-  std::printf("train_tok_s=%.0f\nscore_tok_s=%.0f\ntrain_tok_per_cpu_s=%.0f\nscore_tok_per_cpu_s=%.0f\n",
-              B * T / bestTrain, B * T / bestScore, B * T / cpuTrain, B * T / cpuScore);
+  if (train) std::printf("train_tok_s=%.0f\ntrain_tok_per_cpu_s=%.0f\n", B * T / bestTrain, B * T / cpuTrain);
+  std::printf("score_tok_s=%.0f\nscore_tok_per_cpu_s=%.0f\n", B * T / bestScore, B * T / cpuScore);
 }

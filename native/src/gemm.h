@@ -114,7 +114,7 @@ class Gemm {
   void st16(int tid, bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
             int ldc, bool acc);
   const Kernel* k_;
-  int kc_, mc_ = 144, nc_ = 3072;  // blocking: depth (from the L1 size), rows of A, columns of B
+  int kc_, mc_, nc_;  // blocking from the cache sizes: depth, rows of A, columns of B
   bf16::Path bf16_;
   std::vector<AlignedBuf> apack_, bpack_;
   AlignedBuf shared_b_;
