@@ -177,22 +177,36 @@ void Gemm::mt(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const flo
   // element of C is owned by one thread and summed in a fixed order (deterministic).
   const bool splitRows = mBlocks >= 2 * nt || M >= N;
   if (splitRows) {
-    float* bp = shared_b_.get((size_t)(nc_ + NR) * kc_);
-    for (int jc = 0; jc < N; jc += nc_) {
-      const int nc = std::min(nc_, N - jc);
-      const int panels = (nc + NR - 1) / NR;
-      for (int pc = 0; pc < K; pc += kc_) {
-        const int kc = std::min(kc_, K - pc);
+    // Per depth panel: op(B) packed once for up to kChunkCols of its columns, then each thread
+    // runs its rows against every nc slab of them; with ta, each thread packs its rows of A once
+    // per panel (by up to kChunkRows), not once per slab. Three pool round trips per panel and
+    // column chunk, whatever N is.
+    constexpr int kChunkCols = 4096, kChunkRows = 1024;
+    const int colChunk = std::max(nc_, kChunkCols / nc_ * nc_);
+    for (int pc = 0; pc < K; pc += kc_) {
+      const int kc = std::min(kc_, K - pc);
+      for (int j0 = 0; j0 < N; j0 += colChunk) {
+        const int nw = std::min(colChunk, N - j0), panels = (nw + NR - 1) / NR;
+        float* bp = shared_b_.get((size_t)panels * NR * kc_);
         pool.parallelFor(panels, [&](int, int64_t b, int64_t e) {
-          const int j0 = (int)b * NR, j1 = std::min(nc, (int)e * NR);
-          packB(bp + (size_t)j0 * kc, tb, B, ldb, pc, kc, jc + j0, j1 - j0);
+          const int p0 = (int)b * NR, p1 = std::min(nw, (int)e * NR);
+          packB(bp + (size_t)p0 * kc, tb, B, ldb, pc, kc, j0 + p0, p1 - p0);
         });
         pool.parallelFor(mBlocks, [&](int tid, int64_t b, int64_t e) {
-          float* ap = apack_[tid].get((size_t)(mc_ + MR) * kc_);
           const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
-          for (int ic = r0; ic < r1; ic += mc_) {
-            const int mc = std::min(mc_, r1 - ic);
-            block(ap, ta, A, lda, ic, mc, pc, kc, bp, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+          float* ap = apack_[tid].get((size_t)((ta ? kChunkRows : mc_) + MR) * kc_);
+          for (int q0 = r0; q0 < r1; q0 += kChunkRows) {
+            const int q1 = std::min(r1, q0 + kChunkRows);
+            if (ta) packA(ap, true, A, lda, q0, q1 - q0, pc, kc);
+            for (int jc = 0; jc < nw; jc += nc_) {
+              const int nc = std::min(nc_, nw - jc);
+              for (int ic = q0; ic < q1; ic += mc_) {
+                const int mc = std::min(mc_, q1 - ic);
+                float* c = C + (size_t)ic * ldc + j0 + jc;
+                if (ta) macro(ap + (size_t)(ic - q0) * kc, bp + (size_t)jc * kc, mc, nc, kc, c, ldc, acc || pc > 0);
+                else macroDirect(A + (size_t)ic * lda + pc, lda, ap, bp + (size_t)jc * kc, mc, nc, kc, c, ldc, acc || pc > 0);
+              }
+            }
           }
         });
       }
