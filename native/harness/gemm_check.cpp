@@ -1,9 +1,10 @@
 // The fp32 GEMM's entry points on every kernel this CPU runs, against a double reference: mt in
 // its three shapes (NN, NT, TN) with and without accumulation, packed B (mtPacked with and
 // without bias, packRows + stPacked), and st; on sizes that leave ragged row and column edges
-// and depths past one panel (kc), so every pass of the blocking runs. Also checks mt and mtPacked give
-// the same bits on 1 and 3 threads. Prints the worst error per kernel and entry point; exits 1
-// past the bound. Usage: gemm_check (run by test/native/kernels.test.ts).
+// and depths past one panel (kc), so every pass of the blocking runs. Also checks mt and
+// mtPacked give the same bits on 1 and 3 threads, and a bias the same bits as adding the product
+// to it. Prints the worst error per kernel and entry point; exits 1 past the bound.
+// Usage: gemm_check (run by test/native/kernels.test.ts).
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -100,6 +101,11 @@ int main() {
           g1.mtPacked(one, false, s.M, A.data(), s.K, pb1, C1.data(), s.N, acc, false, bi);
           wPacked = std::max(wPacked, worst(C, A, B, acc ? &C0 : nullptr, bi, false, tb, s));
           same = same && !std::memcmp(C.data(), C1.data(), C.size() * sizeof(float));
+          if (bi) {  // the contract: bitwise what C = bias; C += product gives
+            for (int i = 0; i < s.M; i++) std::memcpy(C1.data() + (size_t)i * s.N, bi, sizeof(float) * s.N);
+            g.mtPacked(pool, false, s.M, A.data(), s.K, pb, C1.data(), s.N, true);
+            same = same && !std::memcmp(C.data(), C1.data(), C.size() * sizeof(float));
+          }
         }
         // One thread's rows from a multiple of 32, as the scoring head takes them.
         const int i0 = s.M > 32 ? 32 : 0;
@@ -116,7 +122,7 @@ int main() {
     }
     const bool good = wMt <= kBound && wSt <= kBound && wPacked <= kBound && same;
     ok = ok && good;
-    std::printf("%s gemm: mt %.2e, st %.2e, packed %.2e of sum |a b| (bound %.0e); bitwise on 1 and 3 threads %s %s\n",
+    std::printf("%s gemm: mt %.2e, st %.2e, packed %.2e of sum |a b| (bound %.0e); bitwise on 1 and 3 threads and with a bias %s %s\n",
                 name, wMt, wSt, wPacked, kBound, same ? "yes" : "NO", good ? "ok" : "FAIL");
   }
   if (!any) std::printf("no kernel\n");

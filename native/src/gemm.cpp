@@ -101,40 +101,42 @@ void Gemm::packB(float* dst, bool tb, const float* B, int ldb, int p0, int kc, i
   }
 }
 
-void Gemm::macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float* C, int ldc, bool acc) const {
+void Gemm::macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float* C, int ldc, bool acc,
+                 const float* bias) const {
   const int MR = k_->mr, NR = k_->nr;
   for (int jr = 0; jr < nc; jr += NR) {
     const int n = std::min(NR, nc - jr);
     const float* b = Bp + (size_t)jr * kc;
     for (int ir = 0; ir < mc; ir += MR) {
       const int m = std::min(MR, mc - ir);
-      k_->micro(kc, Ap + (size_t)ir * kc, b, C + (size_t)ir * ldc + jr, ldc, m, n, acc ? 1 : 0);
+      k_->micro(kc, Ap + (size_t)ir * kc, b, C + (size_t)ir * ldc + jr, ldc, m, n, acc ? 1 : 0, bias ? bias + jr : nullptr);
     }
   }
 }
 
 void Gemm::macroDirect(const float* A, int lda, float* edge, const float* Bp, int mc, int nc, int kc, float* C,
-                       int ldc, bool acc) const {
+                       int ldc, bool acc, const float* bias) const {
   const int MR = k_->mr, NR = k_->nr;
   const int full = mc / MR * MR;
   if (full < mc) packA(edge, false, A, lda, full, mc - full, 0, kc);
   for (int jr = 0; jr < nc; jr += NR) {
     const int n = std::min(NR, nc - jr);
     const float* b = Bp + (size_t)jr * kc;
+    const float* bi = bias ? bias + jr : nullptr;
     for (int ir = 0; ir < full; ir += MR) {
-      k_->microDirect(kc, A + (size_t)ir * lda, lda, b, C + (size_t)ir * ldc + jr, ldc, n, acc ? 1 : 0);
+      k_->microDirect(kc, A + (size_t)ir * lda, lda, b, C + (size_t)ir * ldc + jr, ldc, n, acc ? 1 : 0, bi);
     }
-    if (full < mc) k_->micro(kc, edge, b, C + (size_t)full * ldc + jr, ldc, mc - full, n, acc ? 1 : 0);
+    if (full < mc) k_->micro(kc, edge, b, C + (size_t)full * ldc + jr, ldc, mc - full, n, acc ? 1 : 0, bi);
   }
 }
 
 void Gemm::block(float* ap, bool ta, const float* A, int lda, int ic, int mc, int pc, int kc, const float* Bp, int nc,
-                 float* C, int ldc, bool acc) const {
+                 float* C, int ldc, bool acc, const float* bias) const {
   if (ta) {
     packA(ap, ta, A, lda, ic, mc, pc, kc);
-    macro(ap, Bp, mc, nc, kc, C, ldc, acc);
+    macro(ap, Bp, mc, nc, kc, C, ldc, acc, bias);
   } else {
-    macroDirect(A + (size_t)ic * lda + pc, lda, ap, Bp, mc, nc, kc, C, ldc, acc);
+    macroDirect(A + (size_t)ic * lda + pc, lda, ap, Bp, mc, nc, kc, C, ldc, acc, bias);
   }
 }
 
@@ -255,14 +257,14 @@ void Gemm::mtPacked(ThreadPool& pool, bool ta, int M, const float* A, int lda, c
   const int mBlocks = (M + MR - 1) / MR;
   pool.parallelFor(mBlocks, [&](int tid, int64_t b, int64_t e) {
     const int r0 = (int)b * MR, r1 = std::min(M, (int)e * MR);
-    if (bias)  // this thread's rows start as the bias, then accumulate
+    if (K <= 0)  // C = bias
       for (int r = r0; r < r1; r++) std::memcpy(C + (size_t)r * ldc, bias, sizeof(float) * N);
-    rowsPacked(tid, ta, r0, r1, A, lda, pb, C, ldc, acc || bias);
+    else rowsPacked(tid, ta, r0, r1, A, lda, pb, C, ldc, acc, bias);
   });
 }
 
 void Gemm::rowsPacked(int tid, bool ta, int r0, int r1, const float* A, int lda, const PackedB& pb, float* C, int ldc,
-                      bool acc) {
+                      bool acc, const float* bias) {
   const int N = pb.N, K = pb.K, MR = k_->mr, NR = k_->nr;
   float* ap = apack_[tid].get((size_t)(mc_ + MR) * kc_);
   size_t off = 0;
@@ -272,7 +274,8 @@ void Gemm::rowsPacked(int tid, bool ta, int r0, int r1, const float* A, int lda,
       const int kc = std::min(kc_, K - pc);
       for (int ic = r0; ic < r1; ic += mc_) {
         const int mc = std::min(mc_, r1 - ic);
-        block(ap, ta, A, lda, ic, mc, pc, kc, pb.buf.p + off, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0);
+        block(ap, ta, A, lda, ic, mc, pc, kc, pb.buf.p + off, nc, C + (size_t)ic * ldc + jc, ldc, acc || pc > 0,
+              bias && pc == 0 ? bias + jc : nullptr);
       }
       off += (size_t)(nc + NR - 1) / NR * NR * kc;
     }

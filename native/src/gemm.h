@@ -93,16 +93,18 @@ class Gemm {
  private:
   void packA(float* dst, bool ta, const float* A, int lda, int i0, int mc, int p0, int kc) const;
   void packB(float* dst, bool tb, const float* B, int ldb, int p0, int kc, int j0, int nc) const;
-  void macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float* C, int ldc, bool acc) const;
+  // bias (at C's first column, or null; only without acc) is added as C is first stored.
+  void macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float* C, int ldc, bool acc,
+             const float* bias = nullptr) const;
   // Row-major A used in place for full row panels; edge rows are packed into `edge`.
   void macroDirect(const float* A, int lda, float* edge, const float* Bp, int mc, int nc, int kc, float* C, int ldc,
-                   bool acc) const;
+                   bool acc, const float* bias = nullptr) const;
   // Rows [r0, r1) of C = op(A) * (pre-packed fp32 B), with thread tid's scratch.
   void rowsPacked(int tid, bool ta, int r0, int r1, const float* A, int lda, const PackedB& pb, float* C, int ldc,
-                  bool acc);
+                  bool acc, const float* bias = nullptr);
   // Pack A (when transposed) and run the macro-kernel on one block.
   void block(float* ap, bool ta, const float* A, int lda, int ic, int mc, int pc, int kc, const float* Bp, int nc,
-             float* C, int ldc, bool acc) const;
+             float* C, int ldc, bool acc, const float* bias = nullptr) const;
   // The bf16 path: same contracts as mt, packAll and mtPacked, with both operands rounded to bf16
   // (nearest even) when packed. Every element of C is summed in a fixed order independent of the
   // thread count (deterministic).

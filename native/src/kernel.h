@@ -5,11 +5,14 @@
 namespace cpt {
 
 // C[m x n] (= or +=) Ap[kc x MR panel] * Bp[kc x NR panel]; m <= MR, n <= NR; panels are
-// zero-padded, 64-byte aligned; C is row-major with leading dimension ldc.
-typedef void (*MicroFn)(int kc, const float* Ap, const float* Bp, float* C, int ldc, int m, int n, int acc);
+// zero-padded, 64-byte aligned; C is row-major with leading dimension ldc. bias (n values, or
+// null; only without acc): C = bias + the product, rounded once, as C = bias; C += product gives.
+typedef void (*MicroFn)(int kc, const float* Ap, const float* Bp, float* C, int ldc, int m, int n, int acc,
+                        const float* bias);
 
 // Full MR x NR tile with A read in place from row-major storage (lda), B packed.
-typedef void (*MicroDirectFn)(int kc, const float* A, int lda, const float* Bp, float* C, int ldc, int n, int acc);
+typedef void (*MicroDirectFn)(int kc, const float* A, int lda, const float* Bp, float* C, int ldc, int n, int acc,
+                              const float* bias);
 
 // Row-wise fused kernels that pay to vectorise (same ISA as the GEMM).
 struct Kernel {
