@@ -1,10 +1,12 @@
 // The fp32 GEMM's entry points on every kernel this CPU runs, against a double reference: mt in
 // its three shapes (NN, NT, TN) with and without accumulation, packed B (mtPacked with and
-// without bias, packRows + stPacked), and st; on sizes that leave ragged row and column edges
-// and depths past one panel (kc), so every pass of the blocking runs. Also checks mt and
-// mtPacked give the same bits on 1 and 3 threads, and a bias the same bits as adding the product
-// to it. Prints the worst error per kernel and entry point; exits 1 past the bound.
+// without bias, packRows + stPacked, packOne + stPrefix), and st; on sizes that leave ragged row
+// and column edges and depths past one panel (kc), so every pass of the blocking runs. Also
+// checks mt and mtPacked give the same bits on 1 and 3 threads, and a bias the same bits as
+// adding the product to it. Prints the worst error per kernel and entry point; exits 1 past the
+// bound.
 // Usage: gemm_check (run by test/native/kernels.test.ts).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -118,6 +120,20 @@ int main() {
         std::vector<float> Cs(C.begin() + (size_t)i0 * s.N, C.end());
         std::vector<float> As(A.begin() + (size_t)i0 * s.K, A.end());
         wPacked = std::max(wPacked, worst(Cs, As, B, nullptr, nullptr, false, tb, {s.M - i0, s.N, s.K}));
+        // packOne + stPrefix: the first n columns and k rows of op(B), as attention's query blocks.
+        PackedB one1;
+        const int n = std::min(s.N, s.N / 2 + 1), k = (s.K + 2) / 3;
+        std::vector<float> Cp((size_t)s.M * n), Ap((size_t)s.M * k), Bp((size_t)k * n);
+        for (int i = 0; i < s.M; i++)
+          for (int p = 0; p < k; p++) Ap[(size_t)i * k + p] = A[(size_t)i * s.K + p];
+        for (int p = 0; p < k; p++)
+          for (int j = 0; j < n; j++) Bp[(size_t)p * n + j] = tb ? B[(size_t)j * s.K + p] : B[(size_t)p * s.N + j];
+        pool.run([&](int tid) {
+          if (tid) return;
+          g.packOne(tb, s.K, s.N, B.data(), tb ? s.K : s.N, one1);
+          g.stPrefix(0, s.M, n, k, A.data(), s.K, one1, Cp.data(), n);
+        });
+        wPacked = std::max(wPacked, worst(Cp, Ap, Bp, nullptr, nullptr, false, false, {s.M, n, k}));
       }
     }
     const bool good = wMt <= kBound && wSt <= kBound && wPacked <= kBound && same;

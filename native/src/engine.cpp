@@ -175,7 +175,6 @@ static inline void rope(float* z, const float* cs, const float* sn, int half, bo
 
 void Engine::attentionForward(Acts& a, int B, int T) {
   const int H = H_, hd = hd_, D3 = 3 * D_, half = rd_ / 2;
-  const bool once = gemm_.bf16();
   const float scale = (float)(1.0 / std::sqrt((double)hd));
   if (half > 0)
     pool_.parallelFor((int64_t)B * T, [&](int, int64_t r0, int64_t r1) {
@@ -199,13 +198,12 @@ void Engine::attentionForward(Acts& a, int B, int T) {
       float* P = scratch_[tid].data();
       float* lse = a.lse.data() + (size_t)w * T;
       float* y = a.y.data() + (size_t)b * T * D_ + h * hd;
-      // bf16: K^T and V packed once per head, each query block using a prefix of them.
-      PackedB* pk = once ? &attnB_[3 * tid] : nullptr;
-      if (once) gemm_.packOne(true, hd, T, k, D3, pk[0]), gemm_.packOne(false, T, hd, v, D3, pk[1]);
+      // K^T and V packed once per head, each query block using a prefix of them.
+      PackedB* pk = &attnB_[3 * tid];
+      gemm_.packOne(true, hd, T, k, D3, pk[0]), gemm_.packOne(false, T, hd, v, D3, pk[1]);
       for (int i0 = 0; i0 < T; i0 += RB) {
         const int i1 = std::min(T, i0 + RB);
-        if (once) gemm_.stPrefix(tid, i1 - i0, i1, hd, q + (size_t)i0 * D3, D3, pk[0], P + (size_t)i0 * T, T);
-        else gemm_.st(tid, false, true, i1 - i0, i1, hd, q + (size_t)i0 * D3, D3, k, D3, P + (size_t)i0 * T, T, false);
+        gemm_.stPrefix(tid, i1 - i0, i1, hd, q + (size_t)i0 * D3, D3, pk[0], P + (size_t)i0 * T, T);
         const Kernel* kn = gemm_.kernel();
         for (int i = i0; i < i1; i++) {
           float* row = P + (size_t)i * T;
@@ -215,8 +213,7 @@ void Engine::attentionForward(Acts& a, int B, int T) {
           for (int j = 0; j <= i; j++) row[j] *= inv;
           for (int j = i + 1; j < i1; j++) row[j] = 0.f;
         }
-        if (once) gemm_.stPrefix(tid, i1 - i0, hd, i1, P + (size_t)i0 * T, T, pk[1], y + (size_t)i0 * D_, D_);
-        else gemm_.st(tid, false, false, i1 - i0, hd, i1, P + (size_t)i0 * T, T, v, D3, y + (size_t)i0 * D_, D_, false);
+        gemm_.stPrefix(tid, i1 - i0, hd, i1, P + (size_t)i0 * T, T, pk[1], y + (size_t)i0 * D_, D_);
       }
     }
   });
@@ -224,7 +221,6 @@ void Engine::attentionForward(Acts& a, int B, int T) {
 
 void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float* dqkv) {
   const int H = H_, hd = hd_, D3 = 3 * D_, half = rd_ / 2;
-  const bool once = gemm_.bf16();
   const float scale = (float)(1.0 / std::sqrt((double)hd));
   pool_.parallelFor((int64_t)B * H, [&](int tid, int64_t w0, int64_t w1) {
     float* Pbuf = scratch_[tid].data();
@@ -242,23 +238,20 @@ void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float*
       const float* lse = a.lse.data() + (size_t)w * T;
       const float* dy = dyAll + (size_t)b * T * D_ + h * hd;
       float* P = Pbuf;
-      // bf16: K^T, V^T and K packed once per head, each query block using a prefix of them.
-      PackedB* pk = once ? &attnB_[3 * tid] : nullptr;
-      if (once)
-        gemm_.packOne(true, hd, T, k, D3, pk[0]), gemm_.packOne(true, hd, T, v, D3, pk[1]),
-            gemm_.packOne(false, T, hd, k, D3, pk[2]);
+      // K^T, V^T and K packed once per head, each query block using a prefix of them.
+      PackedB* pk = &attnB_[3 * tid];
+      gemm_.packOne(true, hd, T, k, D3, pk[0]), gemm_.packOne(true, hd, T, v, D3, pk[1]),
+          gemm_.packOne(false, T, hd, k, D3, pk[2]);
       for (int i0 = 0; i0 < T; i0 += RB) {
         const int i1 = std::min(T, i0 + RB);
-        if (once) gemm_.stPrefix(tid, i1 - i0, i1, hd, q + (size_t)i0 * D3, D3, pk[0], P + (size_t)i0 * T, T);
-        else gemm_.st(tid, false, true, i1 - i0, i1, hd, q + (size_t)i0 * D3, D3, k, D3, P + (size_t)i0 * T, T, false);
+        gemm_.stPrefix(tid, i1 - i0, i1, hd, q + (size_t)i0 * D3, D3, pk[0], P + (size_t)i0 * T, T);
         for (int i = i0; i < i1; i++) {  // recompute the probabilities from the saved log-sum-exp
           float* row = P + (size_t)i * T;
           for (int j = 0; j <= i; j++) row[j] *= scale;
           kn->expSum(row, i + 1, lse[i], 1);
           for (int j = i + 1; j < i1; j++) row[j] = 0.f;
         }
-        if (once) gemm_.stPrefix(tid, i1 - i0, i1, hd, dy + (size_t)i0 * D_, D_, pk[1], dP + (size_t)i0 * T, T);
-        else gemm_.st(tid, false, true, i1 - i0, i1, hd, dy + (size_t)i0 * D_, D_, v, D3, dP + (size_t)i0 * T, T, false);
+        gemm_.stPrefix(tid, i1 - i0, i1, hd, dy + (size_t)i0 * D_, D_, pk[1], dP + (size_t)i0 * T, T);
         for (int i = i0; i < i1; i++) {
           const float* p = P + (size_t)i * T;
           float* d = dP + (size_t)i * T;
@@ -267,8 +260,7 @@ void Engine::attentionBackward(Acts& a, int B, int T, const float* dyAll, float*
           for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - dot) * scale;
           for (int j = i + 1; j < i1; j++) d[j] = 0.f;
         }
-        if (once) gemm_.stPrefix(tid, i1 - i0, hd, i1, dP + (size_t)i0 * T, T, pk[2], dq + (size_t)i0 * D3, D3);
-        else gemm_.st(tid, false, false, i1 - i0, hd, i1, dP + (size_t)i0 * T, T, k, D3, dq + (size_t)i0 * D3, D3, false);
+        gemm_.stPrefix(tid, i1 - i0, hd, i1, dP + (size_t)i0 * T, T, pk[2], dq + (size_t)i0 * D3, D3);
       }
       for (int j0 = 0; j0 < T; j0 += RB) {
         const int j1 = std::min(T, j0 + RB);

@@ -101,7 +101,7 @@ class Engine {
   AlignedVec<float> dX_, dH_, dy_, dqkv_, dh1_, dln1_, dln2_;
   std::vector<float> cos_, sin_;
   std::vector<AlignedVec<float>> scratch_;  // per thread: attention P and dP, 2 * T * T
-  std::vector<PackedB> attnB_;                // per thread: three of one head's operands, packed (bf16)
+  std::vector<PackedB> attnB_;                // per thread: three of one head's operands, packed
   std::vector<std::vector<double>> partial_;  // per thread partial sums (deterministic reductions)
   AlignedVec<float> logitBuf_;
   // embed_out packed as op(B) for logits (NT), by vocabulary blocks of kHeadBlock columns, and

@@ -115,13 +115,14 @@ void Gemm::macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float
 }
 
 void Gemm::macroDirect(const float* A, int lda, float* edge, const float* Bp, int mc, int nc, int kc, float* C,
-                       int ldc, bool acc, const float* bias) const {
+                       int ldc, bool acc, const float* bias, int ldp) const {
   const int MR = k_->mr, NR = k_->nr;
+  if (!ldp) ldp = kc;
   const int full = mc / MR * MR;
   if (full < mc) packA(edge, false, A, lda, full, mc - full, 0, kc);
   for (int jr = 0; jr < nc; jr += NR) {
     const int n = std::min(NR, nc - jr);
-    const float* b = Bp + (size_t)jr * kc;
+    const float* b = Bp + (size_t)jr * ldp;
     const float* bi = bias ? bias + jr : nullptr;
     for (int ir = 0; ir < full; ir += MR) {
       k_->microDirect(kc, A + (size_t)ir * lda, lda, b, C + (size_t)ir * ldc + jr, ldc, n, acc ? 1 : 0, bi);
@@ -360,13 +361,28 @@ void Gemm::mt16(ThreadPool& pool, bool ta, bool tb, int M, int N, int K, const f
 
 void Gemm::packOne(bool tb, int K, int N, const float* B, int ldb, PackedB& out) const {
   out.K = K, out.N = N;
-  bf16::packB(as16(out.buf, (size_t)bf16::pad(N) * bf16::pad(K)), tb, B, ldb, K, N, 0, bf16::pad(N));
+  if (bf16()) {
+    bf16::packB(as16(out.buf, (size_t)bf16::pad(N) * bf16::pad(K)), tb, B, ldb, K, N, 0, bf16::pad(N));
+    return;
+  }
+  // fp32: NR-column panels over the whole depth (not blocked by kc), so that a prefix of the
+  // columns is a prefix of the panels and a prefix of the depth a prefix of each panel.
+  const int NR = k_->nr;
+  packB(out.buf.get((size_t)(N + NR - 1) / NR * NR * K), tb, B, ldb, 0, K, 0, N);
 }
 
 void Gemm::stPrefix(int tid, int M, int N, int K, const float* A, int lda, const PackedB& pb, float* C, int ldc) {
-  if (!bf16() || N > pb.N || K > pb.K) throw std::logic_error("stPrefix: bf16 only, within the packed B");
+  if (N > pb.N || K > pb.K) throw std::logic_error("stPrefix: within the packed B");
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return zeroOrKeep(C, ldc, M, N, false);
+  if (!bf16()) {  // one pass over the whole depth: panels pb.K apart
+    float* edge = apack_[tid].get((size_t)(mc_ + k_->mr) * std::max(kc_, K));
+    for (int jc = 0; jc < N; jc += nc_)
+      for (int ic = 0; ic < M; ic += mc_)
+        macroDirect(A + (size_t)ic * lda, lda, edge, pb.buf.p + (size_t)jc * pb.K, std::min(mc_, M - ic),
+                    std::min(nc_, N - jc), K, C + (size_t)ic * ldc + jc, ldc, false, nullptr, pb.K);
+    return;
+  }
   const int Mp = bf16::pad(M);
   uint16_t* ap = as16(apack_[tid], (size_t)Mp * bf16::pad(K));
   bf16::packA(ap, false, A, lda, M, K, 0, Mp);

@@ -81,9 +81,9 @@ class Gemm {
   // is summed in the same order as by mtPacked, whatever the rows around it.
   void packRows(const float* A, int lda, int M, int K, PackedA& out) const;
   void stPacked(int tid, const PackedA& a, int i0, int i1, const PackedB& pb, float* C, int ldc);
-  // bf16 only, inside a pool task: op(B) of one attention head packed once (packOne), then
-  // products with its first N columns and first K rows (stPrefix) for each query block, instead
-  // of packing K and V again per block.
+  // Inside a pool task: op(B) of one attention head packed once (packOne), then products with
+  // its first N columns and first K rows (stPrefix) for each query block, instead of packing K
+  // and V again per block. fp32 sums each element over the whole depth in one pass.
   void packOne(bool tb, int K, int N, const float* B, int ldb, PackedB& out) const;
   void stPrefix(int tid, int M, int N, int K, const float* A, int lda, const PackedB& pb, float* C, int ldc);
   // Single-threaded, using thread `tid`'s scratch (call from inside a pool task).
@@ -96,9 +96,10 @@ class Gemm {
   // bias (at C's first column, or null; only without acc) is added as C is first stored.
   void macro(const float* Ap, const float* Bp, int mc, int nc, int kc, float* C, int ldc, bool acc,
              const float* bias = nullptr) const;
-  // Row-major A used in place for full row panels; edge rows are packed into `edge`.
+  // Row-major A used in place for full row panels; edge rows are packed into `edge`. B's panels
+  // are ldp rows deep, of which the first kc are used (0: kc).
   void macroDirect(const float* A, int lda, float* edge, const float* Bp, int mc, int nc, int kc, float* C, int ldc,
-                   bool acc, const float* bias = nullptr) const;
+                   bool acc, const float* bias = nullptr, int ldp = 0) const;
   // Rows [r0, r1) of C = op(A) * (pre-packed fp32 B), with thread tid's scratch.
   void rowsPacked(int tid, bool ta, int r0, int r1, const float* A, int lda, const PackedB& pb, float* C, int ldc,
                   bool acc, const float* bias = nullptr);
