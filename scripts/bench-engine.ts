@@ -1,5 +1,5 @@
 /**
- * npm run bench:engine [-- --shapes 14m,70m,160m --reps 3 --threads N --kernel auto --no-torch --no-bf16 --eager]
+ * npm run bench:engine [-- --shapes 14m,70m,160m --reps 3 --threads N --kernel auto --no-torch --no-bf16 --eager --isa avx2]
  *
  * Training (fwd + bwd + AdamW) and scoring (fwd-only token logprobs) throughput of the native
  * engine on Pythia shapes (batch 4, seq 512, vocab 50304), achieved GFLOP/s, and the same
@@ -11,7 +11,11 @@
  * CPU has it, with its ratios to the same PyTorch fp32 anchor (`*_bf16` figures) and its speedup
  * over our fp32 in the same run (`bf16_speedup_{train,score}_<shape>`).
  * Names the CPU (model, the vector extensions cpt dispatches on, its kind: AMX, AVX512-BF16,
- * AVX-512 or AVX2). Ends with one name=value line per figure; also writes checkpoints/bench/engine.json.
+ * AVX-512 or AVX2). Ends with one name=value line per figure; also writes checkpoints/bench/engine.json
+ * (engine-avx2.json under --isa avx2).
+ * --isa avx2 stands in for an AVX2-only CPU (AMD Zen 3) on a newer one: cpt runs its AVX2 kernel
+ * and the peer is held to AVX2 (ATen and torch.compile's code, oneDNN and MKL), bf16 skipped. It
+ * is labelled an emulation: caches, clocks and the FMA units are still this CPU's.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -37,8 +41,18 @@ const { values: a } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     'no-bf16': { type: 'boolean', default: false },
     eager: { type: 'boolean', default: false },
+    isa: { type: 'string' },
   },
 });
+if (a.isa !== undefined && a.isa !== 'avx2') {
+  console.error(`--isa: expected avx2, got ${a.isa}`);
+  process.exit(2);
+}
+const emulateAvx2 = a.isa === 'avx2';
+if (emulateAvx2) a.kernel = 'avx2', a['no-bf16'] = true;
+/** The peer's environment: threads, and under --isa avx2 every PyTorch back end held to AVX2. */
+const peerEnv = { ...process.env, THREADS: String(threads),
+  ...(emulateAvx2 ? { ATEN_CPU_CAPABILITY: 'avx2', ONEDNN_MAX_CPU_ISA: 'AVX2', MKL_ENABLE_INSTRUCTIONS: 'AVX2' } : {}) };
 const shapes = a.shapes!.split(',');
 const reps = Number(a.reps), threads = Number(a.threads), B = Number(a.batch), T = Number(a.seq);
 const ANCHOR = path.join(ROOT, 'scripts', 'anchors', 'torch_neox.py');
@@ -90,7 +104,7 @@ let torchVersion = '';
 function benchTorch(shape: string, precision: NativePrecision): (Figures & { mode: string }) | string {
   const probe = spawnSync(PY, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
   if (probe.status !== 0) return `PyTorch + transformers not installed for ${PY} (python3 -m venv .peers && .peers/bin/pip install -r test/peers/requirements.txt)`;
-  const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3', precision, a.eager ? 'eager' : 'compile', 'cpu'], { encoding: 'utf8', env: { ...process.env, THREADS: String(threads) } });
+  const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3', precision, a.eager ? 'eager' : 'compile', 'cpu'], { encoding: 'utf8', env: peerEnv });
   const m = /torch=(\S+) .*mode=(\w+) .*train_tok_s=(\d+) fwd_tok_s=(\d+)/.exec(p.stdout ?? '');
   if (p.status !== 0 || !m) return `peer failed (${p.signal ? `killed by ${p.signal}` : `exit ${p.status}`}): ${(p.stderr || p.stdout || '').trim().split('\n').pop()}`;
   torchVersion = m[1];
@@ -109,10 +123,11 @@ if (!st.ok) {
 const load = os.loadavg()[0];
 const cpu = cpuInfo();
 console.log(`bench:engine  ${describeCpu(cpu)}, kind ${cpu.kind}, ${new Date().toISOString().slice(0, 10)}`);
+if (emulateAvx2) console.log('bench:engine  --isa avx2: an AVX2-only CPU emulated on this one (cpt avx2 kernel; PyTorch ATen, inductor, oneDNN, MKL held to AVX2)');
 console.log(`bench:engine  B=${B} T=${T} threads=${threads} reps=${reps} (best of) cpus=${os.cpus().length} load1=${load.toFixed(2)}` +
   (load > os.cpus().length * 0.75 ? '  [machine is loaded: figures are pessimistic]' : ''));
 const figures: Record<string, number> = {};
-const report: Record<string, unknown> = { date: new Date().toISOString(), batch: B, seq: T, threads, reps, load1: load, cpu: cpu.model, cpu_kind: cpu.kind, cpu_features: cpu.features };
+const report: Record<string, unknown> = { date: new Date().toISOString(), batch: B, seq: T, threads, reps, load1: load, cpu: cpu.model, cpu_kind: cpu.kind, cpu_features: cpu.features, isa: emulateAvx2 ? 'avx2 (emulated)' : 'native' };
 for (const shape of shapes) {
   const n = benchNative(shape, 'fp32');
   let h: ReturnType<typeof benchNative> | string = a['no-bf16'] ? 'skipped (--no-bf16)' : benchNative(shape, 'bf16');
@@ -160,7 +175,7 @@ for (const shape of shapes) {
 }
 report.figures = figures;
 report.torch = torchVersion;
-const out = path.join(ROOT, 'checkpoints', 'bench', 'engine.json');
+const out = path.join(ROOT, 'checkpoints', 'bench', emulateAvx2 ? 'engine-avx2.json' : 'engine.json');
 fs.mkdirSync(path.dirname(out), { recursive: true });
 writeFileAtomicSync(out, JSON.stringify(report, null, 2) + '\n');
 console.log(`wrote ${path.relative(ROOT, out)}`);
