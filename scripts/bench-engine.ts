@@ -50,11 +50,13 @@ if (a.isa !== undefined && a.isa !== 'avx2') {
 }
 const emulateAvx2 = a.isa === 'avx2';
 if (emulateAvx2) a.kernel = 'avx2', a['no-bf16'] = true;
-/** The peer's environment: threads, and under --isa avx2 every PyTorch back end held to AVX2. */
-const peerEnv = { ...process.env, THREADS: String(threads),
-  ...(emulateAvx2 ? { ATEN_CPU_CAPABILITY: 'avx2', ONEDNN_MAX_CPU_ISA: 'AVX2', MKL_ENABLE_INSTRUCTIONS: 'AVX2' } : {}) };
 const shapes = a.shapes!.split(',');
 const reps = Number(a.reps), threads = Number(a.threads), B = Number(a.batch), T = Number(a.seq);
+/** The peer's environment: threads, and under --isa avx2 every PyTorch back end held to AVX2,
+ *  with its own inductor cache (kernels compiled for AVX-512 were otherwise reused, and failed). */
+const peerEnv = { ...process.env, THREADS: String(threads),
+  ...(emulateAvx2 ? { ATEN_CPU_CAPABILITY: 'avx2', ONEDNN_MAX_CPU_ISA: 'AVX2', MKL_ENABLE_INSTRUCTIONS: 'AVX2',
+    TORCHINDUCTOR_CACHE_DIR: path.join(os.tmpdir(), 'cpt-inductor-avx2') } : {}) };
 const ANCHOR = path.join(ROOT, 'scripts', 'anchors', 'torch_neox.py');
 const PY = process.env.CPT_PEER_PYTHON || (fs.existsSync(path.join(ROOT, '.peers', 'bin', 'python')) ? path.join(ROOT, '.peers', 'bin', 'python') : 'python3');
 

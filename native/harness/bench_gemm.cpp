@@ -1,5 +1,6 @@
 // SGEMM throughput for the shapes of Pythia training (no Node needed).
 // Usage: bench_gemm [threads] [kernel] [fp32|bf16|amx|avx512bf16]
+// Then the products of scoring Pythia-160m against weights packed once.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -63,4 +64,34 @@ int main(int argc, char** argv) {
     }
     std::printf("%-32s %8.2f ms %7.1f GFLOP/s\n", s.what, best * 1e3, 2.0 * s.M * s.N * s.K / best / 1e9);
   }
+  // Scoring's products: weights packed once (packAll), 2048 rows of activations against them
+  // (mtPacked), on Pythia-160m's shapes; the last line weights them as one forward pass does
+  // (twelve layers and the head).
+  struct P { const char* what; int M, N, K, perForward; };
+  const P packed[] = {{"160m qkv packed 2048x2304x768", 2048, 2304, 768, 12},
+                      {"160m out packed 2048x768x768", 2048, 768, 768, 12},
+                      {"160m up packed 2048x3072x768", 2048, 3072, 768, 12},
+                      {"160m down packed 2048x768x3072", 2048, 768, 3072, 12},
+                      {"160m head packed 2048x50304x768", 2048, 50304, 768, 1}};
+  double flops = 0, secs = 0;
+  for (const P& s : packed) {
+    std::vector<float> A((size_t)s.M * s.K), W((size_t)s.N * s.K), C((size_t)s.M * s.N);
+    unsigned seed = 2;
+    auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return (float)((seed >> 8) * (1.0 / 16777216.0) - 0.5); };
+    for (float& x : A) x = rnd();
+    for (float& x : W) x = rnd();
+    Gemm& gg = b16 ? g16 : g;
+    PackedB pb;
+    gg.packAll(pool, true, s.K, s.N, W.data(), s.K, pb);
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+      auto t0 = std::chrono::steady_clock::now();
+      gg.mtPacked(pool, false, s.M, A.data(), s.K, pb, C.data(), s.N, false);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double f = 2.0 * s.M * s.N * s.K;
+    flops += f * s.perForward, secs += best * s.perForward;
+    std::printf("%-32s %8.2f ms %7.1f GFLOP/s\n", s.what, best * 1e3, f / best / 1e9);
+  }
+  std::printf("%-32s %8.2f ms %7.1f GFLOP/s\n", "160m forward products (weighted)", secs * 1e3, flops / secs / 1e9);
 }
