@@ -44,7 +44,7 @@ Gemm::Gemm(const Kernel* k, int threads, bf16::Path bf16) : k_(k), bf16_(bf16), 
   // (kc x nc) fills three eighths of L2, and A goes by blocks of two micro-panels. On this 48 KiB
   // L1 / 2 MiB L2 Intel part: kc 768, nc 256, mc 24, which measured 17% faster on Pythia-160m's
   // layer and head products than the B-panel-in-L1 blocking it replaced (kc 256, nc 3072, mc 144;
-  // sweeps over kc 256-3072, nc 128-3072, mc 12-288 in docs/benchmarks.md). A deep kc also means
+  // a sweep over kc 256-3072, nc 128-3072, mc 12-288: docs/benchmarks.md). A deep kc also means
   // C is written once rather than once per 256 of depth. 32 KiB L1 / 1 MiB L2 (Zen 4): kc 512,
   // nc 192; Zen 3 (AVX2, MR 6, 512 KiB L2): 768 and 64 (both unmeasured).
   const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
