@@ -5,8 +5,8 @@
  * engine on Pythia shapes (batch 4, seq 512, vocab 50304), achieved GFLOP/s, and the same
  * figures for the PyTorch peer in the same run (scripts/anchors/torch_neox.py: current PyTorch
  * from PyPI in .peers/, Hugging Face GPT-NeoX, SDPA, fused AdamW, torch.compile unless --eager,
- * fp32 and bf16 autocast), with our/peer ratios. Best of --reps repetitions for cpt (the machine
- * may be shared); the peer runs once per setting after its compile.
+ * fp32 and bf16 autocast), with our/peer ratios. Both sides report the mean over --reps timed
+ * repetitions after one warm-up (the peer's after its compile), training and scoring apart.
  * Also measures the opt-in bf16 matmul path (precision 'bf16': AMX, else AVX512-BF16) where the
  * CPU has it, with its ratios to the same PyTorch fp32 anchor (`*_bf16` figures) and its speedup
  * over our fp32 in the same run (`bf16_speedup_{train,score}_<shape>`).
@@ -79,13 +79,14 @@ function benchNative(shape: string, precision: NativePrecision): Figures & { ker
   const o = { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 };
   e.trainStep(ids, B, T);
   e.applyAdamW(o); // warm-up: buffers allocated, pages touched
-  let train = Infinity, score = Infinity;
+  let train = 0, score = 0;  // seconds, summed over the reps
   for (let r = 0; r < reps; r++) {
     const t = performance.now();
     e.trainStep(ids, B, T);
     e.applyAdamW(o);
-    train = Math.min(train, (performance.now() - t) / 1000);
-    process.stderr.write(`  native ${precision} ${shape} train rep ${r + 1}/${reps}: ${(B * T / train).toFixed(0)} tok/s (best so far)\n`);
+    const dt = (performance.now() - t) / 1000;
+    train += dt;
+    process.stderr.write(`  native ${precision} ${shape} train rep ${r + 1}/${reps}: ${(B * T / dt).toFixed(0)} tok/s\n`);
   }
   // Scoring as selection and evaluation run it, and as the peer measures its forward: fixed
   // weights, after one warm-up call (which packs them).
@@ -93,9 +94,11 @@ function benchNative(shape: string, precision: NativePrecision): Figures & { ker
   for (let r = 0; r < reps; r++) {
     const t = performance.now();
     e.tokenLogprobs(ids, B, T);
-    score = Math.min(score, (performance.now() - t) / 1000);
-    process.stderr.write(`  native ${precision} ${shape} score rep ${r + 1}/${reps}: ${(B * T / score).toFixed(0)} tok/s (best so far)\n`);
+    const dt = (performance.now() - t) / 1000;
+    score += dt;
+    process.stderr.write(`  native ${precision} ${shape} score rep ${r + 1}/${reps}: ${(B * T / dt).toFixed(0)} tok/s\n`);
   }
+  train /= reps, score /= reps;
   const kernel = e.kernel, got = e.precision, bf16Kernel = e.bf16Kernel;
   e.dispose();
   const f = forwardFlops(c);
@@ -106,7 +109,7 @@ let torchVersion = '';
 function benchTorch(shape: string, precision: NativePrecision): (Figures & { mode: string }) | string {
   const probe = spawnSync(PY, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
   if (probe.status !== 0) return `PyTorch + transformers not installed for ${PY} (python3 -m venv .peers && .peers/bin/pip install -r test/peers/requirements.txt)`;
-  const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), '3', precision, a.eager ? 'eager' : 'compile', 'cpu'], { encoding: 'utf8', env: peerEnv });
+  const p = spawnSync(PY, [ANCHOR, shape, String(T), String(B), String(reps), precision, a.eager ? 'eager' : 'compile', 'cpu'], { encoding: 'utf8', env: peerEnv });
   const m = /torch=(\S+) .*mode=(\w+) .*train_tok_s=(\d+) fwd_tok_s=(\d+)/.exec(p.stdout ?? '');
   if (p.status !== 0 || !m) return `peer failed (${p.signal ? `killed by ${p.signal}` : `exit ${p.status}`}): ${(p.stderr || p.stdout || '').trim().split('\n').pop()}`;
   torchVersion = m[1];
@@ -126,7 +129,7 @@ const load = os.loadavg()[0];
 const cpu = cpuInfo();
 console.log(`bench:engine  ${describeCpu(cpu)}, kind ${cpu.kind}, ${new Date().toISOString().slice(0, 10)}`);
 if (emulateAvx2) console.log('bench:engine  --isa avx2: an AVX2-only CPU emulated on this one (cpt avx2 kernel; PyTorch ATen, inductor, oneDNN, MKL held to AVX2)');
-console.log(`bench:engine  B=${B} T=${T} threads=${threads} reps=${reps} (best of) cpus=${os.cpus().length} load1=${load.toFixed(2)}` +
+console.log(`bench:engine  B=${B} T=${T} threads=${threads} reps=${reps} (mean, both sides) cpus=${os.cpus().length} load1=${load.toFixed(2)}` +
   (load > os.cpus().length * 0.75 ? '  [machine is loaded: figures are pessimistic]' : ''));
 const figures: Record<string, number> = {};
 const report: Record<string, unknown> = { date: new Date().toISOString(), batch: B, seq: T, threads, reps, load1: load, cpu: cpu.model, cpu_kind: cpu.kind, cpu_features: cpu.features, isa: emulateAvx2 ? 'avx2 (emulated)' : 'native' };
