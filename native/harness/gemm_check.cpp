@@ -72,6 +72,7 @@ int main() {
     for (const Shape& s : shapes) {
       const auto A = rnd(rng, (size_t)s.M * s.K), B = rnd(rng, (size_t)s.K * s.N), C0 = rnd(rng, (size_t)s.M * s.N);
       const auto bias = rnd(rng, s.N);
+      const bool big = s.M * (long)s.N > 1000000;  // mt only: the reference costs M N K
       const bool shapesTaTb[3][2] = {{false, false}, {false, true}, {true, false}};
       for (const auto& tt : shapesTaTb) {
         const bool ta = tt[0], tb = tt[1];
@@ -82,7 +83,7 @@ int main() {
           g1.mt(one, ta, tb, s.M, s.N, s.K, A.data(), lda, B.data(), ldb, C1.data(), s.N, acc);
           wMt = std::max(wMt, worst(C, A, B, acc ? &C0 : nullptr, nullptr, ta, tb, s));
           same = same && !std::memcmp(C.data(), C1.data(), C.size() * sizeof(float));
-          if (s.M * (long)s.N > 1000000) continue;  // st on the small shapes
+          if (big) continue;
           C = C0;
           pool.run([&](int tid) {
             if (tid == 0) g.st(0, ta, tb, s.M, s.N, s.K, A.data(), lda, B.data(), ldb, C.data(), s.N, acc);
@@ -90,7 +91,7 @@ int main() {
           wSt = std::max(wSt, worst(C, A, B, acc ? &C0 : nullptr, nullptr, ta, tb, s));
         }
       }
-      if (s.M * (long)s.N > 1000000) continue;
+      if (big) continue;
       for (bool tb : {false, true}) {
         PackedB pb, pb1;
         g.packAll(pool, tb, s.K, s.N, B.data(), tb ? s.K : s.N, pb);
