@@ -42,7 +42,8 @@ export interface Shape { act: number; N: number; D: number; I: number; V: number
 type Cost = { flops: number; bytes: number; tensor?: boolean };
 type Launch = { kernel: string; grid: number[]; block: number[]; args: (number | null)[] };
 type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number };
-type Copy = { copy: 'h2d' | 'd2h' | 'd2d' | 'h2h'; bytes: number };
+/** async: queued from page-locked memory, the host not waiting. */
+type Copy = { copy: 'h2d' | 'd2h' | 'd2d' | 'h2h'; bytes: number; async?: 1 };
 type Event = Launch | Gemm | Copy | { memset: number };
 
 const f32 = 4;
@@ -72,10 +73,16 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   residualKernel: (a) => ({ flops: 4 * a[6]!, bytes: a[6]! * f32 * (3 + (a[2] ? 1 : 0)) }),
   // rows of V logits (fp32) read once for the log-sum-exp, once more for the gradient (written in act) when mode 1
   crossEntropyKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (a[5] === 1 ? 2 * f32 + s.act : f32) }),
-  embedBackKernel: (a, l, s) => ({ flops: s.N * a[5]!, bytes: (s.N + 2 * rows(l)) * a[5]! * f32 }),
+  // the embedding gradient: each row of dX read once, each distinct token's row (at most min(N, V)) read and written
+  embedBackKernel: (a, _l, s) => ({ flops: s.N * a[5]!, bytes: (s.N + 2 * Math.min(s.N, s.V)) * a[5]! * f32 }),
+  // its stable radix sort of the ids, per 8-bit pass: every id compared by each of the 256 digit threads of its tile
+  radixCountKernel: (a, l) => ({ flops: 256 * a[1]!, bytes: (a[1]! + 256 * rows(l)) * 4 }),
+  exclusiveScanKernel: (a) => ({ flops: a[1]!, bytes: 2 * a[1]! * 4 }),
+  radixScatterKernel: (a, l) => ({ flops: 256 * a[2]!, bytes: (4 * a[2]! + 256 * rows(l)) * 4 }),
+  sumKernel: (a) => ({ flops: a[1]!, bytes: (a[1]! + 1) * 8 }),
   sumSquaresKernel: (a) => ({ flops: 2 * a[1]!, bytes: a[1]! * f32 }),
-  // w, g, m, v read; w, g, m, v written; the bf16 copy of w written when a[7] (the update's own cast)
-  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * (8 * f32 + (a[7] ? 2 : 0)) }),
+  // w, g, m, v read; w, g, m, v written; the bf16 copy of w written when a[8] (the update's own cast)
+  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * (8 * f32 + (a[8] ? 2 : 0)) }),
   meanHiddenKernel: (a, l, s) => ({ flops: 4 * s.N * a[8]!, bytes: s.N * a[8]! * f32 }),
   // Fused attention (attention.cuh), grid (query or key blocks of 64, B*H): `pairs` 64x64 tiles
   // under the causal diagonal per head, each a 64x64xhd product per pass; Q, K, V (and O, dO)
@@ -110,6 +117,7 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
       add(e.batch > 1 ? 'cuBLASLt: attention products (batched over heads)' : 'cuBLASLt: linear layers and LM head', flops, bytes, Math.max(flops / peak, bytes / hbm) + LAUNCH_S);
     } else if ('copy' in e) {
       if (e.copy === 'd2d') add('copies on the device', 0, 2 * e.bytes, (2 * e.bytes) / hbm + LAUNCH_S);
+      else if (e.async) add(`host copies (${e.copy}, asynchronous)`, 0, e.bytes, e.bytes / gpu.pcie + LAUNCH_S);
       else add(`host copies (${e.copy}, each a synchronisation)`, 0, e.bytes, e.bytes / gpu.pcie + SYNC_S);
     } else if ('memset' in e) {
       add('memsets', 0, e.memset, e.memset / hbm + LAUNCH_S);

@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <numeric>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -31,8 +30,8 @@ namespace cuda {
 
 namespace {
 
-// Overrides of the attention row block and the LM-head chunk, so that the parity checks cover
-// several blocks and chunks with ragged ends on small shapes.
+// Overrides of the attention row block, the LM-head chunk and the sort tile, so that the parity
+// checks cover several blocks, chunks and tiles with ragged ends on small shapes.
 size_t envSize(const char* name, size_t dflt) {
   const char* v = std::getenv(name);
   return v && *v ? (size_t)std::strtoull(v, nullptr, 10) : dflt;
@@ -110,7 +109,8 @@ class Engine final : public EngineBase {
     for (float* p : {w_, g_, m_, v_}) CUDA_CHECK(cudaMemset(p, 0, total * sizeof(float)));
     if constexpr (kBf16) wT_ = fixed_.get<Act>(total);
     else wT_ = w_;
-    normPart_ = fixed_.get<double>(kNormBlocks);
+    normPart_ = fixed_.get<double>(kNormBlocks), normSq_ = fixed_.get<double>(1), lossSum_ = fixed_.get<double>(1);
+    CUDA_CHECK(cudaEventCreate(&idsCopied_));
     // AdamW's chunks: every tensor cut into pieces of kAdamChunk (one launch updates them all).
     std::vector<AdamChunk> chunks;
     for (const ParamInfo& p : params)
@@ -154,17 +154,19 @@ class Engine final : public EngineBase {
     cudaFree(buf);
   }
 
+  // The loss is read back once the whole step is queued: the host waits only at the end.
   double trainStep(const int32_t* ids, int B, int T, double gradScale) override {
     checkIds(ids, B, T, d_.V, true);
     forward(ids, B, T);
-    const double loss = head(B, T, 1, gradScale, nullptr);
-    backward(ids, B, T);
-    return loss;
+    head(B, T, 1, gradScale, nullptr);
+    backward(B, T);
+    return meanLoss(B, T);
   }
   double evalLoss(const int32_t* ids, int B, int T) override {
     checkIds(ids, B, T, d_.V, true);
     forward(ids, B, T);
-    return head(B, T, 0, 0, nullptr);
+    head(B, T, 0, 0, nullptr);
+    return meanLoss(B, T);
   }
   void tokenLogprobs(const int32_t* ids, int B, int T, float* out) override {
     checkIds(ids, B, T, d_.V, true);
@@ -186,25 +188,24 @@ class Engine final : public EngineBase {
 
   void zeroGrads() override { CUDA_CHECK(cudaMemset(g_, 0, total * sizeof(float))); }
 
+  // The global norm and the clip coefficient stay on the device; the norm comes back after the
+  // update is queued. A norm that is not finite changes no weight, moment or step (the contract):
+  // the kernel only zeroes the gradient.
   double adamw(const AdamW& o) override {
     CPT_LAUNCH(sumSquaresKernel, kNormBlocks, kThreads)(g_, total, normPart_);
     LAUNCH_CHECK();
-    std::vector<double> part(kNormBlocks);
-    CUDA_CHECK(cudaMemcpy(part.data(), normPart_, kNormBlocks * sizeof(double), cudaMemcpyDeviceToHost));
-    double sq = 0;
-    for (double p : part) sq += p;
-    const double norm = std::sqrt(sq);
-    if (!std::isfinite(norm)) {  // never let NaN or Inf into the weights: skip, as the contract says
-      zeroGrads();
-      return norm;
-    }
-    const AdamStep a = adamStep(o, norm, ++step);
+    CPT_LAUNCH(sumKernel, 1, 1024, 32 * sizeof(double))(normPart_, kNormBlocks, normSq_);
+    LAUNCH_CHECK();
+    const AdamStep a = adamStep(o, 0, step + 1);  // all but the clip coefficient
     // bf16: the update writes the products' copy of the weights too, unless it is stale already.
     Act* wT = kBf16 && !stale_ ? wT_ : nullptr;
-    CPT_LAUNCH(adamwKernel<Act>, adamChunks_, kThreads)(w_, g_, m_, v_, total, chunks_,
-                                                        AdamCoef{a.coef, a.b1, a.b2, a.eps, a.stepSize, a.bc2s, a.decay}, wT);
+    CPT_LAUNCH(adamwKernel<Act>, adamChunks_, kThreads)(
+        w_, g_, m_, v_, total, chunks_, AdamCoef{0, a.b1, a.b2, a.eps, a.stepSize, a.bc2s, a.decay, o.clip}, normSq_, wT);
     LAUNCH_CHECK();
-    stale_ = kBf16 && !wT;
+    double sq = 0;
+    CUDA_CHECK(cudaMemcpy(&sq, normSq_, sizeof sq, cudaMemcpyDeviceToHost));
+    const double norm = std::sqrt(sq);
+    if (std::isfinite(norm)) step++, stale_ = kBf16 && !wT;
     return norm;
   }
 
@@ -282,7 +283,13 @@ class Engine final : public EngineBase {
     logits_ = act_.get<float>((size_t)hr_ * d_.V), dl_ = act_.get<Act>((size_t)hr_ * d_.V);
     rowLoss_ = act_.get<double>(N), ids_ = act_.get<int32_t>(N), lengths_ = act_.get<int32_t>(B);
     dOut_ = act_.get<float>((size_t)B * D);
-    embTok_ = act_.get<int32_t>(N), embOff_ = act_.get<int32_t>(N + 1), embRows_ = act_.get<int32_t>(N);
+    for (int i = 0; i < 2; i++) sortKeys_[i] = act_.get<int32_t>(N), sortRows_[i] = act_.get<int32_t>(N);
+    // Sort tile: 2048 ids (8 KiB of shared memory).
+    st_ = (int)std::min<size_t>(N, envSize("CPT_CUDA_SORT_TILE", 2048));
+    sortCounts_ = act_.get<int32_t>((size_t)kRadix * cdiv(N, st_));
+    CUDA_CHECK(cudaFreeHost(idsHost_));
+    idsHost_ = nullptr;
+    CUDA_CHECK(cudaMallocHost(&idsHost_, N * sizeof(int32_t)));
     std::vector<float> cs, sn;
     ropeTables(c_, d_.rd, T, cs, sn);
     cos_ = act_.get<float>(cs.size()), sin_ = act_.get<float>(sn.size());
@@ -471,8 +478,13 @@ class Engine final : public EngineBase {
       }
       stale_ = false;
     }
+    // The ids go up from page-locked memory without the host waiting; the staging buffer is
+    // rewritten only once the previous copy has left it.
     const int N = B * T;
-    CUDA_CHECK(cudaMemcpy(ids_, ids, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaEventSynchronize(idsCopied_));
+    std::memcpy(idsHost_, ids, (size_t)N * sizeof(int32_t));
+    CUDA_CHECK(cudaMemcpyAsync(ids_, idsHost_, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaEventRecord(idsCopied_));
     CPT_LAUNCH(embedKernel, N, kThreads)(ids_, w_, acts_[0].x, d_.D);
     LAUNCH_CHECK();
     for (int l = 0; l < d_.L; l++) layerForward(l, B, T, l + 1 < d_.L ? acts_[l + 1].x : xf_);
@@ -480,8 +492,9 @@ class Engine final : public EngineBase {
   }
 
   // Chunked LM head + cross-entropy (the [N, V] logits never exist at once). mode 0: loss;
-  // 1: loss, dH_ and the head's weight gradient; 2: loss and log-probs into lp (device).
-  double head(int B, int T, int mode, double gradScale, float* lp) {
+  // 1: loss, dH_ and the head's weight gradient; 2: loss and log-probs into lp (device). Row
+  // losses stay on the device (meanLoss).
+  void head(int B, int T, int mode, double gradScale, float* lp) {
     const int N = B * T, D = d_.D, V = d_.V;
     const float gs = (float)(gradScale / ((double)B * (T - 1)));
     for (int r0 = 0; r0 < N; r0 += hr_) {
@@ -496,14 +509,17 @@ class Engine final : public EngineBase {
         lt_.gemm(true, false, V, D, rows, 1.f, Mat{dl_, V, 0}, Mat{Hc, D, 0}, 1.f, gEmbOut_, D, 0, 1, kAB, CUDA_R_32F);
       }
     }
-    std::vector<double> rl(N);
-    CUDA_CHECK(cudaMemcpy(rl.data(), rowLoss_, (size_t)N * sizeof(double), cudaMemcpyDeviceToHost));
+  }
+  // The mean loss of the last head(): summed on the device, one double read back (waits).
+  double meanLoss(int B, int T) {
+    CPT_LAUNCH(sumKernel, 1, 1024, 32 * sizeof(double))(rowLoss_, B * T, lossSum_);
+    LAUNCH_CHECK();
     double s = 0;
-    for (double x : rl) s += x;
+    CUDA_CHECK(cudaMemcpy(&s, lossSum_, sizeof s, cudaMemcpyDeviceToHost));
     return s / ((double)B * (T - 1));
   }
 
-  void backward(const int32_t* ids, int B, int T) {
+  void backward(int B, int T) {
     const int N = B * T, D = d_.D, I = d_.I, H = d_.H, hd = d_.hd;
     const size_t ND = (size_t)N * D;
     CUDA_CHECK(cudaMemsetAsync(dX_, 0, ND * sizeof(float)));
@@ -538,18 +554,21 @@ class Engine final : public EngineBase {
       if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b);
       layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b);
     }
-    // Embedding gradient: rows grouped by token on the host, each token's rows added in order.
-    std::vector<int32_t> order(N);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return ids[x] < ids[y]; });
-    std::vector<int32_t> tok, off;
-    for (int k = 0; k < N; k++)
-      if (k == 0 || ids[order[k]] != ids[order[k - 1]]) tok.push_back(ids[order[k]]), off.push_back(k);
-    off.push_back(N);
-    CUDA_CHECK(cudaMemcpy(embTok_, tok.data(), tok.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(embOff_, off.data(), off.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(embRows_, order.data(), (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CPT_LAUNCH(embedBackKernel, (int)tok.size(), kThreads)(embTok_, embOff_, embRows_, dX_, g_, D);
+    // Embedding gradient: rows sorted by token on the device (stable), each token's rows added
+    // in order.
+    const int tiles = cdiv(N, st_);
+    const size_t smem = st_ * sizeof(int32_t);
+    const int32_t *keys = ids_, *rows = nullptr;
+    for (int shift = 0, i = 0; shift == 0 || (shift < 32 && (d_.V - 1) >> shift); shift += 8, i ^= 1) {
+      CPT_LAUNCH(radixCountKernel, tiles, kRadix, smem)(keys, N, st_, shift, sortCounts_);
+      LAUNCH_CHECK();
+      CPT_LAUNCH(exclusiveScanKernel, 1, 1024, 1024 * sizeof(int32_t))(sortCounts_, kRadix * tiles);
+      LAUNCH_CHECK();
+      CPT_LAUNCH(radixScatterKernel, tiles, kRadix, smem)(keys, rows, N, st_, shift, sortCounts_, sortKeys_[i], sortRows_[i]);
+      LAUNCH_CHECK();
+      keys = sortKeys_[i], rows = sortRows_[i];
+    }
+    CPT_LAUNCH(embedBackKernel, N, kThreads)(keys, rows, N, dX_, g_, D);
     LAUNCH_CHECK();
   }
 
@@ -560,24 +579,27 @@ class Engine final : public EngineBase {
   Arena fixed_, act_;
   float *w_, *g_, *m_, *v_;
   Act* wT_;
-  double* normPart_;
+  double *normPart_, *normSq_, *lossSum_;
+  cudaEvent_t idsCopied_ = nullptr;
   AdamChunk* chunks_;
   int adamChunks_ = 0;
   float *lnfw_, *lnfb_, *glnfw_, *glnfb_, *gEmbOut_;
   Act* embOutT_;
-  int curB_ = 0, curT_ = 0, rb_ = 0, hr_ = 0;
+  int curB_ = 0, curT_ = 0, rb_ = 0, hr_ = 0, st_ = 0;
   std::vector<Acts> acts_;
   float *xf_, *meanf_, *rstdf_, *tmp_, *ao_, *mo_, *dX_, *dH_, *dln1_, *dln2_, *dq_, *dk_, *dv_, *part_, *S_, *dP_, *rowDot_;
   float *logits_, *cos_, *sin_, *dOut_;
   Act *lnf_, *dXT_, *dh_, *dyh_, *dqkvT_, *P_, *dS_, *dl_;
   double* rowLoss_;
-  int32_t *ids_, *lengths_, *embTok_, *embOff_, *embRows_;
+  int32_t *ids_, *lengths_, *sortKeys_[2], *sortRows_[2], *sortCounts_, *idsHost_ = nullptr;
   float* lp_ = nullptr;
   size_t lpCap_ = 0;
 
  public:
   ~Engine() override {
     if (lp_) cudaFree(lp_);
+    cudaFreeHost(idsHost_);
+    cudaEventDestroy(idsCopied_);
   }
 };
 

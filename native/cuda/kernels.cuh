@@ -397,14 +397,66 @@ __global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int 
   for (int j = 4 * v4 + threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(grad(l[j], j));
 }
 
-// Embedding gradient without atomics: rows grouped by token on the host (ascending rows within a
-// token); block u adds its token's rows in order. grid = number of distinct tokens.
-__global__ void embedBackKernel(const int32_t* tokens, const int32_t* offsets, const int32_t* rows, const float* dX,
-                                float* gE, int D) {
-  const int u = blockIdx.x, tok = tokens[u];
+// The embedding gradient's rows grouped by token without atomics or the host: a stable LSD radix
+// sort of the token ids, 8 bits a pass, carrying each id's row, so that rows stay ascending within
+// a token (std::stable_sort's order). Tiles of `tile` ids in shared memory, one thread per digit
+// value: thread d walks its tile in order, so equal digits keep their order. Counts are
+// [digit][tile], so their exclusive scan is where each (digit, tile) run starts.
+constexpr int kRadix = 256;
+__global__ void radixCountKernel(const int32_t* keys, int n, int tile, int shift, int32_t* counts) {
+  CPT_DYNAMIC_SMEM(int32_t, sk);
+  const int t = blockIdx.x, base = t * tile, m = min(tile, n - base), d = threadIdx.x;
+  for (int i = threadIdx.x; i < m; i += blockDim.x) sk[i] = keys[base + i];
+  __syncthreads();
+  int c = 0;
+  for (int i = 0; i < m; i++) c += ((sk[i] >> shift) & (kRadix - 1)) == d;
+  counts[d * gridDim.x + t] = c;
+}
+// Exclusive prefix sum of x[0, n) in place, one block: a contiguous run per thread (shared
+// memory: an int per thread).
+__global__ void exclusiveScanKernel(int32_t* x, int n) {
+  CPT_DYNAMIC_SMEM(int32_t, sh);
+  const int per = (n + blockDim.x - 1) / blockDim.x, a = min(n, (int)threadIdx.x * per), b = min(n, a + per);
+  int s = 0;
+  for (int i = a; i < b; i++) s += x[i];
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.x == 0)
+    for (int i = 0, run = 0; i < (int)blockDim.x; i++) {
+      const int v = sh[i];
+      sh[i] = run, run += v;
+    }
+  __syncthreads();
+  for (int i = a, run = sh[threadIdx.x]; i < b; i++) {
+    const int v = x[i];
+    x[i] = run, run += v;
+  }
+}
+// One pass: ids and their rows (rows null: the ids' own positions) to where the scanned counts say.
+__global__ void radixScatterKernel(const int32_t* keys, const int32_t* rows, int n, int tile, int shift,
+                                   const int32_t* starts, int32_t* keysOut, int32_t* rowsOut) {
+  CPT_DYNAMIC_SMEM(int32_t, sk);
+  const int t = blockIdx.x, base = t * tile, m = min(tile, n - base), d = threadIdx.x;
+  for (int i = threadIdx.x; i < m; i += blockDim.x) sk[i] = keys[base + i];
+  __syncthreads();
+  int o = starts[d * gridDim.x + t];
+  for (int i = 0; i < m; i++)
+    if (((sk[i] >> shift) & (kRadix - 1)) == d) {
+      keysOut[o] = sk[i];
+      rowsOut[o] = rows ? rows[base + i] : base + i;
+      o++;
+    }
+}
+// Block k, when sorted position k starts a token's run, adds the run's rows of dX (ascending) to
+// that token's gradient row; the other blocks return. grid = n.
+__global__ void embedBackKernel(const int32_t* keys, const int32_t* rows, int n, const float* dX, float* gE, int D) {
+  const int k = blockIdx.x, tok = keys[k];
+  if (k > 0 && keys[k - 1] == tok) return;
+  int e = k + 1;
+  while (e < n && keys[e] == tok) e++;
   for (int j = threadIdx.x; j < D; j += blockDim.x) {
     float acc = gE[(size_t)tok * D + j];
-    for (int k = offsets[u]; k < offsets[u + 1]; k++) acc += dX[(size_t)rows[k] * D + j];
+    for (int q = k; q < e; q++) acc += dX[(size_t)rows[q] * D + j];
     gE[(size_t)tok * D + j] = acc;
   }
 }
@@ -423,6 +475,16 @@ __global__ void meanHiddenKernel(const float* x, const float* mean, const float*
   out[(size_t)b * D + j] = (float)(acc / lengths[b]);
 }
 
+// *out = the sum of x[0, n) by one block in a fixed order: the loss over rows, the squared
+// gradient norm over sumSquaresKernel's partials.
+__global__ void sumKernel(const double* x, int n, double* out) {
+  CPT_DYNAMIC_SMEM(double, sh);  // 32 doubles
+  double s = 0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
+  s = blockSum(s, sh);
+  if (threadIdx.x == 0) *out = s;
+}
+
 // Sum of squares of the gradient, one double per block (a fixed grid: fixed order).
 __global__ void sumSquaresKernel(const float* g, size_t n, double* part) {
   __shared__ double sh[32];
@@ -438,14 +500,16 @@ __global__ void sumSquaresKernel(const float* g, size_t n, double* part) {
 // weights the products read (no separate cast). Every tensor in one launch: the flat parameters
 // [0, n) are cut into chunks that each lie in one tensor, block k updating chunk k with weight
 // decay when the chunk's tensor has it (2-D weights); four elements per thread and step over a
-// chunk's aligned body.
+// chunk's aligned body. The clip coefficient comes from the squared norm on the device (no host
+// round trip); a norm that is not finite updates nothing and only zeroes the gradient.
 struct AdamChunk {
   size_t begin, end;
   int decay;
 };
 constexpr size_t kAdamChunk = 16384;  // elements per block: 16 steps of 256 threads x 4
 struct AdamCoef {
-  float coef, b1, b2, eps, stepSize, bc2s, decay;
+  float coef, b1, b2, eps, stepSize, bc2s, decay;  // coef: set from normSq in the kernel
+  double clip;                                      // <= 0: no clipping
 };
 __device__ __forceinline__ float adam1(float& w, float& g, float& m, float& v, float dec, const AdamCoef& c) {
   const float gi = g * c.coef, p = w * dec;
@@ -455,11 +519,18 @@ __device__ __forceinline__ float adam1(float& w, float& g, float& m, float& v, f
   return w = p - c.stepSize * m / (sqrtf(v) / c.bc2s + c.eps);
 }
 template <class T>
-__global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, const AdamChunk* chunks, AdamCoef c, T* wT) {
+__global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, const AdamChunk* chunks, AdamCoef c,
+                            const double* normSq, T* wT) {
   const AdamChunk k = chunks[blockIdx.x];
   const float dec = k.decay ? c.decay : 1.f;  // w * 1 is w: the same update as without decay
   const size_t end = k.end < n ? k.end : n, a = ((k.begin + 3) / 4 * 4 < end ? (k.begin + 3) / 4 * 4 : end);
   const size_t b = end / 4 * 4 > a ? end / 4 * 4 : a;
+  const double norm = sqrt(*normSq);
+  if (!isfinite(norm)) {
+    for (size_t i = k.begin + threadIdx.x; i < end; i += blockDim.x) g[i] = 0.f;
+    return;
+  }
+  c.coef = c.clip > 0 ? (float)fmin(1.0, c.clip / (norm + 1e-6)) : 1.f;  // adamStep's (model.h)
   const auto one = [&](size_t i) {
     const float wi = adam1(w[i], g[i], m[i], v[i], dec, c);
     if (wT) wT[i] = fromF<T>(wi);

@@ -10,7 +10,8 @@
 #              PyTorch; stops with a diagnosis when the engine cannot run. The carried binaries
 #              are used; they are rebuilt (nvcc) only when they fail to load.
 #   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed)
-#   parity     fp32 against the CPU engine on five configs, one AdamW step; bitwise determinism
+#   parity     fp32 against the CPU engine on five configs, one AdamW step; the embedding gradient's
+#              device sort past 2^16 ids, clipping and a non-finite gradient; bitwise determinism
 #              and recomputation (golden and parity with CUDA_LAUNCH_BLOCKING=1)
 #   flash      the fused attention (bf16) against the unfused path and the CPU engine, head
 #              dimensions 32-256, bitwise repeat
@@ -75,7 +76,7 @@ step() {
   local s0=$SECONDS log="$LOGDIR/step-$name.log"
   timeout -k 5 "$t" stdbuf -oL "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]} took=$((SECONDS - s0))
-  while IFS= read -r l; do SUMMARY+=("$l"); done < <(grep -E '^(golden_|parity_|flash_hd|deterministic_|recompute_|cuda_(train_tok_s|tflops|mfu)_|profile_step_ms_|model_step_ms_|train_(final_loss|max_abs|margin)|torch=|done: |last losses: )' "$log")
+  while IFS= read -r l; do SUMMARY+=("$l"); done < <(grep -E '^(golden_|parity_|embedding_|adamw_|flash_hd|deterministic_|recompute_|cuda_(train_tok_s|tflops|mfu)_|profile_step_ms_|model_step_ms_|train_(final_loss|max_abs|margin)|torch=|done: |last losses: )' "$log")
   if ((rc == 124 || rc == 137)); then
     note "$name=TIMEOUT after ${took} s"
   elif ((rc != 0)); then

@@ -25,7 +25,7 @@ describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () 
     await make(['sim', 'SAN=1']);
     const runs = [
       await runSim(path.join(ASAN_DIR, 'cuda_check'), ['golden', goldenDir()]),
-      await runSim(path.join(ASAN_DIR, 'cuda_check'), ['parity', '24', '1'], { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '40', CPT_SIM_ORDER: 'shuffled' }),
+      await runSim(path.join(ASAN_DIR, 'cuda_check'), ['parity', '24', '1'], { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '40', CPT_CUDA_SORT_TILE: '16', CPT_SIM_ORDER: 'shuffled' }),
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['runtime']),
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['simt']),
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['wmma']),
@@ -79,6 +79,13 @@ describe('mutations of the kernels are caught', () => {
     );
     expect(r.status).not.toBe(0);
     expect(Object.values(verdicts(r))).toContain('FAIL');
+  });
+
+  it('the embedding gradient\'s sort scattering ids before its tile is loaded (a removed barrier): stale ids, caught', async () => {
+    const r = await mutant('  __syncthreads();\n  int o = starts[d * gridDim.x + t];', '  int o = starts[d * gridDim.x + t];');
+    expect(r.status).not.toBe(0);
+    // the stale shared memory's ids either send the gradient out of bounds or to the wrong rows
+    expect(r.out).toMatch(/cuda-sim: kernel embedBackKernel block \(\d+,0,0\): out-of-bounds|golden_fp32=FAIL/);
   });
 
   it('a shuffle reached by half a warp: a warp-divergence error naming both places', async () => {

@@ -24,6 +24,10 @@ describe('CUDA performance model', () => {
     const attention = lines.find((l) => l.what.startsWith('cuBLASLt: attention'))!;
     expect((linear.flops + attention.flops) / (trainFlopsPerToken(c, T) * B * T)).toBeGreaterThan(0.95);
     expect(lines.map((l) => l.what)).toEqual(expect.arrayContaining(['adamwKernel', 'softmaxKernel', 'softmaxBackKernel', 'layerNormKernel', 'crossEntropyKernel']));
+    // the host waits twice a step, for the loss and for the gradient norm (8 bytes each); the ids go up asynchronously
+    const copies = events.filter((e) => 'copy' in e);
+    expect(copies.filter((e) => e.copy === 'd2h')).toEqual([{ copy: 'd2h', bytes: 8 }, { copy: 'd2h', bytes: 8 }]);
+    expect(copies.filter((e) => e.copy === 'h2d' && e.bytes === B * T * 4)).toEqual([{ copy: 'h2d', bytes: B * T * 4, async: 1 }]);
     // the roofline: never under a launch's overhead, and derating only slows it
     const step = lines.reduce((a, l) => a + l.seconds, 0);
     expect(step).toBeGreaterThan(events.length * LAUNCH_S);

@@ -15,7 +15,7 @@ const simCheck = path.join(SIM_DIR, 'sim_check');
 const cudaCheck = path.join(SIM_DIR, 'cuda_check');
 // Parity on sequences of 40 with attention rows of 16 and LM-head chunks of 50: three row blocks
 // and three head chunks, each with a ragged end, at a cost CI can afford.
-const PARITY = { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '50' };
+const PARITY = { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '50', CPT_CUDA_SORT_TILE: '32' };
 
 describe('the SIMT simulator', () => {
   it('was built by npm ci', () => {
@@ -64,11 +64,12 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
     }
   });
 
-  it('matches the CPU engine on five configs (one with widths that are not multiples of 4; one AdamW step), is deterministic, and recomputation changes no bit', async () => {
+  // The embedding gradient's device sort: 120 ids in tiles of 32 (4 tiles, the last ragged), and 3 passes for a vocabulary past 2^16.
+  it('matches the CPU engine on five configs (one with widths that are not multiples of 4; one AdamW step), sorts the embedding gradient on the device, clips and skips on the device, is deterministic, and recomputation changes no bit', async () => {
     const r = await runSim(cudaCheck, ['parity', '40', '2'], { ...env, ...PARITY });
     expect(verdicts(r), r.out).toEqual({
       'parity_parallel-r0.25-untied': 'pass', 'parity_sequential-r0.5-tied-tanh': 'pass', 'parity_parallel-r0-untied': 'pass', 'parity_sequential-r1-untied': 'pass',
-      'parity_ragged-d34-i70-v999': 'pass',
+      'parity_ragged-d34-i70-v999': 'pass', embedding_3_passes: 'pass', adamw_clip: 'pass', adamw_nonfinite: 'pass',
       deterministic_fp32: 'pass', recompute_bitwise_fp32: 'pass', deterministic_bf16: 'pass', recompute_bitwise_bf16: 'pass',
     });
   });

@@ -90,6 +90,7 @@ class Gpu {
     return n;
   }
   const char* device() const { return cpt_cuda_device_name(e_); }
+  int64_t step() const { return cpt_cuda_get_step(e_); }
 
  private:
   CptCudaEngine* e_;
@@ -188,6 +189,60 @@ struct Case {
   int hidden = 64, heads = 4, inter = 256, vocab = 1000;
 };
 
+// What stays on the device between the host's calls: the embedding gradient's sort with three
+// digit passes (a vocabulary past 2^16), the clip coefficient from the device's norm (clipping
+// and not), and a gradient that is not finite (nothing updated, the accumulators zeroed).
+bool onDevice(int T) {
+  ModelConfig c;
+  c.hidden = 16, c.layers = 1, c.heads = 2, c.inter = 32, c.vocab = 70000;
+  const int B = 2;
+  const auto w = initWeights(c, 5);
+  Engine cpu(c, 4, "auto");
+  Gpu gpu(c, false);
+  loadBoth(&cpu, &gpu, w);
+  auto ids = randomIds(B * T, c.vocab, 21);
+  for (int i = 0; i < B * T; i += 3) ids[i] = i % 2 ? c.vocab - 1 : 65536;  // runs across every digit pass
+  const auto grads = [&](const char* what) {
+    bool ok = true;
+    for (int i = 0; i < gpu.n(); i++)
+      ok &= compare((std::string(what) + ".grad." + cpu.params()[i].name).c_str(), gpu.get(1, i).data(),
+                    cpu.grads() + cpu.params()[i].offset, cpu.params()[i].size, 1e-4, true);
+    return ok;
+  };
+  gpu.train(ids, B, T), cpu.trainStep(ids.data(), B, T, 1.0);
+  bool sorted = grads("passes3");
+  std::printf("embedding_3_passes=%s\n", sorted ? "pass" : "FAIL");
+  // Clipping at 1e-3 (the coefficient far below 1), then none.
+  bool clip = true;
+  for (double at : {1e-3, 0.0}) {
+    AdamW a = kAdam;
+    a.clip = at;
+    clip &= lossClose("gradNorm", gpu.adamw(a), cpu.applyAdamW(a), 1e-4);
+    for (int i = 0; i < gpu.n(); i++) {
+      const ParamInfo& p = cpu.params()[i];
+      clip &= compare(("adam.m." + p.name).c_str(), gpu.get(2, i).data(), cpu.moment1() + p.offset, p.size, 1e-4, true);
+      clip &= compare(("adam.v." + p.name).c_str(), gpu.get(3, i).data(), cpu.moment2() + p.offset, p.size, 1e-4, true);
+    }
+    gpu.train(ids, B, T), cpu.trainStep(ids.data(), B, T, 1.0);
+  }
+  std::printf("adamw_clip=%s\n", clip ? "pass" : "FAIL");
+  // One NaN in the gradient: the norm comes back NaN and only the accumulators change (to zero).
+  std::vector<std::vector<float>> before[3];
+  for (int s = 0; s < 3; s++)
+    for (int i = 0; i < gpu.n(); i++) before[s].push_back(gpu.get(s == 0 ? 0 : s + 1, i));
+  auto g = gpu.get(1, 1);
+  g[g.size() / 2] = std::nanf("");
+  gpu.set(1, 1, g.data());
+  const int64_t step = gpu.step();
+  bool skip = std::isnan(gpu.adamw(kAdam)) && gpu.step() == step;
+  for (int s = 0; s < 3; s++)
+    for (int i = 0; i < gpu.n(); i++) skip &= gpu.get(s == 0 ? 0 : s + 1, i) == before[s][i];
+  for (int i = 0; i < gpu.n(); i++)
+    for (float x : gpu.get(1, i)) skip &= x == 0.f;
+  std::printf("adamw_nonfinite=%s\n", skip ? "pass" : "FAIL");
+  return sorted && clip && skip;
+}
+
 int parity(int T, int steps) {
   const Case cases[] = {{"parallel-r0.25-untied", true, false, true, 0.25},
                         {"sequential-r0.5-tied-tanh", false, true, false, 0.5},
@@ -250,6 +305,7 @@ int parity(int T, int steps) {
     std::printf("parity_%s=%s\n", k.name, ok ? "pass" : "FAIL");
     all &= ok;
   }
+  all &= onDevice(T);
   // Determinism: the same steps twice give bitwise the same weights (fp32 and bf16), and
   // recomputing activations in backward changes no bit.
   ModelConfig c;

@@ -888,7 +888,51 @@ cudaError_t side(const char* what, const void* p, size_t n, bool device, const c
 }
 }  // namespace
 
+namespace {
+// Page-locked host allocations (cudaMallocHost) by base and size.
+std::map<uintptr_t, size_t>& pinned() {
+  static auto* m = new std::map<uintptr_t, size_t>;
+  return *m;
+}
+bool isPinned(const void* p, size_t n) {
+  std::lock_guard<std::mutex> lk(mem().mu);
+  auto it = pinned().upper_bound((uintptr_t)p);
+  return it != pinned().begin() && (uintptr_t)p + n <= (--it)->first + it->second;
+}
+// A copy, checked; `async` when it is queued without the host waiting (traced for the model).
+cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, bool async);
+}  // namespace
+
+cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  *p = std::aligned_alloc(kPage, roundUp(std::max<size_t>(bytes, 1), kPage));
+  if (!*p) return fail(cudaErrorMemoryAllocation, "cudaMallocHost of " + std::to_string(bytes) + " bytes");
+  std::lock_guard<std::mutex> lk(mem().mu);
+  pinned()[(uintptr_t)*p] = bytes;
+  return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void* p) {
+  if (!p) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lk(mem().mu);
+    if (!pinned().erase((uintptr_t)p))
+      return fail(cudaErrorInvalidValue, "cudaFreeHost of " + hex(p) + ", which cudaMallocHost did not return");
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  return copy(dst, src, bytes, kind, false);
+}
+// A real asynchronous copy between the device and pageable host memory is staged while the host
+// waits; only page-locked memory makes it asynchronous. Here every copy is done when it returns.
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  const bool hostSrc = kind == cudaMemcpyHostToDevice, hostDst = kind == cudaMemcpyDeviceToHost;
+  return copy(dst, src, bytes, kind, kind == cudaMemcpyDeviceToDevice || (hostSrc && isPinned(src, bytes)) || (hostDst && isPinned(dst, bytes)));
+}
+
+namespace {
+cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, bool async) {
   if (bytes == 0) return cudaSuccess;
   bool plan = false;
   {
@@ -903,13 +947,11 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   }
   if (tracing())
     trace(std::string("{\"copy\":\"") + (kind == cudaMemcpyHostToDevice ? "h2d" : kind == cudaMemcpyDeviceToHost ? "d2h" : kind == cudaMemcpyDeviceToDevice ? "d2d" : "h2h") +
-          "\",\"bytes\":" + std::to_string(bytes) + "}");
+          "\",\"bytes\":" + std::to_string(bytes) + (async ? ",\"async\":1" : "") + "}");
   if (!plan) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
-}
+}  // namespace
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   bool plan = false;
