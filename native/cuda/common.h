@@ -25,17 +25,30 @@
                                " (" + __FILE__ + ":" + std::to_string(__LINE__) + ")");                    \
   } while (0)
 
+// The stream a CPT_LAUNCH goes to: `cptStream()` as the call site sees it. The engine's member
+// function names its own stream (what a CUDA graph captures); elsewhere this one, the legacy
+// default stream.
+inline cudaStream_t cptStream() { return nullptr; }
+namespace cpt {
+namespace cuda {
+constexpr size_t smemOr0() { return 0; }
+constexpr size_t smemOr0(size_t bytes) { return bytes; }
+}  // namespace cuda
+}  // namespace cpt
+
 // Every kernel launch: <<<>>> under nvcc; with a host compiler the SIMT simulator runs it
 // (native/cuda/sim), so the engine's code is the same on a GPU and in CI. The `for` runs the
 // launch once inside a profile bracket (profile.h).
 //   CPT_LAUNCH(kernel, grid, block[, sharedBytes])(args...)
 #ifdef __CUDACC__
-#define CPT_LAUNCH_RAW(kernel, grid, block, ...) kernel<<<grid, block, ##__VA_ARGS__>>>
+#define CPT_LAUNCH_RAW(kernel, grid, block, ...) \
+  kernel<<<grid, block, ::cpt::cuda::smemOr0(__VA_ARGS__), cptStream()>>>
 #else
-#define CPT_LAUNCH_RAW(kernel, grid, block, ...) ::cpt_sim::launch(#kernel, kernel, grid, block, ##__VA_ARGS__)
+#define CPT_LAUNCH_RAW(kernel, grid, block, ...) \
+  ::cpt_sim::launch(#kernel, kernel, grid, block, ::cpt::cuda::smemOr0(__VA_ARGS__), cptStream())
 #endif
-#define CPT_LAUNCH(kernel, grid, block, ...)                      \
-  for (::cpt::cuda::profile::Scope prof_(#kernel); prof_.once();) \
+#define CPT_LAUNCH(kernel, grid, block, ...)                                   \
+  for (::cpt::cuda::profile::Scope prof_(#kernel, cptStream()); prof_.once();) \
   CPT_LAUNCH_RAW(kernel, grid, block, ##__VA_ARGS__)
 
 // A kernel's dynamic shared memory (the launch's third argument) as `type* name`, 128-byte aligned.

@@ -43,6 +43,10 @@ bool fusedAttentionAsked() {
   const char* v = std::getenv("CPT_CUDA_ATTENTION");
   return v && std::string(v) == "fused";
 }
+bool graphsAsked() {
+  const char* v = std::getenv("CPT_CUDA_GRAPHS");
+  return v && std::string(v) == "1";
+}
 // Leading dimension of a score row of `cols` keys: a multiple of 8 elements (16-byte rows).
 int ldOf(int cols) { return (cols + 7) / 8 * 8; }
 
@@ -111,6 +115,10 @@ class Engine final : public EngineBase {
     else wT_ = w_;
     normPart_ = fixed_.get<double>(kNormBlocks), normSq_ = fixed_.get<double>(1), lossSum_ = fixed_.get<double>(1);
     CUDA_CHECK(cudaEventCreate(&idsCopied_));
+    // The engine's own stream (blocking: the legacy stream's copies wait for it and it for them),
+    // so that a step can be captured as a CUDA graph.
+    CUDA_CHECK(cudaStreamCreate(&s_));
+    lt_.setStream(s_);
     // AdamW's chunks: every tensor cut into pieces of kAdamChunk (one launch updates them all).
     std::vector<AdamChunk> chunks;
     for (const ParamInfo& p : params)
@@ -157,10 +165,14 @@ class Engine final : public EngineBase {
   // The loss is read back once the whole step is queued: the host waits only at the end.
   double trainStep(const int32_t* ids, int B, int T, double gradScale) override {
     checkIds(ids, B, T, d_.V, true);
-    forward(ids, B, T);
-    head(B, T, 1, gradScale, nullptr);
-    backward(B, T);
-    return meanLoss(B, T);
+    upload(ids, B, T);
+    runStep(GraphKey{B, T, gradScale}, [&] {
+      forwardBody(B, T);
+      head(B, T, 1, gradScale, nullptr);
+      backward(B, T);
+      sumLoss(B, T);
+    });
+    return readLoss(B, T);
   }
   double evalLoss(const int32_t* ids, int B, int T) override {
     checkIds(ids, B, T, d_.V, true);
@@ -191,6 +203,9 @@ class Engine final : public EngineBase {
   // The global norm and the clip coefficient stay on the device; the norm comes back after the
   // update is queued. A norm that is not finite changes no weight, moment or step (the contract):
   // the kernel only zeroes the gradient.
+  // Where CPT_LAUNCH puts the engine's kernels (common.h).
+  cudaStream_t cptStream() const { return s_; }
+
   double adamw(const AdamW& o) override {
     CPT_LAUNCH(sumSquaresKernel, kNormBlocks, kThreads)(g_, total, normPart_);
     LAUNCH_CHECK();
@@ -242,6 +257,8 @@ class Engine final : public EngineBase {
   // Allocate activations for [B, T] (reused while the shape stays) and upload the rotary tables.
   void ensure(int B, int T) {
     if (B == curB_ && T == curT_) return;
+    dropGraph();  // it names the buffers released here
+    warm_ = GraphKey{};
     act_.release();
     curB_ = curT_ = 0;  // until every buffer below exists again
     const size_t N = (size_t)B * T, D = d_.D, I = d_.I, BH = (size_t)B * d_.H;
@@ -415,8 +432,8 @@ class Engine final : public EngineBase {
     const float scale = (float)(1.0 / std::sqrt((double)hd));
     if (flash_) return withHeadDim(hd, [&](auto h) { flashBackward<h()>(a, BH, T, scale); });
     const long long hs = (long long)T * hd;
-    CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float)));
-    CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float)));
+    CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float), s_));
+    CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float), s_));
     for (int i0 = 0; i0 < T; i0 += rb_) {
       const int i1 = std::min(T, i0 + rb_), rows = i1 - i0, ld = ldOf(i1);
       const long long ss = (long long)rows * ld;
@@ -469,7 +486,57 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
   }
 
+  // CUDA graphs (CPT_CUDA_GRAPHS=1): a training step of one shape and gradient scale, captured on
+  // its second call (the first chose the products' algorithms outside any capture) and replayed
+  // after, the launches' host work done once. Eager while a profile is on (its events bracket
+  // each launch).
+  struct GraphKey {
+    int B = 0, T = 0;
+    double gradScale = 0;
+    bool operator==(const GraphKey& o) const { return B == o.B && T == o.T && gradScale == o.gradScale; }
+  };
+  template <class F>
+  void runStep(const GraphKey& k, F&& body) {
+    if (!graphs_ || profile::active) return body();
+    if (exec_ && k == graphKey_) {
+      CUDA_CHECK(cudaGraphLaunch(exec_, s_));
+      return;
+    }
+    if (!(k == warm_)) {
+      body();
+      warm_ = k;
+      return;
+    }
+    dropGraph();
+    cudaGraph_t g = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal));
+    try {
+      body();
+    } catch (...) {
+      cudaStreamEndCapture(s_, &g);
+      if (g) cudaGraphDestroy(g);
+      cudaGetLastError();
+      throw;
+    }
+    CUDA_CHECK(cudaStreamEndCapture(s_, &g));
+    const cudaError_t e = cudaGraphInstantiateWithFlags(&exec_, g, 0);
+    cudaGraphDestroy(g);
+    CUDA_CHECK(e);
+    graphKey_ = k;
+    CUDA_CHECK(cudaGraphLaunch(exec_, s_));
+  }
+  void dropGraph() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    exec_ = nullptr;
+  }
+
   void forward(const int32_t* ids, int B, int T) {
+    upload(ids, B, T);
+    forwardBody(B, T);
+  }
+  // What a step needs before its device work: buffers for [B, T], the products' copy of the
+  // weights, the ids on the device.
+  void upload(const int32_t* ids, int B, int T) {
     ensure(B, T);
     if (stale_) {
       if constexpr (kBf16) {
@@ -483,8 +550,11 @@ class Engine final : public EngineBase {
     const int N = B * T;
     CUDA_CHECK(cudaEventSynchronize(idsCopied_));
     std::memcpy(idsHost_, ids, (size_t)N * sizeof(int32_t));
-    CUDA_CHECK(cudaMemcpyAsync(ids_, idsHost_, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaEventRecord(idsCopied_));
+    CUDA_CHECK(cudaMemcpyAsync(ids_, idsHost_, (size_t)N * sizeof(int32_t), cudaMemcpyHostToDevice, s_));
+    CUDA_CHECK(cudaEventRecord(idsCopied_, s_));
+  }
+  void forwardBody(int B, int T) {
+    const int N = B * T;
     CPT_LAUNCH(embedKernel, N, kThreads)(ids_, w_, acts_[0].x, d_.D);
     LAUNCH_CHECK();
     for (int l = 0; l < d_.L; l++) layerForward(l, B, T, l + 1 < d_.L ? acts_[l + 1].x : xf_);
@@ -512,8 +582,14 @@ class Engine final : public EngineBase {
   }
   // The mean loss of the last head(): summed on the device, one double read back (waits).
   double meanLoss(int B, int T) {
+    sumLoss(B, T);
+    return readLoss(B, T);
+  }
+  void sumLoss(int B, int T) {
     CPT_LAUNCH(sumKernel, 1, 1024, 32 * sizeof(double))(rowLoss_, B * T, lossSum_);
     LAUNCH_CHECK();
+  }
+  double readLoss(int B, int T) {
     double s = 0;
     CUDA_CHECK(cudaMemcpy(&s, lossSum_, sizeof s, cudaMemcpyDeviceToHost));
     return s / ((double)B * (T - 1));
@@ -522,7 +598,7 @@ class Engine final : public EngineBase {
   void backward(int B, int T) {
     const int N = B * T, D = d_.D, I = d_.I, H = d_.H, hd = d_.hd;
     const size_t ND = (size_t)N * D;
-    CUDA_CHECK(cudaMemsetAsync(dX_, 0, ND * sizeof(float)));
+    CUDA_CHECK(cudaMemsetAsync(dX_, 0, ND * sizeof(float), s_));
     layerNormBack(xf_, meanf_, rstdf_, lnfw_, dH_, N, dX_, glnfw_, glnfb_);
     for (int l = d_.L - 1; l >= 0; l--) {
       Acts& a = acts_[l];
@@ -574,7 +650,10 @@ class Engine final : public EngineBase {
 
   ModelConfig c_;
   Dims d_;
-  bool recompute_, stale_ = true, flash_ = false;
+  bool recompute_, stale_ = true, flash_ = false, graphs_ = graphsAsked();
+  cudaStream_t s_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+  GraphKey graphKey_, warm_;
   Lt lt_;
   Arena fixed_, act_;
   float *w_, *g_, *m_, *v_;
@@ -597,9 +676,11 @@ class Engine final : public EngineBase {
 
  public:
   ~Engine() override {
+    dropGraph();
     if (lp_) cudaFree(lp_);
     cudaFreeHost(idsHost_);
     cudaEventDestroy(idsCopied_);
+    cudaStreamDestroy(s_);
   }
 };
 

@@ -84,8 +84,8 @@ void Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, 
   }
   const Plan& p = it->second;
   // Named as the performance model (scripts/model-cuda.ts) groups products.
-  profile::Scope prof(batch > 1 ? "cuBLASLt: attention products (batched over heads)" : "cuBLASLt: linear layers and LM head");
-  LT_CHECK(cublasLtMatmul(h_, p.op, &alpha, B.p, p.a, A.p, p.b, &beta, C, p.c, C, p.c, &p.algo, ws_, wsSize_, 0));
+  profile::Scope prof(batch > 1 ? "cuBLASLt: attention products (batched over heads)" : "cuBLASLt: linear layers and LM head", stream_);
+  LT_CHECK(cublasLtMatmul(h_, p.op, &alpha, B.p, p.a, A.p, p.b, &beta, C, p.c, C, p.c, &p.algo, ws_, wsSize_, stream_));
 }
 
 }  // namespace cuda

@@ -33,6 +33,7 @@ class Lt {
   // ab: type of A and B (CUDA_R_32F or CUDA_R_16BF); c: type of C (CUDA_R_32F or CUDA_R_16BF).
   void gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
             long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c);
+  void setStream(cudaStream_t s) { stream_ = s; }  // where the products go (default: legacy)
 
  private:
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, long long, long long, long long, int, int, int,
@@ -45,6 +46,7 @@ class Lt {
   cublasLtHandle_t h_ = nullptr;
   void* ws_ = nullptr;
   size_t wsSize_ = 0;
+  cudaStream_t stream_ = nullptr;
   std::map<Key, Plan> plans_;
 };
 

@@ -17,6 +17,7 @@ namespace {
 struct Mark {
   const char* what;
   cudaEvent_t start, stop;
+  cudaStream_t stream;
 };
 std::vector<Mark> marks;  // this profile's brackets, in launch order
 std::vector<cudaEvent_t> spare;  // events of earlier profiles, reused
@@ -32,13 +33,13 @@ cudaEvent_t event() {
 }
 }  // namespace
 
-void begin(const char* what) {
-  Mark m{what, event(), event()};
-  CUDA_CHECK(cudaEventRecord(m.start));
+void begin(const char* what, cudaStream_t s) {
+  Mark m{what, event(), event(), s};
+  CUDA_CHECK(cudaEventRecord(m.start, s));
   marks.push_back(m);
 }
 // A failed record leaves the event unrecorded: stop() reports it, a destructor must not throw.
-void end() noexcept { cudaEventRecord(marks.back().stop); }
+void end() noexcept { cudaEventRecord(marks.back().stop, marks.back().stream); }
 
 void start() {
   marks.clear();

@@ -1,8 +1,10 @@
 // Where a training step's GPU time goes, measured: while a profile is on (cpt_cuda_profile_start),
 // every kernel launch and cuBLASLt product is bracketed by CUDA events and named as the
 // performance model (scripts/model-cuda.ts) names it, so the two line up. Off, it costs one
-// branch per launch. Events on the default stream, as every launch of the engine.
+// branch per launch. Events on the launch's stream.
 #pragma once
+#include <cuda_runtime.h>
+
 #include <string>
 
 namespace cpt {
@@ -10,7 +12,7 @@ namespace cuda {
 namespace profile {
 
 extern bool active;
-void begin(const char* what);
+void begin(const char* what, cudaStream_t s);
 void end() noexcept;
 void start();  // clears what an earlier profile recorded
 // Stops, waits for the GPU; one line per name: "what\tlaunches\tmilliseconds" (totals).
@@ -19,8 +21,8 @@ std::string stop();
 // One launch's bracket, for CPT_LAUNCH's `for` (common.h): true once, then the end event.
 class Scope {
  public:
-  explicit Scope(const char* what) : on_(active) {
-    if (on_) begin(what);
+  Scope(const char* what, cudaStream_t s) : on_(active) {
+    if (on_) begin(what, s);
   }
   ~Scope() {
     if (on_) end();

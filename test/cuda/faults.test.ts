@@ -88,6 +88,12 @@ describe('mutations of the kernels are caught', () => {
     expect(r.out).toMatch(/cuda-sim: kernel embedBackKernel block \(\d+,0,0\): out-of-bounds|golden_fp32=FAIL/);
   });
 
+  it('work queued on the legacy stream inside a step captured as a CUDA graph: the capture fails, naming the call', async () => {
+    const r = await mutant('    CUDA_CHECK(cudaMemsetAsync(dX_, 0, ND * sizeof(float), s_));', '    CUDA_CHECK(cudaMemsetAsync(dX_, 0, ND * sizeof(float)));', 'engine.cu', ['parity', '24', '1']);
+    expect(r.status).not.toBe(0);
+    expect(r.out).toMatch(/cudaMemsetAsync on the legacy default stream while a stream is capturing\] in cudaMemsetAsync\(dX_, 0, ND \* sizeof\(float\)\) \(engine\.cu:\d+\)/);
+  });
+
   it('a shuffle reached by half a warp: a warp-divergence error naming both places', async () => {
     const r = await mutant(
       '  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n  __syncthreads();  // sh may',

@@ -33,10 +33,11 @@ describe('the SIMT simulator', () => {
     expect(Object.keys(verdicts(r))).toEqual(expect.arrayContaining(['refuse_k_mismatch', 'refuse_ld_below_rows', 'refuse_unsupported_types', 'refuse_broken_alignment_promise', 'refuse_host_operand', 'refuse_algo_of_another_problem', 'refuse_operand_past_allocation']));
   });
 
-  it('answers launch limits, copies and bad pointers as the runtime does; poisons memory; rounds bf16 to nearest even', async () => {
+  it('answers launch limits, copies and bad pointers as the runtime does; poisons memory; rounds bf16 to nearest even; captures streams into graphs', async () => {
     const r = await runSim(simCheck, ['runtime']);
     expect(r.status, r.out).toBe(0);
-    expect(Object.values(verdicts(r)).every((v) => v === 'pass') && r.values.size >= 17).toBe(true);
+    expect(Object.values(verdicts(r)).every((v) => v === 'pass') && r.values.size >= 21).toBe(true);
+    expect(verdicts(r)).toMatchObject({ capture_records_and_replays: 'pass', capture_refuses_sync_copy: 'pass', capture_refuses_legacy_stream: 'pass', capture_refused_work_not_run: 'pass' });
   });
 
   it('models the warp matrix tiles (wmma) against a scalar product, with an element order of its own, and refuses what the hardware refuses', async () => {
@@ -65,13 +66,16 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
   });
 
   // The embedding gradient's device sort: 120 ids in tiles of 32 (4 tiles, the last ragged), and 3 passes for a vocabulary past 2^16.
-  it('matches the CPU engine on five configs (one with widths that are not multiples of 4; one AdamW step), sorts the embedding gradient on the device, clips and skips on the device, is deterministic, and recomputation changes no bit', async () => {
+  it('matches the CPU engine on five configs (one with widths that are not multiples of 4; one AdamW step), sorts the embedding gradient on the device, clips and skips on the device, is deterministic, recomputation changes no bit, and CUDA graphs replay steps bitwise', async () => {
     const r = await runSim(cudaCheck, ['parity', '40', '2'], { ...env, ...PARITY });
     expect(verdicts(r), r.out).toEqual({
       'parity_parallel-r0.25-untied': 'pass', 'parity_sequential-r0.5-tied-tanh': 'pass', 'parity_parallel-r0-untied': 'pass', 'parity_sequential-r1-untied': 'pass',
       'parity_ragged-d34-i70-v999': 'pass', embedding_3_passes: 'pass', adamw_clip: 'pass', adamw_nonfinite: 'pass',
       deterministic_fp32: 'pass', recompute_bitwise_fp32: 'pass', deterministic_bf16: 'pass', recompute_bitwise_bf16: 'pass',
+      graphs_bitwise_fp32: 'pass', graphs_bitwise_bf16: 'pass',
     });
+    // captured on a shape's second step, replayed on its third, dropped by another shape, captured again
+    expect([r.values.get('graph_launches_fp32'), r.values.get('graph_launches_bf16')]).toEqual(['3', '3']);
   });
 
   it('fused attention (bf16, CPT_CUDA_ATTENTION=fused) is as accurate against the CPU engine as the unfused path, head dimensions 32 to 256, bitwise repeatably', async () => {

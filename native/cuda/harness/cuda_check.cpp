@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include <dlfcn.h>
+
 #include "../../harness/harness.h"
 #include "../../src/engine.h"
 #include "../cpt_cuda.h"
@@ -243,6 +245,38 @@ bool onDevice(int T) {
   return sorted && clip && skip;
 }
 
+// CUDA graphs (CPT_CUDA_GRAPHS=1): steps of one shape, another shape between them (its buffers
+// replace those the graph names) and back, with AdamW after each, end bitwise where the eager
+// engine ends. On the simulator, the graph launches are counted: captured on a shape's second
+// step, replayed after, dropped when the shape changes.
+bool graphs(const ModelConfig& c, const std::vector<std::vector<float>>& w, bool bf16, int T) {
+  const int B = 3, h = T / 2, shapes[] = {h, h, h, h / 2, h, h};
+  std::vector<std::vector<float>> runs[2];
+  for (int on = 0; on < 2; on++) {
+    if (on) setenv("CPT_CUDA_GRAPHS", "1", 1);
+    Gpu g(c, bf16);
+    unsetenv("CPT_CUDA_GRAPHS");
+    loadBoth(nullptr, &g, w);
+    int s = 0;
+    for (int t : shapes) {
+      g.train(randomIds(B * t, c.vocab, 200 + s++), B, t);
+      g.adamw(kAdam);
+    }
+    for (int i = 0; i < g.n(); i++) runs[on].push_back(g.get(0, i));
+  }
+  bool ok = runs[0] == runs[1];
+  using Count = long long (*)();
+  if (auto count = (Count)dlsym(RTLD_DEFAULT, "cpt_sim_graph_launches")) {
+    static long long seen = 0;
+    const long long n = count() - seen;
+    seen = count();
+    std::printf("graph_launches_%s=%lld\n", bf16 ? "bf16" : "fp32", n);
+    ok &= n == 3;  // steps 2-3 of the first shape, then 6 (step 5 warms it again)
+  }
+  std::printf("graphs_bitwise_%s=%s\n", bf16 ? "bf16" : "fp32", ok ? "pass" : "FAIL");
+  return ok;
+}
+
 int parity(int T, int steps) {
   const Case cases[] = {{"parallel-r0.25-untied", true, false, true, 0.25},
                         {"sequential-r0.5-tied-tanh", false, true, false, 0.5},
@@ -326,6 +360,7 @@ int parity(int T, int steps) {
     std::printf("deterministic_%s=%s\nrecompute_bitwise_%s=%s\n", bf16 ? "bf16" : "fp32", same ? "pass" : "FAIL",
                 bf16 ? "bf16" : "fp32", rec ? "pass" : "FAIL");
     all &= same && rec;
+    all &= graphs(c, w, bf16, T);
   }
   return all ? 0 : 1;
 }
@@ -535,7 +570,9 @@ void profileTable(const std::string& name, const std::string& measured, double s
 int bench(const std::string& shape, int B, int T, int steps, bool recompute, double peakTflops, const std::string& model) {
   const ModelConfig c = pythiaShape(shape);
   const char* attention = std::getenv("CPT_CUDA_ATTENTION");
-  const std::string name = shape + (attention && std::string(attention) == "fused" ? "_fused" : "");
+  const char* graphs = std::getenv("CPT_CUDA_GRAPHS");
+  const std::string name = shape + (attention && std::string(attention) == "fused" ? "_fused" : "") +
+                           (graphs && std::string(graphs) == "1" ? "_graphs" : "");
   Gpu g(c, true, recompute);
   loadBoth(nullptr, &g, initWeights(c, 1));
   size_t total;

@@ -292,6 +292,42 @@ int runtime() {
   cpt_sim_memory(&cur, &peak, &lim);
   report("plan_mode_reserves_without_pages", reserved && peak >= ((size_t)40 << 30) && cudaFree(huge) == cudaSuccess);
   cpt_sim_set_plan(0);
+  // Stream capture: recorded, not run, until the graph launches (and again at each launch); a
+  // synchronous copy or work on the legacy stream during it fails and invalidates it.
+  {
+    cudaStream_t st;
+    CUDA_CHECK(cudaStreamCreate(&st));
+    float one = 0, got = -1;
+    CUDA_CHECK(cudaMemset(x, 0, 4));
+    const auto fillOnStream = [&](float v) { cpt_sim::launch("fillKernel", fillKernel, 1, 32, 0, st)(x, 1, v); };
+    cudaGraph_t g = nullptr;
+    cudaGraphExec_t ge = nullptr;
+    bool ok = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
+    fillOnStream(7.f);
+    ok &= cudaMemsetAsync(x + 1, 0, 4, st) == cudaSuccess;
+    ok &= cudaStreamEndCapture(st, &g) == cudaSuccess && g;
+    CUDA_CHECK(cudaMemcpy(&got, x, 4, cudaMemcpyDeviceToHost));
+    ok &= got == 0.f;  // recorded only
+    ok &= cudaGraphInstantiateWithFlags(&ge, g, 0) == cudaSuccess && cudaGraphLaunch(ge, st) == cudaSuccess;
+    CUDA_CHECK(cudaMemcpy(&got, x, 4, cudaMemcpyDeviceToHost));
+    ok &= got == 7.f;
+    CUDA_CHECK(cudaMemset(x, 0, 4));
+    ok &= cudaGraphLaunch(ge, st) == cudaSuccess;
+    CUDA_CHECK(cudaMemcpy(&got, x, 4, cudaMemcpyDeviceToHost));
+    report("capture_records_and_replays", ok && got == 7.f);
+    cudaGraphExecDestroy(ge), cudaGraphDestroy(g);
+    CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    const bool syncRefused = cudaMemcpy(&one, x, 4, cudaMemcpyDeviceToHost) == cudaErrorStreamCaptureUnsupported;
+    report("capture_refuses_sync_copy", syncRefused && cudaStreamEndCapture(st, &g) == cudaErrorStreamCaptureInvalidated && !g);
+    cudaGetLastError();
+    CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    const bool legacy = launchError(cudaErrorStreamCaptureImplicit, [&] { CPT_LAUNCH(fillKernel, 1, 32)(x, 1, 5.f); });
+    report("capture_refuses_legacy_stream", legacy && cudaStreamEndCapture(st, &g) == cudaErrorStreamCaptureInvalidated);
+    cudaGetLastError();
+    CUDA_CHECK(cudaMemcpy(&got, x, 4, cudaMemcpyDeviceToHost));
+    report("capture_refused_work_not_run", got == 7.f);  // the refused launch wrote no 5
+    CUDA_CHECK(cudaStreamDestroy(st));
+  }
   // Last: one element past the end lands in the slack, found by the canaries after the launch
   // (and after every launch from then on).
   report("slack_write_detected", has(thrown([&] { CPT_LAUNCH(fillKernel, 1, 32)(y, 17, 1.f); }), "past the end"));

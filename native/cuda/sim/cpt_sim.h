@@ -25,6 +25,8 @@ void cpt_sim_reset_peak(void);
  * to `path` as one JSON object per line, in plan mode too; null stops it. 0, or -1 when the file
  * cannot be opened. What scripts/model-cuda.ts costs on a roofline. */
 int cpt_sim_trace(const char* path);
+/* How many CUDA graph launches ran so far (the checks ask whether a step was replayed). */
+long long cpt_sim_graph_launches(void);
 
 #ifdef __cplusplus
 }

@@ -275,11 +275,18 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmul
   return CUBLAS_STATUS_SUCCESS;
 }
 
+namespace {
+// D = al op(A) op(B) + be C, column-major, fp32 accumulation in a fixed order.
+void matmul(bool ta, bool tb, uint64_t k, float al, float be, const void* A, const cublasLtMatrixLayoutOpaque* Adesc,
+            const void* B, const cublasLtMatrixLayoutOpaque* Bdesc, const void* C, const cublasLtMatrixLayoutOpaque* Cdesc,
+            void* D, const cublasLtMatrixLayoutOpaque* Ddesc);
+}  // namespace
+
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const void* alpha, const void* A,
                               cublasLtMatrixLayout_t Adesc, const void* B, cublasLtMatrixLayout_t Bdesc,
                               const void* beta, const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
                               cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* algo, void* workspace,
-                              size_t workspaceSize, cudaStream_t) {
+                              size_t workspaceSize, cudaStream_t stream) {
   if (!h || h->magic != 0x4c54) return refuse(CUBLAS_STATUS_NOT_INITIALIZED, "bad handle");
   const cublasLtMatrixLayoutOpaque* ls[4] = {Adesc, Bdesc, Cdesc, Ddesc};
   uint64_t k;
@@ -314,9 +321,21 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
                    ",\"bytesB\":" + std::to_string(esize(Bdesc->type)) + ",\"bytesC\":" + std::to_string(be == 0.f ? 0 : esize(Cdesc->type)) +
                    ",\"bytesD\":" + std::to_string(esize(Ddesc->type)) + "}");
   if (cpt_sim::planning()) return CUBLAS_STATUS_SUCCESS;
-
-  const uint64_t m = Ddesc->rows, n = Ddesc->cols;
+  const cpt_sim::Gate g = cpt_sim::gate(stream, "cublasLtMatmul");
+  if (g == cpt_sim::Gate::refused) return refuse(CUBLAS_STATUS_EXECUTION_FAILED, "queued where a capture forbids it");
+  // The product as queued: alpha, beta and the layouts as they are now (a graph keeps them).
   const bool ta = op->transa != CUBLAS_OP_N, tb = op->transb != CUBLAS_OP_N;
+  const auto product = [=, Ad = *Adesc, Bd = *Bdesc, Cd = *Cdesc, Dd = *Ddesc] { matmul(ta, tb, k, al, be, A, &Ad, B, &Bd, C, &Cd, D, &Dd); };
+  if (g == cpt_sim::Gate::record) cpt_sim::record(product);
+  else product();
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+namespace {
+void matmul(bool ta, bool tb, uint64_t k, float al, float be, const void* A, const cublasLtMatrixLayoutOpaque* Adesc,
+            const void* B, const cublasLtMatrixLayoutOpaque* Bdesc, const void* C, const cublasLtMatrixLayoutOpaque* Cdesc,
+            void* D, const cublasLtMatrixLayoutOpaque* Ddesc) {
+  const uint64_t m = Ddesc->rows, n = Ddesc->cols;
   std::vector<float> a(m * k), b(n * k);
   for (int bt = 0; bt < Ddesc->batch; bt++) {
     const size_t oa = (size_t)bt * Adesc->stride, ob = (size_t)bt * Bdesc->stride;
@@ -335,5 +354,5 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
         else ((__nv_bfloat16*)D)[at] = __float2bfloat16_rn(r);
       }
   }
-  return CUBLAS_STATUS_SUCCESS;
 }
+}  // namespace

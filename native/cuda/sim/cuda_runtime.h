@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -58,6 +59,9 @@ typedef enum cudaError {
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchOutOfResources = 701,
   cudaErrorInvalidDeviceFunction = 98,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureImplicit = 906,
 } cudaError_t;
 
 typedef enum cudaMemcpyKind {
@@ -74,6 +78,18 @@ typedef enum cudaFuncAttribute {
 
 typedef struct CUstream_st* cudaStream_t;
 typedef struct CUevent_st* cudaEvent_t;
+typedef struct CUgraph_st* cudaGraph_t;
+typedef struct CUgraphExec_st* cudaGraphExec_t;
+typedef enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+} cudaStreamCaptureMode;
+typedef enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+} cudaStreamCaptureStatus;
 
 struct cudaDeviceProp {
   char name[256];
@@ -115,6 +131,19 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = n
 cudaError_t cudaMemGetInfo(size_t* freeBytes, size_t* totalBytes);
 cudaError_t cudaDeviceSynchronize(void);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
+// Streams (all blocking: they wait for the legacy default stream and it for them) and graphs:
+// while a stream captures, work queued on it is recorded instead of run, and a graph launch runs
+// the record in order. As on a GPU, work on another stream, host synchronisation, cudaMalloc and
+// cudaFree during a capture are errors that invalidate it.
+cudaError_t cudaStreamCreate(cudaStream_t* s);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 cudaError_t cudaEventCreate(cudaEvent_t* e);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
@@ -166,7 +195,14 @@ struct Launch {
   const void* func;
   dim3 grid, block;
   size_t smem;
+  cudaStream_t stream;
 };
+// What to do with work queued on stream s: run it, record it (s is capturing), or nothing (it
+// broke a capture: the error is set).
+enum class Gate { run, record, refused };
+Gate gate(cudaStream_t s, const char* what);
+// Adds work to the capture's graph.
+void record(std::function<void()> work);
 // 0 when the launch may run; else the error the real runtime reports (set as the last error).
 bool configure(const Launch& l);
 // Names a pointer argument that is not in device memory (throws).
@@ -194,6 +230,19 @@ struct Launcher {
       numbers(args, nums, std::index_sequence_for<P...>{});
       traceLaunch(l, nums, (int)sizeof...(P));
     }
+    const Gate g = gate(l.stream, l.name);
+    if (g == Gate::record) {
+      const Launcher self = *this;
+      record([self, args]() mutable {
+        self.checkPointers(args, std::index_sequence_for<P...>{});  // still allocated when replayed
+        self.exec(args);
+      });
+    }
+    if (g == Gate::run) exec(args);
+  }
+
+ private:
+  void exec(std::tuple<typename std::decay<P>::type...>& args) const {
     struct Ctx {
       void (*k)(P...);
       std::tuple<typename std::decay<P>::type...>* args;
@@ -203,8 +252,6 @@ struct Launcher {
       std::apply(x->k, *x->args);  // each thread gets its own copy of the parameters
     }, &ctx);
   }
-
- private:
   template <class Tuple, size_t... I>
   void checkPointers(const Tuple& t, std::index_sequence<I...>) const {
     (checkOne((int)I, std::get<I>(t)), ...);
@@ -227,8 +274,8 @@ struct Launcher {
 
 template <class... P>
 Launcher<P...> launch(const char* name, void (*k)(P...), dim3 grid, dim3 block, size_t smem = 0,
-                      cudaStream_t = nullptr) {
-  return Launcher<P...>{Launch{name, reinterpret_cast<const void*>(k), grid, block, smem}, k};
+                      cudaStream_t stream = nullptr) {
+  return Launcher<P...>{Launch{name, reinterpret_cast<const void*>(k), grid, block, smem, stream}, k};
 }
 
 }  // namespace cpt_sim

@@ -779,9 +779,107 @@ void traceLaunch(const Launch& l, const double* args, int n) {
   trace(s + "]}");
 }
 
+// ---- stream capture: one capture at a time (the engine captures on the thread that launches).
+namespace {
+struct Capture {
+  cudaStream_t stream = nullptr;  // capturing, or null
+  std::vector<std::function<void()>> work;
+  cudaError_t broken = cudaSuccess;  // what invalidated it
+};
+Capture capture;
+}  // namespace
+
+// Invalidates the capture, as the real runtime does for an unsafe call during one.
+cudaError_t breakCapture(cudaError_t e, const std::string& why) {
+  if (capture.broken == cudaSuccess) capture.broken = e;
+  return fail(e, why + " while a stream is capturing");
+}
+// What a call that waits for the device (or allocates) does during a capture: an error.
+cudaError_t noCapture(const char* call) {
+  return capture.stream ? breakCapture(cudaErrorStreamCaptureUnsupported, std::string(call) + " (it synchronises)")
+                        : cudaSuccess;
+}
+Gate gate(cudaStream_t s, const char* what) {
+  if (!capture.stream) return Gate::run;
+  if (s != capture.stream) {
+    breakCapture(cudaErrorStreamCaptureImplicit,
+                 std::string(what) + " on " + (s ? "another stream" : "the legacy default stream"));
+    return Gate::refused;
+  }
+  if (capture.broken != cudaSuccess) {
+    fail(cudaErrorStreamCaptureInvalidated, std::string(what) + " on a capture already invalidated");
+    return Gate::refused;
+  }
+  return Gate::record;
+}
+void record(std::function<void()> work) { capture.work.push_back(std::move(work)); }
+
 }  // namespace cpt_sim
 
 using namespace cpt_sim;
+
+struct CUstream_st {
+  int unused;
+};
+struct CUgraph_st {
+  std::vector<std::function<void()>> work;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> work;
+};
+namespace {
+long long graphLaunches = 0;
+}  // namespace
+cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  *s = new CUstream_st{};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (s && s == capture.stream) return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamDestroy of a capturing stream");
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  if (!s) return fail(cudaErrorStreamCaptureUnsupported, "the legacy default stream cannot be captured");
+  if (capture.stream) return fail(cudaErrorStreamCaptureUnsupported, "another capture is under way");
+  capture = Capture{s, {}, cudaSuccess};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+  if (!capture.stream || s != capture.stream) return fail(cudaErrorInvalidValue, "cudaStreamEndCapture of a stream that is not capturing");
+  const cudaError_t broken = capture.broken;
+  std::vector<std::function<void()>> work = std::move(capture.work);
+  capture = Capture{};
+  *graph = nullptr;
+  if (broken != cudaSuccess) return fail(cudaErrorStreamCaptureInvalidated, "the capture was invalidated");
+  *graph = new CUgraph_st{std::move(work)};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  *status = s && s == capture.stream ? (capture.broken != cudaSuccess ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive)
+                                     : cudaStreamCaptureStatusNone;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!graph) return fail(cudaErrorInvalidValue, "cudaGraphInstantiateWithFlags of no graph");
+  *exec = new CUgraphExec_st{graph->work};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  if (!exec) return fail(cudaErrorInvalidValue, "cudaGraphLaunch of no graph");
+  if (gate(s, "cudaGraphLaunch") != Gate::run) return lastError;
+  for (auto& w : exec->work) w();
+  graphLaunches++;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
 
 // ---- the runtime API
 cudaError_t cudaGetDeviceCount(int* n) {
@@ -821,6 +919,7 @@ cudaError_t cudaRuntimeGetVersion(int* v) {
 }
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (cudaError_t e = noCapture("cudaMalloc")) return e;
   *p = nullptr;
   Memory& m = mem();
   std::lock_guard<std::mutex> lk(m.mu);
@@ -853,6 +952,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
+  if (cudaError_t e = noCapture("cudaFree")) return e;
   Memory& m = mem();
   std::lock_guard<std::mutex> lk(m.mu);
   auto it = m.byBase.find((uintptr_t)p);
@@ -899,8 +999,9 @@ bool isPinned(const void* p, size_t n) {
   auto it = pinned().upper_bound((uintptr_t)p);
   return it != pinned().begin() && (uintptr_t)p + n <= (--it)->first + it->second;
 }
-// A copy, checked; `async` when it is queued without the host waiting (traced for the model).
-cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, bool async);
+// A copy, checked; `async` when it is queued without the host waiting (traced for the model);
+// `deferred`: recorded into the capture, done when the graph runs.
+cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, bool async, bool deferred);
 }  // namespace
 
 cudaError_t cudaMallocHost(void** p, size_t bytes) {
@@ -922,17 +1023,21 @@ cudaError_t cudaFreeHost(void* p) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  return copy(dst, src, bytes, kind, false);
+  if (cudaError_t e = noCapture("cudaMemcpy")) return e;
+  return copy(dst, src, bytes, kind, false, false);
 }
 // A real asynchronous copy between the device and pageable host memory is staged while the host
 // waits; only page-locked memory makes it asynchronous. Here every copy is done when it returns.
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  const Gate g = gate(s, "cudaMemcpyAsync");
+  if (g == Gate::refused) return lastError;
   const bool hostSrc = kind == cudaMemcpyHostToDevice, hostDst = kind == cudaMemcpyDeviceToHost;
-  return copy(dst, src, bytes, kind, kind == cudaMemcpyDeviceToDevice || (hostSrc && isPinned(src, bytes)) || (hostDst && isPinned(dst, bytes)));
+  return copy(dst, src, bytes, kind, kind == cudaMemcpyDeviceToDevice || (hostSrc && isPinned(src, bytes)) || (hostDst && isPinned(dst, bytes)),
+              g == Gate::record);
 }
 
 namespace {
-cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, bool async) {
+cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, bool async, bool deferred) {
   if (bytes == 0) return cudaSuccess;
   bool plan = false;
   {
@@ -948,11 +1053,13 @@ cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, 
   if (tracing())
     trace(std::string("{\"copy\":\"") + (kind == cudaMemcpyHostToDevice ? "h2d" : kind == cudaMemcpyDeviceToHost ? "d2h" : kind == cudaMemcpyDeviceToDevice ? "d2d" : "h2h") +
           "\",\"bytes\":" + std::to_string(bytes) + (async ? ",\"async\":1" : "") + "}");
-  if (!plan) std::memmove(dst, src, bytes);
+  if (deferred) record([=] { std::memmove(dst, src, bytes); });
+  else if (!plan) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 }  // namespace
-cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+namespace {
+cudaError_t fill(void* p, int value, size_t bytes, bool deferred) {
   if (bytes == 0) return cudaSuccess;
   bool plan = false;
   {
@@ -960,18 +1067,27 @@ cudaError_t cudaMemset(void* p, int value, size_t bytes) {
     if (cudaError_t e = side("destination", p, bytes, true, "cudaMemset", &plan)) return e;
   }
   if (tracing()) trace("{\"memset\":" + std::to_string(bytes) + "}");
-  if (!plan) std::memset(p, value, bytes);
+  if (deferred) record([=] { std::memset(p, value, bytes); });
+  else if (!plan) std::memset(p, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
+}  // namespace
+cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  if (cudaError_t e = noCapture("cudaMemset")) return e;
+  return fill(p, value, bytes, false);
+}
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
+  const Gate g = gate(s, "cudaMemsetAsync");
+  return g == Gate::refused ? lastError : fill(p, value, bytes, g == Gate::record);
+}
 cudaError_t cudaMemGetInfo(size_t* freeBytes, size_t* totalBytes) {
   std::lock_guard<std::mutex> lk(mem().mu);
   *freeBytes = mem().limit - mem().current;
   *totalBytes = mem().limit;
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) { return noCapture("cudaDeviceSynchronize"); }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return noCapture("cudaStreamSynchronize"); }
 // Launches run to completion before they return, so an event is the host clock when recorded.
 struct CUevent_st {
   std::chrono::steady_clock::time_point t{};
@@ -984,11 +1100,13 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
-  e->t = std::chrono::steady_clock::now();
-  return cudaSuccess;
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  const Gate g = gate(s, "cudaEventRecord");
+  if (g == Gate::record) record([e] { e->t = std::chrono::steady_clock::now(); });
+  if (g == Gate::run) e->t = std::chrono::steady_clock::now();
+  return g == Gate::refused ? lastError : cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return noCapture("cudaEventSynchronize"); }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
   return cudaSuccess;
@@ -1021,6 +1139,9 @@ constexpr ErrorText kErrors[] = {
     {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
     {cudaErrorLaunchOutOfResources, "cudaErrorLaunchOutOfResources", "too many resources requested for launch"},
     {cudaErrorInvalidDeviceFunction, "cudaErrorInvalidDeviceFunction", "invalid device function"},
+    {cudaErrorStreamCaptureUnsupported, "cudaErrorStreamCaptureUnsupported", "operation not permitted when stream is capturing"},
+    {cudaErrorStreamCaptureInvalidated, "cudaErrorStreamCaptureInvalidated", "operation failed due to a previous error during capture"},
+    {cudaErrorStreamCaptureImplicit, "cudaErrorStreamCaptureImplicit", "operation would make the legacy stream depend on a capturing blocking stream"},
 };
 const ErrorText* errorText(cudaError_t e) {
   for (const ErrorText& t : kErrors)
@@ -1065,6 +1186,7 @@ int cpt_sim_trace(const char* path) {
   return 0;
 }
 int cpt_sim_plan(void) { return planMode ? 1 : 0; }
+long long cpt_sim_graph_launches(void) { return graphLaunches; }
 void cpt_sim_memory(size_t* current, size_t* peak, size_t* limit) {
   std::lock_guard<std::mutex> lk(mem().mu);
   if (current) *current = mem().current;
