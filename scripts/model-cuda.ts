@@ -1,11 +1,12 @@
 /**
  * The CUDA engine's performance model (issue 28), to steer by without a GPU. The simulator traces
- * one training step and AdamW update of the real engine code in plan mode (nothing executes):
+ * one training step and AdamW update of the real engine code in plan mode (nothing executes; the
+ * second step, so the first's one-time work is left out):
  * every kernel launch with its arguments, every cuBLASLt product, every copy. Each kernel's FLOPs
  * and bytes moved are declared in COST below (one table); products are costed from their shapes.
  * Each launch is placed on a roofline of the GPU (dense bf16 tensor peak for bf16 products, fp32
- * peak otherwise, HBM bandwidth) plus a per-launch overhead; a host copy costs PCIe time and a
- * synchronisation. Prints, per shape and GPU, where the time goes, the step time and the MFU.
+ * peak otherwise, HBM bandwidth) plus a per-launch overhead; a host copy costs PCIe time and,
+ * unless it is asynchronous, a synchronisation. Prints, per shape and GPU, where the time goes, the step time and the MFU.
  * A MODEL: no GPU has run it (verify.sh measures the same breakdown when one is lent).
  *
  *   npm run model:cuda [-- --models pythia-160m,pythia-410m,pythia-1b --batch 4 --seq 2048 --json]
@@ -133,7 +134,7 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
 }
 
 /**
- * Trace one training step + AdamW of `c` at [batch, seq] (bf16) on the simulator, in plan mode;
+ * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator, in plan mode;
  * attention fused (CPT_CUDA_ATTENTION=fused, attention.cuh) or as cuBLASLt products and softmax
  * kernels (the default until fused attention has run on a GPU).
  */

@@ -200,12 +200,12 @@ class Engine final : public EngineBase {
 
   void zeroGrads() override { CUDA_CHECK(cudaMemset(g_, 0, total * sizeof(float))); }
 
-  // The global norm and the clip coefficient stay on the device; the norm comes back after the
-  // update is queued. A norm that is not finite changes no weight, moment or step (the contract):
-  // the kernel only zeroes the gradient.
   // Where CPT_LAUNCH puts the engine's kernels (common.h).
   cudaStream_t cptStream() const { return s_; }
 
+  // The global norm and the clip coefficient stay on the device; the norm comes back after the
+  // update is queued. A norm that is not finite changes no weight, moment or step (the contract):
+  // the kernel only zeroes the gradient.
   double adamw(const AdamW& o) override {
     CPT_LAUNCH(sumSquaresKernel, kNormBlocks, kThreads)(g_, total, normPart_);
     LAUNCH_CHECK();

@@ -478,7 +478,7 @@ __global__ void meanHiddenKernel(const float* x, const float* mean, const float*
 // *out = the sum of x[0, n) by one block in a fixed order: the loss over rows, the squared
 // gradient norm over sumSquaresKernel's partials.
 __global__ void sumKernel(const double* x, int n, double* out) {
-  CPT_DYNAMIC_SMEM(double, sh);  // 32 doubles
+  CPT_DYNAMIC_SMEM(double, sh);  // 32 doubles (dynamic: static ones count against the simulator's TLS, sim/README.md)
   double s = 0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
   s = blockSum(s, sh);

@@ -247,7 +247,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   // cudaPlan(simLib, config, bf16, recompute, batch, seq[, trace]) -> the most device memory the
   // CUDA engine holds at once over one training step and AdamW update of [batch, seq], counted from
   // its own cudaMalloc calls by the simulator in plan mode (nothing runs, no page is touched).
-  // With `trace`, that step's launches, products and copies are written there (cpt_sim_trace).
+  // With `trace`, a second step's launches, products and copies are written there (cpt_sim_trace).
   static Napi::Value CudaPlan(const Napi::CallbackInfo& info) {
     const std::string lib = info[0].As<Napi::String>().Utf8Value();
     try {
@@ -264,12 +264,17 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       try {
         CudaBackend b(api, c, info[2].As<Napi::Boolean>().Value(), info[3].As<Napi::Boolean>().Value(), 0);
         const std::vector<int32_t> ids((size_t)B * T, 0);
+        const cpt::AdamW adamw{1e-4, 0.9, 0.95, 1e-8, 0.1, 1.0};
         if (info.Length() > 6 && info[6].IsString()) {
+          // A step as every step after the first runs: buffers, rotary tables and the weights'
+          // first bf16 copy are the first step's, untraced.
+          b.trainStep(ids.data(), B, T, 1.0);
+          b.applyAdamW(adamw);
           if (!api.simTrace || api.simTrace(info[6].As<Napi::String>().Utf8Value().c_str()) != 0)
             throw std::runtime_error("cannot write the launch trace " + info[6].As<Napi::String>().Utf8Value());
         }
         b.trainStep(ids.data(), B, T, 1.0);
-        b.applyAdamW(cpt::AdamW{1e-4, 0.9, 0.95, 1e-8, 0.1, 1.0});
+        b.applyAdamW(adamw);
         api.simMemory(nullptr, &peak, nullptr);
       } catch (...) {
         if (api.simTrace) api.simTrace(nullptr);

@@ -1053,8 +1053,9 @@ cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, 
   if (tracing())
     trace(std::string("{\"copy\":\"") + (kind == cudaMemcpyHostToDevice ? "h2d" : kind == cudaMemcpyDeviceToHost ? "d2h" : kind == cudaMemcpyDeviceToDevice ? "d2d" : "h2h") +
           "\",\"bytes\":" + std::to_string(bytes) + (async ? ",\"async\":1" : "") + "}");
+  if (plan) return cudaSuccess;  // plan allocations have no pages
   if (deferred) record([=] { std::memmove(dst, src, bytes); });
-  else if (!plan) std::memmove(dst, src, bytes);
+  else std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 }  // namespace
@@ -1067,8 +1068,9 @@ cudaError_t fill(void* p, int value, size_t bytes, bool deferred) {
     if (cudaError_t e = side("destination", p, bytes, true, "cudaMemset", &plan)) return e;
   }
   if (tracing()) trace("{\"memset\":" + std::to_string(bytes) + "}");
+  if (plan) return cudaSuccess;
   if (deferred) record([=] { std::memset(p, value, bytes); });
-  else if (!plan) std::memset(p, value, bytes);
+  else std::memset(p, value, bytes);
   return cudaSuccess;
 }
 }  // namespace
