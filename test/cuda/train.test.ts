@@ -84,6 +84,15 @@ describe('engine.kind: cuda on the simulator, through cpt', { timeout: 300_000 }
     for (const [k, v] of a) expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)), k).toBe(true);
   });
 
+  it('with each step replayed as a CUDA graph (CPT_CUDA_GRAPHS=1): the same trajectory and final weights, bitwise', async () => {
+    const r = await writeTinyRecipe({ name: 'gpu-graphs', dir, overrides: overrides('cuda') });
+    const run = await cpt(['train', r.file], { ...SIM, CPT_CUDA_GRAPHS: '1' });
+    expect(run.code, run.stderr).toBe(0);
+    expect(trajectory(readMetrics(path.join(r.runDir, 'metrics.jsonl')))).toEqual(trajectory(readMetrics(path.join(gpu.runDir, 'metrics.jsonl'))));
+    const a = weights(r.runDir), b = weights(gpu.runDir);
+    for (const [k, v] of a) expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)), k).toBe(true);
+  });
+
   it('cpt score --engine cuda gives the CPU engine\'s per-line losses', async () => {
     const text = path.join(dir, 'lines.jsonl');
     writeFileSync(text, ['Net income rose 12% in the third quarter.', 'The board approved a dividend of 40 cents a share.', 'Shares fell after the guidance cut.'].map((t) => JSON.stringify({ text: t })).join('\n') + '\n');

@@ -1058,8 +1058,6 @@ cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, 
   else std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
-}  // namespace
-namespace {
 cudaError_t fill(void* p, int value, size_t bytes, bool deferred) {
   if (bytes == 0) return cudaSuccess;
   bool plan = false;
