@@ -42,7 +42,8 @@ export interface Shape { act: number; N: number; D: number; I: number; V: number
 /** tensor: the FLOPs run on tensor cores (bf16 peak), else on the fp32 units. */
 type Cost = { flops: number; bytes: number; tensor?: boolean };
 type Launch = { kernel: string; grid: number[]; block: number[]; args: (number | null)[] };
-type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number };
+/** bgrad: the bias-gradient epilogue (BGRADB) also sums op(B)'s columns, as the product reads them. */
+type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number; bgrad?: 1 };
 /** async: queued from page-locked memory, the host not waiting. */
 type Copy = { copy: 'h2d' | 'd2h' | 'd2d' | 'h2h'; bytes: number; async?: 1 };
 type Event = Launch | Gemm | Copy | { memset: number };
@@ -134,21 +135,25 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
 }
 
 /**
- * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator, in plan mode;
- * attention fused (CPT_CUDA_ATTENTION=fused, attention.cuh) or as cuBLASLt products and softmax
- * kernels (the default until fused attention has run on a GPU).
+ * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator,
+ * in plan mode: 'unfused' is the default engine (attention as cuBLASLt products and softmax
+ * kernels); 'fused' adds the opt-in paths not yet run on a GPU, the fused attention
+ * (CPT_CUDA_ATTENTION=fused, attention.cuh) and the bias-gradient epilogue (CPT_CUDA_BGRAD=1).
  */
-export function traceStep(c: NeoXConfig, batch: number, seq: number, attention: 'fused' | 'unfused'): Event[] {
+export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused'): Event[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));
-  const before = process.env.CPT_CUDA_ATTENTION;
-  process.env.CPT_CUDA_ATTENTION = attention;
+  const env = { CPT_CUDA_ATTENTION: variant, CPT_CUDA_BGRAD: variant === 'fused' ? '1' : '0' };
+  const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
   try {
     const file = path.join(dir, 'trace.jsonl');
     cudaPeakBytes(c, { precision: 'bf16', recompute: false, microBatch: batch, seqLen: seq }, file);
     return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
   } finally {
-    if (before === undefined) delete process.env.CPT_CUDA_ATTENTION;
-    else process.env.CPT_CUDA_ATTENTION = before;
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -162,7 +167,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { models: { type: 'string', default: 'pythia-160m,pythia-410m,pythia-1b' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false } } });
   const B = Number(values.batch), T = Number(values.seq);
   const out: Record<string, unknown>[] = [];
-  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (attention unfused: today's default) and after (CPT_CUDA_ATTENTION=fused);`);
+  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (today's default: attention unfused, bias gradients by column-sum kernels) and after (CPT_CUDA_ATTENTION=fused CPT_CUDA_BGRAD=1);`);
   console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
   for (const m of values.models.split(',')) {
     const c = presetConfig(m);

@@ -47,6 +47,10 @@ bool graphsAsked() {
   const char* v = std::getenv("CPT_CUDA_GRAPHS");
   return v && std::string(v) == "1";
 }
+bool biasGradEpilogueAsked() {
+  const char* v = std::getenv("CPT_CUDA_BGRAD");
+  return v && std::string(v) == "1";
+}
 // Leading dimension of a score row of `cols` keys: a multiple of 8 elements (16-byte rows).
 int ldOf(int cols) { return (cols + 7) / 8 * 8; }
 
@@ -331,9 +335,20 @@ class Engine final : public EngineBase {
   void linear(const Act* x, int N, int in, const Act* W, int out, float* y) {
     lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, CUDA_R_32F);
   }
-  // dW += dy^T x; dx (fp32) = dy W (accumulated when accDx)
-  void linearBack(const Act* x, const Act* dy, int N, int in, int out, const Act* W, float* dW, float* dx, bool accDx) {
-    lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, 1.f, dW, in, 0, 1, kAB, CUDA_R_32F);
+  // dW += dy^T x; db += the column sums of dy (dyCols: dy as the bias gradient sums it without the
+  // epilogue); dx (fp32) = dy W (accumulated when accDx). With CPT_CUDA_BGRAD=1 the product's
+  // bias-gradient epilogue sums dy's columns while it reads them (into part_, then added to db),
+  // else the column-sum kernels read dy once more.
+  template <class Y>
+  void linearBack(const Act* x, const Act* dy, const Y* dyCols, int N, int in, int out, const Act* W, float* dW,
+                  float* db, float* dx, bool accDx) {
+    if (bgrad_ && lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, 1.f, dW, in, 0, 1, kAB, CUDA_R_32F, part_)) {
+      CPT_LAUNCH(reducePartialsKernel, cdiv(out, kThreads), kThreads)(part_, 1, out, db);
+      LAUNCH_CHECK();
+    } else {
+      lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, 1.f, dW, in, 0, 1, kAB, CUDA_R_32F);
+      colSumAdd(dyCols, N, out, db);
+    }
     lt_.gemm(false, false, N, in, out, 1.f, Mat{dy, out, 0}, Mat{W, in, 0}, accDx ? 1.f : 0.f, dx, in, 0, 1, kAB, CUDA_R_32F);
   }
   template <class X>
@@ -607,26 +622,22 @@ class Engine final : public EngineBase {
       const LayerPtrs<Act> pw(wT_, params, d_, l);
       // MLP branch: its output gradient is dX either way.
       const Act* dXT = asT(dX_, dXT_, ND);
-      linearBack(a.g, dXT, N, I, D, pw.downw, gp.downw, tmp_, false);
-      colSumAdd(dX_, N, D, gp.downb);
+      linearBack(a.g, dXT, dX_, N, I, D, pw.downw, gp.downw, gp.downb, tmp_, false);
       CPT_LAUNCH(geluBackKernel<Act>, blocksFor((size_t)N * I), kThreads)(tmp_, a.h1, dh_, (size_t)N * I, c_.exactGelu);
       LAUNCH_CHECK();
-      linearBack(a.ln2, dh_, N, D, I, pw.upw, gp.upw, dln2_, false);
-      colSumAdd(dh_, N, I, gp.upb);
+      linearBack(a.ln2, dh_, dh_, N, D, I, pw.upw, gp.upw, gp.upb, dln2_, false);
       if (!c_.parallelResidual) {  // dX becomes d(x2) = dX + the ln2 branch
         layerNormBack(a.x2, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b);
         dXT = asT(dX_, dXT_, ND);
       }
       // Attention branch.
-      linearBack(a.y, dXT, N, D, D, pw.ow, gp.ow, ao_, false);
-      colSumAdd(dX_, N, D, gp.ob);
+      linearBack(a.y, dXT, dX_, N, D, D, pw.ow, gp.ow, gp.ob, ao_, false);
       CPT_LAUNCH(splitGradKernel<Act>, N * H, hd)(ao_, dyh_, T, H, hd);
       LAUNCH_CHECK();
       attentionBackward(a, B, T);
       CPT_LAUNCH(mergeHeadsGradKernel<Act>, N * H, hd)(dq_, dk_, dv_, cos_, sin_, tmp_, dqkvT_, T, H, hd, d_.rd / 2);
       LAUNCH_CHECK();
-      linearBack(a.ln1, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, dln1_, false);
-      colSumAdd(tmp_, N, 3 * D, gp.qkvb);
+      linearBack(a.ln1, dqkvT_, tmp_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_, false);
       if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b);
       layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b);
     }
@@ -650,7 +661,7 @@ class Engine final : public EngineBase {
 
   ModelConfig c_;
   Dims d_;
-  bool recompute_, stale_ = true, flash_ = false, graphs_ = graphsAsked();
+  bool recompute_, stale_ = true, flash_ = false, graphs_ = graphsAsked(), bgrad_ = biasGradEpilogueAsked();
   cudaStream_t s_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;
   GraphKey graphKey_, warm_;

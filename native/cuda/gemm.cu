@@ -37,13 +37,14 @@ Lt::~Lt() {
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt sees m = N, n = M,
 // its first operand is our B and its second our A, with the transpose flags carried over.
-void Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
-              long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c) {
-  if (M <= 0 || N <= 0) return;
+bool Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
+              long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, float* sumA) {
+  if (M <= 0 || N <= 0) return true;
   const size_t eab = esize(ab), ec = esize(c);
   const int alA = alignment(A.p, A.ld, A.stride, batch, eab), alB = alignment(B.p, B.ld, B.stride, batch, eab);
   const int alC = alignment(C, ldc, strideC, batch, ec);
-  const Key key{ta, tb, M, N, K, A.ld, B.ld, ldc, batch, A.stride, B.stride, strideC, (int)ab, (int)c, alA, alB, alC};
+  const int alS = sumA ? alignment(sumA, 0, 0, 1, 4) : 0;
+  const Key key{ta, tb, M, N, K, A.ld, B.ld, ldc, batch, A.stride, B.stride, strideC, (int)ab, (int)c, alA, alB, alC, alS};
   auto it = plans_.find(key);
   if (it == plans_.end()) {
     Plan p;
@@ -51,6 +52,13 @@ void Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, 
     const cublasOperation_t opFirst = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opSecond = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &opFirst, sizeof(opFirst)));
     LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &opSecond, sizeof(opSecond)));
+    if (sumA) {
+      const cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BGRADB;
+      const int32_t biasType = CUDA_R_32F;
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)));
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)));
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &sumA, sizeof(sumA)));
+    }
     // Stored shapes in column-major terms: first operand (our B) is [N x K] or [K x N] when
     // transposed; second (our A) is [K x M] or [M x K]; C is [N x M].
     LT_CHECK(cublasLtMatrixLayoutCreate(&p.a, ab, tb ? K : N, tb ? N : K, B.ld));
@@ -76,16 +84,20 @@ void Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, 
     int found = 0;
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(h_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS || found == 0)
+    if ((st != CUBLAS_STATUS_SUCCESS || found == 0) && !sumA)
       throw std::runtime_error("cuBLASLt has no algorithm for a " + std::to_string(M) + "x" + std::to_string(N) + "x" +
                                std::to_string(K) + " product (batch " + std::to_string(batch) + ")");
     p.algo = res.algo;
+    p.found = st == CUBLAS_STATUS_SUCCESS && found > 0;
     it = plans_.emplace(key, p).first;
   }
   const Plan& p = it->second;
+  if (!p.found) return false;
+  if (sumA) LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &sumA, sizeof(sumA)));
   // Named as the performance model (scripts/model-cuda.ts) groups products.
   profile::Scope prof(batch > 1 ? "cuBLASLt: attention products (batched over heads)" : "cuBLASLt: linear layers and LM head", stream_);
   LT_CHECK(cublasLtMatmul(h_, p.op, &alpha, B.p, p.a, A.p, p.b, &beta, C, p.c, C, p.c, &p.algo, ws_, wsSize_, stream_));
+  return true;
 }
 
 }  // namespace cuda

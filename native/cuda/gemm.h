@@ -31,17 +31,21 @@ class Lt {
   Lt(const Lt&) = delete;
   Lt& operator=(const Lt&) = delete;
   // ab: type of A and B (CUDA_R_32F or CUDA_R_16BF); c: type of C (CUDA_R_32F or CUDA_R_16BF).
-  void gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
-            long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c);
+  // sumA (fp32 [M], unbatched): also write the sums of op(A)'s rows over K there, by cuBLASLt's
+  // bias-gradient epilogue (BGRADB: our A is its B), a linear layer's bias gradient when A is dy^T.
+  // Returns false, queueing nothing, when cuBLASLt has no algorithm for that epilogue.
+  bool gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
+            long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, float* sumA = nullptr);
   void setStream(cudaStream_t s) { stream_ = s; }  // where the products go (default: legacy)
 
  private:
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, long long, long long, long long, int, int, int,
-                         int, int>;
+                         int, int, int>;
   struct Plan {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    bool found = false;  // false: cuBLASLt has no algorithm (an epilogue it refuses)
   };
   cublasLtHandle_t h_ = nullptr;
   void* ws_ = nullptr;

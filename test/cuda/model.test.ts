@@ -36,12 +36,17 @@ describe('CUDA performance model', () => {
     expect(costTrace(events, shapeOf(c, B, T), GPUS[1]!, IDEAL).reduce((a, l) => a + l.seconds, 0)).toBeLessThan(step); // H200's faster HBM
   }, 120_000);
 
-  it('fuses attention with CPT_CUDA_ATTENTION=fused (bf16): no score products or softmax kernels, the attention FLOPs on tensor cores', () => {
+  it('fuses attention with CPT_CUDA_ATTENTION=fused (bf16): no score products or softmax kernels, the attention FLOPs on tensor cores; bias gradients in the products\' epilogue with CPT_CUDA_BGRAD=1', () => {
     const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 }; // head dimension 64
     const B = 2, T = 256;
     const unfused = costTrace(traceStep(c, B, T, 'unfused'), shapeOf(c, B, T), GPUS[0]!);
-    const fused = costTrace(traceStep(c, B, T, 'fused'), shapeOf(c, B, T), GPUS[0]!);
+    const events = traceStep(c, B, T, 'fused');
+    const fused = costTrace(events, shapeOf(c, B, T), GPUS[0]!);
     const names = fused.map((l) => l.what);
+    // the four linear layers' weight-gradient products of each layer sum their bias gradients; no column-sum kernels
+    expect(events.filter((e) => 'gemm' in e && e.bgrad === 1)).toHaveLength(4 * c.num_hidden_layers);
+    expect(names).not.toContain('colSumPartialsKernel');
+    expect(unfused.map((l) => l.what)).toContain('colSumPartialsKernel');
     expect(names).toEqual(expect.arrayContaining(['flashForwardKernel', 'flashBackwardKVKernel', 'flashBackwardQKernel', 'attnRowDotKernel']));
     expect(names.filter((n) => /softmax|attention products/.test(n))).toEqual([]);
     // Fused: 10 passes (forward 3, dK/dV 4, dQ 3) over the 10 of 16 64x64 tiles on or under the

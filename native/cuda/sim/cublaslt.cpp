@@ -24,6 +24,8 @@ struct cublasLtMatmulDescOpaque {
   int32_t pointerMode = 0;
   int32_t transa = CUBLAS_OP_N, transb = CUBLAS_OP_N, transc = CUBLAS_OP_N;
   uint32_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  void* bias = nullptr;
+  int32_t biasType = -1;  // -1: D's type
 };
 struct cublasLtMatrixLayoutOpaque {
   cudaDataType_t type;
@@ -82,8 +84,13 @@ cublasStatus_t validate(const cublasLtMatmulDescOpaque* d, const cublasLtMatrixL
   if (d->scale != CUDA_R_32F) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "scale type must be CUDA_R_32F with a 32F compute type");
   if (d->pointerMode != 0) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "only host pointers for alpha and beta are modelled");
   if (d->transc != CUBLAS_OP_N) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "TRANSC must be CUBLAS_OP_N");
-  if (d->epilogue != CUBLASLT_EPILOGUE_DEFAULT)
+  // Epilogues: the bias gradient of B (BGRADB: bias[j] = the sum over k of op(B)[k][j], written),
+  // fp32, unbatched; no other is modelled.
+  if (d->epilogue != CUBLASLT_EPILOGUE_DEFAULT && d->epilogue != CUBLASLT_EPILOGUE_BGRADB)
     return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "epilogue " + std::to_string(d->epilogue) + " is not modelled");
+  if (d->epilogue == CUBLASLT_EPILOGUE_BGRADB &&
+      ((d->biasType == -1 ? ls[3]->type : d->biasType) != CUDA_R_32F || ls[3]->batch != 1))
+    return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "BGRADB is modelled with an fp32 bias gradient and no batch only");
   for (int i = 0; i < 4; i++)
     if (ls[i]->order != CUBLASLT_ORDER_COL) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "only column-major layouts are modelled");
   const bool fp32 = A->type == CUDA_R_32F && B->type == CUDA_R_32F && C->type == CUDA_R_32F;
@@ -196,6 +203,8 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMa
     case CUBLASLT_MATMUL_DESC_TRANSB: return setAttr(d->transb, buf, size);
     case CUBLASLT_MATMUL_DESC_TRANSC: return setAttr(d->transc, buf, size);
     case CUBLASLT_MATMUL_DESC_EPILOGUE: return setAttr(d->epilogue, buf, size);
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER: return setAttr(d->bias, buf, size);
+    case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: return setAttr(d->biasType, buf, size);
     default: return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "matmul attribute " + std::to_string(a) + " is not modelled");
   }
 }
@@ -276,10 +285,11 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmul
 }
 
 namespace {
-// D = al op(A) op(B) + be C, column-major, fp32 accumulation in a fixed order.
+// D = al op(A) op(B) + be C, column-major, fp32 accumulation in a fixed order; bgrad, when set,
+// the sums of op(B)'s columns.
 void matmul(bool ta, bool tb, uint64_t k, float al, float be, const void* A, const cublasLtMatrixLayoutOpaque* Adesc,
             const void* B, const cublasLtMatrixLayoutOpaque* Bdesc, const void* C, const cublasLtMatrixLayoutOpaque* Cdesc,
-            void* D, const cublasLtMatrixLayoutOpaque* Ddesc);
+            void* D, const cublasLtMatrixLayoutOpaque* Ddesc, float* bgrad);
 }  // namespace
 
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const void* alpha, const void* A,
@@ -315,17 +325,24 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
     const std::string bad = cpt_sim::deviceRange(workspace, workspaceSize);
     if (!bad.empty()) return refuse(CUBLAS_STATUS_INVALID_VALUE, "workspace: " + bad);
   }
+  float* bgrad = op->epilogue == CUBLASLT_EPILOGUE_BGRADB ? (float*)op->bias : nullptr;
+  if (op->epilogue == CUBLASLT_EPILOGUE_BGRADB) {
+    const std::string bad = cpt_sim::deviceRange(bgrad, Ddesc->cols * sizeof(float));
+    if (!bad.empty()) return refuse(CUBLAS_STATUS_EXECUTION_FAILED, "bias gradient (BIAS_POINTER): " + bad);
+  }
   if (cpt_sim::tracing())
     cpt_sim::trace("{\"gemm\":1,\"m\":" + std::to_string(Ddesc->rows) + ",\"n\":" + std::to_string(Ddesc->cols) + ",\"k\":" +
                    std::to_string(k) + ",\"batch\":" + std::to_string(Ddesc->batch) + ",\"bytesA\":" + std::to_string(esize(Adesc->type)) +
                    ",\"bytesB\":" + std::to_string(esize(Bdesc->type)) + ",\"bytesC\":" + std::to_string(be == 0.f ? 0 : esize(Cdesc->type)) +
-                   ",\"bytesD\":" + std::to_string(esize(Ddesc->type)) + "}");
+                   ",\"bytesD\":" + std::to_string(esize(Ddesc->type)) + (bgrad ? ",\"bgrad\":1" : "") + "}");
   if (cpt_sim::planning()) return CUBLAS_STATUS_SUCCESS;
   const cpt_sim::Gate g = cpt_sim::gate(stream, "cublasLtMatmul");
   if (g == cpt_sim::Gate::refused) return refuse(CUBLAS_STATUS_EXECUTION_FAILED, "queued where a capture forbids it");
   // The product as queued: alpha, beta and the layouts as they are now (a graph keeps them).
   const bool ta = op->transa != CUBLAS_OP_N, tb = op->transb != CUBLAS_OP_N;
-  const auto product = [=, Ad = *Adesc, Bd = *Bdesc, Cd = *Cdesc, Dd = *Ddesc] { matmul(ta, tb, k, al, be, A, &Ad, B, &Bd, C, &Cd, D, &Dd); };
+  const auto product = [=, Ad = *Adesc, Bd = *Bdesc, Cd = *Cdesc, Dd = *Ddesc] {
+    matmul(ta, tb, k, al, be, A, &Ad, B, &Bd, C, &Cd, D, &Dd, bgrad);
+  };
   if (g == cpt_sim::Gate::record) cpt_sim::record(product);
   else product();
   return CUBLAS_STATUS_SUCCESS;
@@ -334,7 +351,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
 namespace {
 void matmul(bool ta, bool tb, uint64_t k, float al, float be, const void* A, const cublasLtMatrixLayoutOpaque* Adesc,
             const void* B, const cublasLtMatrixLayoutOpaque* Bdesc, const void* C, const cublasLtMatrixLayoutOpaque* Cdesc,
-            void* D, const cublasLtMatrixLayoutOpaque* Ddesc) {
+            void* D, const cublasLtMatrixLayoutOpaque* Ddesc, float* bgrad) {
   const uint64_t m = Ddesc->rows, n = Ddesc->cols;
   std::vector<float> a(m * k), b(n * k);
   for (int bt = 0; bt < Ddesc->batch; bt++) {
@@ -353,6 +370,10 @@ void matmul(bool ta, bool tb, uint64_t k, float al, float be, const void* A, con
         if (Ddesc->type == CUDA_R_32F) ((float*)D)[at] = r;
         else ((__nv_bfloat16*)D)[at] = __float2bfloat16_rn(r);
       }
+    if (bgrad) {
+      const std::vector<float> ones(k, 1.f);
+      for (uint64_t j = 0; j < n; j++) bgrad[j] = dot(&b[j * k], ones.data(), k);
+    }
   }
 }
 }  // namespace
