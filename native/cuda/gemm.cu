@@ -93,6 +93,7 @@ bool Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, 
   }
   const Plan& p = it->second;
   if (!p.found) return false;
+  // The heuristic saw the first call's pointer; each call names its own.
   if (sumA) LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &sumA, sizeof(sumA)));
   // Named as the performance model (scripts/model-cuda.ts) groups products.
   profile::Scope prof(batch > 1 ? "cuBLASLt: attention products (batched over heads)" : "cuBLASLt: linear layers and LM head", stream_);

@@ -4,7 +4,8 @@
 //   cuda_check probe                       the device, driver, runtime and cuBLASLt (exit 1: no device)
 //   cuda_check golden DIR                  fp32 and bf16 against the PyTorch golden fixture
 //   cuda_check parity [T] [steps]          against the CPU engine on random configs (sequences of T,
-//                                          default 150); determinism over `steps` AdamW steps (5)
+//                                          default 150), the device-side sort, clipping and skip;
+//                                          determinism over `steps` AdamW steps (5); CUDA graphs
 //   cuda_check flash [T]                   the fused attention (bf16) against the unfused path and
 //                                          the CPU engine, per head dimension (default T 150)
 //   cuda_check reference TOKENS OUT [steps] [B] [T] [threads]

@@ -299,11 +299,10 @@ int runtime() {
     CUDA_CHECK(cudaStreamCreate(&st));
     float one = 0, got = -1;
     CUDA_CHECK(cudaMemset(x, 0, 4));
-    const auto fillOnStream = [&](float v) { cpt_sim::launch("fillKernel", fillKernel, 1, 32, 0, st)(x, 1, v); };
     cudaGraph_t g = nullptr;
     cudaGraphExec_t ge = nullptr;
     bool ok = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
-    fillOnStream(7.f);
+    cpt_sim::launch("fillKernel", fillKernel, 1, 32, 0, st)(x, 1, 7.f);
     ok &= cudaMemsetAsync(x + 1, 0, 4, st) == cudaSuccess;
     ok &= cudaStreamEndCapture(st, &g) == cudaSuccess && g;
     CUDA_CHECK(cudaMemcpy(&got, x, 4, cudaMemcpyDeviceToHost));

@@ -855,11 +855,6 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
   *graph = new CUgraph_st{std::move(work)};
   return cudaSuccess;
 }
-cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
-  *status = s && s == capture.stream ? (capture.broken != cudaSuccess ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive)
-                                     : cudaStreamCaptureStatusNone;
-  return cudaSuccess;
-}
 cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
   if (!graph) return fail(cudaErrorInvalidValue, "cudaGraphInstantiateWithFlags of no graph");
   *exec = new CUgraphExec_st{graph->work};
