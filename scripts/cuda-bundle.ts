@@ -89,11 +89,11 @@ writeFileSync(path.join(out, 'train-160m.yaml'), stringify({
 // H200), printed there beside the measured ones.
 const h200 = GPUS.find((g) => g.name === 'H200')!;
 for (const m of ['160m', '410m', '1b']) {
-  for (const attention of ['unfused', 'fused'] as const) {
-    const c = presetConfig(`pythia-${m}`), events = traceStep(c, 4, 2048, attention), s = shapeOf(c, 4, 2048);
+  for (const variant of ['unfused', 'fused'] as const) { // fused: the opt-in paths, as verify.sh's _fused benchmarks
+    const c = presetConfig(`pythia-${m}`), events = traceStep(c, 4, 2048, variant), s = shapeOf(c, 4, 2048);
     const derated = new Map(costTrace(events, s, h200, DERATED).map((l) => [l.what, l.seconds]));
     const rows = costTrace(events, s, h200).map((l) => [l.what, l.launches, (l.seconds * 1e3).toFixed(4), (derated.get(l.what)! * 1e3).toFixed(4)].join('\t'));
-    writeFileSync(path.join(out, `model-${m}${attention === 'fused' ? '_fused' : ''}.tsv`), rows.join('\n') + '\n');
+    writeFileSync(path.join(out, `model-${m}${variant === 'fused' ? '_fused' : ''}.tsv`), rows.join('\n') + '\n');
   }
 }
 console.log(`wrote ${path.relative(ROOT, BUNDLE_DIR)}, ${path.relative(ROOT, NODE_XZ)}, ${path.relative(ROOT, kit)}, train-160m.yaml and model-{160m,410m,1b}[_fused].tsv`);
