@@ -39,17 +39,10 @@ size_t envSize(const char* name, size_t dflt) {
 
 int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
-bool fusedAttentionAsked() {
-  const char* v = std::getenv("CPT_CUDA_ATTENTION");
-  return v && std::string(v) == "fused";
-}
-bool graphsAsked() {
-  const char* v = std::getenv("CPT_CUDA_GRAPHS");
-  return v && std::string(v) == "1";
-}
-bool biasGradEpilogueAsked() {
-  const char* v = std::getenv("CPT_CUDA_BGRAD");
-  return v && std::string(v) == "1";
+// The opt-in paths not yet run on a GPU: CPT_CUDA_ATTENTION=fused, CPT_CUDA_BGRAD=1, CPT_CUDA_GRAPHS=1.
+bool envIs(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == value;
 }
 // Leading dimension of a score row of `cols` keys: a multiple of 8 elements (16-byte rows).
 int ldOf(int cols) { return (cols + 7) / 8 * 8; }
@@ -138,7 +131,7 @@ class Engine final : public EngineBase {
     // Fused attention (attention.cuh) with CPT_CUDA_ATTENTION=fused, where there are kernels for
     // the head dimension. Not the default until verify.sh has run it on a GPU: it has run on the
     // simulator only.
-    if (kBf16 && fusedAttentionAsked()) withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
+    if (kBf16 && envIs("CPT_CUDA_ATTENTION", "fused")) withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
   }
 
   void setTensor(int which, int i, const float* data) override {
@@ -661,7 +654,8 @@ class Engine final : public EngineBase {
 
   ModelConfig c_;
   Dims d_;
-  bool recompute_, stale_ = true, flash_ = false, graphs_ = graphsAsked(), bgrad_ = biasGradEpilogueAsked();
+  bool recompute_, stale_ = true, flash_ = false, graphs_ = envIs("CPT_CUDA_GRAPHS", "1"),
+       bgrad_ = envIs("CPT_CUDA_BGRAD", "1");
   cudaStream_t s_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;
   GraphKey graphKey_, warm_;

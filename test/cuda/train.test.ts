@@ -35,6 +35,12 @@ function cpt(args: string[], env: Record<string, string> = {}) {
 }
 const trajectory = (rs: MetricRecord[]) => rs.map(({ tok_s: _t, time: _w, ...rest }) => rest);
 const weights = (runDir: string) => readWeights(path.join(runDir, 'final'), readHFConfig(path.join(runDir, 'final')));
+/** The same trajectory (metrics but their timings) and final weights, bitwise. */
+function expectSameRun(runDir: string, reference: string) {
+  expect(trajectory(readMetrics(path.join(runDir, 'metrics.jsonl')))).toEqual(trajectory(readMetrics(path.join(reference, 'metrics.jsonl'))));
+  const a = weights(runDir), b = weights(reference);
+  for (const [k, v] of a) expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)), k).toBe(true);
+}
 
 let dir: string;
 let cpu: TinyRecipe, gpu: TinyRecipe;
@@ -79,18 +85,14 @@ describe('engine.kind: cuda on the simulator, through cpt', { timeout: 300_000 }
     const resumed = await cpt(['train', r.file, '--resume', 'auto'], SIM);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`resuming from .*step-${EVERY}`));
-    expect(trajectory(readMetrics(path.join(r.runDir, 'metrics.jsonl')))).toEqual(trajectory(readMetrics(path.join(gpu.runDir, 'metrics.jsonl'))));
-    const a = weights(r.runDir), b = weights(gpu.runDir);
-    for (const [k, v] of a) expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)), k).toBe(true);
+    expectSameRun(r.runDir, gpu.runDir);
   });
 
   it('with each step replayed as a CUDA graph (CPT_CUDA_GRAPHS=1): the same trajectory and final weights, bitwise', async () => {
     const r = await writeTinyRecipe({ name: 'gpu-graphs', dir, overrides: overrides('cuda') });
     const run = await cpt(['train', r.file], { ...SIM, CPT_CUDA_GRAPHS: '1' });
     expect(run.code, run.stderr).toBe(0);
-    expect(trajectory(readMetrics(path.join(r.runDir, 'metrics.jsonl')))).toEqual(trajectory(readMetrics(path.join(gpu.runDir, 'metrics.jsonl'))));
-    const a = weights(r.runDir), b = weights(gpu.runDir);
-    for (const [k, v] of a) expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b.get(k)!.buffer, b.get(k)!.byteOffset, b.get(k)!.byteLength)), k).toBe(true);
+    expectSameRun(r.runDir, gpu.runDir);
   });
 
   it('cpt score --engine cuda gives the CPU engine\'s per-line losses', async () => {

@@ -145,6 +145,25 @@ std::vector<int32_t> randomIds(int n, int V, unsigned seed) {
   return ids;
 }
 
+// Every gradient, or both AdamW moments, of the CUDA engine against the CPU engine's (1e-4 of
+// each tensor's largest).
+bool gradsClose(Gpu& gpu, Engine& cpu, const std::string& prefix) {
+  bool ok = true;
+  for (int i = 0; i < gpu.n(); i++)
+    ok &= compare((prefix + "grad." + cpu.params()[i].name).c_str(), gpu.get(1, i).data(), cpu.grads() + cpu.params()[i].offset,
+                  cpu.params()[i].size, 1e-4, true);
+  return ok;
+}
+bool momentsClose(Gpu& gpu, Engine& cpu) {
+  bool ok = true;
+  for (int i = 0; i < gpu.n(); i++) {
+    const ParamInfo& p = cpu.params()[i];
+    ok &= compare(("adam.m." + p.name).c_str(), gpu.get(2, i).data(), cpu.moment1() + p.offset, p.size, 1e-4, true);
+    ok &= compare(("adam.v." + p.name).c_str(), gpu.get(3, i).data(), cpu.moment2() + p.offset, p.size, 1e-4, true);
+  }
+  return ok;
+}
+
 bool lossClose(const char* what, double a, double b, double tol) {
   const bool ok = std::fabs(a - b) <= tol;
   if (!ok || std::getenv("VERBOSE")) std::printf("%s %s: %.7f vs %.7f (tol %.1e)\n", ok ? "ok  " : "FAIL", what, a, b, tol);
@@ -205,15 +224,8 @@ bool onDevice(int T) {
   loadBoth(&cpu, &gpu, w);
   auto ids = randomIds(B * T, c.vocab, 21);
   for (int i = 0; i < B * T; i += 3) ids[i] = i % 2 ? c.vocab - 1 : 65536;  // runs across every digit pass
-  const auto grads = [&](const char* what) {
-    bool ok = true;
-    for (int i = 0; i < gpu.n(); i++)
-      ok &= compare((std::string(what) + ".grad." + cpu.params()[i].name).c_str(), gpu.get(1, i).data(),
-                    cpu.grads() + cpu.params()[i].offset, cpu.params()[i].size, 1e-4, true);
-    return ok;
-  };
   gpu.train(ids, B, T), cpu.trainStep(ids.data(), B, T, 1.0);
-  bool sorted = grads("passes3");
+  const bool sorted = gradsClose(gpu, cpu, "passes3.");
   std::printf("embedding_3_passes=%s\n", sorted ? "pass" : "FAIL");
   // Clipping at 1e-3 (the coefficient far below 1), then none.
   bool clip = true;
@@ -221,11 +233,7 @@ bool onDevice(int T) {
     AdamW a = kAdam;
     a.clip = at;
     clip &= lossClose("gradNorm", gpu.adamw(a), cpu.applyAdamW(a), 1e-4);
-    for (int i = 0; i < gpu.n(); i++) {
-      const ParamInfo& p = cpu.params()[i];
-      clip &= compare(("adam.m." + p.name).c_str(), gpu.get(2, i).data(), cpu.moment1() + p.offset, p.size, 1e-4, true);
-      clip &= compare(("adam.v." + p.name).c_str(), gpu.get(3, i).data(), cpu.moment2() + p.offset, p.size, 1e-4, true);
-    }
+    clip &= momentsClose(gpu, cpu);
     gpu.train(ids, B, T), cpu.trainStep(ids.data(), B, T, 1.0);
   }
   std::printf("adamw_clip=%s\n", clip ? "pass" : "FAIL");
@@ -316,18 +324,14 @@ int parity(int T, int steps) {
     const auto ids2 = randomIds(B * T, c.vocab, 12);
     ok &= lossClose("loss", gpu.train(ids, B, T, 0.5), cpu.trainStep(ids.data(), B, T, 0.5), 1e-5);
     gpu.train(ids2, B, T, 0.5), cpu.trainStep(ids2.data(), B, T, 0.5);
-    for (int i = 0; i < gpu.n(); i++)
-      ok &= compare(("grad." + cpu.params()[i].name).c_str(), gpu.get(1, i).data(), cpu.grads() + cpu.params()[i].offset,
-                    cpu.params()[i].size, 1e-4, true);
+    ok &= gradsClose(gpu, cpu, "");
     ok &= lossClose("gradNorm", gpu.adamw(kAdam), cpu.applyAdamW(kAdam), 1e-4);
-    // The moments are linear in the gradients: the gradients' tolerance. The weights: Adam's
-    // m / sqrt(v) turns a near-zero gradient's rounding into up to 2 lr of difference, so all
+    ok &= momentsClose(gpu, cpu);  // linear in the gradients: the gradients' tolerance
+    // The weights: Adam's m / sqrt(v) turns a near-zero gradient's rounding into up to 2 lr of difference, so all
     // within 2.5 lr and 99.9% within 1e-6.
     size_t far = 0, total = 0;
     for (int i = 0; i < gpu.n(); i++) {
       const ParamInfo& p = cpu.params()[i];
-      ok &= compare(("adam.m." + p.name).c_str(), gpu.get(2, i).data(), cpu.moment1() + p.offset, p.size, 1e-4, true);
-      ok &= compare(("adam.v." + p.name).c_str(), gpu.get(3, i).data(), cpu.moment2() + p.offset, p.size, 1e-4, true);
       const auto w = gpu.get(0, i);
       ok &= compare(("adamw." + p.name).c_str(), w.data(), cpu.weights() + p.offset, p.size, 2.5 * kAdam.lr, false);
       for (size_t j = 0; j < p.size; j++) far += std::fabs(w[j] - cpu.weights()[p.offset + j]) > 1e-6;

@@ -996,42 +996,6 @@ bool isPinned(const void* p, size_t n) {
 }
 // A copy, checked; `async` when it is queued without the host waiting (traced for the model);
 // `deferred`: recorded into the capture, done when the graph runs.
-cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, bool async, bool deferred);
-}  // namespace
-
-cudaError_t cudaMallocHost(void** p, size_t bytes) {
-  *p = std::aligned_alloc(kPage, roundUp(std::max<size_t>(bytes, 1), kPage));
-  if (!*p) return fail(cudaErrorMemoryAllocation, "cudaMallocHost of " + std::to_string(bytes) + " bytes");
-  std::lock_guard<std::mutex> lk(mem().mu);
-  pinned()[(uintptr_t)*p] = bytes;
-  return cudaSuccess;
-}
-cudaError_t cudaFreeHost(void* p) {
-  if (!p) return cudaSuccess;
-  {
-    std::lock_guard<std::mutex> lk(mem().mu);
-    if (!pinned().erase((uintptr_t)p))
-      return fail(cudaErrorInvalidValue, "cudaFreeHost of " + hex(p) + ", which cudaMallocHost did not return");
-  }
-  std::free(p);
-  return cudaSuccess;
-}
-
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  if (cudaError_t e = noCapture("cudaMemcpy")) return e;
-  return copy(dst, src, bytes, kind, false, false);
-}
-// A real asynchronous copy between the device and pageable host memory is staged while the host
-// waits; only page-locked memory makes it asynchronous. Here every copy is done when it returns.
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
-  const Gate g = gate(s, "cudaMemcpyAsync");
-  if (g == Gate::refused) return lastError;
-  const bool hostSrc = kind == cudaMemcpyHostToDevice, hostDst = kind == cudaMemcpyDeviceToHost;
-  return copy(dst, src, bytes, kind, kind == cudaMemcpyDeviceToDevice || (hostSrc && isPinned(src, bytes)) || (hostDst && isPinned(dst, bytes)),
-              g == Gate::record);
-}
-
-namespace {
 cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, bool async, bool deferred) {
   if (bytes == 0) return cudaSuccess;
   bool plan = false;
@@ -1067,6 +1031,39 @@ cudaError_t fill(void* p, int value, size_t bytes, bool deferred) {
   return cudaSuccess;
 }
 }  // namespace
+
+cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  *p = std::aligned_alloc(kPage, roundUp(std::max<size_t>(bytes, 1), kPage));
+  if (!*p) return fail(cudaErrorMemoryAllocation, "cudaMallocHost of " + std::to_string(bytes) + " bytes");
+  std::lock_guard<std::mutex> lk(mem().mu);
+  pinned()[(uintptr_t)*p] = bytes;
+  return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void* p) {
+  if (!p) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lk(mem().mu);
+    if (!pinned().erase((uintptr_t)p))
+      return fail(cudaErrorInvalidValue, "cudaFreeHost of " + hex(p) + ", which cudaMallocHost did not return");
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (cudaError_t e = noCapture("cudaMemcpy")) return e;
+  return copy(dst, src, bytes, kind, false, false);
+}
+// A real asynchronous copy between the device and pageable host memory is staged while the host
+// waits; only page-locked memory makes it asynchronous. Here every copy is done when it returns.
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  const Gate g = gate(s, "cudaMemcpyAsync");
+  if (g == Gate::refused) return lastError;
+  const bool hostSrc = kind == cudaMemcpyHostToDevice, hostDst = kind == cudaMemcpyDeviceToHost;
+  return copy(dst, src, bytes, kind, kind == cudaMemcpyDeviceToDevice || (hostSrc && isPinned(src, bytes)) || (hostDst && isPinned(dst, bytes)),
+              g == Gate::record);
+}
+
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (cudaError_t e = noCapture("cudaMemset")) return e;
   return fill(p, value, bytes, false);
