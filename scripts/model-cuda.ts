@@ -42,8 +42,8 @@ export interface Shape { act: number; N: number; D: number; I: number; V: number
 /** tensor: the FLOPs run on tensor cores (bf16 peak), else on the fp32 units. */
 type Cost = { flops: number; bytes: number; tensor?: boolean };
 type Launch = { kernel: string; grid: number[]; block: number[]; args: (number | null)[] };
-/** bgrad: the bias-gradient epilogue (BGRADB) also sums op(B)'s columns, as the product reads them. */
-type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number; bgrad?: 1 };
+/** bgrad: the bias-gradient epilogue (BGRADB) also sums op(B)'s columns, as the product reads them; bias: the BIAS epilogue adds a bias as it writes. */
+type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number; bgrad?: 1; bias?: 1 };
 /** async: queued from page-locked memory, the host not waiting. */
 type Copy = { copy: 'h2d' | 'd2h' | 'd2d' | 'h2h'; bytes: number; async?: 1 };
 type Event = Launch | Gemm | Copy | { memset: number };
@@ -63,7 +63,8 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   colSumPartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: a[1]! * a[2]! * f32 }),
   lnParamPartialsKernel: (a) => ({ flops: 4 * a[4]! * a[5]!, bytes: 2 * a[4]! * a[5]! * f32 }),
   reducePartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: (a[1]! + 1) * a[2]! * f32 }),
-  splitHeadsKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * (f32 + s.act) }),
+  // qkv in fp32 (its bias added here), or in bf16 with the bias added by the product's epilogue
+  splitHeadsKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * ((/^\(?splitHeadsKernel<float/.test(l.kernel) ? f32 : 2) + s.act) }),
   mergeHeadsGradKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * (2 * f32 + s.act) }),
   mergeHeadsKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * 2 * s.act }),
   splitGradKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * (f32 + s.act) }),
@@ -71,6 +72,7 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   softmaxKernel: (a, l, s) => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) }),
   softmaxBackKernel: (a, l, s) => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) }),
   biasGeluKernel: (a, _l, s) => ({ flops: 20 * a[4]!, bytes: a[4]! * (f32 + 2 * s.act) }),
+  geluKernel: (a, _l, s) => ({ flops: 20 * a[2]!, bytes: a[2]! * 2 * s.act }),
   geluBackKernel: (a, _l, s) => ({ flops: 25 * a[3]!, bytes: a[3]! * (f32 + 2 * s.act) }),
   residualKernel: (a) => ({ flops: 4 * a[6]!, bytes: a[6]! * f32 * (3 + (a[2] ? 1 : 0)) }),
   // rows of V logits (fp32) read once for the log-sum-exp, once more for the gradient (written in act) when mode 1
@@ -124,7 +126,7 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
     } else if ('memset' in e) {
       add('memsets', 0, e.memset, e.memset / hbm + LAUNCH_S);
     } else {
-      const name = e.kernel.replace(/<.*$/, '');
+      const name = e.kernel.replace(/^\(|<.*$/g, '');  // (splitHeadsKernel<float, T>) -> splitHeadsKernel
       const c = COST[name];
       if (!c) throw new Error(`model-cuda: no cost declared for kernel ${name} (add it to COST)`);
       const { flops, bytes, tensor } = c(e.args.map((x) => x ?? NaN), e, s);
@@ -138,11 +140,11 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
  * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator,
  * in plan mode: 'unfused' is the default engine (attention as cuBLASLt products and softmax
  * kernels); 'fused' adds the opt-in paths not yet run on a GPU, the fused attention
- * (CPT_CUDA_ATTENTION=fused, attention.cuh) and the bias-gradient epilogue (CPT_CUDA_BGRAD=1).
+ * (CPT_CUDA_ATTENTION=fused, attention.cuh) and the bias-gradient epilogue (CPT_CUDA_EPILOGUES=1).
  */
 export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused'): Event[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));
-  const env = { CPT_CUDA_ATTENTION: variant, CPT_CUDA_BGRAD: variant === 'fused' ? '1' : '0' };
+  const env = { CPT_CUDA_ATTENTION: variant, CPT_CUDA_EPILOGUES: variant === 'fused' ? '1' : '0' };
   const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {
@@ -167,7 +169,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { models: { type: 'string', default: 'pythia-160m,pythia-410m,pythia-1b' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false } } });
   const B = Number(values.batch), T = Number(values.seq);
   const out: Record<string, unknown>[] = [];
-  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (today's default: attention unfused, bias gradients by column-sum kernels) and after (CPT_CUDA_ATTENTION=fused CPT_CUDA_BGRAD=1);`);
+  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (today's default: attention unfused, bias gradients by column-sum kernels) and after (CPT_CUDA_ATTENTION=fused CPT_CUDA_EPILOGUES=1);`);
   console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
   for (const m of values.models.split(',')) {
     const c = presetConfig(m);

@@ -39,7 +39,7 @@ size_t envSize(const char* name, size_t dflt) {
 
 int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
-// The opt-in paths not yet run on a GPU: CPT_CUDA_ATTENTION=fused, CPT_CUDA_BGRAD=1, CPT_CUDA_GRAPHS=1.
+// The opt-in paths not yet run on a GPU: CPT_CUDA_ATTENTION=fused, CPT_CUDA_EPILOGUES=1, CPT_CUDA_GRAPHS=1.
 bool envIs(const char* name, const char* value) {
   const char* v = std::getenv(name);
   return v && std::string(v) == value;
@@ -328,14 +328,23 @@ class Engine final : public EngineBase {
   void linear(const Act* x, int N, int in, const Act* W, int out, float* y) {
     lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, CUDA_R_32F);
   }
+  // y[N, out] (bf16) = x W^T + b, the bias (bf16, as PyTorch's autocast rounds it) added by the
+  // product's epilogue: for a consumer that takes bf16, with CPT_CUDA_EPILOGUES=1. False, with
+  // nothing queued, when it does not apply (fp32, off, or no algorithm): then linear() and a bias
+  // kernel.
+  bool linearBias(const Act* x, int N, int in, const Act* W, const Act* b, int out, Act* y) {
+    return kBf16 && epilogues_ &&
+           lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, kAB, Epilogue{b, nullptr});
+  }
   // dW += dy^T x; db += the column sums of dy (dyCols: dy as the bias gradient sums it without the
-  // epilogue); dx (fp32) = dy W (accumulated when accDx). With CPT_CUDA_BGRAD=1 the product's
+  // epilogue); dx (fp32) = dy W (accumulated when accDx). With CPT_CUDA_EPILOGUES=1 the product's
   // bias-gradient epilogue sums dy's columns while it reads them (into part_, then added to db),
   // else the column-sum kernels read dy once more.
   template <class Y>
   void linearBack(const Act* x, const Act* dy, const Y* dyCols, int N, int in, int out, const Act* W, float* dW,
                   float* db, float* dx, bool accDx) {
-    if (bgrad_ && lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, 1.f, dW, in, 0, 1, kAB, CUDA_R_32F, part_)) {
+    if (epilogues_ && lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, 1.f, dW, in, 0, 1, kAB, CUDA_R_32F,
+                               Epilogue{nullptr, part_})) {
       CPT_LAUNCH(reducePartialsKernel, cdiv(out, kThreads), kThreads)(part_, 1, out, db);
       LAUNCH_CHECK();
     } else {
@@ -466,9 +475,14 @@ class Engine final : public EngineBase {
     const LayerPtrs<float> p(w_, params, d_, l);
     const LayerPtrs<Act> pw(wT_, params, d_, l);
     layerNorm(a.x, p.ln1w, p.ln1b, N, a.ln1, a.mean1, a.rstd1);  // [N, D]
-    linear(a.ln1, N, D, pw.qkvw, 3 * D, tmp_);                     // [N, 3D] = [B, T, H, 3, hd]
-    // + bias, rotary on the first rd dims -> q, k, v [B, H, T, hd]
-    CPT_LAUNCH(splitHeadsKernel<Act>, N * H, hd)(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
+    // [N, 3D] = [B, T, H, 3, hd]; + bias, rotary on the first rd dims -> q, k, v [B, H, T, hd]
+    Act* qkv = reinterpret_cast<Act*>(tmp_);
+    if (linearBias(a.ln1, N, D, pw.qkvw, pw.qkvb, 3 * D, qkv)) {
+      CPT_LAUNCH((splitHeadsKernel<Act, Act>), N * H, hd)(qkv, nullptr, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
+    } else {
+      linear(a.ln1, N, D, pw.qkvw, 3 * D, tmp_);
+      CPT_LAUNCH((splitHeadsKernel<float, Act>), N * H, hd)(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
+    }
     LAUNCH_CHECK();
     attentionForward(a, B, T);                                     // yh [B, H, T, hd]
     CPT_LAUNCH(mergeHeadsKernel<Act>, N * H, hd)(a.yh, a.y, T, H, hd);  // y [N, D]
@@ -482,8 +496,12 @@ class Engine final : public EngineBase {
       lnIn = a.x2;
     }
     layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2, a.mean2, a.rstd2);
-    linear(a.ln2, N, D, pw.upw, I, tmp_);                          // [N, I]
-    CPT_LAUNCH(biasGeluKernel<Act>, blocksFor(NI), kThreads)(tmp_, p.upb, a.h1, a.g, NI, I, c_.exactGelu);  // h1, g [N, I]
+    if (linearBias(a.ln2, N, D, pw.upw, pw.upb, I, a.h1)) {        // h1 [N, I]
+      CPT_LAUNCH(geluKernel<Act>, blocksFor(NI), kThreads)(a.h1, a.g, NI, c_.exactGelu);  // g [N, I]
+    } else {
+      linear(a.ln2, N, D, pw.upw, I, tmp_);
+      CPT_LAUNCH(biasGeluKernel<Act>, blocksFor(NI), kThreads)(tmp_, p.upb, a.h1, a.g, NI, I, c_.exactGelu);
+    }
     LAUNCH_CHECK();
     if (!out) return;
     linear(a.g, N, I, pw.downw, D, mo_);                           // mo_ [N, D]
@@ -655,7 +673,7 @@ class Engine final : public EngineBase {
   ModelConfig c_;
   Dims d_;
   bool recompute_, stale_ = true, flash_ = false, graphs_ = envIs("CPT_CUDA_GRAPHS", "1"),
-       bgrad_ = envIs("CPT_CUDA_BGRAD", "1");
+       epilogues_ = envIs("CPT_CUDA_EPILOGUES", "1");
   cudaStream_t s_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;
   GraphKey graphKey_, warm_;

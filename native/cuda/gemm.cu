@@ -38,13 +38,15 @@ Lt::~Lt() {
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt sees m = N, n = M,
 // its first operand is our B and its second our A, with the transpose flags carried over.
 bool Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
-              long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, float* sumA) {
+              long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, Epilogue ep) {
   if (M <= 0 || N <= 0) return true;
+  const void* vec = ep.bias ? ep.bias : ep.sumA;
+  if (vec && (batch > 1 || (uintptr_t)vec % 16)) return false;
+  const int kind = ep.bias ? 1 : ep.sumA ? 2 : 0;
   const size_t eab = esize(ab), ec = esize(c);
   const int alA = alignment(A.p, A.ld, A.stride, batch, eab), alB = alignment(B.p, B.ld, B.stride, batch, eab);
   const int alC = alignment(C, ldc, strideC, batch, ec);
-  const int alS = sumA ? alignment(sumA, 0, 0, 1, 4) : 0;
-  const Key key{ta, tb, M, N, K, A.ld, B.ld, ldc, batch, A.stride, B.stride, strideC, (int)ab, (int)c, alA, alB, alC, alS};
+  const Key key{ta, tb, M, N, K, A.ld, B.ld, ldc, batch, A.stride, B.stride, strideC, (int)ab, (int)c, alA, alB, alC, kind};
   auto it = plans_.find(key);
   if (it == plans_.end()) {
     Plan p;
@@ -52,12 +54,13 @@ bool Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, 
     const cublasOperation_t opFirst = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opSecond = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &opFirst, sizeof(opFirst)));
     LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &opSecond, sizeof(opSecond)));
-    if (sumA) {
-      const cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BGRADB;
-      const int32_t biasType = CUDA_R_32F;
-      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)));
-      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)));
-      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &sumA, sizeof(sumA)));
+    if (vec) {
+      // The bias has C's type (cuBLASLt's default); the bias gradient is fp32.
+      const cublasLtEpilogue_t e = ep.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_BGRADB;
+      const int32_t vecType = ep.bias ? (int32_t)c : (int32_t)CUDA_R_32F;
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof(e)));
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &vecType, sizeof(vecType)));
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &vec, sizeof(vec)));
     }
     // Stored shapes in column-major terms: first operand (our B) is [N x K] or [K x N] when
     // transposed; second (our A) is [K x M] or [M x K]; C is [N x M].
@@ -84,7 +87,7 @@ bool Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, 
     int found = 0;
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(h_, p.op, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
-    if ((st != CUBLAS_STATUS_SUCCESS || found == 0) && !sumA)
+    if ((st != CUBLAS_STATUS_SUCCESS || found == 0) && !vec)
       throw std::runtime_error("cuBLASLt has no algorithm for a " + std::to_string(M) + "x" + std::to_string(N) + "x" +
                                std::to_string(K) + " product (batch " + std::to_string(batch) + ")");
     p.algo = res.algo;
@@ -94,7 +97,7 @@ bool Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, 
   const Plan& p = it->second;
   if (!p.found) return false;
   // The heuristic saw the first call's pointer; each call names its own.
-  if (sumA) LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &sumA, sizeof(sumA)));
+  if (vec) LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &vec, sizeof(vec)));
   // Named as the performance model (scripts/model-cuda.ts) groups products.
   profile::Scope prof(batch > 1 ? "cuBLASLt: attention products (batched over heads)" : "cuBLASLt: linear layers and LM head", stream_);
   LT_CHECK(cublasLtMatmul(h_, p.op, &alpha, B.p, p.a, A.p, p.b, &beta, C, p.c, C, p.c, &p.algo, ws_, wsSize_, stream_));

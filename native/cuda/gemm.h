@@ -24,6 +24,15 @@ struct Mat {
   long long stride;  // elements between batch entries
 };
 
+// What cuBLASLt does as it writes C (unbatched products only). bias (C's type, [N]): added to
+// every row of C (BIAS), so a bf16 output needs no fp32 pass of its own. sumA (fp32, [M]): the
+// sums of op(A)'s rows over K written there (BGRADB: our A is its B), a linear layer's bias
+// gradient when A is dy^T.
+struct Epilogue {
+  const void* bias = nullptr;
+  float* sumA = nullptr;
+};
+
 class Lt {
  public:
   Lt();
@@ -31,11 +40,10 @@ class Lt {
   Lt(const Lt&) = delete;
   Lt& operator=(const Lt&) = delete;
   // ab: type of A and B (CUDA_R_32F or CUDA_R_16BF); c: type of C (CUDA_R_32F or CUDA_R_16BF).
-  // sumA (fp32 [M], unbatched): also write the sums of op(A)'s rows over K there, by cuBLASLt's
-  // bias-gradient epilogue (BGRADB: our A is its B), a linear layer's bias gradient when A is dy^T.
-  // Returns false, queueing nothing, when cuBLASLt has no algorithm for that epilogue.
+  // Returns false, queueing nothing, when cuBLASLt has no algorithm for the epilogue, or its
+  // vector is not 16-byte aligned (what cuBLASLt needs of it is not documented).
   bool gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
-            long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, float* sumA = nullptr);
+            long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, Epilogue ep = {});
   void setStream(cudaStream_t s) { stream_ = s; }  // where the products go (default: legacy)
 
  private:

@@ -199,30 +199,31 @@ __global__ void reducePartialsKernel(const float* part, int chunks, int C, float
   out[j] += (float)s;
 }
 
-// qkv (fp32 [N, 3D] = [B, T, H, 3, hd], without bias) + bias -> q, k, v [B, H, T, hd] (heads
-// layout), with rotary on the first 2 * half dims of q and k (HF's half-split rotation).
-// grid N * H, block hd.
-template <class T>
-__global__ void splitHeadsKernel(const float* qkv, const float* bias, const float* cs, const float* sn, T* q, T* k, T* v,
+// qkv ([N, 3D] = [B, T, H, 3, hd]) + bias (null when the product added it) -> q, k, v
+// [B, H, T, hd] (heads layout), with rotary on the first 2 * half dims of q and k (HF's
+// half-split rotation). grid N * H, block hd.
+template <class In, class T>
+__global__ void splitHeadsKernel(const In* qkv, const float* bias, const float* cs, const float* sn, T* q, T* k, T* v,
                                  int T_, int H, int hd, int half) {
   const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
   const int b = n / T_, t = n % T_;
   const size_t src = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
   const int hb = h * 3 * hd;
   const size_t dst = (((size_t)b * H + h) * T_ + t) * hd + d;
+  const auto at = [&](int j) { return toF(qkv[src + j]) + (bias ? bias[hb + j] : 0.f); };
   T* outs[2] = {q, k};
   for (int part = 0; part < 2; part++) {
     const int o = part * hd;
-    float val = qkv[src + o + d] + bias[hb + o + d];
+    float val = at(o + d);
     if (d < 2 * half) {
       const int i = d < half ? d : d - half;
       const float c = cs[(size_t)t * half + i], s = sn[(size_t)t * half + i];
-      const float a = qkv[src + o + i] + bias[hb + o + i], bb = qkv[src + o + i + half] + bias[hb + o + i + half];
+      const float a = at(o + i), bb = at(o + i + half);
       val = d < half ? a * c - bb * s : bb * c + a * s;
     }
     outs[part][dst] = fromF<T>(val);
   }
-  v[dst] = fromF<T>(qkv[src + 2 * hd + d] + bias[hb + 2 * hd + d]);
+  v[dst] = fromF<T>(at(2 * hd + d));
 }
 
 // Gradients of q, k, v (fp32, heads layout) -> dqkv [N, 3D] (fp32 and T), rotary undone.
@@ -321,6 +322,17 @@ __global__ void biasGeluKernel(const float* h, const float* bias, T* h1, T* g, s
     h1[i] = fromF<T>(pre);
     g[i] = fromF<T>(gelu(pre, exact));
   }
+}
+// g = gelu(h1), h1 the product's output with its bias (T); four elements per thread and step,
+// the tail one by one.
+template <class T>
+__global__ void geluKernel(const T* h1, T* g, size_t n, bool exact) {
+  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x, n4 = n / 4;
+  for (size_t i = first; i < n4; i += stride) {
+    const float4 x = load4(h1 + 4 * i);
+    store4(g + 4 * i, float4{gelu(x.x, exact), gelu(x.y, exact), gelu(x.z, exact), gelu(x.w, exact)});
+  }
+  for (size_t i = 4 * n4 + first; i < n; i += stride) g[i] = fromF<T>(gelu(toF(h1[i]), exact));
 }
 // dh = dg * gelu'(h1), dg fp32 -> dh (T); four elements per thread and step, the tail one by one.
 template <class T>

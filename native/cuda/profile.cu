@@ -58,8 +58,10 @@ std::string stop() {
   for (const Mark& m : marks) {
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, m.start, m.stop));
+    // castKernel<__nv_bfloat16> and (splitHeadsKernel<float, __nv_bfloat16>) (parenthesised for
+    // the launch macro) -> castKernel, splitHeadsKernel
     std::string name = m.what;
-    name = name.substr(0, name.find('<'));  // castKernel<__nv_bfloat16> -> castKernel
+    name = name.substr(name[0] == '(', name.find('<') - (name[0] == '('));
     by[name].launches++, by[name].ms += ms;
   }
   std::string s;

@@ -9,8 +9,8 @@
 #   preflight  15 s: CPU, GPU, driver, CUDA runtime, cuBLASLt, the carried binaries' libraries,
 #              PyTorch; stops with a diagnosis when the engine cannot run. The carried binaries
 #              are used; they are rebuilt (nvcc) only when they fail to load.
-#   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed), and with the
-#              bias-gradient epilogue (CPT_CUDA_BGRAD=1)
+#   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed), and with
+#              cuBLASLt's bias and bias-gradient epilogues (CPT_CUDA_EPILOGUES=1)
 #   parity     fp32 against the CPU engine on five configs, one AdamW step; the embedding gradient's
 #              device sort past 2^16 ids, clipping and a non-finite gradient; CUDA graphs replaying
 #              steps bitwise (CPT_CUDA_GRAPHS=1); bitwise determinism
@@ -20,8 +20,8 @@
 #   1b         bf16 training tokens/s and MFU at seq 2048, ours then PyTorch (HF GPT-NeoX, bf16
 #              autocast, SDPA, fused AdamW, eager), ratio; and where our step's time goes per
 #              kernel (CUDA events) beside the performance model's figures (model-SHAPE.tsv);
-#              the opt-in paths (CPT_CUDA_ATTENTION=fused: fused attention; CPT_CUDA_BGRAD=1: bias
-#              gradients in cuBLASLt's epilogue) measured the same way beside it, then with the
+#              the opt-in paths (CPT_CUDA_ATTENTION=fused: fused attention; CPT_CUDA_EPILOGUES=1: biases
+#              and bias gradients in cuBLASLt's epilogues) measured the same way beside it, then with the
 #              step replayed as a CUDA graph too (CPT_CUDA_GRAPHS=1)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the flash check
 #   curve      200 steps of a 160m shape on kit tokens, CUDA fp32 and bf16 against the carried
@@ -151,8 +151,8 @@ note "preflight=pass ($(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.
 export CUDA_LAUNCH_BLOCKING=1 VERBOSE=1
 [ -e "$DATA/neox-tiny/model.safetensors" ] && step golden 40 "$B/cuda_check" golden "$DATA/neox-tiny"
 step golden_variant 40 "$B/cuda_check" golden test/engine/fixtures/neox-tiny-variant
-# the bias gradients by cuBLASLt's BGRADB epilogue (CPT_CUDA_BGRAD=1) against PyTorch's
-[ -e "$DATA/neox-tiny/model.safetensors" ] && step golden_bgrad 40 env CPT_CUDA_BGRAD=1 "$B/cuda_check" golden "$DATA/neox-tiny"
+# biases (BIAS, bf16 out) and bias gradients (BGRADB) in cuBLASLt's epilogues (CPT_CUDA_EPILOGUES=1) against PyTorch's
+[ -e "$DATA/neox-tiny/model.safetensors" ] && step golden_epilogues 40 env CPT_CUDA_EPILOGUES=1 "$B/cuda_check" golden "$DATA/neox-tiny"
 unset VERBOSE
 step parity 90 "$B/cuda_check" parity
 step flash 60 "$B/cuda_check" flash
@@ -162,9 +162,9 @@ unset CUDA_LAUNCH_BLOCKING
 bench() {
   local s=$1 budget=$2
   step "bench_$s" "$budget" "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv" || return
-  # the opt-in paths (fused attention, the bias-gradient epilogue), the same run and the same way
-  step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused CPT_CUDA_BGRAD=1 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
-  step "bench_${s}_fused_graphs" "$budget" env CPT_CUDA_ATTENTION=fused CPT_CUDA_BGRAD=1 CPT_CUDA_GRAPHS=1 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
+  # the opt-in paths (fused attention, the bias and bias-gradient epilogues), the same run and the same way
+  step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused CPT_CUDA_EPILOGUES=1 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
+  step "bench_${s}_fused_graphs" "$budget" env CPT_CUDA_ATTENTION=fused CPT_CUDA_EPILOGUES=1 CPT_CUDA_GRAPHS=1 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
   [ "$TORCH" = 1 ] || return
   step "torch_$s" "$budget" python3 scripts/anchors/torch_neox.py "$s" 2048 4 10 bf16 eager cuda || return
   local peer ours

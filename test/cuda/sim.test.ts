@@ -55,9 +55,9 @@ describe('the SIMT simulator', () => {
   });
 });
 
-// In shuffled order with the bias gradients in cuBLASLt's epilogue (CPT_CUDA_BGRAD=1), otherwise by the column-sum kernels.
+// In shuffled order with the bias gradients in cuBLASLt's epilogue (CPT_CUDA_EPILOGUES=1), otherwise by the column-sum kernels.
 describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (order) => {
-  const env = { CPT_SIM_ORDER: order, CPT_SIM_SEED: '7', CPT_CUDA_BGRAD: order === 'shuffled' ? '1' : '0' };
+  const env = { CPT_SIM_ORDER: order, CPT_SIM_SEED: '7', CPT_CUDA_EPILOGUES: order === 'shuffled' ? '1' : '0' };
 
   it('matches both golden fixtures in fp32 and bf16', async () => {
     for (const dir of [goldenDir(), VARIANT]) {

@@ -64,7 +64,7 @@ uint64_t fingerprint(const cublasLtMatmulDescOpaque* d, const cublasLtMatrixLayo
     for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char*)p)[i]) * 1099511628211ull;
   };
   mix(&d->compute, sizeof d->compute), mix(&d->scale, sizeof d->scale), mix(&d->transa, 4), mix(&d->transb, 4);
-  mix(&d->epilogue, 4);
+  mix(&d->epilogue, 4), mix(&d->biasType, 4);
   for (int i = 0; i < 4; i++) {
     const auto* l = ls[i];
     mix(&l->type, sizeof l->type), mix(&l->order, 4), mix(&l->rows, 8), mix(&l->cols, 8), mix(&l->ld, 8);
@@ -84,13 +84,16 @@ cublasStatus_t validate(const cublasLtMatmulDescOpaque* d, const cublasLtMatrixL
   if (d->scale != CUDA_R_32F) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "scale type must be CUDA_R_32F with a 32F compute type");
   if (d->pointerMode != 0) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "only host pointers for alpha and beta are modelled");
   if (d->transc != CUBLAS_OP_N) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "TRANSC must be CUBLAS_OP_N");
-  // Epilogues: the bias gradient of B (BGRADB: bias[j] = the sum over k of op(B)[k][j], written),
-  // fp32, unbatched; no other is modelled.
-  if (d->epilogue != CUBLASLT_EPILOGUE_DEFAULT && d->epilogue != CUBLASLT_EPILOGUE_BGRADB)
+  // Epilogues, unbatched: a bias of D's type added to every column of D (BIAS: D[i][j] =
+  // al op(A) op(B) + be C + bias[i], rounded once), and the bias gradient of B (BGRADB: bias[j] =
+  // the sum over k of op(B)[k][j], written, fp32); no other is modelled.
+  const int32_t vecType = d->biasType == -1 ? ls[3]->type : d->biasType;
+  if (d->epilogue != CUBLASLT_EPILOGUE_DEFAULT && d->epilogue != CUBLASLT_EPILOGUE_BGRADB && d->epilogue != CUBLASLT_EPILOGUE_BIAS)
     return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "epilogue " + std::to_string(d->epilogue) + " is not modelled");
-  if (d->epilogue == CUBLASLT_EPILOGUE_BGRADB &&
-      ((d->biasType == -1 ? ls[3]->type : d->biasType) != CUDA_R_32F || ls[3]->batch != 1))
+  if (d->epilogue == CUBLASLT_EPILOGUE_BGRADB && (vecType != CUDA_R_32F || ls[3]->batch != 1))
     return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "BGRADB is modelled with an fp32 bias gradient and no batch only");
+  if (d->epilogue == CUBLASLT_EPILOGUE_BIAS && (vecType != ls[3]->type || ls[3]->batch != 1))
+    return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "BIAS is modelled with a bias of D's type and no batch only");
   for (int i = 0; i < 4; i++)
     if (ls[i]->order != CUBLASLT_ORDER_COL) return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "only column-major layouts are modelled");
   const bool fp32 = A->type == CUDA_R_32F && B->type == CUDA_R_32F && C->type == CUDA_R_32F;
@@ -285,11 +288,11 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmul
 }
 
 namespace {
-// D = al op(A) op(B) + be C, column-major, fp32 accumulation in a fixed order; bgrad, when set,
-// the sums of op(B)'s columns.
+// D = al op(A) op(B) + be C (+ bias[row], D's type, when set), column-major, fp32 accumulation
+// in a fixed order; bgrad, when set, the sums of op(B)'s columns.
 void matmul(bool ta, bool tb, uint64_t k, float al, float be, const void* A, const cublasLtMatrixLayoutOpaque* Adesc,
             const void* B, const cublasLtMatrixLayoutOpaque* Bdesc, const void* C, const cublasLtMatrixLayoutOpaque* Cdesc,
-            void* D, const cublasLtMatrixLayoutOpaque* Ddesc, float* bgrad);
+            void* D, const cublasLtMatrixLayoutOpaque* Ddesc, const void* bias, float* bgrad);
 }  // namespace
 
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const void* alpha, const void* A,
@@ -325,23 +328,29 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
     const std::string bad = cpt_sim::deviceRange(workspace, workspaceSize);
     if (!bad.empty()) return refuse(CUBLAS_STATUS_INVALID_VALUE, "workspace: " + bad);
   }
-  float* bgrad = op->epilogue == CUBLASLT_EPILOGUE_BGRADB ? (float*)op->bias : nullptr;
-  if (op->epilogue == CUBLASLT_EPILOGUE_BGRADB) {
-    const std::string bad = cpt_sim::deviceRange(bgrad, Ddesc->cols * sizeof(float));
-    if (!bad.empty()) return refuse(CUBLAS_STATUS_EXECUTION_FAILED, "bias gradient (BIAS_POINTER): " + bad);
+  // The epilogue's vector: BGRADB's has one fp32 sum per column of D, BIAS's one element of D's
+  // type per row. 16-byte alignment is asked of it as others found cuBLASLt needs (undocumented).
+  const bool bgradB = op->epilogue == CUBLASLT_EPILOGUE_BGRADB, biasAdd = op->epilogue == CUBLASLT_EPILOGUE_BIAS;
+  if (bgradB || biasAdd) {
+    const size_t bytes = bgradB ? Ddesc->cols * sizeof(float) : Ddesc->rows * esize(Ddesc->type);
+    const std::string bad = cpt_sim::deviceRange(op->bias, bytes);
+    if (!bad.empty()) return refuse(CUBLAS_STATUS_EXECUTION_FAILED, std::string(bgradB ? "bias gradient" : "bias") + " (BIAS_POINTER): " + bad);
+    if ((uintptr_t)op->bias % 16) return refuse(CUBLAS_STATUS_INVALID_VALUE, "BIAS_POINTER is not 16-byte aligned");
   }
+  float* bgrad = bgradB ? (float*)op->bias : nullptr;
+  const void* bias = biasAdd ? op->bias : nullptr;
   if (cpt_sim::tracing())
     cpt_sim::trace("{\"gemm\":1,\"m\":" + std::to_string(Ddesc->rows) + ",\"n\":" + std::to_string(Ddesc->cols) + ",\"k\":" +
                    std::to_string(k) + ",\"batch\":" + std::to_string(Ddesc->batch) + ",\"bytesA\":" + std::to_string(esize(Adesc->type)) +
                    ",\"bytesB\":" + std::to_string(esize(Bdesc->type)) + ",\"bytesC\":" + std::to_string(be == 0.f ? 0 : esize(Cdesc->type)) +
-                   ",\"bytesD\":" + std::to_string(esize(Ddesc->type)) + (bgrad ? ",\"bgrad\":1" : "") + "}");
+                   ",\"bytesD\":" + std::to_string(esize(Ddesc->type)) + (bgrad ? ",\"bgrad\":1" : "") + (bias ? ",\"bias\":1" : "") + "}");
   if (cpt_sim::planning()) return CUBLAS_STATUS_SUCCESS;
   const cpt_sim::Gate g = cpt_sim::gate(stream, "cublasLtMatmul");
   if (g == cpt_sim::Gate::refused) return refuse(CUBLAS_STATUS_EXECUTION_FAILED, "queued where a capture forbids it");
   // The product as queued: alpha, beta and the layouts as they are now (a graph keeps them).
   const bool ta = op->transa != CUBLAS_OP_N, tb = op->transb != CUBLAS_OP_N;
   const auto product = [=, Ad = *Adesc, Bd = *Bdesc, Cd = *Cdesc, Dd = *Ddesc] {
-    matmul(ta, tb, k, al, be, A, &Ad, B, &Bd, C, &Cd, D, &Dd, bgrad);
+    matmul(ta, tb, k, al, be, A, &Ad, B, &Bd, C, &Cd, D, &Dd, bias, bgrad);
   };
   if (g == cpt_sim::Gate::record) cpt_sim::record(product);
   else product();
@@ -351,7 +360,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
 namespace {
 void matmul(bool ta, bool tb, uint64_t k, float al, float be, const void* A, const cublasLtMatrixLayoutOpaque* Adesc,
             const void* B, const cublasLtMatrixLayoutOpaque* Bdesc, const void* C, const cublasLtMatrixLayoutOpaque* Cdesc,
-            void* D, const cublasLtMatrixLayoutOpaque* Ddesc, float* bgrad) {
+            void* D, const cublasLtMatrixLayoutOpaque* Ddesc, const void* bias, float* bgrad) {
   const uint64_t m = Ddesc->rows, n = Ddesc->cols;
   std::vector<float> a(m * k), b(n * k);
   for (int bt = 0; bt < Ddesc->batch; bt++) {
@@ -366,6 +375,7 @@ void matmul(bool ta, bool tb, uint64_t k, float al, float be, const void* A, con
       for (uint64_t i = 0; i < m; i++) {
         float r = al * dot(&a[i * k], &b[j * k], k);
         if (be != 0.f) r += be * load(C, Cdesc->type, oc + i + j * Cdesc->ld);
+        if (bias) r += load(bias, Ddesc->type, i);
         const size_t at = od + i + j * Ddesc->ld;
         if (Ddesc->type == CUDA_R_32F) ((float*)D)[at] = r;
         else ((__nv_bfloat16*)D)[at] = __float2bfloat16_rn(r);
