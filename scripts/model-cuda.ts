@@ -65,7 +65,7 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   reducePartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: (a[1]! + 1) * a[2]! * f32 }),
   // qkv in fp32 (its bias added here), or in bf16 with the bias added by the product's epilogue
   splitHeadsKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * ((/^\(?splitHeadsKernel<float/.test(l.kernel) ? f32 : 2) + s.act) }),
-  mergeHeadsGradKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * (2 * f32 + s.act) }),
+  mergeHeadsGradKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[8]!, bytes: rows(l) * 3 * a[8]! * (f32 + s.act) }),
   mergeHeadsKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * 2 * s.act }),
   splitGradKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * (f32 + s.act) }),
   // one block of query rows against `cols` keys for B*H heads: S in (fp32), P out (act)

@@ -646,9 +646,9 @@ class Engine final : public EngineBase {
       CPT_LAUNCH(splitGradKernel<Act>, N * H, hd)(ao_, dyh_, T, H, hd);
       LAUNCH_CHECK();
       attentionBackward(a, B, T);
-      CPT_LAUNCH(mergeHeadsGradKernel<Act>, N * H, hd)(dq_, dk_, dv_, cos_, sin_, tmp_, dqkvT_, T, H, hd, d_.rd / 2);
+      CPT_LAUNCH(mergeHeadsGradKernel<Act>, N * H, hd)(dq_, dk_, dv_, cos_, sin_, dqkvT_, T, H, hd, d_.rd / 2);
       LAUNCH_CHECK();
-      linearBack(a.ln1, dqkvT_, tmp_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_, false);
+      linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_, false);
       if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b);
       layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b);
     }

@@ -226,11 +226,11 @@ __global__ void splitHeadsKernel(const In* qkv, const float* bias, const float* 
   v[dst] = fromF<T>(at(2 * hd + d));
 }
 
-// Gradients of q, k, v (fp32, heads layout) -> dqkv [N, 3D] (fp32 and T), rotary undone.
-// grid N * H, block hd.
+// Gradients of q, k, v (fp32, heads layout) -> dqkv [N, 3D] (T: what the products and the bias
+// gradient's column sums read), rotary undone. grid N * H, block hd.
 template <class T>
 __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const float* dv, const float* cs, const float* sn,
-                                     float* out32, T* out, int T_, int H, int hd, int half) {
+                                     T* out, int T_, int H, int hd, int half) {
   const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
   const int b = n / T_, t = n % T_;
   const size_t base = (((size_t)b * H + h) * T_ + t) * hd;
@@ -244,12 +244,9 @@ __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const flo
       const float c = cs[(size_t)t * half + i], s = sn[(size_t)t * half + i];
       val = d < half ? g[i] * c + g[i + half] * s : g[i + half] * c - g[i] * s;
     }
-    out32[dst + part * hd + d] = val;
     out[dst + part * hd + d] = fromF<T>(val);
   }
-  const float gv = dv[base + d];
-  out32[dst + 2 * hd + d] = gv;
-  out[dst + 2 * hd + d] = fromF<T>(gv);
+  out[dst + 2 * hd + d] = fromF<T>(dv[base + d]);
 }
 
 // Heads layout <-> rows: y [N, D] from yh [B, H, T, hd], or dyh [B, H, T, hd] from dy [N, D]
