@@ -59,12 +59,13 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   embedKernel: (a, l) => ({ flops: 0, bytes: rows(l) * (4 + 2 * a[3]! * f32) }),
   castKernel: (a, _l, s) => ({ flops: 0, bytes: a[2]! * (f32 + s.act) }),
   layerNormKernel: (a, l, s) => ({ flops: 8 * rows(l) * a[6]!, bytes: rows(l) * a[6]! * (f32 + s.act) + rows(l) * 8 }),
-  layerNormBackKernel: (a, l) => ({ flops: 12 * rows(l) * a[6]!, bytes: rows(l) * a[6]! * 4 * f32 }),
+  // x, dy, dx read, dx written, and dx's copy in act (a[6]) where the products read it next
+  layerNormBackKernel: (a, l, s) => ({ flops: 12 * rows(l) * a[7]!, bytes: rows(l) * a[7]! * (4 * f32 + (a[6] ? s.act : 0)) }),
   colSumPartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: a[1]! * a[2]! * f32 }),
   lnParamPartialsKernel: (a) => ({ flops: 4 * a[4]! * a[5]!, bytes: 2 * a[4]! * a[5]! * f32 }),
   reducePartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: (a[1]! + 1) * a[2]! * f32 }),
-  // qkv in fp32 (its bias added here), or in bf16 with the bias added by the product's epilogue
-  splitHeadsKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * ((/^\(?splitHeadsKernel<float/.test(l.kernel) ? f32 : 2) + s.act) }),
+  // qkv in fp32 with its bias (a[1]) added here, or in act with the bias added by the product's epilogue
+  splitHeadsKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * ((a[1] ? f32 : s.act) + s.act) }),
   mergeHeadsGradKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[8]!, bytes: rows(l) * 3 * a[8]! * (f32 + s.act) }),
   mergeHeadsKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * 2 * s.act }),
   splitGradKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * (f32 + s.act) }),

@@ -204,9 +204,9 @@ class Engine final : public EngineBase {
   // update is queued. A norm that is not finite changes no weight, moment or step (the contract):
   // the kernel only zeroes the gradient.
   double adamw(const AdamW& o) override {
-    CPT_LAUNCH(sumSquaresKernel, kNormBlocks, kThreads)(g_, total, normPart_);
+    CPT_LAUNCH(sumSquaresKernel, kNormBlocks, kThreads, kSumSmem)(g_, total, normPart_);
     LAUNCH_CHECK();
-    CPT_LAUNCH(sumKernel, 1, 1024, 32 * sizeof(double))(normPart_, kNormBlocks, normSq_);
+    CPT_LAUNCH(sumKernel, 1, 1024, kSumSmem)(normPart_, kNormBlocks, normSq_);
     LAUNCH_CHECK();
     const AdamStep a = adamStep(o, 0, step + 1);  // all but the clip coefficient
     // bf16: the update writes the products' copy of the weights too, unless it is stale already.
@@ -312,18 +312,6 @@ class Engine final : public EngineBase {
     curB_ = B, curT_ = T;
   }
 
-  // Pointer to op input in the product type: fp32 engines use the fp32 buffer as it is.
-  const Act* asT(const float* src, Act* buf, size_t n) {
-    if constexpr (kBf16) {
-      CPT_LAUNCH(castKernel<Act>, blocksFor(n), kThreads)(src, buf, n);
-      LAUNCH_CHECK();
-      return buf;
-    } else {
-      (void)buf, (void)n;
-      return src;
-    }
-  }
-
   // y[N, out] (fp32) = x[N, in] W[out, in]^T
   void linear(const Act* x, int N, int in, const Act* W, int out, float* y) {
     lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, CUDA_R_32F);
@@ -362,13 +350,14 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
   }
   void layerNorm(const float* x, const float* w, const float* b, int N, Act* y, float* mean, float* rstd) {
-    CPT_LAUNCH(layerNormKernel<Act>, N, kThreads)(x, w, b, y, mean, rstd, d_.D, (float)c_.lnEps);
+    CPT_LAUNCH(layerNormKernel<Act>, N, kThreads, kSumSmem)(x, w, b, y, mean, rstd, d_.D, (float)c_.lnEps);
     LAUNCH_CHECK();
   }
-  // dxAcc += LN backward; dw, db += parameter gradients.
+  // dxAcc += LN backward; dw, db += parameter gradients. copy: dxAcc is complete after this, and
+  // the products read it next: a bf16 engine writes their operand (dXT_) in the same pass.
   void layerNormBack(const float* x, const float* mean, const float* rstd, const float* w, const float* dy, int N,
-                     float* dxAcc, float* dw, float* db) {
-    CPT_LAUNCH(layerNormBackKernel, N, kThreads)(x, mean, rstd, w, dy, dxAcc, d_.D);
+                     float* dxAcc, float* dw, float* db, bool copy) {
+    CPT_LAUNCH(layerNormBackKernel<Act>, N, kThreads, kSumSmem)(x, mean, rstd, w, dy, dxAcc, kBf16 && copy ? dXT_ : nullptr, d_.D);
     LAUNCH_CHECK();
     const int chunks = cdiv(N, kColRows);
     CPT_LAUNCH(lnParamPartialsKernel, dim3(cdiv(d_.D, kThreads), chunks), kThreads)(x, mean, rstd, dy, N, d_.D, kColRows, part_);
@@ -436,7 +425,7 @@ class Engine final : public EngineBase {
       const long long ss = (long long)rows * ld;
       lt_.gemm(false, true, rows, i1, hd, scale, Mat{a.q + (size_t)i0 * hd, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB,
                CUDA_R_32F);
-      CPT_LAUNCH(softmaxKernel<Act>, dim3(rows, BH), kThreads)(S_, P_, a.lse, rows, i1, ld, i0, T);
+      CPT_LAUNCH(softmaxKernel<Act>, dim3(rows, BH), kThreads, kSumSmem)(S_, P_, a.lse, rows, i1, ld, i0, T);
       LAUNCH_CHECK();
       lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{P_, ld, ss}, Mat{a.v, hd, hs}, 0.f, a.yh + (size_t)i0 * hd, hd, hs, BH, kAB,
                kAB);
@@ -458,7 +447,7 @@ class Engine final : public EngineBase {
       const Act* dyb = dyh_ + (size_t)i0 * hd;
       lt_.gemm(false, true, rows, i1, hd, scale, Mat{qb, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB, CUDA_R_32F);
       lt_.gemm(false, true, rows, i1, hd, 1.f, Mat{dyb, hd, hs}, Mat{a.v, hd, hs}, 0.f, dP_, ld, ss, BH, kAB, CUDA_R_32F);
-      CPT_LAUNCH(softmaxBackKernel<Act>, dim3(rows, BH), kThreads)(S_, dP_, a.lse, P_, dS_, rows, i1, ld, i0, T, scale);
+      CPT_LAUNCH(softmaxBackKernel<Act>, dim3(rows, BH), kThreads, kSumSmem)(S_, dP_, a.lse, P_, dS_, rows, i1, ld, i0, T, scale);
       LAUNCH_CHECK();
       // dq rows of this block are complete here; dk and dv rows [0, i1) gather every block.
       lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{dS_, ld, ss}, Mat{a.k, hd, hs}, 0.f, dq_ + (size_t)i0 * hd, hd, hs, BH,
@@ -597,7 +586,7 @@ class Engine final : public EngineBase {
       const int rows = std::min(hr_, N - r0);
       const Act* Hc = lnf_ + (size_t)r0 * D;
       lt_.gemm(false, true, rows, V, D, 1.f, Mat{Hc, D, 0}, Mat{embOutT_, D, 0}, 0.f, logits_, V, 0, 1, kAB, CUDA_R_32F);
-      CPT_LAUNCH(crossEntropyKernel<Act>, rows, kThreads)(logits_, ids_, r0, T, V, mode, gs, rowLoss_, lp, dl_);
+      CPT_LAUNCH(crossEntropyKernel<Act>, rows, kThreads, kSumSmem)(logits_, ids_, r0, T, V, mode, gs, rowLoss_, lp, dl_);
       LAUNCH_CHECK();
       if (mode == 1) {
         lt_.gemm(false, false, rows, D, V, 1.f, Mat{dl_, V, 0}, Mat{embOutT_, D, 0}, 0.f, dH_ + (size_t)r0 * D, D, 0, 1, kAB,
@@ -612,7 +601,7 @@ class Engine final : public EngineBase {
     return readLoss(B, T);
   }
   void sumLoss(int B, int T) {
-    CPT_LAUNCH(sumKernel, 1, 1024, 32 * sizeof(double))(rowLoss_, B * T, lossSum_);
+    CPT_LAUNCH(sumKernel, 1, 1024, kSumSmem)(rowLoss_, B * T, lossSum_);
     LAUNCH_CHECK();
   }
   double readLoss(int B, int T) {
@@ -625,22 +614,21 @@ class Engine final : public EngineBase {
     const int N = B * T, D = d_.D, I = d_.I, H = d_.H, hd = d_.hd;
     const size_t ND = (size_t)N * D;
     CUDA_CHECK(cudaMemsetAsync(dX_, 0, ND * sizeof(float), s_));
-    layerNormBack(xf_, meanf_, rstdf_, lnfw_, dH_, N, dX_, glnfw_, glnfb_);
+    layerNormBack(xf_, meanf_, rstdf_, lnfw_, dH_, N, dX_, glnfw_, glnfb_, true);
+    // dX in the products' type: written by the layer-norm backward that completes dX.
+    const Act* dXT = kBf16 ? dXT_ : reinterpret_cast<Act*>(dX_);
     for (int l = d_.L - 1; l >= 0; l--) {
       Acts& a = acts_[l];
       if (recompute_) layerForward(l, B, T, nullptr);
       const LayerPtrs<float> p(w_, params, d_, l), gp(g_, params, d_, l);
       const LayerPtrs<Act> pw(wT_, params, d_, l);
       // MLP branch: its output gradient is dX either way.
-      const Act* dXT = asT(dX_, dXT_, ND);
       linearBack(a.g, dXT, dX_, N, I, D, pw.downw, gp.downw, gp.downb, tmp_, false);
       CPT_LAUNCH(geluBackKernel<Act>, blocksFor((size_t)N * I), kThreads)(tmp_, a.h1, dh_, (size_t)N * I, c_.exactGelu);
       LAUNCH_CHECK();
       linearBack(a.ln2, dh_, dh_, N, D, I, pw.upw, gp.upw, gp.upb, dln2_, false);
-      if (!c_.parallelResidual) {  // dX becomes d(x2) = dX + the ln2 branch
-        layerNormBack(a.x2, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b);
-        dXT = asT(dX_, dXT_, ND);
-      }
+      if (!c_.parallelResidual)  // dX becomes d(x2) = dX + the ln2 branch
+        layerNormBack(a.x2, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, true);
       // Attention branch.
       linearBack(a.y, dXT, dX_, N, D, D, pw.ow, gp.ow, gp.ob, ao_, false);
       CPT_LAUNCH(splitGradKernel<Act>, N * H, hd)(ao_, dyh_, T, H, hd);
@@ -649,8 +637,8 @@ class Engine final : public EngineBase {
       CPT_LAUNCH(mergeHeadsGradKernel<Act>, N * H, hd)(dq_, dk_, dv_, cos_, sin_, dqkvT_, T, H, hd, d_.rd / 2);
       LAUNCH_CHECK();
       linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_, false);
-      if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b);
-      layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b);
+      if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, false);
+      layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b, l > 0);  // the embedding reads fp32
     }
     // Embedding gradient: rows sorted by token on the device (stable), each token's rows added
     // in order.

@@ -45,7 +45,9 @@ __device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
 }
 
 // Sum over the block in a fixed order (butterfly within warps, then warps in index order); every
-// thread gets the result. sh: 32 floats of shared memory.
+// thread gets the result. sh: 32 elements of shared memory, the launch's dynamic kSumSmem (static
+// arrays count against the simulator's thread-local storage: sim/README.md).
+constexpr size_t kSumSmem = 32 * sizeof(double);
 template <class F>
 __device__ __forceinline__ F blockSum(F v, F* sh) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -114,7 +116,7 @@ constexpr int kLnPer = 16;
 template <class T>
 __global__ void layerNormKernel(const float* x, const float* w, const float* b, T* y, float* mean, float* rstd, int D,
                                 float eps) {
-  __shared__ float sh[32];
+  CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
   const size_t r = blockIdx.x;
   const float* xr = x + r * D;
   float s = 0, ss = 0, mu, rs;
@@ -146,10 +148,12 @@ CPT_UNROLL
   if (threadIdx.x == 0) mean[r] = mu, rstd[r] = rs;
 }
 
-// dx += rstd * (dy * w - mean(dy * w) - xhat * mean(dy * w * xhat)); grid N.
+// dx += rstd * (dy * w - mean(dy * w) - xhat * mean(dy * w * xhat)), and the sum's copy in T into
+// dxT unless null (the products' operand, where this is dx's last addition); grid N.
+template <class T>
 __global__ void layerNormBackKernel(const float* x, const float* mean, const float* rstd, const float* w, const float* dy,
-                                    float* dx, int D) {
-  __shared__ float sh[32];
+                                    float* dx, T* dxT, int D) {
+  CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
   const size_t r = blockIdx.x;
   const float m = mean[r], rs = rstd[r];
   float s1 = 0, s2 = 0;
@@ -160,7 +164,9 @@ __global__ void layerNormBackKernel(const float* x, const float* mean, const flo
   const float a = blockSum(s1, sh) / D, bb = blockSum(s2, sh) / D;
   for (int j = threadIdx.x; j < D; j += blockDim.x) {
     const float xh = (x[r * D + j] - m) * rs;
-    dx[r * D + j] += rs * (dy[r * D + j] * w[j] - a - xh * bb);
+    const float v = dx[r * D + j] + rs * (dy[r * D + j] * w[j] - a - xh * bb);
+    dx[r * D + j] = v;
+    if (dxT) dxT[r * D + j] = fromF<T>(v);
   }
 }
 
@@ -269,7 +275,7 @@ __global__ void splitGradKernel(const float* dy, T* dyh, int T_, int H, int hd) 
 // (rows, B * H).
 template <class T>
 __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int cols, int ld, int i0, int T_) {
-  __shared__ float sh[32];
+  CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
   const size_t row = (size_t)blockIdx.y * rows + blockIdx.x;
   const int i = i0 + blockIdx.x, lim = i + 1;
   const float* s = S + row * ld;
@@ -284,7 +290,7 @@ __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int co
 template <class T>
 __global__ void softmaxBackKernel(const float* S, const float* dP, const float* lse, T* P, T* dS, int rows, int cols,
                                   int ld, int i0, int T_, float scale) {
-  __shared__ float sh[32];
+  CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
   const size_t row = (size_t)blockIdx.y * rows + blockIdx.x;
   const int i = i0 + blockIdx.x, lim = i + 1;
   const float l = lse[(size_t)blockIdx.y * T_ + i];
@@ -375,7 +381,7 @@ __global__ void residualKernel(const float* a, const float* ab, const float* m, 
 template <class T>
 __global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int r0, int T_, int V, int mode, float gs,
                                    double* rowLoss, float* lp, T* dl) {
-  __shared__ float sh[32];
+  CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
   const int i = blockIdx.x, r = r0 + i, t = r % T_;
   const float* l = logits + (size_t)i * V;
   T* d = dl + (size_t)i * V;
@@ -487,7 +493,7 @@ __global__ void meanHiddenKernel(const float* x, const float* mean, const float*
 // *out = the sum of x[0, n) by one block in a fixed order: the loss over rows, the squared
 // gradient norm over sumSquaresKernel's partials.
 __global__ void sumKernel(const double* x, int n, double* out) {
-  CPT_DYNAMIC_SMEM(double, sh);  // 32 doubles (dynamic: static ones count against the simulator's TLS, sim/README.md)
+  CPT_DYNAMIC_SMEM(double, sh);  // kSumSmem
   double s = 0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
   s = blockSum(s, sh);
@@ -496,7 +502,7 @@ __global__ void sumKernel(const double* x, int n, double* out) {
 
 // Sum of squares of the gradient, one double per block (a fixed grid: fixed order).
 __global__ void sumSquaresKernel(const float* g, size_t n, double* part) {
-  __shared__ double sh[32];
+  CPT_DYNAMIC_SMEM(double, sh);  // kSumSmem
   double s = 0;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
     s += (double)g[i] * g[i];
