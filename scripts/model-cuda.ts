@@ -86,8 +86,8 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   radixScatterKernel: (a, l) => ({ flops: 256 * a[2]!, bytes: (4 * a[2]! + 256 * rows(l)) * 4 }),
   sumKernel: (a) => ({ flops: a[1]!, bytes: (a[1]! + 1) * 8 }),
   sumSquaresKernel: (a) => ({ flops: 2 * a[1]!, bytes: a[1]! * f32 }),
-  // w, g, m, v read; w, g, m, v written; the bf16 copy of w written when a[8] (the update's own cast)
-  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * (8 * f32 + (a[8] ? 2 : 0)) }),
+  // w, g, m, v read; w, m, v written (the next backward overwrites g); the bf16 copy of w written when a[8] (the update's own cast)
+  adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * (7 * f32 + (a[8] ? 2 : 0)) }),
   meanHiddenKernel: (a, l, s) => ({ flops: 4 * s.N * a[8]!, bytes: s.N * a[8]! * f32 }),
   // Fused attention (attention.cuh), grid (query or key blocks of 64, B*H): `pairs` 64x64 tiles
   // under the causal diagonal per head, each a 64x64xhd product per pass; Q, K, V (and O, dO)

@@ -135,10 +135,12 @@ class Engine final : public EngineBase {
   }
 
   void setTensor(int which, int i, const float* data) override {
+    if (which == 1) materialiseGrads();
     CUDA_CHECK(cudaMemcpy(slot(which) + params[i].offset, data, params[i].size * sizeof(float), cudaMemcpyHostToDevice));
     if (which == 0) stale_ = true;
   }
   void getTensor(int which, int i, float* out) override {
+    if (which == 1 && fresh_) return std::fill(out, out + params[i].size, 0.f);
     CUDA_CHECK(cudaMemcpy(out, slot(which) + params[i].offset, params[i].size * sizeof(float), cudaMemcpyDeviceToHost));
   }
 
@@ -163,12 +165,14 @@ class Engine final : public EngineBase {
   double trainStep(const int32_t* ids, int B, int T, double gradScale) override {
     checkIds(ids, B, T, d_.V, true);
     upload(ids, B, T);
-    runStep(GraphKey{B, T, gradScale}, [&] {
+    acc_ = !fresh_;
+    runStep(GraphKey{B, T, gradScale, acc_}, [&] {
       forwardBody(B, T);
       head(B, T, 1, gradScale, nullptr);
       backward(B, T);
       sumLoss(B, T);
     });
+    fresh_ = false;
     return readLoss(B, T);
   }
   double evalLoss(const int32_t* ids, int B, int T) override {
@@ -195,15 +199,17 @@ class Engine final : public EngineBase {
     CUDA_CHECK(cudaMemcpy(out, dOut_, (size_t)B * d_.D * sizeof(float), cudaMemcpyDeviceToHost));
   }
 
-  void zeroGrads() override { CUDA_CHECK(cudaMemset(g_, 0, total * sizeof(float))); }
+  // The gradient is zero from here on without a pass over it: the next backward writes it.
+  void zeroGrads() override { fresh_ = true; }
 
   // Where CPT_LAUNCH puts the engine's kernels (common.h).
   cudaStream_t cptStream() const { return s_; }
 
   // The global norm and the clip coefficient stay on the device; the norm comes back after the
-  // update is queued. A norm that is not finite changes no weight, moment or step (the contract):
-  // the kernel only zeroes the gradient.
+  // update is queued. A norm that is not finite changes no weight, moment or step (the contract).
+  // Either way the gradient is zero afterwards (fresh_), without a pass that writes it.
   double adamw(const AdamW& o) override {
+    materialiseGrads();  // no backward since the last update: a zero gradient
     CPT_LAUNCH(sumSquaresKernel, kNormBlocks, kThreads, kSumSmem)(g_, total, normPart_);
     LAUNCH_CHECK();
     CPT_LAUNCH(sumKernel, 1, 1024, kSumSmem)(normPart_, kNormBlocks, normSq_);
@@ -218,6 +224,7 @@ class Engine final : public EngineBase {
     CUDA_CHECK(cudaMemcpy(&sq, normSq_, sizeof sq, cudaMemcpyDeviceToHost));
     const double norm = std::sqrt(sq);
     if (std::isfinite(norm)) step++, stale_ = kBf16 && !wT;
+    fresh_ = true;
     return norm;
   }
 
@@ -254,8 +261,7 @@ class Engine final : public EngineBase {
   // Allocate activations for [B, T] (reused while the shape stays) and upload the rotary tables.
   void ensure(int B, int T) {
     if (B == curB_ && T == curT_) return;
-    dropGraph();  // it names the buffers released here
-    warm_ = GraphKey{};
+    dropGraphs();  // they name the buffers released here
     act_.release();
     curB_ = curT_ = 0;  // until every buffer below exists again
     const size_t N = (size_t)B * T, D = d_.D, I = d_.I, BH = (size_t)B * d_.H;
@@ -331,12 +337,13 @@ class Engine final : public EngineBase {
   template <class Y>
   void linearBack(const Act* x, const Act* dy, const Y* dyCols, int N, int in, int out, const Act* W, float* dW,
                   float* db, float* dx, bool accDx) {
-    if (epilogues_ && lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, 1.f, dW, in, 0, 1, kAB, CUDA_R_32F,
+    const float beta = acc_ ? 1.f : 0.f;
+    if (epilogues_ && lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, beta, dW, in, 0, 1, kAB, CUDA_R_32F,
                                Epilogue{nullptr, part_})) {
-      CPT_LAUNCH(reducePartialsKernel, cdiv(out, kThreads), kThreads)(part_, 1, out, db);
+      CPT_LAUNCH(reducePartialsKernel, cdiv(out, kThreads), kThreads)(part_, 1, out, db, acc_);
       LAUNCH_CHECK();
     } else {
-      lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, 1.f, dW, in, 0, 1, kAB, CUDA_R_32F);
+      lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, beta, dW, in, 0, 1, kAB, CUDA_R_32F);
       colSumAdd(dyCols, N, out, db);
     }
     lt_.gemm(false, false, N, in, out, 1.f, Mat{dy, out, 0}, Mat{W, in, 0}, accDx ? 1.f : 0.f, dx, in, 0, 1, kAB, CUDA_R_32F);
@@ -346,7 +353,7 @@ class Engine final : public EngineBase {
     const int chunks = cdiv(N, kColRows);
     CPT_LAUNCH(colSumPartialsKernel<X>, dim3(cdiv(C, kThreads), chunks), kThreads)(x, N, C, kColRows, part_);
     LAUNCH_CHECK();
-    CPT_LAUNCH(reducePartialsKernel, cdiv(C, kThreads), kThreads)(part_, chunks, C, out);
+    CPT_LAUNCH(reducePartialsKernel, cdiv(C, kThreads), kThreads)(part_, chunks, C, out, acc_);
     LAUNCH_CHECK();
   }
   void layerNorm(const float* x, const float* w, const float* b, int N, Act* y, float* mean, float* rstd) {
@@ -364,7 +371,7 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
     // dw and db are adjacent in the parameter table, as the partials are: one reduction.
     if (db != dw + d_.D) throw std::logic_error("layer norm weight and bias are not adjacent");
-    CPT_LAUNCH(reducePartialsKernel, cdiv(2 * d_.D, kThreads), kThreads)(part_, chunks, 2 * d_.D, dw);
+    CPT_LAUNCH(reducePartialsKernel, cdiv(2 * d_.D, kThreads), kThreads)(part_, chunks, 2 * d_.D, dw, acc_);
     LAUNCH_CHECK();
   }
 
@@ -508,21 +515,25 @@ class Engine final : public EngineBase {
   struct GraphKey {
     int B = 0, T = 0;
     double gradScale = 0;
-    bool operator==(const GraphKey& o) const { return B == o.B && T == o.T && gradScale == o.gradScale; }
+    bool acc = false;  // the step adds to the gradient (a later micro-batch) or writes it
+    bool operator==(const GraphKey& o) const { return B == o.B && T == o.T && gradScale == o.gradScale && acc == o.acc; }
   };
+  // One graph per kind of step: a micro-batch that writes the gradient and one that adds to it
+  // (gradient accumulation alternates them).
   template <class F>
   void runStep(const GraphKey& k, F&& body) {
     if (!graphs_ || profile::active) return body();
-    if (exec_ && k == graphKey_) {
-      CUDA_CHECK(cudaGraphLaunch(exec_, s_));
+    Slot& sl = slots_[k.acc];
+    if (sl.exec && k == sl.key) {
+      CUDA_CHECK(cudaGraphLaunch(sl.exec, s_));
       return;
     }
-    if (!(k == warm_)) {
+    if (!(k == sl.warm)) {
       body();
-      warm_ = k;
+      sl.warm = k;
       return;
     }
-    dropGraph();
+    sl.drop();
     cudaGraph_t g = nullptr;
     CUDA_CHECK(cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal));
     try {
@@ -534,15 +545,29 @@ class Engine final : public EngineBase {
       throw;
     }
     CUDA_CHECK(cudaStreamEndCapture(s_, &g));
-    const cudaError_t e = cudaGraphInstantiateWithFlags(&exec_, g, 0);
+    const cudaError_t e = cudaGraphInstantiateWithFlags(&sl.exec, g, 0);
     cudaGraphDestroy(g);
     CUDA_CHECK(e);
-    graphKey_ = k;
-    CUDA_CHECK(cudaGraphLaunch(exec_, s_));
+    sl.key = k;
+    CUDA_CHECK(cudaGraphLaunch(sl.exec, s_));
   }
-  void dropGraph() {
-    if (exec_) cudaGraphExecDestroy(exec_);
-    exec_ = nullptr;
+  struct Slot {
+    GraphKey key, warm;  // the captured step's, and the step run eagerly last
+    cudaGraphExec_t exec = nullptr;
+    void drop() {
+      if (exec) cudaGraphExecDestroy(exec);
+      exec = nullptr;
+    }
+  };
+  // Before the buffers a graph names are released.
+  void dropGraphs() {
+    for (Slot& sl : slots_) sl.drop(), sl.warm = GraphKey{};
+  }
+  // The gradient in memory as the contract has it: zeroed where it is only zero by fresh_.
+  void materialiseGrads() {
+    if (!fresh_) return;
+    CUDA_CHECK(cudaMemsetAsync(g_, 0, total * sizeof(float), s_));
+    fresh_ = false;
   }
 
   void forward(const int32_t* ids, int B, int T) {
@@ -591,7 +616,8 @@ class Engine final : public EngineBase {
       if (mode == 1) {
         lt_.gemm(false, false, rows, D, V, 1.f, Mat{dl_, V, 0}, Mat{embOutT_, D, 0}, 0.f, dH_ + (size_t)r0 * D, D, 0, 1, kAB,
                  CUDA_R_32F);
-        lt_.gemm(true, false, V, D, rows, 1.f, Mat{dl_, V, 0}, Mat{Hc, D, 0}, 1.f, gEmbOut_, D, 0, 1, kAB, CUDA_R_32F);
+        lt_.gemm(true, false, V, D, rows, 1.f, Mat{dl_, V, 0}, Mat{Hc, D, 0}, acc_ || r0 > 0 ? 1.f : 0.f, gEmbOut_, D, 0, 1, kAB,
+                 CUDA_R_32F);
       }
     }
   }
@@ -654,6 +680,9 @@ class Engine final : public EngineBase {
       LAUNCH_CHECK();
       keys = sortKeys_[i], rows = sortRows_[i];
     }
+    // Tokens absent from the batch keep their rows: zero when this backward writes the gradient
+    // (a tied head has written every row already).
+    if (!acc_ && !c_.tied) CUDA_CHECK(cudaMemsetAsync(g_, 0, (size_t)d_.V * D * sizeof(float), s_));
     CPT_LAUNCH(embedBackKernel, N, kThreads)(keys, rows, N, dX_, g_, D);
     LAUNCH_CHECK();
   }
@@ -663,8 +692,10 @@ class Engine final : public EngineBase {
   bool recompute_, stale_ = true, flash_ = false, graphs_ = envIs("CPT_CUDA_GRAPHS", "1"),
        epilogues_ = envIs("CPT_CUDA_EPILOGUES", "1");
   cudaStream_t s_ = nullptr;
-  cudaGraphExec_t exec_ = nullptr;
-  GraphKey graphKey_, warm_;
+  Slot slots_[2];
+  // fresh_: the gradient is zero (after an update or zeroGrads) without its memory being so; the
+  // next backward writes it (acc_ false: products with beta 0, sums stored) instead of adding.
+  bool fresh_ = true, acc_ = false;
   Lt lt_;
   Arena fixed_, act_;
   float *w_, *g_, *m_, *v_;
@@ -687,7 +718,7 @@ class Engine final : public EngineBase {
 
  public:
   ~Engine() override {
-    dropGraph();
+    dropGraphs();
     if (lp_) cudaFree(lp_);
     cudaFreeHost(idsHost_);
     cudaEventDestroy(idsCopied_);

@@ -196,13 +196,13 @@ __global__ void lnParamPartialsKernel(const float* x, const float* mean, const f
   part[(size_t)blockIdx.y * 2 * D + j] = sw;
   part[(size_t)blockIdx.y * 2 * D + D + j] = sb;
 }
-// out[j] += sum over chunks k in order of part[k, j]; grid ceil(C / kThreads).
-__global__ void reducePartialsKernel(const float* part, int chunks, int C, float* out) {
+// out[j] = (acc ? out[j] : 0) + the sum over chunks k in order of part[k, j]; grid ceil(C / kThreads).
+__global__ void reducePartialsKernel(const float* part, int chunks, int C, float* out, bool acc) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= C) return;
   double s = 0;
   for (int k = 0; k < chunks; k++) s += part[(size_t)k * C + j];
-  out[j] += (float)s;
+  out[j] = (acc ? out[j] : 0.f) + (float)s;
 }
 
 // qkv ([N, 3D] = [B, T, H, 3, hd]) + bias (null when the product added it) -> q, k, v
@@ -516,7 +516,8 @@ __global__ void sumSquaresKernel(const float* g, size_t n, double* part) {
 // [0, n) are cut into chunks that each lie in one tensor, block k updating chunk k with weight
 // decay when the chunk's tensor has it (2-D weights); four elements per thread and step over a
 // chunk's aligned body. The clip coefficient comes from the squared norm on the device (no host
-// round trip); a norm that is not finite updates nothing and only zeroes the gradient.
+// round trip); a norm that is not finite updates nothing. The gradient is left as it is: the next
+// backward overwrites it (the engine's fresh_).
 struct AdamChunk {
   size_t begin, end;
   int decay;
@@ -526,25 +527,21 @@ struct AdamCoef {
   float coef, b1, b2, eps, stepSize, bc2s, decay;  // coef: set from normSq in the kernel
   double clip;                                      // <= 0: no clipping
 };
-__device__ __forceinline__ float adam1(float& w, float& g, float& m, float& v, float dec, const AdamCoef& c) {
+__device__ __forceinline__ float adam1(float& w, float g, float& m, float& v, float dec, const AdamCoef& c) {
   const float gi = g * c.coef, p = w * dec;
   m = c.b1 * m + (1 - c.b1) * gi;
   v = c.b2 * v + (1 - c.b2) * gi * gi;
-  g = 0.f;
   return w = p - c.stepSize * m / (sqrtf(v) / c.bc2s + c.eps);
 }
 template <class T>
-__global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, const AdamChunk* chunks, AdamCoef c,
+__global__ void adamwKernel(float* w, const float* g, float* m, float* v, size_t n, const AdamChunk* chunks, AdamCoef c,
                             const double* normSq, T* wT) {
   const AdamChunk k = chunks[blockIdx.x];
   const float dec = k.decay ? c.decay : 1.f;  // w * 1 is w: the same update as without decay
   const size_t end = k.end < n ? k.end : n, a = ((k.begin + 3) / 4 * 4 < end ? (k.begin + 3) / 4 * 4 : end);
   const size_t b = end / 4 * 4 > a ? end / 4 * 4 : a;
   const double norm = sqrt(*normSq);
-  if (!isfinite(norm)) {
-    for (size_t i = k.begin + threadIdx.x; i < end; i += blockDim.x) g[i] = 0.f;
-    return;
-  }
+  if (!isfinite(norm)) return;
   c.coef = c.clip > 0 ? (float)fmin(1.0, c.clip / (norm + 1e-6)) : 1.f;  // adamStep's (model.h)
   const auto one = [&](size_t i) {
     const float wi = adam1(w[i], g[i], m[i], v[i], dec, c);
@@ -555,7 +552,7 @@ __global__ void adamwKernel(float* w, float* g, float* m, float* v, size_t n, co
     float4 wv = load4(w + i), gv = load4(g + i), mv = load4(m + i), vv = load4(v + i);
     adam1(wv.x, gv.x, mv.x, vv.x, dec, c), adam1(wv.y, gv.y, mv.y, vv.y, dec, c);
     adam1(wv.z, gv.z, mv.z, vv.z, dec, c), adam1(wv.w, gv.w, mv.w, vv.w, dec, c);
-    store4(w + i, wv), store4(g + i, gv), store4(m + i, mv), store4(v + i, vv);
+    store4(w + i, wv), store4(m + i, mv), store4(v + i, vv);
     if (wT) store4(wT + i, wv);
   }
   for (size_t i = b + threadIdx.x; i < end; i += blockDim.x) one(i);

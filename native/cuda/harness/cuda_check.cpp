@@ -255,11 +255,12 @@ bool onDevice(int T) {
 }
 
 // CUDA graphs (CPT_CUDA_GRAPHS=1): steps of one shape, another shape between them (its buffers
-// replace those the graph names) and back, with AdamW after each, end bitwise where the eager
-// engine ends. On the simulator, the graph launches are counted: captured on a shape's second
-// step, replayed after, dropped when the shape changes.
+// replace those the graph names) and back, then steps of two accumulated micro-batches (one
+// writes the gradient, one adds to it: a graph each), with AdamW after each step, end bitwise
+// where the eager engine ends. On the simulator, the graph launches are counted: captured on a
+// kind of step's second call, replayed after, dropped when the shape changes.
 bool graphs(const ModelConfig& c, const std::vector<std::vector<float>>& w, bool bf16, int T) {
-  const int B = 3, h = T / 2, shapes[] = {h, h, h, h / 2, h, h};
+  const int B = 3, h = T / 2, shapes[] = {h, h, h, h / 2, h, h, -h, -h, -h};  // -h: two micro-batches of h
   std::vector<std::vector<float>> runs[2];
   for (int on = 0; on < 2; on++) {
     if (on) setenv("CPT_CUDA_GRAPHS", "1", 1);
@@ -268,7 +269,7 @@ bool graphs(const ModelConfig& c, const std::vector<std::vector<float>>& w, bool
     loadBoth(nullptr, &g, w);
     int s = 0;
     for (int t : shapes) {
-      g.train(randomIds(B * t, c.vocab, 200 + s++), B, t);
+      for (int m = 0; m < (t < 0 ? 2 : 1); m++) g.train(randomIds(B * std::abs(t), c.vocab, 200 + s++), B, std::abs(t), t < 0 ? 0.5 : 1.0);
       g.adamw(kAdam);
     }
     for (int i = 0; i < g.n(); i++) runs[on].push_back(g.get(0, i));
@@ -280,7 +281,7 @@ bool graphs(const ModelConfig& c, const std::vector<std::vector<float>>& w, bool
     const long long n = count() - seen;
     seen = count();
     std::printf("graph_launches_%s=%lld\n", bf16 ? "bf16" : "fp32", n);
-    ok &= n == 3;  // steps 2-3 of the first shape, then 6 (step 5 warms it again)
+    ok &= n == 7;  // steps 2-3 of the first shape, then 6 (step 5 warms it again), then both micro-batches of steps 8-9
   }
   std::printf("graphs_bitwise_%s=%s\n", bf16 ? "bf16" : "fp32", ok ? "pass" : "FAIL");
   return ok;
