@@ -59,22 +59,22 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   embedKernel: (a, l) => ({ flops: 0, bytes: rows(l) * (4 + 2 * a[3]! * f32) }),
   castKernel: (a, _l, s) => ({ flops: 0, bytes: a[2]! * (f32 + s.act) }),
   layerNormKernel: (a, l, s) => ({ flops: 8 * rows(l) * a[6]!, bytes: rows(l) * a[6]! * (f32 + s.act) + rows(l) * 8 }),
-  // x, dy, dx read, dx written, and dx's copy in act (a[6]) where the products read it next
-  layerNormBackKernel: (a, l, s) => ({ flops: 12 * rows(l) * a[7]!, bytes: rows(l) * a[7]! * (4 * f32 + (a[6] ? s.act : 0)) }),
+  // x, dx read, dx written, dy (a product's output, act) read, and dx's copy in act (a[6]) where the products read it next
+  layerNormBackKernel: (a, l, s) => ({ flops: 12 * rows(l) * a[7]!, bytes: rows(l) * a[7]! * (3 * f32 + s.act + (a[6] ? s.act : 0)) }),
   colSumPartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: a[1]! * a[2]! * f32 }),
-  lnParamPartialsKernel: (a) => ({ flops: 4 * a[4]! * a[5]!, bytes: 2 * a[4]! * a[5]! * f32 }),
+  lnParamPartialsKernel: (a, _l, s) => ({ flops: 4 * a[4]! * a[5]!, bytes: a[4]! * a[5]! * (f32 + s.act) }),
   reducePartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: (a[1]! + 1) * a[2]! * f32 }),
   // qkv in fp32 with its bias (a[1]) added here, or in act with the bias added by the product's epilogue
   splitHeadsKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * ((a[1] ? f32 : s.act) + s.act) }),
   mergeHeadsGradKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[8]!, bytes: rows(l) * 3 * a[8]! * (f32 + s.act) }),
   mergeHeadsKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * 2 * s.act }),
-  splitGradKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * (f32 + s.act) }),
+  splitGradKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * 2 * s.act }),
   // one block of query rows against `cols` keys for B*H heads: S in (fp32), P out (act)
   softmaxKernel: (a, l, s) => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) }),
   softmaxBackKernel: (a, l, s) => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) }),
   biasGeluKernel: (a, _l, s) => ({ flops: 20 * a[4]!, bytes: a[4]! * (f32 + 2 * s.act) }),
   geluKernel: (a, _l, s) => ({ flops: 20 * a[2]!, bytes: a[2]! * 2 * s.act }),
-  geluBackKernel: (a, _l, s) => ({ flops: 25 * a[3]!, bytes: a[3]! * (f32 + 2 * s.act) }),
+  geluBackKernel: (a, _l, s) => ({ flops: 25 * a[3]!, bytes: a[3]! * 3 * s.act }),
   residualKernel: (a) => ({ flops: 4 * a[6]!, bytes: a[6]! * f32 * (3 + (a[2] ? 1 : 0)) }),
   // rows of V logits (fp32) read once for the log-sum-exp, once more for the gradient (written in act) when mode 1
   crossEntropyKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (a[5] === 1 ? 2 * f32 + s.act : f32) }),

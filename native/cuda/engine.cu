@@ -285,8 +285,8 @@ class Engine final : public EngineBase {
     }
     xf_ = act_.get<float>(N * D), lnf_ = act_.get<Act>(N * D), meanf_ = act_.get<float>(N), rstdf_ = act_.get<float>(N);
     tmp_ = act_.get<float>(N * std::max(3 * D, I)), ao_ = act_.get<float>(N * D), mo_ = act_.get<float>(N * D);
-    dX_ = act_.get<float>(N * D), dXT_ = kBf16 ? act_.get<Act>(N * D) : nullptr, dH_ = act_.get<float>(N * D);
-    dh_ = act_.get<Act>(N * I), dln1_ = act_.get<float>(N * D), dln2_ = act_.get<float>(N * D);
+    dX_ = act_.get<float>(N * D), dXT_ = kBf16 ? act_.get<Act>(N * D) : nullptr, dH_ = act_.get<Act>(N * D);
+    dh_ = act_.get<Act>(N * I), dln1_ = act_.get<Act>(N * D), dln2_ = act_.get<Act>(N * D);
     dyh_ = act_.get<Act>(N * D), dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
     dqkvT_ = act_.get<Act>(N * 3 * D);
     part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
@@ -331,12 +331,13 @@ class Engine final : public EngineBase {
            lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, kAB, Epilogue{b, nullptr});
   }
   // dW += dy^T x; db += the column sums of dy (dyCols: dy as the bias gradient sums it without the
-  // epilogue); dx (fp32) = dy W (accumulated when accDx). With CPT_CUDA_EPILOGUES=1 the product's
-  // bias-gradient epilogue sums dy's columns while it reads them (into part_, then added to db),
-  // else the column-sum kernels read dy once more.
+  // epilogue); dx = dy W in the products' type (what PyTorch's autocast gives the gradient of a bf16
+  // activation; its consumers read it once). With CPT_CUDA_EPILOGUES=1 the product's bias-gradient
+  // epilogue sums dy's columns while it reads them (into part_, then added to db), else the
+  // column-sum kernels read dy once more.
   template <class Y>
   void linearBack(const Act* x, const Act* dy, const Y* dyCols, int N, int in, int out, const Act* W, float* dW,
-                  float* db, float* dx, bool accDx) {
+                  float* db, Act* dx) {
     const float beta = acc_ ? 1.f : 0.f;
     if (epilogues_ && lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, beta, dW, in, 0, 1, kAB, CUDA_R_32F,
                                Epilogue{nullptr, part_})) {
@@ -346,7 +347,7 @@ class Engine final : public EngineBase {
       lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, beta, dW, in, 0, 1, kAB, CUDA_R_32F);
       colSumAdd(dyCols, N, out, db);
     }
-    lt_.gemm(false, false, N, in, out, 1.f, Mat{dy, out, 0}, Mat{W, in, 0}, accDx ? 1.f : 0.f, dx, in, 0, 1, kAB, CUDA_R_32F);
+    lt_.gemm(false, false, N, in, out, 1.f, Mat{dy, out, 0}, Mat{W, in, 0}, 0.f, dx, in, 0, 1, kAB, kAB);
   }
   template <class X>
   void colSumAdd(const X* x, int N, int C, float* out) {
@@ -362,12 +363,12 @@ class Engine final : public EngineBase {
   }
   // dxAcc += LN backward; dw, db += parameter gradients. copy: dxAcc is complete after this, and
   // the products read it next: a bf16 engine writes their operand (dXT_) in the same pass.
-  void layerNormBack(const float* x, const float* mean, const float* rstd, const float* w, const float* dy, int N,
+  void layerNormBack(const float* x, const float* mean, const float* rstd, const float* w, const Act* dy, int N,
                      float* dxAcc, float* dw, float* db, bool copy) {
     CPT_LAUNCH(layerNormBackKernel<Act>, N, kThreads, kSumSmem)(x, mean, rstd, w, dy, dxAcc, kBf16 && copy ? dXT_ : nullptr, d_.D);
     LAUNCH_CHECK();
     const int chunks = cdiv(N, kColRows);
-    CPT_LAUNCH(lnParamPartialsKernel, dim3(cdiv(d_.D, kThreads), chunks), kThreads)(x, mean, rstd, dy, N, d_.D, kColRows, part_);
+    CPT_LAUNCH(lnParamPartialsKernel<Act>, dim3(cdiv(d_.D, kThreads), chunks), kThreads)(x, mean, rstd, dy, N, d_.D, kColRows, part_);
     LAUNCH_CHECK();
     // dw and db are adjacent in the parameter table, as the partials are: one reduction.
     if (db != dw + d_.D) throw std::logic_error("layer norm weight and bias are not adjacent");
@@ -614,8 +615,7 @@ class Engine final : public EngineBase {
       CPT_LAUNCH(crossEntropyKernel<Act>, rows, kThreads, kSumSmem)(logits_, ids_, r0, T, V, mode, gs, rowLoss_, lp, dl_);
       LAUNCH_CHECK();
       if (mode == 1) {
-        lt_.gemm(false, false, rows, D, V, 1.f, Mat{dl_, V, 0}, Mat{embOutT_, D, 0}, 0.f, dH_ + (size_t)r0 * D, D, 0, 1, kAB,
-                 CUDA_R_32F);
+        lt_.gemm(false, false, rows, D, V, 1.f, Mat{dl_, V, 0}, Mat{embOutT_, D, 0}, 0.f, dH_ + (size_t)r0 * D, D, 0, 1, kAB, kAB);
         lt_.gemm(true, false, V, D, rows, 1.f, Mat{dl_, V, 0}, Mat{Hc, D, 0}, acc_ || r0 > 0 ? 1.f : 0.f, gEmbOut_, D, 0, 1, kAB,
                  CUDA_R_32F);
       }
@@ -649,20 +649,21 @@ class Engine final : public EngineBase {
       const LayerPtrs<float> p(w_, params, d_, l), gp(g_, params, d_, l);
       const LayerPtrs<Act> pw(wT_, params, d_, l);
       // MLP branch: its output gradient is dX either way.
-      linearBack(a.g, dXT, dX_, N, I, D, pw.downw, gp.downw, gp.downb, tmp_, false);
-      CPT_LAUNCH(geluBackKernel<Act>, blocksFor((size_t)N * I), kThreads)(tmp_, a.h1, dh_, (size_t)N * I, c_.exactGelu);
+      Act* dy = reinterpret_cast<Act*>(tmp_);  // a product's output, read once right after
+      linearBack(a.g, dXT, dX_, N, I, D, pw.downw, gp.downw, gp.downb, dy);
+      CPT_LAUNCH(geluBackKernel<Act>, blocksFor((size_t)N * I), kThreads)(dy, a.h1, dh_, (size_t)N * I, c_.exactGelu);
       LAUNCH_CHECK();
-      linearBack(a.ln2, dh_, dh_, N, D, I, pw.upw, gp.upw, gp.upb, dln2_, false);
+      linearBack(a.ln2, dh_, dh_, N, D, I, pw.upw, gp.upw, gp.upb, dln2_);
       if (!c_.parallelResidual)  // dX becomes d(x2) = dX + the ln2 branch
         layerNormBack(a.x2, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, true);
       // Attention branch.
-      linearBack(a.y, dXT, dX_, N, D, D, pw.ow, gp.ow, gp.ob, ao_, false);
-      CPT_LAUNCH(splitGradKernel<Act>, N * H, hd)(ao_, dyh_, T, H, hd);
+      linearBack(a.y, dXT, dX_, N, D, D, pw.ow, gp.ow, gp.ob, dy);
+      CPT_LAUNCH(splitGradKernel<Act>, N * H, hd)(dy, dyh_, T, H, hd);
       LAUNCH_CHECK();
       attentionBackward(a, B, T);
       CPT_LAUNCH(mergeHeadsGradKernel<Act>, N * H, hd)(dq_, dk_, dv_, cos_, sin_, dqkvT_, T, H, hd, d_.rd / 2);
       LAUNCH_CHECK();
-      linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_, false);
+      linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_);
       if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, false);
       layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b, l > 0);  // the embedding reads fp32
     }
@@ -708,9 +709,9 @@ class Engine final : public EngineBase {
   Act* embOutT_;
   int curB_ = 0, curT_ = 0, rb_ = 0, hr_ = 0, st_ = 0;
   std::vector<Acts> acts_;
-  float *xf_, *meanf_, *rstdf_, *tmp_, *ao_, *mo_, *dX_, *dH_, *dln1_, *dln2_, *dq_, *dk_, *dv_, *part_, *S_, *dP_, *rowDot_;
+  float *xf_, *meanf_, *rstdf_, *tmp_, *ao_, *mo_, *dX_, *dq_, *dk_, *dv_, *part_, *S_, *dP_, *rowDot_;
   float *logits_, *cos_, *sin_, *dOut_;
-  Act *lnf_, *dXT_, *dh_, *dyh_, *dqkvT_, *P_, *dS_, *dl_;
+  Act *lnf_, *dXT_, *dH_, *dln1_, *dln2_, *dh_, *dyh_, *dqkvT_, *P_, *dS_, *dl_;
   double* rowLoss_;
   int32_t *ids_, *lengths_, *sortKeys_[2], *sortRows_[2], *sortCounts_, *idsHost_ = nullptr;
   float* lp_ = nullptr;

@@ -148,23 +148,24 @@ CPT_UNROLL
   if (threadIdx.x == 0) mean[r] = mu, rstd[r] = rs;
 }
 
-// dx += rstd * (dy * w - mean(dy * w) - xhat * mean(dy * w * xhat)), and the sum's copy in T into
-// dxT unless null (the products' operand, where this is dx's last addition); grid N.
+// dx += rstd * (dy * w - mean(dy * w) - xhat * mean(dy * w * xhat)) with dy in T (a product's
+// output), and the sum's copy in T into dxT unless null (the products' operand, where this is
+// dx's last addition); grid N.
 template <class T>
-__global__ void layerNormBackKernel(const float* x, const float* mean, const float* rstd, const float* w, const float* dy,
+__global__ void layerNormBackKernel(const float* x, const float* mean, const float* rstd, const float* w, const T* dy,
                                     float* dx, T* dxT, int D) {
   CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
   const size_t r = blockIdx.x;
   const float m = mean[r], rs = rstd[r];
   float s1 = 0, s2 = 0;
   for (int j = threadIdx.x; j < D; j += blockDim.x) {
-    const float dxh = dy[r * D + j] * w[j];
+    const float dxh = toF(dy[r * D + j]) * w[j];
     s1 += dxh, s2 += dxh * (x[r * D + j] - m) * rs;
   }
   const float a = blockSum(s1, sh) / D, bb = blockSum(s2, sh) / D;
   for (int j = threadIdx.x; j < D; j += blockDim.x) {
     const float xh = (x[r * D + j] - m) * rs;
-    const float v = dx[r * D + j] + rs * (dy[r * D + j] * w[j] - a - xh * bb);
+    const float v = dx[r * D + j] + rs * (toF(dy[r * D + j]) * w[j] - a - xh * bb);
     dx[r * D + j] = v;
     if (dxT) dxT[r * D + j] = fromF<T>(v);
   }
@@ -182,14 +183,15 @@ __global__ void colSumPartialsKernel(const T* x, int N, int C, int rows, float* 
   part[(size_t)blockIdx.y * C + j] = s;
 }
 // Layer-norm parameter gradients: part[k, j] = sum dy * xhat (weight), part[k, D + j] = sum dy.
-__global__ void lnParamPartialsKernel(const float* x, const float* mean, const float* rstd, const float* dy, int N, int D,
+template <class T>
+__global__ void lnParamPartialsKernel(const float* x, const float* mean, const float* rstd, const T* dy, int N, int D,
                                       int rows, float* part) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= D) return;
   const int r0 = blockIdx.y * rows, r1 = min(N, r0 + rows);
   float sw = 0, sb = 0;
   for (int r = r0; r < r1; r++) {
-    const float g = dy[(size_t)r * D + j];
+    const float g = toF(dy[(size_t)r * D + j]);
     sw += g * (x[(size_t)r * D + j] - mean[r]) * rstd[r];
     sb += g;
   }
@@ -255,8 +257,8 @@ __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const flo
   out[dst + 2 * hd + d] = fromF<T>(dv[base + d]);
 }
 
-// Heads layout <-> rows: y [N, D] from yh [B, H, T, hd], or dyh [B, H, T, hd] from dy [N, D]
-// (fp32); grid N * H, block hd.
+// Heads layout <-> rows: y [N, D] from yh [B, H, T, hd], or dyh [B, H, T, hd] from dy [N, D];
+// grid N * H, block hd.
 template <class T>
 __global__ void mergeHeadsKernel(const T* yh, T* y, int T_, int H, int hd) {
   const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
@@ -264,10 +266,10 @@ __global__ void mergeHeadsKernel(const T* yh, T* y, int T_, int H, int hd) {
   y[(size_t)n * H * hd + h * hd + d] = yh[(((size_t)b * H + h) * T_ + t) * hd + d];
 }
 template <class T>
-__global__ void splitGradKernel(const float* dy, T* dyh, int T_, int H, int hd) {
+__global__ void splitGradKernel(const T* dy, T* dyh, int T_, int H, int hd) {
   const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
   const int b = n / T_, t = n % T_;
-  dyh[(((size_t)b * H + h) * T_ + t) * hd + d] = fromF<T>(dy[(size_t)n * H * hd + h * hd + d]);
+  dyh[(((size_t)b * H + h) * T_ + t) * hd + d] = dy[(size_t)n * H * hd + h * hd + d];
 }
 
 // Causal softmax of one block of query rows [i0, i0 + rows) against keys [0, cols): S [B*H, rows,
@@ -337,16 +339,16 @@ __global__ void geluKernel(const T* h1, T* g, size_t n, bool exact) {
   }
   for (size_t i = 4 * n4 + first; i < n; i += stride) g[i] = fromF<T>(gelu(toF(h1[i]), exact));
 }
-// dh = dg * gelu'(h1), dg fp32 -> dh (T); four elements per thread and step, the tail one by one.
+// dh = dg * gelu'(h1), all in T; four elements per thread and step, the tail one by one.
 template <class T>
-__global__ void geluBackKernel(const float* dg, const T* h1, T* dh, size_t n, bool exact) {
+__global__ void geluBackKernel(const T* dg, const T* h1, T* dh, size_t n, bool exact) {
   const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x, n4 = n / 4;
   for (size_t i = first; i < n4; i += stride) {
     const float4 d = load4(dg + 4 * i), x = load4(h1 + 4 * i);
     store4(dh + 4 * i, float4{d.x * geluGrad(x.x, exact), d.y * geluGrad(x.y, exact), d.z * geluGrad(x.z, exact),
                               d.w * geluGrad(x.w, exact)});
   }
-  for (size_t i = 4 * n4 + first; i < n; i += stride) dh[i] = fromF<T>(dg[i] * geluGrad(toF(h1[i]), exact));
+  for (size_t i = 4 * n4 + first; i < n; i += stride) dh[i] = fromF<T>(toF(dg[i]) * geluGrad(toF(h1[i]), exact));
 }
 
 // Residual sums (fp32). out = (a + ab) + x; or, parallel residual, out = (m + mb) + (a + ab) + x
