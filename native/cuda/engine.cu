@@ -330,6 +330,20 @@ class Engine final : public EngineBase {
     return kBf16 && epilogues_ &&
            lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, kAB, Epilogue{b, nullptr});
   }
+  // y[N, out] = c + (x W^T + b), fp32 (c may be y): the residual stream's sum in the product's
+  // epilogue (BIAS, beta 1), with CPT_CUDA_EPILOGUES=1. False, nothing queued, when it does not apply.
+  bool linearResidual(const Act* x, int N, int in, const Act* W, const float* b, int out, const float* c, float* y) {
+    return epilogues_ &&
+           lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 1.f, y, out, 0, 1, kAB, CUDA_R_32F, Epilogue{b, nullptr}, c);
+  }
+  // The same, else by the product into mo_ and a residual kernel.
+  void residualProduct(const Act* x, int N, int in, const Act* W, const float* b, const float* c, float* y) {
+    if (linearResidual(x, N, in, W, b, d_.D, c, y)) return;
+    linear(x, N, in, W, d_.D, mo_);
+    const size_t ND = (size_t)N * d_.D;
+    CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(mo_, b, nullptr, nullptr, c, y, ND, d_.D);
+    LAUNCH_CHECK();
+  }
   // dW += dy^T x; db += the column sums of dy (dyCols: dy as the bias gradient sums it without the
   // epilogue); dx = dy W in the products' type (what PyTorch's autocast gives the gradient of a bf16
   // activation; its consumers read it once). With CPT_CUDA_EPILOGUES=1 the product's bias-gradient
@@ -484,12 +498,10 @@ class Engine final : public EngineBase {
     attentionForward(a, B, T);                                     // yh [B, H, T, hd]
     CPT_LAUNCH(mergeHeadsKernel<Act>, N * H, hd)(a.yh, a.y, T, H, hd);  // y [N, D]
     LAUNCH_CHECK();
-    linear(a.y, N, D, pw.ow, D, ao_);                              // ao_ [N, D] (bias added with the residual)
     const size_t ND = (size_t)N * D, NI = (size_t)N * I;
     const float* lnIn = a.x;
-    if (!c_.parallelResidual) {
-      CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(ao_, p.ob, nullptr, nullptr, a.x, a.x2, ND, D);
-      LAUNCH_CHECK();
+    if (!c_.parallelResidual) {  // x2 = x + (y Wo^T + bo)
+      residualProduct(a.y, N, D, pw.ow, p.ob, a.x, a.x2);
       lnIn = a.x2;
     }
     layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2, a.mean2, a.rstd2);
@@ -501,11 +513,13 @@ class Engine final : public EngineBase {
     }
     LAUNCH_CHECK();
     if (!out) return;
-    linear(a.g, N, I, pw.downw, D, mo_);                           // mo_ [N, D]
-    if (c_.parallelResidual)
-      CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(ao_, p.ob, mo_, p.downb, a.x, out, ND, D);
-    else
-      CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(mo_, p.downb, nullptr, nullptr, a.x2, out, ND, D);
+    if (!c_.parallelResidual) return residualProduct(a.g, N, I, pw.downw, p.downb, a.x2, out);  // out = x2 + (g Wd^T + bd)
+    // Parallel: out = x + (y Wo^T + bo) + (g Wd^T + bd), in the products' epilogues or (in HF's
+    // order of additions) by one kernel.
+    if (linearResidual(a.y, N, D, pw.ow, p.ob, D, a.x, out)) return residualProduct(a.g, N, I, pw.downw, p.downb, out, out);
+    linear(a.y, N, D, pw.ow, D, ao_);
+    linear(a.g, N, I, pw.downw, D, mo_);
+    CPT_LAUNCH(residualKernel, blocksFor(ND), kThreads)(ao_, p.ob, mo_, p.downb, a.x, out, ND, D);
     LAUNCH_CHECK();
   }
 

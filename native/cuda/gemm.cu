@@ -1,5 +1,6 @@
 #include "gemm.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "common.h"
@@ -38,14 +39,15 @@ Lt::~Lt() {
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt sees m = N, n = M,
 // its first operand is our B and its second our A, with the transpose flags carried over.
 bool Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
-              long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, Epilogue ep) {
+              long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, Epilogue ep, const void* cIn) {
   if (M <= 0 || N <= 0) return true;
   const void* vec = ep.bias ? ep.bias : ep.sumA;
   if (vec && (batch > 1 || (uintptr_t)vec % 16)) return false;
   const int kind = ep.bias ? 1 : ep.sumA ? 2 : 0;
   const size_t eab = esize(ab), ec = esize(c);
   const int alA = alignment(A.p, A.ld, A.stride, batch, eab), alB = alignment(B.p, B.ld, B.stride, batch, eab);
-  const int alC = alignment(C, ldc, strideC, batch, ec);
+  if (!cIn) cIn = C;
+  const int alC = std::min(alignment(C, ldc, strideC, batch, ec), alignment(cIn, ldc, strideC, batch, ec));
   const Key key{ta, tb, M, N, K, A.ld, B.ld, ldc, batch, A.stride, B.stride, strideC, (int)ab, (int)c, alA, alB, alC, kind};
   auto it = plans_.find(key);
   if (it == plans_.end()) {
@@ -100,7 +102,7 @@ bool Lt::gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, 
   if (vec) LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &vec, sizeof(vec)));
   // Named as the performance model (scripts/model-cuda.ts) groups products.
   profile::Scope prof(batch > 1 ? "cuBLASLt: attention products (batched over heads)" : "cuBLASLt: linear layers and LM head", stream_);
-  LT_CHECK(cublasLtMatmul(h_, p.op, &alpha, B.p, p.a, A.p, p.b, &beta, C, p.c, C, p.c, &p.algo, ws_, wsSize_, stream_));
+  LT_CHECK(cublasLtMatmul(h_, p.op, &alpha, B.p, p.a, A.p, p.b, &beta, cIn, p.c, C, p.c, &p.algo, ws_, wsSize_, stream_));
   return true;
 }
 

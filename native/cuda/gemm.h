@@ -40,10 +40,11 @@ class Lt {
   Lt(const Lt&) = delete;
   Lt& operator=(const Lt&) = delete;
   // ab: type of A and B (CUDA_R_32F or CUDA_R_16BF); c: type of C (CUDA_R_32F or CUDA_R_16BF).
+  // cIn: the C that beta scales when it is not the output (same layout); default the output.
   // Returns false, queueing nothing, when cuBLASLt has no algorithm for the epilogue, or its
   // vector is not 16-byte aligned (what cuBLASLt needs of it is not documented).
   bool gemm(bool ta, bool tb, int M, int N, int K, float alpha, Mat A, Mat B, float beta, void* C, int ldc,
-            long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, Epilogue ep = {});
+            long long strideC, int batch, cudaDataType_t ab, cudaDataType_t c, Epilogue ep = {}, const void* cIn = nullptr);
   void setStream(cudaStream_t s) { stream_ = s; }  // where the products go (default: legacy)
 
  private:

@@ -36,7 +36,7 @@ describe('CUDA performance model', () => {
     expect(costTrace(events, shapeOf(c, B, T), GPUS[1]!, IDEAL).reduce((a, l) => a + l.seconds, 0)).toBeLessThan(step); // H200's faster HBM
   }, 120_000);
 
-  it('fuses attention with CPT_CUDA_ATTENTION=fused (bf16): no score products or softmax kernels, the attention FLOPs on tensor cores; biases and bias gradients in the products\' epilogues with CPT_CUDA_EPILOGUES=1', () => {
+  it('fuses attention with CPT_CUDA_ATTENTION=fused (bf16): no score products or softmax kernels, the attention FLOPs on tensor cores; biases, residual sums and bias gradients in the products\' epilogues with CPT_CUDA_EPILOGUES=1', () => {
     const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 }; // head dimension 64
     const B = 2, T = 256;
     const unfused = costTrace(traceStep(c, B, T, 'unfused'), shapeOf(c, B, T), GPUS[0]!);
@@ -47,15 +47,19 @@ describe('CUDA performance model', () => {
     expect(events.filter((e) => 'gemm' in e && e.bgrad === 1)).toHaveLength(4 * c.num_hidden_layers);
     expect(names).not.toContain('colSumPartialsKernel');
     expect(unfused.map((l) => l.what)).toContain('colSumPartialsKernel');
-    // the query/key/value and up-projection products add their bias and write bf16
+    // the query/key/value and up-projection products add their bias and write bf16; the two output projections add
+    // theirs and the residual stream (fp32, read as C): no residual kernel
     expect(events.filter((e) => 'gemm' in e && e.bias === 1 && e.bytesD === 2)).toHaveLength(2 * c.num_hidden_layers);
+    expect(events.filter((e) => 'gemm' in e && e.bias === 1 && e.bytesD === 4 && e.bytesC === 4)).toHaveLength(2 * c.num_hidden_layers);
     expect(names).toContain('geluKernel');
     expect(names).not.toContain('biasGeluKernel');
+    expect(names).not.toContain('residualKernel');
     const moved = (ls: typeof fused, re: RegExp) => ls.filter((l) => re.test(l.what)).reduce((a, l) => a + l.bytes, 0);
     // the pre-activations [N, I] and [N, 3D] go through HBM once in bf16 instead of in fp32 and again in bf16: the products
-    // write 2 bytes an element fewer; GELU reads 4 fewer (it no longer writes h1), splitting the heads 2 fewer
+    // write 2 bytes an element fewer; GELU reads 4 fewer (it no longer writes h1), splitting the heads 2 fewer. The output
+    // projections read the residual stream, [N, D] in fp32 each
     const N = B * T, D = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
-    expect(moved(unfused, /^cuBLASLt: linear/) - moved(fused, /^cuBLASLt: linear/)).toBe(L * 2 * (N * I + N * 3 * D));
+    expect(moved(unfused, /^cuBLASLt: linear/) - moved(fused, /^cuBLASLt: linear/)).toBe(L * (2 * (N * I + N * 3 * D) - 2 * 4 * N * D));
     expect(moved(unfused, /^(biasGelu|gelu|splitHeads)Kernel$/) - moved(fused, /^(biasGelu|gelu|splitHeads)Kernel$/)).toBe(L * (4 * N * I + 2 * N * 3 * D));
     expect(names).toEqual(expect.arrayContaining(['flashForwardKernel', 'flashBackwardKVKernel', 'flashBackwardQKernel', 'attnRowDotKernel']));
     expect(names.filter((n) => /softmax|attention products/.test(n))).toEqual([]);
