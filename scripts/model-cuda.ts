@@ -141,7 +141,7 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
  * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator,
  * in plan mode: 'unfused' is the default engine (attention as cuBLASLt products and softmax
  * kernels); 'fused' adds the opt-in paths not yet run on a GPU, the fused attention
- * (CPT_CUDA_ATTENTION=fused, attention.cuh) and the bias-gradient epilogue (CPT_CUDA_EPILOGUES=1).
+ * (CPT_CUDA_ATTENTION=fused, attention.cuh) and cuBLASLt's epilogues: biases, residual sums, bias gradients (CPT_CUDA_EPILOGUES=1).
  */
 export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused'): Event[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));

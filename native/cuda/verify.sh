@@ -10,7 +10,7 @@
 #              PyTorch; stops with a diagnosis when the engine cannot run. The carried binaries
 #              are used; they are rebuilt (nvcc) only when they fail to load.
 #   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed), and with
-#              cuBLASLt's bias and bias-gradient epilogues (CPT_CUDA_EPILOGUES=1)
+#              cuBLASLt's bias, residual and bias-gradient epilogues (CPT_CUDA_EPILOGUES=1)
 #   parity     fp32 against the CPU engine on five configs, one AdamW step; the embedding gradient's
 #              device sort past 2^16 ids, clipping and a non-finite gradient; CUDA graphs replaying
 #              steps bitwise (CPT_CUDA_GRAPHS=1); bitwise determinism
@@ -20,8 +20,8 @@
 #   1b         bf16 training tokens/s and MFU at seq 2048, ours then PyTorch (HF GPT-NeoX, bf16
 #              autocast, SDPA, fused AdamW, eager), ratio; and where our step's time goes per
 #              kernel (CUDA events) beside the performance model's figures (model-SHAPE.tsv);
-#              the opt-in paths (CPT_CUDA_ATTENTION=fused: fused attention; CPT_CUDA_EPILOGUES=1: biases
-#              and bias gradients in cuBLASLt's epilogues) measured the same way beside it, then with the
+#              the opt-in paths (CPT_CUDA_ATTENTION=fused: fused attention; CPT_CUDA_EPILOGUES=1: biases,
+#              residual sums and bias gradients in cuBLASLt's epilogues) measured the same way beside it, then with the
 #              step replayed as a CUDA graph too (CPT_CUDA_GRAPHS=1)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the flash check
 #   curve      200 steps of a 160m shape on kit tokens, CUDA fp32 and bf16 against the carried
