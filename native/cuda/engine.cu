@@ -165,8 +165,7 @@ class Engine final : public EngineBase {
   double trainStep(const int32_t* ids, int B, int T, double gradScale) override {
     checkIds(ids, B, T, d_.V, true);
     upload(ids, B, T);
-    acc_ = !fresh_;
-    runStep(GraphKey{B, T, gradScale, acc_}, [&] {
+    runStep(GraphKey{B, T, gradScale, adds()}, [&] {
       forwardBody(B, T);
       head(B, T, 1, gradScale, nullptr);
       backward(B, T);
@@ -352,10 +351,10 @@ class Engine final : public EngineBase {
   template <class Y>
   void linearBack(const Act* x, const Act* dy, const Y* dyCols, int N, int in, int out, const Act* W, float* dW,
                   float* db, Act* dx) {
-    const float beta = acc_ ? 1.f : 0.f;
+    const float beta = adds() ? 1.f : 0.f;
     if (epilogues_ && lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, beta, dW, in, 0, 1, kAB, CUDA_R_32F,
                                Epilogue{nullptr, part_})) {
-      CPT_LAUNCH(reducePartialsKernel, cdiv(out, kThreads), kThreads)(part_, 1, out, db, acc_);
+      CPT_LAUNCH(reducePartialsKernel, cdiv(out, kThreads), kThreads)(part_, 1, out, db, adds());
       LAUNCH_CHECK();
     } else {
       lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, beta, dW, in, 0, 1, kAB, CUDA_R_32F);
@@ -368,7 +367,7 @@ class Engine final : public EngineBase {
     const int chunks = cdiv(N, kColRows);
     CPT_LAUNCH(colSumPartialsKernel<X>, dim3(cdiv(C, kThreads), chunks), kThreads)(x, N, C, kColRows, part_);
     LAUNCH_CHECK();
-    CPT_LAUNCH(reducePartialsKernel, cdiv(C, kThreads), kThreads)(part_, chunks, C, out, acc_);
+    CPT_LAUNCH(reducePartialsKernel, cdiv(C, kThreads), kThreads)(part_, chunks, C, out, adds());
     LAUNCH_CHECK();
   }
   void layerNorm(const float* x, const float* w, const float* b, int N, Act* y, float* mean, float* rstd) {
@@ -386,7 +385,7 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
     // dw and db are adjacent in the parameter table, as the partials are: one reduction.
     if (db != dw + d_.D) throw std::logic_error("layer norm weight and bias are not adjacent");
-    CPT_LAUNCH(reducePartialsKernel, cdiv(2 * d_.D, kThreads), kThreads)(part_, chunks, 2 * d_.D, dw, acc_);
+    CPT_LAUNCH(reducePartialsKernel, cdiv(2 * d_.D, kThreads), kThreads)(part_, chunks, 2 * d_.D, dw, adds());
     LAUNCH_CHECK();
   }
 
@@ -578,6 +577,8 @@ class Engine final : public EngineBase {
   void dropGraphs() {
     for (Slot& sl : slots_) sl.drop(), sl.warm = GraphKey{};
   }
+  // Whether the backward being queued adds to the gradient (a later micro-batch) or writes it.
+  bool adds() const { return !fresh_; }
   // The gradient in memory as the contract has it: zeroed where it is only zero by fresh_.
   void materialiseGrads() {
     if (!fresh_) return;
@@ -630,7 +631,7 @@ class Engine final : public EngineBase {
       LAUNCH_CHECK();
       if (mode == 1) {
         lt_.gemm(false, false, rows, D, V, 1.f, Mat{dl_, V, 0}, Mat{embOutT_, D, 0}, 0.f, dH_ + (size_t)r0 * D, D, 0, 1, kAB, kAB);
-        lt_.gemm(true, false, V, D, rows, 1.f, Mat{dl_, V, 0}, Mat{Hc, D, 0}, acc_ || r0 > 0 ? 1.f : 0.f, gEmbOut_, D, 0, 1, kAB,
+        lt_.gemm(true, false, V, D, rows, 1.f, Mat{dl_, V, 0}, Mat{Hc, D, 0}, adds() || r0 > 0 ? 1.f : 0.f, gEmbOut_, D, 0, 1, kAB,
                  CUDA_R_32F);
       }
     }
@@ -697,7 +698,7 @@ class Engine final : public EngineBase {
     }
     // Tokens absent from the batch keep their rows: zero when this backward writes the gradient
     // (a tied head has written every row already).
-    if (!acc_ && !c_.tied) CUDA_CHECK(cudaMemsetAsync(g_, 0, (size_t)d_.V * D * sizeof(float), s_));
+    if (!adds() && !c_.tied) CUDA_CHECK(cudaMemsetAsync(g_, 0, (size_t)d_.V * D * sizeof(float), s_));
     CPT_LAUNCH(embedBackKernel, N, kThreads)(keys, rows, N, dX_, g_, D);
     LAUNCH_CHECK();
   }
@@ -709,8 +710,8 @@ class Engine final : public EngineBase {
   cudaStream_t s_ = nullptr;
   Slot slots_[2];
   // fresh_: the gradient is zero (after an update or zeroGrads) without its memory being so; the
-  // next backward writes it (acc_ false: products with beta 0, sums stored) instead of adding.
-  bool fresh_ = true, acc_ = false;
+  // next backward writes it (products with beta 0, sums stored) instead of adding: see adds().
+  bool fresh_ = true;
   Lt lt_;
   Arena fixed_, act_;
   float *w_, *g_, *m_, *v_;

@@ -575,10 +575,12 @@ void profileTable(const std::string& name, const std::string& measured, double s
 
 int bench(const std::string& shape, int B, int T, int steps, bool recompute, double peakTflops, const std::string& model) {
   const ModelConfig c = pythiaShape(shape);
-  const char* attention = std::getenv("CPT_CUDA_ATTENTION");
-  const char* graphs = std::getenv("CPT_CUDA_GRAPHS");
-  const std::string name = shape + (attention && std::string(attention) == "fused" ? "_fused" : "") +
-                           (graphs && std::string(graphs) == "1" ? "_graphs" : "");
+  const auto envIs = [](const char* key, const char* value) {
+    const char* v = std::getenv(key);
+    return v && std::string(v) == value;
+  };
+  const std::string name =
+      shape + (envIs("CPT_CUDA_ATTENTION", "fused") ? "_fused" : "") + (envIs("CPT_CUDA_GRAPHS", "1") ? "_graphs" : "");
   Gpu g(c, true, recompute);
   loadBoth(nullptr, &g, initWeights(c, 1));
   size_t total;
