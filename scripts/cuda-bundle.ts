@@ -89,7 +89,7 @@ writeFileSync(path.join(out, 'train-160m.yaml'), stringify({
 // H200), printed there beside the measured ones.
 const h200 = GPUS.find((g) => g.name === 'H200')!;
 for (const m of ['160m', '410m', '1b']) {
-  for (const variant of ['unfused', 'fused'] as const) { // fused: the opt-in paths, as verify.sh's _fused benchmarks
+  for (const variant of ['unfused', 'fused'] as const) { // fused: the opt-in fused attention, as verify.sh's _fused benchmarks
     const c = presetConfig(`pythia-${m}`), events = traceStep(c, 4, 2048, variant), s = shapeOf(c, 4, 2048);
     const derated = new Map(costTrace(events, s, h200, DERATED).map((l) => [l.what, l.seconds]));
     const rows = costTrace(events, s, h200).map((l) => [l.what, l.launches, (l.seconds * 1e3).toFixed(4), (derated.get(l.what)! * 1e3).toFixed(4)].join('\t'));

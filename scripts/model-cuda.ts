@@ -65,10 +65,10 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   lnParamPartialsKernel: (a, _l, s) => ({ flops: 4 * a[4]! * a[5]!, bytes: a[4]! * a[5]! * (f32 + s.act) }),
   reducePartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: (a[1]! + 1) * a[2]! * f32 }),
   // qkv in fp32 with its bias (a[1]) added here, or in act with the bias added by the product's epilogue
-  splitHeadsKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[9]!, bytes: rows(l) * 3 * a[9]! * ((a[1] ? f32 : s.act) + s.act) }),
-  mergeHeadsGradKernel: (a, l, s) => ({ flops: 6 * rows(l) * a[8]!, bytes: rows(l) * 3 * a[8]! * (f32 + s.act) }),
-  mergeHeadsKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * 2 * s.act }),
-  splitGradKernel: (a, l, s) => ({ flops: 0, bytes: rows(l) * a[4]! * 2 * s.act }),
+  splitHeadsKernel: (a, _l, s) => ({ flops: 6 * a[7]! * a[9]! * a[10]!, bytes: a[7]! * a[9]! * 3 * a[10]! * ((a[1] ? f32 : s.act) + s.act) }),
+  mergeHeadsGradKernel: (a, _l, s) => ({ flops: 6 * a[6]! * a[8]! * a[9]!, bytes: a[6]! * a[8]! * 3 * a[9]! * (f32 + s.act) }),
+  mergeHeadsKernel: (a, _l, s) => ({ flops: 0, bytes: a[2]! * a[4]! * a[5]! * 2 * s.act }),
+  splitGradKernel: (a, _l, s) => ({ flops: 0, bytes: a[2]! * a[4]! * a[5]! * 2 * s.act }),
   // one block of query rows against `cols` keys for B*H heads: S in (fp32), P out (act)
   softmaxKernel: (a, l, s) => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) }),
   softmaxBackKernel: (a, l, s) => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) }),
@@ -140,12 +140,13 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
 /**
  * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator,
  * in plan mode: 'unfused' is the default engine (attention as cuBLASLt products and softmax
- * kernels); 'fused' adds the opt-in paths not yet run on a GPU, the fused attention
- * (CPT_CUDA_ATTENTION=fused, attention.cuh) and cuBLASLt's epilogues: biases, residual sums, bias gradients (CPT_CUDA_EPILOGUES=1).
+ * kernels; biases, residual sums and bias gradients in cuBLASLt's epilogues); 'fused' adds the
+ * opt-in fused attention (CPT_CUDA_ATTENTION=fused, attention.cuh). epilogues: false traces the
+ * engine with CPT_CUDA_EPILOGUES=0 (those sums by kernels).
  */
-export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused'): Event[] {
+export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused', { epilogues = true } = {}): Event[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));
-  const env = { CPT_CUDA_ATTENTION: variant, CPT_CUDA_EPILOGUES: variant === 'fused' ? '1' : '0' };
+  const env = { CPT_CUDA_ATTENTION: variant, CPT_CUDA_EPILOGUES: epilogues ? '1' : '0' };
   const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {
@@ -170,7 +171,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { models: { type: 'string', default: 'pythia-160m,pythia-410m,pythia-1b' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false } } });
   const B = Number(values.batch), T = Number(values.seq);
   const out: Record<string, unknown>[] = [];
-  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (today's default: attention unfused, bias gradients by column-sum kernels) and after (CPT_CUDA_ATTENTION=fused CPT_CUDA_EPILOGUES=1);`);
+  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (the default engine: attention unfused) and after (the fused attention, CPT_CUDA_ATTENTION=fused);`);
   console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
   for (const m of values.models.split(',')) {
     const c = presetConfig(m);

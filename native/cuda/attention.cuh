@@ -1,5 +1,6 @@
 // Fused causal attention for bf16 (FlashAttention-2's structure on WMMA tensor-core tiles), taken
-// with CPT_CUDA_ATTENTION=fused (simulator-verified only, so not yet the default): Q, K,
+// with CPT_CUDA_ATTENTION=fused (correct on an H200 but slower there than the unfused path, 10-24x
+// its roofline model: docs/engines.md says why, so not the default): Q, K,
 // V tiles in shared memory, scores in shared memory only, never in HBM; fp32 accumulation. HD is
 // the head dimension (32, 64, 128 or 256; others take the unfused path in engine.cu). Blocks of
 // kFlash = 64 query rows or keys; "heads layout" [B*H, T_, HD]. Deterministic: no atomics, every

@@ -39,7 +39,7 @@ size_t envSize(const char* name, size_t dflt) {
 
 int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
-// The opt-in paths not yet run on a GPU: CPT_CUDA_ATTENTION=fused, CPT_CUDA_EPILOGUES=1, CPT_CUDA_GRAPHS=1.
+// Switches: CPT_CUDA_ATTENTION=fused (opt-in), CPT_CUDA_EPILOGUES=0 and CPT_CUDA_GRAPHS=0 (opt-out).
 bool envIs(const char* name, const char* value) {
   const char* v = std::getenv(name);
   return v && std::string(v) == value;
@@ -322,15 +322,15 @@ class Engine final : public EngineBase {
     lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, CUDA_R_32F);
   }
   // y[N, out] (bf16) = x W^T + b, the bias (bf16, as PyTorch's autocast rounds it) added by the
-  // product's epilogue: for a consumer that takes bf16, with CPT_CUDA_EPILOGUES=1. False, with
-  // nothing queued, when it does not apply (fp32, off, or no algorithm): then linear() and a bias
+  // product's epilogue, for a consumer that takes bf16. False, with nothing queued, when it does
+  // not apply (fp32, CPT_CUDA_EPILOGUES=0, or no algorithm): then linear() and a bias
   // kernel.
   bool linearBias(const Act* x, int N, int in, const Act* W, const Act* b, int out, Act* y) {
     return kBf16 && epilogues_ &&
            lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 0.f, y, out, 0, 1, kAB, kAB, Epilogue{b, nullptr});
   }
   // y[N, out] = c + (x W^T + b), fp32 (c may be y): the residual stream's sum in the product's
-  // epilogue (BIAS, beta 1), with CPT_CUDA_EPILOGUES=1. False, nothing queued, when it does not apply.
+  // epilogue (BIAS, beta 1). False, nothing queued, when it does not apply (CPT_CUDA_EPILOGUES=0).
   bool linearResidual(const Act* x, int N, int in, const Act* W, const float* b, int out, const float* c, float* y) {
     return epilogues_ &&
            lt_.gemm(false, true, N, out, in, 1.f, Mat{x, in, 0}, Mat{W, in, 0}, 1.f, y, out, 0, 1, kAB, CUDA_R_32F, Epilogue{b, nullptr}, c);
@@ -345,8 +345,8 @@ class Engine final : public EngineBase {
   }
   // dW += dy^T x; db += the column sums of dy (dyCols: dy as the bias gradient sums it without the
   // epilogue); dx = dy W in the products' type (what PyTorch's autocast gives the gradient of a bf16
-  // activation; its consumers read it once). With CPT_CUDA_EPILOGUES=1 the product's bias-gradient
-  // epilogue sums dy's columns while it reads them (into part_, then added to db), else the
+  // activation; its consumers read it once). The product's bias-gradient epilogue sums dy's columns
+  // while it reads them (into part_, then added to db); with CPT_CUDA_EPILOGUES=0 or no algorithm the
   // column-sum kernels read dy once more.
   template <class Y>
   void linearBack(const Act* x, const Act* dy, const Y* dyCols, int N, int in, int out, const Act* W, float* dW,
@@ -488,14 +488,14 @@ class Engine final : public EngineBase {
     // [N, 3D] = [B, T, H, 3, hd]; + bias, rotary on the first rd dims -> q, k, v [B, H, T, hd]
     Act* qkv = reinterpret_cast<Act*>(tmp_);
     if (linearBias(a.ln1, N, D, pw.qkvw, pw.qkvb, 3 * D, qkv)) {
-      CPT_LAUNCH((splitHeadsKernel<Act, Act>), N * H, hd)(qkv, nullptr, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
+      CPT_LAUNCH((splitHeadsKernel<Act, Act>), blocksFor((size_t)N * D / 4), kThreads)(qkv, nullptr, cos_, sin_, a.q, a.k, a.v, N, T, H, hd, d_.rd / 2);
     } else {
       linear(a.ln1, N, D, pw.qkvw, 3 * D, tmp_);
-      CPT_LAUNCH((splitHeadsKernel<float, Act>), N * H, hd)(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, T, H, hd, d_.rd / 2);
+      CPT_LAUNCH((splitHeadsKernel<float, Act>), blocksFor((size_t)N * D / 4), kThreads)(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, N, T, H, hd, d_.rd / 2);
     }
     LAUNCH_CHECK();
     attentionForward(a, B, T);                                     // yh [B, H, T, hd]
-    CPT_LAUNCH(mergeHeadsKernel<Act>, N * H, hd)(a.yh, a.y, T, H, hd);  // y [N, D]
+    CPT_LAUNCH(mergeHeadsKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(a.yh, a.y, N, T, H, hd);  // y [N, D]
     LAUNCH_CHECK();
     const size_t ND = (size_t)N * D, NI = (size_t)N * I;
     const float* lnIn = a.x;
@@ -522,9 +522,9 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
   }
 
-  // CUDA graphs (CPT_CUDA_GRAPHS=1): a training step of one shape and gradient scale, captured on
-  // its second call (the first chose the products' algorithms outside any capture) and replayed
-  // after, the launches' host work done once. Eager while a profile is on (its events bracket
+  // CUDA graphs (unless CPT_CUDA_GRAPHS=0): a training step of one shape and gradient scale,
+  // captured on its second call (the first chose the products' algorithms outside any capture) and
+  // replayed after, the launches' host work done once. Eager while a profile is on (its events bracket
   // each launch).
   struct GraphKey {
     int B = 0, T = 0;
@@ -673,10 +673,10 @@ class Engine final : public EngineBase {
         layerNormBack(a.x2, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, true);
       // Attention branch.
       linearBack(a.y, dXT, dX_, N, D, D, pw.ow, gp.ow, gp.ob, dy);
-      CPT_LAUNCH(splitGradKernel<Act>, N * H, hd)(dy, dyh_, T, H, hd);
+      CPT_LAUNCH(splitGradKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(dy, dyh_, N, T, H, hd);
       LAUNCH_CHECK();
       attentionBackward(a, B, T);
-      CPT_LAUNCH(mergeHeadsGradKernel<Act>, N * H, hd)(dq_, dk_, dv_, cos_, sin_, dqkvT_, T, H, hd, d_.rd / 2);
+      CPT_LAUNCH(mergeHeadsGradKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(dq_, dk_, dv_, cos_, sin_, dqkvT_, N, T, H, hd, d_.rd / 2);
       LAUNCH_CHECK();
       linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_);
       if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, false);
@@ -705,8 +705,8 @@ class Engine final : public EngineBase {
 
   ModelConfig c_;
   Dims d_;
-  bool recompute_, stale_ = true, flash_ = false, graphs_ = envIs("CPT_CUDA_GRAPHS", "1"),
-       epilogues_ = envIs("CPT_CUDA_EPILOGUES", "1");
+  bool recompute_, stale_ = true, flash_ = false, graphs_ = !envIs("CPT_CUDA_GRAPHS", "0"),
+       epilogues_ = !envIs("CPT_CUDA_EPILOGUES", "0");
   cudaStream_t s_ = nullptr;
   Slot slots_[2];
   // fresh_: the gradient is zero (after an update or zeroGrads) without its memory being so; the

@@ -110,9 +110,10 @@ __global__ void castKernel(const float* s, T* d, size_t n) {
 }
 
 // y [N, D] = (x - mean) * rstd * w + b per row of x [N, D], mean and rstd [N] kept for backward; grid N.
-// The row is read from HBM once: each thread keeps its kLnPer elements in registers (D up to
-// kLnPer * blockDim.x; wider rows read x again from cache). Same sums in the same order either way.
-constexpr int kLnPer = 16;
+// The row is read from HBM once: each thread keeps its elements in registers, four at a time with
+// 16-byte loads where D and the pointers allow (D up to 4 * kLnPer4 * blockDim.x), else one at a
+// time (D up to kLnPer * blockDim.x); wider rows read x again from cache.
+constexpr int kLnPer = 16, kLnPer4 = 4;
 template <class T>
 __global__ void layerNormKernel(const float* x, const float* w, const float* b, T* y, float* mean, float* rstd, int D,
                                 float eps) {
@@ -120,7 +121,32 @@ __global__ void layerNormKernel(const float* x, const float* w, const float* b, 
   const size_t r = blockIdx.x;
   const float* xr = x + r * D;
   float s = 0, ss = 0, mu, rs;
-  if (D <= kLnPer * (int)blockDim.x) {  // the same for every thread of the block
+  const bool by4 = D % 4 == 0 && ((uintptr_t)x | (uintptr_t)w | (uintptr_t)b | (uintptr_t)y) % 16 == 0;
+  if (by4 && D <= 4 * kLnPer4 * (int)blockDim.x) {  // the same for every thread of the block
+    float4 v[kLnPer4];
+CPT_UNROLL
+    for (int k = 0; k < kLnPer4; k++) {
+      const int j = 4 * (threadIdx.x + k * blockDim.x);
+      v[k] = j < D ? load4(xr + j) : float4{0.f, 0.f, 0.f, 0.f};
+      s += (v[k].x + v[k].y) + (v[k].z + v[k].w);
+    }
+    mu = blockSum(s, sh) / D;
+CPT_UNROLL
+    for (int k = 0; k < kLnPer4; k++)
+      if ((int)(4 * (threadIdx.x + k * blockDim.x)) < D) {
+        const float4 d{v[k].x - mu, v[k].y - mu, v[k].z - mu, v[k].w - mu};
+        ss += (d.x * d.x + d.y * d.y) + (d.z * d.z + d.w * d.w);
+      }
+    rs = rsqrtf(blockSum(ss, sh) / D + eps);
+CPT_UNROLL
+    for (int k = 0; k < kLnPer4; k++) {
+      const int j = 4 * (threadIdx.x + k * blockDim.x);
+      if (j >= D) continue;
+      const float4 g = load4(w + j), o = load4(b + j);
+      store4(y + r * D + j, float4{(v[k].x - mu) * rs * g.x + o.x, (v[k].y - mu) * rs * g.y + o.y,
+                                   (v[k].z - mu) * rs * g.z + o.z, (v[k].w - mu) * rs * g.w + o.w});
+    }
+  } else if (D <= kLnPer * (int)blockDim.x) {
     float v[kLnPer];
 CPT_UNROLL
     for (int k = 0; k < kLnPer; k++) {
@@ -207,74 +233,119 @@ __global__ void reducePartialsKernel(const float* part, int chunks, int C, float
   out[j] = (acc ? out[j] : 0.f) + (float)s;
 }
 
+// Four elements at p (w == 4: one 8- or 16-byte access) or one (w == 1, in .x).
+template <class T>
+__device__ __forceinline__ float4 loadW(const T* p, int w) {
+  return w == 4 ? load4(p) : float4{toF(*p), 0.f, 0.f, 0.f};
+}
+template <class T>
+__device__ __forceinline__ void storeW(T* p, float4 v, int w) {
+  if (w == 4) store4(p, v);
+  else *p = fromF<T>(v.x);
+}
+__device__ __forceinline__ float4 operator+(float4 a, float4 b) { return {a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w}; }
+__device__ __forceinline__ float4 operator-(float4 a, float4 b) { return {a.x - b.x, a.y - b.y, a.z - b.z, a.w - b.w}; }
+__device__ __forceinline__ float4 operator*(float4 a, float4 b) { return {a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w}; }
+
+// The split and merge of the heads work on runs of w elements of one head: 4 (8- or 16-byte
+// accesses) where hd, the rotary half and every pointer allow, else 1. Grid-stride over the
+// N * H * hd / w runs; a run never straddles the rotary halves.
+__device__ __forceinline__ int headsRun(int hd, int half, uintptr_t ptrs) {
+  return hd % 4 == 0 && half % 4 == 0 && ptrs % 16 == 0 ? 4 : 1;
+}
+
 // qkv ([N, 3D] = [B, T, H, 3, hd]) + bias (null when the product added it) -> q, k, v
 // [B, H, T, hd] (heads layout), with rotary on the first 2 * half dims of q and k (HF's
-// half-split rotation). grid N * H, block hd.
+// half-split rotation).
 template <class In, class T>
 __global__ void splitHeadsKernel(const In* qkv, const float* bias, const float* cs, const float* sn, T* q, T* k, T* v,
-                                 int T_, int H, int hd, int half) {
-  const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
-  const int b = n / T_, t = n % T_;
-  const size_t src = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
-  const int hb = h * 3 * hd;
-  const size_t dst = (((size_t)b * H + h) * T_ + t) * hd + d;
-  const auto at = [&](int j) { return toF(qkv[src + j]) + (bias ? bias[hb + j] : 0.f); };
-  T* outs[2] = {q, k};
-  for (int part = 0; part < 2; part++) {
-    const int o = part * hd;
-    float val = at(o + d);
-    if (d < 2 * half) {
-      const int i = d < half ? d : d - half;
-      const float c = cs[(size_t)t * half + i], s = sn[(size_t)t * half + i];
-      const float a = at(o + i), bb = at(o + i + half);
-      val = d < half ? a * c - bb * s : bb * c + a * s;
+                                 int N, int T_, int H, int hd, int half) {
+  const int w = headsRun(hd, half, (uintptr_t)qkv | (uintptr_t)bias | (uintptr_t)cs | (uintptr_t)sn | (uintptr_t)q |
+                                       (uintptr_t)k | (uintptr_t)v);
+  const int per = hd / w;
+  const size_t runs = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
+  for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < runs; e += stride) {
+    const size_t nh = e / per;
+    const int d = (int)(e % per) * w, n = (int)(nh / H), h = (int)(nh % H), b = n / T_, t = n % T_;
+    const size_t src = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
+    const int hb = h * 3 * hd;
+    const size_t dst = (((size_t)b * H + h) * T_ + t) * hd + d;
+    const auto at = [&](int j) { return loadW(qkv + src + j, w) + (bias ? loadW(bias + hb + j, w) : float4{0.f, 0.f, 0.f, 0.f}); };
+    T* outs[2] = {q, k};
+    for (int part = 0; part < 2; part++) {
+      const int o = part * hd;
+      float4 val = at(o + d);
+      if (d < 2 * half) {
+        const int i = d < half ? d : d - half;
+        const float4 c = loadW(cs + (size_t)t * half + i, w), s = loadW(sn + (size_t)t * half + i, w);
+        const float4 a = at(o + i), bb = at(o + i + half);
+        val = d < half ? a * c - bb * s : bb * c + a * s;
+      }
+      storeW(outs[part] + dst, val, w);
     }
-    outs[part][dst] = fromF<T>(val);
+    storeW(v + dst, at(2 * hd + d), w);
   }
-  v[dst] = fromF<T>(at(2 * hd + d));
 }
 
 // Gradients of q, k, v (fp32, heads layout) -> dqkv [N, 3D] (T: what the products and the bias
-// gradient's column sums read), rotary undone. grid N * H, block hd.
+// gradient's column sums read), rotary undone; runs as splitHeadsKernel's.
 template <class T>
 __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const float* dv, const float* cs, const float* sn,
-                                     T* out, int T_, int H, int hd, int half) {
-  const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
-  const int b = n / T_, t = n % T_;
-  const size_t base = (((size_t)b * H + h) * T_ + t) * hd;
-  const size_t dst = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
-  const float* ins[2] = {dq, dk};
-  for (int part = 0; part < 2; part++) {
-    const float* g = ins[part] + base;
-    float val = g[d];
-    if (d < 2 * half) {
-      const int i = d < half ? d : d - half;
-      const float c = cs[(size_t)t * half + i], s = sn[(size_t)t * half + i];
-      val = d < half ? g[i] * c + g[i + half] * s : g[i + half] * c - g[i] * s;
+                                     T* out, int N, int T_, int H, int hd, int half) {
+  const int w = headsRun(hd, half, (uintptr_t)dq | (uintptr_t)dk | (uintptr_t)dv | (uintptr_t)cs | (uintptr_t)sn | (uintptr_t)out);
+  const int per = hd / w;
+  const size_t runs = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
+  for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < runs; e += stride) {
+    const size_t nh = e / per;
+    const int d = (int)(e % per) * w, n = (int)(nh / H), h = (int)(nh % H), b = n / T_, t = n % T_;
+    const size_t base = (((size_t)b * H + h) * T_ + t) * hd;
+    const size_t dst = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
+    const float* ins[2] = {dq, dk};
+    for (int part = 0; part < 2; part++) {
+      const float* g = ins[part] + base;
+      float4 val = loadW(g + d, w);
+      if (d < 2 * half) {
+        const int i = d < half ? d : d - half;
+        const float4 c = loadW(cs + (size_t)t * half + i, w), s = loadW(sn + (size_t)t * half + i, w);
+        const float4 gi = loadW(g + i, w), gh = loadW(g + i + half, w);
+        val = d < half ? gi * c + gh * s : gh * c - gi * s;
+      }
+      storeW(out + dst + part * hd + d, val, w);
     }
-    out[dst + part * hd + d] = fromF<T>(val);
+    storeW(out + dst + 2 * hd + d, loadW(dv + base + d, w), w);
   }
-  out[dst + 2 * hd + d] = fromF<T>(dv[base + d]);
 }
 
-// Heads layout <-> rows: y [N, D] from yh [B, H, T, hd], or dyh [B, H, T, hd] from dy [N, D];
-// grid N * H, block hd.
-template <class T>
-__global__ void mergeHeadsKernel(const T* yh, T* y, int T_, int H, int hd) {
-  const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
-  const int b = n / T_, t = n % T_;
-  y[(size_t)n * H * hd + h * hd + d] = yh[(((size_t)b * H + h) * T_ + t) * hd + d];
+// Heads layout <-> rows: y [N, D] from yh [B, H, T, hd], or dyh [B, H, T, hd] from dy [N, D]. One
+// thread per four elements (8- or 16-byte accesses) where hd and alignment allow, else per element;
+// grid-stride over the N * H * hd elements.
+template <bool ToRows, class T>
+__device__ __forceinline__ void headsCopy(const T* src, T* dst, int N, int T_, int H, int hd) {
+  const int w = hd % 4 == 0 && ((uintptr_t)src | (uintptr_t)dst) % 16 == 0 ? 4 : 1, per = hd / w;
+  const size_t n4 = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
+  for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n4; e += stride) {
+    const size_t nh = e / per;
+    const int d = (int)(e % per) * w, n = (int)(nh / H), h = (int)(nh % H), b = n / T_, t = n % T_;
+    const size_t rowsAt = (size_t)n * H * hd + h * hd + d, headsAt = (((size_t)b * H + h) * T_ + t) * hd + d;
+    const size_t from = ToRows ? headsAt : rowsAt, to = ToRows ? rowsAt : headsAt;
+    if (w == 4) store4(dst + to, load4(src + from));
+    else dst[to] = src[from];
+  }
 }
 template <class T>
-__global__ void splitGradKernel(const T* dy, T* dyh, int T_, int H, int hd) {
-  const int n = blockIdx.x / H, h = blockIdx.x % H, d = threadIdx.x;
-  const int b = n / T_, t = n % T_;
-  dyh[(((size_t)b * H + h) * T_ + t) * hd + d] = dy[(size_t)n * H * hd + h * hd + d];
+__global__ void mergeHeadsKernel(const T* yh, T* y, int N, int T_, int H, int hd) {
+  headsCopy<true>(yh, y, N, T_, H, hd);
+}
+template <class T>
+__global__ void splitGradKernel(const T* dy, T* dyh, int N, int T_, int H, int hd) {
+  headsCopy<false>(dy, dyh, N, T_, H, hd);
 }
 
 // Causal softmax of one block of query rows [i0, i0 + rows) against keys [0, cols): S [B*H, rows,
 // ld] (fp32, already scaled) -> P [B*H, rows, ld] (T), lse [B*H, T] at the block's rows. grid
-// (rows, B * H).
+// (rows, B * H). The row is read from HBM once: each thread keeps its kRowPer elements in
+// registers (cols up to kRowPer * blockDim.x; longer rows read S again).
+constexpr int kRowPer = 8;
 template <class T>
 __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int cols, int ld, int i0, int T_) {
   CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
@@ -282,13 +353,35 @@ __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int co
   const int i = i0 + blockIdx.x, lim = i + 1;
   const float* s = S + row * ld;
   MaxSum a;
+  if (cols <= kRowPer * (int)blockDim.x) {  // the same for every thread of the block
+    // The thread's max first, then its exps independent of one another (MaxSum::add chains them).
+    float v[kRowPer];
+CPT_UNROLL
+    for (int k = 0; k < kRowPer; k++) {
+      const int j = threadIdx.x + k * blockDim.x;
+      v[k] = j < lim ? s[j] : -INFINITY;
+      a.m = fmaxf(a.m, v[k]);
+    }
+CPT_UNROLL
+    for (int k = 0; k < kRowPer; k++)
+      if ((int)(threadIdx.x + k * blockDim.x) < lim) a.s += expf(v[k] - a.m);
+    const float l = blockLse(a, sh);
+    if (threadIdx.x == 0) lse[(size_t)blockIdx.y * T_ + i] = l;
+CPT_UNROLL
+    for (int k = 0; k < kRowPer; k++) {
+      const int j = threadIdx.x + k * blockDim.x;
+      if (j < cols) P[row * ld + j] = fromF<T>(j < lim ? expf(v[k] - l) : 0.f);
+    }
+    return;
+  }
   for (int j = threadIdx.x; j < lim; j += blockDim.x) a.add(s[j]);
   const float l = blockLse(a, sh);
   if (threadIdx.x == 0) lse[(size_t)blockIdx.y * T_ + i] = l;
   for (int j = threadIdx.x; j < cols; j += blockDim.x) P[row * ld + j] = fromF<T>(j < lim ? expf(s[j] - l) : 0.f);
 }
 
-// Backward of the same block: P = exp(S - lse) recomputed, dS = P * (dP - sum_j P dP) * scale.
+// Backward of the same block: P = exp(S - lse) recomputed, dS = P * (dP - sum_j P dP) * scale;
+// S, dP and P kept in registers as the forward does.
 template <class T>
 __global__ void softmaxBackKernel(const float* S, const float* dP, const float* lse, T* P, T* dS, int rows, int cols,
                                   int ld, int i0, int T_, float scale) {
@@ -299,6 +392,26 @@ __global__ void softmaxBackKernel(const float* S, const float* dP, const float* 
   const float* s = S + row * ld;
   const float* dp = dP + row * ld;
   float dot = 0;
+  if (cols <= kRowPer * (int)blockDim.x) {
+    float p[kRowPer], g[kRowPer];
+CPT_UNROLL
+    for (int k = 0; k < kRowPer; k++) {
+      const int j = threadIdx.x + k * blockDim.x;
+      p[k] = j < lim ? expf(s[j] - l) : 0.f;
+      g[k] = j < lim ? dp[j] : 0.f;
+      if (j < lim) dot += p[k] * g[k];
+    }
+    dot = blockSum(dot, sh);
+CPT_UNROLL
+    for (int k = 0; k < kRowPer; k++) {
+      const int j = threadIdx.x + k * blockDim.x;
+      if (j < cols) {
+        P[row * ld + j] = fromF<T>(p[k]);
+        dS[row * ld + j] = fromF<T>(p[k] * (g[k] - dot) * scale);
+      }
+    }
+    return;
+  }
   for (int j = threadIdx.x; j < lim; j += blockDim.x) dot += expf(s[j] - l) * dp[j];
   dot = blockSum(dot, sh);
   for (int j = threadIdx.x; j < cols; j += blockDim.x) {
@@ -506,8 +619,14 @@ __global__ void sumKernel(const double* x, int n, double* out) {
 __global__ void sumSquaresKernel(const float* g, size_t n, double* part) {
   CPT_DYNAMIC_SMEM(double, sh);  // kSumSmem
   double s = 0;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-    s += (double)g[i] * g[i];
+  // 16-byte loads (four times the bytes in flight per thread: a scalar loop is latency-bound), the tail one by one
+  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  const size_t n4 = (uintptr_t)g % 16 == 0 ? n / 4 : 0;
+  for (size_t i = first; i < n4; i += stride) {
+    const float4 v = load4(g + 4 * i);
+    s += ((double)v.x * v.x + (double)v.y * v.y) + ((double)v.z * v.z + (double)v.w * v.w);
+  }
+  for (size_t i = 4 * n4 + first; i < n; i += stride) s += (double)g[i] * g[i];
   s = blockSum(s, sh);
   if (threadIdx.x == 0) part[blockIdx.x] = s;
 }

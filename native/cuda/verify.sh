@@ -9,20 +9,21 @@
 #   preflight  15 s: CPU, GPU, driver, CUDA runtime, cuBLASLt, the carried binaries' libraries,
 #              PyTorch; stops with a diagnosis when the engine cannot run. The carried binaries
 #              are used; they are rebuilt (nvcc) only when they fail to load.
-#   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed), and with
-#              cuBLASLt's bias, residual and bias-gradient epilogues (CPT_CUDA_EPILOGUES=1)
+#   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed), and with the
+#              biases, residual sums and bias gradients by kernels instead of cuBLASLt's
+#              epilogues (CPT_CUDA_EPILOGUES=0)
 #   parity     fp32 against the CPU engine on five configs, one AdamW step; the embedding gradient's
 #              device sort past 2^16 ids, clipping and a non-finite gradient; CUDA graphs replaying
-#              steps bitwise (CPT_CUDA_GRAPHS=1); bitwise determinism
+#              steps bitwise as the eager engine runs them; bitwise determinism
 #              and recomputation (golden and parity with CUDA_LAUNCH_BLOCKING=1)
 #   flash      the fused attention (bf16) against the unfused path and the CPU engine, head
 #              dimensions 32-256, bitwise repeat
 #   1b         bf16 training tokens/s and MFU at seq 2048, ours then PyTorch (HF GPT-NeoX, bf16
 #              autocast, SDPA, fused AdamW, eager), ratio; and where our step's time goes per
 #              kernel (CUDA events) beside the performance model's figures (model-SHAPE.tsv);
-#              the opt-in paths (CPT_CUDA_ATTENTION=fused: fused attention; CPT_CUDA_EPILOGUES=1: biases,
-#              residual sums and bias gradients in cuBLASLt's epilogues) measured the same way beside it, then with the
-#              step replayed as a CUDA graph too (CPT_CUDA_GRAPHS=1)
+#              the other paths measured the same way beside it: _kernels (CPT_CUDA_EPILOGUES=0, 1b
+#              only), _eager (each step launched, not replayed as a CUDA graph: CPT_CUDA_GRAPHS=0),
+#              _fused (the fused attention, CPT_CUDA_ATTENTION=fused)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the flash check
 #   curve      200 steps of a 160m shape on kit tokens, CUDA fp32 and bf16 against the carried
 #              CPU curve
@@ -31,6 +32,7 @@
 #              the bundled CLI (dist/cpt) on the carried Node (native/build-cuda/node.xz)
 # Output is line-buffered, tee'd to $OUT/verify.log (else native/build-cuda/verify.log), and
 # ends with a compact name=value summary. Exit 0 only when every step ran and passed.
+# VERIFY_SKIP='REGEX' skips the steps whose whole name it matches (e.g. 'sanitize|curve_160m').
 # CPT_CUDA_SIM=1 runs it all on the SIMT simulator build instead (native/build-cuda-sim): how
 # the tests check the preflight and the deadline without a GPU.
 set -uo pipefail
@@ -69,6 +71,10 @@ diagnose() {
 step() {
   local name=$1 budget=$2 t
   shift 2
+  if [[ -n "${VERIFY_SKIP:-}" && "$name" =~ ^(${VERIFY_SKIP})$ ]]; then
+    note "$name=skipped (VERIFY_SKIP)"
+    return 1
+  fi
   t=$(($(left) - 5))
   ((budget < t)) && t=$budget
   if ((t < 5)); then
@@ -151,8 +157,8 @@ note "preflight=pass ($(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.
 export CUDA_LAUNCH_BLOCKING=1 VERBOSE=1
 [ -e "$DATA/neox-tiny/model.safetensors" ] && step golden 40 "$B/cuda_check" golden "$DATA/neox-tiny"
 step golden_variant 40 "$B/cuda_check" golden test/engine/fixtures/neox-tiny-variant
-# biases (BIAS, bf16 out) and bias gradients (BGRADB) in cuBLASLt's epilogues (CPT_CUDA_EPILOGUES=1) against PyTorch's
-[ -e "$DATA/neox-tiny/model.safetensors" ] && step golden_epilogues 40 env CPT_CUDA_EPILOGUES=1 "$B/cuda_check" golden "$DATA/neox-tiny"
+# biases, residual sums and bias gradients by kernels instead of cuBLASLt's epilogues (CPT_CUDA_EPILOGUES=0)
+[ -e "$DATA/neox-tiny/model.safetensors" ] && step golden_kernels 40 env CPT_CUDA_EPILOGUES=0 "$B/cuda_check" golden "$DATA/neox-tiny"
 unset VERBOSE
 step parity 90 "$B/cuda_check" parity
 step flash 60 "$B/cuda_check" flash
@@ -160,16 +166,18 @@ unset CUDA_LAUNCH_BLOCKING
 
 # ---- speed: ours, then PyTorch on the same GPU, and the ratio
 bench() {
-  local s=$1 budget=$2
+  local s=$1 budget=$2 v
   step "bench_$s" "$budget" "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv" || return
-  # the opt-in paths (fused attention, the bias and bias-gradient epilogues), the same run and the same way
-  step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused CPT_CUDA_EPILOGUES=1 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
-  step "bench_${s}_fused_graphs" "$budget" env CPT_CUDA_ATTENTION=fused CPT_CUDA_EPILOGUES=1 CPT_CUDA_GRAPHS=1 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
+  # the other paths the same way: the bias and residual epilogues off (their kernels instead; 1b
+  # only), each step launched eagerly instead of replayed as a CUDA graph, the fused attention
+  [ "$s" = 1b ] && step "bench_${s}_kernels" "$budget" env CPT_CUDA_EPILOGUES=0 "$B/cuda_check" bench "$s" 4 2048 10 0
+  step "bench_${s}_eager" "$budget" env CPT_CUDA_GRAPHS=0 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv"
+  step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
   [ "$TORCH" = 1 ] || return
   step "torch_$s" "$budget" python3 scripts/anchors/torch_neox.py "$s" 2048 4 10 bf16 eager cuda || return
   local peer ours
   peer=$(sed -n 's/.* train_tok_s=\([0-9.]*\).*/\1/p' "$LOGDIR/step-torch_$s.log")
-  for v in "$s" "${s}_fused" "${s}_fused_graphs"; do
+  for v in "$s" "${s}_kernels" "${s}_eager" "${s}_fused"; do
     ours=$(sed -n "s/^cuda_train_tok_s_$v=//p" "$LOGDIR/step-bench_$v.log" 2>/dev/null)
     [ -n "$ours" ] && [ -n "$peer" ] && note "ratio_vs_torch_$v=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')"
   done
@@ -178,7 +186,7 @@ bench 1b 90
 # the fused attention's shared memory and barriers under NVIDIA's checkers (a GPU only)
 CS=$(command -v compute-sanitizer || ls "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer" 2>/dev/null)
 if [ "$SIM" != 1 ] && [ -n "$CS" ]; then
-  step sanitize 90 bash -c "for t in memcheck racecheck synccheck; do echo \"# \$t\"; '$CS' --tool \$t --error-exitcode 9 '$B/cuda_check' flash 80 || exit 1; done"
+  step sanitize 120 bash -c "for t in memcheck racecheck synccheck; do echo \"# \$t\"; '$CS' --tool \$t --error-exitcode 9 '$B/cuda_check' flash 48 || exit 1; done"
 fi
 if [ -e "$DATA/kit-tokens.u16" ] && [ -e "$DATA/cpu-160m.ref" ]; then
   step curve_160m 90 "$B/cuda_check" train "$DATA/kit-tokens.u16" "$DATA/cpu-160m.ref" 200 2 256

@@ -36,17 +36,17 @@ describe('CUDA performance model', () => {
     expect(costTrace(events, shapeOf(c, B, T), GPUS[1]!, IDEAL).reduce((a, l) => a + l.seconds, 0)).toBeLessThan(step); // H200's faster HBM
   }, 120_000);
 
-  it('fuses attention with CPT_CUDA_ATTENTION=fused (bf16): no score products or softmax kernels, the attention FLOPs on tensor cores; biases, residual sums and bias gradients in the products\' epilogues with CPT_CUDA_EPILOGUES=1', () => {
-    const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 }; // head dimension 64
+  it('adds biases, residual sums and bias gradients in the products\' epilogues (the default; CPT_CUDA_EPILOGUES=0: by kernels)', () => {
+    const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 };
     const B = 2, T = 256;
-    const unfused = costTrace(traceStep(c, B, T, 'unfused'), shapeOf(c, B, T), GPUS[0]!);
-    const events = traceStep(c, B, T, 'fused');
+    const kernels = costTrace(traceStep(c, B, T, 'unfused', { epilogues: false }), shapeOf(c, B, T), GPUS[0]!);
+    const events = traceStep(c, B, T, 'unfused');
     const fused = costTrace(events, shapeOf(c, B, T), GPUS[0]!);
     const names = fused.map((l) => l.what);
     // the four linear layers' weight-gradient products of each layer sum their bias gradients; no column-sum kernels
     expect(events.filter((e) => 'gemm' in e && e.bgrad === 1)).toHaveLength(4 * c.num_hidden_layers);
     expect(names).not.toContain('colSumPartialsKernel');
-    expect(unfused.map((l) => l.what)).toContain('colSumPartialsKernel');
+    expect(kernels.map((l) => l.what)).toContain('colSumPartialsKernel');
     // the query/key/value and up-projection products add their bias and write bf16; the two output projections add
     // theirs and the residual stream (fp32, read as C): no residual kernel
     expect(events.filter((e) => 'gemm' in e && e.bias === 1 && e.bytesD === 2)).toHaveLength(2 * c.num_hidden_layers);
@@ -54,13 +54,20 @@ describe('CUDA performance model', () => {
     expect(names).toContain('geluKernel');
     expect(names).not.toContain('biasGeluKernel');
     expect(names).not.toContain('residualKernel');
-    const moved = (ls: typeof fused, re: RegExp) => ls.filter((l) => re.test(l.what)).reduce((a, l) => a + l.bytes, 0);
     // the pre-activations [N, I] and [N, 3D] go through HBM once in bf16 instead of in fp32 and again in bf16: the products
     // write 2 bytes an element fewer; GELU reads 4 fewer (it no longer writes h1), splitting the heads 2 fewer. The output
     // projections read the residual stream, [N, D] in fp32 each
     const N = B * T, D = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
-    expect(moved(unfused, /^cuBLASLt: linear/) - moved(fused, /^cuBLASLt: linear/)).toBe(L * (2 * (N * I + N * 3 * D) - 2 * 4 * N * D));
-    expect(moved(unfused, /^(biasGelu|gelu|splitHeads)Kernel$/) - moved(fused, /^(biasGelu|gelu|splitHeads)Kernel$/)).toBe(L * (4 * N * I + 2 * N * 3 * D));
+    expect(moved(kernels, /^cuBLASLt: linear/) - moved(fused, /^cuBLASLt: linear/)).toBe(L * (2 * (N * I + N * 3 * D) - 2 * 4 * N * D));
+    expect(moved(kernels, /^(biasGelu|gelu|splitHeads)Kernel$/) - moved(fused, /^(biasGelu|gelu|splitHeads)Kernel$/)).toBe(L * (4 * N * I + 2 * N * 3 * D));
+  }, 120_000);
+
+  it('fuses attention with CPT_CUDA_ATTENTION=fused (bf16): no score products or softmax kernels, the attention FLOPs on tensor cores', () => {
+    const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 }; // head dimension 64
+    const B = 2, T = 256;
+    const unfused = costTrace(traceStep(c, B, T, 'unfused'), shapeOf(c, B, T), GPUS[0]!);
+    const fused = costTrace(traceStep(c, B, T, 'fused'), shapeOf(c, B, T), GPUS[0]!);
+    const names = fused.map((l) => l.what);
     expect(names).toEqual(expect.arrayContaining(['flashForwardKernel', 'flashBackwardKVKernel', 'flashBackwardQKernel', 'attnRowDotKernel']));
     expect(names.filter((n) => /softmax|attention products/.test(n))).toEqual([]);
     // Fused: 10 passes (forward 3, dK/dV 4, dQ 3) over the 10 of 16 64x64 tiles on or under the
@@ -73,3 +80,5 @@ describe('CUDA performance model', () => {
     expect(moved(fused, /^(flash|attnRowDot)/)).toBeLessThan(moved(unfused, /softmax|attention products/) / 4);
   }, 120_000);
 });
+
+const moved = (ls: ReturnType<typeof costTrace>, re: RegExp) => ls.filter((l) => re.test(l.what)).reduce((a, l) => a + l.bytes, 0);

@@ -55,7 +55,8 @@ describe('the SIMT simulator', () => {
   });
 });
 
-// In shuffled order with the bias gradients in cuBLASLt's epilogue (CPT_CUDA_EPILOGUES=1), otherwise by the column-sum kernels.
+// In shuffled order with biases, residual sums and bias gradients in cuBLASLt's epilogues (the default), otherwise by
+// kernels (CPT_CUDA_EPILOGUES=0).
 describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (order) => {
   const env = { CPT_SIM_ORDER: order, CPT_SIM_SEED: '7', CPT_CUDA_EPILOGUES: order === 'shuffled' ? '1' : '0' };
 

@@ -254,16 +254,19 @@ bool onDevice(int T) {
   return sorted && clip && skip;
 }
 
-// CUDA graphs (CPT_CUDA_GRAPHS=1): steps of one shape, another shape between them (its buffers
-// replace those the graph names) and back, then steps of two accumulated micro-batches (one
-// writes the gradient, one adds to it: a graph each), with AdamW after each step, end bitwise
-// where the eager engine ends. On the simulator, the graph launches are counted: captured on a
+// CUDA graphs (the default; CPT_CUDA_GRAPHS=0 runs eagerly): steps of one shape, another shape
+// between them (its buffers replace those the graph names) and back, then steps of two
+// accumulated micro-batches (one writes the gradient, one adds to it: a graph each), with AdamW
+// after each step, end bitwise where the eager engine ends. On the simulator, the graph launches are counted: captured on a
 // kind of step's second call, replayed after, dropped when the shape changes.
 bool graphs(const ModelConfig& c, const std::vector<std::vector<float>>& w, bool bf16, int T) {
   const int B = 3, h = T / 2, shapes[] = {h, h, h, h / 2, h, h, -h, -h, -h};  // -h: two micro-batches of h
+  using Count = long long (*)();
+  const auto count = (Count)dlsym(RTLD_DEFAULT, "cpt_sim_graph_launches");  // the simulator's (other engines' too)
+  const long long before = count ? count() : 0;
   std::vector<std::vector<float>> runs[2];
   for (int on = 0; on < 2; on++) {
-    if (on) setenv("CPT_CUDA_GRAPHS", "1", 1);
+    setenv("CPT_CUDA_GRAPHS", on ? "1" : "0", 1);
     Gpu g(c, bf16);
     unsetenv("CPT_CUDA_GRAPHS");
     loadBoth(nullptr, &g, w);
@@ -275,11 +278,8 @@ bool graphs(const ModelConfig& c, const std::vector<std::vector<float>>& w, bool
     for (int i = 0; i < g.n(); i++) runs[on].push_back(g.get(0, i));
   }
   bool ok = runs[0] == runs[1];
-  using Count = long long (*)();
-  if (auto count = (Count)dlsym(RTLD_DEFAULT, "cpt_sim_graph_launches")) {
-    static long long seen = 0;
-    const long long n = count() - seen;
-    seen = count();
+  if (count) {
+    const long long n = count() - before;
     std::printf("graph_launches_%s=%lld\n", bf16 ? "bf16" : "fp32", n);
     ok &= n == 7;  // steps 2-3 of the first shape, then 6 (step 5 warms it again), then both micro-batches of steps 8-9
   }
@@ -580,7 +580,8 @@ int bench(const std::string& shape, int B, int T, int steps, bool recompute, dou
     return v && std::string(v) == value;
   };
   const std::string name =
-      shape + (envIs("CPT_CUDA_ATTENTION", "fused") ? "_fused" : "") + (envIs("CPT_CUDA_GRAPHS", "1") ? "_graphs" : "");
+      shape + (envIs("CPT_CUDA_ATTENTION", "fused") ? "_fused" : "") + (envIs("CPT_CUDA_EPILOGUES", "0") ? "_kernels" : "") +
+      (envIs("CPT_CUDA_GRAPHS", "0") ? "_eager" : "");
   Gpu g(c, true, recompute);
   loadBoth(nullptr, &g, initWeights(c, 1));
   size_t total;
