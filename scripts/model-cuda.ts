@@ -50,6 +50,9 @@ type Event = Launch | Gemm | Copy | { memset: number };
 
 const f32 = 4;
 const rows = (l: Launch) => l.grid[0]! * l.grid[1]! * l.grid[2]!;
+// Causal softmax of a block of query rows (args rows, cols; grid[1] = B*H) and its backward.
+const softmaxCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) });
+const softmaxBackCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) });
 /**
  * Each kernel's FLOPs and bytes moved, by its name in kernels.cuh, from its launch: arguments in
  * the kernel's order (a[i]), the grid, and the shape. Reads and writes of HBM once each (caches
@@ -70,8 +73,10 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   mergeHeadsKernel: (a, _l, s) => ({ flops: 0, bytes: a[2]! * a[4]! * a[5]! * 2 * s.act }),
   splitGradKernel: (a, _l, s) => ({ flops: 0, bytes: a[2]! * a[4]! * a[5]! * 2 * s.act }),
   // one block of query rows against `cols` keys for B*H heads: S in (fp32), P out (act)
-  softmaxKernel: (a, l, s) => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) }),
-  softmaxBackKernel: (a, l, s) => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) }),
+  softmaxKernel: softmaxCost,
+  softmaxBackKernel: softmaxBackCost,
+  softmaxWarpKernel: softmaxCost, // the same work with a warp per row (CPT_CUDA_SOFTMAX=warp)
+  softmaxBackWarpKernel: softmaxBackCost,
   biasGeluKernel: (a, _l, s) => ({ flops: 20 * a[4]!, bytes: a[4]! * (f32 + 2 * s.act) }),
   geluKernel: (a, _l, s) => ({ flops: 20 * a[2]!, bytes: a[2]! * 2 * s.act }),
   geluBackKernel: (a, _l, s) => ({ flops: 25 * a[3]!, bytes: a[3]! * 3 * s.act }),

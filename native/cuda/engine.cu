@@ -39,7 +39,8 @@ size_t envSize(const char* name, size_t dflt) {
 
 int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
-// Switches: CPT_CUDA_ATTENTION=fused (opt-in), CPT_CUDA_EPILOGUES=0 and CPT_CUDA_GRAPHS=0 (opt-out).
+// Switches: CPT_CUDA_ATTENTION=fused and CPT_CUDA_SOFTMAX=warp (opt-in), CPT_CUDA_EPILOGUES=0 and
+// CPT_CUDA_GRAPHS=0 (opt-out).
 bool envIs(const char* name, const char* value) {
   const char* v = std::getenv(name);
   return v && std::string(v) == value;
@@ -446,7 +447,8 @@ class Engine final : public EngineBase {
       const long long ss = (long long)rows * ld;
       lt_.gemm(false, true, rows, i1, hd, scale, Mat{a.q + (size_t)i0 * hd, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB,
                CUDA_R_32F);
-      CPT_LAUNCH(softmaxKernel<Act>, dim3(rows, BH), kThreads, kSumSmem)(S_, P_, a.lse, rows, i1, ld, i0, T);
+      if (warpSoftmax_) CPT_LAUNCH(softmaxWarpKernel<Act>, dim3(cdiv(rows, 8), BH), kThreads)(S_, P_, a.lse, rows, i1, ld, i0, T);
+      else CPT_LAUNCH(softmaxKernel<Act>, dim3(rows, BH), kThreads, kSumSmem)(S_, P_, a.lse, rows, i1, ld, i0, T);
       LAUNCH_CHECK();
       lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{P_, ld, ss}, Mat{a.v, hd, hs}, 0.f, a.yh + (size_t)i0 * hd, hd, hs, BH, kAB,
                kAB);
@@ -468,7 +470,10 @@ class Engine final : public EngineBase {
       const Act* dyb = dyh_ + (size_t)i0 * hd;
       lt_.gemm(false, true, rows, i1, hd, scale, Mat{qb, hd, hs}, Mat{a.k, hd, hs}, 0.f, S_, ld, ss, BH, kAB, CUDA_R_32F);
       lt_.gemm(false, true, rows, i1, hd, 1.f, Mat{dyb, hd, hs}, Mat{a.v, hd, hs}, 0.f, dP_, ld, ss, BH, kAB, CUDA_R_32F);
-      CPT_LAUNCH(softmaxBackKernel<Act>, dim3(rows, BH), kThreads, kSumSmem)(S_, dP_, a.lse, P_, dS_, rows, i1, ld, i0, T, scale);
+      if (warpSoftmax_)
+        CPT_LAUNCH(softmaxBackWarpKernel<Act>, dim3(cdiv(rows, 8), BH), kThreads)(S_, dP_, a.lse, P_, dS_, rows, i1, ld, i0, T, scale);
+      else
+        CPT_LAUNCH(softmaxBackKernel<Act>, dim3(rows, BH), kThreads, kSumSmem)(S_, dP_, a.lse, P_, dS_, rows, i1, ld, i0, T, scale);
       LAUNCH_CHECK();
       // dq rows of this block are complete here; dk and dv rows [0, i1) gather every block.
       lt_.gemm(false, false, rows, hd, i1, 1.f, Mat{dS_, ld, ss}, Mat{a.k, hd, hs}, 0.f, dq_ + (size_t)i0 * hd, hd, hs, BH,
@@ -706,7 +711,7 @@ class Engine final : public EngineBase {
   ModelConfig c_;
   Dims d_;
   bool recompute_, stale_ = true, flash_ = false, graphs_ = !envIs("CPT_CUDA_GRAPHS", "0"),
-       epilogues_ = !envIs("CPT_CUDA_EPILOGUES", "0");
+       epilogues_ = !envIs("CPT_CUDA_EPILOGUES", "0"), warpSoftmax_ = envIs("CPT_CUDA_SOFTMAX", "warp");
   cudaStream_t s_ = nullptr;
   Slot slots_[2];
   // fresh_: the gradient is zero (after an update or zeroGrads) without its memory being so; the

@@ -11,7 +11,8 @@
 #              are used; they are rebuilt (nvcc) only when they fail to load.
 #   golden     fp32 and bf16 against the PyTorch golden fixtures (margins printed), and with the
 #              biases, residual sums and bias gradients by kernels instead of cuBLASLt's
-#              epilogues (CPT_CUDA_EPILOGUES=0)
+#              epilogues (CPT_CUDA_EPILOGUES=0), and with the softmax by a warp per row
+#              (CPT_CUDA_SOFTMAX=warp; parity too)
 #   parity     fp32 against the CPU engine on five configs, one AdamW step; the embedding gradient's
 #              device sort past 2^16 ids, clipping and a non-finite gradient; CUDA graphs replaying
 #              steps bitwise as the eager engine runs them; bitwise determinism
@@ -23,7 +24,8 @@
 #              kernel (CUDA events) beside the performance model's figures (model-SHAPE.tsv);
 #              the other paths measured the same way beside it: _kernels (CPT_CUDA_EPILOGUES=0, 1b
 #              only), _eager (each step launched, not replayed as a CUDA graph: CPT_CUDA_GRAPHS=0),
-#              _fused (the fused attention, CPT_CUDA_ATTENTION=fused)
+#              _fused (the fused attention, CPT_CUDA_ATTENTION=fused), _warpsoftmax (the softmax by a
+#              warp per row, CPT_CUDA_SOFTMAX=warp)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the flash check
 #   curve      200 steps of a 160m shape on kit tokens, CUDA fp32 and bf16 against the carried
 #              CPU curve
@@ -159,8 +161,11 @@ export CUDA_LAUNCH_BLOCKING=1 VERBOSE=1
 step golden_variant 40 "$B/cuda_check" golden test/engine/fixtures/neox-tiny-variant
 # biases, residual sums and bias gradients by kernels instead of cuBLASLt's epilogues (CPT_CUDA_EPILOGUES=0)
 [ -e "$DATA/neox-tiny/model.safetensors" ] && step golden_kernels 40 env CPT_CUDA_EPILOGUES=0 "$B/cuda_check" golden "$DATA/neox-tiny"
+# the softmax by a warp per row (CPT_CUDA_SOFTMAX=warp, opt-in until measured here)
+[ -e "$DATA/neox-tiny/model.safetensors" ] && step golden_warpsoftmax 40 env CPT_CUDA_SOFTMAX=warp "$B/cuda_check" golden "$DATA/neox-tiny"
 unset VERBOSE
 step parity 90 "$B/cuda_check" parity
+step parity_warpsoftmax 90 env CPT_CUDA_SOFTMAX=warp "$B/cuda_check" parity
 step flash 60 "$B/cuda_check" flash
 unset CUDA_LAUNCH_BLOCKING
 
@@ -173,11 +178,12 @@ bench() {
   [ "$s" = 1b ] && step "bench_${s}_kernels" "$budget" env CPT_CUDA_EPILOGUES=0 "$B/cuda_check" bench "$s" 4 2048 10 0
   step "bench_${s}_eager" "$budget" env CPT_CUDA_GRAPHS=0 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv"
   step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
+  step "bench_${s}_warpsoftmax" "$budget" env CPT_CUDA_SOFTMAX=warp "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv"
   [ "$TORCH" = 1 ] || return
   step "torch_$s" "$budget" python3 scripts/anchors/torch_neox.py "$s" 2048 4 10 bf16 eager cuda || return
   local peer ours
   peer=$(sed -n 's/.* train_tok_s=\([0-9.]*\).*/\1/p' "$LOGDIR/step-torch_$s.log")
-  for v in "$s" "${s}_kernels" "${s}_eager" "${s}_fused"; do
+  for v in "$s" "${s}_kernels" "${s}_eager" "${s}_fused" "${s}_warpsoftmax"; do
     ours=$(sed -n "s/^cuda_train_tok_s_$v=//p" "$LOGDIR/step-bench_$v.log" 2>/dev/null)
     [ -n "$ours" ] && [ -n "$peer" ] && note "ratio_vs_torch_$v=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')"
   done

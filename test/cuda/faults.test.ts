@@ -25,7 +25,7 @@ describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () 
     await make(['sim', 'SAN=1']);
     const runs = [
       await runSim(path.join(ASAN_DIR, 'cuda_check'), ['golden', goldenDir()]),
-      await runSim(path.join(ASAN_DIR, 'cuda_check'), ['parity', '24', '1'], { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '40', CPT_CUDA_SORT_TILE: '16', CPT_CUDA_EPILOGUES: '1', CPT_SIM_ORDER: 'shuffled' }),
+      await runSim(path.join(ASAN_DIR, 'cuda_check'), ['parity', '24', '1'], { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '40', CPT_CUDA_SORT_TILE: '16', CPT_CUDA_EPILOGUES: '1', CPT_CUDA_SOFTMAX: 'warp', CPT_SIM_ORDER: 'shuffled' }),
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['runtime']),
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['simt']),
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['wmma']),

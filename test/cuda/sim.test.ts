@@ -13,9 +13,10 @@ import { ORDERS, SIM_DIR, runSim, simMissing, verdicts } from './sim.js';
 const VARIANT = path.join(ROOT, 'test', 'engine', 'fixtures', 'neox-tiny-variant');
 const simCheck = path.join(SIM_DIR, 'sim_check');
 const cudaCheck = path.join(SIM_DIR, 'cuda_check');
-// Parity on sequences of 40 with attention rows of 16 and LM-head chunks of 50: three row blocks
-// and three head chunks, each with a ragged end, at a cost CI can afford.
-const PARITY = { CPT_CUDA_ATTN_ROWS: '16', CPT_CUDA_HEAD_ROWS: '50', CPT_CUDA_SORT_TILE: '32' };
+// Parity on sequences of 40 with attention rows of 13 and LM-head chunks of 50: four row blocks
+// (13, 26, 39 and 40 keys: widths that are not multiples of 4) and three head chunks, each with a
+// ragged end, at a cost CI can afford.
+const PARITY = { CPT_CUDA_ATTN_ROWS: '13', CPT_CUDA_HEAD_ROWS: '50', CPT_CUDA_SORT_TILE: '32' };
 
 describe('the SIMT simulator', () => {
   it('was built by npm ci', () => {
@@ -55,10 +56,12 @@ describe('the SIMT simulator', () => {
   });
 });
 
-// In shuffled order with biases, residual sums and bias gradients in cuBLASLt's epilogues (the default), otherwise by
-// kernels (CPT_CUDA_EPILOGUES=0).
+// In shuffled order with biases, residual sums and bias gradients in cuBLASLt's epilogues (the default) and the
+// softmax by a warp per row (CPT_CUDA_SOFTMAX=warp), otherwise with those sums by kernels (CPT_CUDA_EPILOGUES=0) and the
+// softmax by a block per row (the default).
 describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (order) => {
-  const env = { CPT_SIM_ORDER: order, CPT_SIM_SEED: '7', CPT_CUDA_EPILOGUES: order === 'shuffled' ? '1' : '0' };
+  const shuffled = order === 'shuffled';
+  const env = { CPT_SIM_ORDER: order, CPT_SIM_SEED: '7', CPT_CUDA_EPILOGUES: shuffled ? '1' : '0', CPT_CUDA_SOFTMAX: shuffled ? 'warp' : 'block' };
 
   it('matches both golden fixtures in fp32 and bf16', async () => {
     for (const dir of [goldenDir(), VARIANT]) {

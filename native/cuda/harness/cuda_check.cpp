@@ -581,6 +581,7 @@ int bench(const std::string& shape, int B, int T, int steps, bool recompute, dou
   };
   const std::string name =
       shape + (envIs("CPT_CUDA_ATTENTION", "fused") ? "_fused" : "") + (envIs("CPT_CUDA_EPILOGUES", "0") ? "_kernels" : "") +
+      (envIs("CPT_CUDA_SOFTMAX", "warp") ? "_warpsoftmax" : "") +
       (envIs("CPT_CUDA_GRAPHS", "0") ? "_eager" : "");
   Gpu g(c, true, recompute);
   loadBoth(nullptr, &g, initWeights(c, 1));
