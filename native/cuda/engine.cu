@@ -529,8 +529,8 @@ class Engine final : public EngineBase {
 
   // CUDA graphs (unless CPT_CUDA_GRAPHS=0): a training step of one shape and gradient scale,
   // captured on its second call (the first chose the products' algorithms outside any capture) and
-  // replayed after, the launches' host work done once. Eager while a profile is on (its events bracket
-  // each launch).
+  // replayed after, the launches' host work done once. Eager while a profile is on (its events
+  // bracket each launch).
   struct GraphKey {
     int B = 0, T = 0;
     double gradScale = 0;

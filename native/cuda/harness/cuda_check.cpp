@@ -257,8 +257,9 @@ bool onDevice(int T) {
 // CUDA graphs (the default; CPT_CUDA_GRAPHS=0 runs eagerly): steps of one shape, another shape
 // between them (its buffers replace those the graph names) and back, then steps of two
 // accumulated micro-batches (one writes the gradient, one adds to it: a graph each), with AdamW
-// after each step, end bitwise where the eager engine ends. On the simulator, the graph launches are counted: captured on a
-// kind of step's second call, replayed after, dropped when the shape changes.
+// after each step, end bitwise where the eager engine ends. On the simulator, the graph launches
+// are counted: captured on a kind of step's second call, replayed after, dropped when the shape
+// changes.
 bool graphs(const ModelConfig& c, const std::vector<std::vector<float>>& w, bool bf16, int T) {
   const int B = 3, h = T / 2, shapes[] = {h, h, h, h / 2, h, h, -h, -h, -h};  // -h: two micro-batches of h
   using Count = long long (*)();
