@@ -98,6 +98,8 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   // under the causal diagonal per head, each a 64x64xhd product per pass; Q, K, V (and O, dO)
   // read from HBM once (the repeats hit L2), outputs written once.
   flashForwardKernel: (_a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
+  // the forward on mma.sync tiles (CPT_CUDA_ATTENTION=mma): one pass over the keys, Q K^T and P V
+  mmaForwardKernel: (_a, l, s) => ({ flops: 2 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
   flashBackwardKVKernel: (_a, l, s) => ({ flops: 4 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + 2 * f32) + 2 * f32), tensor: true }),
   flashBackwardQKernel: (_a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + f32) + 2 * f32), tensor: true }),
   attnRowDotKernel: (a) => ({ flops: 2 * a[3]! * a[4]!, bytes: a[3]! * (2 * a[4]! * 2 + f32) }),
@@ -146,10 +148,11 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
  * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator,
  * in plan mode: 'unfused' is the default engine (attention as cuBLASLt products and softmax
  * kernels; biases, residual sums and bias gradients in cuBLASLt's epilogues); 'fused' adds the
- * opt-in fused attention (CPT_CUDA_ATTENTION=fused, attention.cuh). epilogues: false traces the
+ * opt-in fused attention (CPT_CUDA_ATTENTION=fused, attention.cuh); 'mma' the opt-in forward on
+ * mma.sync tiles with the unfused backward (CPT_CUDA_ATTENTION=mma). epilogues: false traces the
  * engine with CPT_CUDA_EPILOGUES=0 (those sums by kernels).
  */
-export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused', { epilogues = true } = {}): Event[] {
+export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused' | 'mma', { epilogues = true } = {}): Event[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));
   const env = { CPT_CUDA_ATTENTION: variant, CPT_CUDA_EPILOGUES: epilogues ? '1' : '0' };
   const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));

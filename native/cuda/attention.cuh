@@ -50,11 +50,11 @@ struct FlashBackwardShared {
   }
 };
 
-// Rows [r0, r0 + kFlash) of one head [T_, hd] into a shared tile of row length ld; rows past
-// T_ are zeros. 16 bytes (8 elements) per load.
-__device__ __forceinline__ void flashLoad(const bf16* src, int r0, int T_, int hd, bf16* s) {
+// Rows [r0, r0 + n) of one head [T_, hd] into a shared tile of row length ld; rows past T_ are
+// zeros. 16 bytes (8 elements) per load.
+__device__ __forceinline__ void flashLoad(const bf16* src, int r0, int T_, int hd, bf16* s, int n = kFlash) {
   const int w = hd / 8, ld = flashLd(hd);
-  for (int i = threadIdx.x; i < kFlash * w; i += blockDim.x) {
+  for (int i = threadIdx.x; i < n * w; i += blockDim.x) {
     const int r = i / w, c = i % w;
     uint4 v{0, 0, 0, 0};
     if (r0 + r < T_) v = reinterpret_cast<const uint4*>(src + (size_t)(r0 + r) * hd)[c];
@@ -267,6 +267,114 @@ __global__ void flashBackwardQKernel(const bf16* q, const bf16* k, const bf16* v
   }
   __syncthreads();
   flashStore<HD, tiles>(acc, Ss + warp * 256, dq + head, q0 + g * 16, col0, T_);
+}
+
+// ---- The attention forward on mma.sync tiles (CPT_CUDA_ATTENTION=mma; simulator only, not yet
+// measured), FlashAttention-2's forward: each warp owns 16 query rows; a key tile's scores stay in
+// the mma accumulators, the online softmax runs on them in registers (a lane holds two rows, g and
+// g + 8, at two columns of each 8-key tile; a row's four lanes reduce by shuffles), the
+// probabilities become the next product's A fragments without leaving registers, and O is
+// rescaled in its accumulators; Q, K and V tiles in shared memory. One pass over the keys; the
+// probabilities are rounded to bf16 relative to the running maximum (FlashAttention's rounding,
+// not the unfused path's). The backward is the unfused path's: it recomputes the probabilities
+// from the log-sum-exp saved here.
+
+// d = a b + c on one 16x8x16 bf16 tile, fp32 accumulation, in PTX's documented fragment layout
+// (sim/mma.h spells it out and models it).
+__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], const float (&c)[4]) {
+#ifdef __CUDACC__
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%10, %11, %12, %13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#else
+  ::cpt_sim::mma16816(d, a, b, c);
+#endif
+}
+// Two bf16 in one register, the first in the lower half: rounded from fp32, or read from memory
+// (two adjacent elements, 4-byte aligned, or two anywhere).
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16;
+}
+__device__ __forceinline__ uint32_t pair(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ uint32_t pair(const bf16* lo, const bf16* hi) {
+  return (uint32_t)__bfloat16_as_ushort(*lo) | (uint32_t)__bfloat16_as_ushort(*hi) << 16;
+}
+
+// Keys per tile: 32 at head dimension 256, so that Q, K and V tiles (67.6 KiB) leave room for three
+// blocks a multiprocessor; else 64.
+__host__ __device__ constexpr int mmaKeys(int hd) { return hd == 256 ? 32 : 64; }
+__host__ __device__ constexpr size_t mmaForwardSmem(int hd) { return (size_t)(kFlash + 2 * mmaKeys(hd)) * flashLd(hd) * 2; }
+
+// grid (ceil(T_ / kFlash), B * H), block 128 (4 warps of 16 query rows); mmaForwardSmem(HD).
+template <int HD>
+__global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf16* o, float* lse, int T_, float scale) {
+  constexpr int ld = flashLd(HD), KB = mmaKeys(HD), NS = KB / 8, NO = HD / 8;
+  CPT_DYNAMIC_SMEM(bf16, Qs);
+  bf16 *Ks = Qs + kFlash * ld, *Vs = Ks + KB * ld;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
+  const size_t head = (size_t)blockIdx.y * T_ * HD;
+  const int q0 = blockIdx.x * kFlash, kEnd = min(T_, q0 + kFlash);
+  const int row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};  // accumulator elements 0, 1 and 2, 3
+  const bf16* Qw = Qs + warp * 16 * ld;
+  flashLoad(q + head, q0, T_, HD, Qs);
+  float O[NO][4];
+  for (auto& f : O) f[0] = f[1] = f[2] = f[3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // per row: running max, this lane's sum
+  for (int k0 = 0; k0 < kEnd; k0 += KB) {
+    __syncthreads();  // the previous tiles are no longer read
+    flashLoad(k + head, k0, T_, HD, Ks, KB);
+    flashLoad(v + head, k0, T_, HD, Vs, KB);
+    __syncthreads();
+    float S[NS][4];
+    for (auto& f : S) f[0] = f[1] = f[2] = f[3] = 0.f;
+    for (int kk = 0; kk < HD; kk += 16) {  // S = Q K^T
+      const bf16* qa = Qw + g * ld + kk + c2;
+      const uint32_t a[4] = {pair(qa), pair(qa + 8 * ld), pair(qa + 8), pair(qa + 8 * ld + 8)};
+      for (int n = 0; n < NS; n++) {
+        const bf16* kb = Ks + (n * 8 + g) * ld + kk + c2;
+        const uint32_t b[2] = {pair(kb), pair(kb + 8)};
+        mma16816(S[n], a, b, S[n]);
+      }
+    }
+    // Scaled and masked (causal, keys past T_); each row's new maximum over its four lanes.
+    float mx[2] = {m[0], m[1]};
+    for (int n = 0; n < NS; n++)
+      for (int i = 0; i < 4; i++) {
+        const int key = k0 + n * 8 + c2 + (i & 1);
+        S[n][i] = key <= row[i >> 1] && key < T_ ? S[n][i] * scale : -INFINITY;
+        mx[i >> 1] = fmaxf(mx[i >> 1], S[n][i]);
+      }
+    float alpha[2], base[2];
+    for (int r = 0; r < 2; r++) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      alpha[r] = m[r] == -INFINITY ? 0.f : expf(m[r] - mx[r]);
+      base[r] = mx[r] == -INFINITY ? 0.f : mx[r];  // a row with no key here yet: exp(-inf) = 0
+      m[r] = mx[r], l[r] *= alpha[r];
+    }
+    for (int n = 0; n < NS; n++)
+      for (int i = 0; i < 4; i++) l[i >> 1] += S[n][i] = expf(S[n][i] - base[i >> 1]);
+    for (auto& f : O) f[0] *= alpha[0], f[1] *= alpha[0], f[2] *= alpha[1], f[3] *= alpha[1];
+    for (int kk = 0; kk < KB / 16; kk++) {  // O += P V, P from the score accumulators
+      const uint32_t a[4] = {pack2(S[2 * kk][0], S[2 * kk][1]), pack2(S[2 * kk][2], S[2 * kk][3]),
+                             pack2(S[2 * kk + 1][0], S[2 * kk + 1][1]), pack2(S[2 * kk + 1][2], S[2 * kk + 1][3])};
+      for (int n = 0; n < NO; n++) {
+        const bf16* vb = Vs + (kk * 16 + c2) * ld + n * 8 + g;
+        const uint32_t b[2] = {pair(vb, vb + ld), pair(vb + 8 * ld, vb + 9 * ld)};
+        mma16816(O[n], a, b, O[n]);
+      }
+    }
+  }
+  for (int r = 0; r < 2; r++) {  // a row's sum over its four lanes (the same bits in each)
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    if (row[r] >= T_) continue;
+    for (int n = 0; n < NO; n++)
+      *reinterpret_cast<uint32_t*>(o + head + (size_t)row[r] * HD + n * 8 + c2) = pack2(O[n][2 * r] / l[r], O[n][2 * r + 1] / l[r]);
+    if (c2 == 0) lse[(size_t)blockIdx.y * T_ + row[r]] = m[r] + logf(l[r]);
+  }
 }
 
 }  // namespace cuda

@@ -39,7 +39,7 @@ size_t envSize(const char* name, size_t dflt) {
 
 int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
-// Switches: CPT_CUDA_ATTENTION=fused and CPT_CUDA_SOFTMAX=warp (opt-in), CPT_CUDA_EPILOGUES=0 and
+// Switches: CPT_CUDA_ATTENTION=fused|mma and CPT_CUDA_SOFTMAX=warp (opt-in), CPT_CUDA_EPILOGUES=0 and
 // CPT_CUDA_GRAPHS=0 (opt-out).
 bool envIs(const char* name, const char* value) {
   const char* v = std::getenv(name);
@@ -129,10 +129,11 @@ class Engine final : public EngineBase {
     lnfw_ = w_ + lnf, lnfb_ = lnfw_ + d_.D, glnfw_ = g_ + lnf, glnfb_ = glnfw_ + d_.D;
     const size_t out = c.tied ? 0 : params.back().offset;
     embOutT_ = wT_ + out, gEmbOut_ = g_ + out;
-    // Fused attention (attention.cuh) with CPT_CUDA_ATTENTION=fused, where there are kernels for
-    // the head dimension. Not the default until verify.sh has run it on a GPU: it has run on the
-    // simulator only.
+    // Fused attention (attention.cuh) with CPT_CUDA_ATTENTION=fused (forward and backward; slower
+    // than the unfused path on an H200) or =mma (the forward on mma.sync tiles, the backward
+    // unfused; not yet measured), where there are kernels for the head dimension.
     if (kBf16 && envIs("CPT_CUDA_ATTENTION", "fused")) withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
+    if (kBf16 && envIs("CPT_CUDA_ATTENTION", "mma")) withHeadDim(d_.hd, [&](auto hd) { mma_ = allowMmaSmem<hd()>(); });
   }
 
   void setTensor(int which, int i, const float* data) override {
@@ -414,6 +415,23 @@ class Engine final : public EngineBase {
     return true;
   }
   template <int HD>
+  bool allowMmaSmem() {
+    int dev = 0;
+    cudaDeviceProp p;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
+    if (mmaForwardSmem(HD) > p.sharedMemPerBlockOptin) return false;
+    CUDA_CHECK(cudaFuncSetAttribute(mmaForwardKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaForwardSmem(HD)));
+    return true;
+  }
+  template <int HD>
+  void mmaForward(Acts& a, int BH, int T, float scale) {
+    if constexpr (kBf16) {
+      CPT_LAUNCH(mmaForwardKernel<HD>, dim3(cdiv(T, kFlash), BH), 128, mmaForwardSmem(HD))(a.q, a.k, a.v, a.yh, a.lse, T, scale);
+      LAUNCH_CHECK();
+    }
+  }
+  template <int HD>
   void flashForward(Acts& a, int BH, int T, float scale) {
     if constexpr (kBf16) {
       CPT_LAUNCH(flashForwardKernel<HD>, dim3(cdiv(T, kFlash), BH), 128, flashForwardSmem(HD))(a.q, a.k, a.v, a.yh, a.lse, T, scale);
@@ -438,6 +456,7 @@ class Engine final : public EngineBase {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
     if (flash_) return withHeadDim(hd, [&](auto h) { flashForward<h()>(a, BH, T, scale); });
+    if (mma_) return withHeadDim(hd, [&](auto h) { mmaForward<h()>(a, BH, T, scale); });
     const long long hs = (long long)T * hd;
     for (int i0 = 0; i0 < T; i0 += rb_) {
       // Query rows [i0, i1) against keys [0, i1) (causal): S = scale * Q K^T, P = softmax(S),
@@ -710,7 +729,7 @@ class Engine final : public EngineBase {
 
   ModelConfig c_;
   Dims d_;
-  bool recompute_, stale_ = true, flash_ = false, graphs_ = !envIs("CPT_CUDA_GRAPHS", "0"),
+  bool recompute_, stale_ = true, flash_ = false, mma_ = false, graphs_ = !envIs("CPT_CUDA_GRAPHS", "0"),
        epilogues_ = !envIs("CPT_CUDA_EPILOGUES", "0"), warpSoftmax_ = envIs("CPT_CUDA_SOFTMAX", "warp");
   cudaStream_t s_ = nullptr;
   Slot slots_[2];

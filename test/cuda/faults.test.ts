@@ -81,6 +81,16 @@ describe('mutations of the kernels are caught', () => {
     expect(Object.values(verdicts(r))).toContain('FAIL');
   });
 
+  it('the mma.sync attention forward loading the next key tile while other warps still read this one (a removed barrier): wrong outputs', async () => {
+    const r = await mutant(
+      '    __syncthreads();  // the previous tiles are no longer read\n    flashLoad(k + head, k0, T_, HD, Ks, KB);\n',
+      '    flashLoad(k + head, k0, T_, HD, Ks, KB);\n',
+      'attention.cuh', ['flash', '70'],
+    );
+    expect(r.status).not.toBe(0);
+    expect(Object.entries(verdicts(r)).filter(([k, v]) => k.startsWith('mma_') && v === 'FAIL').length).toBeGreaterThan(0);
+  });
+
   it('the embedding gradient\'s sort scattering ids before its tile is loaded (a removed barrier): stale ids, caught', async () => {
     const r = await mutant('  __syncthreads();\n  int o = starts[d * gridDim.x + t];', '  int o = starts[d * gridDim.x + t];');
     expect(r.status).not.toBe(0);

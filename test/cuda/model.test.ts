@@ -79,6 +79,19 @@ describe('CUDA performance model', () => {
     // no score matrices in HBM: attention moves far fewer bytes
     expect(moved(fused, /^(flash|attnRowDot)/)).toBeLessThan(moved(unfused, /softmax|attention products/) / 4);
   }, 120_000);
+
+  it('runs the attention forward on mma.sync tiles with CPT_CUDA_ATTENTION=mma: no forward score products or softmax kernel, the backward unfused', () => {
+    const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 };
+    const B = 2, T = 256;
+    const unfused = costTrace(traceStep(c, B, T, 'unfused'), shapeOf(c, B, T), GPUS[0]!);
+    const mma = costTrace(traceStep(c, B, T, 'mma'), shapeOf(c, B, T), GPUS[0]!);
+    const names = mma.map((l) => l.what);
+    expect(names).toEqual(expect.arrayContaining(['mmaForwardKernel', 'softmaxBackKernel']));
+    expect(names).not.toContain('softmaxKernel');
+    // one row block at T = 256: the backward's 5 of the unfused path's 7 products remain
+    const products = (ls: typeof mma) => ls.find((l) => l.what.startsWith('cuBLASLt: attention'))!.flops;
+    expect(products(mma) / products(unfused)).toBeCloseTo(5 / 7, 9);
+  }, 120_000);
 });
 
 const moved = (ls: ReturnType<typeof costTrace>, re: RegExp) => ls.filter((l) => re.test(l.what)).reduce((a, l) => a + l.bytes, 0);

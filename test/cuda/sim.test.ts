@@ -84,8 +84,9 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
     expect([r.values.get('graph_launches_fp32'), r.values.get('graph_launches_bf16')]).toEqual(['7', '7']);
   });
 
-  it('fused attention (bf16, CPT_CUDA_ATTENTION=fused) is as accurate against the CPU engine as the unfused path, head dimensions 32 to 256, bitwise repeatably', async () => {
+  it('fused attention (bf16, CPT_CUDA_ATTENTION=fused, and the forward on mma.sync tiles, =mma) is as accurate against the CPU engine as the unfused path, head dimensions 32 to 256, bitwise repeatably', async () => {
     const r = await runSim(cudaCheck, ['flash', '80'], env);
-    expect(verdicts(r), r.out).toEqual({ flash_hd32: 'pass', flash_hd64: 'pass', flash_hd128: 'pass', flash_hd256: 'pass' });
+    const hds = [32, 64, 128, 256];
+    expect(verdicts(r), r.out).toEqual(Object.fromEntries(['flash', 'mma'].flatMap((k) => hds.map((hd) => [`${k}_hd${hd}`, 'pass']))));
   });
 });

@@ -498,24 +498,29 @@ int flash(int T) {
       for (int i = 0; i < g.n(); i++) r.grads.push_back(g.get(1, i));
       return r;
     };
-    const Run un = run("unfused"), fu = run("fused"), again = run("fused");
-    unsetenv("CPT_CUDA_ATTENTION");
-    double gu = 0, gf = 0;
-    for (size_t i = 0; i < un.grads.size(); i++) {
-      const float* ref = cpu.grads() + cpu.params()[i].offset;
-      gu = std::max(gu, relErr(un.grads[i], ref)), gf = std::max(gf, relErr(fu.grads[i], ref));
+    const Run un = run("unfused");
+    // fused: forward and backward fused (flash_*); mma: the forward on mma.sync tiles, the backward unfused (mma_*)
+    for (const char* kind : {"fused", "mma"}) {
+      const Run fu = run(kind), again = run(kind);
+      double gu = 0, gf = 0;
+      for (size_t i = 0; i < un.grads.size(); i++) {
+        const float* ref = cpu.grads() + cpu.params()[i].offset;
+        gu = std::max(gu, relErr(un.grads[i], ref)), gf = std::max(gf, relErr(fu.grads[i], ref));
+      }
+      const double lu = relErr(un.logits, lc.data()), lf = relErr(fu.logits, lc.data());
+      const double du = std::fabs(un.loss - lossC), df = std::fabs(fu.loss - lossC);
+      bool same = fu.loss == again.loss && fu.logits == again.logits;
+      for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
+      // Within 1.5x the unfused path's error, or within bf16 rounding of the reference (2^-8).
+      auto fine = [](double f, double u) { return f <= std::max(1.5 * u, 4e-3); };
+      const bool ok = fine(lf, lu) && fine(gf, gu) && df <= std::max(1.5 * du, 4e-3 * lossC) && same;
+      const char* label = std::string(kind) == "fused" ? "flash" : "mma";
+      std::printf("%s_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s\n",
+                  label, hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO");
+      std::printf("%s_hd%d=%s\n", label, hd, ok ? "pass" : "FAIL");
+      all &= ok;
     }
-    const double lu = relErr(un.logits, lc.data()), lf = relErr(fu.logits, lc.data());
-    const double du = std::fabs(un.loss - lossC), df = std::fabs(fu.loss - lossC);
-    bool same = fu.loss == again.loss && fu.logits == again.logits;
-    for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
-    // Within 1.5x the unfused path's error, or within bf16 rounding of the reference (2^-8).
-    auto fine = [](double f, double u) { return f <= std::max(1.5 * u, 4e-3); };
-    const bool ok = fine(lf, lu) && fine(gf, gu) && df <= std::max(1.5 * du, 4e-3 * lossC) && same;
-    std::printf("flash_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s\n",
-                hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO");
-    std::printf("flash_hd%d=%s\n", hd, ok ? "pass" : "FAIL");
-    all &= ok;
+    unsetenv("CPT_CUDA_ATTENTION");
   }
   return all ? 0 : 1;
 }
@@ -581,7 +586,7 @@ int bench(const std::string& shape, int B, int T, int steps, bool recompute, dou
     return v && std::string(v) == value;
   };
   const std::string name =
-      shape + (envIs("CPT_CUDA_ATTENTION", "fused") ? "_fused" : "") + (envIs("CPT_CUDA_EPILOGUES", "0") ? "_kernels" : "") +
+      shape + (envIs("CPT_CUDA_ATTENTION", "fused") ? "_fused" : "") + (envIs("CPT_CUDA_ATTENTION", "mma") ? "_mma" : "") + (envIs("CPT_CUDA_EPILOGUES", "0") ? "_kernels" : "") +
       (envIs("CPT_CUDA_SOFTMAX", "warp") ? "_warpsoftmax" : "") +
       (envIs("CPT_CUDA_GRAPHS", "0") ? "_eager" : "");
   Gpu g(c, true, recompute);

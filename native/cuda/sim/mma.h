@@ -112,3 +112,41 @@ void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix
 
 }  // namespace wmma
 }  // namespace nvcuda
+
+namespace cpt_sim {
+// PTX's mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, d = a b + c, in the fragment layout
+// PTX documents (unlike wmma's, code may rely on it): with g = lane / 4 and q = lane % 4, a (16x16,
+// four 32-bit registers of two bf16, the lower column in the lower half) holds rows g and g + 8 at
+// columns 2q, 2q + 1 and 2q + 8, 2q + 9 (a0: g, 2q; a1: g + 8, 2q; a2: g, 2q + 8; a3: g + 8, 2q + 8);
+// b (16x8) holds rows 2q, 2q + 1 (b0) and 2q + 8, 2q + 9 (b1) of column g; c and d (16x8, fp32)
+// rows g (c0, c1) and g + 8 (c2, c3) at columns 2q, 2q + 1. All 32 lanes meet, as on a GPU.
+inline void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], const float (&c)[4]) {
+  namespace w = nvcuda::wmma::detail;
+  float(*t)[256] = reinterpret_cast<float(*)[256]>(warpTiles(w::warp()));  // a [16][16], b [16][8], c [16][8]
+  const int ln = w::lane(), g = ln >> 2, q = ln & 3;
+  const auto half = [](uint32_t v, int hi) {
+    __nv_bfloat16 x;
+    x.__x = (unsigned short)(hi ? v >> 16 : v & 0xffffu);
+    return __bfloat162float(x);
+  };
+  for (int i = 0; i < 4; i++) {
+    const int r = g + (i & 1) * 8, col = 2 * q + (i >> 1) * 8;
+    t[0][r * 16 + col] = half(a[i], 0), t[0][r * 16 + col + 1] = half(a[i], 1);
+  }
+  for (int i = 0; i < 2; i++) {
+    const int k = 2 * q + i * 8;
+    t[1][k * 8 + g] = half(b[i], 0), t[1][(k + 1) * 8 + g] = half(b[i], 1);
+  }
+  for (int i = 0; i < 4; i++) t[2][(g + (i >> 1) * 8) * 8 + 2 * q + (i & 1)] = c[i];
+  __syncwarp();
+  float out[4];
+  for (int i = 0; i < 4; i++) {
+    const int r = g + (i >> 1) * 8, col = 2 * q + (i & 1);
+    float acc = t[2][r * 8 + col];
+    for (int k = 0; k < 16; k++) acc += t[0][r * 16 + k] * t[1][k * 8 + col];
+    out[i] = acc;
+  }
+  __syncwarp();  // every lane has read the tiles before any lane's next mma overwrites them
+  for (int i = 0; i < 4; i++) d[i] = out[i];
+}
+}  // namespace cpt_sim
