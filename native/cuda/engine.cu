@@ -402,13 +402,16 @@ class Engine final : public EngineBase {
     }
   }
   // The fused kernels' shared memory, past the default 48 KiB: false when the GPU has too little.
-  template <int HD>
-  bool allowSmem() {
+  static size_t smemOptin() {
     int dev = 0;
     cudaDeviceProp p;
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
-    if (flashBackwardSmem(HD) > p.sharedMemPerBlockOptin) return false;
+    return p.sharedMemPerBlockOptin;
+  }
+  template <int HD>
+  bool allowSmem() {
+    if (flashBackwardSmem(HD) > smemOptin()) return false;
     CUDA_CHECK(cudaFuncSetAttribute(flashForwardKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashForwardSmem(HD)));
     CUDA_CHECK(cudaFuncSetAttribute(flashBackwardKVKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashBackwardSmem(HD)));
     CUDA_CHECK(cudaFuncSetAttribute(flashBackwardQKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashBackwardSmem(HD)));
@@ -416,11 +419,7 @@ class Engine final : public EngineBase {
   }
   template <int HD>
   bool allowMmaSmem() {
-    int dev = 0;
-    cudaDeviceProp p;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
-    if (mmaForwardSmem(HD) > p.sharedMemPerBlockOptin) return false;
+    if (mmaForwardSmem(HD) > smemOptin()) return false;
     CUDA_CHECK(cudaFuncSetAttribute(mmaForwardKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaForwardSmem(HD)));
     return true;
   }
