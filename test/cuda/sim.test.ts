@@ -56,12 +56,16 @@ describe('the SIMT simulator', () => {
   });
 });
 
-// In shuffled order with biases, residual sums and bias gradients in cuBLASLt's epilogues (the default) and the
-// softmax by a warp per row (CPT_CUDA_SOFTMAX=warp), otherwise with those sums by kernels (CPT_CUDA_EPILOGUES=0) and the
-// softmax by a block per row (the default).
+// In shuffled order with biases, residual sums and bias gradients in cuBLASLt's epilogues (the default), otherwise by
+// kernels (CPT_CUDA_EPILOGUES=0); in forward order with the softmax by a block per row (the default), otherwise by a warp
+// per row (CPT_CUDA_SOFTMAX=warp).
 describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (order) => {
-  const shuffled = order === 'shuffled';
-  const env = { CPT_SIM_ORDER: order, CPT_SIM_SEED: '7', CPT_CUDA_EPILOGUES: shuffled ? '1' : '0', CPT_CUDA_SOFTMAX: shuffled ? 'warp' : 'block' };
+  const env = {
+    CPT_SIM_ORDER: order,
+    CPT_SIM_SEED: '7',
+    CPT_CUDA_EPILOGUES: order === 'shuffled' ? '1' : '0',
+    CPT_CUDA_SOFTMAX: order === 'forward' ? 'block' : 'warp',
+  };
 
   it('matches both golden fixtures in fp32 and bf16', async () => {
     for (const dir of [goldenDir(), VARIANT]) {
