@@ -172,7 +172,7 @@ __global__ void attnRowDotKernel(const bf16* dO, const bf16* O, float* D, size_t
   if (r >= rows) return;  // whole warps leave together
   float s = 0;
   for (int j = threadIdx.x & 31; j < hd; j += 32) s += toF(dO[r * hd + j]) * toF(O[r * hd + j]);
-  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  s = warpSum(s);
   if ((threadIdx.x & 31) == 0) D[r] = s;
 }
 
@@ -292,11 +292,8 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
   ::cpt_sim::mma16816(d, a, b, c);
 #endif
 }
-// Two bf16 in one register, the first in the lower half: rounded from fp32, or read from memory
-// (two adjacent elements, 4-byte aligned, or two anywhere).
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16;
-}
+// Two bf16 in one register, the first in the lower half, read from memory (two adjacent elements,
+// 4-byte aligned, or two anywhere); pack2 (kernels.cuh) rounds two floats into one.
 __device__ __forceinline__ uint32_t pair(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 __device__ __forceinline__ uint32_t pair(const bf16* lo, const bf16* hi) {
   return (uint32_t)__bfloat16_as_ushort(*lo) | (uint32_t)__bfloat16_as_ushort(*hi) << 16;

@@ -38,19 +38,32 @@ __device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
   return float4{__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
                 __uint_as_float(u.y & 0xffff0000u)};
 }
+// Two floats rounded to bf16 in one register, the first in the lower half (memory order).
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16;
+}
 __device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
 __device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
-  const auto b = [](float f) { return (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(f)); };
-  *reinterpret_cast<uint2*>(p) = uint2{b(v.x) | b(v.y) << 16, b(v.z) | b(v.w) << 16};
+  *reinterpret_cast<uint2*>(p) = uint2{pack2(v.x, v.y), pack2(v.z, v.w)};
 }
 
 // Sum over the block in a fixed order (butterfly within warps, then warps in index order); every
 // thread gets the result. sh: 32 elements of shared memory, the launch's dynamic kSumSmem (static
 // arrays count against the simulator's thread-local storage: sim/README.md).
 constexpr size_t kSumSmem = 32 * sizeof(double);
+// Sum and max over the warp by a butterfly: every lane gets the same bits.
+template <class F>
+__device__ __forceinline__ F warpSum(F v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
 template <class F>
 __device__ __forceinline__ F blockSum(F v, F* sh) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  v = warpSum(v);
   __syncthreads();  // sh may still be read by a previous call
   if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
   __syncthreads();
@@ -59,7 +72,7 @@ __device__ __forceinline__ F blockSum(F v, F* sh) {
   return s;
 }
 __device__ __forceinline__ float blockMax(float v, float* sh) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  v = warpMax(v);
   __syncthreads();
   if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
   __syncthreads();
@@ -248,10 +261,22 @@ __device__ __forceinline__ float4 operator-(float4 a, float4 b) { return {a.x - 
 __device__ __forceinline__ float4 operator*(float4 a, float4 b) { return {a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w}; }
 
 // The split and merge of the heads work on runs of w elements of one head: 4 (8- or 16-byte
-// accesses) where hd, the rotary half and every pointer allow, else 1. Grid-stride over the
-// N * H * hd / w runs; a run never straddles the rotary halves.
+// accesses) where hd, the rotary half (0: none) and every pointer allow, else 1; a run never
+// straddles the rotary halves.
 __device__ __forceinline__ int headsRun(int hd, int half, uintptr_t ptrs) {
   return hd % 4 == 0 && half % 4 == 0 && ptrs % 16 == 0 ? 4 : 1;
+}
+// f(n, h, b, t, d) for each run: row n = b * T_ + t, head h, first dimension d; grid-stride over
+// the N * H * hd / w runs.
+template <class F>
+__device__ __forceinline__ void forHeadRuns(int N, int T_, int H, int hd, int w, F&& f) {
+  const int per = hd / w;
+  const size_t runs = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
+  for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < runs; e += stride) {
+    const size_t nh = e / per;
+    const int n = (int)(nh / H);
+    f(n, (int)(nh % H), n / T_, n % T_, (int)(e % per) * w);
+  }
 }
 
 // qkv ([N, 3D] = [B, T, H, 3, hd]) + bias (null when the product added it) -> q, k, v
@@ -262,11 +287,7 @@ __global__ void splitHeadsKernel(const In* qkv, const float* bias, const float* 
                                  int N, int T_, int H, int hd, int half) {
   const int w = headsRun(hd, half, (uintptr_t)qkv | (uintptr_t)bias | (uintptr_t)cs | (uintptr_t)sn | (uintptr_t)q |
                                        (uintptr_t)k | (uintptr_t)v);
-  const int per = hd / w;
-  const size_t runs = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
-  for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < runs; e += stride) {
-    const size_t nh = e / per;
-    const int d = (int)(e % per) * w, n = (int)(nh / H), h = (int)(nh % H), b = n / T_, t = n % T_;
+  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d) {
     const size_t src = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
     const int hb = h * 3 * hd;
     const size_t dst = (((size_t)b * H + h) * T_ + t) * hd + d;
@@ -284,7 +305,7 @@ __global__ void splitHeadsKernel(const In* qkv, const float* bias, const float* 
       storeW(outs[part] + dst, val, w);
     }
     storeW(v + dst, at(2 * hd + d), w);
-  }
+  });
 }
 
 // Gradients of q, k, v (fp32, heads layout) -> dqkv [N, 3D] (T: what the products and the bias
@@ -293,11 +314,7 @@ template <class T>
 __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const float* dv, const float* cs, const float* sn,
                                      T* out, int N, int T_, int H, int hd, int half) {
   const int w = headsRun(hd, half, (uintptr_t)dq | (uintptr_t)dk | (uintptr_t)dv | (uintptr_t)cs | (uintptr_t)sn | (uintptr_t)out);
-  const int per = hd / w;
-  const size_t runs = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
-  for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < runs; e += stride) {
-    const size_t nh = e / per;
-    const int d = (int)(e % per) * w, n = (int)(nh / H), h = (int)(nh % H), b = n / T_, t = n % T_;
+  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d) {
     const size_t base = (((size_t)b * H + h) * T_ + t) * hd;
     const size_t dst = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
     const float* ins[2] = {dq, dk};
@@ -313,24 +330,20 @@ __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const flo
       storeW(out + dst + part * hd + d, val, w);
     }
     storeW(out + dst + 2 * hd + d, loadW(dv + base + d, w), w);
-  }
+  });
 }
 
-// Heads layout <-> rows: y [N, D] from yh [B, H, T, hd], or dyh [B, H, T, hd] from dy [N, D]. One
-// thread per four elements (8- or 16-byte accesses) where hd and alignment allow, else per element;
-// grid-stride over the N * H * hd elements.
+// Heads layout <-> rows: y [N, D] from yh [B, H, T, hd], or dyh [B, H, T, hd] from dy [N, D], by
+// the heads' runs.
 template <bool ToRows, class T>
 __device__ __forceinline__ void headsCopy(const T* src, T* dst, int N, int T_, int H, int hd) {
-  const int w = hd % 4 == 0 && ((uintptr_t)src | (uintptr_t)dst) % 16 == 0 ? 4 : 1, per = hd / w;
-  const size_t n4 = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
-  for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n4; e += stride) {
-    const size_t nh = e / per;
-    const int d = (int)(e % per) * w, n = (int)(nh / H), h = (int)(nh % H), b = n / T_, t = n % T_;
+  const int w = headsRun(hd, 0, (uintptr_t)src | (uintptr_t)dst);
+  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d) {
     const size_t rowsAt = (size_t)n * H * hd + h * hd + d, headsAt = (((size_t)b * H + h) * T_ + t) * hd + d;
     const size_t from = ToRows ? headsAt : rowsAt, to = ToRows ? rowsAt : headsAt;
     if (w == 4) store4(dst + to, load4(src + from));
     else dst[to] = src[from];
-  }
+  });
 }
 template <class T>
 __global__ void mergeHeadsKernel(const T* yh, T* y, int N, int T_, int H, int hd) {
@@ -426,14 +439,6 @@ CPT_UNROLL
 // spends its short life on four of them), each lane taking runs of four (16-byte loads) 128 apart;
 // the row is read twice, the second time from cache. Positions past lim (and the row's padding
 // past cols) are selected away, never computed with. grid (ceil(rows / 8), B * H), block 256.
-__device__ __forceinline__ float warpMax(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ float warpSum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 __device__ __forceinline__ void unpack4(float4 v, float (&x)[4]) { x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w; }
 // p = exp(x - l) where j + k < lim, else 0, stored at P[j, j + 4) clipped to cols.
 template <class T>
