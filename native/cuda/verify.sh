@@ -175,12 +175,13 @@ bench() {
   local s=$1 budget=$2 v
   step "bench_$s" "$budget" "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv" || return
   # the other paths the same way: the bias and residual epilogues off (their kernels instead; 1b
-  # only), each step launched eagerly instead of replayed as a CUDA graph, the fused attention
+  # only), each step launched eagerly instead of replayed as a CUDA graph, the fused attention, the
+  # softmax by a warp per row, the attention forward on mma.sync tiles
   [ "$s" = 1b ] && step "bench_${s}_kernels" "$budget" env CPT_CUDA_EPILOGUES=0 "$B/cuda_check" bench "$s" 4 2048 10 0
   step "bench_${s}_eager" "$budget" env CPT_CUDA_GRAPHS=0 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv"
   step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
   step "bench_${s}_warpsoftmax" "$budget" env CPT_CUDA_SOFTMAX=warp "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv"
-  step "bench_${s}_mma" "$budget" env CPT_CUDA_ATTENTION=mma "$B/cuda_check" bench "$s" 4 2048 10 0
+  step "bench_${s}_mma" "$budget" env CPT_CUDA_ATTENTION=mma "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_mma.tsv"
   [ "$TORCH" = 1 ] || return
   step "torch_$s" "$budget" python3 scripts/anchors/torch_neox.py "$s" 2048 4 10 bf16 eager cuda || return
   local peer ours
