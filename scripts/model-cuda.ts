@@ -53,6 +53,9 @@ const rows = (l: Launch) => l.grid[0]! * l.grid[1]! * l.grid[2]!;
 // Causal softmax of a block of query rows (args rows, cols; grid[1] = B*H) and its backward.
 const softmaxCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) });
 const softmaxBackCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) });
+// A fused backward: dK and dV (S^T, dP^T, dV, dK products) per key block, dQ (S, dP, dQ) per query block.
+const flashBackwardKVCost = (_a: number[], l: Launch, s: Shape): Cost => ({ flops: 4 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + 2 * f32) + 2 * f32), tensor: true });
+const flashBackwardQCost = (_a: number[], l: Launch, s: Shape): Cost => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + f32) + 2 * f32), tensor: true });
 /**
  * Each kernel's FLOPs and bytes moved, by its name in kernels.cuh, from its launch: arguments in
  * the kernel's order (a[i]), the grid, and the shape. Reads and writes of HBM once each (caches
@@ -98,15 +101,18 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   // under the causal diagonal per head, each a 64x64xhd product per pass; Q, K, V (and O, dO)
   // read from HBM once (the repeats hit L2), outputs written once.
   flashForwardKernel: (_a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
-  // the forward on mma.sync tiles (CPT_CUDA_ATTENTION=mma): one pass over the keys, Q K^T and P V
+  flashBackwardKVKernel: flashBackwardKVCost,
+  flashBackwardQKernel: flashBackwardQCost,
+  // on mma.sync tiles (CPT_CUDA_ATTENTION=mma): the forward in one pass over the keys (Q K^T, P V);
+  // the backward's products as the fused backward's
   mmaForwardKernel: (_a, l, s) => ({ flops: 2 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
-  flashBackwardKVKernel: (_a, l, s) => ({ flops: 4 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + 2 * f32) + 2 * f32), tensor: true }),
-  flashBackwardQKernel: (_a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + f32) + 2 * f32), tensor: true }),
+  mmaBackwardKVKernel: flashBackwardKVCost,
+  mmaBackwardQKernel: flashBackwardQCost,
   attnRowDotKernel: (a) => ({ flops: 2 * a[3]! * a[4]!, bytes: a[3]! * (2 * a[4]! * 2 + f32) }),
 };
-/** One pass of a fused attention kernel: 2 * 64 * 64 * hd FLOPs per tile pair under the causal diagonal, every head. */
+/** One pass of a fused attention kernel: 2 * 64 * 64 * hd FLOPs per 64 x 64 tile pair under the causal diagonal, every head (grid[1]). */
 function flashTileFlops(l: Launch, s: Shape): number {
-  const blocks = l.grid[0]!;
+  const blocks = Math.ceil(s.T / 64);
   return ((blocks * (blocks + 1)) / 2) * l.grid[1]! * 2 * 64 * 64 * s.hd;
 }
 
@@ -148,8 +154,8 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
  * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator,
  * in plan mode: 'unfused' is the default engine (attention as cuBLASLt products and softmax
  * kernels; biases, residual sums and bias gradients in cuBLASLt's epilogues); 'fused' adds the
- * opt-in fused attention (CPT_CUDA_ATTENTION=fused, attention.cuh); 'mma' the opt-in forward on
- * mma.sync tiles with the unfused backward (CPT_CUDA_ATTENTION=mma). epilogues: false traces the
+ * opt-in fused attention (CPT_CUDA_ATTENTION=fused, attention.cuh); 'mma' the opt-in attention on
+ * mma.sync tiles, forward and backward (CPT_CUDA_ATTENTION=mma). epilogues: false traces the
  * engine with CPT_CUDA_EPILOGUES=0 (those sums by kernels).
  */
 export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused' | 'mma', { epilogues = true } = {}): Event[] {

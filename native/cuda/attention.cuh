@@ -167,7 +167,8 @@ __global__ void flashForwardKernel(const bf16* q, const bf16* k, const bf16* v, 
 
 // D[r] = sum over the head dimension of dO * O, per row of the heads layout (fp32); one warp
 // per row, lanes strided then a butterfly: a fixed order. grid ceil(rows / 8), block 256.
-__global__ void attnRowDotKernel(const bf16* dO, const bf16* O, float* D, size_t rows, int hd) {
+template <class T>
+__global__ void attnRowDotKernel(const T* dO, const T* O, float* D, size_t rows, int hd) {
   const size_t r = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
   if (r >= rows) return;  // whole warps leave together
   float s = 0;
@@ -269,15 +270,16 @@ __global__ void flashBackwardQKernel(const bf16* q, const bf16* k, const bf16* v
   flashStore<HD, tiles>(acc, Ss + warp * 256, dq + head, q0 + g * 16, col0, T_);
 }
 
-// ---- The attention forward on mma.sync tiles (CPT_CUDA_ATTENTION=mma; simulator only, not yet
-// measured), FlashAttention-2's forward: each warp owns 16 query rows; a key tile's scores stay in
-// the mma accumulators, the online softmax runs on them in registers (a lane holds two rows, g and
-// g + 8, at two columns of each 8-key tile; a row's four lanes reduce by shuffles), the
-// probabilities become the next product's A fragments without leaving registers, and O is
-// rescaled in its accumulators; Q, K and V tiles in shared memory. One pass over the keys; the
-// probabilities are rounded to bf16 relative to the running maximum (FlashAttention's rounding,
-// not the unfused path's). The backward is the unfused path's: it recomputes the probabilities
-// from the log-sum-exp saved here.
+// ---- Attention on mma.sync tiles (CPT_CUDA_ATTENTION=mma; simulator only, not yet measured),
+// FlashAttention-2's structure. Forward: each warp owns 16 query rows; a
+// key tile's scores stay in the mma accumulators, the online softmax runs on them in registers (a
+// lane holds two rows, g and g + 8, at two columns of each 8-key tile; a row's four lanes reduce by
+// shuffles), the probabilities become the next product's A fragments without leaving registers,
+// and O is rescaled in its accumulators; Q, K and V tiles in shared memory. One pass over the keys;
+// the probabilities are rounded to bf16 relative to the running maximum (FlashAttention's
+// rounding, not the unfused path's). Backward, from the log-sum-exp the forward saved: dK and dV
+// per key block looping over the query blocks that see it, dQ in its own pass per query block
+// looping over the key blocks it sees; no atomics, every sum in a fixed order.
 
 // d = a b + c on one 16x8x16 bf16 tile, fp32 accumulation, in PTX's documented fragment layout
 // (sim/mma.h spells it out and models it).
@@ -297,6 +299,28 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ uint32_t pair(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 __device__ __forceinline__ uint32_t pair(const bf16* lo, const bf16* hi) {
   return (uint32_t)__bfloat16_as_ushort(*lo) | (uint32_t)__bfloat16_as_ushort(*hi) << 16;
+}
+
+// Operand fragments of one mma16816 from bf16 tiles in shared memory (row length ld), in PTX's
+// layout: lane L holds rows L / 4 and L / 4 + 8, columns 2 (L % 4) and the next, of each 8x8 part.
+// fragA: A = the 16 x 16 tile at p (rows of A are the tile's rows).
+__device__ __forceinline__ void fragA(uint32_t (&a)[4], const bf16* p, int ld) {
+  const int lane = threadIdx.x & 31;
+  p += (lane >> 2) * ld + 2 * (lane & 3);
+  a[0] = pair(p), a[1] = pair(p + 8 * ld), a[2] = pair(p + 8), a[3] = pair(p + 8 * ld + 8);
+}
+// B (16 deep x 8 columns) = the transpose of the 8 x 16 tile at p: its columns are the tile's rows
+// (K for Q K^T).
+__device__ __forceinline__ void fragBt(uint32_t (&b)[2], const bf16* p, int ld) {
+  const int lane = threadIdx.x & 31;
+  p += (lane >> 2) * ld + 2 * (lane & 3);
+  b[0] = pair(p), b[1] = pair(p + 8);
+}
+// B = the 16 x 8 tile at p itself: the depth runs down its rows (V for P V).
+__device__ __forceinline__ void fragB(uint32_t (&b)[2], const bf16* p, int ld) {
+  const int lane = threadIdx.x & 31;
+  p += 2 * (lane & 3) * ld + (lane >> 2);
+  b[0] = pair(p, p + ld), b[1] = pair(p + 8 * ld, p + 9 * ld);
 }
 
 // Keys per tile: 32 at head dimension 256, so that Q, K and V tiles (67.6 KiB) leave room for three
@@ -327,13 +351,9 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
     float S[NS][4];
     for (auto& f : S) f[0] = f[1] = f[2] = f[3] = 0.f;
     for (int kk = 0; kk < HD; kk += 16) {  // S = Q K^T
-      const bf16* qa = Qw + g * ld + kk + c2;
-      const uint32_t a[4] = {pair(qa), pair(qa + 8 * ld), pair(qa + 8), pair(qa + 8 * ld + 8)};
-      for (int n = 0; n < NS; n++) {
-        const bf16* kb = Ks + (n * 8 + g) * ld + kk + c2;
-        const uint32_t b[2] = {pair(kb), pair(kb + 8)};
-        mma16816(S[n], a, b, S[n]);
-      }
+      uint32_t a[4], b[2];
+      fragA(a, Qw + kk, ld);
+      for (int n = 0; n < NS; n++) fragBt(b, Ks + n * 8 * ld + kk, ld), mma16816(S[n], a, b, S[n]);
     }
     // Scaled and masked (causal, keys past T_); each row's new maximum over its four lanes.
     float mx[2] = {m[0], m[1]};
@@ -358,8 +378,8 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
       const uint32_t a[4] = {pack2(S[2 * kk][0], S[2 * kk][1]), pack2(S[2 * kk][2], S[2 * kk][3]),
                              pack2(S[2 * kk + 1][0], S[2 * kk + 1][1]), pack2(S[2 * kk + 1][2], S[2 * kk + 1][3])};
       for (int n = 0; n < NO; n++) {
-        const bf16* vb = Vs + (kk * 16 + c2) * ld + n * 8 + g;
-        const uint32_t b[2] = {pair(vb, vb + ld), pair(vb + 8 * ld, vb + 9 * ld)};
+        uint32_t b[2];
+        fragB(b, Vs + kk * 16 * ld + n * 8, ld);
         mma16816(O[n], a, b, O[n]);
       }
     }
@@ -372,6 +392,139 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
       *reinterpret_cast<uint32_t*>(o + head + (size_t)row[r] * HD + n * 8 + c2) = pack2(O[n][2 * r] / l[r], O[n][2 * r + 1] / l[r]);
     if (c2 == 0) lse[(size_t)blockIdx.y * T_ + row[r]] = m[r] + logf(l[r]);
   }
+}
+
+// The backward's warps: mmaKeys(HD) / 16 groups of 16 rows (keys for dK and dV, queries for dQ)
+// times mmaSplit(HD) column groups. A warp takes its rows' scores and score gradients against its
+// share of the other side's 64-block, writes P and dS (bf16) to shared memory, and after a barrier
+// accumulates HD / mmaSplit(HD) columns of its rows over the whole block: at most 64 accumulator
+// floats a lane at any head dimension (dK and dV at 256 would otherwise need 256 registers).
+__host__ __device__ constexpr int mmaSplit(int hd) { return hd > 64 ? hd / 64 : 1; }
+__host__ __device__ constexpr int mmaBackwardThreads(int hd) { return 32 * mmaKeys(hd) / 16 * mmaSplit(hd); }
+// Both backward kernels': two tiles of the block's own rows and two of the other side's 64, two
+// bf16 [rows][64] tiles (P and dS), and 64 rows' log-sum-exp and D (the dK/dV kernel's; dQ's fits).
+__host__ __device__ constexpr size_t mmaBackwardSmem(int hd) {
+  return (size_t)(2 * mmaKeys(hd) + 2 * kFlash) * flashLd(hd) * 2 + 2 * (size_t)mmaKeys(hd) * kPld * 2 + 2 * kFlash * 4;
+}
+
+// acc (16 rows x N / 8 tiles of 8 columns, fp32) into rows row[0], row[1] (a lane's two) of a [T_, HD]
+// fp32 head at column col0, rows past T_ skipped.
+template <int HD, int N>
+__device__ __forceinline__ void mmaStore(const float (&acc)[N / 8][4], float* dst, const int (&row)[2], int col0, int T_) {
+  const int c2 = 2 * (threadIdx.x & 3);
+  for (int r = 0; r < 2; r++)
+    if (row[r] < T_)
+      for (int n = 0; n < N / 8; n++)
+        *reinterpret_cast<float2*>(dst + (size_t)row[r] * HD + col0 + n * 8 + c2) = float2{acc[n][2 * r], acc[n][2 * r + 1]};
+}
+
+// dK and dV (fp32, heads layout) of one block of mmaKeys(HD) keys: grid (ceil(T_ / mmaKeys(HD)),
+// B * H), block mmaBackwardThreads(HD); mmaBackwardSmem(HD). lse and D per row of the heads layout.
+template <int HD>
+__global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
+                                    const float* D, float* dk, float* dv, int T_, float scale) {
+  constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), NQ = kFlash / SP / 8, COLS = HD / SP, NC = COLS / 8;
+  CPT_DYNAMIC_SMEM(bf16, Ks);
+  bf16 *Vs = Ks + R * ld, *Qs = Vs + R * ld, *dOs = Qs + kFlash * ld, *Pt = dOs + kFlash * ld, *dSt = Pt + R * kPld;
+  float *lseS = reinterpret_cast<float*>(dSt + R * kPld), *DS = lseS + kFlash;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
+  const int r0 = warp / SP * 16, qc0 = warp % SP * (kFlash / SP), col0 = warp % SP * COLS;
+  const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
+  const int k0 = blockIdx.x * R, key[2] = {k0 + r0 + g, k0 + r0 + g + 8};
+  flashLoad(k + head, k0, T_, HD, Ks, R);
+  flashLoad(v + head, k0, T_, HD, Vs, R);
+  float dK[NC][4] = {}, dV[NC][4] = {};
+  for (int q0 = k0 / kFlash * kFlash; q0 < T_; q0 += kFlash) {  // the query blocks that see these keys
+    __syncthreads();  // the previous tiles are no longer read
+    flashLoad(q + head, q0, T_, HD, Qs);
+    flashLoad(dO + head, q0, T_, HD, dOs);
+    flashRowStats(lse + rows, D + rows, q0, T_, lseS, DS);
+    __syncthreads();
+    float S[NQ][4] = {}, dP[NQ][4] = {};  // S^T = K Q^T, dP^T = V dO^T: the warp's 16 keys x its queries
+    for (int kk = 0; kk < HD; kk += 16) {
+      uint32_t ak[4], av[4], b[2];
+      fragA(ak, Ks + r0 * ld + kk, ld), fragA(av, Vs + r0 * ld + kk, ld);
+      for (int n = 0; n < NQ; n++) {
+        fragBt(b, Qs + (qc0 + n * 8) * ld + kk, ld), mma16816(S[n], ak, b, S[n]);
+        fragBt(b, dOs + (qc0 + n * 8) * ld + kk, ld), mma16816(dP[n], av, b, dP[n]);
+      }
+    }
+    // P^T = exp(S^T scale - lse) (causal; queries past T_ see nothing), dS^T = P^T (dP^T - D) scale
+    for (int n = 0; n < NQ; n++)
+      for (int r = 0; r < 2; r++) {
+        float p[2], ds[2];
+        for (int j = 0; j < 2; j++) {
+          const int qi = qc0 + n * 8 + c2 + j, qa = q0 + qi, i = 2 * r + j;
+          p[j] = key[r] <= qa && qa < T_ ? expf(S[n][i] * scale - lseS[qi]) : 0.f;
+          ds[j] = p[j] * (dP[n][i] - DS[qi]) * scale;
+        }
+        const int e = (r0 + g + 8 * r) * kPld + qc0 + n * 8 + c2;
+        *reinterpret_cast<uint32_t*>(Pt + e) = pack2(p[0], p[1]);
+        *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
+      }
+    __syncthreads();
+    for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO, dK += dS^T Q: the warp's keys x its columns
+      uint32_t ap[4], as[4], b[2];
+      fragA(ap, Pt + r0 * kPld + kk, kPld), fragA(as, dSt + r0 * kPld + kk, kPld);
+      for (int n = 0; n < NC; n++) {
+        fragB(b, dOs + kk * ld + col0 + n * 8, ld), mma16816(dV[n], ap, b, dV[n]);
+        fragB(b, Qs + kk * ld + col0 + n * 8, ld), mma16816(dK[n], as, b, dK[n]);
+      }
+    }
+  }
+  mmaStore<HD, COLS>(dK, dk + head, key, col0, T_);
+  mmaStore<HD, COLS>(dV, dv + head, key, col0, T_);
+}
+
+// dQ (fp32, heads layout) of one block of mmaKeys(HD) queries: grid (ceil(T_ / mmaKeys(HD)),
+// B * H), block mmaBackwardThreads(HD); mmaBackwardSmem(HD).
+template <int HD>
+__global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
+                                   const float* D, float* dq, int T_, float scale) {
+  constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), NK = kFlash / SP / 8, COLS = HD / SP, NC = COLS / 8;
+  CPT_DYNAMIC_SMEM(bf16, Qs);
+  bf16 *dOs = Qs + R * ld, *Ks = dOs + R * ld, *Vs = Ks + kFlash * ld, *dSs = Vs + kFlash * ld;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
+  const int r0 = warp / SP * 16, kc0 = warp % SP * (kFlash / SP), col0 = warp % SP * COLS;
+  const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
+  const int q0 = blockIdx.x * R, kEnd = min(T_, q0 + R), row[2] = {q0 + r0 + g, q0 + r0 + g + 8};
+  float lr[2], dr[2];
+  for (int r = 0; r < 2; r++) lr[r] = row[r] < T_ ? lse[rows + row[r]] : 0.f, dr[r] = row[r] < T_ ? D[rows + row[r]] : 0.f;
+  flashLoad(q + head, q0, T_, HD, Qs, R);
+  flashLoad(dO + head, q0, T_, HD, dOs, R);
+  float dQ[NC][4] = {};
+  for (int k0 = 0; k0 < kEnd; k0 += kFlash) {  // the key blocks these queries see
+    __syncthreads();
+    flashLoad(k + head, k0, T_, HD, Ks);
+    flashLoad(v + head, k0, T_, HD, Vs);
+    __syncthreads();
+    float S[NK][4] = {}, dP[NK][4] = {};  // S = Q K^T, dP = dO V^T: the warp's 16 queries x its keys
+    for (int kk = 0; kk < HD; kk += 16) {
+      uint32_t aq[4], ao[4], b[2];
+      fragA(aq, Qs + r0 * ld + kk, ld), fragA(ao, dOs + r0 * ld + kk, ld);
+      for (int n = 0; n < NK; n++) {
+        fragBt(b, Ks + (kc0 + n * 8) * ld + kk, ld), mma16816(S[n], aq, b, S[n]);
+        fragBt(b, Vs + (kc0 + n * 8) * ld + kk, ld), mma16816(dP[n], ao, b, dP[n]);
+      }
+    }
+    for (int n = 0; n < NK; n++)
+      for (int r = 0; r < 2; r++) {
+        float ds[2];
+        for (int j = 0; j < 2; j++) {
+          const int key = k0 + kc0 + n * 8 + c2 + j, i = 2 * r + j;
+          const float p = key <= row[r] && row[r] < T_ ? expf(S[n][i] * scale - lr[r]) : 0.f;
+          ds[j] = p * (dP[n][i] - dr[r]) * scale;
+        }
+        *reinterpret_cast<uint32_t*>(dSs + (r0 + g + 8 * r) * kPld + kc0 + n * 8 + c2) = pack2(ds[0], ds[1]);
+      }
+    __syncthreads();
+    for (int kk = 0; kk < kFlash; kk += 16) {  // dQ += dS K: the warp's queries x its columns
+      uint32_t a[4], b[2];
+      fragA(a, dSs + r0 * kPld + kk, kPld);
+      for (int n = 0; n < NC; n++) fragB(b, Ks + kk * ld + col0 + n * 8, ld), mma16816(dQ[n], a, b, dQ[n]);
+    }
+  }
+  mmaStore<HD, COLS>(dQ, dq + head, row, col0, T_);
 }
 
 }  // namespace cuda

@@ -5,7 +5,7 @@
 // every update) and bf16 activations, accumulating in fp32. Attention runs by blocks of query
 // rows: only a [B*H, rows, T] slice of scores exists at a time and backward recomputes the
 // probabilities from the saved log-sum-exp. With bf16, a head dimension of 32, 64, 128 or 256 and
-// CPT_CUDA_ATTENTION=fused, attention is fused instead (attention.cuh): no scores in HBM.
+// CPT_CUDA_ATTENTION=fused or =mma, attention is fused instead (attention.cuh): no scores in HBM.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -130,8 +130,8 @@ class Engine final : public EngineBase {
     const size_t out = c.tied ? 0 : params.back().offset;
     embOutT_ = wT_ + out, gEmbOut_ = g_ + out;
     // Fused attention (attention.cuh) with CPT_CUDA_ATTENTION=fused (forward and backward; slower
-    // than the unfused path on an H200) or =mma (the forward on mma.sync tiles, the backward
-    // unfused; not yet measured), where there are kernels for the head dimension.
+    // than the unfused path on an H200) or =mma (forward and backward on mma.sync tiles; not yet
+    // measured), where there are kernels for the head dimension.
     if (kBf16 && envIs("CPT_CUDA_ATTENTION", "fused")) withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
     if (kBf16 && envIs("CPT_CUDA_ATTENTION", "mma")) withHeadDim(d_.hd, [&](auto hd) { mma_ = allowMmaSmem<hd()>(); });
   }
@@ -291,7 +291,7 @@ class Engine final : public EngineBase {
     dyh_ = act_.get<Act>(N * D), dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
     dqkvT_ = act_.get<Act>(N * 3 * D);
     part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
-    if (flash_) {
+    if (flash_ || mma_) {
       rowDot_ = act_.get<float>(BH * T);
     } else {
       // Attention row block: the [B*H, rows, T] score slices stay near 64 MiB each.
@@ -419,8 +419,10 @@ class Engine final : public EngineBase {
   }
   template <int HD>
   bool allowMmaSmem() {
-    if (mmaForwardSmem(HD) > smemOptin()) return false;
+    if (std::max(mmaForwardSmem(HD), mmaBackwardSmem(HD)) > smemOptin()) return false;
     CUDA_CHECK(cudaFuncSetAttribute(mmaForwardKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaForwardSmem(HD)));
+    CUDA_CHECK(cudaFuncSetAttribute(mmaBackwardKVKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaBackwardSmem(HD)));
+    CUDA_CHECK(cudaFuncSetAttribute(mmaBackwardQKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaBackwardSmem(HD)));
     return true;
   }
   template <int HD>
@@ -440,15 +442,30 @@ class Engine final : public EngineBase {
   template <int HD>
   void flashBackward(Acts& a, int BH, int T, float scale) {
     if constexpr (kBf16) {
-      const size_t rows = (size_t)BH * T;
-      CPT_LAUNCH(attnRowDotKernel, cdiv(rows, 8), 256)(dyh_, a.yh, rowDot_, rows, HD);
-      LAUNCH_CHECK();
+      rowDot(a, BH * T, HD);
       const dim3 grid(cdiv(T, kFlash), BH);
       CPT_LAUNCH(flashBackwardKVKernel<HD>, grid, 256, flashBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dk_, dv_, T, scale);
       LAUNCH_CHECK();
       CPT_LAUNCH(flashBackwardQKernel<HD>, grid, 256, flashBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dq_, T, scale);
       LAUNCH_CHECK();
     }
+  }
+  template <int HD>
+  void mmaBackward(Acts& a, int BH, int T, float scale) {
+    if constexpr (kBf16) {
+      rowDot(a, BH * T, HD);
+      const dim3 grid(cdiv(T, mmaKeys(HD)), BH);
+      const int threads = mmaBackwardThreads(HD);
+      CPT_LAUNCH(mmaBackwardKVKernel<HD>, grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dk_, dv_, T, scale);
+      LAUNCH_CHECK();
+      CPT_LAUNCH(mmaBackwardQKernel<HD>, grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dq_, T, scale);
+      LAUNCH_CHECK();
+    }
+  }
+  // D = rowsum(dO * O) per row of the heads layout, for the fused backwards.
+  void rowDot(Acts& a, size_t rows, int hd) {
+    CPT_LAUNCH(attnRowDotKernel<Act>, cdiv(rows, 8), 256)(dyh_, a.yh, rowDot_, rows, hd);
+    LAUNCH_CHECK();
   }
 
   void attentionForward(Acts& a, int B, int T) {
@@ -478,6 +495,7 @@ class Engine final : public EngineBase {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
     if (flash_) return withHeadDim(hd, [&](auto h) { flashBackward<h()>(a, BH, T, scale); });
+    if (mma_) return withHeadDim(hd, [&](auto h) { mmaBackward<h()>(a, BH, T, scale); });
     const long long hs = (long long)T * hd;
     CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float), s_));
     CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float), s_));

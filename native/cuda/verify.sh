@@ -17,7 +17,7 @@
 #              device sort past 2^16 ids, clipping and a non-finite gradient; CUDA graphs replaying
 #              steps bitwise as the eager engine runs them; bitwise determinism
 #              and recomputation (golden and parity with CUDA_LAUNCH_BLOCKING=1)
-#   flash      the fused attention (bf16; flash_*) and the forward on mma.sync tiles (mma_*)
+#   flash      the fused attention (bf16; flash_*) and the attention on mma.sync tiles (mma_*)
 #              against the unfused path and the CPU engine, head dimensions 32-256, bitwise repeat
 #   1b         bf16 training tokens/s and MFU at seq 2048, ours then PyTorch (HF GPT-NeoX, bf16
 #              autocast, SDPA, fused AdamW, eager), ratio; and where our step's time goes per
@@ -25,8 +25,8 @@
 #              the other paths measured the same way beside it: _kernels (CPT_CUDA_EPILOGUES=0, 1b
 #              only), _eager (each step launched, not replayed as a CUDA graph: CPT_CUDA_GRAPHS=0),
 #              _fused (the fused attention, CPT_CUDA_ATTENTION=fused), _warpsoftmax (the softmax by a
-#              warp per row, CPT_CUDA_SOFTMAX=warp), _mma (the attention forward on mma.sync tiles,
-#              CPT_CUDA_ATTENTION=mma)
+#              warp per row, CPT_CUDA_SOFTMAX=warp), _mma (the attention on mma.sync tiles, forward
+#              and backward, CPT_CUDA_ATTENTION=mma)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the flash check
 #   curve      200 steps of a 160m shape on kit tokens, CUDA fp32 and bf16 against the carried
 #              CPU curve
@@ -176,7 +176,7 @@ bench() {
   step "bench_$s" "$budget" "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv" || return
   # the other paths the same way: the bias and residual epilogues off (their kernels instead; 1b
   # only), each step launched eagerly instead of replayed as a CUDA graph, the fused attention, the
-  # softmax by a warp per row, the attention forward on mma.sync tiles
+  # softmax by a warp per row, the attention on mma.sync tiles
   [ "$s" = 1b ] && step "bench_${s}_kernels" "$budget" env CPT_CUDA_EPILOGUES=0 "$B/cuda_check" bench "$s" 4 2048 10 0
   step "bench_${s}_eager" "$budget" env CPT_CUDA_GRAPHS=0 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv"
   step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"

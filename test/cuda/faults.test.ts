@@ -91,6 +91,24 @@ describe('mutations of the kernels are caught', () => {
     expect(Object.entries(verdicts(r)).filter(([k, v]) => k.startsWith('mma_') && v === 'FAIL').length).toBeGreaterThan(0);
   });
 
+  // At head dimensions 128 and 256, where two or four warps share a block of keys (or queries) and
+  // each writes part of the P and dS tiles that all of them read.
+  it('the mma.sync attention backward reading P and dS before the other warps of its keys wrote them (a removed barrier): wrong gradients', async () => {
+    const r = await mutant(
+      '    __syncthreads();\n    for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO',
+      '    for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO',
+      'attention.cuh', ['flash', '70'],
+    );
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toMatchObject({ mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+  });
+
+  it('the mma.sync attention\'s dQ pass letting each query see its next key (the causal mask off by one): wrong gradients', async () => {
+    const r = await mutant('const float p = key <= row[r] && row[r] < T_', 'const float p = key <= row[r] + 1 && row[r] < T_', 'attention.cuh', ['flash', '70']);
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toMatchObject({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+  });
+
   it('the embedding gradient\'s sort scattering ids before its tile is loaded (a removed barrier): stale ids, caught', async () => {
     const r = await mutant('  __syncthreads();\n  int o = starts[d * gridDim.x + t];', '  int o = starts[d * gridDim.x + t];');
     expect(r.status).not.toBe(0);

@@ -80,17 +80,20 @@ describe('CUDA performance model', () => {
     expect(moved(fused, /^(flash|attnRowDot)/)).toBeLessThan(moved(unfused, /softmax|attention products/) / 4);
   }, 120_000);
 
-  it('runs the attention forward on mma.sync tiles with CPT_CUDA_ATTENTION=mma: no forward score products or softmax kernel, the backward unfused', () => {
+  it('runs the attention on mma.sync tiles with CPT_CUDA_ATTENTION=mma: forward and backward fused, no score products or softmax kernels', () => {
     const c = { ...presetConfig('pythia-70m'), num_hidden_layers: 2 };
     const B = 2, T = 256;
     const unfused = costTrace(traceStep(c, B, T, 'unfused'), shapeOf(c, B, T), GPUS[0]!);
     const mma = costTrace(traceStep(c, B, T, 'mma'), shapeOf(c, B, T), GPUS[0]!);
     const names = mma.map((l) => l.what);
-    expect(names).toEqual(expect.arrayContaining(['mmaForwardKernel', 'softmaxBackKernel']));
-    expect(names).not.toContain('softmaxKernel');
-    // one row block at T = 256: the backward's 5 of the unfused path's 7 products remain
-    const products = (ls: typeof mma) => ls.find((l) => l.what.startsWith('cuBLASLt: attention'))!.flops;
-    expect(products(mma) / products(unfused)).toBeCloseTo(5 / 7, 9);
+    expect(names).toEqual(expect.arrayContaining(['mmaForwardKernel', 'mmaBackwardKVKernel', 'mmaBackwardQKernel', 'attnRowDotKernel']));
+    expect(names.filter((n) => /softmax|attention products/.test(n))).toEqual([]);
+    // 9 passes (forward 2: one pass over the keys; dK/dV 4, dQ 3) over the 10 of 16 64x64 tiles on
+    // or under the diagonal, against the unfused path's 7 products over the whole 256x256 square
+    const fused = mma.filter((l) => l.what.startsWith('mma')).reduce((a, l) => a + l.flops, 0);
+    const products = unfused.find((l) => l.what.startsWith('cuBLASLt: attention'))!.flops;
+    expect(fused / products).toBeCloseTo((9 * 10) / 16 / 7, 9);
+    expect(moved(mma, /^(mma|attnRowDot)/)).toBeLessThan(moved(unfused, /softmax|attention products/) / 4);
   }, 120_000);
 });
 

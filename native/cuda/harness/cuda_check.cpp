@@ -499,7 +499,7 @@ int flash(int T) {
       return r;
     };
     const Run un = run("unfused");
-    // fused: forward and backward fused (flash_*); mma: the forward on mma.sync tiles, the backward unfused (mma_*)
+    // fused: the attention on WMMA tiles (flash_*); mma: on mma.sync tiles (mma_*); forward and backward
     for (const char* kind : {"fused", "mma"}) {
       const Run fu = run(kind), again = run(kind);
       double gu = 0, gf = 0;

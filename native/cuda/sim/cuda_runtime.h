@@ -28,7 +28,10 @@
 #define __shared__ static thread_local
 #define __align__(n) alignas(n)
 
-// CUDA's 16-byte vector types: one aligned load or store of four floats or 32-bit words.
+// CUDA's vector types: one aligned load or store of two or four floats or 32-bit words.
+struct alignas(8) float2 {
+  float x, y;
+};
 struct alignas(16) float4 {
   float x, y, z, w;
 };
