@@ -13,6 +13,7 @@
 #include <mma.h>
 
 #include "common.h"
+#include "fragments.cuh"
 #include "kernels.cuh"
 
 namespace cpt {
@@ -281,79 +282,58 @@ __global__ void flashBackwardQKernel(const bf16* q, const bf16* k, const bf16* v
 // per key block looping over the query blocks that see it, dQ in its own pass per query block
 // looping over the key blocks it sees; no atomics, every sum in a fixed order.
 
-// d = a b + c on one 16x8x16 bf16 tile, fp32 accumulation, in PTX's documented fragment layout
-// (sim/mma.h spells it out and models it).
-__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], const float (&c)[4]) {
-#ifdef __CUDACC__
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%10, %11, %12, %13};\n"
-      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
-#else
-  ::cpt_sim::mma16816(d, a, b, c);
-#endif
-}
-// Two bf16 in one register, the first in the lower half, read from memory (two adjacent elements,
-// 4-byte aligned, or two anywhere); pack2 (kernels.cuh) rounds two floats into one.
-__device__ __forceinline__ uint32_t pair(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
-__device__ __forceinline__ uint32_t pair(const bf16* lo, const bf16* hi) {
-  return (uint32_t)__bfloat16_as_ushort(*lo) | (uint32_t)__bfloat16_as_ushort(*hi) << 16;
-}
-
-// Operand fragments of one mma16816 from bf16 tiles in shared memory (row length ld), in PTX's
-// layout: lane L holds rows L / 4 and L / 4 + 8, columns 2 (L % 4) and the next, of each 8x8 part.
-// fragA: A = the 16 x 16 tile at p (rows of A are the tile's rows).
-__device__ __forceinline__ void fragA(uint32_t (&a)[4], const bf16* p, int ld) {
-  const int lane = threadIdx.x & 31;
-  p += (lane >> 2) * ld + 2 * (lane & 3);
-  a[0] = pair(p), a[1] = pair(p + 8 * ld), a[2] = pair(p + 8), a[3] = pair(p + 8 * ld + 8);
-}
-// B (16 deep x 8 columns) = the transpose of the 8 x 16 tile at p: its columns are the tile's rows
-// (K for Q K^T).
-__device__ __forceinline__ void fragBt(uint32_t (&b)[2], const bf16* p, int ld) {
-  const int lane = threadIdx.x & 31;
-  p += (lane >> 2) * ld + 2 * (lane & 3);
-  b[0] = pair(p), b[1] = pair(p + 8);
-}
-// B = the 16 x 8 tile at p itself: the depth runs down its rows (V for P V).
-__device__ __forceinline__ void fragB(uint32_t (&b)[2], const bf16* p, int ld) {
-  const int lane = threadIdx.x & 31;
-  p += 2 * (lane & 3) * ld + (lane >> 2);
-  b[0] = pair(p, p + ld), b[1] = pair(p + 8 * ld, p + 9 * ld);
-}
-
-// Keys per tile: 32 at head dimension 256, so that Q, K and V tiles (67.6 KiB) leave room for three
-// blocks a multiprocessor; else 64.
+// Keys per tile: 32 at head dimension 256, so that the forward's Q tile and two K and V tiles
+// (99 KiB) leave room for two blocks a multiprocessor; else 64.
 __host__ __device__ constexpr int mmaKeys(int hd) { return hd == 256 ? 32 : 64; }
-__host__ __device__ constexpr size_t mmaForwardSmem(int hd) { return (size_t)(kFlash + 2 * mmaKeys(hd)) * flashLd(hd) * 2; }
+// The forward's Q tile, and K and V tiles twice: the next pair loads while this one is used.
+__host__ __device__ constexpr size_t mmaForwardSmem(int hd) { return (size_t)(kFlash + 4 * mmaKeys(hd)) * flashLd(hd) * 2; }
+
+// flashLoad by cp.async (16 bytes a copy, not through registers; rows past T_ zeroed by plain
+// stores): the tile is there after the caller's cpAsyncWait and a barrier.
+__device__ __forceinline__ void flashLoadAsync(const bf16* src, int r0, int T_, int hd, bf16* s, int n) {
+  const int w = hd / 8, ld = flashLd(hd);
+  for (int i = threadIdx.x; i < n * w; i += blockDim.x) {
+    const int r = i / w, c = i % w;
+    if (r0 + r < T_) cpAsync16(s + r * ld + c * 8, src + (size_t)(r0 + r) * hd + c * 8);
+    else *reinterpret_cast<uint4*>(s + r * ld + c * 8) = uint4{0, 0, 0, 0};
+  }
+}
 
 // grid (ceil(T_ / kFlash), B * H), block 128 (4 warps of 16 query rows); mmaForwardSmem(HD).
 template <int HD>
 __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf16* o, float* lse, int T_, float scale) {
   constexpr int ld = flashLd(HD), KB = mmaKeys(HD), NS = KB / 8, NO = HD / 8;
   CPT_DYNAMIC_SMEM(bf16, Qs);
-  bf16 *Ks = Qs + kFlash * ld, *Vs = Ks + KB * ld;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
   const size_t head = (size_t)blockIdx.y * T_ * HD;
   const int q0 = blockIdx.x * kFlash, kEnd = min(T_, q0 + kFlash);
   const int row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};  // accumulator elements 0, 1 and 2, 3
   const bf16* Qw = Qs + warp * 16 * ld;
+  bf16* tiles = Qs + kFlash * ld;  // two [K; V] pairs, alternating
   flashLoad(q + head, q0, T_, HD, Qs);
+  flashLoadAsync(k + head, 0, T_, HD, tiles, KB);
+  flashLoadAsync(v + head, 0, T_, HD, tiles + KB * ld, KB);
+  cpAsyncCommit();
   float O[NO][4];
   for (auto& f : O) f[0] = f[1] = f[2] = f[3] = 0.f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // per row: running max, this lane's sum
   for (int k0 = 0; k0 < kEnd; k0 += KB) {
-    __syncthreads();  // the previous tiles are no longer read
-    flashLoad(k + head, k0, T_, HD, Ks, KB);
-    flashLoad(v + head, k0, T_, HD, Vs, KB);
-    __syncthreads();
+    const int t = k0 / KB % 2;
+    bf16 *Ks = tiles + t * 2 * KB * ld, *Vs = Ks + KB * ld, *next = tiles + (1 - t) * 2 * KB * ld;
+    __syncthreads();  // the tiles before these are no longer read: the next ones take their place
+    if (k0 + KB < kEnd) {
+      flashLoadAsync(k + head, k0 + KB, T_, HD, next, KB);
+      flashLoadAsync(v + head, k0 + KB, T_, HD, next + KB * ld, KB);
+    }
+    cpAsyncCommit();  // (empty after the last tile) so that one group in flight is always the next
+    cpAsyncWait<1>();  // this thread's copies of these tiles have landed
+    __syncthreads();   // and everyone's
     float S[NS][4];
     for (auto& f : S) f[0] = f[1] = f[2] = f[3] = 0.f;
     for (int kk = 0; kk < HD; kk += 16) {  // S = Q K^T
-      uint32_t a[4], b[2];
+      uint32_t a[4], b[4];
       fragA(a, Qw + kk, ld);
-      for (int n = 0; n < NS; n++) fragBt(b, Ks + n * 8 * ld + kk, ld), mma16816(S[n], a, b, S[n]);
+      for (int n = 0; n < NS; n += 2) fragBt(b, Ks + n * 8 * ld + kk, ld), mma2(S[n], S[n + 1], a, b);
     }
     // Scaled and masked (causal, keys past T_); each row's new maximum over its four lanes.
     float mx[2] = {m[0], m[1]};
@@ -377,10 +357,10 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
     for (int kk = 0; kk < KB / 16; kk++) {  // O += P V, P from the score accumulators
       const uint32_t a[4] = {pack2(S[2 * kk][0], S[2 * kk][1]), pack2(S[2 * kk][2], S[2 * kk][3]),
                              pack2(S[2 * kk + 1][0], S[2 * kk + 1][1]), pack2(S[2 * kk + 1][2], S[2 * kk + 1][3])};
-      for (int n = 0; n < NO; n++) {
-        uint32_t b[2];
+      for (int n = 0; n < NO; n += 2) {
+        uint32_t b[4];
         fragB(b, Vs + kk * 16 * ld + n * 8, ld);
-        mma16816(O[n], a, b, O[n]);
+        mma2(O[n], O[n + 1], a, b);
       }
     }
   }
@@ -442,11 +422,11 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
     __syncthreads();
     float S[NQ][4] = {}, dP[NQ][4] = {};  // S^T = K Q^T, dP^T = V dO^T: the warp's 16 keys x its queries
     for (int kk = 0; kk < HD; kk += 16) {
-      uint32_t ak[4], av[4], b[2];
+      uint32_t ak[4], av[4], b[4];
       fragA(ak, Ks + r0 * ld + kk, ld), fragA(av, Vs + r0 * ld + kk, ld);
-      for (int n = 0; n < NQ; n++) {
-        fragBt(b, Qs + (qc0 + n * 8) * ld + kk, ld), mma16816(S[n], ak, b, S[n]);
-        fragBt(b, dOs + (qc0 + n * 8) * ld + kk, ld), mma16816(dP[n], av, b, dP[n]);
+      for (int n = 0; n < NQ; n += 2) {
+        fragBt(b, Qs + (qc0 + n * 8) * ld + kk, ld), mma2(S[n], S[n + 1], ak, b);
+        fragBt(b, dOs + (qc0 + n * 8) * ld + kk, ld), mma2(dP[n], dP[n + 1], av, b);
       }
     }
     // P^T = exp(S^T scale - lse) (causal; queries past T_ see nothing), dS^T = P^T (dP^T - D) scale
@@ -464,11 +444,11 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
       }
     __syncthreads();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO, dK += dS^T Q: the warp's keys x its columns
-      uint32_t ap[4], as[4], b[2];
+      uint32_t ap[4], as[4], b[4];
       fragA(ap, Pt + r0 * kPld + kk, kPld), fragA(as, dSt + r0 * kPld + kk, kPld);
-      for (int n = 0; n < NC; n++) {
-        fragB(b, dOs + kk * ld + col0 + n * 8, ld), mma16816(dV[n], ap, b, dV[n]);
-        fragB(b, Qs + kk * ld + col0 + n * 8, ld), mma16816(dK[n], as, b, dK[n]);
+      for (int n = 0; n < NC; n += 2) {
+        fragB(b, dOs + kk * ld + col0 + n * 8, ld), mma2(dV[n], dV[n + 1], ap, b);
+        fragB(b, Qs + kk * ld + col0 + n * 8, ld), mma2(dK[n], dK[n + 1], as, b);
       }
     }
   }
@@ -500,11 +480,11 @@ __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, 
     __syncthreads();
     float S[NK][4] = {}, dP[NK][4] = {};  // S = Q K^T, dP = dO V^T: the warp's 16 queries x its keys
     for (int kk = 0; kk < HD; kk += 16) {
-      uint32_t aq[4], ao[4], b[2];
+      uint32_t aq[4], ao[4], b[4];
       fragA(aq, Qs + r0 * ld + kk, ld), fragA(ao, dOs + r0 * ld + kk, ld);
-      for (int n = 0; n < NK; n++) {
-        fragBt(b, Ks + (kc0 + n * 8) * ld + kk, ld), mma16816(S[n], aq, b, S[n]);
-        fragBt(b, Vs + (kc0 + n * 8) * ld + kk, ld), mma16816(dP[n], ao, b, dP[n]);
+      for (int n = 0; n < NK; n += 2) {
+        fragBt(b, Ks + (kc0 + n * 8) * ld + kk, ld), mma2(S[n], S[n + 1], aq, b);
+        fragBt(b, Vs + (kc0 + n * 8) * ld + kk, ld), mma2(dP[n], dP[n + 1], ao, b);
       }
     }
     for (int n = 0; n < NK; n++)
@@ -519,9 +499,9 @@ __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, 
       }
     __syncthreads();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dQ += dS K: the warp's queries x its columns
-      uint32_t a[4], b[2];
+      uint32_t a[4], b[4];
       fragA(a, dSs + r0 * kPld + kk, kPld);
-      for (int n = 0; n < NC; n++) fragB(b, Ks + kk * ld + col0 + n * 8, ld), mma16816(dQ[n], a, b, dQ[n]);
+      for (int n = 0; n < NC; n += 2) fragB(b, Ks + kk * ld + col0 + n * 8, ld), mma2(dQ[n], dQ[n + 1], a, b);
     }
   }
   mmaStore<HD, COLS>(dQ, dq + head, row, col0, T_);

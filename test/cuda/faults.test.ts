@@ -29,6 +29,7 @@ describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () 
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['runtime']),
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['simt']),
       await runSim(path.join(ASAN_DIR, 'sim_check'), ['wmma']),
+      await runSim(path.join(ASAN_DIR, 'sim_check'), ['mma']),
       await runSim(path.join(ASAN_DIR, 'cuda_check'), ['flash', '70'], { CPT_SIM_ORDER: 'shuffled' }),
     ];
     for (const r of runs) {
@@ -81,14 +82,18 @@ describe('mutations of the kernels are caught', () => {
     expect(Object.values(verdicts(r))).toContain('FAIL');
   });
 
-  it('the mma.sync attention forward loading the next key tile while other warps still read this one (a removed barrier): wrong outputs', async () => {
-    const r = await mutant(
-      '    __syncthreads();  // the previous tiles are no longer read\n    flashLoad(k + head, k0, T_, HD, Ks, KB);\n',
-      '    flashLoad(k + head, k0, T_, HD, Ks, KB);\n',
-      'attention.cuh', ['flash', '70'],
-    );
+  // T = 150: three key tiles in a block with more than one warp of real rows, so that a copy into the
+  // tiles two steps back meets warps still reading them
+  it('the mma.sync attention forward copying the next key tiles over ones other warps still read (a removed barrier): wrong outputs', async () => {
+    const r = await mutant('    __syncthreads();  // the tiles before these are no longer read: the next ones take their place\n', '', 'attention.cuh', ['flash', '150']);
     expect(r.status).not.toBe(0);
     expect(Object.entries(verdicts(r)).filter(([k, v]) => k.startsWith('mma_') && v === 'FAIL').length).toBeGreaterThan(0);
+  });
+
+  it('the mma.sync attention forward reading key tiles before its cp.async copies are waited for: wrong outputs (the simulator lands them at the wait)', async () => {
+    const r = await mutant('    cpAsyncWait<1>();  // this thread\'s copies of these tiles have landed\n', '', 'attention.cuh', ['flash', '70']);
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toMatchObject({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
   });
 
   // At head dimensions 128 and 256, where two or four warps share a block of keys (or queries) and

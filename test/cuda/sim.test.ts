@@ -49,6 +49,14 @@ describe('the SIMT simulator', () => {
     });
   });
 
+  it('models ldmatrix (plain and transposed) and mma.sync in PTX\'s layouts against a scalar product, cp.async landing at its wait, and refuses what they refuse', async () => {
+    const r = await runSim(simCheck, ['mma']);
+    expect(verdicts(r), r.out).toEqual({
+      mma_ldmatrix_trans_product: 'pass', mma_ldmatrix_product: 'pass', ldmatrix_misaligned_refused: 'pass', ldmatrix_global_refused: 'pass',
+      ldmatrix_half_warp_detected: 'pass', cp_async_lands_at_wait: 'pass', cp_async_misaligned_refused: 'pass', cp_async_to_global_refused: 'pass',
+    });
+  });
+
   it('models shuffles, ballots and barriers, and names divergence', async () => {
     const r = await runSim(simCheck, ['simt']);
     expect(r.status, r.out).toBe(0);
@@ -58,13 +66,14 @@ describe('the SIMT simulator', () => {
 
 // In shuffled order with biases, residual sums and bias gradients in cuBLASLt's epilogues (the default), otherwise by
 // kernels (CPT_CUDA_EPILOGUES=0); in forward order with the softmax by a block per row (the default), otherwise by a warp
-// per row (CPT_CUDA_SOFTMAX=warp).
+// per row (CPT_CUDA_SOFTMAX=warp); in forward order with cp.async copies landing as issued, otherwise at the wait.
 describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (order) => {
   const env = {
     CPT_SIM_ORDER: order,
     CPT_SIM_SEED: '7',
     CPT_CUDA_EPILOGUES: order === 'shuffled' ? '1' : '0',
     CPT_CUDA_SOFTMAX: order === 'forward' ? 'block' : 'warp',
+    CPT_SIM_CP_ASYNC: order === 'forward' ? 'early' : 'late',
   };
 
   it('matches both golden fixtures in fp32 and bf16', async () => {

@@ -1,4 +1,4 @@
-// Checks of the simulator itself (run by test/native/cuda-sim.test.ts). Each prints name=pass|FAIL
+// Checks of the simulator itself (run by test/cuda/sim.test.ts). Each prints name=pass|FAIL
 // lines; the exit status is 0 only when all passed.
 //   sim_check gemm [problems]   the simulated cuBLASLt (through the engine's Lt wrapper) against
 //                               the CPU engine's GEMM: random shapes, transposes, leading
@@ -8,6 +8,10 @@
 //                               algorithm, operands outside their allocation or in host memory
 //   sim_check runtime           launch limits, pointer provenance, copies, poison, bf16 rounding
 //   sim_check simt              shuffles, ballots and barriers, and the errors for divergence
+//   sim_check wmma              the wmma tiles against a scalar product, and what they refuse
+//   sim_check mma               ldmatrix and mma.sync (the attention's fragment loads and products,
+//                               fragments.cuh) against a scalar product, and what ldmatrix refuses;
+//                               cp.async landing at its wait (the default), and what it refuses
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +23,7 @@
 #include "../../src/gemm.h"
 #include "../../src/kernel.h"
 #include "../common.h"
+#include "../fragments.cuh"
 #include "../gemm.h"
 #include "cpt_sim.h"
 #include "cuda_bf16.h"
@@ -515,6 +520,87 @@ int wmma() {
   return failures ? 1 : 0;
 }
 
+// ---- mma: A [16][16] and a tile T [16][16] (bf16, rows of 24) copied to shared memory, then
+// through the attention's fragment loads (ldmatrix) and mma.sync: D1 = A T (fragB: the depth down
+// T's rows), D2 = A T^T (fragBt), written out row-major from PTX's accumulator layout.
+namespace cc = cpt::cuda;
+__global__ void mmaFragments(const __nv_bfloat16* A, const __nv_bfloat16* T, float* D1, float* D2) {
+  CPT_DYNAMIC_SMEM(__nv_bfloat16, s);
+  for (int i = threadIdx.x; i < 2 * 16 * 24; i += blockDim.x) s[i] = i < 16 * 24 ? A[i] : T[i - 16 * 24];
+  __syncthreads();
+  uint32_t a[4], b[4];
+  float d[4][4] = {};  // D1's two 8-column tiles, then D2's
+  cc::fragA(a, s, 24);
+  cc::fragB(b, s + 16 * 24, 24), cc::mma2(d[0], d[1], a, b);
+  cc::fragBt(b, s + 16 * 24, 24), cc::mma2(d[2], d[3], a, b);
+  const int g = threadIdx.x >> 2, c2 = 2 * (threadIdx.x & 3);
+  for (int t = 0; t < 4; t++) {
+    float* D = t < 2 ? D1 : D2;
+    for (int i = 0; i < 4; i++) D[(g + (i >> 1) * 8) * 16 + (t & 1) * 8 + c2 + (i & 1)] = d[t][i];
+  }
+}
+// offset 1: a row address off its 16-byte alignment; offset -1: rows in global memory; half:
+// only lanes 0-15 load.
+__global__ void ldmatrixMisused(const __nv_bfloat16* A, int offset, int half) {
+  CPT_DYNAMIC_SMEM(__nv_bfloat16, s);
+  uint32_t r[4];
+  if (half && (threadIdx.x & 31) >= 16) return;
+  cc::ldsm4<false>(r, offset < 0 ? A + (threadIdx.x & 31) * 8 : s + (threadIdx.x & 31) * 8 + offset);
+}
+
+// cp.async of 16 bytes into shared memory (at element `offset`, or to global memory `g`), read
+// back before and after the wait.
+__global__ void cpAsyncRead(const __nv_bfloat16* src, float* out, int offset, __nv_bfloat16* g) {
+  CPT_DYNAMIC_SMEM(__nv_bfloat16, s);
+  if (threadIdx.x) return;
+  for (int i = 0; i < 16; i++) s[i] = __float2bfloat16_rn(-1.f);
+  cc::cpAsync16(g ? g : s + offset, src);
+  cc::cpAsyncCommit();
+  out[0] = __bfloat162float(s[0]);
+  cc::cpAsyncWait<0>();
+  out[1] = __bfloat162float(s[0]);
+}
+
+int mma() {
+  std::mt19937 rng(6);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<__nv_bfloat16> ha(16 * 24), ht(16 * 24);
+  for (auto* h : {&ha, &ht})
+    for (auto& x : *h) x = __float2bfloat16_rn(u(rng));
+  auto* A = dev<__nv_bfloat16>(ha.size());
+  auto* T = dev<__nv_bfloat16>(ht.size());
+  float *D1 = dev<float>(256), *D2 = dev<float>(256);
+  CUDA_CHECK(cudaMemcpy(A, ha.data(), ha.size() * 2, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(T, ht.data(), ht.size() * 2, cudaMemcpyHostToDevice));
+  CPT_LAUNCH(mmaFragments, 1, 32, 2 * 16 * 24 * 2)(A, T, D1, D2);
+  std::vector<float> d1(256), d2(256);
+  CUDA_CHECK(cudaMemcpy(d1.data(), D1, 256 * 4, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(d2.data(), D2, 256 * 4, cudaMemcpyDeviceToHost));
+  const auto f = [](__nv_bfloat16 x) { return (double)__bfloat162float(x); };
+  bool ok1 = true, ok2 = true;
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++) {
+      double w1 = 0, w2 = 0;
+      for (int k = 0; k < 16; k++) w1 += f(ha[i * 24 + k]) * f(ht[k * 24 + j]), w2 += f(ha[i * 24 + k]) * f(ht[j * 24 + k]);
+      ok1 &= std::fabs(d1[i * 16 + j] - w1) <= 1e-5 * (1 + std::fabs(w1));
+      ok2 &= std::fabs(d2[i * 16 + j] - w2) <= 1e-5 * (1 + std::fabs(w2));
+    }
+  report("mma_ldmatrix_trans_product", ok1);
+  report("mma_ldmatrix_product", ok2);
+  report("ldmatrix_misaligned_refused", has(thrown([&] { CPT_LAUNCH(ldmatrixMisused, 1, 32, 1024)(A, 1, 0); }), "16-byte aligned"));
+  report("ldmatrix_global_refused", has(thrown([&] { CPT_LAUNCH(ldmatrixMisused, 1, 32, 1024)(A, -1, 0); }), "shared memory"));
+  report("ldmatrix_half_warp_detected", !thrown([&] { CPT_LAUNCH(ldmatrixMisused, 1, 32, 1024)(A, 0, 1); }).empty());
+  CPT_LAUNCH(cpAsyncRead, 1, 32, 64)(A, D1, 0, nullptr);
+  float seen[2];
+  CUDA_CHECK(cudaMemcpy(seen, D1, 8, cudaMemcpyDeviceToHost));
+  report("cp_async_lands_at_wait", seen[0] == -1.f && seen[1] == (float)f(ha[0]),
+         "read " + std::to_string(seen[0]) + " before the wait, " + std::to_string(seen[1]) + " after");
+  report("cp_async_misaligned_refused", has(thrown([&] { CPT_LAUNCH(cpAsyncRead, 1, 32, 64)(A, D1, 1, nullptr); }), "aligned"));
+  report("cp_async_to_global_refused", has(thrown([&] { CPT_LAUNCH(cpAsyncRead, 1, 32, 64)(A, D1, 0, T); }), "shared memory"));
+  cudaFree(A), cudaFree(T), cudaFree(D1), cudaFree(D2);
+  return failures ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -525,10 +611,11 @@ int main(int argc, char** argv) {
     if (cmd == "runtime") return runtime();
     if (cmd == "simt") return simt();
     if (cmd == "wmma") return wmma();
+    if (cmd == "mma") return mma();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sim_check %s: %s\n", cmd.c_str(), e.what());
     return 2;
   }
-  std::fprintf(stderr, "usage: sim_check gemm [problems] | refuse | runtime | simt | wmma\n");
+  std::fprintf(stderr, "usage: sim_check gemm [problems] | refuse | runtime | simt | wmma | mma\n");
   return 2;
 }

@@ -173,6 +173,13 @@ void syncthreads(const char* file, int line);
 void* dynamicSmem();
 // Three 16x16 fp32 tiles per warp of the running block, for wmma's mma_sync (mma.h).
 float* warpTiles(int warp);
+// Whether [p, p + n) lies in the running block's dynamic shared memory (ldmatrix reads only there).
+bool inSharedMemory(const void* p, size_t n);
+// PTX's cp.async (n bytes, global to shared), cp.async.commit_group and cp.async.wait_group
+// `pending`: a copy lands when a wait releases its group, not before (runtime.cpp).
+void cpAsync(void* dst, const void* src, size_t n);
+void cpAsyncCommit();
+void cpAsyncWait(int pending);
 
 template <class T>
 T shfl(const char* file, int line, WarpOp op, unsigned mask, T v, int arg, int width) {

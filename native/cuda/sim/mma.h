@@ -149,4 +149,25 @@ inline void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[
   __syncwarp();  // every lane has read the tiles before any lane's next mma overwrites them
   for (int i = 0; i < 4; i++) d[i] = out[i];
 }
+// PTX's ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: four 8x8 matrices of 16-bit elements
+// from shared memory. Lane L gives the address of row L % 8 of matrix L / 8 (16 bytes, 16-byte
+// aligned, in shared memory: anything else is refused, as the hardware faults) and receives in
+// r[i] two elements of matrix i, the first in the lower half: row L / 4 at columns 2 (L % 4) and
+// the next, or with trans column L / 4 at rows 2 (L % 4) and the next (mma16816's fragment
+// layout). All 32 lanes meet, as on a GPU.
+inline void ldmatrix4(uint32_t (&r)[4], const void* row, bool trans) {
+  namespace w = nvcuda::wmma::detail;
+  if ((uintptr_t)row % 16) throw std::runtime_error("ldmatrix: a row address is not 16-byte aligned");
+  if (!inSharedMemory(row, 16)) throw std::runtime_error("ldmatrix: a row address is not in the block's shared memory");
+  auto rows = reinterpret_cast<const uint16_t**>(warpTiles(w::warp()));
+  const int ln = w::lane(), g = ln >> 2, q = ln & 3;
+  rows[ln] = static_cast<const uint16_t*>(row);
+  __syncwarp();
+  for (int i = 0; i < 4; i++) {
+    const uint16_t lo = trans ? rows[8 * i + 2 * q][g] : rows[8 * i + g][2 * q];
+    const uint16_t hi = trans ? rows[8 * i + 2 * q + 1][g] : rows[8 * i + g][2 * q + 1];
+    r[i] = (uint32_t)lo | (uint32_t)hi << 16;
+  }
+  __syncwarp();  // every lane has read the addresses before any lane's next call overwrites them
+}
 }  // namespace cpt_sim

@@ -24,6 +24,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -63,6 +65,7 @@ struct Settings {
   Order order = Order::forward;
   uint64_t seed = 1;
   size_t stack = 0;
+  bool asyncEarly = false;  // cp.async copies land when issued, else when a wait releases them
 };
 const Settings& settings() {
   static const Settings s = [] {
@@ -76,6 +79,13 @@ const Settings& settings() {
       std::exit(2);
     }
     if (const char* s = std::getenv("CPT_SIM_SEED")) r.seed = std::strtoull(s, nullptr, 10);
+    const char* a = std::getenv("CPT_SIM_CP_ASYNC");
+    const std::string av = a ? a : "late";
+    if (av != "late" && av != "early" && !av.empty()) {
+      std::fprintf(stderr, "cuda-sim: CPT_SIM_CP_ASYNC must be late or early, got \"%s\"\n", av.c_str());
+      std::exit(2);
+    }
+    r.asyncEarly = av == "early";
 #ifdef CPT_SIM_ASAN
     r.stack = 256 << 10;
 #else
@@ -263,6 +273,14 @@ struct Fiber {
   unsigned mask = 0;
   uint64_t value = 0, result = 0;
   int arg = 0, width = 32;
+  // cp.async: copies issued since the last commit, and the committed groups not yet waited for
+  struct Copy {
+    void* dst;
+    const void* src;
+    size_t n;
+  };
+  std::vector<Copy> open;
+  std::deque<std::vector<Copy>> groups;
 #ifdef CPT_SIM_ASAN
   void* fake = nullptr;
   char* finishedAt = nullptr;  // a finished fiber's deepest live frame (see fiberMain)
@@ -341,6 +359,7 @@ void prepare(Fiber& f) {
   makecontext(&f.ctx, &fiberMain, 0);
 #endif
   f.state = State::ready;
+  f.open.clear(), f.groups.clear();
 }
 
 // From the running context (fiber `from`, or the scheduler when null) to `to` (a fiber, or the
@@ -673,6 +692,43 @@ float* warpTiles(int warp) {
   if (!w || !w->current) fault("wmma used outside a kernel");
   if (w->warpTiles.empty()) w->warpTiles.assign(32 * 3 * 256, 0.f);
   return w->warpTiles.data() + (size_t)warp * 3 * 256;
+}
+
+// cp.async: a copy lands at one of the two extremes a GPU allows. Late (the default): only when
+// the thread's cp.async.wait_group releases its group, so a read before the wait (or before the
+// barrier that publishes the copies) sees what was there before. Early (CPT_SIM_CP_ASYNC=early):
+// as it is issued, so a copy into a tile that other warps still read corrupts what they read.
+Fiber& asyncFiber(const char* what) {
+  Worker* w = tlsWorker;
+  if (!w || !w->current) fault(std::string(what) + " called outside a kernel");
+  return *w->current;
+}
+void cpAsync(void* dst, const void* src, size_t n) {
+  Fiber& f = asyncFiber("cp.async");
+  if (n != 4 && n != 8 && n != 16) throw std::runtime_error("cp.async: copies 4, 8 or 16 bytes");
+  if ((uintptr_t)dst % n || (uintptr_t)src % n) throw std::runtime_error("cp.async: an address is not aligned to the copy's size");
+  if (!inSharedMemory(dst, n)) throw std::runtime_error("cp.async: the destination is not in the block's shared memory");
+  if (settings().asyncEarly) std::memcpy(dst, src, n);
+  else f.open.push_back({dst, src, n});
+}
+void cpAsyncCommit() {
+  Fiber& f = asyncFiber("cp.async.commit_group");
+  f.groups.push_back(std::move(f.open));
+  f.open.clear();
+}
+void cpAsyncWait(int pending) {
+  Fiber& f = asyncFiber("cp.async.wait_group");
+  while ((int)f.groups.size() > pending) {
+    for (const Fiber::Copy& c : f.groups.front()) std::memcpy(c.dst, c.src, c.n);
+    f.groups.pop_front();
+  }
+}
+
+bool inSharedMemory(const void* p, size_t n) {
+  Worker* w = tlsWorker;
+  if (!w || !w->current) fault("shared memory used outside a kernel");
+  const uintptr_t a = (uintptr_t)p, b = (uintptr_t)dynamicSmem(), e = (uintptr_t)w->smem.data() + w->smem.size();
+  return a >= b && a + n <= e;
 }
 
 void* dynamicSmem() {
