@@ -52,14 +52,17 @@ struct FlashBackwardShared {
 };
 
 // Rows [r0, r0 + n) of one head [T_, hd] into a shared tile of row length ld; rows past T_ are
-// zeros. 16 bytes (8 elements) per load.
+// zeros. 16 bytes (8 elements) per load. Async: by cp.async (not through registers; the zeros by
+// plain stores), there after the caller's cpAsyncWait and a barrier.
+template <bool Async = false>
 __device__ __forceinline__ void flashLoad(const bf16* src, int r0, int T_, int hd, bf16* s, int n = kFlash) {
   const int w = hd / 8, ld = flashLd(hd);
   for (int i = threadIdx.x; i < n * w; i += blockDim.x) {
     const int r = i / w, c = i % w;
-    uint4 v{0, 0, 0, 0};
-    if (r0 + r < T_) v = reinterpret_cast<const uint4*>(src + (size_t)(r0 + r) * hd)[c];
-    reinterpret_cast<uint4*>(s + r * ld)[c] = v;
+    const uint4* from = reinterpret_cast<const uint4*>(src + (size_t)(r0 + r) * hd) + c;
+    uint4* to = reinterpret_cast<uint4*>(s + r * ld) + c;
+    if (Async && r0 + r < T_) cpAsync16(to, from);
+    else *to = r0 + r < T_ ? *from : uint4{0, 0, 0, 0};
   }
 }
 
@@ -288,16 +291,6 @@ __host__ __device__ constexpr int mmaKeys(int hd) { return hd == 256 ? 32 : 64; 
 // The forward's Q tile, and K and V tiles twice: the next pair loads while this one is used.
 __host__ __device__ constexpr size_t mmaForwardSmem(int hd) { return (size_t)(kFlash + 4 * mmaKeys(hd)) * flashLd(hd) * 2; }
 
-// flashLoad by cp.async (16 bytes a copy, not through registers; rows past T_ zeroed by plain
-// stores): the tile is there after the caller's cpAsyncWait and a barrier.
-__device__ __forceinline__ void flashLoadAsync(const bf16* src, int r0, int T_, int hd, bf16* s, int n) {
-  const int w = hd / 8, ld = flashLd(hd);
-  for (int i = threadIdx.x; i < n * w; i += blockDim.x) {
-    const int r = i / w, c = i % w;
-    if (r0 + r < T_) cpAsync16(s + r * ld + c * 8, src + (size_t)(r0 + r) * hd + c * 8);
-    else *reinterpret_cast<uint4*>(s + r * ld + c * 8) = uint4{0, 0, 0, 0};
-  }
-}
 
 // grid (ceil(T_ / kFlash), B * H), block 128 (4 warps of 16 query rows); mmaForwardSmem(HD).
 template <int HD>
@@ -311,8 +304,8 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
   const bf16* Qw = Qs + warp * 16 * ld;
   bf16* tiles = Qs + kFlash * ld;  // two [K; V] pairs, alternating
   flashLoad(q + head, q0, T_, HD, Qs);
-  flashLoadAsync(k + head, 0, T_, HD, tiles, KB);
-  flashLoadAsync(v + head, 0, T_, HD, tiles + KB * ld, KB);
+  flashLoad<true>(k + head, 0, T_, HD, tiles, KB);
+  flashLoad<true>(v + head, 0, T_, HD, tiles + KB * ld, KB);
   cpAsyncCommit();
   float O[NO][4];
   for (auto& f : O) f[0] = f[1] = f[2] = f[3] = 0.f;
@@ -322,8 +315,8 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
     bf16 *Ks = tiles + t * 2 * KB * ld, *Vs = Ks + KB * ld, *next = tiles + (1 - t) * 2 * KB * ld;
     __syncthreads();  // the tiles before these are no longer read: the next ones take their place
     if (k0 + KB < kEnd) {
-      flashLoadAsync(k + head, k0 + KB, T_, HD, next, KB);
-      flashLoadAsync(v + head, k0 + KB, T_, HD, next + KB * ld, KB);
+      flashLoad<true>(k + head, k0 + KB, T_, HD, next, KB);
+      flashLoad<true>(v + head, k0 + KB, T_, HD, next + KB * ld, KB);
     }
     cpAsyncCommit();  // (empty after the last tile) so that one group in flight is always the next
     cpAsyncWait<1>();  // this thread's copies of these tiles have landed
@@ -387,6 +380,22 @@ __host__ __device__ constexpr size_t mmaBackwardSmem(int hd) {
   return (size_t)(2 * mmaKeys(hd) + 2 * kFlash) * flashLd(hd) * 2 + 2 * (size_t)mmaKeys(hd) * kPld * 2 + 2 * kFlash * 4;
 }
 
+// The backward's two score products for a warp's 16 rows, over the head dimension: S += X Y^T and
+// dP += Z W^T, X and Z the warp's rows (16 each), Y and W NT * 8 rows of the other side's tiles.
+template <int HD, int NT>
+__device__ __forceinline__ void mmaScorePair(float (&S)[NT][4], float (&dP)[NT][4], const bf16* X, const bf16* Z, const bf16* Y,
+                                             const bf16* W) {
+  constexpr int ld = flashLd(HD);
+  for (int kk = 0; kk < HD; kk += 16) {
+    uint32_t ax[4], az[4], b[4];
+    fragA(ax, X + kk, ld), fragA(az, Z + kk, ld);
+    for (int n = 0; n < NT; n += 2) {
+      fragBt(b, Y + n * 8 * ld + kk, ld), mma2(S[n], S[n + 1], ax, b);
+      fragBt(b, W + n * 8 * ld + kk, ld), mma2(dP[n], dP[n + 1], az, b);
+    }
+  }
+}
+
 // acc (16 rows x N / 8 tiles of 8 columns, fp32) into rows row[0], row[1] (a lane's two) of a [T_, HD]
 // fp32 head at column col0, rows past T_ skipped.
 template <int HD, int N>
@@ -421,14 +430,7 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
     flashRowStats(lse + rows, D + rows, q0, T_, lseS, DS);
     __syncthreads();
     float S[NQ][4] = {}, dP[NQ][4] = {};  // S^T = K Q^T, dP^T = V dO^T: the warp's 16 keys x its queries
-    for (int kk = 0; kk < HD; kk += 16) {
-      uint32_t ak[4], av[4], b[4];
-      fragA(ak, Ks + r0 * ld + kk, ld), fragA(av, Vs + r0 * ld + kk, ld);
-      for (int n = 0; n < NQ; n += 2) {
-        fragBt(b, Qs + (qc0 + n * 8) * ld + kk, ld), mma2(S[n], S[n + 1], ak, b);
-        fragBt(b, dOs + (qc0 + n * 8) * ld + kk, ld), mma2(dP[n], dP[n + 1], av, b);
-      }
-    }
+    mmaScorePair<HD>(S, dP, Ks + r0 * ld, Vs + r0 * ld, Qs + qc0 * ld, dOs + qc0 * ld);
     // P^T = exp(S^T scale - lse) (causal; queries past T_ see nothing), dS^T = P^T (dP^T - D) scale
     for (int n = 0; n < NQ; n++)
       for (int r = 0; r < 2; r++) {
@@ -479,14 +481,7 @@ __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, 
     flashLoad(v + head, k0, T_, HD, Vs);
     __syncthreads();
     float S[NK][4] = {}, dP[NK][4] = {};  // S = Q K^T, dP = dO V^T: the warp's 16 queries x its keys
-    for (int kk = 0; kk < HD; kk += 16) {
-      uint32_t aq[4], ao[4], b[4];
-      fragA(aq, Qs + r0 * ld + kk, ld), fragA(ao, dOs + r0 * ld + kk, ld);
-      for (int n = 0; n < NK; n += 2) {
-        fragBt(b, Ks + (kc0 + n * 8) * ld + kk, ld), mma2(S[n], S[n + 1], aq, b);
-        fragBt(b, Vs + (kc0 + n * 8) * ld + kk, ld), mma2(dP[n], dP[n + 1], ao, b);
-      }
-    }
+    mmaScorePair<HD>(S, dP, Qs + r0 * ld, dOs + r0 * ld, Ks + kc0 * ld, Vs + kc0 * ld);
     for (int n = 0; n < NK; n++)
       for (int r = 0; r < 2; r++) {
         float ds[2];
