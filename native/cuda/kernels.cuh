@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace cpt {
 namespace cuda {
@@ -45,6 +46,93 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
 __device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
 __device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
   *reinterpret_cast<uint2*>(p) = uint2{pack2(v.x, v.y), pack2(v.z, v.w)};
+}
+
+// A run of W consecutive elements as floats in registers. kVec<T> of them make one 16-byte access
+// whatever T is (8 bf16 or 4 fp32): on the H200 the kernels that moved bf16 by 8-byte accesses ran
+// at 2.3-2.7 TB/s where those moving fp32 by 16-byte ones reached 3.4-4.4 (docs/measured/
+// verify-h200-2026-12-04d.log). W = 1 is the scalar fallback; a run's pointer is 16-byte aligned
+// when W > 1 (runWidth checks).
+template <int W>
+struct Vec {
+  float v[W];
+};
+template <class T>
+constexpr int kVec = 16 / (int)sizeof(T);
+template <int W>
+using Width = std::integral_constant<int, W>;
+template <int W, class T>
+__device__ __forceinline__ Vec<W> loadVec(const T* p) {
+  Vec<W> r;
+  if constexpr (W == 1) {
+    r.v[0] = toF(*p);
+  } else if constexpr (W == 8 && std::is_same<T, __nv_bfloat16>::value) {
+    const uint4 u = *reinterpret_cast<const uint4*>(p);
+    const uint32_t h[4] = {u.x, u.y, u.z, u.w};
+CPT_UNROLL
+    for (int k = 0; k < 4; k++) r.v[2 * k] = __uint_as_float(h[k] << 16), r.v[2 * k + 1] = __uint_as_float(h[k] & 0xffff0000u);
+  } else {
+CPT_UNROLL
+    for (int k = 0; k < W; k += 4) {
+      const float4 q = load4(p + k);
+      r.v[k] = q.x, r.v[k + 1] = q.y, r.v[k + 2] = q.z, r.v[k + 3] = q.w;
+    }
+  }
+  return r;
+}
+template <int W, class T>
+__device__ __forceinline__ void storeVec(T* p, const Vec<W>& r) {
+  if constexpr (W == 1) {
+    *p = fromF<T>(r.v[0]);
+  } else if constexpr (W == 8 && std::is_same<T, __nv_bfloat16>::value) {
+    *reinterpret_cast<uint4*>(p) = uint4{pack2(r.v[0], r.v[1]), pack2(r.v[2], r.v[3]), pack2(r.v[4], r.v[5]), pack2(r.v[6], r.v[7])};
+  } else {
+CPT_UNROLL
+    for (int k = 0; k < W; k += 4) store4(p + k, float4{r.v[k], r.v[k + 1], r.v[k + 2], r.v[k + 3]});
+  }
+}
+template <int W>
+__device__ __forceinline__ Vec<W> zeroVec() {
+  Vec<W> r;
+CPT_UNROLL
+  for (int k = 0; k < W; k++) r.v[k] = 0.f;
+  return r;
+}
+// The run's elements summed pairwise ((x0 + x1) + (x2 + x3) for four).
+template <int W>
+__device__ __forceinline__ float vecSum(const Vec<W>& r) {
+  if constexpr (W == 1) return r.v[0];
+  else {
+    Vec<W / 2> h;
+CPT_UNROLL
+    for (int k = 0; k < W / 2; k++) h.v[k] = r.v[2 * k] + r.v[2 * k + 1];
+    return vecSum(h);
+  }
+}
+// The widest run (kVec<T>, 4 or 1 elements) that divides a and b and that every pointer (or-ed
+// into ptrs) allows.
+template <class T>
+__device__ __forceinline__ int runWidth(uintptr_t ptrs, size_t a, size_t b = 0) {
+  if (ptrs % 16) return 1;
+  if (a % kVec<T> == 0 && b % kVec<T> == 0) return kVec<T>;
+  return a % 4 == 0 && b % 4 == 0 ? 4 : 1;
+}
+// f(Width<W>{}) for w = 8, 4 or 1: a run width as a compile-time constant.
+template <class F>
+__device__ __forceinline__ void byWidth(int w, F&& f) {
+  if (w == 8) f(Width<8>{});
+  else if (w == 4) f(Width<4>{});
+  else f(Width<1>{});
+}
+// f(i, Width<W>{}) for the runs [i, i + W) of [0, n), grid-stride: runs of w, then the tail one by one.
+template <class F>
+__device__ __forceinline__ void forRuns(size_t n, int w, F&& f) {
+  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  byWidth(w, [&](auto W) {
+    constexpr int k = decltype(W)::value;
+    for (size_t i = first; i < n / k; i += stride) f(k * i, W);
+    for (size_t i = n / k * k + first; i < n; i += stride) f(i, Width<1>{});
+  });
 }
 
 // Sum over the block in a fixed order (butterfly within warps, then warps in index order); every
@@ -123,43 +211,47 @@ __global__ void castKernel(const float* s, T* d, size_t n) {
 }
 
 // y [N, D] = (x - mean) * rstd * w + b per row of x [N, D], mean and rstd [N] kept for backward; grid N.
-// The row is read from HBM once: each thread keeps its elements in registers, four at a time with
-// 16-byte loads where D and the pointers allow (D up to 4 * kLnPer4 * blockDim.x), else one at a
-// time (D up to kLnPer * blockDim.x); wider rows read x again from cache.
-constexpr int kLnPer = 16, kLnPer4 = 4;
+// The row is read from HBM once: each thread keeps kLnPer of its elements in registers, in runs of
+// kVec<T> (16-byte accesses to y) where D and the pointers allow, else one at a time (D up to
+// kLnPer * blockDim.x either way); wider rows read x again from cache.
+constexpr int kLnPer = 16;
 template <class T>
 __global__ void layerNormKernel(const float* x, const float* w, const float* b, T* y, float* mean, float* rstd, int D,
                                 float eps) {
   CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
+  constexpr int W = kVec<T>, R = kLnPer / W;
   const size_t r = blockIdx.x;
   const float* xr = x + r * D;
   float s = 0, ss = 0, mu, rs;
-  const bool by4 = D % 4 == 0 && ((uintptr_t)x | (uintptr_t)w | (uintptr_t)b | (uintptr_t)y) % 16 == 0;
-  if (by4 && D <= 4 * kLnPer4 * (int)blockDim.x) {  // the same for every thread of the block
-    float4 v[kLnPer4];
+  const bool fits = D <= kLnPer * (int)blockDim.x;  // the same for every thread of the block
+  if (fits && runWidth<T>((uintptr_t)x | (uintptr_t)w | (uintptr_t)b | (uintptr_t)y, D) == W) {
+    Vec<W> v[R];
 CPT_UNROLL
-    for (int k = 0; k < kLnPer4; k++) {
-      const int j = 4 * (threadIdx.x + k * blockDim.x);
-      v[k] = j < D ? load4(xr + j) : float4{0.f, 0.f, 0.f, 0.f};
-      s += (v[k].x + v[k].y) + (v[k].z + v[k].w);
+    for (int k = 0; k < R; k++) {
+      const int j = W * (threadIdx.x + k * blockDim.x);
+      v[k] = j < D ? loadVec<W>(xr + j) : zeroVec<W>();
+      s += vecSum(v[k]);
     }
     mu = blockSum(s, sh) / D;
 CPT_UNROLL
-    for (int k = 0; k < kLnPer4; k++)
-      if ((int)(4 * (threadIdx.x + k * blockDim.x)) < D) {
-        const float4 d{v[k].x - mu, v[k].y - mu, v[k].z - mu, v[k].w - mu};
-        ss += (d.x * d.x + d.y * d.y) + (d.z * d.z + d.w * d.w);
+    for (int k = 0; k < R; k++)
+      if ((int)(W * (threadIdx.x + k * blockDim.x)) < D) {
+        Vec<W> d;
+CPT_UNROLL
+        for (int e = 0; e < W; e++) d.v[e] = (v[k].v[e] - mu) * (v[k].v[e] - mu);
+        ss += vecSum(d);
       }
     rs = rsqrtf(blockSum(ss, sh) / D + eps);
 CPT_UNROLL
-    for (int k = 0; k < kLnPer4; k++) {
-      const int j = 4 * (threadIdx.x + k * blockDim.x);
+    for (int k = 0; k < R; k++) {
+      const int j = W * (threadIdx.x + k * blockDim.x);
       if (j >= D) continue;
-      const float4 g = load4(w + j), o = load4(b + j);
-      store4(y + r * D + j, float4{(v[k].x - mu) * rs * g.x + o.x, (v[k].y - mu) * rs * g.y + o.y,
-                                   (v[k].z - mu) * rs * g.z + o.z, (v[k].w - mu) * rs * g.w + o.w});
+      const Vec<W> g = loadVec<W>(w + j), o = loadVec<W>(b + j);
+CPT_UNROLL
+      for (int e = 0; e < W; e++) v[k].v[e] = (v[k].v[e] - mu) * rs * g.v[e] + o.v[e];
+      storeVec(y + r * D + j, v[k]);
     }
-  } else if (D <= kLnPer * (int)blockDim.x) {
+  } else if (fits) {
     float v[kLnPer];
 CPT_UNROLL
     for (int k = 0; k < kLnPer; k++) {
@@ -189,14 +281,47 @@ CPT_UNROLL
 
 // dx += rstd * (dy * w - mean(dy * w) - xhat * mean(dy * w * xhat)) with dy in T (a product's
 // output), and the sum's copy in T into dxT unless null (the products' operand, where this is
-// dx's last addition); grid N.
+// dx's last addition); grid N. As the forward: each thread keeps dy * w and xhat of its kLnPer
+// elements in registers, in runs of kVec<T> where D and the pointers allow (every input read
+// once), else the row is read twice.
 template <class T>
 __global__ void layerNormBackKernel(const float* x, const float* mean, const float* rstd, const float* w, const T* dy,
                                     float* dx, T* dxT, int D) {
   CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
+  constexpr int W = kVec<T>, R = kLnPer / W;
   const size_t r = blockIdx.x;
   const float m = mean[r], rs = rstd[r];
   float s1 = 0, s2 = 0;
+  if (D <= kLnPer * (int)blockDim.x &&
+      runWidth<T>((uintptr_t)x | (uintptr_t)w | (uintptr_t)dy | (uintptr_t)dx | (uintptr_t)dxT, D) == W) {
+    Vec<W> g[R], xh[R];  // dy * w and xhat
+CPT_UNROLL
+    for (int k = 0; k < R; k++) {
+      const int j = W * (threadIdx.x + k * blockDim.x);
+      const bool in = j < D;  // past the row: zeros, which add nothing
+      const Vec<W> dyv = in ? loadVec<W>(dy + r * D + j) : zeroVec<W>(), wv = in ? loadVec<W>(w + j) : zeroVec<W>(),
+                   xv = in ? loadVec<W>(x + r * D + j) : zeroVec<W>();
+      Vec<W> p;
+CPT_UNROLL
+      for (int e = 0; e < W; e++) {
+        g[k].v[e] = dyv.v[e] * wv.v[e], xh[k].v[e] = (xv.v[e] - m) * rs;
+        p.v[e] = g[k].v[e] * xh[k].v[e];
+      }
+      s1 += vecSum(g[k]), s2 += vecSum(p);
+    }
+    const float a = blockSum(s1, sh) / D, bb = blockSum(s2, sh) / D;
+CPT_UNROLL
+    for (int k = 0; k < R; k++) {
+      const int j = W * (threadIdx.x + k * blockDim.x);
+      if (j >= D) continue;
+      Vec<W> v = loadVec<W>(dx + r * D + j);
+CPT_UNROLL
+      for (int e = 0; e < W; e++) v.v[e] += rs * (g[k].v[e] - a - xh[k].v[e] * bb);
+      storeVec(dx + r * D + j, v);
+      if (dxT) storeVec(dxT + r * D + j, v);
+    }
+    return;
+  }
   for (int j = threadIdx.x; j < D; j += blockDim.x) {
     const float dxh = toF(dy[r * D + j]) * w[j];
     s1 += dxh, s2 += dxh * (x[r * D + j] - m) * rs;
@@ -246,37 +371,36 @@ __global__ void reducePartialsKernel(const float* part, int chunks, int C, float
   out[j] = (acc ? out[j] : 0.f) + (float)s;
 }
 
-// Four elements at p (w == 4: one 8- or 16-byte access) or one (w == 1, in .x).
-template <class T>
-__device__ __forceinline__ float4 loadW(const T* p, int w) {
-  return w == 4 ? load4(p) : float4{toF(*p), 0.f, 0.f, 0.f};
+template <int W>
+__device__ __forceinline__ Vec<W> operator+(Vec<W> a, const Vec<W>& b) {
+CPT_UNROLL
+  for (int k = 0; k < W; k++) a.v[k] += b.v[k];
+  return a;
 }
-template <class T>
-__device__ __forceinline__ void storeW(T* p, float4 v, int w) {
-  if (w == 4) store4(p, v);
-  else *p = fromF<T>(v.x);
+// a * c - b * s and b * c + a * s: the two halves of a rotation.
+template <int W>
+__device__ __forceinline__ Vec<W> rotate(const Vec<W>& a, const Vec<W>& b, const Vec<W>& c, const Vec<W>& s, bool first) {
+  Vec<W> r;
+CPT_UNROLL
+  for (int k = 0; k < W; k++) r.v[k] = first ? a.v[k] * c.v[k] - b.v[k] * s.v[k] : b.v[k] * c.v[k] + a.v[k] * s.v[k];
+  return r;
 }
-__device__ __forceinline__ float4 operator+(float4 a, float4 b) { return {a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w}; }
-__device__ __forceinline__ float4 operator-(float4 a, float4 b) { return {a.x - b.x, a.y - b.y, a.z - b.z, a.w - b.w}; }
-__device__ __forceinline__ float4 operator*(float4 a, float4 b) { return {a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w}; }
 
-// The split and merge of the heads work on runs of w elements of one head: 4 (8- or 16-byte
-// accesses) where hd, the rotary half (0: none) and every pointer allow, else 1; a run never
-// straddles the rotary halves.
-__device__ __forceinline__ int headsRun(int hd, int half, uintptr_t ptrs) {
-  return hd % 4 == 0 && half % 4 == 0 && ptrs % 16 == 0 ? 4 : 1;
-}
-// f(n, h, b, t, d) for each run: row n = b * T_ + t, head h, first dimension d; grid-stride over
-// the N * H * hd / w runs.
+// The split and merge of the heads work on runs of one head (runWidth's: 16-byte accesses where
+// hd, the rotary half (0: none) and every pointer allow); a run never straddles the rotary halves.
+// f(n, h, b, t, d, Width<W>{}) for each run: row n = b * T_ + t, head h, first dimension d;
+// grid-stride over the N * H * hd / W runs.
 template <class F>
 __device__ __forceinline__ void forHeadRuns(int N, int T_, int H, int hd, int w, F&& f) {
-  const int per = hd / w;
-  const size_t runs = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
-  for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < runs; e += stride) {
-    const size_t nh = e / per;
-    const int n = (int)(nh / H);
-    f(n, (int)(nh % H), n / T_, n % T_, (int)(e % per) * w);
-  }
+  byWidth(w, [&](auto W) {
+    const int per = hd / decltype(W)::value;
+    const size_t runs = (size_t)N * H * per, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < runs; e += stride) {
+      const size_t nh = e / per;
+      const int n = (int)(nh / H);
+      f(n, (int)(nh % H), n / T_, n % T_, (int)(e % per) * decltype(W)::value, W);
+    }
+  });
 }
 
 // qkv ([N, 3D] = [B, T, H, 3, hd]) + bias (null when the product added it) -> q, k, v
@@ -285,26 +409,27 @@ __device__ __forceinline__ void forHeadRuns(int N, int T_, int H, int hd, int w,
 template <class In, class T>
 __global__ void splitHeadsKernel(const In* qkv, const float* bias, const float* cs, const float* sn, T* q, T* k, T* v,
                                  int N, int T_, int H, int hd, int half) {
-  const int w = headsRun(hd, half, (uintptr_t)qkv | (uintptr_t)bias | (uintptr_t)cs | (uintptr_t)sn | (uintptr_t)q |
-                                       (uintptr_t)k | (uintptr_t)v);
-  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d) {
+  const int w = runWidth<T>((uintptr_t)qkv | (uintptr_t)bias | (uintptr_t)cs | (uintptr_t)sn | (uintptr_t)q |
+                                (uintptr_t)k | (uintptr_t)v, hd, half);
+  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d, auto W) {
+    constexpr int r = decltype(W)::value;
     const size_t src = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
     const int hb = h * 3 * hd;
     const size_t dst = (((size_t)b * H + h) * T_ + t) * hd + d;
-    const auto at = [&](int j) { return loadW(qkv + src + j, w) + (bias ? loadW(bias + hb + j, w) : float4{0.f, 0.f, 0.f, 0.f}); };
+    const auto at = [&](int j) { return bias ? loadVec<r>(qkv + src + j) + loadVec<r>(bias + hb + j) : loadVec<r>(qkv + src + j); };
     T* outs[2] = {q, k};
     for (int part = 0; part < 2; part++) {
       const int o = part * hd;
-      float4 val = at(o + d);
+      Vec<r> val;
       if (d < 2 * half) {
         const int i = d < half ? d : d - half;
-        const float4 c = loadW(cs + (size_t)t * half + i, w), s = loadW(sn + (size_t)t * half + i, w);
-        const float4 a = at(o + i), bb = at(o + i + half);
-        val = d < half ? a * c - bb * s : bb * c + a * s;
+        val = rotate(at(o + i), at(o + i + half), loadVec<r>(cs + (size_t)t * half + i), loadVec<r>(sn + (size_t)t * half + i), d < half);
+      } else {
+        val = at(o + d);
       }
-      storeW(outs[part] + dst, val, w);
+      storeVec(outs[part] + dst, val);
     }
-    storeW(v + dst, at(2 * hd + d), w);
+    storeVec(v + dst, at(2 * hd + d));
   });
 }
 
@@ -313,23 +438,28 @@ __global__ void splitHeadsKernel(const In* qkv, const float* bias, const float* 
 template <class T>
 __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const float* dv, const float* cs, const float* sn,
                                      T* out, int N, int T_, int H, int hd, int half) {
-  const int w = headsRun(hd, half, (uintptr_t)dq | (uintptr_t)dk | (uintptr_t)dv | (uintptr_t)cs | (uintptr_t)sn | (uintptr_t)out);
-  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d) {
+  const int w = runWidth<T>((uintptr_t)dq | (uintptr_t)dk | (uintptr_t)dv | (uintptr_t)cs | (uintptr_t)sn | (uintptr_t)out, hd, half);
+  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d, auto W) {
+    constexpr int r = decltype(W)::value;
     const size_t base = (((size_t)b * H + h) * T_ + t) * hd;
     const size_t dst = (size_t)n * 3 * H * hd + (size_t)h * 3 * hd;
     const float* ins[2] = {dq, dk};
     for (int part = 0; part < 2; part++) {
       const float* g = ins[part] + base;
-      float4 val = loadW(g + d, w);
+      Vec<r> val;
       if (d < 2 * half) {
+        // the inverse rotation: the sine's sign flipped
         const int i = d < half ? d : d - half;
-        const float4 c = loadW(cs + (size_t)t * half + i, w), s = loadW(sn + (size_t)t * half + i, w);
-        const float4 gi = loadW(g + i, w), gh = loadW(g + i + half, w);
-        val = d < half ? gi * c + gh * s : gh * c - gi * s;
+        Vec<r> s = loadVec<r>(sn + (size_t)t * half + i);
+CPT_UNROLL
+        for (int e = 0; e < r; e++) s.v[e] = -s.v[e];
+        val = rotate(loadVec<r>(g + i), loadVec<r>(g + i + half), loadVec<r>(cs + (size_t)t * half + i), s, d < half);
+      } else {
+        val = loadVec<r>(g + d);
       }
-      storeW(out + dst + part * hd + d, val, w);
+      storeVec(out + dst + part * hd + d, val);
     }
-    storeW(out + dst + 2 * hd + d, loadW(dv + base + d, w), w);
+    storeVec(out + dst + 2 * hd + d, loadVec<r>(dv + base + d));
   });
 }
 
@@ -337,12 +467,11 @@ __global__ void mergeHeadsGradKernel(const float* dq, const float* dk, const flo
 // the heads' runs.
 template <bool ToRows, class T>
 __device__ __forceinline__ void headsCopy(const T* src, T* dst, int N, int T_, int H, int hd) {
-  const int w = headsRun(hd, 0, (uintptr_t)src | (uintptr_t)dst);
-  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d) {
+  const int w = runWidth<T>((uintptr_t)src | (uintptr_t)dst, hd);
+  forHeadRuns(N, T_, H, hd, w, [&](int n, int h, int b, int t, int d, auto W) {
     const size_t rowsAt = (size_t)n * H * hd + h * hd + d, headsAt = (((size_t)b * H + h) * T_ + t) * hd + d;
     const size_t from = ToRows ? headsAt : rowsAt, to = ToRows ? rowsAt : headsAt;
-    if (w == 4) store4(dst + to, load4(src + from));
-    else dst[to] = src[from];
+    storeVec(dst + to, loadVec<decltype(W)::value>(src + from));
   });
 }
 template <class T>
@@ -356,8 +485,11 @@ __global__ void splitGradKernel(const T* dy, T* dyh, int N, int T_, int H, int h
 
 // Causal softmax of one block of query rows [i0, i0 + rows) against keys [0, cols): S [B*H, rows,
 // ld] (fp32, already scaled) -> P [B*H, rows, ld] (T), lse [B*H, T] at the block's rows. grid
-// (rows, B * H). The row is read from HBM once: each thread keeps its kRowPer elements in
-// registers (cols up to kRowPer * blockDim.x; longer rows read S again).
+// (rows, B * H). The row is read from HBM once: each thread keeps kRowPer of its elements in
+// registers (cols up to kRowPer * blockDim.x; longer rows read S again), in runs of runWidth's
+// (16-byte accesses to P) where ld and the pointers allow. A run may reach past lim (those
+// elements are selected away, never computed with) and past cols into the row's padding (zeros
+// are written there).
 constexpr int kRowPer = 8;
 template <class T>
 __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int cols, int ld, int i0, int T_) {
@@ -367,24 +499,33 @@ __global__ void softmaxKernel(const float* S, T* P, float* lse, int rows, int co
   const float* s = S + row * ld;
   MaxSum a;
   if (cols <= kRowPer * (int)blockDim.x) {  // the same for every thread of the block
-    // The thread's max first, then its exps independent of one another (MaxSum::add chains them).
-    float v[kRowPer];
+    byWidth(runWidth<T>((uintptr_t)S | (uintptr_t)P, ld), [&](auto Wc) {
+      constexpr int W = decltype(Wc)::value, R = kRowPer / W;
+      // The thread's max first, then its exps independent of one another (MaxSum::add chains them).
+      Vec<W> v[R];
 CPT_UNROLL
-    for (int k = 0; k < kRowPer; k++) {
-      const int j = threadIdx.x + k * blockDim.x;
-      v[k] = j < lim ? s[j] : -INFINITY;
-      a.m = fmaxf(a.m, v[k]);
-    }
+      for (int k = 0; k < R; k++) {
+        const int j = W * (threadIdx.x + k * blockDim.x);
+        v[k] = j < lim ? loadVec<W>(s + j) : zeroVec<W>();
 CPT_UNROLL
-    for (int k = 0; k < kRowPer; k++)
-      if ((int)(threadIdx.x + k * blockDim.x) < lim) a.s += expf(v[k] - a.m);
-    const float l = blockLse(a, sh);
-    if (threadIdx.x == 0) lse[(size_t)blockIdx.y * T_ + i] = l;
+        for (int e = 0; e < W; e++) v[k].v[e] = j + e < lim ? v[k].v[e] : -INFINITY, a.m = fmaxf(a.m, v[k].v[e]);
+      }
 CPT_UNROLL
-    for (int k = 0; k < kRowPer; k++) {
-      const int j = threadIdx.x + k * blockDim.x;
-      if (j < cols) P[row * ld + j] = fromF<T>(j < lim ? expf(v[k] - l) : 0.f);
-    }
+      for (int k = 0; k < R; k++)
+CPT_UNROLL
+        for (int e = 0; e < W; e++)
+          if ((int)(W * (threadIdx.x + k * blockDim.x)) + e < lim) a.s += expf(v[k].v[e] - a.m);
+      const float l = blockLse(a, sh);
+      if (threadIdx.x == 0) lse[(size_t)blockIdx.y * T_ + i] = l;
+CPT_UNROLL
+      for (int k = 0; k < R; k++) {
+        const int j = W * (threadIdx.x + k * blockDim.x);
+        if (j >= cols) continue;
+CPT_UNROLL
+        for (int e = 0; e < W; e++) v[k].v[e] = expf(v[k].v[e] - l);  // past lim: exp(-inf) = 0
+        storeVec(P + row * ld + j, v[k]);
+      }
+    });
     return;
   }
   for (int j = threadIdx.x; j < lim; j += blockDim.x) a.add(s[j]);
@@ -394,7 +535,7 @@ CPT_UNROLL
 }
 
 // Backward of the same block: P = exp(S - lse) recomputed, dS = P * (dP - sum_j P dP) * scale;
-// S, dP and P kept in registers as the forward does.
+// S, dP and P kept in registers, by runs, as the forward does.
 template <class T>
 __global__ void softmaxBackKernel(const float* S, const float* dP, const float* lse, T* P, T* dS, int rows, int cols,
                                   int ld, int i0, int T_, float scale) {
@@ -406,23 +547,31 @@ __global__ void softmaxBackKernel(const float* S, const float* dP, const float* 
   const float* dp = dP + row * ld;
   float dot = 0;
   if (cols <= kRowPer * (int)blockDim.x) {
-    float p[kRowPer], g[kRowPer];
+    byWidth(runWidth<T>((uintptr_t)S | (uintptr_t)dP | (uintptr_t)P | (uintptr_t)dS, ld), [&](auto Wc) {
+      constexpr int W = decltype(Wc)::value, R = kRowPer / W;
+      Vec<W> p[R], g[R];
 CPT_UNROLL
-    for (int k = 0; k < kRowPer; k++) {
-      const int j = threadIdx.x + k * blockDim.x;
-      p[k] = j < lim ? expf(s[j] - l) : 0.f;
-      g[k] = j < lim ? dp[j] : 0.f;
-      if (j < lim) dot += p[k] * g[k];
-    }
-    dot = blockSum(dot, sh);
+      for (int k = 0; k < R; k++) {
+        const int j = W * (threadIdx.x + k * blockDim.x);
+        p[k] = j < lim ? loadVec<W>(s + j) : zeroVec<W>(), g[k] = j < lim ? loadVec<W>(dp + j) : zeroVec<W>();
 CPT_UNROLL
-    for (int k = 0; k < kRowPer; k++) {
-      const int j = threadIdx.x + k * blockDim.x;
-      if (j < cols) {
-        P[row * ld + j] = fromF<T>(p[k]);
-        dS[row * ld + j] = fromF<T>(p[k] * (g[k] - dot) * scale);
+        for (int e = 0; e < W; e++) {
+          const bool in = j + e < lim;
+          p[k].v[e] = in ? expf(p[k].v[e] - l) : 0.f, g[k].v[e] = in ? g[k].v[e] : 0.f;
+          dot += p[k].v[e] * g[k].v[e];
+        }
       }
-    }
+      dot = blockSum(dot, sh);
+CPT_UNROLL
+      for (int k = 0; k < R; k++) {
+        const int j = W * (threadIdx.x + k * blockDim.x);
+        if (j >= cols) continue;
+        Vec<W> d;
+CPT_UNROLL
+        for (int e = 0; e < W; e++) d.v[e] = p[k].v[e] * (g[k].v[e] - dot) * scale;
+        storeVec(P + row * ld + j, p[k]), storeVec(dS + row * ld + j, d);
+      }
+    });
     return;
   }
   for (int j = threadIdx.x; j < lim; j += blockDim.x) dot += expf(s[j] - l) * dp[j];
@@ -502,47 +651,42 @@ __global__ void softmaxBackWarpKernel(const float* S, const float* dP, const flo
   }
 }
 
-// h (fp32 [N, I], without bias) + bias -> h1 (pre-activation, T) and g = gelu(h1) (T). Four
-// elements per thread and step where I allows (a row's four share its bias load), else one.
+// h (fp32 [N, I], without bias) + bias -> h1 (pre-activation, T) and g = gelu(h1) (T), by runs
+// (a run's elements share one bias load; I a multiple of the run).
 template <class T>
 __global__ void biasGeluKernel(const float* h, const float* bias, T* h1, T* g, size_t n, int I, bool exact) {
-  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-  if (I % 4 == 0) {
-    for (size_t i = first; i < n / 4; i += stride) {
-      const float4 x = load4(h + 4 * i), b = load4(bias + (4 * i) % I);
-      const float4 pre{x.x + b.x, x.y + b.y, x.z + b.z, x.w + b.w};
-      store4(h1 + 4 * i, pre);
-      store4(g + 4 * i, float4{gelu(pre.x, exact), gelu(pre.y, exact), gelu(pre.z, exact), gelu(pre.w, exact)});
-    }
-    return;
-  }
-  for (size_t i = first; i < n; i += stride) {
-    const float pre = h[i] + bias[i % I];
-    h1[i] = fromF<T>(pre);
-    g[i] = fromF<T>(gelu(pre, exact));
-  }
+  const int w = runWidth<T>((uintptr_t)h | (uintptr_t)bias | (uintptr_t)h1 | (uintptr_t)g, I);
+  forRuns(n, w, [&](size_t i, auto W) {
+    constexpr int k = decltype(W)::value;
+    Vec<k> pre = loadVec<k>(h + i), out;
+    const Vec<k> b = loadVec<k>(bias + i % I);
+CPT_UNROLL
+    for (int e = 0; e < k; e++) pre.v[e] += b.v[e], out.v[e] = gelu(pre.v[e], exact);
+    storeVec(h1 + i, pre), storeVec(g + i, out);
+  });
 }
-// g = gelu(h1), h1 the product's output with its bias (T); four elements per thread and step,
-// the tail one by one.
+// g = gelu(h1), h1 the product's output with its bias (T), by runs.
 template <class T>
 __global__ void geluKernel(const T* h1, T* g, size_t n, bool exact) {
-  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x, n4 = n / 4;
-  for (size_t i = first; i < n4; i += stride) {
-    const float4 x = load4(h1 + 4 * i);
-    store4(g + 4 * i, float4{gelu(x.x, exact), gelu(x.y, exact), gelu(x.z, exact), gelu(x.w, exact)});
-  }
-  for (size_t i = 4 * n4 + first; i < n; i += stride) g[i] = fromF<T>(gelu(toF(h1[i]), exact));
+  forRuns(n, runWidth<T>((uintptr_t)h1 | (uintptr_t)g, 0), [&](size_t i, auto W) {
+    constexpr int k = decltype(W)::value;
+    Vec<k> x = loadVec<k>(h1 + i);
+CPT_UNROLL
+    for (int e = 0; e < k; e++) x.v[e] = gelu(x.v[e], exact);
+    storeVec(g + i, x);
+  });
 }
-// dh = dg * gelu'(h1), all in T; four elements per thread and step, the tail one by one.
+// dh = dg * gelu'(h1), all in T, by runs.
 template <class T>
 __global__ void geluBackKernel(const T* dg, const T* h1, T* dh, size_t n, bool exact) {
-  const size_t stride = (size_t)gridDim.x * blockDim.x, first = blockIdx.x * (size_t)blockDim.x + threadIdx.x, n4 = n / 4;
-  for (size_t i = first; i < n4; i += stride) {
-    const float4 d = load4(dg + 4 * i), x = load4(h1 + 4 * i);
-    store4(dh + 4 * i, float4{d.x * geluGrad(x.x, exact), d.y * geluGrad(x.y, exact), d.z * geluGrad(x.z, exact),
-                              d.w * geluGrad(x.w, exact)});
-  }
-  for (size_t i = 4 * n4 + first; i < n; i += stride) dh[i] = fromF<T>(toF(dg[i]) * geluGrad(toF(h1[i]), exact));
+  forRuns(n, runWidth<T>((uintptr_t)dg | (uintptr_t)h1 | (uintptr_t)dh, 0), [&](size_t i, auto W) {
+    constexpr int k = decltype(W)::value;
+    Vec<k> d = loadVec<k>(dg + i);
+    const Vec<k> x = loadVec<k>(h1 + i);
+CPT_UNROLL
+    for (int e = 0; e < k; e++) d.v[e] *= geluGrad(x.v[e], exact);
+    storeVec(dh + i, d);
+  });
 }
 
 // Residual sums (fp32). out = (a + ab) + x; or, parallel residual, out = (m + mb) + (a + ab) + x

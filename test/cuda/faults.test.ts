@@ -114,6 +114,13 @@ describe('mutations of the kernels are caught', () => {
     expect(verdicts(r)).toMatchObject({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
   });
 
+  // The golden fixture's rotary half is 2 dimensions: a 16-byte run of 8 bf16 taken there reads past the rotary tables.
+  it('the head split taking 16-byte runs across the rotary halves (its width not checked against them): caught', async () => {
+    const r = await mutant('(uintptr_t)k | (uintptr_t)v, hd, half);', '(uintptr_t)k | (uintptr_t)v, hd);');
+    expect(r.status).not.toBe(0);
+    expect(r.out).toMatch(/cuda-sim: kernel \(splitHeadsKernel<\w+, Act>\) block \(\d+,0,0\): out-of-bounds|golden_bf16=FAIL/);
+  });
+
   it('the embedding gradient\'s sort scattering ids before its tile is loaded (a removed barrier): stale ids, caught', async () => {
     const r = await mutant('  __syncthreads();\n  int o = starts[d * gridDim.x + t];', '  int o = starts[d * gridDim.x + t];');
     expect(r.status).not.toBe(0);
