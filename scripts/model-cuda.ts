@@ -185,11 +185,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { models: { type: 'string', default: 'pythia-160m,pythia-410m,pythia-1b' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false } } });
   const B = Number(values.batch), T = Number(values.seq);
   const out: Record<string, unknown>[] = [];
-  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (the default engine: attention unfused) and after (the fused attention, CPT_CUDA_ATTENTION=fused);`);
+  console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (the default engine: attention unfused) and after (the attention on mma.sync tiles, CPT_CUDA_ATTENTION=mma);`);
   console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
   for (const m of values.models.split(',')) {
     const c = presetConfig(m);
-    const before = traceStep(c, B, T, 'unfused'), events = traceStep(c, B, T, 'fused');
+    const before = traceStep(c, B, T, 'unfused'), events = traceStep(c, B, T, 'mma');
     const model = trainFlopsPerToken(c, T) * B * T; // as cpt inspect counts it
     const total = (ev: Event[], gpu: Gpu, eff: Efficiency) => costTrace(ev, shapeOf(c, B, T), gpu, eff).reduce((a, l) => a + l.seconds, 0);
     for (const gpu of GPUS) {

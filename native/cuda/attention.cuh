@@ -52,14 +52,15 @@ struct FlashBackwardShared {
 };
 
 // Rows [r0, r0 + n) of one head [T_, hd] into a shared tile of row length ld; rows past T_ are
-// zeros. 16 bytes (8 elements) per load. Async: by cp.async (not through registers; the zeros by
-// plain stores), there after the caller's cpAsyncWait and a barrier.
+// zeros. A head's rows lie rs elements apart (0: hd, the heads layout; H * hd in rows [N, D]).
+// 16 bytes (8 elements) per load. Async: by cp.async (not through registers; the zeros by plain
+// stores), there after the caller's cpAsyncWait and a barrier.
 template <bool Async = false>
-__device__ __forceinline__ void flashLoad(const bf16* src, int r0, int T_, int hd, bf16* s, int n = kFlash) {
+__device__ __forceinline__ void flashLoad(const bf16* src, int r0, int T_, int hd, bf16* s, int n = kFlash, int rs = 0) {
   const int w = hd / 8, ld = flashLd(hd);
   for (int i = threadIdx.x; i < n * w; i += blockDim.x) {
     const int r = i / w, c = i % w;
-    const uint4* from = reinterpret_cast<const uint4*>(src + (size_t)(r0 + r) * hd) + c;
+    const uint4* from = reinterpret_cast<const uint4*>(src + (size_t)(r0 + r) * (rs ? rs : hd)) + c;
     uint4* to = reinterpret_cast<uint4*>(s + r * ld) + c;
     if (Async && r0 + r < T_) cpAsync16(to, from);
     else *to = r0 + r < T_ ? *from : uint4{0, 0, 0, 0};
@@ -169,14 +170,20 @@ __global__ void flashForwardKernel(const bf16* q, const bf16* k, const bf16* v, 
   flashStore<HD, HD / 16>(acc, Ss + warp * 16 * kSld, o + head, q0 + warp * 16, 0, T_);
 }
 
-// D[r] = sum over the head dimension of dO * O, per row of the heads layout (fp32); one warp
-// per row, lanes strided then a butterfly: a fixed order. grid ceil(rows / 8), block 256.
+// The first element of head bh = b * H + h in rows [B * T_, H * hd] (the layout of the output
+// product's input and of its gradient, which the mma attention writes and reads directly).
+__device__ __forceinline__ size_t rowsHead(int bh, int H, int T_, int hd) { return ((size_t)(bh / H) * T_ * H + bh % H) * hd; }
+
+// D[r] = sum over the head dimension of dO * O, per row r of the heads layout (fp32); dO and O in
+// the heads layout (H = 0) or in rows [B * T_, H * hd]. One warp per row, lanes strided then a
+// butterfly: a fixed order. grid ceil(rows / 8), block 256.
 template <class T>
-__global__ void attnRowDotKernel(const T* dO, const T* O, float* D, size_t rows, int hd) {
+__global__ void attnRowDotKernel(const T* dO, const T* O, float* D, size_t rows, int hd, int T_, int H) {
   const size_t r = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
   if (r >= rows) return;  // whole warps leave together
+  const size_t at = H ? rowsHead((int)(r / T_), H, T_, hd) + r % T_ * H * hd : r * hd;
   float s = 0;
-  for (int j = threadIdx.x & 31; j < hd; j += 32) s += toF(dO[r * hd + j]) * toF(O[r * hd + j]);
+  for (int j = threadIdx.x & 31; j < hd; j += 32) s += toF(dO[at + j]) * toF(O[at + j]);
   s = warpSum(s);
   if ((threadIdx.x & 31) == 0) D[r] = s;
 }
@@ -292,9 +299,10 @@ __host__ __device__ constexpr int mmaKeys(int hd) { return hd == 256 ? 32 : 64; 
 __host__ __device__ constexpr size_t mmaForwardSmem(int hd) { return (size_t)(kFlash + 4 * mmaKeys(hd)) * flashLd(hd) * 2; }
 
 
+// O into rows [B * T_, H * HD] (the output product's input: no merge of the heads after it).
 // grid (ceil(T_ / kFlash), B * H), block 128 (4 warps of 16 query rows); mmaForwardSmem(HD).
 template <int HD>
-__global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf16* o, float* lse, int T_, float scale) {
+__global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf16* o, float* lse, int T_, int H, float scale) {
   constexpr int ld = flashLd(HD), KB = mmaKeys(HD), NS = KB / 8, NO = HD / 8;
   CPT_DYNAMIC_SMEM(bf16, Qs);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
@@ -362,7 +370,8 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     if (row[r] >= T_) continue;
     for (int n = 0; n < NO; n++)
-      *reinterpret_cast<uint32_t*>(o + head + (size_t)row[r] * HD + n * 8 + c2) = pack2(O[n][2 * r] / l[r], O[n][2 * r + 1] / l[r]);
+      *reinterpret_cast<uint32_t*>(o + rowsHead(blockIdx.y, H, T_, HD) + (size_t)row[r] * H * HD + n * 8 + c2) =
+          pack2(O[n][2 * r] / l[r], O[n][2 * r + 1] / l[r]);
     if (c2 == 0) lse[(size_t)blockIdx.y * T_ + row[r]] = m[r] + logf(l[r]);
   }
 }
@@ -408,10 +417,11 @@ __device__ __forceinline__ void mmaStore(const float (&acc)[N / 8][4], float* ds
 }
 
 // dK and dV (fp32, heads layout) of one block of mmaKeys(HD) keys: grid (ceil(T_ / mmaKeys(HD)),
-// B * H), block mmaBackwardThreads(HD); mmaBackwardSmem(HD). lse and D per row of the heads layout.
+// B * H), block mmaBackwardThreads(HD); mmaBackwardSmem(HD). dO in rows [B * T_, H * HD] (the
+// output product's gradient as it comes); lse and D per row of the heads layout.
 template <int HD>
 __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
-                                    const float* D, float* dk, float* dv, int T_, float scale) {
+                                    const float* D, float* dk, float* dv, int T_, int H, float scale) {
   constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), NQ = kFlash / SP / 8, COLS = HD / SP, NC = COLS / 8;
   CPT_DYNAMIC_SMEM(bf16, Ks);
   bf16 *Vs = Ks + R * ld, *Qs = Vs + R * ld, *dOs = Qs + kFlash * ld, *Pt = dOs + kFlash * ld, *dSt = Pt + R * kPld;
@@ -426,7 +436,7 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
   for (int q0 = k0 / kFlash * kFlash; q0 < T_; q0 += kFlash) {  // the query blocks that see these keys
     __syncthreads();  // the previous tiles are no longer read
     flashLoad(q + head, q0, T_, HD, Qs);
-    flashLoad(dO + head, q0, T_, HD, dOs);
+    flashLoad(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, dOs, kFlash, H * HD);
     flashRowStats(lse + rows, D + rows, q0, T_, lseS, DS);
     __syncthreads();
     float S[NQ][4] = {}, dP[NQ][4] = {};  // S^T = K Q^T, dP^T = V dO^T: the warp's 16 keys x its queries
@@ -459,10 +469,10 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
 }
 
 // dQ (fp32, heads layout) of one block of mmaKeys(HD) queries: grid (ceil(T_ / mmaKeys(HD)),
-// B * H), block mmaBackwardThreads(HD); mmaBackwardSmem(HD).
+// B * H), block mmaBackwardThreads(HD); mmaBackwardSmem(HD). dO in rows, as for dK and dV.
 template <int HD>
 __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
-                                   const float* D, float* dq, int T_, float scale) {
+                                   const float* D, float* dq, int T_, int H, float scale) {
   constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), NK = kFlash / SP / 8, COLS = HD / SP, NC = COLS / 8;
   CPT_DYNAMIC_SMEM(bf16, Qs);
   bf16 *dOs = Qs + R * ld, *Ks = dOs + R * ld, *Vs = Ks + kFlash * ld, *dSs = Vs + kFlash * ld;
@@ -473,7 +483,7 @@ __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, 
   float lr[2], dr[2];
   for (int r = 0; r < 2; r++) lr[r] = row[r] < T_ ? lse[rows + row[r]] : 0.f, dr[r] = row[r] < T_ ? D[rows + row[r]] : 0.f;
   flashLoad(q + head, q0, T_, HD, Qs, R);
-  flashLoad(dO + head, q0, T_, HD, dOs, R);
+  flashLoad(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, dOs, R, H * HD);
   float dQ[NC][4] = {};
   for (int k0 = 0; k0 < kEnd; k0 += kFlash) {  // the key blocks these queries see
     __syncthreads();

@@ -240,7 +240,7 @@ class Engine final : public EngineBase {
     float* lse;                          // [B, H, T] softmax log-sum-exp, for the backward
     Act *ln1, *ln2;                      // [N, D]
     Act *q, *k, *v;                      // [B, H, T, hd] rotated, heads layout
-    Act *yh, *y;                         // [B, H, T, hd] attention output; [N, D] heads merged
+    Act *yh, *y;                         // [B, H, T, hd] attention output (not with mma_); [N, D] heads merged
     Act *h1, *g;                         // [N, I] up-projection, GELU(h1)
   };
 
@@ -270,7 +270,7 @@ class Engine final : public EngineBase {
     auto fill = [&](Acts& a) {
       a.ln1 = act_.get<Act>(N * D), a.mean1 = act_.get<float>(N), a.rstd1 = act_.get<float>(N);
       a.q = act_.get<Act>(N * D), a.k = act_.get<Act>(N * D), a.v = act_.get<Act>(N * D), a.lse = act_.get<float>(BH * T);
-      a.yh = act_.get<Act>(N * D), a.y = act_.get<Act>(N * D);
+      a.yh = mma_ ? nullptr : act_.get<Act>(N * D), a.y = act_.get<Act>(N * D);
       if (!c_.parallelResidual) a.x2 = act_.get<float>(N * D);
       a.ln2 = act_.get<Act>(N * D), a.mean2 = act_.get<float>(N), a.rstd2 = act_.get<float>(N);
       a.h1 = act_.get<Act>(N * I), a.g = act_.get<Act>(N * I);
@@ -288,7 +288,8 @@ class Engine final : public EngineBase {
     tmp_ = act_.get<float>(N * std::max(3 * D, I)), ao_ = act_.get<float>(N * D), mo_ = act_.get<float>(N * D);
     dX_ = act_.get<float>(N * D), dXT_ = kBf16 ? act_.get<Act>(N * D) : nullptr, dH_ = act_.get<Act>(N * D);
     dh_ = act_.get<Act>(N * I), dln1_ = act_.get<Act>(N * D), dln2_ = act_.get<Act>(N * D);
-    dyh_ = act_.get<Act>(N * D), dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
+    dyh_ = mma_ ? nullptr : act_.get<Act>(N * D);
+    dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
     dqkvT_ = act_.get<Act>(N * 3 * D);
     part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
     if (flash_ || mma_) {
@@ -428,7 +429,7 @@ class Engine final : public EngineBase {
   template <int HD>
   void mmaForward(Acts& a, int BH, int T, float scale) {
     if constexpr (kBf16) {
-      CPT_LAUNCH(mmaForwardKernel<HD>, dim3(cdiv(T, kFlash), BH), 128, mmaForwardSmem(HD))(a.q, a.k, a.v, a.yh, a.lse, T, scale);
+      CPT_LAUNCH(mmaForwardKernel<HD>, dim3(cdiv(T, kFlash), BH), 128, mmaForwardSmem(HD))(a.q, a.k, a.v, a.y, a.lse, T, d_.H, scale);
       LAUNCH_CHECK();
     }
   }
@@ -442,7 +443,7 @@ class Engine final : public EngineBase {
   template <int HD>
   void flashBackward(Acts& a, int BH, int T, float scale) {
     if constexpr (kBf16) {
-      rowDot(a, BH * T, HD);
+      rowDot(dyh_, a.yh, BH, T, HD, 0);
       const dim3 grid(cdiv(T, kFlash), BH);
       CPT_LAUNCH(flashBackwardKVKernel<HD>, grid, 256, flashBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dk_, dv_, T, scale);
       LAUNCH_CHECK();
@@ -451,20 +452,22 @@ class Engine final : public EngineBase {
     }
   }
   template <int HD>
-  void mmaBackward(Acts& a, int BH, int T, float scale) {
+  void mmaBackward(Acts& a, const Act* dy, int BH, int T, float scale) {
     if constexpr (kBf16) {
-      rowDot(a, BH * T, HD);
+      rowDot(dy, a.y, BH, T, HD, d_.H);
       const dim3 grid(cdiv(T, mmaKeys(HD)), BH);
       const int threads = mmaBackwardThreads(HD);
-      CPT_LAUNCH(mmaBackwardKVKernel<HD>, grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dk_, dv_, T, scale);
+      CPT_LAUNCH(mmaBackwardKVKernel<HD>, grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dy, a.lse, rowDot_, dk_, dv_, T, d_.H, scale);
       LAUNCH_CHECK();
-      CPT_LAUNCH(mmaBackwardQKernel<HD>, grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dq_, T, scale);
+      CPT_LAUNCH(mmaBackwardQKernel<HD>, grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dy, a.lse, rowDot_, dq_, T, d_.H, scale);
       LAUNCH_CHECK();
     }
   }
-  // D = rowsum(dO * O) per row of the heads layout, for the fused backwards.
-  void rowDot(Acts& a, size_t rows, int hd) {
-    CPT_LAUNCH(attnRowDotKernel<Act>, cdiv(rows, 8), 256)(dyh_, a.yh, rowDot_, rows, hd);
+  // D = rowsum(dO * O) per row of the heads layout, for the fused backwards; dO and O in the heads
+  // layout (H = 0) or in rows [N, D].
+  void rowDot(const Act* dO, const Act* O, int BH, int T, int hd, int H) {
+    const size_t rows = (size_t)BH * T;
+    CPT_LAUNCH(attnRowDotKernel<Act>, cdiv(rows, 8), 256)(dO, O, rowDot_, rows, hd, T, H);
     LAUNCH_CHECK();
   }
 
@@ -490,12 +493,13 @@ class Engine final : public EngineBase {
     }
   }
 
-  // dyh: gradient of the attention output in heads layout -> dq_, dk_, dv_ (fp32, heads layout).
-  void attentionBackward(Acts& a, int B, int T) {
+  // dyh_: gradient of the attention output in heads layout (dy, in rows [N, D], for the mma
+  // attention) -> dq_, dk_, dv_ (fp32, heads layout).
+  void attentionBackward(Acts& a, const Act* dy, int B, int T) {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
     if (flash_) return withHeadDim(hd, [&](auto h) { flashBackward<h()>(a, BH, T, scale); });
-    if (mma_) return withHeadDim(hd, [&](auto h) { mmaBackward<h()>(a, BH, T, scale); });
+    if (mma_) return withHeadDim(hd, [&](auto h) { mmaBackward<h()>(a, dy, BH, T, scale); });
     const long long hs = (long long)T * hd;
     CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float), s_));
     CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float), s_));
@@ -535,9 +539,11 @@ class Engine final : public EngineBase {
       CPT_LAUNCH((splitHeadsKernel<float, Act>), blocksFor((size_t)N * D / 4), kThreads)(tmp_, p.qkvb, cos_, sin_, a.q, a.k, a.v, N, T, H, hd, d_.rd / 2);
     }
     LAUNCH_CHECK();
-    attentionForward(a, B, T);                                     // yh [B, H, T, hd]
-    CPT_LAUNCH(mergeHeadsKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(a.yh, a.y, N, T, H, hd);  // y [N, D]
-    LAUNCH_CHECK();
+    attentionForward(a, B, T);  // yh [B, H, T, hd]; the mma attention writes y [N, D] itself
+    if (!mma_) {
+      CPT_LAUNCH(mergeHeadsKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(a.yh, a.y, N, T, H, hd);  // y [N, D]
+      LAUNCH_CHECK();
+    }
     const size_t ND = (size_t)N * D, NI = (size_t)N * I;
     const float* lnIn = a.x;
     if (!c_.parallelResidual) {  // x2 = x + (y Wo^T + bo)
@@ -714,9 +720,11 @@ class Engine final : public EngineBase {
         layerNormBack(a.x2, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, true);
       // Attention branch.
       linearBack(a.y, dXT, dX_, N, D, D, pw.ow, gp.ow, gp.ob, dy);
-      CPT_LAUNCH(splitGradKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(dy, dyh_, N, T, H, hd);
-      LAUNCH_CHECK();
-      attentionBackward(a, B, T);
+      if (!mma_) {  // the mma attention reads dy as it is
+        CPT_LAUNCH(splitGradKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(dy, dyh_, N, T, H, hd);
+        LAUNCH_CHECK();
+      }
+      attentionBackward(a, dy, B, T);
       CPT_LAUNCH(mergeHeadsGradKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(dq_, dk_, dv_, cos_, sin_, dqkvT_, N, T, H, hd, d_.rd / 2);
       LAUNCH_CHECK();
       linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_);
