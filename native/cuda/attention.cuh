@@ -2,7 +2,8 @@
 // with CPT_CUDA_ATTENTION=fused (correct on an H200 but slower there than the unfused path, 10-24x
 // its roofline model: docs/engines.md says why, so not the default): Q, K,
 // V tiles in shared memory, scores in shared memory only, never in HBM; fp32 accumulation. HD is
-// the head dimension (32, 64, 128 or 256; others take the unfused path in engine.cu). Blocks of
+// the head dimension (32, 64, 128 or 256, and 80 for the mma.sync kernels below; others take the
+// unfused path in engine.cu). Blocks of
 // kFlash = 64 query rows or keys; "heads layout" [B*H, T_, HD]. Deterministic: no atomics, every
 // sum in a fixed order.
 //   forward   two passes over the key blocks: the row's log-sum-exp, then O = exp(S - lse) V with
@@ -380,7 +381,8 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
 // times mmaSplit(HD) column groups. A warp takes its rows' scores and score gradients against its
 // share of the other side's 64-block, writes P and dS (bf16) to shared memory, and after a barrier
 // accumulates HD / mmaSplit(HD) columns of its rows over the whole block: at most 64 accumulator
-// floats a lane at any head dimension (dK and dV at 256 would otherwise need 256 registers).
+// floats a lane (80 at head dimension 80, in one group) where dK and dV at 256 would otherwise
+// need 256 registers.
 __host__ __device__ constexpr int mmaSplit(int hd) { return hd > 64 ? hd / 64 : 1; }
 __host__ __device__ constexpr int mmaBackwardThreads(int hd) { return 32 * mmaKeys(hd) / 16 * mmaSplit(hd); }
 // Both backward kernels': two tiles of the block's own rows and two of the other side's 64, two

@@ -133,7 +133,7 @@ class Engine final : public EngineBase {
     // than the unfused path on an H200) or =mma (forward and backward on mma.sync tiles; not yet
     // measured), where there are kernels for the head dimension.
     if (kBf16 && envIs("CPT_CUDA_ATTENTION", "fused")) withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
-    if (kBf16 && envIs("CPT_CUDA_ATTENTION", "mma")) withHeadDim(d_.hd, [&](auto hd) { mma_ = allowMmaSmem<hd()>(); });
+    if (kBf16 && envIs("CPT_CUDA_ATTENTION", "mma")) withHeadDim<true>(d_.hd, [&](auto hd) { mma_ = allowMmaSmem<hd()>(); });
   }
 
   void setTensor(int which, int i, const float* data) override {
@@ -392,12 +392,16 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
   }
 
-  // f(std::integral_constant<int, HD>{}) when the fused kernels have the head dimension hd.
-  template <class F>
+  // f(std::integral_constant<int, HD>{}) when the fused kernels have the head dimension hd: 32,
+  // 64, 128 or 256, and for the mma.sync ones (Mma) also 80, Pythia-2.8b's (a multiple of 16 with
+  // an even count of 8-column tiles is all they need; WMMA's backward splits the head in halves
+  // of 16-column tiles).
+  template <bool Mma = false, class F>
   static void withHeadDim(int hd, F&& f) {
     switch (hd) {
       case 32: return f(std::integral_constant<int, 32>{});
       case 64: return f(std::integral_constant<int, 64>{});
+      case 80: if constexpr (Mma) return f(std::integral_constant<int, 80>{}); else return;
       case 128: return f(std::integral_constant<int, 128>{});
       case 256: return f(std::integral_constant<int, 256>{});
     }
@@ -475,7 +479,7 @@ class Engine final : public EngineBase {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
     if (flash_) return withHeadDim(hd, [&](auto h) { flashForward<h()>(a, BH, T, scale); });
-    if (mma_) return withHeadDim(hd, [&](auto h) { mmaForward<h()>(a, BH, T, scale); });
+    if (mma_) return withHeadDim<true>(hd, [&](auto h) { mmaForward<h()>(a, BH, T, scale); });
     const long long hs = (long long)T * hd;
     for (int i0 = 0; i0 < T; i0 += rb_) {
       // Query rows [i0, i1) against keys [0, i1) (causal): S = scale * Q K^T, P = softmax(S),
@@ -499,7 +503,7 @@ class Engine final : public EngineBase {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
     if (flash_) return withHeadDim(hd, [&](auto h) { flashBackward<h()>(a, BH, T, scale); });
-    if (mma_) return withHeadDim(hd, [&](auto h) { mmaBackward<h()>(a, dy, BH, T, scale); });
+    if (mma_) return withHeadDim<true>(hd, [&](auto h) { mmaBackward<h()>(a, dy, BH, T, scale); });
     const long long hs = (long long)T * hd;
     CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float), s_));
     CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float), s_));

@@ -18,7 +18,8 @@
 #              steps bitwise as the eager engine runs them; bitwise determinism
 #              and recomputation (golden and parity with CUDA_LAUNCH_BLOCKING=1)
 #   flash      the fused attention (bf16; flash_*) and the attention on mma.sync tiles (mma_*)
-#              against the unfused path and the CPU engine, head dimensions 32-256, bitwise repeat
+#              against the unfused path and the CPU engine, head dimensions 32-256 (and 80 for
+#              mma_*), bitwise repeat
 #   1b         bf16 training tokens/s and MFU at seq 2048, ours then PyTorch (HF GPT-NeoX, bf16
 #              autocast, SDPA, fused AdamW, eager), ratio; and where our step's time goes per
 #              kernel (CUDA events) beside the performance model's figures (model-SHAPE.tsv);

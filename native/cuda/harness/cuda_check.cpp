@@ -475,7 +475,7 @@ double relErr(const std::vector<float>& a, const float* b) {
 int flash(int T) {
   const int B = 2;
   bool all = true;
-  for (int hd : {32, 64, 128, 256}) {
+  for (int hd : {32, 64, 80, 128, 256}) {
     ModelConfig c;
     c.hidden = 2 * hd, c.layers = 2, c.heads = 2, c.inter = 4 * c.hidden, c.vocab = 512, c.rotaryPct = 0.25;
     const auto w = initWeights(c, 3);
@@ -501,6 +501,7 @@ int flash(int T) {
     const Run un = run("unfused");
     // fused: the attention on WMMA tiles (flash_*); mma: on mma.sync tiles (mma_*); forward and backward
     for (const char* kind : {"fused", "mma"}) {
+      if (hd == 80 && std::string(kind) == "fused") continue;  // WMMA kernels at 32, 64, 128, 256 only
       const Run fu = run(kind), again = run(kind);
       double gu = 0, gf = 0;
       for (size_t i = 0; i < un.grads.size(); i++) {
@@ -510,15 +511,18 @@ int flash(int T) {
       const double lu = relErr(un.logits, lc.data()), lf = relErr(fu.logits, lc.data());
       const double du = std::fabs(un.loss - lossC), df = std::fabs(fu.loss - lossC);
       bool same = fu.loss == again.loss && fu.logits == again.logits;
+      // the mma path ran: it rounds P against the running maximum, so its logits are not the unfused path's
+      // (the WMMA forward rounds as the unfused path does, bitwise alike here)
+      const bool taken = std::string(kind) != "mma" || fu.logits != un.logits;
       for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
       // Within 1.5x the unfused path's error, or within bf16 rounding of the reference (2^-8); and the unfused
       // path itself (bf16 throughout: the head split, GELU, layer norms by 16-byte runs at these widths) within
       // four bf16 roundings of the reference for logits, eight for gradients.
       auto fine = [](double f, double u) { return f <= std::max(1.5 * u, 4e-3); };
-      const bool ok = fine(lf, lu) && fine(gf, gu) && df <= std::max(1.5 * du, 4e-3 * lossC) && same && lu <= 0x1p-6 && gu <= 0x1p-5;
+      const bool ok = fine(lf, lu) && fine(gf, gu) && df <= std::max(1.5 * du, 4e-3 * lossC) && same && lu <= 0x1p-6 && gu <= 0x1p-5 && taken;
       const char* label = std::string(kind) == "fused" ? "flash" : "mma";
-      std::printf("%s_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s\n",
-                  label, hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO");
+      std::printf("%s_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s%s\n",
+                  label, hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO", taken ? "" : " | the mma path did not run");
       std::printf("%s_hd%d=%s\n", label, hd, ok ? "pass" : "FAIL");
       all &= ok;
     }
