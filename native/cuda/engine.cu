@@ -13,7 +13,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -39,11 +41,19 @@ size_t envSize(const char* name, size_t dflt) {
 
 int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThreads, 4096); }
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
-// Switches: CPT_CUDA_ATTENTION=fused|mma and CPT_CUDA_SOFTMAX=warp (opt-in), CPT_CUDA_EPILOGUES=0 and
-// CPT_CUDA_GRAPHS=0 (opt-out).
-bool envIs(const char* name, const char* value) {
+// The engine's switches: the variable's value, the first of `values` (the default) when it is
+// unset or empty; any other value is refused (a typo would otherwise run the default silently).
+// CPT_CUDA_ATTENTION=fused|mma and CPT_CUDA_SOFTMAX=warp opt in, CPT_CUDA_EPILOGUES=0 and
+// CPT_CUDA_GRAPHS=0 out.
+std::string envChoice(const char* name, std::initializer_list<const char*> values) {
   const char* v = std::getenv(name);
-  return v && std::string(v) == value;
+  if (!v || !*v) return *values.begin();
+  std::string all;
+  for (const char* x : values) {
+    if (std::string(v) == x) return v;
+    all += all.empty() ? x : std::string(", ") + x;
+  }
+  throw std::invalid_argument(std::string(name) + "=" + v + ": expected one of " + all);
 }
 // Leading dimension of a score row of `cols` keys: a multiple of 8 elements (16-byte rows).
 int ldOf(int cols) { return (cols + 7) / 8 * 8; }
@@ -131,9 +141,13 @@ class Engine final : public EngineBase {
     embOutT_ = wT_ + out, gEmbOut_ = g_ + out;
     // Fused attention (attention.cuh) with CPT_CUDA_ATTENTION=fused (forward and backward; slower
     // than the unfused path on an H200) or =mma (forward and backward on mma.sync tiles; not yet
-    // measured), where there are kernels for the head dimension.
-    if (kBf16 && envIs("CPT_CUDA_ATTENTION", "fused")) withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
-    if (kBf16 && envIs("CPT_CUDA_ATTENTION", "mma")) withHeadDim<true>(d_.hd, [&](auto hd) { mma_ = allowMmaSmem<hd()>(); });
+    // measured), where there are kernels for the head dimension; else the unfused path, said once.
+    const std::string attention = envChoice("CPT_CUDA_ATTENTION", {"unfused", "fused", "mma"});
+    if (kBf16 && attention == "fused") withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
+    if (kBf16 && attention == "mma") withHeadDim<true>(d_.hd, [&](auto hd) { mma_ = allowMmaSmem<hd()>(); });
+    if (attention != "unfused" && !flash_ && !mma_)
+      std::fprintf(stderr, "cpt: CPT_CUDA_ATTENTION=%s: %s; the unfused attention runs\n", attention.c_str(),
+                   !kBf16 ? "its kernels are bf16 only" : "no kernels for this head dimension or too little shared memory");
   }
 
   void setTensor(int which, int i, const float* data) override {
@@ -758,8 +772,9 @@ class Engine final : public EngineBase {
 
   ModelConfig c_;
   Dims d_;
-  bool recompute_, stale_ = true, flash_ = false, mma_ = false, graphs_ = !envIs("CPT_CUDA_GRAPHS", "0"),
-       epilogues_ = !envIs("CPT_CUDA_EPILOGUES", "0"), warpSoftmax_ = envIs("CPT_CUDA_SOFTMAX", "warp");
+  bool recompute_, stale_ = true, flash_ = false, mma_ = false, graphs_ = envChoice("CPT_CUDA_GRAPHS", {"1", "0"}) == "1",
+       epilogues_ = envChoice("CPT_CUDA_EPILOGUES", {"1", "0"}) == "1",
+       warpSoftmax_ = envChoice("CPT_CUDA_SOFTMAX", {"block", "warp"}) == "warp";
   cudaStream_t s_ = nullptr;
   Slot slots_[2];
   // fresh_: the gradient is zero (after an update or zeroGrads) without its memory being so; the

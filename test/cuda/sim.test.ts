@@ -64,6 +64,21 @@ describe('the SIMT simulator', () => {
   });
 });
 
+describe('the CUDA engine\'s switches', () => {
+  it('refuses a value it does not know in one line, and says when an opted-in attention cannot run', async () => {
+    const typo = await runSim(cudaCheck, ['golden', goldenDir()], { CPT_CUDA_ATTENTION: 'flash' });
+    expect(typo.status).not.toBe(0);
+    expect(typo.out).toContain('CPT_CUDA_ATTENTION=flash: expected one of unfused, fused, mma');
+    const graphs = await runSim(cudaCheck, ['golden', goldenDir()], { CPT_CUDA_GRAPHS: 'off' });
+    expect(graphs.out).toContain('CPT_CUDA_GRAPHS=off: expected one of 1, 0');
+    // the golden fixture's head dimension is 16: no fused kernels for it, so the unfused path runs, and says so
+    const fallback = await runSim(cudaCheck, ['golden', goldenDir()], { CPT_CUDA_ATTENTION: 'mma' });
+    expect(verdicts(fallback), fallback.out).toEqual({ golden_fp32: 'pass', golden_bf16: 'pass' });
+    expect(fallback.out).toContain('cpt: CPT_CUDA_ATTENTION=mma: its kernels are bf16 only; the unfused attention runs');
+    expect(fallback.out).toContain('cpt: CPT_CUDA_ATTENTION=mma: no kernels for this head dimension or too little shared memory; the unfused attention runs');
+  });
+});
+
 // In shuffled order with biases, residual sums and bias gradients in cuBLASLt's epilogues (the default), otherwise by
 // kernels (CPT_CUDA_EPILOGUES=0); in forward order with the softmax by a block per row (the default), otherwise by a warp
 // per row (CPT_CUDA_SOFTMAX=warp); in forward order with cp.async copies landing as issued, otherwise at the wait.
