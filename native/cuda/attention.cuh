@@ -3,9 +3,8 @@
 // its roofline model: docs/engines.md says why, so not the default): Q, K,
 // V tiles in shared memory, scores in shared memory only, never in HBM; fp32 accumulation. HD is
 // the head dimension (32, 64, 128 or 256, and 80 for the mma.sync kernels below; others take the
-// unfused path in engine.cu). Blocks of
-// kFlash = 64 query rows or keys; "heads layout" [B*H, T_, HD]. Deterministic: no atomics, every
-// sum in a fixed order.
+// unfused path in engine.cu). Blocks of kFlash = 64 query rows or keys; "heads layout" [B*H, T_,
+// HD]. Deterministic: no atomics, every sum in a fixed order.
 //   forward   two passes over the key blocks: the row's log-sum-exp, then O = exp(S - lse) V with
 //             P rounded to bf16 as the unfused path does; O stays in accumulator fragments.
 //   backward  D = rowsum(dO * O); dK and dV per key block looping over the query blocks that see

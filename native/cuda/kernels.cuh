@@ -585,47 +585,40 @@ CPT_UNROLL
 
 // The same softmax and its backward with one warp per row (CPT_CUDA_SOFTMAX=warp; not yet
 // measured on a GPU): eight rows per block reduced by shuffles, no barriers (a block per row
-// spends its short life on four of them), each lane taking runs of four (16-byte loads) 128 apart;
-// the row is read twice, the second time from cache. Positions past lim (and the row's padding
-// past cols) are selected away, never computed with. grid (ceil(rows / 8), B * H), block 256.
-__device__ __forceinline__ void unpack4(float4 v, float (&x)[4]) { x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w; }
-// p = exp(x - l) where j + k < lim, else 0, stored at P[j, j + 4) clipped to cols.
-template <class T>
-__device__ __forceinline__ void storeRun(T* P, int j, int cols, const float (&p)[4]) {
-  if (j + 4 <= cols) store4(P + j, float4{p[0], p[1], p[2], p[3]});
-  else
-    for (int k = 0; j + k < cols; k++) P[j + k] = fromF<T>(p[k]);
-}
+// spends its short life on four of them), each lane taking runs of kVec<T> keys (16-byte accesses
+// to P) 32 runs apart; the row is read twice, the second time from cache. Positions past lim are
+// selected away, never computed with; a run reaching past cols writes zeros into the row's
+// padding (ld is a multiple of 8, the rows 16-byte aligned). grid (ceil(rows / 8), B * H), block 256.
 template <class T>
 __global__ void softmaxWarpKernel(const float* S, T* P, float* lse, int rows, int cols, int ld, int i0, int T_) {
+  constexpr int W = kVec<T>;
   const int r = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (r >= rows) return;  // whole warps leave together
   const size_t row = (size_t)blockIdx.y * rows + r;
   const int i = i0 + r, lim = i + 1;
   const float* s = S + row * ld;
   float m = -INFINITY, sum = 0.f;  // the lane's running max and sum of exp(x - m)
-  for (int j = 4 * lane; j < lim; j += 128) {
-    float x[4];
-    unpack4(load4(s + j), x);
+  for (int j = W * lane; j < lim; j += 32 * W) {
+    const Vec<W> x = loadVec<W>(s + j);
     float mm = m, add = 0.f;
-    for (int k = 0; k < 4; k++) mm = j + k < lim ? fmaxf(mm, x[k]) : mm;
-    for (int k = 0; k < 4; k++) add += j + k < lim ? expf(x[k] - mm) : 0.f;
+    for (int k = 0; k < W; k++) mm = j + k < lim ? fmaxf(mm, x.v[k]) : mm;
+    for (int k = 0; k < W; k++) add += j + k < lim ? expf(x.v[k] - mm) : 0.f;
     sum = (m == -INFINITY ? 0.f : sum * expf(m - mm)) + add;
     m = mm;
   }
   const float M = warpMax(m);
   const float l = M + logf(warpSum(m == -INFINITY ? 0.f : sum * expf(m - M)));
   if (lane == 0) lse[(size_t)blockIdx.y * T_ + i] = l;
-  for (int j = 4 * lane; j < cols; j += 128) {
-    float x[4], p[4];
-    unpack4(load4(s + j), x);
-    for (int k = 0; k < 4; k++) p[k] = j + k < lim ? expf(x[k] - l) : 0.f;
-    storeRun(P + row * ld, j, cols, p);
+  for (int j = W * lane; j < cols; j += 32 * W) {
+    Vec<W> p = loadVec<W>(s + j);
+    for (int k = 0; k < W; k++) p.v[k] = j + k < lim ? expf(p.v[k] - l) : 0.f;
+    storeVec(P + row * ld + j, p);
   }
 }
 template <class T>
 __global__ void softmaxBackWarpKernel(const float* S, const float* dP, const float* lse, T* P, T* dS, int rows, int cols,
                                       int ld, int i0, int T_, float scale) {
+  constexpr int W = kVec<T>;
   const int r = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (r >= rows) return;
   const size_t row = (size_t)blockIdx.y * rows + r;
@@ -633,21 +626,18 @@ __global__ void softmaxBackWarpKernel(const float* S, const float* dP, const flo
   const float l = lse[(size_t)blockIdx.y * T_ + i];
   const float *s = S + row * ld, *dp = dP + row * ld;
   float dot = 0.f;
-  for (int j = 4 * lane; j < lim; j += 128) {
-    float x[4], g[4];
-    unpack4(load4(s + j), x), unpack4(load4(dp + j), g);
-    for (int k = 0; k < 4; k++) dot += j + k < lim ? expf(x[k] - l) * g[k] : 0.f;
+  for (int j = W * lane; j < lim; j += 32 * W) {
+    const Vec<W> x = loadVec<W>(s + j), g = loadVec<W>(dp + j);
+    for (int k = 0; k < W; k++) dot += j + k < lim ? expf(x.v[k] - l) * g.v[k] : 0.f;
   }
   dot = warpSum(dot);
-  for (int j = 4 * lane; j < cols; j += 128) {
-    float x[4], g[4], p[4], d[4];
-    unpack4(load4(s + j), x), unpack4(load4(dp + j), g);
-    for (int k = 0; k < 4; k++) {
-      p[k] = j + k < lim ? expf(x[k] - l) : 0.f;
-      d[k] = j + k < lim ? p[k] * (g[k] - dot) * scale : 0.f;
+  for (int j = W * lane; j < cols; j += 32 * W) {
+    Vec<W> p = loadVec<W>(s + j), d = loadVec<W>(dp + j);
+    for (int k = 0; k < W; k++) {
+      p.v[k] = j + k < lim ? expf(p.v[k] - l) : 0.f;
+      d.v[k] = j + k < lim ? p.v[k] * (d.v[k] - dot) * scale : 0.f;
     }
-    storeRun(P + row * ld, j, cols, p);
-    storeRun(dS + row * ld, j, cols, d);
+    storeVec(P + row * ld + j, p), storeVec(dS + row * ld + j, d);
   }
 }
 
