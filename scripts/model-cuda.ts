@@ -53,9 +53,10 @@ const rows = (l: Launch) => l.grid[0]! * l.grid[1]! * l.grid[2]!;
 // Causal softmax of a block of query rows (args rows, cols; grid[1] = B*H) and its backward.
 const softmaxCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) });
 const softmaxBackCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) });
-// A fused backward: dK and dV (S^T, dP^T, dV, dK products) per key block, dQ (S, dP, dQ) per query block.
-const flashBackwardKVCost = (_a: number[], l: Launch, s: Shape): Cost => ({ flops: 4 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + 2 * f32) + 2 * f32), tensor: true });
-const flashBackwardQCost = (_a: number[], l: Launch, s: Shape): Cost => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + f32) + 2 * f32), tensor: true });
+// A fused backward: dK and dV (S^T, dP^T, dV, dK products) per key block, dQ (S, dP, dQ) per query block; the
+// gradients written in fp32 (out = f32), or, by the mma backward writing dqkv itself, in the activation type.
+const flashBackwardKVCost = (out: number, l: Launch, s: Shape): Cost => ({ flops: 4 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + 2 * out) + 2 * f32), tensor: true });
+const flashBackwardQCost = (out: number, l: Launch, s: Shape): Cost => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + out) + 2 * f32), tensor: true });
 /**
  * Each kernel's FLOPs and bytes moved, by its name in kernels.cuh, from its launch: arguments in
  * the kernel's order (a[i]), the grid, and the shape. Reads and writes of HBM once each (caches
@@ -101,13 +102,14 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   // under the causal diagonal per head, each a 64x64xhd product per pass; Q, K, V (and O, dO)
   // read from HBM once (the repeats hit L2), outputs written once.
   flashForwardKernel: (_a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
-  flashBackwardKVKernel: flashBackwardKVCost,
-  flashBackwardQKernel: flashBackwardQCost,
+  flashBackwardKVKernel: (_a, l, s) => flashBackwardKVCost(f32, l, s),
+  flashBackwardQKernel: (_a, l, s) => flashBackwardQCost(f32, l, s),
   // on mma.sync tiles (CPT_CUDA_ATTENTION=mma): the forward in one pass over the keys (Q K^T, P V);
-  // the backward's products as the fused backward's
+  // the backward's products as the fused backward's, its gradients fp32 where it has fp32 outputs (dk, dq: argument 6),
+  // else bf16 straight into dqkv
   mmaForwardKernel: (_a, l, s) => ({ flops: 2 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
-  mmaBackwardKVKernel: flashBackwardKVCost,
-  mmaBackwardQKernel: flashBackwardQCost,
+  mmaBackwardKVKernel: (a, l, s) => flashBackwardKVCost(a[6] ? f32 : s.act, l, s),
+  mmaBackwardQKernel: (a, l, s) => flashBackwardQCost(a[6] ? f32 : s.act, l, s),
   attnRowDotKernel: (a) => ({ flops: 2 * a[3]! * a[4]!, bytes: a[3]! * (2 * a[4]! * 2 + f32) }),
 };
 /** One pass of a fused attention kernel: 2 * 64 * 64 * hd FLOPs per 64 x 64 tile pair under the causal diagonal, every head (grid[1]). */

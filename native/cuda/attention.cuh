@@ -406,23 +406,48 @@ __device__ __forceinline__ void mmaScorePair(float (&S)[NT][4], float (&dP)[NT][
   }
 }
 
-// acc (16 rows x N / 8 tiles of 8 columns, fp32) into rows row[0], row[1] (a lane's two) of a [T_, HD]
-// fp32 head at column col0, rows past T_ skipped.
-template <int HD, int N>
-__device__ __forceinline__ void mmaStore(const float (&acc)[N / 8][4], float* dst, const int (&row)[2], int col0, int T_) {
-  const int c2 = 2 * (threadIdx.x & 3);
-  for (int r = 0; r < 2; r++)
-    if (row[r] < T_)
+// A warp's gradient accumulators (16 rows x N / 8 tiles of 8 columns from col0, fp32; a lane has
+// rows row[0], row[1]) out, rows past T_ skipped. H8 < 0: fp32 into head blockIdx.y of the heads
+// layout (mergeHeadsGradKernel then undoes the rotary embedding and merges). Else as bf16 straight
+// into part `part` of dqkv [B * T_, H, 3, HD] (the query/key/value product's gradient), the rotary
+// embedding undone on the first 16 * H8 columns (8 * H8 the rotary half; they lie in the column
+// group at col0 = 0, and a lane holds both columns of a pair) as that kernel does: column d < half
+// takes g[d] c + g[d + half] s, d < 2 half takes g[d] c - g[d - half] s, c and s at the row's position.
+template <int HD, int N, int H8>
+__device__ __forceinline__ void mmaStoreGrad(const float (&acc)[N / 8][4], const int (&row)[2], int col0, int T_, int H, float* heads,
+                                             bf16* dqkv, int part, const float* cs, const float* sn) {
+  const int c2 = 2 * (threadIdx.x & 3), bh = blockIdx.y;
+  for (int r = 0; r < 2; r++) {
+    if (row[r] >= T_) continue;
+    if constexpr (H8 < 0) {
       for (int n = 0; n < N / 8; n++)
-        *reinterpret_cast<float2*>(dst + (size_t)row[r] * HD + col0 + n * 8 + c2) = float2{acc[n][2 * r], acc[n][2 * r + 1]};
+        *reinterpret_cast<float2*>(heads + ((size_t)bh * T_ + row[r]) * HD + col0 + n * 8 + c2) = float2{acc[n][2 * r], acc[n][2 * r + 1]};
+    } else {
+      bf16* out = dqkv + ((size_t)(bh / H) * T_ + row[r]) * 3 * H * HD + ((size_t)(bh % H) * 3 + part) * HD + col0;
+CPT_UNROLL
+      for (int n = 0; n < N / 8; n++) {
+        float v[2] = {acc[n][2 * r], acc[n][2 * r + 1]};
+        if (H8 > 0 && col0 == 0 && n < 2 * H8) {
+          const int pn = n < H8 ? n + H8 : n - H8;  // the partner tile, half columns away
+          for (int j = 0; j < 2; j++) {
+            const size_t at = (size_t)row[r] * 8 * H8 + (n % (H8 > 0 ? H8 : 1)) * 8 + c2 + j;
+            v[j] = v[j] * cs[at] + (n < H8 ? 1.f : -1.f) * acc[pn < N / 8 ? pn : n][2 * r + j] * sn[at];
+          }
+        }
+        *reinterpret_cast<uint32_t*>(out + n * 8 + c2) = pack2(v[0], v[1]);
+      }
+    }
+  }
 }
 
-// dK and dV (fp32, heads layout) of one block of mmaKeys(HD) keys: grid (ceil(T_ / mmaKeys(HD)),
-// B * H), block mmaBackwardThreads(HD); mmaBackwardSmem(HD). dO in rows [B * T_, H * HD] (the
-// output product's gradient as it comes); lse and D per row of the heads layout.
-template <int HD>
+// dK and dV of one block of mmaKeys(HD) keys, out by mmaStoreGrad<H8> (fp32 into dk and dv, or
+// bf16 into dqkv with the rotary tables cs, sn): grid (ceil(T_ / mmaKeys(HD)), B * H), block
+// mmaBackwardThreads(HD); mmaBackwardSmem(HD). dO in rows [B * T_, H * HD] (the output product's
+// gradient as it comes); lse and D per row of the heads layout.
+template <int HD, int H8>
 __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
-                                    const float* D, float* dk, float* dv, int T_, int H, float scale) {
+                                    const float* D, float* dk, float* dv, bf16* dqkv, const float* cs, const float* sn, int T_,
+                                    int H, float scale) {
   constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), NQ = kFlash / SP / 8, COLS = HD / SP, NC = COLS / 8;
   CPT_DYNAMIC_SMEM(bf16, Ks);
   bf16 *Vs = Ks + R * ld, *Qs = Vs + R * ld, *dOs = Qs + kFlash * ld, *Pt = dOs + kFlash * ld, *dSt = Pt + R * kPld;
@@ -465,15 +490,16 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
       }
     }
   }
-  mmaStore<HD, COLS>(dK, dk + head, key, col0, T_);
-  mmaStore<HD, COLS>(dV, dv + head, key, col0, T_);
+  mmaStoreGrad<HD, COLS, H8>(dK, key, col0, T_, H, dk, dqkv, 1, cs, sn);
+  mmaStoreGrad<HD, COLS, H8 < 0 ? -1 : 0>(dV, key, col0, T_, H, dv, dqkv, 2, cs, sn);  // no rotary on V
 }
 
-// dQ (fp32, heads layout) of one block of mmaKeys(HD) queries: grid (ceil(T_ / mmaKeys(HD)),
-// B * H), block mmaBackwardThreads(HD); mmaBackwardSmem(HD). dO in rows, as for dK and dV.
-template <int HD>
+// dQ of one block of mmaKeys(HD) queries, out as dK is: grid (ceil(T_ / mmaKeys(HD)), B * H),
+// block mmaBackwardThreads(HD); mmaBackwardSmem(HD). dO in rows, as for dK and dV.
+template <int HD, int H8>
 __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
-                                   const float* D, float* dq, int T_, int H, float scale) {
+                                   const float* D, float* dq, bf16* dqkv, const float* cs, const float* sn, int T_, int H,
+                                   float scale) {
   constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), NK = kFlash / SP / 8, COLS = HD / SP, NC = COLS / 8;
   CPT_DYNAMIC_SMEM(bf16, Qs);
   bf16 *dOs = Qs + R * ld, *Ks = dOs + R * ld, *Vs = Ks + kFlash * ld, *dSs = Vs + kFlash * ld;
@@ -510,7 +536,7 @@ __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, 
       for (int n = 0; n < NC; n += 2) fragB(b, Ks + kk * ld + col0 + n * 8, ld), mma2(dQ[n], dQ[n + 1], a, b);
     }
   }
-  mmaStore<HD, COLS>(dQ, dq + head, row, col0, T_);
+  mmaStoreGrad<HD, COLS, H8>(dQ, row, col0, T_, H, dq, dqkv, 0, cs, sn);
 }
 
 }  // namespace cuda

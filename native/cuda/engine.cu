@@ -303,7 +303,8 @@ class Engine final : public EngineBase {
     dX_ = act_.get<float>(N * D), dXT_ = kBf16 ? act_.get<Act>(N * D) : nullptr, dH_ = act_.get<Act>(N * D);
     dh_ = act_.get<Act>(N * I), dln1_ = act_.get<Act>(N * D), dln2_ = act_.get<Act>(N * D);
     dyh_ = mma_ ? nullptr : act_.get<Act>(N * D);
-    dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
+    dq_ = dk_ = dv_ = nullptr;  // not with the mma backward writing dqkvT_ itself
+    if (mmaRotaryTiles() < 0) dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
     dqkvT_ = act_.get<Act>(N * 3 * D);
     part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
     if (flash_ || mma_) {
@@ -440,9 +441,34 @@ class Engine final : public EngineBase {
   bool allowMmaSmem() {
     if (std::max(mmaForwardSmem(HD), mmaBackwardSmem(HD)) > smemOptin()) return false;
     CUDA_CHECK(cudaFuncSetAttribute(mmaForwardKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaForwardSmem(HD)));
-    CUDA_CHECK(cudaFuncSetAttribute(mmaBackwardKVKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaBackwardSmem(HD)));
-    CUDA_CHECK(cudaFuncSetAttribute(mmaBackwardQKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaBackwardSmem(HD)));
+    withMmaGradOut<HD>([&](auto tiles) {
+      constexpr int H8 = decltype(tiles)::value;
+      CUDA_CHECK(cudaFuncSetAttribute(mmaBackwardKVKernel<HD, H8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaBackwardSmem(HD)));
+      CUDA_CHECK(cudaFuncSetAttribute(mmaBackwardQKernel<HD, H8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mmaBackwardSmem(HD)));
+    });
     return true;
+  }
+  // f(std::integral_constant<int, H8>{}) for the way the mma backward's gradients go out
+  // (mmaStoreGrad): H8, the rotary half in 8-column tiles, when the kernels write the
+  // query/key/value gradient dqkvT_ themselves with the rotary embedding undone (a half of 8, 16 or
+  // 32 dimensions inside a warp's column group: every Pythia but 2.8b); else -1, fp32 gradients
+  // that mergeHeadsGradKernel undoes and merges. Only these four are built.
+  template <int HD, class F>
+  void withMmaGradOut(F&& f) const {
+    constexpr int cols = HD / mmaSplit(HD);
+    const int half = d_.rd / 2;
+    if (half == 8) return f(std::integral_constant<int, 1>{});
+    if constexpr (cols >= 32)
+      if (half == 16) return f(std::integral_constant<int, 2>{});
+    if constexpr (cols >= 64)
+      if (half == 32) return f(std::integral_constant<int, 4>{});
+    f(std::integral_constant<int, -1>{});
+  }
+  // withMmaGradOut's H8 for this engine (-1 without the mma attention).
+  int mmaRotaryTiles() const {
+    int r = -1;
+    if (mma_) withHeadDim<true>(d_.hd, [&](auto h) { withMmaGradOut<h()>([&](auto tiles) { r = decltype(tiles)::value; }); });
+    return r;
   }
   template <int HD>
   void mmaForward(Acts& a, int BH, int T, float scale) {
@@ -475,10 +501,15 @@ class Engine final : public EngineBase {
       rowDot(dy, a.y, BH, T, HD, d_.H);
       const dim3 grid(cdiv(T, mmaKeys(HD)), BH);
       const int threads = mmaBackwardThreads(HD);
-      CPT_LAUNCH(mmaBackwardKVKernel<HD>, grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dy, a.lse, rowDot_, dk_, dv_, T, d_.H, scale);
-      LAUNCH_CHECK();
-      CPT_LAUNCH(mmaBackwardQKernel<HD>, grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dy, a.lse, rowDot_, dq_, T, d_.H, scale);
-      LAUNCH_CHECK();
+      withMmaGradOut<HD>([&](auto tiles) {
+        constexpr int H8 = decltype(tiles)::value;
+        CPT_LAUNCH((mmaBackwardKVKernel<HD, H8>), grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dy, a.lse, rowDot_, dk_, dv_, dqkvT_,
+                                                                                    cos_, sin_, T, d_.H, scale);
+        LAUNCH_CHECK();
+        CPT_LAUNCH((mmaBackwardQKernel<HD, H8>), grid, threads, mmaBackwardSmem(HD))(a.q, a.k, a.v, dy, a.lse, rowDot_, dq_, dqkvT_, cos_,
+                                                                                   sin_, T, d_.H, scale);
+        LAUNCH_CHECK();
+      });
     }
   }
   // D = rowsum(dO * O) per row of the heads layout, for the fused backwards; dO and O in the heads
@@ -743,8 +774,10 @@ class Engine final : public EngineBase {
         LAUNCH_CHECK();
       }
       attentionBackward(a, dy, B, T);
-      CPT_LAUNCH(mergeHeadsGradKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(dq_, dk_, dv_, cos_, sin_, dqkvT_, N, T, H, hd, d_.rd / 2);
-      LAUNCH_CHECK();
+      if (mmaRotaryTiles() < 0) {  // else the mma backward wrote dqkvT_
+        CPT_LAUNCH(mergeHeadsGradKernel<Act>, blocksFor((size_t)N * D / 4), kThreads)(dq_, dk_, dv_, cos_, sin_, dqkvT_, N, T, H, hd, d_.rd / 2);
+        LAUNCH_CHECK();
+      }
       linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_);
       if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, false);
       layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b, l > 0);  // the embedding reads fp32

@@ -121,6 +121,14 @@ describe('mutations of the kernels are caught', () => {
     expect(r.out).toMatch(/cuda-sim: kernel \(splitHeadsKernel<\w+, Act>\) block \(\d+,0,0\): out-of-bounds|golden_bf16=FAIL/);
   });
 
+  // Head dimensions 64, 128 and 256 (rotary halves of 8, 16 and 32) write the query/key/value gradient from the mma
+  // backward itself; 32 and 80 (halves of 4 and 10) go through the merge kernel and are untouched.
+  it('the mma.sync attention backward undoing the rotary embedding with the sine\'s sign flipped: wrong gradients', async () => {
+    const r = await mutant('(n < H8 ? 1.f : -1.f)', '(n < H8 ? -1.f : 1.f)', 'attention.cuh', ['flash', '70']);
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toMatchObject({ mma_hd32: 'pass', mma_hd64: 'FAIL', mma_hd80: 'pass', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+  });
+
   it('the embedding gradient\'s sort scattering ids before its tile is loaded (a removed barrier): stale ids, caught', async () => {
     const r = await mutant('  __syncthreads();\n  int o = starts[d * gridDim.x + t];', '  int o = starts[d * gridDim.x + t];');
     expect(r.status).not.toBe(0);
