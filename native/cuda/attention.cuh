@@ -428,7 +428,8 @@ CPT_UNROLL
       for (int n = 0; n < N / 8; n++) {
         float v[2] = {acc[n][2 * r], acc[n][2 * r + 1]};
         if (H8 > 0 && col0 == 0 && n < 2 * H8) {
-          const int pn = n < H8 ? n + H8 : n - H8;  // the partner tile, half columns away
+          const int pn = n < H8 ? n + H8 : n - H8;  // the partner tile, half columns away (in range here; the
+                                                    // clamp below is for the unrolled copies that skip this)
           for (int j = 0; j < 2; j++) {
             const size_t at = (size_t)row[r] * 8 * H8 + (n % (H8 > 0 ? H8 : 1)) * 8 + c2 + j;
             v[j] = v[j] * cs[at] + (n < H8 ? 1.f : -1.f) * acc[pn < N / 8 ? pn : n][2 * r + j] * sn[at];
