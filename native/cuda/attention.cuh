@@ -298,7 +298,6 @@ __host__ __device__ constexpr int mmaKeys(int hd) { return hd == 256 ? 32 : 64; 
 // The forward's Q tile, and K and V tiles twice: the next pair loads while this one is used.
 __host__ __device__ constexpr size_t mmaForwardSmem(int hd) { return (size_t)(kFlash + 4 * mmaKeys(hd)) * flashLd(hd) * 2; }
 
-
 // O into rows [B * T_, H * HD] (the output product's input: no merge of the heads after it).
 // grid (ceil(T_ / kFlash), B * H), block 128 (4 warps of 16 query rows); mmaForwardSmem(HD).
 template <int HD>
@@ -416,6 +415,7 @@ __device__ __forceinline__ void mmaScorePair(float (&S)[NT][4], float (&dP)[NT][
 template <int HD, int N, int H8>
 __device__ __forceinline__ void mmaStoreGrad(const float (&acc)[N / 8][4], const int (&row)[2], int col0, int T_, int H, float* heads,
                                              bf16* dqkv, int part, const float* cs, const float* sn) {
+  static_assert(16 * H8 <= N, "the rotated columns and their partners lie in the column group");
   const int c2 = 2 * (threadIdx.x & 3), bh = blockIdx.y;
   for (int r = 0; r < 2; r++) {
     if (row[r] >= T_) continue;
@@ -423,18 +423,18 @@ __device__ __forceinline__ void mmaStoreGrad(const float (&acc)[N / 8][4], const
       for (int n = 0; n < N / 8; n++)
         *reinterpret_cast<float2*>(heads + ((size_t)bh * T_ + row[r]) * HD + col0 + n * 8 + c2) = float2{acc[n][2 * r], acc[n][2 * r + 1]};
     } else {
-      bf16* out = dqkv + ((size_t)(bh / H) * T_ + row[r]) * 3 * H * HD + ((size_t)(bh % H) * 3 + part) * HD + col0;
+      bf16* out = dqkv + rowsHead(bh, H, T_, 3 * HD) + (size_t)row[r] * H * 3 * HD + part * HD + col0;
 CPT_UNROLL
       for (int n = 0; n < N / 8; n++) {
         float v[2] = {acc[n][2 * r], acc[n][2 * r + 1]};
-        if (H8 > 0 && col0 == 0 && n < 2 * H8) {
-          const int pn = n < H8 ? n + H8 : n - H8;  // the partner tile, half columns away (in range here; the
-                                                    // clamp below is for the unrolled copies that skip this)
-          for (int j = 0; j < 2; j++) {
-            const size_t at = (size_t)row[r] * 8 * H8 + (n % (H8 > 0 ? H8 : 1)) * 8 + c2 + j;
-            v[j] = v[j] * cs[at] + (n < H8 ? 1.f : -1.f) * acc[pn < N / 8 ? pn : n][2 * r + j] * sn[at];
+        if constexpr (H8 > 0)
+          if (col0 == 0 && n < 2 * H8) {
+            const int pn = n < H8 ? n + H8 : n - H8;  // the partner tile, half the rotary width away
+            for (int j = 0; j < 2; j++) {
+              const size_t at = (size_t)row[r] * 8 * H8 + n % H8 * 8 + c2 + j;
+              v[j] = v[j] * cs[at] + (n < H8 ? 1.f : -1.f) * acc[pn][2 * r + j] * sn[at];
+            }
           }
-        }
         *reinterpret_cast<uint32_t*>(out + n * 8 + c2) = pack2(v[0], v[1]);
       }
     }

@@ -511,10 +511,10 @@ int flash(int T) {
       const double lu = relErr(un.logits, lc.data()), lf = relErr(fu.logits, lc.data());
       const double du = std::fabs(un.loss - lossC), df = std::fabs(fu.loss - lossC);
       bool same = fu.loss == again.loss && fu.logits == again.logits;
+      for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
       // the mma path ran: it rounds P against the running maximum, so its logits are not the unfused path's
       // (the WMMA forward rounds as the unfused path does, bitwise alike here)
       const bool taken = std::string(kind) != "mma" || fu.logits != un.logits;
-      for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
       // Within 1.5x the unfused path's error, or within bf16 rounding of the reference (2^-8); and the unfused
       // path itself (bf16 throughout: the head split, GELU, layer norms by 16-byte runs at these widths) within
       // four bf16 roundings of the reference for logits, eight for gradients.
