@@ -5,7 +5,8 @@
  * every kernel launch with its arguments, every cuBLASLt product, every copy. Each kernel's FLOPs
  * and bytes moved are declared in COST below (one table); products are costed from their shapes.
  * Each launch is placed on a roofline of the GPU (dense bf16 tensor peak for bf16 products, fp32
- * peak otherwise, HBM bandwidth) plus a per-launch overhead; a host copy costs PCIe time and,
+ * peak otherwise, HBM bandwidth; for the attention on mma.sync tiles also mma.sync's rate and
+ * shared memory's bandwidth) plus a per-launch overhead; a host copy costs PCIe time and,
  * unless it is asynchronous, a synchronisation. Prints, per shape and GPU, where the time goes, the step time and the MFU.
  * A MODEL: no GPU has run it (verify.sh measures the same breakdown when one is lent).
  *
@@ -19,19 +20,29 @@ import { cudaPeakBytes } from '../src/engine/native/index.js';
 import { derive, trainFlopsPerToken, type NeoXConfig } from '../src/model/config.js';
 import { presetConfig } from '../src/model/presets.js';
 
-export interface Gpu { name: string; bf16: number; fp32: number; hbm: number; pcie: number }
-/** Dense peaks (no sparsity) and bandwidths from NVIDIA's data sheets. */
+export interface Gpu { name: string; bf16: number; fp32: number; hbm: number; pcie: number; sms: number }
+/** Dense peaks (no sparsity), bandwidths and multiprocessors from NVIDIA's data sheets. */
 export const GPUS: Gpu[] = [
-  { name: 'H100 SXM', bf16: 989.4e12, fp32: 66.9e12, hbm: 3.35e12, pcie: 25e9 },
-  { name: 'H200', bf16: 989.4e12, fp32: 66.9e12, hbm: 4.8e12, pcie: 25e9 },
+  { name: 'H100 SXM', bf16: 989.4e12, fp32: 66.9e12, hbm: 3.35e12, pcie: 25e9, sms: 132 },
+  { name: 'H200', bf16: 989.4e12, fp32: 66.9e12, hbm: 4.8e12, pcie: 25e9, sms: 132 },
 ];
+/**
+ * Hopper's multiprocessor: 4096 dense bf16 tensor FLOPs a clock (so the peak's clock is
+ * bf16 / (sms * 4096), 1.83 GHz), of which mma.sync reaches about two thirds (only wgmma reaches
+ * the peak: the FlashAttention-3 paper, Shah et al. 2024); shared memory serves 128 bytes a clock
+ * (32 banks of 4 bytes) to ldmatrix and stores alike.
+ */
+export const SM_FLOPS_PER_CLOCK = 4096, MMA_SYNC = 2 / 3, SMEM_BYTES_PER_CLOCK = 128;
+/** One mma.sync.m16n8k16: 16 x 8 x 16 multiply-adds. */
+export const MMA_FLOPS = 2 * 16 * 8 * 16;
+const smemBandwidth = (g: Gpu) => (g.bf16 / SM_FLOPS_PER_CLOCK) * SMEM_BYTES_PER_CLOCK;
 /**
  * The roofline is ideal (every product at the tensor peak, every kernel at full bandwidth); the
  * derated model takes what large cuBLASLt bf16 products and streaming kernels reach in practice.
  */
-export interface Efficiency { tensor: number; hbm: number }
-export const IDEAL: Efficiency = { tensor: 1, hbm: 1 };
-export const DERATED: Efficiency = { tensor: 0.75, hbm: 0.8 };
+export interface Efficiency { tensor: number; hbm: number; smem: number }
+export const IDEAL: Efficiency = { tensor: 1, hbm: 1, smem: 1 };
+export const DERATED: Efficiency = { tensor: 0.75, hbm: 0.8, smem: 0.8 };
 /** Launch-to-launch cost of a kernel or product on a busy stream (no CUDA graph). */
 export const LAUNCH_S = 3e-6;
 /** A host copy waits for the stream: the queue drains (a synchronisation). */
@@ -39,14 +50,20 @@ export const SYNC_S = 10e-6;
 
 /** What a launch's cost depends on beyond its arguments. */
 export interface Shape { act: number; N: number; D: number; I: number; V: number; H: number; hd: number; T: number; B: number }
-/** tensor: the FLOPs run on tensor cores (bf16 peak), else on the fp32 units. */
-type Cost = { flops: number; bytes: number; tensor?: boolean };
+/**
+ * tensor: the FLOPs run on tensor cores (bf16 peak), else on the fp32 units. mma: the kernel's
+ * tensor work as the mma.sync operations it executes (masked and padded tiles included; at
+ * MMA_SYNC of the peak), smem: the bytes it moves through shared memory.
+ */
+type Cost = { flops: number; bytes: number; tensor?: boolean; mma?: number; smem?: number };
 type Launch = { kernel: string; grid: number[]; block: number[]; args: (number | null)[] };
 /** bgrad: the bias-gradient epilogue (BGRADB) also sums op(B)'s columns, as the product reads them; bias: the BIAS epilogue adds a bias as it writes. */
 type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number; bgrad?: 1; bias?: 1 };
 /** async: queued from page-locked memory, the host not waiting. */
 type Copy = { copy: 'h2d' | 'd2h' | 'd2d' | 'h2h'; bytes: number; async?: 1 };
-type Event = Launch | Gemm | Copy | { memset: number };
+/** In a trace of a run (not a plan), after a launch that used them: the mma.sync operations and ldmatrix bytes the simulator counted. */
+export type Counted = { counted: string; grid: number[]; block: number[]; args: (number | null)[]; mma: number; ldmatrix: number };
+type Event = Launch | Gemm | Copy | Counted | { memset: number };
 
 const f32 = 4;
 const rows = (l: Launch) => l.grid[0]! * l.grid[1]! * l.grid[2]!;
@@ -107,9 +124,9 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   // on mma.sync tiles (CPT_CUDA_ATTENTION=mma): the forward in one pass over the keys (Q K^T, P V);
   // the backward's products as the fused backward's, its gradients fp32 where it has fp32 outputs (dk, dq: argument 6),
   // else bf16 straight into dqkv
-  mmaForwardKernel: (_a, l, s) => ({ flops: 2 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
-  mmaBackwardKVKernel: (a, l, s) => flashBackwardKVCost(a[6] ? f32 : s.act, l, s),
-  mmaBackwardQKernel: (a, l, s) => flashBackwardQCost(a[6] ? f32 : s.act, l, s),
+  mmaForwardKernel: (_a, l, s) => ({ flops: 2 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true, ...mmaCost('mmaForwardKernel', l, s) }),
+  mmaBackwardKVKernel: (a, l, s) => ({ ...flashBackwardKVCost(a[6] ? f32 : s.act, l, s), ...mmaCost('mmaBackwardKVKernel', l, s) }),
+  mmaBackwardQKernel: (a, l, s) => ({ ...flashBackwardQCost(a[6] ? f32 : s.act, l, s), ...mmaCost('mmaBackwardQKernel', l, s) }),
   attnRowDotKernel: (a) => ({ flops: 2 * a[3]! * a[4]!, bytes: a[3]! * (2 * a[4]! * 2 + f32) }),
 };
 /** One pass of a fused attention kernel: 2 * 64 * 64 * hd FLOPs per 64 x 64 tile pair under the causal diagonal, every head (grid[1]). */
@@ -118,15 +135,49 @@ function flashTileFlops(l: Launch, s: Shape): number {
   return ((blocks * (blocks + 1)) / 2) * l.grid[1]! * 2 * 64 * 64 * s.hd;
 }
 
-export interface Line { what: string; launches: number; flops: number; bytes: number; seconds: number }
+export type MmaKernel = 'mmaForwardKernel' | 'mmaBackwardKVKernel' | 'mmaBackwardQKernel';
+/**
+ * What a kernel on mma.sync tiles (attention.cuh) executes for B*H = bh heads of T rows, counted
+ * from its loops as written: mma.sync.m16n8k16 operations, bytes read by ldmatrix (512 a warp's
+ * load), and bytes stored into shared memory (the tiles it loads, rows past T as zeros; P and dS;
+ * the rows' statistics). The simulator counts the first two as it runs the kernels
+ * (test/cuda/sim.test.ts holds this function to its counts).
+ */
+export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): { mma: number; ldmatrix: number; stores: number } {
+  const F = 64, R = hd === 256 ? 32 : 64; // kFlash, mmaKeys(hd)
+  const SP = hd > 64 ? Math.floor(hd / 64) : 1, warps = (R / 16) * SP, NT = F / SP / 8, NC = hd / SP / 8, K = hd / 16; // mmaSplit, mmaBackwardThreads / 32
+  const tile = (rows: number) => rows * hd * 2, load = 512;
+  let steps = 0; // a block's passes over the other side's tiles, summed over the blocks of a head
+  if (kernel === 'mmaForwardKernel') {
+    for (let q0 = 0; q0 < T; q0 += F) steps += Math.ceil(Math.min(T, q0 + F) / R);
+    const NS = R / 8, NO = hd / 8, w = 4 * steps * bh; // 4 warps of 16 query rows; per key tile S = Q K^T, then O += P V
+    return { mma: w * (K * NS + (R / 16) * NO), ldmatrix: w * load * (K * (1 + NS / 2) + ((R / 16) * NO) / 2), stores: bh * (Math.ceil(T / F) * tile(F) + steps * 2 * tile(R)) };
+  }
+  const kv = kernel === 'mmaBackwardKVKernel';
+  for (let b0 = 0; b0 < T; b0 += R) steps += kv ? Math.ceil((T - Math.floor(b0 / F) * F) / F) : Math.ceil(Math.min(T, b0 + R) / F);
+  const w = steps * warps * bh; // per pass: the score pair (S, dP), then dV and dK (kv) or dQ
+  const mma = w * (K * 2 * NT + (kv ? 4 * 2 * NC : 4 * NC));
+  const ldmatrix = w * load * (K * (2 + NT) + (kv ? 4 * (2 + NC) : 4 * (1 + NC / 2)));
+  const stores = bh * (Math.ceil(T / R) * 2 * tile(R) + steps * (2 * tile(F) + (kv ? 2 : 1) * R * F * 2 + (kv ? 2 * F * 4 : 0)));
+  return { mma, ldmatrix, stores };
+}
+const mmaCost = (kernel: MmaKernel, l: Launch, s: Shape) => {
+  const w = mmaWork(kernel, s.hd, s.T, l.grid[1]!);
+  return { mma: w.mma, smem: w.ldmatrix + w.stores };
+};
+
+/** bound: what the roofline put first for most of the time: tensor (or fp32) work, HBM, or shared memory. */
+export interface Line { what: string; launches: number; flops: number; bytes: number; seconds: number; bound: 'compute' | 'HBM' | 'shared memory' }
 
 /** The trace costed on `gpu`: one line per kernel (products split into batched attention and the rest), and the host copies. */
 export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency = IDEAL): Line[] {
   const hbm = gpu.hbm * eff.hbm;
-  const by = new Map<string, Line>();
-  const add = (what: string, flops: number, bytes: number, seconds: number) => {
-    const l = by.get(what) ?? { what, launches: 0, flops: 0, bytes: 0, seconds: 0 };
-    l.launches++, (l.flops += flops), (l.bytes += bytes), (l.seconds += seconds);
+  const by = new Map<string, Line & { terms: number[] }>();
+  // seconds: the launch's overhead on top of the longest of its compute, HBM and shared-memory times
+  const add = (what: string, flops: number, bytes: number, [compute, memory, shared = 0]: number[], overhead: number) => {
+    const l = by.get(what) ?? { what, launches: 0, flops: 0, bytes: 0, seconds: 0, bound: 'compute', terms: [0, 0, 0] };
+    l.launches++, (l.flops += flops), (l.bytes += bytes), (l.seconds += Math.max(compute!, memory!, shared) + overhead);
+    [compute!, memory!, shared].forEach((t, i) => (l.terms[i]! += t));
     by.set(what, l);
   };
   for (const e of events) {
@@ -134,22 +185,28 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
       const flops = 2 * e.m * e.n * e.k * e.batch;
       const bytes = e.batch * (e.m * e.k * e.bytesA + e.k * e.n * e.bytesB + e.m * e.n * (e.bytesC + e.bytesD));
       const peak = (e.bytesA === 2 && e.bytesB === 2 ? gpu.bf16 : gpu.fp32) * eff.tensor;
-      add(e.batch > 1 ? 'cuBLASLt: attention products (batched over heads)' : 'cuBLASLt: linear layers and LM head', flops, bytes, Math.max(flops / peak, bytes / hbm) + LAUNCH_S);
+      add(e.batch > 1 ? 'cuBLASLt: attention products (batched over heads)' : 'cuBLASLt: linear layers and LM head', flops, bytes, [flops / peak, bytes / hbm], LAUNCH_S);
     } else if ('copy' in e) {
-      if (e.copy === 'd2d') add('copies on the device', 0, 2 * e.bytes, (2 * e.bytes) / hbm + LAUNCH_S);
-      else if (e.async) add(`host copies (${e.copy}, asynchronous)`, 0, e.bytes, e.bytes / gpu.pcie + LAUNCH_S);
-      else add(`host copies (${e.copy}, each a synchronisation)`, 0, e.bytes, e.bytes / gpu.pcie + SYNC_S);
+      if (e.copy === 'd2d') add('copies on the device', 0, 2 * e.bytes, [0, (2 * e.bytes) / hbm], LAUNCH_S);
+      else if (e.async) add(`host copies (${e.copy}, asynchronous)`, 0, e.bytes, [0, e.bytes / gpu.pcie], LAUNCH_S);
+      else add(`host copies (${e.copy}, each a synchronisation)`, 0, e.bytes, [0, e.bytes / gpu.pcie], SYNC_S);
     } else if ('memset' in e) {
-      add('memsets', 0, e.memset, e.memset / hbm + LAUNCH_S);
+      add('memsets', 0, e.memset, [0, e.memset / hbm], LAUNCH_S);
+    } else if ('counted' in e) {
+      continue; // what a run's kernels did (the simulator's counts), not work of its own
     } else {
       const name = e.kernel.replace(/^\(|<.*$/g, '');  // (splitHeadsKernel<float, T>) -> splitHeadsKernel
       const c = COST[name];
       if (!c) throw new Error(`model-cuda: no cost declared for kernel ${name} (add it to COST)`);
-      const { flops, bytes, tensor } = c(e.args.map((x) => x ?? NaN), e, s);
-      add(name, flops, bytes, Math.max(flops / (tensor ? gpu.bf16 * eff.tensor : gpu.fp32), bytes / hbm) + LAUNCH_S);
+      const { flops, bytes, tensor, mma, smem } = c(e.args.map((x) => x ?? NaN), e, s);
+      const compute = mma !== undefined ? (mma * MMA_FLOPS) / (gpu.bf16 * MMA_SYNC * eff.tensor) : flops / (tensor ? gpu.bf16 * eff.tensor : gpu.fp32);
+      add(name, flops, bytes, [compute, bytes / hbm, (smem ?? 0) / (smemBandwidth(gpu) * eff.smem)], LAUNCH_S);
     }
   }
-  return [...by.values()].sort((a, b) => b.seconds - a.seconds);
+  const bounds = ['compute', 'HBM', 'shared memory'] as const;
+  return [...by.values()]
+    .map(({ terms, ...l }) => ({ ...l, bound: bounds[terms.indexOf(Math.max(...terms))]! }))
+    .sort((a, b) => b.seconds - a.seconds);
 }
 
 /**
@@ -188,7 +245,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const B = Number(values.batch), T = Number(values.seq);
   const out: Record<string, unknown>[] = [];
   console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (the default engine: attention unfused) and after (the attention on mma.sync tiles, CPT_CUDA_ATTENTION=mma);`);
-  console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
+  console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise; the attention's mma.sync at ${(MMA_SYNC * 100).toFixed(0)}% of the bf16 peak, its shared memory at ${SMEM_BYTES_PER_CLOCK} bytes a clock per multiprocessor, ${(smemBandwidth(GPUS[0]!) / 1e12).toFixed(1)} TB/s) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
   for (const m of values.models.split(',')) {
     const c = presetConfig(m);
     const before = traceStep(c, B, T, 'unfused'), events = traceStep(c, B, T, 'mma');
@@ -202,10 +259,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       const [b0, b1] = [total(before, gpu, IDEAL), total(before, gpu, DERATED)];
       console.log(`\n${m} on ${gpu.name} (${gpu.hbm / 1e12} TB/s), ${(model / 1e12).toFixed(1)} TFLOP of model work, ${events.length} launches/products/copies:`);
       console.log(`  before (unfused attention): ideal ${(b0 * 1e3).toFixed(1)} ms, MFU ${((model / b0 / gpu.bf16) * 100).toFixed(1)}%; derated ${(b1 * 1e3).toFixed(1)} ms, MFU ${((model / b1 / gpu.bf16) * 100).toFixed(1)}%`);
-      console.log(`  after: ideal roofline: step ${(step * 1e3).toFixed(1)} ms, MFU ${(mfu * 100).toFixed(1)}%, ${Math.round((B * T) / step).toLocaleString('en-US')} tokens/s; derated (products at ${DERATED.tensor * 100}% of peak, kernels at ${DERATED.hbm * 100}% of HBM): ${(derated * 1e3).toFixed(1)} ms, MFU ${((model / derated / gpu.bf16) * 100).toFixed(1)}%`);
-      console.log('  after, ideal, by kernel:  share       ms  launches  GB moved   TFLOP   what');
+      console.log(`  after: ideal roofline: step ${(step * 1e3).toFixed(1)} ms, MFU ${(mfu * 100).toFixed(1)}%, ${Math.round((B * T) / step).toLocaleString('en-US')} tokens/s; derated (products at ${DERATED.tensor * 100}% of peak, kernels at ${DERATED.hbm * 100}% of HBM, shared memory at ${DERATED.smem * 100}%): ${(derated * 1e3).toFixed(1)} ms, MFU ${((model / derated / gpu.bf16) * 100).toFixed(1)}%`);
+      console.log('  after, ideal, by kernel:  share       ms  launches  GB moved   TFLOP  bound          what');
       for (const l of lines.filter((x) => x.seconds / step >= 0.005)) {
-        console.log(`  ${((100 * l.seconds) / step).toFixed(1).padStart(5)}%  ${(l.seconds * 1e3).toFixed(2).padStart(7)}  ${String(l.launches).padStart(8)}  ${(l.bytes / 1e9).toFixed(2).padStart(8)}  ${(l.flops / 1e12).toFixed(2).padStart(6)}   ${l.what}`);
+        console.log(`  ${((100 * l.seconds) / step).toFixed(1).padStart(5)}%  ${(l.seconds * 1e3).toFixed(2).padStart(7)}  ${String(l.launches).padStart(8)}  ${(l.bytes / 1e9).toFixed(2).padStart(8)}  ${(l.flops / 1e12).toFixed(2).padStart(6)}  ${l.bound.padEnd(13)}  ${l.what}`);
       }
       out.push({ model: m, gpu: gpu.name, batch: B, seq: T, step_ms: step * 1e3, mfu, derated_step_ms: derated * 1e3, derated_mfu: model / derated / gpu.bf16, before_step_ms: b0 * 1e3, before_derated_step_ms: b1 * 1e3, tokens_per_s: (B * T) / step, lines });
     }

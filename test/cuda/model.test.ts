@@ -3,7 +3,7 @@
 // real work: the linear layers' products come to 6 FLOPs per weight per token, the trace's count
 // of launches is the engine's, and the model's figures follow from the roofline.
 import { describe, expect, it } from 'vitest';
-import { costTrace, GPUS, IDEAL, DERATED, LAUNCH_S, shapeOf, traceStep } from '../../scripts/model-cuda.js';
+import { costTrace, GPUS, IDEAL, DERATED, LAUNCH_S, mmaWork, shapeOf, SM_FLOPS_PER_CLOCK, SMEM_BYTES_PER_CLOCK, traceStep } from '../../scripts/model-cuda.js';
 import { trainFlopsPerToken } from '../../src/model/config.js';
 import { presetConfig } from '../../src/model/presets.js';
 import { simMissing } from './sim.js';
@@ -99,6 +99,16 @@ describe('CUDA performance model', () => {
     const products = unfused.find((l) => l.what.startsWith('cuBLASLt: attention'))!.flops;
     expect(fused / products).toBeCloseTo((9 * 10) / 16 / 7, 9);
     expect(moved(mma, /^(mma|attnRowDot)/)).toBeLessThan(moved(unfused, /softmax|attention products/) / 4);
+    // each kernel costed at the slowest of mma.sync (its operations at 2/3 of the tensor peak), shared memory (ldmatrix and
+    // the tiles' stores at 128 bytes a clock per multiprocessor) and HBM: at T = 2048 shared memory, a warp's 16 rows sharing
+    // each fragment it loads
+    const long = costTrace(traceStep(c, 1, 2048, 'mma'), shapeOf(c, 1, 2048), GPUS[0]!);
+    for (const k of ['mmaForwardKernel', 'mmaBackwardKVKernel', 'mmaBackwardQKernel'] as const) {
+      const line = long.find((l) => l.what === k)!, w = mmaWork(k, 64, 2048, c.num_attention_heads);
+      const perLaunch = (w.ldmatrix + w.stores) / ((GPUS[0]!.bf16 / SM_FLOPS_PER_CLOCK) * SMEM_BYTES_PER_CLOCK);
+      expect(line.bound).toBe('shared memory');
+      expect(line.seconds / (line.launches * (perLaunch + LAUNCH_S))).toBeCloseTo(1, 12);
+    }
   }, 120_000);
 });
 

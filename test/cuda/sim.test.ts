@@ -5,7 +5,10 @@
  * each thread order the simulator can impose; the fused attention kernels against the unfused path.
  */
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { mmaWork, type Counted, type MmaKernel } from '../../scripts/model-cuda.js';
 import { goldenDir } from '../helpers/golden.js';
 import { ROOT } from '../../src/util/paths.js';
 import { ORDERS, SIM_DIR, runSim, simMissing, verdicts } from './sim.js';
@@ -112,12 +115,29 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
     expect([r.values.get('graph_launches_fp32'), r.values.get('graph_launches_bf16')]).toEqual(['7', '7']);
   });
 
-  it('fused attention (bf16, CPT_CUDA_ATTENTION=fused on WMMA tiles, =mma on mma.sync tiles; forward and backward) is as accurate against the CPU engine as the unfused path, head dimensions 32 to 256 (and 80 on mma.sync tiles, Pythia-2.8b\'s), bitwise repeatably', async () => {
-    const r = await runSim(cudaCheck, ['flash', '80'], env);
-    const hds = [32, 64, 128, 256];
-    expect(verdicts(r), r.out).toEqual({
-      ...Object.fromEntries(['flash', 'mma'].flatMap((k) => hds.map((hd) => [`${k}_hd${hd}`, 'pass']))),
-      mma_hd80: 'pass',
-    });
+  it(`fused attention (bf16, CPT_CUDA_ATTENTION=fused on WMMA tiles, =mma on mma.sync tiles; forward and backward) is as accurate against the CPU engine as the unfused path, head dimensions 32 to 256 (and 80 on mma.sync tiles, Pythia-2.8b's), bitwise repeatably${order === 'forward' ? '; the performance model\'s count of their mma.sync operations and ldmatrix bytes is the simulator\'s' : ''}`, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-sim-trace-')), trace = path.join(dir, 'trace.jsonl');
+    try {
+      const r = await runSim(cudaCheck, ['flash', '80'], { ...env, ...(order === 'forward' ? { CPT_SIM_TRACE: trace } : {}) });
+      const hds = [32, 64, 128, 256];
+      expect(verdicts(r), r.out).toEqual({
+        ...Object.fromEntries(['flash', 'mma'].flatMap((k) => hds.map((hd) => [`${k}_hd${hd}`, 'pass']))),
+        mma_hd80: 'pass',
+      });
+      if (order !== 'forward') return;
+      // every launch of the mma.sync kernels (head dimension from the scale argument, 1 / sqrt(hd); T and H before it)
+      const counted = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as object).filter((e): e is Counted => 'counted' in e);
+      const seen = new Set<string>();
+      for (const c of counted) {
+        const kernel = c.counted.replace(/^\(|<.*$/g, '') as MmaKernel, a = c.args as number[];
+        const hd = Math.round(a.at(-1)! ** -2), T = a.at(-3)!;
+        const { mma, ldmatrix } = mmaWork(kernel, hd, T, c.grid[1]!);
+        expect({ kernel, hd, mma: c.mma, ldmatrix: c.ldmatrix }).toEqual({ kernel, hd, mma, ldmatrix });
+        seen.add(`${kernel} ${hd}`);
+      }
+      expect(seen.size).toBe(3 * 5); // three kernels at five head dimensions
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

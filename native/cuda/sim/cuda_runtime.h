@@ -180,6 +180,9 @@ bool inSharedMemory(const void* p, size_t n);
 void cpAsync(void* dst, const void* src, size_t n);
 void cpAsyncCommit();
 void cpAsyncWait(int pending);
+// The running launch's tensor-core work, for the performance model's check: mma.sync operations
+// (counted per lane, so a warp's one operation adds 32) and bytes ldmatrix read.
+void countWork(uint64_t mmaLanes, uint64_t ldmatrixBytes);
 
 template <class T>
 T shfl(const char* file, int line, WarpOp op, unsigned mask, T v, int arg, int width) {
@@ -217,6 +220,9 @@ void run(const Launch& l, void (*body)(void*), void* ctx);
 // one launch with its arguments as numbers (a pointer: 1 when set, 0 when null; else NaN).
 bool tracing();
 void traceLaunch(const Launch& l, const double* args, int n);
+// After a launch ran (not in plan mode), its tensor-core work (countWork) beside its arguments,
+// when it did any: {"counted": name, grid, block, args, "mma": operations, "ldmatrix": bytes}.
+void traceWork(const Launch& l, const double* args, int n);
 
 template <class... P>
 struct Launcher {
@@ -255,6 +261,11 @@ struct Launcher {
       Ctx* x = static_cast<Ctx*>(c);
       std::apply(x->k, *x->args);  // each thread gets its own copy of the parameters
     }, &ctx);
+    if (tracing()) {
+      double nums[sizeof...(P) + 1];
+      numbers(args, nums, std::index_sequence_for<P...>{});
+      traceWork(l, nums, (int)sizeof...(P));
+    }
   }
   template <class Tuple, size_t... I>
   void checkPointers(const Tuple& t, std::index_sequence<I...>) const {

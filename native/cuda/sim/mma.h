@@ -138,6 +138,7 @@ inline void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[
     t[1][k * 8 + g] = half(b[i], 0), t[1][(k + 1) * 8 + g] = half(b[i], 1);
   }
   for (int i = 0; i < 4; i++) t[2][(g + (i >> 1) * 8) * 8 + 2 * q + (i & 1)] = c[i];
+  countWork(1, 0);
   __syncwarp();
   float out[4];
   for (int i = 0; i < 4; i++) {
@@ -162,6 +163,7 @@ inline void ldmatrix4(uint32_t (&r)[4], const void* row, bool trans) {
   auto rows = reinterpret_cast<const uint16_t**>(warpTiles(w::warp()));
   const int ln = w::lane(), g = ln >> 2, q = ln & 3;
   rows[ln] = static_cast<const uint16_t*>(row);
+  countWork(0, 16);  // this lane's row
   __syncwarp();
   for (int i = 0; i < 4; i++) {
     const uint16_t lo = trans ? rows[8 * i + 2 * q][g] : rows[8 * i + g][2 * q];

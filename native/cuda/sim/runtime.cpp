@@ -310,6 +310,7 @@ struct Worker {
   std::string error;  // set by a fiber: the block is abandoned and this is thrown
   std::vector<char> smem;
   std::vector<float> warpTiles;   // wmma's per-warp operand tiles (mma.h)
+  uint64_t mmaLanes = 0, ldmatrixBytes = 0;  // the running launch's (countWork)
   std::vector<int> pos, byPos;    // scheduling position of each thread, and its inverse
   std::vector<unsigned> arrived;  // per warp: lanes waiting at a collective
   ReadyQueue ready;
@@ -781,6 +782,7 @@ void run(const Launch& l, void (*body)(void*), void* ctx) {
   Worker& w = worker();
   if (w.current) fault("kernel " + std::string(l.name) + " launched from inside a kernel");
   w.launch = &l, w.body = body, w.ctx = ctx;
+  w.mmaLanes = w.ldmatrixBytes = 0;
   std::mt19937_64 rng(settings().seed * 0x9E3779B97F4A7C15ull + launchCount);
   const size_t nb = (size_t)l.grid.x * l.grid.y * l.grid.z;
   std::vector<size_t> order(nb);
@@ -817,13 +819,30 @@ namespace {
 std::mutex traceMu;
 FILE* traceFile = nullptr;
 }  // namespace
-bool tracing() { return traceFile != nullptr; }
+bool tracing() {
+  static const bool fromEnv = [] {  // $CPT_SIM_TRACE: a trace from the start, without the C API
+    const char* p = std::getenv("CPT_SIM_TRACE");
+    if (p && *p && cpt_sim_trace(p)) {
+      std::fprintf(stderr, "cuda-sim: CPT_SIM_TRACE=%s: the file cannot be opened\n", p);
+      std::exit(2);
+    }
+    return true;
+  }();
+  (void)fromEnv;
+  return traceFile != nullptr;
+}
 void trace(const std::string& json) {
   std::lock_guard<std::mutex> lk(traceMu);
   if (traceFile) std::fprintf(traceFile, "%s\n", json.c_str());
 }
-void traceLaunch(const Launch& l, const double* args, int n) {
-  std::string s = std::string("{\"kernel\":\"") + l.name + "\",\"grid\":[" + std::to_string(l.grid.x) + "," +
+void countWork(uint64_t mmaLanes, uint64_t ldmatrixBytes) {
+  Worker* w = tlsWorker;
+  if (!w || !w->current) fault("mma.sync or ldmatrix used outside a kernel");
+  w->mmaLanes += mmaLanes, w->ldmatrixBytes += ldmatrixBytes;
+}
+// `"key":"name","grid":[..],"block":[..],"args":[..]`, the launch as the model reads it.
+std::string launchJson(const char* key, const Launch& l, const double* args, int n) {
+  std::string s = std::string("\"") + key + "\":\"" + l.name + "\",\"grid\":[" + std::to_string(l.grid.x) + "," +
                   std::to_string(l.grid.y) + "," + std::to_string(l.grid.z) + "],\"block\":[" + std::to_string(l.block.x) +
                   "," + std::to_string(l.block.y) + "," + std::to_string(l.block.z) + "],\"args\":[";
   for (int i = 0; i < n; i++) {
@@ -832,7 +851,14 @@ void traceLaunch(const Launch& l, const double* args, int n) {
     else std::snprintf(b, sizeof b, "%.17g", args[i]);
     s += (i ? "," : "") + std::string(b);
   }
-  trace(s + "]}");
+  return s + "]";
+}
+void traceLaunch(const Launch& l, const double* args, int n) { trace("{" + launchJson("kernel", l, args, n) + "}"); }
+void traceWork(const Launch& l, const double* args, int n) {
+  const Worker& w = worker();
+  if (!planMode && (w.mmaLanes || w.ldmatrixBytes))
+    trace("{" + launchJson("counted", l, args, n) + ",\"mma\":" + std::to_string(w.mmaLanes / 32) + ",\"ldmatrix\":" +
+          std::to_string(w.ldmatrixBytes) + "}");
 }
 
 // ---- stream capture: one capture at a time (the engine captures on the thread that launches).
