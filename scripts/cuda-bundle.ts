@@ -92,7 +92,7 @@ for (const m of ['160m', '410m', '1b']) {
   for (const variant of ['unfused', 'fused', 'mma'] as const) { // the opt-in attentions, as verify.sh's _fused and _mma benchmarks
     const c = presetConfig(`pythia-${m}`), events = traceStep(c, 4, 2048, variant), s = shapeOf(c, 4, 2048);
     const derated = new Map(costTrace(events, s, h200, DERATED).map((l) => [l.what, l.seconds]));
-    const rows = costTrace(events, s, h200).map((l) => [l.what, l.launches, (l.seconds * 1e3).toFixed(4), (derated.get(l.what)! * 1e3).toFixed(4)].join('\t'));
+    const rows = costTrace(events, s, h200).map((l) => [l.what, l.launches, (l.seconds * 1e3).toFixed(4), (derated.get(l.what)! * 1e3).toFixed(4), l.bound].join('\t'));
     writeFileSync(path.join(out, `model-${m}${variant === 'unfused' ? '' : `_${variant}`}.tsv`), rows.join('\n') + '\n');
   }
 }

@@ -534,10 +534,11 @@ int flash(int T) {
 // ---- bench: bf16 training throughput and MFU, FLOPs counted as src/recipe/estimate.ts does;
 // then where a step's time goes: `profiled` steps with every launch timed by CUDA events, beside
 // the performance model's figures for the same step when `model` (a TSV written by
-// npm run cuda:bundle: what, launches, ideal ms, derated ms) is readable.
+// npm run cuda:bundle: what, launches, ideal ms, derated ms, what bounds it) is readable.
 struct Row {
   int launches = 0;
   double ms = 0, ideal = -1, derated = -1;
+  std::string bound = "-";
 };
 void profileTable(const std::string& name, const std::string& measured, double stepMs, int profiled,
                   const std::string& model) {
@@ -559,8 +560,9 @@ void profileTable(const std::string& name, const std::string& measured, double s
   for (std::string line; std::getline(mi, line);) {
     std::vector<std::string> f;
     for (size_t p = 0, q; p <= line.size(); p = q + 1) f.push_back(line.substr(p, (q = std::min(line.find('\t', p), line.size())) - p));
-    if (f.size() != 4) continue;
+    if (f.size() != 5) continue;
     Row& r = rows[rows.count(f[0]) ? f[0] : other];
+    if (rows.count(f[0])) r.bound = f[4];
     r.ideal = std::max(0.0, r.ideal) + std::atof(f[2].c_str());
     r.derated = std::max(0.0, r.derated) + std::atof(f[3].c_str());
     ideal += std::atof(f[2].c_str()), derated += std::atof(f[3].c_str());
@@ -569,7 +571,7 @@ void profileTable(const std::string& name, const std::string& measured, double s
   std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.second.ms > y.second.ms; });
   std::printf("# %s: where a bf16 training step's time goes, measured with CUDA events (mean of %d profiled steps)%s\n",
               name.c_str(), profiled, text.empty() ? "" : ", beside the model (npm run model:cuda, H200: ideal roofline, derated)");
-  std::printf("#   measured ms  launches   model ms  derated ms  measured/derated  what\n");
+  std::printf("#   measured ms  launches   model ms  derated ms  measured/derated  model's bound  what\n");
   auto fmt = [](double v) {
     char b[32];
     if (v < 0) return std::string("         -");
@@ -579,7 +581,8 @@ void profileTable(const std::string& name, const std::string& measured, double s
   for (const auto& [what, r] : sorted) {
     char ratio[32] = "               -";
     if (r.derated > 0) std::snprintf(ratio, sizeof ratio, "%15.2fx", r.ms / r.derated);
-    std::printf("#   %11.2f  %8d %s  %s  %s  %s\n", r.ms, r.launches, fmt(r.ideal).c_str(), fmt(r.derated).c_str(), ratio, what.c_str());
+    std::printf("#   %11.2f  %8d %s  %s  %s  %-13s  %s\n", r.ms, r.launches, fmt(r.ideal).c_str(), fmt(r.derated).c_str(), ratio,
+                r.bound.c_str(), what.c_str());
   }
   std::printf("profile_step_ms_%s=%.1f\n", name.c_str(), stepMs);
   if (!text.empty()) std::printf("model_step_ms_%s=%.1f (ideal) %.1f (derated)\n", name.c_str(), ideal, derated);
