@@ -40,6 +40,10 @@ const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: 
 if (r.status !== 0) fail('node-gyp failed to compile native/', `${r.stdout ?? ''}\n${r.stderr ?? ''}`);
 try { fs.rmSync(failFile, { force: true }); } catch { /* already gone */ }
 console.log('cpt: native engine built: native/build/Release/cpt_native.node');
+// CPT_CUDA_STRICT=1 (.ci/run): a kernel that spills registers or uses local memory fails the build
+// (native/cuda/Makefile's STRICT), so it fails CI's "was built" tests; elsewhere ptxas only warns.
+const STRICT = process.env.CPT_CUDA_STRICT === '1' ? ['STRICT=1'] : [];
+
 buildCudaSim();
 buildCuda();
 buildCuda11();
@@ -86,7 +90,7 @@ function buildCuda() {
   if (!root) return skip('no CUDA compiler found (set CUDA_HOME, or pip install nvidia-cuda-nvcc nvidia-cuda-crt nvidia-nvvm nvidia-cuda-runtime nvidia-cuda-cccl nvidia-cublas), then run: npm run build:native');
   console.log(`cpt: building the CUDA engine (nvcc from ${root}) ...`);
   // The library, and the standalone harness that verify.sh runs on a GPU machine.
-  const r = spawnSync('make', ['-C', path.join(native, 'cuda'), 'all', 'harness', `NVCC=${path.join(root, 'bin', 'nvcc')}`, `CUDA_ROOT=${root}`, `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
+  const r = spawnSync('make', ['-C', path.join(native, 'cuda'), 'all', 'harness', `NVCC=${path.join(root, 'bin', 'nvcc')}`, `CUDA_ROOT=${root}`, ...STRICT, `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
   if (r.status !== 0) return skip('nvcc failed to compile native/cuda/', `${r.stdout ?? ''}\n${r.stderr ?? ''}`);
   try { fs.rmSync(skipped, { force: true }); } catch { /* already gone */ }
   console.log('cpt: CUDA engine built: native/build-cuda/{libcpt_cuda.so,cuda_check} (run where an NVIDIA GPU and driver are present)');
@@ -110,7 +114,7 @@ function buildCuda11() {
   console.log(`cpt: building the CUDA engine with CUDA 11.8 (${nvcc}) ...`);
   const usr = path.join(root, 'usr');
   const r = spawnSync('make', ['-C', path.join(native, 'cuda'), 'all', 'harness', `NVCC=${nvcc}`, `CUDA_ROOT=${usr}`, `CUDA_INC=${path.join(usr, 'include')}`,
-    `CUDA_LIB=${path.join(usr, 'lib', 'x86_64-linux-gnu')}`, `HOSTCXX=${hostCxx}`, 'OUT=../build-cuda/cuda11', `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
+    `CUDA_LIB=${path.join(usr, 'lib', 'x86_64-linux-gnu')}`, `HOSTCXX=${hostCxx}`, 'OUT=../build-cuda/cuda11', ...STRICT, `-j${Math.max(1, Math.min(4, os.availableParallelism()))}`], { encoding: 'utf8' });
   if (r.status !== 0) {
     fs.writeFileSync(path.join(out, 'SKIPPED.txt'), `nvcc 11.8 failed\n${r.stdout ?? ''}\n${r.stderr ?? ''}`);
     return console.log(`cpt: CUDA 11.8 build failed (native/build-cuda/cuda11/SKIPPED.txt)\n${(r.stderr ?? '').split('\n').slice(-15).join('\n')}`);

@@ -146,7 +146,7 @@ __global__ void flashForwardKernel(const bf16* q, const bf16* k, const bf16* v, 
   }
   MaxSum b;  // the other half of the row; both lanes merge the even lane's half first
   b.m = __shfl_xor_sync(0xffffffffu, a.m, 1), b.s = __shfl_xor_sync(0xffffffffu, a.s, 1);
-  const MaxSum &first = (lane & 1) ? b : a, &second = (lane & 1) ? a : b;
+  const MaxSum first = (lane & 1) ? b : a, second = (lane & 1) ? a : b;  // copies: a reference would put a and b in local memory
   const float m = fmaxf(a.m, b.m);
   const float l = m == -INFINITY ? 0.f : m + logf(first.s * expf(first.m - m) + second.s * expf(second.m - m));
   if (!(lane & 1) && qi < T_) lse[(size_t)blockIdx.y * T_ + qi] = l;
@@ -364,10 +364,14 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
       }
     }
   }
+  // Unrolled, so that O[n][2 * r] has constant indices: otherwise nvcc keeps O in local memory at
+  // head dimension 256 (written out after the loop over the keys and read back here).
+CPT_UNROLL
   for (int r = 0; r < 2; r++) {  // a row's sum over its four lanes (the same bits in each)
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     if (row[r] >= T_) continue;
+CPT_UNROLL
     for (int n = 0; n < NO; n++)
       *reinterpret_cast<uint32_t*>(o + rowsHead(blockIdx.y, H, T_, HD) + (size_t)row[r] * H * HD + n * 8 + c2) =
           pack2(O[n][2 * r] / l[r], O[n][2 * r + 1] / l[r]);

@@ -27,7 +27,11 @@ class Scope {
   ~Scope() {
     if (on_) end();
   }
-  bool once() { return first_ ? !(first_ = false) : false; }
+  bool once() {
+    const bool first = first_;
+    first_ = false;
+    return first;
+  }
 
  private:
   bool on_, first_ = true;
