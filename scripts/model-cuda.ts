@@ -61,8 +61,8 @@ type Launch = { kernel: string; grid: number[]; block: number[]; args: (number |
 type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number; bgrad?: 1; bias?: 1 };
 /** async: queued from page-locked memory, the host not waiting. */
 type Copy = { copy: 'h2d' | 'd2h' | 'd2d' | 'h2h'; bytes: number; async?: 1 };
-/** In a trace of a run (not a plan), after a launch that used them: the mma.sync operations and ldmatrix bytes the simulator counted. */
-export type Counted = { counted: string; grid: number[]; block: number[]; args: (number | null)[]; mma: number; ldmatrix: number };
+/** In a trace of a run (not a plan), after a launch that used them: the mma.sync operations, ldmatrix bytes and their shared-memory wavefronts the simulator counted. */
+export type Counted = { counted: string; grid: number[]; block: number[]; args: (number | null)[]; mma: number; ldmatrix: number; wavefronts: number };
 type Event = Launch | Gemm | Copy | Counted | { memset: number };
 
 const f32 = 4;
@@ -139,9 +139,10 @@ export type MmaKernel = 'mmaForwardKernel' | 'mmaBackwardKVKernel' | 'mmaBackwar
 /**
  * What a kernel on mma.sync tiles (attention.cuh) executes for B*H = bh heads of T rows, counted
  * from its loops as written: mma.sync.m16n8k16 operations, bytes read by ldmatrix (512 a warp's
- * load), and bytes stored into shared memory (the tiles it loads, rows past T as zeros; P and dS;
- * the rows' statistics). The simulator counts the first two as it runs the kernels
- * (test/cuda/sim.test.ts holds this function to its counts).
+ * load, free of bank conflicts), and bytes stored into shared memory (the tiles it loads, rows
+ * past T as zeros; P and dS; the rows' statistics). The simulator counts the first two and the
+ * loads' wavefronts as it runs the kernels (test/cuda/sim.test.ts holds this function to its
+ * counts and the wavefronts to one per 128 bytes).
  */
 export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): { mma: number; ldmatrix: number; stores: number } {
   const F = 64, R = hd === 256 ? 32 : 64; // kFlash, mmaKeys(hd)

@@ -52,11 +52,11 @@ describe('the SIMT simulator', () => {
     });
   });
 
-  it('models ldmatrix (plain and transposed) and mma.sync in PTX\'s layouts against a scalar product, cp.async landing at its wait, and refuses what they refuse', async () => {
+  it('models ldmatrix (plain and transposed) and mma.sync in PTX\'s layouts against a scalar product, cp.async landing at its wait, and refuses what they refuse; counts ldmatrix\'s bank conflicts', async () => {
     const r = await runSim(simCheck, ['mma']);
     expect(verdicts(r), r.out).toEqual({
       mma_ldmatrix_trans_product: 'pass', mma_ldmatrix_product: 'pass', ldmatrix_misaligned_refused: 'pass', ldmatrix_global_refused: 'pass',
-      ldmatrix_half_warp_detected: 'pass', cp_async_lands_at_wait: 'pass', cp_async_misaligned_refused: 'pass', cp_async_to_global_refused: 'pass',
+      ldmatrix_half_warp_detected: 'pass', ldmatrix_bank_conflicts_counted: 'pass', cp_async_lands_at_wait: 'pass', cp_async_misaligned_refused: 'pass', cp_async_to_global_refused: 'pass',
     });
   });
 
@@ -115,7 +115,7 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
     expect([r.values.get('graph_launches_fp32'), r.values.get('graph_launches_bf16')]).toEqual(['7', '7']);
   });
 
-  it(`fused attention (bf16, CPT_CUDA_ATTENTION=fused on WMMA tiles, =mma on mma.sync tiles; forward and backward) is as accurate against the CPU engine as the unfused path, head dimensions 32 to 256 (and 80 on mma.sync tiles, Pythia-2.8b's), bitwise repeatably${order === 'forward' ? '; the performance model\'s count of their mma.sync operations and ldmatrix bytes is the simulator\'s' : ''}`, async () => {
+  it(`fused attention (bf16, CPT_CUDA_ATTENTION=fused on WMMA tiles, =mma on mma.sync tiles; forward and backward) is as accurate against the CPU engine as the unfused path, head dimensions 32 to 256 (and 80 on mma.sync tiles, Pythia-2.8b's), bitwise repeatably${order === 'forward' ? '; the performance model\'s count of their mma.sync operations and ldmatrix bytes is the simulator\'s, and those loads meet no bank conflict' : ''}`, async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-sim-trace-')), trace = path.join(dir, 'trace.jsonl');
     try {
       const r = await runSim(cudaCheck, ['flash', '80'], { ...env, ...(order === 'forward' ? { CPT_SIM_TRACE: trace } : {}) });
@@ -132,7 +132,8 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
         const kernel = c.counted.replace(/^\(|<.*$/g, '') as MmaKernel, a = c.args as number[];
         const hd = Math.round(a.at(-1)! ** -2), T = a.at(-3)!;
         const { mma, ldmatrix } = mmaWork(kernel, hd, T, c.grid[1]!);
-        expect({ kernel, hd, mma: c.mma, ldmatrix: c.ldmatrix }).toEqual({ kernel, hd, mma, ldmatrix });
+        // one 128-byte wavefront per 8x8 matrix: the padded tile rows put a matrix's 8 rows on distinct banks
+        expect({ kernel, hd, mma: c.mma, ldmatrix: c.ldmatrix, wavefronts: c.wavefronts }).toEqual({ kernel, hd, mma, ldmatrix, wavefronts: ldmatrix / 128 });
         seen.add(`${kernel} ${hd}`);
       }
       expect(seen.size).toBe(3 * 5); // three kernels at five head dimensions

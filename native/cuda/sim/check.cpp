@@ -10,7 +10,8 @@
 //   sim_check simt              shuffles, ballots and barriers, and the errors for divergence
 //   sim_check wmma              the wmma tiles against a scalar product, and what they refuse
 //   sim_check mma               ldmatrix and mma.sync (the attention's fragment loads and products,
-//                               fragments.cuh) against a scalar product, and what ldmatrix refuses;
+//                               fragments.cuh) against a scalar product, what ldmatrix refuses and
+//                               its bank conflicts;
 //                               cp.async landing at its wait (the default), and what it refuses
 #include <cmath>
 #include <cstdio>
@@ -590,6 +591,17 @@ int mma() {
   report("ldmatrix_misaligned_refused", has(thrown([&] { CPT_LAUNCH(ldmatrixMisused, 1, 32, 1024)(A, 1, 0); }), "16-byte aligned"));
   report("ldmatrix_global_refused", has(thrown([&] { CPT_LAUNCH(ldmatrixMisused, 1, 32, 1024)(A, -1, 0); }), "shared memory"));
   report("ldmatrix_half_warp_detected", !thrown([&] { CPT_LAUNCH(ldmatrixMisused, 1, 32, 1024)(A, 0, 1); }).empty());
+  {  // its bank conflicts, as fragA's 32 row addresses fall in a tile of row length ld (elements):
+     // 144 bytes apart (the attention's padding at 64) one wavefront a matrix, 160 two, 128 eight
+    alignas(128) static uint16_t tile[16 * 80];
+    const auto waves = [](int ld) {
+      const uint16_t* rows[32];
+      for (int l = 0; l < 32; l++) rows[l] = tile + (l & 15) * ld + (l >> 4) * 8;
+      return cpt_sim::ldmatrixWavefronts(rows);
+    };
+    report("ldmatrix_bank_conflicts_counted", waves(72) == 4 && waves(80) == 8 && waves(64) == 32,
+           std::to_string(waves(72)) + ", " + std::to_string(waves(80)) + ", " + std::to_string(waves(64)) + " wavefronts");
+  }
   CPT_LAUNCH(cpAsyncRead, 1, 32, 64)(A, D1, 0, nullptr);
   float seen[2];
   CUDA_CHECK(cudaMemcpy(seen, D1, 8, cudaMemcpyDeviceToHost));

@@ -181,8 +181,9 @@ void cpAsync(void* dst, const void* src, size_t n);
 void cpAsyncCommit();
 void cpAsyncWait(int pending);
 // The running launch's tensor-core work, for the performance model's check: mma.sync operations
-// (counted per lane, so a warp's one operation adds 32) and bytes ldmatrix read.
-void countWork(uint64_t mmaLanes, uint64_t ldmatrixBytes);
+// (counted per lane, so a warp's one operation adds 32), bytes ldmatrix read, and the
+// shared-memory wavefronts those reads took (mma.h).
+void countWork(uint64_t mmaLanes, uint64_t ldmatrixBytes, uint64_t wavefronts = 0);
 
 template <class T>
 T shfl(const char* file, int line, WarpOp op, unsigned mask, T v, int arg, int width) {
@@ -221,7 +222,8 @@ void run(const Launch& l, void (*body)(void*), void* ctx);
 bool tracing();
 void traceLaunch(const Launch& l, const double* args, int n);
 // After a launch ran (not in plan mode), its tensor-core work (countWork) beside its arguments,
-// when it did any: {"counted": name, grid, block, args, "mma": operations, "ldmatrix": bytes}.
+// when it did any: {"counted": name, grid, block, args, "mma": operations, "ldmatrix": bytes,
+// "wavefronts": shared-memory wavefronts of those reads}.
 void traceWork(const Launch& l, const double* args, int n);
 
 template <class... P>

@@ -5,6 +5,7 @@
 // wrong values here. Every call is checked as the hardware requires: all 32 lanes of the warp
 // (mma_sync meets them at a warp barrier), 32-byte aligned pointers, ldm a multiple of 16 bytes.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -156,6 +157,22 @@ inline void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[
 // r[i] two elements of matrix i, the first in the lower half: row L / 4 at columns 2 (L % 4) and
 // the next, or with trans column L / 4 at rows 2 (L % 4) and the next (mma16816's fragment
 // layout). All 32 lanes meet, as on a GPU.
+// Shared-memory wavefronts of one ldmatrix.x4 (rows: its 32 row addresses): the banks serve 128
+// bytes at once, so a matrix's eight 16-byte rows take one wavefront when they fall in distinct
+// 16-byte eighths of those 128, else (a bank conflict) as many as the most distinct rows sharing one.
+inline int ldmatrixWavefronts(const uint16_t* const* rows) {
+  int total = 0;
+  for (int m = 0; m < 4; m++) {
+    int in[8] = {}, most = 0;
+    for (int i = 0; i < 8; i++) {
+      bool again = false;  // the same row twice is read once
+      for (int j = 0; j < i; j++) again |= rows[8 * m + j] == rows[8 * m + i];
+      if (!again) most = std::max(most, ++in[(uintptr_t)rows[8 * m + i] / 16 % 8]);
+    }
+    total += most;
+  }
+  return total;
+}
 inline void ldmatrix4(uint32_t (&r)[4], const void* row, bool trans) {
   namespace w = nvcuda::wmma::detail;
   if ((uintptr_t)row % 16) throw std::runtime_error("ldmatrix: a row address is not 16-byte aligned");
@@ -165,6 +182,7 @@ inline void ldmatrix4(uint32_t (&r)[4], const void* row, bool trans) {
   rows[ln] = static_cast<const uint16_t*>(row);
   countWork(0, 16);  // this lane's row
   __syncwarp();
+  if (ln == 0) countWork(0, 0, ldmatrixWavefronts(rows));
   for (int i = 0; i < 4; i++) {
     const uint16_t lo = trans ? rows[8 * i + 2 * q][g] : rows[8 * i + g][2 * q];
     const uint16_t hi = trans ? rows[8 * i + 2 * q + 1][g] : rows[8 * i + g][2 * q + 1];

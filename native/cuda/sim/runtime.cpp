@@ -310,7 +310,7 @@ struct Worker {
   std::string error;  // set by a fiber: the block is abandoned and this is thrown
   std::vector<char> smem;
   std::vector<float> warpTiles;   // wmma's per-warp operand tiles (mma.h)
-  uint64_t mmaLanes = 0, ldmatrixBytes = 0;  // the running launch's (countWork)
+  uint64_t mmaLanes = 0, ldmatrixBytes = 0, wavefronts = 0;  // the running launch's (countWork)
   std::vector<int> pos, byPos;    // scheduling position of each thread, and its inverse
   std::vector<unsigned> arrived;  // per warp: lanes waiting at a collective
   ReadyQueue ready;
@@ -782,7 +782,7 @@ void run(const Launch& l, void (*body)(void*), void* ctx) {
   Worker& w = worker();
   if (w.current) fault("kernel " + std::string(l.name) + " launched from inside a kernel");
   w.launch = &l, w.body = body, w.ctx = ctx;
-  w.mmaLanes = w.ldmatrixBytes = 0;
+  w.mmaLanes = w.ldmatrixBytes = w.wavefronts = 0;
   std::mt19937_64 rng(settings().seed * 0x9E3779B97F4A7C15ull + launchCount);
   const size_t nb = (size_t)l.grid.x * l.grid.y * l.grid.z;
   std::vector<size_t> order(nb);
@@ -835,10 +835,10 @@ void trace(const std::string& json) {
   std::lock_guard<std::mutex> lk(traceMu);
   if (traceFile) std::fprintf(traceFile, "%s\n", json.c_str());
 }
-void countWork(uint64_t mmaLanes, uint64_t ldmatrixBytes) {
+void countWork(uint64_t mmaLanes, uint64_t ldmatrixBytes, uint64_t wavefronts) {
   Worker* w = tlsWorker;
   if (!w || !w->current) fault("mma.sync or ldmatrix used outside a kernel");
-  w->mmaLanes += mmaLanes, w->ldmatrixBytes += ldmatrixBytes;
+  w->mmaLanes += mmaLanes, w->ldmatrixBytes += ldmatrixBytes, w->wavefronts += wavefronts;
 }
 // `"key":"name","grid":[..],"block":[..],"args":[..]`, the launch as the model reads it.
 std::string launchJson(const char* key, const Launch& l, const double* args, int n) {
@@ -858,7 +858,7 @@ void traceWork(const Launch& l, const double* args, int n) {
   const Worker& w = worker();
   if (!planMode && (w.mmaLanes || w.ldmatrixBytes))
     trace("{" + launchJson("counted", l, args, n) + ",\"mma\":" + std::to_string(w.mmaLanes / 32) + ",\"ldmatrix\":" +
-          std::to_string(w.ldmatrixBytes) + "}");
+          std::to_string(w.ldmatrixBytes) + ",\"wavefronts\":" + std::to_string(w.wavefronts) + "}");
 }
 
 // ---- stream capture: one capture at a time (the engine captures on the thread that launches).
