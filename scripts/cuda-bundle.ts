@@ -89,12 +89,12 @@ writeFileSync(path.join(out, 'train-160m.yaml'), stringify({
 // H200), printed there beside the measured ones.
 const h200 = GPUS.find((g) => g.name === 'H200')!;
 for (const m of ['160m', '410m', '1b']) {
-  for (const variant of ['unfused', 'fused', 'mma'] as const) { // the opt-in attentions, as verify.sh's _fused and _mma benchmarks
+  for (const variant of ['unfused', 'mma'] as const) { // and the opt-in attention, as verify.sh's _mma benchmarks
     const c = presetConfig(`pythia-${m}`), events = traceStep(c, 4, 2048, variant), s = shapeOf(c, 4, 2048);
     const derated = new Map(costTrace(events, s, h200, DERATED).map((l) => [l.what, l.seconds]));
     const rows = costTrace(events, s, h200).map((l) => [l.what, l.launches, (l.seconds * 1e3).toFixed(4), (derated.get(l.what)! * 1e3).toFixed(4), l.bound].join('\t'));
     writeFileSync(path.join(out, `model-${m}${variant === 'unfused' ? '' : `_${variant}`}.tsv`), rows.join('\n') + '\n');
   }
 }
-console.log(`wrote ${path.relative(ROOT, BUNDLE_DIR)}, ${path.relative(ROOT, NODE_XZ)}, ${path.relative(ROOT, kit)}, train-160m.yaml and model-{160m,410m,1b}[_fused|_mma].tsv`);
+console.log(`wrote ${path.relative(ROOT, BUNDLE_DIR)}, ${path.relative(ROOT, NODE_XZ)}, ${path.relative(ROOT, kit)}, train-160m.yaml and model-{160m,410m,1b}[_mma].tsv`);
 console.log('carry native/build-cuda, dist/cpt and native/build/Release/cpt_native.node; run: bash native/cuda/verify.sh');

@@ -70,10 +70,6 @@ const rows = (l: Launch) => l.grid[0]! * l.grid[1]! * l.grid[2]!;
 // Causal softmax of a block of query rows (args rows, cols; grid[1] = B*H) and its backward.
 const softmaxCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 5 * a[3]! * a[4]! * l.grid[1]!, bytes: a[3]! * a[4]! * l.grid[1]! * (f32 + s.act) });
 const softmaxBackCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 8 * a[5]! * a[6]! * l.grid[1]!, bytes: a[5]! * a[6]! * l.grid[1]! * (2 * f32 + 2 * s.act) });
-// A fused backward: dK and dV (S^T, dP^T, dV, dK products) per key block, dQ (S, dP, dQ) per query block; the
-// gradients written in fp32 (out = f32), or, by the mma backward writing dqkv itself, in the activation type.
-const flashBackwardKVCost = (out: number, l: Launch, s: Shape): Cost => ({ flops: 4 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + 2 * out) + 2 * f32), tensor: true });
-const flashBackwardQCost = (out: number, l: Launch, s: Shape): Cost => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + out) + 2 * f32), tensor: true });
 /**
  * Each kernel's FLOPs and bytes moved, by its name in kernels.cuh, from its launch: arguments in
  * the kernel's order (a[i]), the grid, and the shape. Reads and writes of HBM once each (caches
@@ -115,21 +111,19 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   // w, g, m, v read; w, m, v written (the next backward overwrites g); the bf16 copy of w written when a[8] (the update's own cast)
   adamwKernel: (a) => ({ flops: 15 * a[4]!, bytes: a[4]! * (7 * f32 + (a[8] ? 2 : 0)) }),
   meanHiddenKernel: (a, l, s) => ({ flops: 4 * s.N * a[8]!, bytes: s.N * a[8]! * f32 }),
-  // Fused attention (attention.cuh), grid (query or key blocks of 64, B*H): `pairs` 64x64 tiles
-  // under the causal diagonal per head, each a 64x64xhd product per pass; Q, K, V (and O, dO)
-  // read from HBM once (the repeats hit L2), outputs written once.
-  flashForwardKernel: (_a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true }),
-  flashBackwardKVKernel: (_a, l, s) => flashBackwardKVCost(f32, l, s),
-  flashBackwardQKernel: (_a, l, s) => flashBackwardQCost(f32, l, s),
-  // on mma.sync tiles (CPT_CUDA_ATTENTION=mma): the forward in one pass over the keys (Q K^T, P V);
-  // the backward's products as the fused backward's, its gradients fp32 where it has fp32 outputs (dk, dq: argument 6),
-  // else bf16 straight into dqkv
-  mmaForwardKernel: (_a, l, s) => ({ flops: 2 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * s.hd * 4 * s.act + l.grid[1]! * s.T * f32, tensor: true, ...mmaCost('mmaForwardKernel', l, s) }),
-  mmaBackwardKVKernel: (a, l, s) => ({ ...flashBackwardKVCost(a[6] ? f32 : s.act, l, s), ...mmaCost('mmaBackwardKVKernel', l, s) }),
-  mmaBackwardQKernel: (a, l, s) => ({ ...flashBackwardQCost(a[6] ? f32 : s.act, l, s), ...mmaCost('mmaBackwardQKernel', l, s) }),
+  // Fused attention on mma.sync tiles (attention.cuh, CPT_CUDA_ATTENTION=mma), grid (query or key
+  // blocks, B*H): its model work is that of the 64x64 tile pairs on or under the causal diagonal,
+  // each a 64x64xhd product per pass: the forward's two (Q K^T, P V) in one pass over the keys,
+  // dK/dV's four (S^T, dP^T, dV, dK), dQ's three (S, dP, dQ); Q, K, V, O and dO read from HBM once
+  // (the repeats hit L2), outputs written once: the gradients fp32 where the kernel has fp32
+  // outputs (dk, dq: argument 6), else bf16 straight into dqkv. Its time, from what it executes
+  // (mmaCost).
+  mmaForwardKernel: (_a, l, s) => ({ flops: 2 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * 4 * s.act + f32), tensor: true, ...mmaCost('mmaForwardKernel', l, s) }),
+  mmaBackwardKVKernel: (a, l, s) => ({ flops: 4 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + 2 * (a[6] ? f32 : s.act)) + 2 * f32), tensor: true, ...mmaCost('mmaBackwardKVKernel', l, s) }),
+  mmaBackwardQKernel: (a, l, s) => ({ flops: 3 * flashTileFlops(l, s), bytes: l.grid[1]! * s.T * (s.hd * (4 * s.act + (a[6] ? f32 : s.act)) + 2 * f32), tensor: true, ...mmaCost('mmaBackwardQKernel', l, s) }),
   attnRowDotKernel: (a) => ({ flops: 2 * a[3]! * a[4]!, bytes: a[3]! * (2 * a[4]! * 2 + f32) }),
 };
-/** One pass of a fused attention kernel: 2 * 64 * 64 * hd FLOPs per 64 x 64 tile pair under the causal diagonal, every head (grid[1]). */
+/** One pass of a fused attention kernel: 2 * 64 * 64 * hd FLOPs per 64 x 64 tile pair on or under the causal diagonal, every head (grid[1]). */
 function flashTileFlops(l: Launch, s: Shape): number {
   const blocks = Math.ceil(s.T / 64);
   return ((blocks * (blocks + 1)) / 2) * l.grid[1]! * 2 * 64 * 64 * s.hd;
@@ -213,12 +207,12 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
 /**
  * Trace a training step + AdamW of `c` at [batch, seq] (bf16, the second of two) on the simulator,
  * in plan mode: 'unfused' is the default engine (attention as cuBLASLt products and softmax
- * kernels; biases, residual sums and bias gradients in cuBLASLt's epilogues); 'fused' adds the
- * opt-in fused attention (CPT_CUDA_ATTENTION=fused, attention.cuh); 'mma' the opt-in attention on
- * mma.sync tiles, forward and backward (CPT_CUDA_ATTENTION=mma). epilogues: false traces the
+ * kernels; biases, residual sums and bias gradients in cuBLASLt's epilogues); 'mma' adds the
+ * opt-in fused attention on mma.sync tiles, forward and backward (CPT_CUDA_ATTENTION=mma,
+ * attention.cuh). epilogues: false traces the
  * engine with CPT_CUDA_EPILOGUES=0 (those sums by kernels).
  */
-export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'fused' | 'unfused' | 'mma', { epilogues = true } = {}): Event[] {
+export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'unfused' | 'mma', { epilogues = true } = {}): Event[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-model-cuda-'));
   const env = { CPT_CUDA_ATTENTION: variant, CPT_CUDA_EPILOGUES: epilogues ? '1' : '0' };
   const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));

@@ -1,17 +1,13 @@
-// Fused causal attention for bf16 (FlashAttention-2's structure on WMMA tensor-core tiles), taken
-// with CPT_CUDA_ATTENTION=fused (correct on an H200 but slower there than the unfused path, 10-24x
-// its roofline model: docs/engines.md says why, so not the default): Q, K,
-// V tiles in shared memory, scores in shared memory only, never in HBM; fp32 accumulation. HD is
-// the head dimension (32, 64, 128 or 256, and 80 for the mma.sync kernels below; others take the
-// unfused path in engine.cu). Blocks of kFlash = 64 query rows or keys; "heads layout" [B*H, T_,
-// HD]. Deterministic: no atomics, every sum in a fixed order.
-//   forward   two passes over the key blocks: the row's log-sum-exp, then O = exp(S - lse) V with
-//             P rounded to bf16 as the unfused path does; O stays in accumulator fragments.
+// Fused causal attention for bf16 on mma.sync tiles (FlashAttention-2's structure), taken with
+// CPT_CUDA_ATTENTION=mma: Q, K, V tiles in shared memory, scores in registers only, never in HBM;
+// fp32 accumulation. HD is the head dimension (32, 64, 80, 128 or 256; others take the unfused
+// path in engine.cu). Query and key blocks of kFlash = 64 rows (32 keys at 256); Q, K and V in
+// the "heads layout" [B*H, T_, HD], O and its gradient in rows [B*T_, H*HD]. Deterministic: no
+// atomics, every sum in a fixed order.
+//   forward   one pass over the key blocks with the online softmax; the log-sum-exp saved.
 //   backward  D = rowsum(dO * O); dK and dV per key block looping over the query blocks that see
 //             it; dQ in its own pass per query block looping over the key blocks it sees.
 #pragma once
-#include <mma.h>
-
 #include "common.h"
 #include "fragments.cuh"
 #include "kernels.cuh"
@@ -19,37 +15,11 @@
 namespace cpt {
 namespace cuda {
 
-namespace wmma = nvcuda::wmma;
 using bf16 = __nv_bfloat16;
 
 constexpr int kFlash = 64;        // rows of a query or key block
-constexpr int kSld = kFlash + 4;  // fp32 score tile row (floats): 16-byte multiple, fewer bank conflicts
-constexpr int kPld = kFlash + 8;  // bf16 probability tile row (elements)
-__host__ __device__ constexpr int flashLd(int hd) { return hd + 8; }  // bf16 Q/K/V tile row
-
-__host__ __device__ constexpr size_t flashForwardSmem(int hd) {
-  return 3 * (size_t)kFlash * flashLd(hd) * 2 + (size_t)kFlash * kSld * 4 + (size_t)kFlash * kPld * 2;
-}
-__host__ __device__ constexpr size_t flashBackwardSmem(int hd) {
-  return 4 * (size_t)kFlash * flashLd(hd) * 2 + 2 * (size_t)kFlash * kSld * 4 + 2 * (size_t)kFlash * kPld * 2 +
-         2 * kFlash * 4;
-}
-// The backward kernels' shared memory (flashBackwardSmem bytes), in that order: four bf16 row
-// tiles (Q, dO, K, V in the order a kernel names them), fp32 scores and their gradients, two bf16
-// probability tiles, and the rows' log-sum-exp and D.
-struct FlashBackwardShared {
-  bf16* tile[4];
-  float *s, *dp;
-  bf16* p[2];
-  float *lse, *D;
-  __device__ FlashBackwardShared(unsigned char* base, int hd) {
-    bf16* t = reinterpret_cast<bf16*>(base);
-    for (bf16*& x : tile) x = t, t += kFlash * flashLd(hd);
-    s = reinterpret_cast<float*>(t), dp = s + kFlash * kSld;
-    p[0] = reinterpret_cast<bf16*>(dp + kFlash * kSld), p[1] = p[0] + kFlash * kPld;
-    lse = reinterpret_cast<float*>(p[1] + kFlash * kPld), D = lse + kFlash;
-  }
-};
+constexpr int kPld = kFlash + 8;  // bf16 probability tile row (elements): rows on distinct banks
+__host__ __device__ constexpr int flashLd(int hd) { return hd + 8; }  // bf16 Q/K/V tile row, likewise
 
 // Rows [r0, r0 + n) of one head [T_, hd] into a shared tile of row length ld; rows past T_ are
 // zeros. A head's rows lie rs elements apart (0: hd, the heads layout; H * hd in rows [N, D]).
@@ -67,218 +37,30 @@ __device__ __forceinline__ void flashLoad(const bf16* src, int r0, int T_, int h
   }
 }
 
-// out[16][64] (fp32, row kSld) = A[16][HD] B[64][HD]^T: one warp, A and B rows in shared memory.
-template <int HD>
-__device__ __forceinline__ void flashScores(const bf16* A, const bf16* B, float* out) {
-  constexpr int ld = flashLd(HD);
-  for (int n = 0; n < kFlash / 16; n++) {
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
-    wmma::fill_fragment(c, 0.f);
-    for (int kk = 0; kk < HD / 16; kk++) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b;
-      wmma::load_matrix_sync(a, A + kk * 16, ld);
-      wmma::load_matrix_sync(b, B + n * 16 * ld + kk * 16, ld);
-      wmma::mma_sync(c, a, b, c);
-    }
-    wmma::store_matrix_sync(out + n * 16, c, kSld, wmma::mem_row_major);
-  }
-}
-
-// acc[n] += A[16][64] (bf16, row kPld) B[64][col0 + 16 n ...] (bf16 tile, row flashLd(HD)), for
-// the `count` 16-column tiles from col0.
-template <int HD, int count>
-__device__ __forceinline__ void flashAccumulate(wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[count],
-                                                const bf16* A, const bf16* B, int col0) {
-  constexpr int ld = flashLd(HD);
-  for (int kk = 0; kk < kFlash / 16; kk++) {
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-    wmma::load_matrix_sync(a, A + kk * 16, kPld);
-    for (int n = 0; n < count; n++) {
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> b;
-      wmma::load_matrix_sync(b, B + kk * 16 * ld + col0 + n * 16, ld);
-      wmma::mma_sync(acc[n], a, b, acc[n]);
-    }
-  }
-}
-
-// The warp's accumulators (16 rows from row0, the `count` 16-column tiles from col0) into a
-// [T_, HD] head, rows past T_ skipped; through a 16x16 fp32 scratch of the warp's own.
-template <int HD, int count, class Out>
-__device__ __forceinline__ void flashStore(const wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[count],
-                                           float* scratch, Out* dst, int row0, int col0, int T_) {
-  const int lane = threadIdx.x & 31;
-  for (int n = 0; n < count; n++) {
-    wmma::store_matrix_sync(scratch, acc[n], 16, wmma::mem_row_major);
-    __syncwarp();
-    for (int e = lane; e < 256; e += 32) {
-      const int r = row0 + e / 16;
-      if (r < T_) dst[(size_t)r * HD + col0 + n * 16 + e % 16] = fromF<Out>(scratch[e]);
-    }
-    __syncwarp();
-  }
-}
-
-// grid (ceil(T_ / kFlash), B * H), block 128 (4 warps of 16 query rows); flashForwardSmem(HD).
-template <int HD>
-__global__ void flashForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf16* o, float* lse, int T_, float scale) {
-  constexpr int ld = flashLd(HD);
-  CPT_DYNAMIC_SMEM(bf16, Qs);
-  bf16 *Ks = Qs + kFlash * ld, *Vs = Ks + kFlash * ld;
-  float* Ss = reinterpret_cast<float*>(Vs + kFlash * ld);
-  bf16* Ps = reinterpret_cast<bf16*>(Ss + kFlash * kSld);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const size_t head = (size_t)blockIdx.y * T_ * HD;
-  const int q0 = blockIdx.x * kFlash, kEnd = min(T_, q0 + kFlash);
-  // Each lane pair owns one row of the warp's 16; each lane half of its 64 columns.
-  const int rr = warp * 16 + (lane >> 1), c0 = (lane & 1) * 32, qi = q0 + rr;
-  const float* srow = Ss + rr * kSld;
-  flashLoad(q + head, q0, T_, HD, Qs);
-  MaxSum a;
-  for (int k0 = 0; k0 < kEnd; k0 += kFlash) {
-    __syncthreads();  // the previous key tile is no longer read
-    flashLoad(k + head, k0, T_, HD, Ks);
-    __syncthreads();
-    flashScores<HD>(Qs + warp * 16 * ld, Ks, Ss + warp * 16 * kSld);
-    __syncwarp();
-    for (int c = c0; c < c0 + 32; c++)
-      if (k0 + c <= qi && k0 + c < T_) a.add(srow[c] * scale);
-  }
-  MaxSum b;  // the other half of the row; both lanes merge the even lane's half first
-  b.m = __shfl_xor_sync(0xffffffffu, a.m, 1), b.s = __shfl_xor_sync(0xffffffffu, a.s, 1);
-  const MaxSum first = (lane & 1) ? b : a, second = (lane & 1) ? a : b;  // copies: a reference would put a and b in local memory
-  const float m = fmaxf(a.m, b.m);
-  const float l = m == -INFINITY ? 0.f : m + logf(first.s * expf(first.m - m) + second.s * expf(second.m - m));
-  if (!(lane & 1) && qi < T_) lse[(size_t)blockIdx.y * T_ + qi] = l;
-
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[HD / 16];
-  for (auto& f : acc) wmma::fill_fragment(f, 0.f);
-  for (int k0 = 0; k0 < kEnd; k0 += kFlash) {
-    __syncthreads();
-    flashLoad(k + head, k0, T_, HD, Ks);
-    flashLoad(v + head, k0, T_, HD, Vs);
-    __syncthreads();
-    flashScores<HD>(Qs + warp * 16 * ld, Ks, Ss + warp * 16 * kSld);
-    __syncwarp();
-    for (int c = c0; c < c0 + 32; c++) {
-      const bool seen = k0 + c <= qi && k0 + c < T_ && qi < T_;
-      Ps[rr * kPld + c] = fromF<bf16>(seen ? expf(srow[c] * scale - l) : 0.f);
-    }
-    __syncwarp();
-    flashAccumulate<HD, HD / 16>(acc, Ps + warp * 16 * kPld, Vs, 0);
-  }
-  flashStore<HD, HD / 16>(acc, Ss + warp * 16 * kSld, o + head, q0 + warp * 16, 0, T_);
-}
-
 // The first element of head bh = b * H + h in rows [B * T_, H * hd] (the layout of the output
 // product's input and of its gradient, which the mma attention writes and reads directly).
 __device__ __forceinline__ size_t rowsHead(int bh, int H, int T_, int hd) { return ((size_t)(bh / H) * T_ * H + bh % H) * hd; }
 
 // D[r] = sum over the head dimension of dO * O, per row r of the heads layout (fp32); dO and O in
-// the heads layout (H = 0) or in rows [B * T_, H * hd]. One warp per row, lanes strided then a
-// butterfly: a fixed order. grid ceil(rows / 8), block 256.
+// rows [B * T_, H * hd]. One warp per row, lanes strided then a butterfly: a fixed order. grid
+// ceil(rows / 8), block 256.
 template <class T>
 __global__ void attnRowDotKernel(const T* dO, const T* O, float* D, size_t rows, int hd, int T_, int H) {
   const size_t r = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
   if (r >= rows) return;  // whole warps leave together
-  const size_t at = H ? rowsHead((int)(r / T_), H, T_, hd) + r % T_ * H * hd : r * hd;
+  const size_t at = rowsHead((int)(r / T_), H, T_, hd) + r % T_ * H * hd;
   float s = 0;
   for (int j = threadIdx.x & 31; j < hd; j += 32) s += toF(dO[at + j]) * toF(O[at + j]);
   s = warpSum(s);
   if ((threadIdx.x & 31) == 0) D[r] = s;
 }
 
-// Probabilities and score gradients of one 64x64 tile pair, by all threads: P = exp(S * scale -
-// lse), dS = P (dP - D) scale, masked causally. S and dP are fp32 [64][kSld]; P and dS bf16
-// [64][kPld]. transposed: rows are keys and columns queries (dK/dV), else rows are queries.
-__device__ __forceinline__ void flashProbs(const float* S, const float* dP, const float* lseS, const float* DS, bf16* P,
-                                           bf16* dS, int q0, int k0, int T_, float scale, bool transposed) {
-  for (int e = threadIdx.x; e < kFlash * kFlash; e += blockDim.x) {
-    const int r = e / kFlash, c = e % kFlash, i = transposed ? c : r, j = transposed ? r : c;
-    const int qi = q0 + i, kj = k0 + j;
-    const float p = kj <= qi && qi < T_ ? expf(S[r * kSld + c] * scale - lseS[i]) : 0.f;
-    if (P) P[r * kPld + c] = fromF<bf16>(p);
-    dS[r * kPld + c] = fromF<bf16>(p * (dP[r * kSld + c] - DS[i]) * scale);
-  }
-}
-
+// The log-sum-exp and D of rows [r0, r0 + kFlash) of one head into shared memory, 0 past T_.
 __device__ __forceinline__ void flashRowStats(const float* lse, const float* D, int r0, int T_, float* lseS, float* DS) {
   for (int i = threadIdx.x; i < kFlash; i += blockDim.x) {
     lseS[i] = r0 + i < T_ ? lse[r0 + i] : 0.f;
     DS[i] = r0 + i < T_ ? D[r0 + i] : 0.f;
   }
-}
-
-// dK, dV (fp32, heads layout) of one key block: grid (ceil(T_ / kFlash), B * H), block 256 (8
-// warps: 16 keys each x half the head dimension); flashBackwardSmem(HD).
-template <int HD>
-__global__ void flashBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
-                                      const float* D, float* dk, float* dv, int T_, float scale) {
-  constexpr int ld = flashLd(HD), cols = HD / 2, tiles = cols / 16;
-  CPT_DYNAMIC_SMEM(unsigned char, smem);
-  const FlashBackwardShared sh(smem, HD);
-  bf16 *Ks = sh.tile[0], *Vs = sh.tile[1], *Qs = sh.tile[2], *dOs = sh.tile[3];
-  float *St = sh.s, *dPt = sh.dp, *lseS = sh.lse, *DS = sh.D;
-  bf16 *Pt = sh.p[0], *dSt = sh.p[1];
-  const int warp = threadIdx.x >> 5, g = warp & 3, half = warp >> 2, col0 = half * cols;
-  const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
-  const int k0 = blockIdx.x * kFlash;
-  flashLoad(k + head, k0, T_, HD, Ks);
-  flashLoad(v + head, k0, T_, HD, Vs);
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> accK[tiles], accV[tiles];
-  for (int n = 0; n < tiles; n++) wmma::fill_fragment(accK[n], 0.f), wmma::fill_fragment(accV[n], 0.f);
-  for (int q0 = k0; q0 < T_; q0 += kFlash) {  // the query blocks that see these keys
-    __syncthreads();
-    flashLoad(q + head, q0, T_, HD, Qs);
-    flashLoad(dO + head, q0, T_, HD, dOs);
-    flashRowStats(lse + rows, D + rows, q0, T_, lseS, DS);
-    __syncthreads();
-    if (half == 0) flashScores<HD>(Ks + g * 16 * ld, Qs, St + g * 16 * kSld);  // S^T = K Q^T
-    else flashScores<HD>(Vs + g * 16 * ld, dOs, dPt + g * 16 * kSld);          // dP^T = V dO^T
-    __syncthreads();
-    flashProbs(St, dPt, lseS, DS, Pt, dSt, q0, k0, T_, scale, true);
-    __syncthreads();
-    flashAccumulate<HD, tiles>(accV, Pt + g * 16 * kPld, dOs, col0);  // dV += P^T dO
-    flashAccumulate<HD, tiles>(accK, dSt + g * 16 * kPld, Qs, col0);  // dK += dS^T Q
-  }
-  __syncthreads();
-  float* scratch = St + warp * 256;
-  flashStore<HD, tiles>(accK, scratch, dk + head, k0 + g * 16, col0, T_);
-  flashStore<HD, tiles>(accV, scratch, dv + head, k0 + g * 16, col0, T_);
-}
-
-// dQ (fp32, heads layout) of one query block: grid (ceil(T_ / kFlash), B * H), block 256 (8
-// warps: 16 query rows each x half the head dimension); flashBackwardSmem(HD).
-template <int HD>
-__global__ void flashBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
-                                     const float* D, float* dq, int T_, float scale) {
-  constexpr int ld = flashLd(HD), cols = HD / 2, tiles = cols / 16;
-  CPT_DYNAMIC_SMEM(unsigned char, smem);
-  const FlashBackwardShared sh(smem, HD);
-  bf16 *Qs = sh.tile[0], *dOs = sh.tile[1], *Ks = sh.tile[2], *Vs = sh.tile[3], *dSs = sh.p[0];
-  float *Ss = sh.s, *dPs = sh.dp, *lseS = sh.lse, *DS = sh.D;
-  const int warp = threadIdx.x >> 5, g = warp & 3, half = warp >> 2, col0 = half * cols;
-  const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
-  const int q0 = blockIdx.x * kFlash, kEnd = min(T_, q0 + kFlash);
-  flashLoad(q + head, q0, T_, HD, Qs);
-  flashLoad(dO + head, q0, T_, HD, dOs);
-  flashRowStats(lse + rows, D + rows, q0, T_, lseS, DS);
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[tiles];
-  for (auto& f : acc) wmma::fill_fragment(f, 0.f);
-  for (int k0 = 0; k0 < kEnd; k0 += kFlash) {  // the key blocks these queries see
-    __syncthreads();
-    flashLoad(k + head, k0, T_, HD, Ks);
-    flashLoad(v + head, k0, T_, HD, Vs);
-    __syncthreads();
-    if (half == 0) flashScores<HD>(Qs + g * 16 * ld, Ks, Ss + g * 16 * kSld);  // S = Q K^T
-    else flashScores<HD>(dOs + g * 16 * ld, Vs, dPs + g * 16 * kSld);          // dP = dO V^T
-    __syncthreads();
-    flashProbs(Ss, dPs, lseS, DS, nullptr, dSs, q0, k0, T_, scale, false);
-    __syncthreads();
-    flashAccumulate<HD, tiles>(acc, dSs + g * 16 * kPld, Ks, col0);  // dQ += dS K
-  }
-  __syncthreads();
-  flashStore<HD, tiles>(acc, Ss + warp * 256, dq + head, q0 + g * 16, col0, T_);
 }
 
 // ---- Attention on mma.sync tiles (CPT_CUDA_ATTENTION=mma; simulator only, not yet measured),

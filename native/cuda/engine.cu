@@ -4,8 +4,8 @@
 // fp32; with bf16 the products take bf16 operands (a bf16 copy of the weights, refreshed after
 // every update) and bf16 activations, accumulating in fp32. Attention runs by blocks of query
 // rows: only a [B*H, rows, T] slice of scores exists at a time and backward recomputes the
-// probabilities from the saved log-sum-exp. With bf16, a head dimension of 32, 64, 128 or 256 and
-// CPT_CUDA_ATTENTION=fused or =mma, attention is fused instead (attention.cuh): no scores in HBM.
+// probabilities from the saved log-sum-exp. With bf16, a head dimension of 32, 64, 80, 128 or 256
+// and CPT_CUDA_ATTENTION=mma, attention is fused instead (attention.cuh): no scores in HBM.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -43,7 +43,7 @@ int blocksFor(size_t n) { return (int)std::min<size_t>((n + kThreads - 1) / kThr
 int cdiv(size_t a, size_t b) { return (int)((a + b - 1) / b); }
 // The engine's switches: the variable's value, the first of `values` (the default) when it is
 // unset or empty; any other value is refused (a typo would otherwise run the default silently).
-// CPT_CUDA_ATTENTION=fused|mma and CPT_CUDA_SOFTMAX=warp opt in, CPT_CUDA_EPILOGUES=0 and
+// CPT_CUDA_ATTENTION=mma and CPT_CUDA_SOFTMAX=warp opt in, CPT_CUDA_EPILOGUES=0 and
 // CPT_CUDA_GRAPHS=0 out.
 std::string envChoice(const char* name, std::initializer_list<const char*> values) {
   const char* v = std::getenv(name);
@@ -139,13 +139,12 @@ class Engine final : public EngineBase {
     lnfw_ = w_ + lnf, lnfb_ = lnfw_ + d_.D, glnfw_ = g_ + lnf, glnfb_ = glnfw_ + d_.D;
     const size_t out = c.tied ? 0 : params.back().offset;
     embOutT_ = wT_ + out, gEmbOut_ = g_ + out;
-    // Fused attention (attention.cuh) with CPT_CUDA_ATTENTION=fused (forward and backward; slower
-    // than the unfused path on an H200) or =mma (forward and backward on mma.sync tiles; not yet
-    // measured), where there are kernels for the head dimension; else the unfused path, said once.
-    const std::string attention = envChoice("CPT_CUDA_ATTENTION", {"unfused", "fused", "mma"});
-    if (kBf16 && attention == "fused") withHeadDim(d_.hd, [&](auto hd) { flash_ = allowSmem<hd()>(); });
-    if (kBf16 && attention == "mma") withHeadDim<true>(d_.hd, [&](auto hd) { mma_ = allowMmaSmem<hd()>(); });
-    if (attention != "unfused" && !flash_ && !mma_)
+    // Fused attention on mma.sync tiles (attention.cuh) with CPT_CUDA_ATTENTION=mma (forward and
+    // backward; not yet measured), where there are kernels for the head dimension; else the
+    // unfused path, said once.
+    const std::string attention = envChoice("CPT_CUDA_ATTENTION", {"unfused", "mma"});
+    if (kBf16 && attention == "mma") withHeadDim(d_.hd, [&](auto hd) { mma_ = allowMmaSmem<hd()>(); });
+    if (attention != "unfused" && !mma_)
       std::fprintf(stderr, "cpt: CPT_CUDA_ATTENTION=%s: %s; the unfused attention runs\n", attention.c_str(),
                    !kBf16 ? "its kernels are bf16 only" : "no kernels for this head dimension or too little shared memory");
   }
@@ -307,7 +306,7 @@ class Engine final : public EngineBase {
     if (mmaRotaryTiles() < 0) dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
     dqkvT_ = act_.get<Act>(N * 3 * D);
     part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
-    if (flash_ || mma_) {
+    if (mma_) {
       rowDot_ = act_.get<float>(BH * T);
     } else {
       // Attention row block: the [B*H, rows, T] score slices stay near 64 MiB each.
@@ -408,34 +407,26 @@ class Engine final : public EngineBase {
   }
 
   // f(std::integral_constant<int, HD>{}) when the fused kernels have the head dimension hd: 32,
-  // 64, 128 or 256, and for the mma.sync ones (Mma) also 80, Pythia-2.8b's (a multiple of 16 with
-  // an even count of 8-column tiles is all they need; WMMA's backward splits the head in halves
-  // of 16-column tiles).
-  template <bool Mma = false, class F>
+  // 64, 80 (Pythia-2.8b's), 128 or 256 (a multiple of 16 with an even count of 8-column tiles is
+  // all they need).
+  template <class F>
   static void withHeadDim(int hd, F&& f) {
     switch (hd) {
       case 32: return f(std::integral_constant<int, 32>{});
       case 64: return f(std::integral_constant<int, 64>{});
-      case 80: if constexpr (Mma) return f(std::integral_constant<int, 80>{}); else return;
+      case 80: return f(std::integral_constant<int, 80>{});
       case 128: return f(std::integral_constant<int, 128>{});
       case 256: return f(std::integral_constant<int, 256>{});
     }
   }
-  // The fused kernels' shared memory, past the default 48 KiB: false when the GPU has too little.
+  // The most dynamic shared memory a block may opt into on this GPU (the fused kernels need more
+  // than the default 48 KiB; allowMmaSmem says false when the GPU has too little).
   static size_t smemOptin() {
     int dev = 0;
     cudaDeviceProp p;
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
     return p.sharedMemPerBlockOptin;
-  }
-  template <int HD>
-  bool allowSmem() {
-    if (flashBackwardSmem(HD) > smemOptin()) return false;
-    CUDA_CHECK(cudaFuncSetAttribute(flashForwardKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashForwardSmem(HD)));
-    CUDA_CHECK(cudaFuncSetAttribute(flashBackwardKVKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashBackwardSmem(HD)));
-    CUDA_CHECK(cudaFuncSetAttribute(flashBackwardQKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)flashBackwardSmem(HD)));
-    return true;
   }
   template <int HD>
   bool allowMmaSmem() {
@@ -467,7 +458,7 @@ class Engine final : public EngineBase {
   // withMmaGradOut's H8 for this engine (-1 without the mma attention).
   int mmaRotaryTiles() const {
     int r = -1;
-    if (mma_) withHeadDim<true>(d_.hd, [&](auto h) { withMmaGradOut<h()>([&](auto tiles) { r = decltype(tiles)::value; }); });
+    if (mma_) withHeadDim(d_.hd, [&](auto h) { withMmaGradOut<h()>([&](auto tiles) { r = decltype(tiles)::value; }); });
     return r;
   }
   template <int HD>
@@ -478,27 +469,9 @@ class Engine final : public EngineBase {
     }
   }
   template <int HD>
-  void flashForward(Acts& a, int BH, int T, float scale) {
-    if constexpr (kBf16) {
-      CPT_LAUNCH(flashForwardKernel<HD>, dim3(cdiv(T, kFlash), BH), 128, flashForwardSmem(HD))(a.q, a.k, a.v, a.yh, a.lse, T, scale);
-      LAUNCH_CHECK();
-    }
-  }
-  template <int HD>
-  void flashBackward(Acts& a, int BH, int T, float scale) {
-    if constexpr (kBf16) {
-      rowDot(dyh_, a.yh, BH, T, HD, 0);
-      const dim3 grid(cdiv(T, kFlash), BH);
-      CPT_LAUNCH(flashBackwardKVKernel<HD>, grid, 256, flashBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dk_, dv_, T, scale);
-      LAUNCH_CHECK();
-      CPT_LAUNCH(flashBackwardQKernel<HD>, grid, 256, flashBackwardSmem(HD))(a.q, a.k, a.v, dyh_, a.lse, rowDot_, dq_, T, scale);
-      LAUNCH_CHECK();
-    }
-  }
-  template <int HD>
   void mmaBackward(Acts& a, const Act* dy, int BH, int T, float scale) {
     if constexpr (kBf16) {
-      rowDot(dy, a.y, BH, T, HD, d_.H);
+      rowDot(dy, a.y, BH, T, HD);
       const dim3 grid(cdiv(T, mmaKeys(HD)), BH);
       const int threads = mmaBackwardThreads(HD);
       withMmaGradOut<HD>([&](auto tiles) {
@@ -512,19 +485,17 @@ class Engine final : public EngineBase {
       });
     }
   }
-  // D = rowsum(dO * O) per row of the heads layout, for the fused backwards; dO and O in the heads
-  // layout (H = 0) or in rows [N, D].
-  void rowDot(const Act* dO, const Act* O, int BH, int T, int hd, int H) {
+  // D = rowsum(dO * O) per row of the heads layout, for the fused backward; dO and O in rows [N, D].
+  void rowDot(const Act* dO, const Act* O, int BH, int T, int hd) {
     const size_t rows = (size_t)BH * T;
-    CPT_LAUNCH(attnRowDotKernel<Act>, cdiv(rows, 8), 256)(dO, O, rowDot_, rows, hd, T, H);
+    CPT_LAUNCH(attnRowDotKernel<Act>, cdiv(rows, 8), 256)(dO, O, rowDot_, rows, hd, T, d_.H);
     LAUNCH_CHECK();
   }
 
   void attentionForward(Acts& a, int B, int T) {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
-    if (flash_) return withHeadDim(hd, [&](auto h) { flashForward<h()>(a, BH, T, scale); });
-    if (mma_) return withHeadDim<true>(hd, [&](auto h) { mmaForward<h()>(a, BH, T, scale); });
+    if (mma_) return withHeadDim(hd, [&](auto h) { mmaForward<h()>(a, BH, T, scale); });
     const long long hs = (long long)T * hd;
     for (int i0 = 0; i0 < T; i0 += rb_) {
       // Query rows [i0, i1) against keys [0, i1) (causal): S = scale * Q K^T, P = softmax(S),
@@ -547,8 +518,7 @@ class Engine final : public EngineBase {
   void attentionBackward(Acts& a, const Act* dy, int B, int T) {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));
-    if (flash_) return withHeadDim(hd, [&](auto h) { flashBackward<h()>(a, BH, T, scale); });
-    if (mma_) return withHeadDim<true>(hd, [&](auto h) { mmaBackward<h()>(a, dy, BH, T, scale); });
+    if (mma_) return withHeadDim(hd, [&](auto h) { mmaBackward<h()>(a, dy, BH, T, scale); });
     const long long hs = (long long)T * hd;
     CUDA_CHECK(cudaMemsetAsync(dk_, 0, (size_t)BH * hs * sizeof(float), s_));
     CUDA_CHECK(cudaMemsetAsync(dv_, 0, (size_t)BH * hs * sizeof(float), s_));
@@ -805,7 +775,7 @@ class Engine final : public EngineBase {
 
   ModelConfig c_;
   Dims d_;
-  bool recompute_, stale_ = true, flash_ = false, mma_ = false, graphs_ = envChoice("CPT_CUDA_GRAPHS", {"1", "0"}) == "1",
+  bool recompute_, stale_ = true, mma_ = false, graphs_ = envChoice("CPT_CUDA_GRAPHS", {"1", "0"}) == "1",
        epilogues_ = envChoice("CPT_CUDA_EPILOGUES", {"1", "0"}) == "1",
        warpSoftmax_ = envChoice("CPT_CUDA_SOFTMAX", {"block", "warp"}) == "warp";
   cudaStream_t s_ = nullptr;

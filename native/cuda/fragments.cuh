@@ -4,8 +4,10 @@
 // sim/runtime.cpp).
 #pragma once
 #include <cuda_bf16.h>
-#include <mma.h>
 #include <stdint.h>
+#ifndef __CUDACC__
+#include <mma.h>  // the simulator's mma.sync and ldmatrix (sim/mma.h)
+#endif
 
 namespace cpt {
 namespace cuda {

@@ -17,17 +17,15 @@
 #              device sort past 2^16 ids, clipping and a non-finite gradient; CUDA graphs replaying
 #              steps bitwise as the eager engine runs them; bitwise determinism
 #              and recomputation (golden and parity with CUDA_LAUNCH_BLOCKING=1)
-#   flash      the fused attention (bf16; flash_*) and the attention on mma.sync tiles (mma_*)
-#              against the unfused path and the CPU engine, head dimensions 32-256 (and 80 for
-#              mma_*), bitwise repeat
+#   flash      the fused attention on mma.sync tiles (bf16; mma_*) against the unfused path and
+#              the CPU engine, head dimensions 32, 64, 80, 128, 256, bitwise repeat
 #   1b         bf16 training tokens/s and MFU at seq 2048, ours then PyTorch (HF GPT-NeoX, bf16
 #              autocast, SDPA, fused AdamW, eager), ratio; and where our step's time goes per
 #              kernel (CUDA events) beside the performance model's figures (model-SHAPE.tsv);
 #              the other paths measured the same way beside it: _kernels (CPT_CUDA_EPILOGUES=0, 1b
 #              only), _eager (each step launched, not replayed as a CUDA graph: CPT_CUDA_GRAPHS=0),
-#              _fused (the fused attention, CPT_CUDA_ATTENTION=fused), _warpsoftmax (the softmax by a
-#              warp per row, CPT_CUDA_SOFTMAX=warp), _mma (the attention on mma.sync tiles, forward
-#              and backward, CPT_CUDA_ATTENTION=mma)
+#              _warpsoftmax (the softmax by a warp per row, CPT_CUDA_SOFTMAX=warp), _mma (the
+#              attention on mma.sync tiles, forward and backward, CPT_CUDA_ATTENTION=mma)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the flash check
 #   curve      200 steps of a 160m shape on kit tokens, CUDA fp32 and bf16 against the carried
 #              CPU curve
@@ -90,7 +88,7 @@ step() {
   local s0=$SECONDS log="$LOGDIR/step-$name.log"
   timeout -k 5 "$t" stdbuf -oL "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]} took=$((SECONDS - s0))
-  while IFS= read -r l; do SUMMARY+=("$l"); done < <(grep -E '^(golden_|parity_|embedding_|adamw_|graph|flash_hd|mma_hd|deterministic_|recompute_|cuda_(train_tok_s|tflops|mfu)_|profile_step_ms_|model_step_ms_|train_(final_loss|max_abs|margin)|torch=|done: |last losses: )' "$log")
+  while IFS= read -r l; do SUMMARY+=("$l"); done < <(grep -E '^(golden_|parity_|embedding_|adamw_|graph|mma_hd|deterministic_|recompute_|cuda_(train_tok_s|tflops|mfu)_|profile_step_ms_|model_step_ms_|train_(final_loss|max_abs|margin)|torch=|done: |last losses: )' "$log")
   if ((rc == 124 || rc == 137)); then
     note "$name=TIMEOUT after ${took} s"
   elif ((rc != 0)); then
@@ -176,18 +174,17 @@ bench() {
   local s=$1 budget=$2 v
   step "bench_$s" "$budget" "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv" || return
   # the other paths the same way: the bias and residual epilogues off (their kernels instead; 1b
-  # only), each step launched eagerly instead of replayed as a CUDA graph, the fused attention, the
-  # softmax by a warp per row, the attention on mma.sync tiles
+  # only), each step launched eagerly instead of replayed as a CUDA graph, the softmax by a warp
+  # per row, the attention on mma.sync tiles
   [ "$s" = 1b ] && step "bench_${s}_kernels" "$budget" env CPT_CUDA_EPILOGUES=0 "$B/cuda_check" bench "$s" 4 2048 10 0
   step "bench_${s}_eager" "$budget" env CPT_CUDA_GRAPHS=0 "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv"
-  step "bench_${s}_fused" "$budget" env CPT_CUDA_ATTENTION=fused "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_fused.tsv"
   step "bench_${s}_warpsoftmax" "$budget" env CPT_CUDA_SOFTMAX=warp "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-$s.tsv"
   step "bench_${s}_mma" "$budget" env CPT_CUDA_ATTENTION=mma "$B/cuda_check" bench "$s" 4 2048 10 0 "$DATA/model-${s}_mma.tsv"
   [ "$TORCH" = 1 ] || return
   step "torch_$s" "$budget" python3 scripts/anchors/torch_neox.py "$s" 2048 4 10 bf16 eager cuda || return
   local peer ours
   peer=$(sed -n 's/.* train_tok_s=\([0-9.]*\).*/\1/p' "$LOGDIR/step-torch_$s.log")
-  for v in "$s" "${s}_kernels" "${s}_eager" "${s}_fused" "${s}_warpsoftmax" "${s}_mma"; do
+  for v in "$s" "${s}_kernels" "${s}_eager" "${s}_warpsoftmax" "${s}_mma"; do
     ours=$(sed -n "s/^cuda_train_tok_s_$v=//p" "$LOGDIR/step-bench_$v.log" 2>/dev/null)
     [ -n "$ours" ] && [ -n "$peer" ] && note "ratio_vs_torch_$v=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')"
   done

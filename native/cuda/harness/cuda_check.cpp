@@ -6,8 +6,9 @@
 //   cuda_check parity [T] [steps]          against the CPU engine on random configs (sequences of T,
 //                                          default 150), the device-side sort, clipping and skip;
 //                                          determinism over `steps` AdamW steps (5); CUDA graphs
-//   cuda_check flash [T]                   the fused attention (bf16) against the unfused path and
-//                                          the CPU engine, per head dimension (default T 150)
+//   cuda_check flash [T]                   the fused attention (bf16, mma.sync tiles) against the
+//                                          unfused path and the CPU engine, per head dimension
+//                                          (default T 150)
 //   cuda_check reference TOKENS OUT [steps] [B] [T] [threads]
 //                                          the CPU engine's fp32 loss curve of the run below, to
 //                                          a file (computed where the CPUs are, and carried)
@@ -463,10 +464,10 @@ int train(const std::string& file, const std::string& ref, int steps, int B, int
   return ok ? 0 : 1;
 }
 
-// ---- flash: the fused attention (bf16) against the unfused bf16 path, both measured against the
-// CPU engine (fp32), for every head dimension it has kernels for, at a length T with a ragged
-// last block: the fused path may not be less accurate than the unfused one (1.5x, or within a
-// floor of bf16 rounding) and must be bitwise deterministic.
+// ---- flash: the fused attention (bf16, on mma.sync tiles: CPT_CUDA_ATTENTION=mma) against the
+// unfused bf16 path, both measured against the CPU engine (fp32), for every head dimension it has
+// kernels for, at a length T with a ragged last block: the fused path may not be less accurate
+// than the unfused one (1.5x, or within a floor of bf16 rounding) and must be bitwise deterministic.
 double relErr(const std::vector<float>& a, const float* b) {
   double mx = 0, d = 0;
   for (size_t i = 0; i < a.size(); i++) mx = std::max(mx, (double)std::fabs(b[i])), d = std::max(d, (double)std::fabs(a[i] - b[i]));
@@ -499,33 +500,28 @@ int flash(int T) {
       return r;
     };
     const Run un = run("unfused");
-    // fused: the attention on WMMA tiles (flash_*); mma: on mma.sync tiles (mma_*); forward and backward
-    for (const char* kind : {"fused", "mma"}) {
-      if (hd == 80 && std::string(kind) == "fused") continue;  // WMMA kernels at 32, 64, 128, 256 only
-      const Run fu = run(kind), again = run(kind);
-      double gu = 0, gf = 0;
-      for (size_t i = 0; i < un.grads.size(); i++) {
-        const float* ref = cpu.grads() + cpu.params()[i].offset;
-        gu = std::max(gu, relErr(un.grads[i], ref)), gf = std::max(gf, relErr(fu.grads[i], ref));
-      }
-      const double lu = relErr(un.logits, lc.data()), lf = relErr(fu.logits, lc.data());
-      const double du = std::fabs(un.loss - lossC), df = std::fabs(fu.loss - lossC);
-      bool same = fu.loss == again.loss && fu.logits == again.logits;
-      for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
-      // the mma path ran: it rounds P against the running maximum, so its logits are not the unfused path's
-      // (the WMMA forward rounds as the unfused path does, bitwise alike here)
-      const bool taken = std::string(kind) != "mma" || fu.logits != un.logits;
-      // Within 1.5x the unfused path's error, or within bf16 rounding of the reference (2^-8); and the unfused
-      // path itself (bf16 throughout: the head split, GELU, layer norms by 16-byte runs at these widths) within
-      // four bf16 roundings of the reference for logits, eight for gradients.
-      auto fine = [](double f, double u) { return f <= std::max(1.5 * u, 4e-3); };
-      const bool ok = fine(lf, lu) && fine(gf, gu) && df <= std::max(1.5 * du, 4e-3 * lossC) && same && lu <= 0x1p-6 && gu <= 0x1p-5 && taken;
-      const char* label = std::string(kind) == "fused" ? "flash" : "mma";
-      std::printf("%s_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s%s\n",
-                  label, hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO", taken ? "" : " | the mma path did not run");
-      std::printf("%s_hd%d=%s\n", label, hd, ok ? "pass" : "FAIL");
-      all &= ok;
+    // on mma.sync tiles, forward and backward
+    const Run fu = run("mma"), again = run("mma");
+    double gu = 0, gf = 0;
+    for (size_t i = 0; i < un.grads.size(); i++) {
+      const float* ref = cpu.grads() + cpu.params()[i].offset;
+      gu = std::max(gu, relErr(un.grads[i], ref)), gf = std::max(gf, relErr(fu.grads[i], ref));
     }
+    const double lu = relErr(un.logits, lc.data()), lf = relErr(fu.logits, lc.data());
+    const double du = std::fabs(un.loss - lossC), df = std::fabs(fu.loss - lossC);
+    bool same = fu.loss == again.loss && fu.logits == again.logits;
+    for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
+    // the mma path ran: it rounds P against the running maximum, so its logits are not the unfused path's
+    const bool taken = fu.logits != un.logits;
+    // Within 1.5x the unfused path's error, or within bf16 rounding of the reference (2^-8); and the unfused
+    // path itself (bf16 throughout: the head split, GELU, layer norms by 16-byte runs at these widths) within
+    // four bf16 roundings of the reference for logits, eight for gradients.
+    auto fine = [](double f, double u) { return f <= std::max(1.5 * u, 4e-3); };
+    const bool ok = fine(lf, lu) && fine(gf, gu) && df <= std::max(1.5 * du, 4e-3 * lossC) && same && lu <= 0x1p-6 && gu <= 0x1p-5 && taken;
+    std::printf("mma_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s%s\n",
+                hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO", taken ? "" : " | the mma path did not run");
+    std::printf("mma_hd%d=%s\n", hd, ok ? "pass" : "FAIL");
+    all &= ok;
     unsetenv("CPT_CUDA_ATTENTION");
   }
   return all ? 0 : 1;
@@ -595,7 +591,7 @@ int bench(const std::string& shape, int B, int T, int steps, bool recompute, dou
     return v && std::string(v) == value;
   };
   const std::string name =
-      shape + (envIs("CPT_CUDA_ATTENTION", "fused") ? "_fused" : "") + (envIs("CPT_CUDA_ATTENTION", "mma") ? "_mma" : "") + (envIs("CPT_CUDA_EPILOGUES", "0") ? "_kernels" : "") +
+      shape + (envIs("CPT_CUDA_ATTENTION", "mma") ? "_mma" : "") + (envIs("CPT_CUDA_EPILOGUES", "0") ? "_kernels" : "") +
       (envIs("CPT_CUDA_SOFTMAX", "warp") ? "_warpsoftmax" : "") +
       (envIs("CPT_CUDA_GRAPHS", "0") ? "_eager" : "");
   Gpu g(c, true, recompute);

@@ -8,7 +8,6 @@
 //                               algorithm, operands outside their allocation or in host memory
 //   sim_check runtime           launch limits, pointer provenance, copies, poison, bf16 rounding
 //   sim_check simt              shuffles, ballots and barriers, and the errors for divergence
-//   sim_check wmma              the wmma tiles against a scalar product, and what they refuse
 //   sim_check mma               ldmatrix and mma.sync (the attention's fragment loads and products,
 //                               fragments.cuh) against a scalar product, what ldmatrix refuses and
 //                               its bank conflicts;
@@ -416,111 +415,6 @@ int simt() {
   return failures ? 1 : 0;
 }
 
-// ---- wmma: the warp matrix tiles against a scalar product, every layout; the hardware's rules.
-namespace wm = nvcuda::wmma;
-// D[16][16] (row major, ld 16) = A B + C, A stored row or column major (lda 40), B likewise (ldb
-// 40), two warps each computing the whole tile, accumulating K = 32 in two steps.
-template <class LA, class LB>
-__global__ void wmmaKernel(const __nv_bfloat16* A, const __nv_bfloat16* B, const float* C, float* D) {
-  wm::fragment<wm::matrix_a, 16, 16, 16, __nv_bfloat16, LA> a;
-  wm::fragment<wm::matrix_b, 16, 16, 16, __nv_bfloat16, LB> b;
-  wm::fragment<wm::accumulator, 16, 16, 16, float> c;
-  wm::load_matrix_sync(c, C, 16, wm::mem_row_major);
-  const bool ra = std::is_same<LA, wm::row_major>::value, rb = std::is_same<LB, wm::row_major>::value;
-  for (int k = 0; k < 32; k += 16) {
-    wm::load_matrix_sync(a, A + (ra ? k : k * 40), 40);
-    wm::load_matrix_sync(b, B + (rb ? k * 40 : k), 40);
-    wm::mma_sync(c, a, b, c);
-  }
-  wm::store_matrix_sync(D + (threadIdx.x >> 5) * 256, c, 16, wm::mem_row_major);
-}
-__global__ void wmmaMisaligned(const __nv_bfloat16* A, int offset, unsigned ld) {
-  wm::fragment<wm::matrix_a, 16, 16, 16, __nv_bfloat16, wm::row_major> a;
-  wm::load_matrix_sync(a, A + offset, ld);
-}
-__global__ void wmmaHalfWarp(const __nv_bfloat16* A, float* D) {
-  wm::fragment<wm::matrix_a, 16, 16, 16, __nv_bfloat16, wm::row_major> a;
-  wm::fragment<wm::matrix_b, 16, 16, 16, __nv_bfloat16, wm::col_major> b;
-  wm::fragment<wm::accumulator, 16, 16, 16, float> c;
-  wm::fill_fragment(c, 0.f);
-  if (threadIdx.x < 16) {
-    wm::load_matrix_sync(a, A, 24);
-    wm::load_matrix_sync(b, A, 24);
-    wm::mma_sync(c, a, b, c);
-  }
-  D[threadIdx.x] = 0.f;
-}
-// Reads a fragment's elements as if element e of lane L were row L / 2, column 8 (L % 2) + e:
-// right on no GPU generation's documented layout, wrong here.
-__global__ void wmmaLayoutAssumed(const __nv_bfloat16* A, float* D) {
-  wm::fragment<wm::matrix_a, 16, 16, 16, __nv_bfloat16, wm::row_major> a;
-  wm::load_matrix_sync(a, A, 24);
-  const int l = threadIdx.x & 31;
-  for (int e = 0; e < 8; e++) D[(l / 2) * 16 + 8 * (l % 2) + e] = __bfloat162float(a.x[e]);
-}
-
-template <class LA, class LB>
-bool wmmaCase(const std::vector<float>& a, const std::vector<float>& b, const std::vector<float>& c) {
-  const bool ra = std::is_same<LA, wm::row_major>::value, rb = std::is_same<LB, wm::row_major>::value;
-  // Logical A [16][32], B [32][16]; stored with ld 40 per the layouts.
-  std::vector<__nv_bfloat16> ha(32 * 40), hb(32 * 40);
-  for (int i = 0; i < 16; i++)
-    for (int k = 0; k < 32; k++) ha[ra ? i * 40 + k : k * 40 + i] = __float2bfloat16_rn(a[i * 32 + k]);
-  for (int k = 0; k < 32; k++)
-    for (int j = 0; j < 16; j++) hb[rb ? k * 40 + j : j * 40 + k] = __float2bfloat16_rn(b[k * 16 + j]);
-  auto* A = dev<__nv_bfloat16>(ha.size());
-  auto* B = dev<__nv_bfloat16>(hb.size());
-  float *C = dev<float>(256), *D = dev<float>(512);
-  CUDA_CHECK(cudaMemcpy(A, ha.data(), ha.size() * 2, cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(B, hb.data(), hb.size() * 2, cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(C, c.data(), 256 * 4, cudaMemcpyHostToDevice));
-  CPT_LAUNCH((wmmaKernel<LA, LB>), 1, 64)(A, B, C, D);
-  std::vector<float> hd(512);
-  CUDA_CHECK(cudaMemcpy(hd.data(), D, 512 * 4, cudaMemcpyDeviceToHost));
-  bool ok = true;
-  for (int w = 0; w < 2; w++)
-    for (int i = 0; i < 16; i++)
-      for (int j = 0; j < 16; j++) {
-        double want = c[i * 16 + j];
-        for (int k = 0; k < 32; k++) want += (double)bf16round(a[i * 32 + k]) * bf16round(b[k * 16 + j]);
-        ok &= std::fabs(hd[w * 256 + i * 16 + j] - want) <= 1e-5 * (1 + std::fabs(want));
-      }
-  cudaFree(A), cudaFree(B), cudaFree(C), cudaFree(D);
-  return ok;
-}
-
-int wmma() {
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> a(16 * 32), b(32 * 16), c(256);
-  for (float& x : a) x = u(rng);
-  for (float& x : b) x = u(rng);
-  for (float& x : c) x = u(rng);
-  report("wmma_row_col", wmmaCase<wm::row_major, wm::col_major>(a, b, c));
-  report("wmma_row_row", wmmaCase<wm::row_major, wm::row_major>(a, b, c));
-  report("wmma_col_row", wmmaCase<wm::col_major, wm::row_major>(a, b, c));
-  report("wmma_col_col", wmmaCase<wm::col_major, wm::col_major>(a, b, c));
-  auto* A = dev<__nv_bfloat16>(16 * 24 * 2);
-  float* D = dev<float>(256);
-  CUDA_CHECK(cudaMemset(A, 0, 16 * 24 * 2 * 2));
-  report("wmma_misaligned_pointer_refused", has(thrown([&] { CPT_LAUNCH(wmmaMisaligned, 1, 32)(A, 8, 24); }), "32-byte aligned"));
-  report("wmma_bad_ldm_refused", has(thrown([&] { CPT_LAUNCH(wmmaMisaligned, 1, 32)(A, 0, 20); }), "multiple of 16 bytes"));
-  report("wmma_half_warp_detected", !thrown([&] { CPT_LAUNCH(wmmaHalfWarp, 1, 32)(A, D); }).empty());
-  // A fragment read by an assumed element order gives a scrambled tile.
-  std::vector<__nv_bfloat16> ha(16 * 24);
-  for (int i = 0; i < 16; i++)
-    for (int k = 0; k < 16; k++) ha[i * 24 + k] = __float2bfloat16_rn((float)(i * 16 + k));
-  CUDA_CHECK(cudaMemcpy(A, ha.data(), ha.size() * 2, cudaMemcpyHostToDevice));
-  CPT_LAUNCH(wmmaLayoutAssumed, 1, 32)(A, D);
-  std::vector<float> hd(256);
-  CUDA_CHECK(cudaMemcpy(hd.data(), D, 256 * 4, cudaMemcpyDeviceToHost));
-  int right = 0;
-  for (int i = 0; i < 256; i++) right += hd[i] == (float)i;
-  report("wmma_layout_is_opaque", right < 32, std::to_string(right) + " of 256 elements where the assumed order put them");
-  cudaFree(A), cudaFree(D);
-  return failures ? 1 : 0;
-}
-
 // ---- mma: A [16][16] and a tile T [16][16] (bf16, rows of 24) copied to shared memory, then
 // through the attention's fragment loads (ldmatrix) and mma.sync: D1 = A T (fragB: the depth down
 // T's rows), D2 = A T^T (fragBt), written out row-major from PTX's accumulator layout.
@@ -622,12 +516,11 @@ int main(int argc, char** argv) {
     if (cmd == "refuse") return refuse();
     if (cmd == "runtime") return runtime();
     if (cmd == "simt") return simt();
-    if (cmd == "wmma") return wmma();
     if (cmd == "mma") return mma();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sim_check %s: %s\n", cmd.c_str(), e.what());
     return 2;
   }
-  std::fprintf(stderr, "usage: sim_check gemm [problems] | refuse | runtime | simt | wmma | mma\n");
+  std::fprintf(stderr, "usage: sim_check gemm [problems] | refuse | runtime | simt | mma\n");
   return 2;
 }

@@ -171,7 +171,8 @@ uint64_t warpCollective(const char* file, int line, WarpOp op, unsigned mask, ui
 void syncthreads(const char* file, int line);
 // Dynamic shared memory of the running block (the launch's third argument), 128-byte aligned.
 void* dynamicSmem();
-// Three 16x16 fp32 tiles per warp of the running block, for wmma's mma_sync (mma.h).
+// Three 16x16 fp32 tiles per warp of the running block, where mma.sync and ldmatrix (mma.h)
+// exchange their lanes' operands.
 float* warpTiles(int warp);
 // Whether [p, p + n) lies in the running block's dynamic shared memory (ldmatrix reads only there).
 bool inSharedMemory(const void* p, size_t n);

@@ -309,7 +309,7 @@ struct Worker {
   bool abandoned = false;  // the last block failed: its fibers' stacks were left mid-call
   std::string error;  // set by a fiber: the block is abandoned and this is thrown
   std::vector<char> smem;
-  std::vector<float> warpTiles;   // wmma's per-warp operand tiles (mma.h)
+  std::vector<float> warpTiles;   // mma.sync's and ldmatrix's per-warp exchange (mma.h)
   uint64_t mmaLanes = 0, ldmatrixBytes = 0, wavefronts = 0;  // the running launch's (countWork)
   std::vector<int> pos, byPos;    // scheduling position of each thread, and its inverse
   std::vector<unsigned> arrived;  // per warp: lanes waiting at a collective
@@ -690,7 +690,7 @@ uint64_t warpCollective(const char* file, int line, WarpOp op, unsigned mask, ui
 
 float* warpTiles(int warp) {
   Worker* w = tlsWorker;
-  if (!w || !w->current) fault("wmma used outside a kernel");
+  if (!w || !w->current) fault("mma.sync or ldmatrix used outside a kernel");
   if (w->warpTiles.empty()) w->warpTiles.assign(32 * 3 * 256, 0.f);
   return w->warpTiles.data() + (size_t)warp * 3 * 256;
 }
