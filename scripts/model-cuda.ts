@@ -29,8 +29,8 @@ export const GPUS: Gpu[] = [
 /**
  * Hopper's multiprocessor: 4096 dense bf16 tensor FLOPs a clock (so the peak's clock is
  * bf16 / (sms * 4096), 1.83 GHz), of which mma.sync reaches about two thirds (only wgmma reaches
- * the peak: the FlashAttention-3 paper, Shah et al. 2024); shared memory serves 128 bytes a clock
- * (32 banks of 4 bytes) to ldmatrix and stores alike.
+ * the peak: the FlashAttention-3 paper, Shah et al. 2024, arXiv:2407.08608); shared memory
+ * serves 128 bytes a clock (32 banks of 4 bytes) to ldmatrix and stores alike.
  */
 export const SM_FLOPS_PER_CLOCK = 4096, MMA_SYNC = 2 / 3, SMEM_BYTES_PER_CLOCK = 128;
 /** One mma.sync.m16n8k16: 16 x 8 x 16 multiply-adds. */
