@@ -161,6 +161,9 @@ const mmaCost = (kernel: MmaKernel, l: Launch, s: Shape) => {
   return { mma: w.mma, smem: w.ldmatrix + w.stores };
 };
 
+/** A launch's kernel as COST names it: (splitHeadsKernel<float, T>) -> splitHeadsKernel. */
+export const kernelName = (launched: string) => launched.replace(/^\(|<.*$/g, '');
+
 /** bound: what the roofline put first for most of the time: tensor (or fp32) work, HBM, or shared memory. */
 export interface Line { what: string; launches: number; flops: number; bytes: number; seconds: number; bound: 'compute' | 'HBM' | 'shared memory' }
 
@@ -190,7 +193,7 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
     } else if ('counted' in e) {
       continue; // what a run's kernels did (the simulator's counts), not work of its own
     } else {
-      const name = e.kernel.replace(/^\(|<.*$/g, '');  // (splitHeadsKernel<float, T>) -> splitHeadsKernel
+      const name = kernelName(e.kernel);
       const c = COST[name];
       if (!c) throw new Error(`model-cuda: no cost declared for kernel ${name} (add it to COST)`);
       const { flops, bytes, tensor, mma, smem } = c(e.args.map((x) => x ?? NaN), e, s);

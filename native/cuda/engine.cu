@@ -514,7 +514,8 @@ class Engine final : public EngineBase {
   }
 
   // dyh_: gradient of the attention output in heads layout (dy, in rows [N, D], for the mma
-  // attention) -> dq_, dk_, dv_ (fp32, heads layout).
+  // attention) -> dq_, dk_, dv_ (fp32, heads layout), or dqkvT_ itself where the mma backward
+  // writes it (mmaRotaryTiles() >= 0).
   void attentionBackward(Acts& a, const Act* dy, int B, int T) {
     const int H = d_.H, hd = d_.hd, BH = B * H;
     const float scale = (float)(1.0 / std::sqrt((double)hd));

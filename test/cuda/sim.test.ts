@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mmaWork, type Counted, type MmaKernel } from '../../scripts/model-cuda.js';
+import { kernelName, mmaWork, type Counted, type MmaKernel } from '../../scripts/model-cuda.js';
 import { goldenDir } from '../helpers/golden.js';
 import { ROOT } from '../../src/util/paths.js';
 import { ORDERS, SIM_DIR, runSim, simMissing, verdicts } from './sim.js';
@@ -117,7 +117,7 @@ describe.each(ORDERS)('the CUDA engine on the simulator, threads in %s order', (
       const counted = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as object).filter((e): e is Counted => 'counted' in e);
       const seen = new Set<string>();
       for (const c of counted) {
-        const kernel = c.counted.replace(/^\(|<.*$/g, '') as MmaKernel, a = c.args as number[];
+        const kernel = kernelName(c.counted) as MmaKernel, a = c.args as number[];
         const hd = Math.round(a.at(-1)! ** -2), T = a.at(-3)!;
         const { mma, ldmatrix } = mmaWork(kernel, hd, T, c.grid[1]!);
         // one 128-byte wavefront per 8x8 matrix: the padded tile rows put a matrix's 8 rows on distinct banks
