@@ -133,14 +133,16 @@ export type MmaKernel = 'mmaForwardKernel' | 'mmaBackwardKVKernel' | 'mmaBackwar
 /**
  * What a kernel on mma.sync tiles (attention.cuh) executes for B*H = bh heads of T rows, counted
  * from its loops as written: mma.sync.m16n8k16 operations, bytes read by ldmatrix (512 a warp's
- * load, free of bank conflicts), and bytes stored into shared memory (the tiles it loads, rows
- * past T as zeros; P and dS; the rows' statistics). The simulator counts the first two and the
+ * load, free of bank conflicts), and other shared-memory traffic as `stores` (the tiles it loads,
+ * rows past T as zeros; P and dS; the rows' statistics; P read back by the backward's dP warps
+ * where the score products are split). The simulator counts the first two and the
  * loads' wavefronts as it runs the kernels (test/cuda/sim.test.ts holds this function to its
  * counts and the wavefronts to one per 128 bytes).
  */
 export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): { mma: number; ldmatrix: number; stores: number } {
   const F = 64, R = hd === 256 ? 32 : 64; // kFlash, mmaKeys(hd)
-  const SP = hd > 64 ? Math.floor(hd / 64) : 1, warps = (R / 16) * SP, NT = F / SP / 8, NC = hd / SP / 8, K = hd / 16; // mmaSplit, mmaBackwardThreads / 32
+  const SP = hd > 64 ? Math.floor(hd / 64) : 1, warps = (R / 16) * SP, NC = hd / SP / 8, K = hd / 16; // mmaSplit, mmaBackwardThreads / 32
+  const split = SP > 1, NT = (split ? (2 * F) / SP : F) / 8, products = split ? 1 : 2; // mmaScoresSplit, mmaScoreCols / 8: a warp's score products
   const tile = (rows: number) => rows * hd * 2, load = 512;
   let steps = 0; // a block's passes over the other side's tiles, summed over the blocks of a head
   if (kernel === 'mmaForwardKernel') {
@@ -150,10 +152,11 @@ export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): {
   }
   const kv = kernel === 'mmaBackwardKVKernel';
   for (let b0 = 0; b0 < T; b0 += R) steps += kv ? Math.ceil((T - Math.floor(b0 / F) * F) / F) : Math.ceil(Math.min(T, b0 + R) / F);
-  const w = steps * warps * bh; // per pass: the score pair (S, dP), then dV and dK (kv) or dQ
-  const mma = w * (K * 2 * NT + (kv ? 4 * 2 * NC : 4 * NC));
-  const ldmatrix = w * load * (K * (2 + NT) + (kv ? 4 * (2 + NC) : 4 * (1 + NC / 2)));
-  const stores = bh * (Math.ceil(T / R) * 2 * tile(R) + steps * (2 * tile(F) + (kv ? 2 : 1) * R * F * 2 + (kv ? 2 * F * 4 : 0)));
+  const w = steps * warps * bh; // per pass: the score products (S, dP), then dV and dK (kv) or dQ
+  const mma = w * (K * products * NT + (kv ? 4 * 2 * NC : 4 * NC));
+  const ldmatrix = w * load * (K * products * (1 + NT / 2) + (kv ? 4 * (2 + NC) : 4 * (1 + NC / 2)));
+  const pds = (kv || split ? 2 : 1) + (split ? 1 : 0); // P and dS tiles stored (dQ unsplit: dS only), P read back when split
+  const stores = bh * (Math.ceil(T / R) * 2 * tile(R) + steps * (2 * tile(F) + pds * R * F * 2 + (kv ? 2 * F * 4 : 0)));
   return { mma, ldmatrix, stores };
 }
 const mmaCost = (kernel: MmaKernel, l: Launch, s: Shape) => {

@@ -162,32 +162,36 @@ CPT_UNROLL
 }
 
 // The backward's warps: mmaKeys(HD) / 16 groups of 16 rows (keys for dK and dV, queries for dQ)
-// times mmaSplit(HD) column groups. A warp takes its rows' scores and score gradients against its
-// share of the other side's 64-block, writes P and dS (bf16) to shared memory, and after a barrier
-// accumulates HD / mmaSplit(HD) columns of its rows over the whole block: at most 64 accumulator
-// floats a lane (80 at head dimension 80, in one group) where dK and dV at 256 would otherwise
-// need 256 registers.
+// times mmaSplit(HD) column groups. A warp takes one or both of its rows' score products against
+// its share of the other side's 64-block, P and dS go to shared memory (bf16), and after a barrier
+// the warp accumulates HD / mmaSplit(HD) columns of its rows over the whole block: at most 64
+// accumulator floats a lane (80 at head dimension 80, in one group) where dK and dV at 256 would
+// otherwise need 256 registers.
 __host__ __device__ constexpr int mmaSplit(int hd) { return hd > 64 ? hd / 64 : 1; }
 __host__ __device__ constexpr int mmaBackwardThreads(int hd) { return 32 * mmaKeys(hd) / 16 * mmaSplit(hd); }
+// With two or more column groups (head dimensions 128 and 256) the score products are split
+// between warps: the first half of a row group's warps take S against twice the queries (or keys)
+// each, the second half dP; the dP warps read P back from shared memory (bf16) for dS. A warp then
+// loads one row fragment a step for twice the columns instead of two for the same: a quarter (256)
+// or a sixth (128) fewer ldmatrix bytes in the score products, for one more barrier.
+__host__ __device__ constexpr bool mmaScoresSplit(int hd) { return mmaSplit(hd) > 1; }
+// Columns of the other side's 64-block a warp's score product covers, and where its share starts.
+__host__ __device__ constexpr int mmaScoreCols(int hd) { return mmaScoresSplit(hd) ? 2 * kFlash / mmaSplit(hd) : kFlash; }
 // Both backward kernels': two tiles of the block's own rows and two of the other side's 64, two
 // bf16 [rows][64] tiles (P and dS), and 64 rows' log-sum-exp and D (the dK/dV kernel's; dQ's fits).
 __host__ __device__ constexpr size_t mmaBackwardSmem(int hd) {
   return (size_t)(2 * mmaKeys(hd) + 2 * kFlash) * flashLd(hd) * 2 + 2 * (size_t)mmaKeys(hd) * kPld * 2 + 2 * kFlash * 4;
 }
 
-// The backward's two score products for a warp's 16 rows, over the head dimension: S += X Y^T and
-// dP += Z W^T, X and Z the warp's rows (16 each), Y and W NT * 8 rows of the other side's tiles.
+// One score product for a warp's 16 rows over the head dimension: S += X Y^T, X the warp's rows,
+// Y NT * 8 rows of the other side's tile.
 template <int HD, int NT>
-__device__ __forceinline__ void mmaScorePair(float (&S)[NT][4], float (&dP)[NT][4], const bf16* X, const bf16* Z, const bf16* Y,
-                                             const bf16* W) {
+__device__ __forceinline__ void mmaScore(float (&S)[NT][4], const bf16* X, const bf16* Y) {
   constexpr int ld = flashLd(HD);
   for (int kk = 0; kk < HD; kk += 16) {
-    uint32_t ax[4], az[4], b[4];
-    fragA(ax, X + kk, ld), fragA(az, Z + kk, ld);
-    for (int n = 0; n < NT; n += 2) {
-      fragBt(b, Y + n * 8 * ld + kk, ld), mma2(S[n], S[n + 1], ax, b);
-      fragBt(b, W + n * 8 * ld + kk, ld), mma2(dP[n], dP[n + 1], az, b);
-    }
+    uint32_t a[4], b[4];
+    fragA(a, X + kk, ld);
+    for (int n = 0; n < NT; n += 2) fragBt(b, Y + n * 8 * ld + kk, ld), mma2(S[n], S[n + 1], a, b);
   }
 }
 
@@ -235,12 +239,15 @@ template <int HD, int H8>
 __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
                                     const float* D, float* dk, float* dv, bf16* dqkv, const float* cs, const float* sn, int T_,
                                     int H, float scale) {
-  constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), NQ = kFlash / SP / 8, COLS = HD / SP, NC = COLS / 8;
+  constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), COLS = HD / SP, NC = COLS / 8;
+  constexpr bool split = mmaScoresSplit(HD);
+  constexpr int QW = mmaScoreCols(HD), NQ = QW / 8;
   CPT_DYNAMIC_SMEM(bf16, Ks);
   bf16 *Vs = Ks + R * ld, *Qs = Vs + R * ld, *dOs = Qs + kFlash * ld, *Pt = dOs + kFlash * ld, *dSt = Pt + R * kPld;
   float *lseS = reinterpret_cast<float*>(dSt + R * kPld), *DS = lseS + kFlash;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
-  const int r0 = warp / SP * 16, qc0 = warp % SP * (kFlash / SP), col0 = warp % SP * COLS;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3), cg = warp % SP;
+  const bool dPWarp = split && cg >= SP / 2;  // takes dP^T (else S^T, or both unsplit)
+  const int r0 = warp / SP * 16, qc0 = split ? cg % (SP / 2) * QW : 0, col0 = cg * COLS;
   const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
   const int k0 = blockIdx.x * R, key[2] = {k0 + r0 + g, k0 + r0 + g + 8};
   flashLoad(k + head, k0, T_, HD, Ks, R);
@@ -252,21 +259,36 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
     flashLoad(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, dOs, kFlash, H * HD);
     flashRowStats(lse + rows, D + rows, q0, T_, lseS, DS);
     __syncthreads();
-    float S[NQ][4] = {}, dP[NQ][4] = {};  // S^T = K Q^T, dP^T = V dO^T: the warp's 16 keys x its queries
-    mmaScorePair<HD>(S, dP, Ks + r0 * ld, Vs + r0 * ld, Qs + qc0 * ld, dOs + qc0 * ld);
+    // S^T = K Q^T and dP^T = V dO^T: the warp's 16 keys x its queries (dP^T into S in a dP warp)
+    float S[NQ][4] = {}, dP[split ? 1 : NQ][4] = {};
+    mmaScore<HD>(S, (dPWarp ? Vs : Ks) + r0 * ld, (dPWarp ? dOs : Qs) + qc0 * ld);
+    if constexpr (!split) mmaScore<HD>(dP, Vs + r0 * ld, dOs + qc0 * ld);
     // P^T = exp(S^T scale - lse) (causal; queries past T_ see nothing), dS^T = P^T (dP^T - D) scale
-    for (int n = 0; n < NQ; n++)
-      for (int r = 0; r < 2; r++) {
-        float p[2], ds[2];
-        for (int j = 0; j < 2; j++) {
-          const int qi = qc0 + n * 8 + c2 + j, qa = q0 + qi, i = 2 * r + j;
-          p[j] = key[r] <= qa && qa < T_ ? expf(S[n][i] * scale - lseS[qi]) : 0.f;
-          ds[j] = p[j] * (dP[n][i] - DS[qi]) * scale;
+    if (!dPWarp)
+      for (int n = 0; n < NQ; n++)
+        for (int r = 0; r < 2; r++) {
+          const int e = (r0 + g + 8 * r) * kPld + qc0 + n * 8 + c2;
+          float p[2], ds[2];
+          for (int j = 0; j < 2; j++) {
+            const int qi = qc0 + n * 8 + c2 + j, qa = q0 + qi;
+            p[j] = key[r] <= qa && qa < T_ ? expf(S[n][2 * r + j] * scale - lseS[qi]) : 0.f;
+            ds[j] = split ? 0.f : p[j] * (dP[n][2 * r + j] - DS[qi]) * scale;
+          }
+          *reinterpret_cast<uint32_t*>(Pt + e) = pack2(p[0], p[1]);
+          if constexpr (!split) *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
         }
-        const int e = (r0 + g + 8 * r) * kPld + qc0 + n * 8 + c2;
-        *reinterpret_cast<uint32_t*>(Pt + e) = pack2(p[0], p[1]);
-        *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
-      }
+    if constexpr (split) {
+      __syncthreads();  // P^T is in shared memory
+      if (dPWarp)
+        for (int n = 0; n < NQ; n++)
+          for (int r = 0; r < 2; r++) {
+            const int e = (r0 + g + 8 * r) * kPld + qc0 + n * 8 + c2;
+            float p[2], ds[2];
+            unpack2(*reinterpret_cast<const uint32_t*>(Pt + e), p);
+            for (int j = 0; j < 2; j++) ds[j] = p[j] * (S[n][2 * r + j] - DS[qc0 + n * 8 + c2 + j]) * scale;
+            *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
+          }
+    }
     __syncthreads();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO, dK += dS^T Q: the warp's keys x its columns
       uint32_t ap[4], as[4], b[4];
@@ -287,11 +309,14 @@ template <int HD, int H8>
 __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
                                    const float* D, float* dq, bf16* dqkv, const float* cs, const float* sn, int T_, int H,
                                    float scale) {
-  constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), NK = kFlash / SP / 8, COLS = HD / SP, NC = COLS / 8;
+  constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), COLS = HD / SP, NC = COLS / 8;
+  constexpr bool split = mmaScoresSplit(HD);
+  constexpr int KW = mmaScoreCols(HD), NK = KW / 8;
   CPT_DYNAMIC_SMEM(bf16, Qs);
-  bf16 *dOs = Qs + R * ld, *Ks = dOs + R * ld, *Vs = Ks + kFlash * ld, *dSs = Vs + kFlash * ld;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
-  const int r0 = warp / SP * 16, kc0 = warp % SP * (kFlash / SP), col0 = warp % SP * COLS;
+  bf16 *dOs = Qs + R * ld, *Ks = dOs + R * ld, *Vs = Ks + kFlash * ld, *dSs = Vs + kFlash * ld, *Ps = dSs + R * kPld;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3), cg = warp % SP;
+  const bool dPWarp = split && cg >= SP / 2;  // takes dP (else S, or both unsplit)
+  const int r0 = warp / SP * 16, kc0 = split ? cg % (SP / 2) * KW : 0, col0 = cg * COLS;
   const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
   const int q0 = blockIdx.x * R, kEnd = min(T_, q0 + R), row[2] = {q0 + r0 + g, q0 + r0 + g + 8};
   float lr[2], dr[2];
@@ -304,18 +329,33 @@ __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, 
     flashLoad(k + head, k0, T_, HD, Ks);
     flashLoad(v + head, k0, T_, HD, Vs);
     __syncthreads();
-    float S[NK][4] = {}, dP[NK][4] = {};  // S = Q K^T, dP = dO V^T: the warp's 16 queries x its keys
-    mmaScorePair<HD>(S, dP, Qs + r0 * ld, dOs + r0 * ld, Ks + kc0 * ld, Vs + kc0 * ld);
-    for (int n = 0; n < NK; n++)
-      for (int r = 0; r < 2; r++) {
-        float ds[2];
-        for (int j = 0; j < 2; j++) {
-          const int key = k0 + kc0 + n * 8 + c2 + j, i = 2 * r + j;
-          const float p = key <= row[r] && row[r] < T_ ? expf(S[n][i] * scale - lr[r]) : 0.f;
-          ds[j] = p * (dP[n][i] - dr[r]) * scale;
+    // S = Q K^T and dP = dO V^T: the warp's 16 queries x its keys (dP into S in a dP warp)
+    float S[NK][4] = {}, dP[split ? 1 : NK][4] = {};
+    mmaScore<HD>(S, (dPWarp ? dOs : Qs) + r0 * ld, (dPWarp ? Vs : Ks) + kc0 * ld);
+    if constexpr (!split) mmaScore<HD>(dP, dOs + r0 * ld, Vs + kc0 * ld);
+    if (!dPWarp)  // P into Ps for the dP warps, or dS straight into dSs unsplit
+      for (int n = 0; n < NK; n++)
+        for (int r = 0; r < 2; r++) {
+          float x[2];
+          for (int j = 0; j < 2; j++) {
+            const int key = k0 + kc0 + n * 8 + c2 + j;
+            const float p = key <= row[r] && row[r] < T_ ? expf(S[n][2 * r + j] * scale - lr[r]) : 0.f;
+            x[j] = split ? p : p * (dP[n][2 * r + j] - dr[r]) * scale;
+          }
+          *reinterpret_cast<uint32_t*>((split ? Ps : dSs) + (r0 + g + 8 * r) * kPld + kc0 + n * 8 + c2) = pack2(x[0], x[1]);
         }
-        *reinterpret_cast<uint32_t*>(dSs + (r0 + g + 8 * r) * kPld + kc0 + n * 8 + c2) = pack2(ds[0], ds[1]);
-      }
+    if constexpr (split) {
+      __syncthreads();  // P is in shared memory
+      if (dPWarp)
+        for (int n = 0; n < NK; n++)
+          for (int r = 0; r < 2; r++) {
+            const int e = (r0 + g + 8 * r) * kPld + kc0 + n * 8 + c2;
+            float p[2], ds[2];
+            unpack2(*reinterpret_cast<const uint32_t*>(Ps + e), p);
+            for (int j = 0; j < 2; j++) ds[j] = p[j] * (S[n][2 * r + j] - dr[r]) * scale;
+            *reinterpret_cast<uint32_t*>(dSs + e) = pack2(ds[0], ds[1]);
+          }
+    }
     __syncthreads();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dQ += dS K: the warp's queries x its columns
       uint32_t a[4], b[4];

@@ -43,6 +43,8 @@ __device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
 __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16;
 }
+// pack2's inverse (exact: a bf16 is a float's upper half).
+__device__ __forceinline__ void unpack2(uint32_t x, float (&v)[2]) { v[0] = __uint_as_float(x << 16), v[1] = __uint_as_float(x & 0xffff0000u); }
 __device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
 __device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
   *reinterpret_cast<uint2*>(p) = uint2{pack2(v.x, v.y), pack2(v.z, v.w)};

@@ -108,7 +108,10 @@ inline void idsShape(const Safetensors& s, int* batch, int* seq) {
 inline bool compare(const char* what, const float* a, const float* b, size_t n, double atol, bool relMax) {
   double maxAbs = 0, maxDiff = 0;
   for (size_t i = 0; i < n; i++) maxAbs = std::max(maxAbs, (double)std::fabs(b[i]));
-  for (size_t i = 0; i < n; i++) maxDiff = std::max(maxDiff, (double)std::fabs(a[i] - b[i]));
+  for (size_t i = 0; i < n; i++) {  // a NaN counts as infinitely far (std::max alone would pass it over)
+    const double d = std::fabs((double)a[i] - b[i]);
+    maxDiff = std::max(maxDiff, std::isnan(d) ? INFINITY : d);
+  }
   const double tol = relMax ? atol * maxAbs : atol;
   const bool ok = maxDiff <= tol;
   if (!ok || std::getenv("VERBOSE")) std::printf("%s %s: max|diff| %.3e (tol %.3e)\n", ok ? "ok  " : "FAIL", what, maxDiff, tol);

@@ -42,8 +42,8 @@ describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () 
 
 // A copy of native/cuda with one edit to `file` (kernels.cuh unless named), built as a library
 // beside the simulator's cuda_check (found through its $ORIGIN rpath), run on the golden fixture
-// (or `args`).
-async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['golden', goldenDir()]) {
+// (or `args`, in the thread order `order`).
+async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['golden', goldenDir()], order?: 'reverse') {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-mutant-'));
   cpSync(CUDA_SRC, path.join(dir, 'native', 'cuda'), { recursive: true });
   mkdirSync(path.join(dir, 'native', 'src'));
@@ -55,7 +55,7 @@ async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['g
   const out = path.join(dir, 'out');
   await make(['sim-lib', `SIMOUT=${out}`], path.join(dir, 'native', 'cuda'));
   copyFileSync(path.join(SIM_DIR, 'cuda_check'), path.join(out, 'cuda_check'));
-  return await runSim(path.join(out, 'cuda_check'), args);
+  return await runSim(path.join(out, 'cuda_check'), args, order ? { CPT_SIM_ORDER: order } : {});
 }
 
 describe('mutations of the kernels are caught', () => {
@@ -95,6 +95,16 @@ describe('mutations of the kernels are caught', () => {
     );
     expect(r.status).not.toBe(0);
     expect(verdicts(r)).toMatchObject({ mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+  });
+
+  // There the score products are split: a row group's first warps write P, the others read it
+  // back for dS. Reverse thread order runs the readers first (forward order would hide it).
+  it('the mma.sync attention backward\'s dP warps reading P before the S warps wrote it (a removed barrier): wrong gradients', async () => {
+    const r = await mutant('      __syncthreads();  // P^T is in shared memory\n', '', 'attention.cuh', ['flash', '70'], 'reverse');
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toMatchObject({ mma_hd64: 'pass', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+    // the poisoned shared memory's NaNs reach the gradients, and the check counts them
+    expect(r.out).toMatch(/mma_hd256_error .*\| grads inf /);
   });
 
   it('the mma.sync attention\'s dQ pass letting each query see its next key (the causal mask off by one): wrong gradients', async () => {
