@@ -141,8 +141,9 @@ export type MmaKernel = 'mmaForwardKernel' | 'mmaBackwardKVKernel' | 'mmaBackwar
  */
 export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): { mma: number; ldmatrix: number; stores: number } {
   const F = 64, R = hd === 256 ? 32 : 64; // kFlash, mmaKeys(hd)
-  const SP = hd > 64 ? Math.floor(hd / 64) : 1, warps = (R / 16) * SP, NC = hd / SP / 8, K = hd / 16; // mmaSplit, mmaBackwardThreads / 32
-  const split = SP > 1, NT = (split ? (2 * F) / SP : F) / 8, products = split ? 1 : 2; // mmaScoresSplit, mmaScoreCols / 8: a warp's score products
+  const warps = (R / 16) * (hd > 64 ? Math.floor(hd / 64) : 1), MT = hd <= 64 ? 2 : 1, K = hd / 16; // mmaBackwardWarps, mmaRowTiles
+  const WG = (warps * 16 * MT) / R, NC = hd / WG / 8; // mmaGroupWarps, mmaGradCols / 8
+  const split = WG > 1, NT = (split ? (2 * F) / WG : F) / 8, products = split ? 1 : 2; // mmaScoresSplit, mmaScoreCols / 8: a warp's score products
   const tile = (rows: number) => rows * hd * 2, load = 512;
   let steps = 0; // a block's passes over the other side's tiles, summed over the blocks of a head
   if (kernel === 'mmaForwardKernel') {
@@ -153,8 +154,8 @@ export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): {
   const kv = kernel === 'mmaBackwardKVKernel';
   for (let b0 = 0; b0 < T; b0 += R) steps += kv ? Math.ceil((T - Math.floor(b0 / F) * F) / F) : Math.ceil(Math.min(T, b0 + R) / F);
   const w = steps * warps * bh; // per pass: the score products (S, dP), then dV and dK (kv) or dQ
-  const mma = w * (K * products * NT + (kv ? 4 * 2 * NC : 4 * NC));
-  const ldmatrix = w * load * (K * products * (1 + NT / 2) + (kv ? 4 * (2 + NC) : 4 * (1 + NC / 2)));
+  const mma = w * MT * (K * products * NT + (kv ? 4 * 2 * NC : 4 * NC));
+  const ldmatrix = w * load * (K * products * (MT + NT / 2) + (kv ? 4 * 2 : 4) * (MT + NC / 2));
   const pds = (kv || split ? 2 : 1) + (split ? 1 : 0); // P and dS tiles stored (dQ unsplit: dS only), P read back when split
   const stores = bh * (Math.ceil(T / R) * 2 * tile(R) + steps * (2 * tile(F) + pds * R * F * 2 + (kv ? 2 * F * 4 : 0)));
   return { mma, ldmatrix, stores };

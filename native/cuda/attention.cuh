@@ -161,37 +161,52 @@ CPT_UNROLL
   }
 }
 
-// The backward's warps: mmaKeys(HD) / 16 groups of 16 rows (keys for dK and dV, queries for dQ)
-// times mmaSplit(HD) column groups. A warp takes one or both of its rows' score products against
-// its share of the other side's 64-block, P and dS go to shared memory (bf16), and after a barrier
-// the warp accumulates HD / mmaSplit(HD) columns of its rows over the whole block: at most 64
-// accumulator floats a lane (80 at head dimension 80, in one group) where dK and dV at 256 would
-// otherwise need 256 registers.
-__host__ __device__ constexpr int mmaSplit(int hd) { return hd > 64 ? hd / 64 : 1; }
-__host__ __device__ constexpr int mmaBackwardThreads(int hd) { return 32 * mmaKeys(hd) / 16 * mmaSplit(hd); }
-// With two or more column groups (head dimensions 128 and 256) the score products are split
-// between warps: the first half of a row group's warps take S against twice the queries (or keys)
-// each, the second half dP; the dP warps read P back from shared memory (bf16) for dS. A warp then
-// loads one row fragment a step for twice the columns instead of two for the same: a quarter (256)
-// or a sixth (128) fewer ldmatrix bytes in the score products, for one more barrier.
-__host__ __device__ constexpr bool mmaScoresSplit(int hd) { return mmaSplit(hd) > 1; }
-// Columns of the other side's 64-block a warp's score product covers, and where its share starts.
-__host__ __device__ constexpr int mmaScoreCols(int hd) { return mmaScoresSplit(hd) ? 2 * kFlash / mmaSplit(hd) : kFlash; }
+// The backward's warps: mmaBackwardWarps(HD), in groups that share mmaRowTiles(HD) 16-row tiles of
+// the block's own rows (keys for dK and dV, queries for dQ). A warp takes one or both of its rows'
+// score products against its share of the other side's 64-block, P and dS go to shared memory
+// (bf16), and after a barrier the warp accumulates mmaGradCols(HD) columns of its rows over the
+// whole block: 64 accumulator floats a lane or fewer (80 at head dimension 80) where dK and dV at
+// 256 would otherwise need 256 registers.
+__host__ __device__ constexpr int mmaBackwardWarps(int hd) { return mmaKeys(hd) / 16 * (hd > 64 ? hd / 64 : 1); }
+__host__ __device__ constexpr int mmaBackwardThreads(int hd) { return 32 * mmaBackwardWarps(hd); }
+// Two 16-row tiles a warp at head dimensions up to 64, so that each B fragment it loads serves two
+// mma.sync (FlashAttention-2's warps hold more than 16 rows too): the accumulators are as many as
+// one tile's against twice the columns, but ptxas takes 182-186 registers for the dK/dV kernel
+// (168 with one) and 166 for dQ (128), two and three blocks of four warps a multiprocessor instead
+// of three and four. Not at 128 (dK/dV 154 registers: one block of eight warps instead of two),
+// 80 (40 columns a warp, an odd count of 8-column tiles) or 256 (32 columns a warp: dK's rotary
+// pairs, 32 columns apart, would lie in different warps; no gain in the score products either).
+__host__ __device__ constexpr int mmaRowTiles(int hd) { return hd <= 64 ? 2 : 1; }
+// Warps sharing a group of rows, and the columns of dK, dV or dQ each accumulates.
+__host__ __device__ constexpr int mmaGroupWarps(int hd) { return mmaBackwardWarps(hd) * 16 * mmaRowTiles(hd) / mmaKeys(hd); }
+__host__ __device__ constexpr int mmaGradCols(int hd) { return hd / mmaGroupWarps(hd); }
+// Where warps share rows, the score products are split between them: the first half of a group
+// takes S against twice the queries (or keys) each, the second half dP; the dP warps read P back
+// from shared memory (bf16) for dS. A warp then loads its row fragments once a step for twice the
+// columns instead of twice for the same, for one more barrier.
+__host__ __device__ constexpr bool mmaScoresSplit(int hd) { return mmaGroupWarps(hd) > 1; }
+// Columns of the other side's 64-block a warp's score product covers.
+__host__ __device__ constexpr int mmaScoreCols(int hd) { return mmaScoresSplit(hd) ? 2 * kFlash / mmaGroupWarps(hd) : kFlash; }
 // Both backward kernels': two tiles of the block's own rows and two of the other side's 64, two
 // bf16 [rows][64] tiles (P and dS), and 64 rows' log-sum-exp and D (the dK/dV kernel's; dQ's fits).
 __host__ __device__ constexpr size_t mmaBackwardSmem(int hd) {
   return (size_t)(2 * mmaKeys(hd) + 2 * kFlash) * flashLd(hd) * 2 + 2 * (size_t)mmaKeys(hd) * kPld * 2 + 2 * kFlash * 4;
 }
 
-// One score product for a warp's 16 rows over the head dimension: S += X Y^T, X the warp's rows,
-// Y NT * 8 rows of the other side's tile.
-template <int HD, int NT>
-__device__ __forceinline__ void mmaScore(float (&S)[NT][4], const bf16* X, const bf16* Y) {
+// One score product for a warp's MT 16-row tiles over the head dimension: S += X Y^T, X the
+// warp's rows, Y NT * 8 rows of the other side's tile.
+template <int HD, int MT, int NT>
+__device__ __forceinline__ void mmaScore(float (&S)[MT][NT][4], const bf16* X, const bf16* Y) {
   constexpr int ld = flashLd(HD);
   for (int kk = 0; kk < HD; kk += 16) {
-    uint32_t a[4], b[4];
-    fragA(a, X + kk, ld);
-    for (int n = 0; n < NT; n += 2) fragBt(b, Y + n * 8 * ld + kk, ld), mma2(S[n], S[n + 1], a, b);
+    uint32_t a[MT][4], b[4];
+CPT_UNROLL
+    for (int m = 0; m < MT; m++) fragA(a[m], X + m * 16 * ld + kk, ld);
+    for (int n = 0; n < NT; n += 2) {
+      fragBt(b, Y + n * 8 * ld + kk, ld);
+CPT_UNROLL
+      for (int m = 0; m < MT; m++) mma2(S[m][n], S[m][n + 1], a[m], b);
+    }
   }
 }
 
@@ -239,68 +254,84 @@ template <int HD, int H8>
 __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
                                     const float* D, float* dk, float* dv, bf16* dqkv, const float* cs, const float* sn, int T_,
                                     int H, float scale) {
-  constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), COLS = HD / SP, NC = COLS / 8;
+  constexpr int ld = flashLd(HD), R = mmaKeys(HD), MT = mmaRowTiles(HD), WG = mmaGroupWarps(HD), COLS = mmaGradCols(HD);
+  constexpr int NC = COLS / 8, NQ = mmaScoreCols(HD) / 8;
   constexpr bool split = mmaScoresSplit(HD);
-  constexpr int QW = mmaScoreCols(HD), NQ = QW / 8;
   CPT_DYNAMIC_SMEM(bf16, Ks);
   bf16 *Vs = Ks + R * ld, *Qs = Vs + R * ld, *dOs = Qs + kFlash * ld, *Pt = dOs + kFlash * ld, *dSt = Pt + R * kPld;
   float *lseS = reinterpret_cast<float*>(dSt + R * kPld), *DS = lseS + kFlash;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3), cg = warp % SP;
-  const bool dPWarp = split && cg >= SP / 2;  // takes dP^T (else S^T, or both unsplit)
-  const int r0 = warp / SP * 16, qc0 = split ? cg % (SP / 2) * QW : 0, col0 = cg * COLS;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3), cg = warp % WG;
+  const bool dPWarp = split && cg >= WG / 2;  // takes dP^T (else S^T, or both unsplit)
+  const int r0 = warp / WG * 16 * MT, qc0 = split ? cg % (WG / 2) * NQ * 8 : 0, col0 = cg * COLS;
   const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
-  const int k0 = blockIdx.x * R, key[2] = {k0 + r0 + g, k0 + r0 + g + 8};
+  const int k0 = blockIdx.x * R;
+  int key[MT][2];  // a lane's two keys in each of the warp's row tiles
+CPT_UNROLL
+  for (int m = 0; m < MT; m++) key[m][0] = k0 + r0 + 16 * m + g, key[m][1] = key[m][0] + 8;
   flashLoad(k + head, k0, T_, HD, Ks, R);
   flashLoad(v + head, k0, T_, HD, Vs, R);
-  float dK[NC][4] = {}, dV[NC][4] = {};
+  float dK[MT][NC][4] = {}, dV[MT][NC][4] = {};
   for (int q0 = k0 / kFlash * kFlash; q0 < T_; q0 += kFlash) {  // the query blocks that see these keys
     __syncthreads();  // the previous tiles are no longer read
     flashLoad(q + head, q0, T_, HD, Qs);
     flashLoad(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, dOs, kFlash, H * HD);
     flashRowStats(lse + rows, D + rows, q0, T_, lseS, DS);
     __syncthreads();
-    // S^T = K Q^T and dP^T = V dO^T: the warp's 16 keys x its queries (dP^T into S in a dP warp)
-    float S[NQ][4] = {}, dP[split ? 1 : NQ][4] = {};
+    // S^T = K Q^T and dP^T = V dO^T: the warp's keys x its queries (dP^T into S in a dP warp)
+    float S[MT][NQ][4] = {}, dP[split ? 1 : MT][NQ][4] = {};
     mmaScore<HD>(S, (dPWarp ? Vs : Ks) + r0 * ld, (dPWarp ? dOs : Qs) + qc0 * ld);
     if constexpr (!split) mmaScore<HD>(dP, Vs + r0 * ld, dOs + qc0 * ld);
     // P^T = exp(S^T scale - lse) (causal; queries past T_ see nothing), dS^T = P^T (dP^T - D) scale
     if (!dPWarp)
-      for (int n = 0; n < NQ; n++)
-        for (int r = 0; r < 2; r++) {
-          const int e = (r0 + g + 8 * r) * kPld + qc0 + n * 8 + c2;
-          float p[2], ds[2];
-          for (int j = 0; j < 2; j++) {
-            const int qi = qc0 + n * 8 + c2 + j, qa = q0 + qi;
-            p[j] = key[r] <= qa && qa < T_ ? expf(S[n][2 * r + j] * scale - lseS[qi]) : 0.f;
-            ds[j] = split ? 0.f : p[j] * (dP[n][2 * r + j] - DS[qi]) * scale;
+CPT_UNROLL
+      for (int m = 0; m < MT; m++)
+        for (int n = 0; n < NQ; n++)
+          for (int r = 0; r < 2; r++) {
+            const int e = (r0 + 16 * m + g + 8 * r) * kPld + qc0 + n * 8 + c2;
+            float p[2], ds[2];
+            for (int j = 0; j < 2; j++) {
+              const int qi = qc0 + n * 8 + c2 + j, qa = q0 + qi;
+              p[j] = key[m][r] <= qa && qa < T_ ? expf(S[m][n][2 * r + j] * scale - lseS[qi]) : 0.f;
+              if constexpr (!split) ds[j] = p[j] * (dP[m][n][2 * r + j] - DS[qi]) * scale;
+            }
+            *reinterpret_cast<uint32_t*>(Pt + e) = pack2(p[0], p[1]);
+            if constexpr (!split) *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
           }
-          *reinterpret_cast<uint32_t*>(Pt + e) = pack2(p[0], p[1]);
-          if constexpr (!split) *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
-        }
     if constexpr (split) {
       __syncthreads();  // P^T is in shared memory
       if (dPWarp)
-        for (int n = 0; n < NQ; n++)
-          for (int r = 0; r < 2; r++) {
-            const int e = (r0 + g + 8 * r) * kPld + qc0 + n * 8 + c2;
-            float p[2], ds[2];
-            unpack2(*reinterpret_cast<const uint32_t*>(Pt + e), p);
-            for (int j = 0; j < 2; j++) ds[j] = p[j] * (S[n][2 * r + j] - DS[qc0 + n * 8 + c2 + j]) * scale;
-            *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
-          }
+CPT_UNROLL
+        for (int m = 0; m < MT; m++)
+          for (int n = 0; n < NQ; n++)
+            for (int r = 0; r < 2; r++) {
+              const int e = (r0 + 16 * m + g + 8 * r) * kPld + qc0 + n * 8 + c2;
+              float p[2], ds[2];
+              unpack2(*reinterpret_cast<const uint32_t*>(Pt + e), p);
+              for (int j = 0; j < 2; j++) ds[j] = p[j] * (S[m][n][2 * r + j] - DS[qc0 + n * 8 + c2 + j]) * scale;
+              *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
+            }
     }
     __syncthreads();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO, dK += dS^T Q: the warp's keys x its columns
-      uint32_t ap[4], as[4], b[4];
-      fragA(ap, Pt + r0 * kPld + kk, kPld), fragA(as, dSt + r0 * kPld + kk, kPld);
+      uint32_t ap[MT][4], as[MT][4], b[4];
+CPT_UNROLL
+      for (int m = 0; m < MT; m++)
+        fragA(ap[m], Pt + (r0 + 16 * m) * kPld + kk, kPld), fragA(as[m], dSt + (r0 + 16 * m) * kPld + kk, kPld);
       for (int n = 0; n < NC; n += 2) {
-        fragB(b, dOs + kk * ld + col0 + n * 8, ld), mma2(dV[n], dV[n + 1], ap, b);
-        fragB(b, Qs + kk * ld + col0 + n * 8, ld), mma2(dK[n], dK[n + 1], as, b);
+        fragB(b, dOs + kk * ld + col0 + n * 8, ld);
+CPT_UNROLL
+        for (int m = 0; m < MT; m++) mma2(dV[m][n], dV[m][n + 1], ap[m], b);
+        fragB(b, Qs + kk * ld + col0 + n * 8, ld);
+CPT_UNROLL
+        for (int m = 0; m < MT; m++) mma2(dK[m][n], dK[m][n + 1], as[m], b);
       }
     }
   }
-  mmaStoreGrad<HD, COLS, H8>(dK, key, col0, T_, H, dk, dqkv, 1, cs, sn);
-  mmaStoreGrad<HD, COLS, H8 < 0 ? -1 : 0>(dV, key, col0, T_, H, dv, dqkv, 2, cs, sn);  // no rotary on V
+CPT_UNROLL
+  for (int m = 0; m < MT; m++) {
+    mmaStoreGrad<HD, COLS, H8>(dK[m], key[m], col0, T_, H, dk, dqkv, 1, cs, sn);
+    mmaStoreGrad<HD, COLS, H8 < 0 ? -1 : 0>(dV[m], key[m], col0, T_, H, dv, dqkv, 2, cs, sn);  // no rotary on V
+  }
 }
 
 // dQ of one block of mmaKeys(HD) queries, out as dK is: grid (ceil(T_ / mmaKeys(HD)), B * H),
@@ -309,61 +340,77 @@ template <int HD, int H8>
 __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
                                    const float* D, float* dq, bf16* dqkv, const float* cs, const float* sn, int T_, int H,
                                    float scale) {
-  constexpr int ld = flashLd(HD), R = mmaKeys(HD), SP = mmaSplit(HD), COLS = HD / SP, NC = COLS / 8;
+  constexpr int ld = flashLd(HD), R = mmaKeys(HD), MT = mmaRowTiles(HD), WG = mmaGroupWarps(HD), COLS = mmaGradCols(HD);
+  constexpr int NC = COLS / 8, NK = mmaScoreCols(HD) / 8;
   constexpr bool split = mmaScoresSplit(HD);
-  constexpr int KW = mmaScoreCols(HD), NK = KW / 8;
   CPT_DYNAMIC_SMEM(bf16, Qs);
   bf16 *dOs = Qs + R * ld, *Ks = dOs + R * ld, *Vs = Ks + kFlash * ld, *dSs = Vs + kFlash * ld, *Ps = dSs + R * kPld;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3), cg = warp % SP;
-  const bool dPWarp = split && cg >= SP / 2;  // takes dP (else S, or both unsplit)
-  const int r0 = warp / SP * 16, kc0 = split ? cg % (SP / 2) * KW : 0, col0 = cg * COLS;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3), cg = warp % WG;
+  const bool dPWarp = split && cg >= WG / 2;  // takes dP (else S, or both unsplit)
+  const int r0 = warp / WG * 16 * MT, kc0 = split ? cg % (WG / 2) * NK * 8 : 0, col0 = cg * COLS;
   const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
-  const int q0 = blockIdx.x * R, kEnd = min(T_, q0 + R), row[2] = {q0 + r0 + g, q0 + r0 + g + 8};
-  float lr[2], dr[2];
-  for (int r = 0; r < 2; r++) lr[r] = row[r] < T_ ? lse[rows + row[r]] : 0.f, dr[r] = row[r] < T_ ? D[rows + row[r]] : 0.f;
+  const int q0 = blockIdx.x * R, kEnd = min(T_, q0 + R);
+  int row[MT][2];  // a lane's two queries in each of the warp's row tiles, their log-sum-exp and D
+  float lr[MT][2], dr[MT][2];
+CPT_UNROLL
+  for (int m = 0; m < MT; m++)
+    for (int r = 0; r < 2; r++) {
+      row[m][r] = q0 + r0 + 16 * m + g + 8 * r;
+      lr[m][r] = row[m][r] < T_ ? lse[rows + row[m][r]] : 0.f, dr[m][r] = row[m][r] < T_ ? D[rows + row[m][r]] : 0.f;
+    }
   flashLoad(q + head, q0, T_, HD, Qs, R);
   flashLoad(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, dOs, R, H * HD);
-  float dQ[NC][4] = {};
+  float dQ[MT][NC][4] = {};
   for (int k0 = 0; k0 < kEnd; k0 += kFlash) {  // the key blocks these queries see
     __syncthreads();
     flashLoad(k + head, k0, T_, HD, Ks);
     flashLoad(v + head, k0, T_, HD, Vs);
     __syncthreads();
-    // S = Q K^T and dP = dO V^T: the warp's 16 queries x its keys (dP into S in a dP warp)
-    float S[NK][4] = {}, dP[split ? 1 : NK][4] = {};
+    // S = Q K^T and dP = dO V^T: the warp's queries x its keys (dP into S in a dP warp)
+    float S[MT][NK][4] = {}, dP[split ? 1 : MT][NK][4] = {};
     mmaScore<HD>(S, (dPWarp ? dOs : Qs) + r0 * ld, (dPWarp ? Vs : Ks) + kc0 * ld);
     if constexpr (!split) mmaScore<HD>(dP, dOs + r0 * ld, Vs + kc0 * ld);
     if (!dPWarp)  // P into Ps for the dP warps, or dS straight into dSs unsplit
-      for (int n = 0; n < NK; n++)
-        for (int r = 0; r < 2; r++) {
-          float x[2];
-          for (int j = 0; j < 2; j++) {
-            const int key = k0 + kc0 + n * 8 + c2 + j;
-            const float p = key <= row[r] && row[r] < T_ ? expf(S[n][2 * r + j] * scale - lr[r]) : 0.f;
-            x[j] = split ? p : p * (dP[n][2 * r + j] - dr[r]) * scale;
+CPT_UNROLL
+      for (int m = 0; m < MT; m++)
+        for (int n = 0; n < NK; n++)
+          for (int r = 0; r < 2; r++) {
+            float x[2];
+            for (int j = 0; j < 2; j++) {
+              const int key = k0 + kc0 + n * 8 + c2 + j;
+              x[j] = key <= row[m][r] && row[m][r] < T_ ? expf(S[m][n][2 * r + j] * scale - lr[m][r]) : 0.f;
+              if constexpr (!split) x[j] *= (dP[m][n][2 * r + j] - dr[m][r]) * scale;
+            }
+            *reinterpret_cast<uint32_t*>((split ? Ps : dSs) + (r0 + 16 * m + g + 8 * r) * kPld + kc0 + n * 8 + c2) = pack2(x[0], x[1]);
           }
-          *reinterpret_cast<uint32_t*>((split ? Ps : dSs) + (r0 + g + 8 * r) * kPld + kc0 + n * 8 + c2) = pack2(x[0], x[1]);
-        }
     if constexpr (split) {
       __syncthreads();  // P is in shared memory
       if (dPWarp)
-        for (int n = 0; n < NK; n++)
-          for (int r = 0; r < 2; r++) {
-            const int e = (r0 + g + 8 * r) * kPld + kc0 + n * 8 + c2;
-            float p[2], ds[2];
-            unpack2(*reinterpret_cast<const uint32_t*>(Ps + e), p);
-            for (int j = 0; j < 2; j++) ds[j] = p[j] * (S[n][2 * r + j] - dr[r]) * scale;
-            *reinterpret_cast<uint32_t*>(dSs + e) = pack2(ds[0], ds[1]);
-          }
+CPT_UNROLL
+        for (int m = 0; m < MT; m++)
+          for (int n = 0; n < NK; n++)
+            for (int r = 0; r < 2; r++) {
+              const int e = (r0 + 16 * m + g + 8 * r) * kPld + kc0 + n * 8 + c2;
+              float p[2], ds[2];
+              unpack2(*reinterpret_cast<const uint32_t*>(Ps + e), p);
+              for (int j = 0; j < 2; j++) ds[j] = p[j] * (S[m][n][2 * r + j] - dr[m][r]) * scale;
+              *reinterpret_cast<uint32_t*>(dSs + e) = pack2(ds[0], ds[1]);
+            }
     }
     __syncthreads();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dQ += dS K: the warp's queries x its columns
-      uint32_t a[4], b[4];
-      fragA(a, dSs + r0 * kPld + kk, kPld);
-      for (int n = 0; n < NC; n += 2) fragB(b, Ks + kk * ld + col0 + n * 8, ld), mma2(dQ[n], dQ[n + 1], a, b);
+      uint32_t a[MT][4], b[4];
+CPT_UNROLL
+      for (int m = 0; m < MT; m++) fragA(a[m], dSs + (r0 + 16 * m) * kPld + kk, kPld);
+      for (int n = 0; n < NC; n += 2) {
+        fragB(b, Ks + kk * ld + col0 + n * 8, ld);
+CPT_UNROLL
+        for (int m = 0; m < MT; m++) mma2(dQ[m][n], dQ[m][n + 1], a[m], b);
+      }
     }
   }
-  mmaStoreGrad<HD, COLS, H8>(dQ, row, col0, T_, H, dq, dqkv, 0, cs, sn);
+CPT_UNROLL
+  for (int m = 0; m < MT; m++) mmaStoreGrad<HD, COLS, H8>(dQ[m], row[m], col0, T_, H, dq, dqkv, 0, cs, sn);
 }
 
 }  // namespace cuda

@@ -446,7 +446,7 @@ class Engine final : public EngineBase {
   // that mergeHeadsGradKernel undoes and merges. Only these four are built.
   template <int HD, class F>
   void withMmaGradOut(F&& f) const {
-    constexpr int cols = HD / mmaSplit(HD);
+    constexpr int cols = mmaGradCols(HD);
     const int half = d_.rd / 2;
     if (half == 8) return f(std::integral_constant<int, 1>{});
     if constexpr (cols >= 32)
