@@ -147,9 +147,13 @@ export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): {
   const tile = (rows: number) => rows * hd * 2, load = 512;
   let steps = 0; // a block's passes over the other side's tiles, summed over the blocks of a head
   if (kernel === 'mmaForwardKernel') {
-    for (let q0 = 0; q0 < T; q0 += F) steps += Math.ceil(Math.min(T, q0 + F) / R);
-    const NS = R / 8, NO = hd / 8, w = 4 * steps * bh; // 4 warps of 16 query rows; per key tile S = Q K^T, then O += P V
-    return { mma: w * (K * NS + (R / 16) * NO), ldmatrix: w * load * (K * (1 + NS / 2) + ((R / 16) * NO) / 2), stores: bh * (Math.ceil(T / F) * tile(F) + steps * 2 * tile(R)) };
+    const QR = hd <= 64 ? 128 : 64, FT = QR / 64, NS = R / 8, NO = hd / 8; // mmaQueryRows; 4 warps of 16 * FT query rows
+    let warpSteps = 0; // the (warp, key tile) pairs computed: a warp skips a tile none of its rows sees
+    for (let q0 = 0; q0 < T; q0 += QR)
+      for (let k0 = 0; k0 < Math.min(T, q0 + QR); k0 += R, steps++)
+        for (let w0 = q0; w0 < q0 + QR; w0 += 16 * FT) warpSteps += w0 < T && k0 <= w0 + 16 * FT - 1 ? 1 : 0;
+    const w = warpSteps * bh; // per key tile S = Q K^T, then O += P V
+    return { mma: w * FT * (K * NS + (R / 16) * NO), ldmatrix: w * load * (K * (FT + NS / 2) + ((R / 16) * NO) / 2), stores: bh * (Math.ceil(T / QR) * tile(QR) + steps * 2 * tile(R)) };
   }
   const kv = kernel === 'mmaBackwardKVKernel';
   for (let b0 = 0; b0 < T; b0 += R) steps += kv ? Math.ceil((T - Math.floor(b0 / F) * F) / F) : Math.ceil(Math.min(T, b0 + R) / F);

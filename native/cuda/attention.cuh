@@ -1,9 +1,10 @@
 // Fused causal attention for bf16 on mma.sync tiles (FlashAttention-2's structure), taken with
 // CPT_CUDA_ATTENTION=mma: Q, K, V tiles in shared memory, scores in registers only, never in HBM;
 // fp32 accumulation. HD is the head dimension (32, 64, 80, 128 or 256; others take the unfused
-// path in engine.cu). Query and key blocks of kFlash = 64 rows (32 keys at 256); Q, K and V in
-// the "heads layout" [B*H, T_, HD], O and its gradient in rows [B*T_, H*HD]. Deterministic: no
-// atomics, every sum in a fixed order.
+// path in engine.cu). Query and key blocks of kFlash = 64 rows (32 keys at 256; the forward's
+// query blocks 128 rows at head dimensions up to 64); Q, K and V in the "heads layout"
+// [B*H, T_, HD], O and its gradient in rows [B*T_, H*HD]. Deterministic: no atomics, every sum in
+// a fixed order.
 //   forward   one pass over the key blocks with the online softmax; the log-sum-exp saved.
 //   backward  D = rowsum(dO * O); dK and dV per key block looping over the query blocks that see
 //             it; dQ in its own pass per query block looping over the key blocks it sees.
@@ -64,10 +65,10 @@ __device__ __forceinline__ void flashRowStats(const float* lse, const float* D, 
 }
 
 // ---- Attention on mma.sync tiles (CPT_CUDA_ATTENTION=mma; simulator only, not yet measured),
-// FlashAttention-2's structure. Forward: each warp owns 16 query rows; a
-// key tile's scores stay in the mma accumulators, the online softmax runs on them in registers (a
-// lane holds two rows, g and g + 8, at two columns of each 8-key tile; a row's four lanes reduce by
-// shuffles), the probabilities become the next product's A fragments without leaving registers,
+// FlashAttention-2's structure. Forward: each warp owns 16 query rows (32 at head dimensions up
+// to 64); a key tile's scores stay in the mma accumulators, the online softmax runs on them in
+// registers (a lane holds two rows, g and g + 8, at two columns of each 8-key tile; a row's four
+// lanes reduce by shuffles), the probabilities become the next product's A fragments without leaving registers,
 // and O is rescaled in its accumulators; Q, K and V tiles in shared memory. One pass over the keys;
 // the probabilities are rounded to bf16 relative to the running maximum (FlashAttention's
 // rounding, not the unfused path's). Backward, from the log-sum-exp the forward saved: dK and dV
@@ -77,28 +78,54 @@ __device__ __forceinline__ void flashRowStats(const float* lse, const float* D, 
 // Keys per tile: 32 at head dimension 256, so that the forward's Q tile and two K and V tiles
 // (99 KiB) leave room for two blocks a multiprocessor; else 64.
 __host__ __device__ constexpr int mmaKeys(int hd) { return hd == 256 ? 32 : 64; }
+// Query rows a forward block of four warps: 128 (two 16-row tiles a warp, so that each K and V
+// fragment a warp loads serves two mma.sync) at head dimensions up to 64; 64 elsewhere, where a
+// second tile's output accumulators would not fit the registers (64 more floats a lane at 128).
+__host__ __device__ constexpr int mmaQueryRows(int hd) { return hd <= 64 ? 128 : 64; }
 // The forward's Q tile, and K and V tiles twice: the next pair loads while this one is used.
-__host__ __device__ constexpr size_t mmaForwardSmem(int hd) { return (size_t)(kFlash + 4 * mmaKeys(hd)) * flashLd(hd) * 2; }
+__host__ __device__ constexpr size_t mmaForwardSmem(int hd) { return (size_t)(mmaQueryRows(hd) + 4 * mmaKeys(hd)) * flashLd(hd) * 2; }
+
+// One score product for a warp's MT 16-row tiles over the head dimension: S += X Y^T, X the
+// warp's rows, Y NT * 8 rows of the other side's tile.
+template <int HD, int MT, int NT>
+__device__ __forceinline__ void mmaScore(float (&S)[MT][NT][4], const bf16* X, const bf16* Y) {
+  constexpr int ld = flashLd(HD);
+  for (int kk = 0; kk < HD; kk += 16) {
+    uint32_t a[MT][4], b[4];
+CPT_UNROLL
+    for (int m = 0; m < MT; m++) fragA(a[m], X + m * 16 * ld + kk, ld);
+    for (int n = 0; n < NT; n += 2) {
+      fragBt(b, Y + n * 8 * ld + kk, ld);
+CPT_UNROLL
+      for (int m = 0; m < MT; m++) mma2(S[m][n], S[m][n + 1], a[m], b);
+    }
+  }
+}
 
 // O into rows [B * T_, H * HD] (the output product's input: no merge of the heads after it).
-// grid (ceil(T_ / kFlash), B * H), block 128 (4 warps of 16 query rows); mmaForwardSmem(HD).
+// grid (ceil(T_ / mmaQueryRows(HD)), B * H), block 128 (4 warps); mmaForwardSmem(HD). A warp
+// skips a key tile that none of its rows sees (past its last row, or the warp past T_): the
+// online softmax would leave its state unchanged, bit for bit.
 template <int HD>
 __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf16* o, float* lse, int T_, int H, float scale) {
-  constexpr int ld = flashLd(HD), KB = mmaKeys(HD), NS = KB / 8, NO = HD / 8;
+  constexpr int ld = flashLd(HD), KB = mmaKeys(HD), NS = KB / 8, NO = HD / 8, QR = mmaQueryRows(HD), MT = QR / 64;
   CPT_DYNAMIC_SMEM(bf16, Qs);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
   const size_t head = (size_t)blockIdx.y * T_ * HD;
-  const int q0 = blockIdx.x * kFlash, kEnd = min(T_, q0 + kFlash);
-  const int row[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};  // accumulator elements 0, 1 and 2, 3
-  const bf16* Qw = Qs + warp * 16 * ld;
-  bf16* tiles = Qs + kFlash * ld;  // two [K; V] pairs, alternating
-  flashLoad(q + head, q0, T_, HD, Qs);
+  const int q0 = blockIdx.x * QR, kEnd = min(T_, q0 + QR), w0 = q0 + warp * 16 * MT;  // w0: the warp's first row
+  int row[MT][2];  // a lane's rows in each of the warp's tiles: accumulator elements 0, 1 and 2, 3
+CPT_UNROLL
+  for (int m = 0; m < MT; m++) row[m][0] = w0 + 16 * m + g, row[m][1] = row[m][0] + 8;
+  const bf16* Qw = Qs + warp * 16 * MT * ld;
+  bf16* tiles = Qs + QR * ld;  // two [K; V] pairs, alternating
+  flashLoad(q + head, q0, T_, HD, Qs, QR);
   flashLoad<true>(k + head, 0, T_, HD, tiles, KB);
   flashLoad<true>(v + head, 0, T_, HD, tiles + KB * ld, KB);
   cpAsyncCommit();
-  float O[NO][4];
-  for (auto& f : O) f[0] = f[1] = f[2] = f[3] = 0.f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // per row: running max, this lane's sum
+  float O[MT][NO][4] = {};
+  float m[MT][2], l[MT][2] = {};  // per row: running max, this lane's sum
+CPT_UNROLL
+  for (int t = 0; t < MT; t++) m[t][0] = m[t][1] = -INFINITY;
   for (int k0 = 0; k0 < kEnd; k0 += KB) {
     const int t = k0 / KB % 2;
     bf16 *Ks = tiles + t * 2 * KB * ld, *Vs = Ks + KB * ld, *next = tiles + (1 - t) * 2 * KB * ld;
@@ -110,55 +137,60 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
     cpAsyncCommit();  // (empty after the last tile) so that one group in flight is always the next
     cpAsyncWait<1>();  // this thread's copies of these tiles have landed
     __syncthreads();   // and everyone's
-    float S[NS][4];
-    for (auto& f : S) f[0] = f[1] = f[2] = f[3] = 0.f;
-    for (int kk = 0; kk < HD; kk += 16) {  // S = Q K^T
-      uint32_t a[4], b[4];
-      fragA(a, Qw + kk, ld);
-      for (int n = 0; n < NS; n += 2) fragBt(b, Ks + n * 8 * ld + kk, ld), mma2(S[n], S[n + 1], a, b);
-    }
-    // Scaled and masked (causal, keys past T_); each row's new maximum over its four lanes.
-    float mx[2] = {m[0], m[1]};
-    for (int n = 0; n < NS; n++)
-      for (int i = 0; i < 4; i++) {
-        const int key = k0 + n * 8 + c2 + (i & 1);
-        S[n][i] = key <= row[i >> 1] && key < T_ ? S[n][i] * scale : -INFINITY;
-        mx[i >> 1] = fmaxf(mx[i >> 1], S[n][i]);
+    if (k0 > w0 + 16 * MT - 1 || w0 >= T_) continue;  // (warp-uniform)
+    float S[MT][NS][4] = {};
+    mmaScore<HD>(S, Qw, Ks);  // S = Q K^T
+CPT_UNROLL
+    for (int mt = 0; mt < MT; mt++) {
+      // Scaled and masked (causal, keys past T_); each row's new maximum over its four lanes.
+      float mx[2] = {m[mt][0], m[mt][1]};
+      for (int n = 0; n < NS; n++)
+        for (int i = 0; i < 4; i++) {
+          const int key = k0 + n * 8 + c2 + (i & 1);
+          S[mt][n][i] = key <= row[mt][i >> 1] && key < T_ ? S[mt][n][i] * scale : -INFINITY;
+          mx[i >> 1] = fmaxf(mx[i >> 1], S[mt][n][i]);
+        }
+      float alpha[2], base[2];
+      for (int r = 0; r < 2; r++) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        alpha[r] = m[mt][r] == -INFINITY ? 0.f : expf(m[mt][r] - mx[r]);
+        base[r] = mx[r] == -INFINITY ? 0.f : mx[r];  // a row with no key here yet: exp(-inf) = 0
+        m[mt][r] = mx[r], l[mt][r] *= alpha[r];
       }
-    float alpha[2], base[2];
-    for (int r = 0; r < 2; r++) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      alpha[r] = m[r] == -INFINITY ? 0.f : expf(m[r] - mx[r]);
-      base[r] = mx[r] == -INFINITY ? 0.f : mx[r];  // a row with no key here yet: exp(-inf) = 0
-      m[r] = mx[r], l[r] *= alpha[r];
+      for (int n = 0; n < NS; n++)
+        for (int i = 0; i < 4; i++) l[mt][i >> 1] += S[mt][n][i] = expf(S[mt][n][i] - base[i >> 1]);
+      for (auto& f : O[mt]) f[0] *= alpha[0], f[1] *= alpha[0], f[2] *= alpha[1], f[3] *= alpha[1];
     }
-    for (int n = 0; n < NS; n++)
-      for (int i = 0; i < 4; i++) l[i >> 1] += S[n][i] = expf(S[n][i] - base[i >> 1]);
-    for (auto& f : O) f[0] *= alpha[0], f[1] *= alpha[0], f[2] *= alpha[1], f[3] *= alpha[1];
     for (int kk = 0; kk < KB / 16; kk++) {  // O += P V, P from the score accumulators
-      const uint32_t a[4] = {pack2(S[2 * kk][0], S[2 * kk][1]), pack2(S[2 * kk][2], S[2 * kk][3]),
-                             pack2(S[2 * kk + 1][0], S[2 * kk + 1][1]), pack2(S[2 * kk + 1][2], S[2 * kk + 1][3])};
+      uint32_t a[MT][4];
+CPT_UNROLL
+      for (int mt = 0; mt < MT; mt++)
+        a[mt][0] = pack2(S[mt][2 * kk][0], S[mt][2 * kk][1]), a[mt][1] = pack2(S[mt][2 * kk][2], S[mt][2 * kk][3]),
+        a[mt][2] = pack2(S[mt][2 * kk + 1][0], S[mt][2 * kk + 1][1]), a[mt][3] = pack2(S[mt][2 * kk + 1][2], S[mt][2 * kk + 1][3]);
       for (int n = 0; n < NO; n += 2) {
         uint32_t b[4];
         fragB(b, Vs + kk * 16 * ld + n * 8, ld);
-        mma2(O[n], O[n + 1], a, b);
+CPT_UNROLL
+        for (int mt = 0; mt < MT; mt++) mma2(O[mt][n], O[mt][n + 1], a[mt], b);
       }
     }
   }
-  // Unrolled, so that O[n][2 * r] has constant indices: otherwise nvcc keeps O in local memory at
-  // head dimension 256 (written out after the loop over the keys and read back here).
+  // Unrolled, so that O[mt][n][2 * r] has constant indices: otherwise nvcc keeps O in local memory
+  // at head dimension 256 (written out after the loop over the keys and read back here).
 CPT_UNROLL
-  for (int r = 0; r < 2; r++) {  // a row's sum over its four lanes (the same bits in each)
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    if (row[r] >= T_) continue;
+  for (int mt = 0; mt < MT; mt++)
 CPT_UNROLL
-    for (int n = 0; n < NO; n++)
-      *reinterpret_cast<uint32_t*>(o + rowsHead(blockIdx.y, H, T_, HD) + (size_t)row[r] * H * HD + n * 8 + c2) =
-          pack2(O[n][2 * r] / l[r], O[n][2 * r + 1] / l[r]);
-    if (c2 == 0) lse[(size_t)blockIdx.y * T_ + row[r]] = m[r] + logf(l[r]);
-  }
+    for (int r = 0; r < 2; r++) {  // a row's sum over its four lanes (the same bits in each)
+      l[mt][r] += __shfl_xor_sync(0xffffffffu, l[mt][r], 1);
+      l[mt][r] += __shfl_xor_sync(0xffffffffu, l[mt][r], 2);
+      if (row[mt][r] >= T_) continue;
+CPT_UNROLL
+      for (int n = 0; n < NO; n++)
+        *reinterpret_cast<uint32_t*>(o + rowsHead(blockIdx.y, H, T_, HD) + (size_t)row[mt][r] * H * HD + n * 8 + c2) =
+            pack2(O[mt][n][2 * r] / l[mt][r], O[mt][n][2 * r + 1] / l[mt][r]);
+      if (c2 == 0) lse[(size_t)blockIdx.y * T_ + row[mt][r]] = m[mt][r] + logf(l[mt][r]);
+    }
 }
 
 // The backward's warps: mmaBackwardWarps(HD), in groups that share mmaRowTiles(HD) 16-row tiles of
@@ -191,23 +223,6 @@ __host__ __device__ constexpr int mmaScoreCols(int hd) { return mmaScoresSplit(h
 // bf16 [rows][64] tiles (P and dS), and 64 rows' log-sum-exp and D (the dK/dV kernel's; dQ's fits).
 __host__ __device__ constexpr size_t mmaBackwardSmem(int hd) {
   return (size_t)(2 * mmaKeys(hd) + 2 * kFlash) * flashLd(hd) * 2 + 2 * (size_t)mmaKeys(hd) * kPld * 2 + 2 * kFlash * 4;
-}
-
-// One score product for a warp's MT 16-row tiles over the head dimension: S += X Y^T, X the
-// warp's rows, Y NT * 8 rows of the other side's tile.
-template <int HD, int MT, int NT>
-__device__ __forceinline__ void mmaScore(float (&S)[MT][NT][4], const bf16* X, const bf16* Y) {
-  constexpr int ld = flashLd(HD);
-  for (int kk = 0; kk < HD; kk += 16) {
-    uint32_t a[MT][4], b[4];
-CPT_UNROLL
-    for (int m = 0; m < MT; m++) fragA(a[m], X + m * 16 * ld + kk, ld);
-    for (int n = 0; n < NT; n += 2) {
-      fragBt(b, Y + n * 8 * ld + kk, ld);
-CPT_UNROLL
-      for (int m = 0; m < MT; m++) mma2(S[m][n], S[m][n + 1], a[m], b);
-    }
-  }
 }
 
 // A warp's gradient accumulators (16 rows x N / 8 tiles of 8 columns from col0, fp32; a lane has

@@ -464,7 +464,7 @@ class Engine final : public EngineBase {
   template <int HD>
   void mmaForward(Acts& a, int BH, int T, float scale) {
     if constexpr (kBf16) {
-      CPT_LAUNCH(mmaForwardKernel<HD>, dim3(cdiv(T, kFlash), BH), 128, mmaForwardSmem(HD))(a.q, a.k, a.v, a.y, a.lse, T, d_.H, scale);
+      CPT_LAUNCH(mmaForwardKernel<HD>, dim3(cdiv(T, mmaQueryRows(HD)), BH), 128, mmaForwardSmem(HD))(a.q, a.k, a.v, a.y, a.lse, T, d_.H, scale);
       LAUNCH_CHECK();
     }
   }

@@ -79,6 +79,12 @@ describe('mutations of the kernels are caught', () => {
     expect(Object.entries(verdicts(r)).filter(([k, v]) => k.startsWith('mma_') && v === 'FAIL').length).toBeGreaterThan(0);
   });
 
+  it('the mma.sync attention forward skipping the key tiles on its diagonal (the test for a tile none of its rows sees made too wide): wrong outputs', async () => {
+    const r = await mutant('if (k0 > w0 + 16 * MT - 1 || w0 >= T_) continue;', 'if (k0 + KB > w0 + 16 * MT || w0 >= T_) continue;', 'attention.cuh', ['flash', '70']);
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+  });
+
   it('the mma.sync attention forward reading key tiles before its cp.async copies are waited for: wrong outputs (the simulator lands them at the wait)', async () => {
     const r = await mutant('    cpAsyncWait<1>();  // this thread\'s copies of these tiles have landed\n', '', 'attention.cuh', ['flash', '70']);
     expect(r.status).not.toBe(0);
