@@ -225,6 +225,24 @@ __host__ __device__ constexpr size_t mmaBackwardSmem(int hd) {
   return (size_t)(2 * mmaKeys(hd) + 2 * kFlash) * flashLd(hd) * 2 + 2 * (size_t)mmaKeys(hd) * kPld * 2 + 2 * kFlash * 4;
 }
 
+// A dP warp's dS = P (dP - D) scale where the score products are split: dP in its accumulators
+// (MT row tiles from row r0 x N / 8 column tiles from c0), P read back from the bf16 tile the S
+// warps wrote (row length kPld), dS into its twin; D(m, r, col) for tile m's row r at column col.
+template <int MT, int N, class Dterm>
+__device__ __forceinline__ void mmaScoreGrad(const float (&dP)[MT][N][4], const bf16* P, bf16* dS, int r0, int c0, float scale, Dterm D) {
+  const int g = (threadIdx.x & 31) >> 2, c2 = 2 * (threadIdx.x & 3);
+CPT_UNROLL
+  for (int m = 0; m < MT; m++)
+    for (int n = 0; n < N; n++)
+      for (int r = 0; r < 2; r++) {
+        const int e = (r0 + 16 * m + g + 8 * r) * kPld + c0 + n * 8 + c2;
+        float p[2], ds[2];
+        unpack2(*reinterpret_cast<const uint32_t*>(P + e), p);
+        for (int j = 0; j < 2; j++) ds[j] = p[j] * (dP[m][n][2 * r + j] - D(m, r, c0 + n * 8 + c2 + j)) * scale;
+        *reinterpret_cast<uint32_t*>(dS + e) = pack2(ds[0], ds[1]);
+      }
+}
+
 // A warp's gradient accumulators (16 rows x N / 8 tiles of 8 columns from col0, fp32; a lane has
 // rows row[0], row[1]) out, rows past T_ skipped. H8 < 0: fp32 into head blockIdx.y of the heads
 // layout (mergeHeadsGradKernel then undoes the rotary embedding and merges). Else as bf16 straight
@@ -314,17 +332,7 @@ CPT_UNROLL
           }
     if constexpr (split) {
       __syncthreads();  // P^T is in shared memory
-      if (dPWarp)
-CPT_UNROLL
-        for (int m = 0; m < MT; m++)
-          for (int n = 0; n < NQ; n++)
-            for (int r = 0; r < 2; r++) {
-              const int e = (r0 + 16 * m + g + 8 * r) * kPld + qc0 + n * 8 + c2;
-              float p[2], ds[2];
-              unpack2(*reinterpret_cast<const uint32_t*>(Pt + e), p);
-              for (int j = 0; j < 2; j++) ds[j] = p[j] * (S[m][n][2 * r + j] - DS[qc0 + n * 8 + c2 + j]) * scale;
-              *reinterpret_cast<uint32_t*>(dSt + e) = pack2(ds[0], ds[1]);
-            }
+      if (dPWarp) mmaScoreGrad(S, Pt, dSt, r0, qc0, scale, [&](int, int, int qi) { return DS[qi]; });
     }
     __syncthreads();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO, dK += dS^T Q: the warp's keys x its columns
@@ -400,17 +408,7 @@ CPT_UNROLL
           }
     if constexpr (split) {
       __syncthreads();  // P is in shared memory
-      if (dPWarp)
-CPT_UNROLL
-        for (int m = 0; m < MT; m++)
-          for (int n = 0; n < NK; n++)
-            for (int r = 0; r < 2; r++) {
-              const int e = (r0 + 16 * m + g + 8 * r) * kPld + kc0 + n * 8 + c2;
-              float p[2], ds[2];
-              unpack2(*reinterpret_cast<const uint32_t*>(Ps + e), p);
-              for (int j = 0; j < 2; j++) ds[j] = p[j] * (S[m][n][2 * r + j] - dr[m][r]) * scale;
-              *reinterpret_cast<uint32_t*>(dSs + e) = pack2(ds[0], ds[1]);
-            }
+      if (dPWarp) mmaScoreGrad(S, Ps, dSs, r0, kc0, scale, [&](int m, int r, int) { return dr[m][r]; });
     }
     __syncthreads();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dQ += dS K: the warp's queries x its columns
