@@ -1,7 +1,8 @@
 /**
  * What the simulator is for: finding GPU bugs without a GPU. The engine runs once under
- * AddressSanitizer + UBSan; then three bugs are put into copies of its kernels (a barrier taken
- * out, an index one past the end, a shuffle that only half a warp reaches) and each copy must fail.
+ * AddressSanitizer + UBSan; then bugs are put into copies of its kernels (barriers taken out, an
+ * index one past the end, a shuffle that only half a warp reaches, masks off by one, ...) and each
+ * copy must fail.
  */
 import { describe, expect, it } from 'vitest';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
