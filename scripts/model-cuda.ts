@@ -141,10 +141,7 @@ export type MmaKernel = 'mmaForwardKernel' | 'mmaBackwardKVKernel' | 'mmaBackwar
  */
 export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): { mma: number; ldmatrix: number; stores: number } {
   const F = 64, R = hd === 256 ? 32 : 64; // kFlash, mmaKeys(hd)
-  const warps = (R / 16) * (hd > 64 ? Math.floor(hd / 64) : 1), MT = hd <= 64 ? 2 : 1, K = hd / 16; // mmaBackwardWarps, mmaRowTiles
-  const WG = (warps * 16 * MT) / R, NC = hd / WG / 8; // mmaGroupWarps, mmaGradCols / 8
-  const split = WG > 1, NT = (split ? (2 * F) / WG : F) / 8, products = split ? 1 : 2; // mmaScoresSplit, mmaScoreCols / 8: a warp's score products
-  const tile = (rows: number) => rows * hd * 2, load = 512;
+  const K = hd / 16, tile = (rows: number) => rows * hd * 2, load = 512;
   let steps = 0; // a block's passes over the other side's tiles, summed over the blocks of a head
   if (kernel === 'mmaForwardKernel') {
     const QR = hd <= 64 ? 128 : 64, FT = QR / 64, NS = R / 8, NO = hd / 8; // mmaQueryRows; 4 warps of 16 * FT query rows
@@ -155,6 +152,9 @@ export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): {
     const w = warpSteps * bh; // per key tile S = Q K^T, then O += P V
     return { mma: w * FT * (K * NS + (R / 16) * NO), ldmatrix: w * load * (K * (FT + NS / 2) + ((R / 16) * NO) / 2), stores: bh * (Math.ceil(T / QR) * tile(QR) + steps * 2 * tile(R)) };
   }
+  const warps = (R / 16) * (hd > 64 ? Math.floor(hd / 64) : 1), MT = hd <= 64 ? 2 : 1; // mmaBackwardWarps, mmaRowTiles
+  const WG = (warps * 16 * MT) / R, NC = hd / WG / 8; // mmaGroupWarps, mmaGradCols / 8
+  const split = WG > 1, NT = (split ? (2 * F) / WG : F) / 8, products = split ? 1 : 2; // mmaScoresSplit, mmaScoreCols / 8: a warp's score products
   const kv = kernel === 'mmaBackwardKVKernel';
   for (let b0 = 0; b0 < T; b0 += R) steps += kv ? Math.ceil((T - Math.floor(b0 / F) * F) / F) : Math.ceil(Math.min(T, b0 + R) / F);
   const w = steps * warps * bh; // per pass: the score products (S, dP), then dV and dK (kv) or dQ

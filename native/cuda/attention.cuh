@@ -68,12 +68,12 @@ __device__ __forceinline__ void flashRowStats(const float* lse, const float* D, 
 // FlashAttention-2's structure. Forward: each warp owns 16 query rows (32 at head dimensions up
 // to 64); a key tile's scores stay in the mma accumulators, the online softmax runs on them in
 // registers (a lane holds two rows, g and g + 8, at two columns of each 8-key tile; a row's four
-// lanes reduce by shuffles), the probabilities become the next product's A fragments without leaving registers,
-// and O is rescaled in its accumulators; Q, K and V tiles in shared memory. One pass over the keys;
-// the probabilities are rounded to bf16 relative to the running maximum (FlashAttention's
-// rounding, not the unfused path's). Backward, from the log-sum-exp the forward saved: dK and dV
-// per key block looping over the query blocks that see it, dQ in its own pass per query block
-// looping over the key blocks it sees; no atomics, every sum in a fixed order.
+// lanes reduce by shuffles), the probabilities become the next product's A fragments without
+// leaving registers, and O is rescaled in its accumulators; Q, K and V tiles in shared memory.
+// One pass over the keys; the probabilities are rounded to bf16 relative to the running maximum
+// (FlashAttention's rounding, not the unfused path's). Backward, from the log-sum-exp the forward
+// saved: dK and dV per key block looping over the query blocks that see it, dQ in its own pass per
+// query block looping over the key blocks it sees; no atomics, every sum in a fixed order.
 
 // Keys per tile: 32 at head dimension 256, so that the forward's Q tile and two K and V tiles
 // (99 KiB) leave room for two blocks a multiprocessor; else 64.
@@ -115,7 +115,7 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
   const int q0 = blockIdx.x * QR, kEnd = min(T_, q0 + QR), w0 = q0 + warp * 16 * MT;  // w0: the warp's first row
   int row[MT][2];  // a lane's rows in each of the warp's tiles: accumulator elements 0, 1 and 2, 3
 CPT_UNROLL
-  for (int m = 0; m < MT; m++) row[m][0] = w0 + 16 * m + g, row[m][1] = row[m][0] + 8;
+  for (int mt = 0; mt < MT; mt++) row[mt][0] = w0 + 16 * mt + g, row[mt][1] = row[mt][0] + 8;
   const bf16* Qw = Qs + warp * 16 * MT * ld;
   bf16* tiles = Qs + QR * ld;  // two [K; V] pairs, alternating
   flashLoad(q + head, q0, T_, HD, Qs, QR);
