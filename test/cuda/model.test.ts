@@ -83,8 +83,8 @@ describe('CUDA performance model', () => {
     expect(fused / products).toBeCloseTo((9 * 10) / 16 / 7, 9);
     expect(moved(mma, /^(mma|attnRowDot)/)).toBeLessThan(moved(unfused, /softmax|attention products/) / 4);
     // each kernel costed at the slowest of mma.sync (its operations at 2/3 of the tensor peak), shared memory (ldmatrix and
-    // the tiles' stores at 128 bytes a clock per multiprocessor) and HBM: at T = 2048 shared memory, a warp's 16 rows sharing
-    // each fragment it loads
+    // the tiles' stores at 128 bytes a clock per multiprocessor) and HBM: at T = 2048 shared memory, a warp's rows (32 at
+    // this head dimension) sharing each fragment it loads
     const long = costTrace(traceStep(c, 1, 2048, 'mma'), shapeOf(c, 1, 2048), GPUS[0]!);
     for (const k of ['mmaForwardKernel', 'mmaBackwardKVKernel', 'mmaBackwardQKernel'] as const) {
       const line = long.find((l) => l.what === k)!, w = mmaWork(k, 64, 2048, c.num_attention_heads);
