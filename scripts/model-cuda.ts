@@ -131,6 +131,29 @@ function flashTileFlops(l: Launch, s: Shape): number {
 
 export type MmaKernel = 'mmaForwardKernel' | 'mmaBackwardKVKernel' | 'mmaBackwardQKernel';
 /**
+ * attention.cuh's tiles at head dimension hd: F = kFlash, R = mmaKeys, K 16-deep steps over the
+ * head dimension; the forward's FT = mmaQueryRows / 64 row tiles a warp; the backward's
+ * mmaBackwardWarps, MT = mmaRowTiles, WG = mmaGroupWarps, NC = mmaGradCols / 8, mmaScoresSplit,
+ * NT = mmaScoreCols / 8 (a warp's score product columns / 8).
+ */
+function mmaTiles(hd: number) {
+  const F = 64, R = hd === 256 ? 32 : 64, K = hd / 16, FT = hd <= 64 ? 2 : 1;
+  const warps = (R / 16) * (hd > 64 ? Math.floor(hd / 64) : 1), MT = hd <= 64 ? 2 : 1;
+  const WG = (warps * 16 * MT) / R, NC = hd / WG / 8, split = WG > 1, NT = (split ? (2 * F) / WG : F) / 8;
+  return { F, R, K, FT, warps, MT, WG, NC, split, NT };
+}
+/**
+ * The mma.sync operations one warp executes in one pass of a kernel's main loop (one key tile in
+ * the forward, one 64-block of the other side in the backward): the score products, then the
+ * products that accumulate (O += P V; dV and dK, or dQ). test/cuda/sass.test.ts finds this many
+ * HMMA in each loop nvcc built.
+ */
+export function mmaPerWarpStep(kernel: MmaKernel, hd: number): number {
+  const { F, R, K, FT, MT, NC, split, NT } = mmaTiles(hd);
+  if (kernel === 'mmaForwardKernel') return FT * (K * (R / 8) + (R / 16) * (hd / 8));
+  return MT * (K * (split ? 1 : 2) * NT + (F / 16) * (kernel === 'mmaBackwardKVKernel' ? 2 : 1) * NC);
+}
+/**
  * What a kernel on mma.sync tiles (attention.cuh) executes for B*H = bh heads of T rows, counted
  * from its loops as written: mma.sync.m16n8k16 operations, bytes read by ldmatrix (512 a warp's
  * load, free of bank conflicts), and other shared-memory traffic as `stores` (the tiles it loads,
@@ -140,25 +163,23 @@ export type MmaKernel = 'mmaForwardKernel' | 'mmaBackwardKVKernel' | 'mmaBackwar
  * counts and the wavefronts to one per 128 bytes).
  */
 export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): { mma: number; ldmatrix: number; stores: number } {
-  const F = 64, R = hd === 256 ? 32 : 64; // kFlash, mmaKeys(hd)
-  const K = hd / 16, tile = (rows: number) => rows * hd * 2, load = 512;
+  const { F, R, K, FT, warps, MT, NC, split, NT } = mmaTiles(hd);
+  const tile = (rows: number) => rows * hd * 2, load = 512;
   let steps = 0; // a block's passes over the other side's tiles, summed over the blocks of a head
   if (kernel === 'mmaForwardKernel') {
-    const QR = hd <= 64 ? 128 : 64, FT = QR / 64, NS = R / 8, NO = hd / 8; // mmaQueryRows; 4 warps of 16 * FT query rows
+    const QR = 64 * FT, NS = R / 8, NO = hd / 8; // mmaQueryRows; 4 warps of 16 * FT query rows
     let warpSteps = 0; // the (warp, key tile) pairs computed: a warp skips a tile none of its rows sees
     for (let q0 = 0; q0 < T; q0 += QR)
       for (let k0 = 0; k0 < Math.min(T, q0 + QR); k0 += R, steps++)
         for (let w0 = q0; w0 < q0 + QR; w0 += 16 * FT) warpSteps += w0 < T && k0 <= w0 + 16 * FT - 1 ? 1 : 0;
     const w = warpSteps * bh; // per key tile S = Q K^T, then O += P V
-    return { mma: w * FT * (K * NS + (R / 16) * NO), ldmatrix: w * load * (K * (FT + NS / 2) + ((R / 16) * NO) / 2), stores: bh * (Math.ceil(T / QR) * tile(QR) + steps * 2 * tile(R)) };
+    return { mma: w * mmaPerWarpStep(kernel, hd), ldmatrix: w * load * (K * (FT + NS / 2) + ((R / 16) * NO) / 2), stores: bh * (Math.ceil(T / QR) * tile(QR) + steps * 2 * tile(R)) };
   }
-  const warps = (R / 16) * (hd > 64 ? Math.floor(hd / 64) : 1), MT = hd <= 64 ? 2 : 1; // mmaBackwardWarps, mmaRowTiles
-  const WG = (warps * 16 * MT) / R, NC = hd / WG / 8; // mmaGroupWarps, mmaGradCols / 8
-  const split = WG > 1, NT = (split ? (2 * F) / WG : F) / 8, products = split ? 1 : 2; // mmaScoresSplit, mmaScoreCols / 8: a warp's score products
+  const products = split ? 1 : 2; // a warp's score products
   const kv = kernel === 'mmaBackwardKVKernel';
   for (let b0 = 0; b0 < T; b0 += R) steps += kv ? Math.ceil((T - Math.floor(b0 / F) * F) / F) : Math.ceil(Math.min(T, b0 + R) / F);
   const w = steps * warps * bh; // per pass: the score products (S, dP), then dV and dK (kv) or dQ
-  const mma = w * MT * (K * products * NT + (kv ? 4 * 2 * NC : 4 * NC));
+  const mma = w * mmaPerWarpStep(kernel, hd);
   const ldmatrix = w * load * (K * products * (MT + NT / 2) + (kv ? 4 * 2 : 4) * (MT + NC / 2));
   const pds = (kv || split ? 2 : 1) + (split ? 1 : 0); // P and dS tiles stored (dQ unsplit: dS only), P read back when split
   const stores = bh * (Math.ceil(T / R) * 2 * tile(R) + steps * (2 * tile(F) + pds * R * F * 2 + (kv ? 2 * F * 4 : 0)));

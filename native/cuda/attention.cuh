@@ -56,10 +56,11 @@ __global__ void attnRowDotKernel(const T* dO, const T* O, float* D, size_t rows,
   if ((threadIdx.x & 31) == 0) D[r] = s;
 }
 
-// The log-sum-exp and D of rows [r0, r0 + kFlash) of one head into shared memory, 0 past T_.
+// The log-sum-exp (in base 2: times log2(e), for ex2) and D of rows [r0, r0 + kFlash) of one head
+// into shared memory, 0 past T_.
 __device__ __forceinline__ void flashRowStats(const float* lse, const float* D, int r0, int T_, float* lseS, float* DS) {
   for (int i = threadIdx.x; i < kFlash; i += blockDim.x) {
-    lseS[i] = r0 + i < T_ ? lse[r0 + i] : 0.f;
+    lseS[i] = r0 + i < T_ ? lse[r0 + i] * kLog2e : 0.f;
     DS[i] = r0 + i < T_ ? D[r0 + i] : 0.f;
   }
 }
@@ -71,7 +72,8 @@ __device__ __forceinline__ void flashRowStats(const float* lse, const float* D, 
 // lanes reduce by shuffles), the probabilities become the next product's A fragments without
 // leaving registers, and O is rescaled in its accumulators; Q, K and V tiles in shared memory.
 // One pass over the keys; the probabilities are rounded to bf16 relative to the running maximum
-// (FlashAttention's rounding, not the unfused path's). Backward, from the log-sum-exp the forward
+// (FlashAttention's rounding, not the unfused path's). Exponentials by ex2, the scale times
+// log2(e) folded into the multiply-add before it; the mask only on tiles that need it. Backward, from the log-sum-exp the forward
 // saved: dK and dV per key block looping over the query blocks that see it, dQ in its own pass per
 // query block looping over the key blocks it sees; no atomics, every sum in a fixed order.
 
@@ -113,6 +115,7 @@ __global__ void mmaForwardKernel(const bf16* q, const bf16* k, const bf16* v, bf
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3);
   const size_t head = (size_t)blockIdx.y * T_ * HD;
   const int q0 = blockIdx.x * QR, kEnd = min(T_, q0 + QR), w0 = q0 + warp * 16 * MT;  // w0: the warp's first row
+  const float sl2 = scale * kLog2e;
   int row[MT][2];  // a lane's rows in each of the warp's tiles: accumulator elements 0, 1 and 2, 3
 CPT_UNROLL
   for (int mt = 0; mt < MT; mt++) row[mt][0] = w0 + 16 * mt + g, row[mt][1] = row[mt][0] + 8;
@@ -123,7 +126,7 @@ CPT_UNROLL
   flashLoad<true>(v + head, 0, T_, HD, tiles + KB * ld, KB);
   cpAsyncCommit();
   float O[MT][NO][4] = {};
-  float m[MT][2], l[MT][2] = {};  // per row: running max, this lane's sum
+  float m[MT][2], l[MT][2] = {};  // per row: running max (of the unscaled scores), this lane's sum
 CPT_UNROLL
   for (int t = 0; t < MT; t++) m[t][0] = m[t][1] = -INFINITY;
   for (int k0 = 0; k0 < kEnd; k0 += KB) {
@@ -140,26 +143,33 @@ CPT_UNROLL
     if (k0 > w0 + 16 * MT - 1 || w0 >= T_) continue;  // (warp-uniform)
     float S[MT][NS][4] = {};
     mmaScore<HD>(S, Qw, Ks);  // S = Q K^T
+    // Masked (causal, keys past T_) only where some key of the tile is past a row of the warp or
+    // past T_: on the tiles below the diagonal no lane spends an instruction on it.
+    if (k0 + KB - 1 > w0 || k0 + KB > T_)
+CPT_UNROLL
+      for (int mt = 0; mt < MT; mt++)
+        for (int n = 0; n < NS; n++)
+          for (int i = 0; i < 4; i++) {
+            const int key = k0 + n * 8 + c2 + (i & 1);
+            if (key > row[mt][i >> 1] || key >= T_) S[mt][n][i] = -INFINITY;
+          }
 CPT_UNROLL
     for (int mt = 0; mt < MT; mt++) {
-      // Scaled and masked (causal, keys past T_); each row's new maximum over its four lanes.
+      // Each row's new maximum over its four lanes (unscaled: the scale is positive).
       float mx[2] = {m[mt][0], m[mt][1]};
       for (int n = 0; n < NS; n++)
-        for (int i = 0; i < 4; i++) {
-          const int key = k0 + n * 8 + c2 + (i & 1);
-          S[mt][n][i] = key <= row[mt][i >> 1] && key < T_ ? S[mt][n][i] * scale : -INFINITY;
-          mx[i >> 1] = fmaxf(mx[i >> 1], S[mt][n][i]);
-        }
+        for (int i = 0; i < 4; i++) mx[i >> 1] = fmaxf(mx[i >> 1], S[mt][n][i]);
       float alpha[2], base[2];
       for (int r = 0; r < 2; r++) {
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        alpha[r] = m[mt][r] == -INFINITY ? 0.f : expf(m[mt][r] - mx[r]);
-        base[r] = mx[r] == -INFINITY ? 0.f : mx[r];  // a row with no key here yet: exp(-inf) = 0
+        alpha[r] = m[mt][r] == -INFINITY ? 0.f : ex2((m[mt][r] - mx[r]) * sl2);
+        base[r] = mx[r] == -INFINITY ? 0.f : mx[r] * sl2;  // a row with no key here yet: 2^-inf = 0
         m[mt][r] = mx[r], l[mt][r] *= alpha[r];
       }
+      // P = exp((S - max) scale) = 2^(S scale log2(e) - max scale log2(e)): one multiply-add and ex2
       for (int n = 0; n < NS; n++)
-        for (int i = 0; i < 4; i++) l[mt][i >> 1] += S[mt][n][i] = expf(S[mt][n][i] - base[i >> 1]);
+        for (int i = 0; i < 4; i++) l[mt][i >> 1] += S[mt][n][i] = ex2(fmaf(S[mt][n][i], sl2, -base[i >> 1]));
       for (auto& f : O[mt]) f[0] *= alpha[0], f[1] *= alpha[0], f[2] *= alpha[1], f[3] *= alpha[1];
     }
     for (int kk = 0; kk < KB / 16; kk++) {  // O += P V, P from the score accumulators
@@ -189,7 +199,7 @@ CPT_UNROLL
       for (int n = 0; n < NO; n++)
         *reinterpret_cast<uint32_t*>(o + rowsHead(blockIdx.y, H, T_, HD) + (size_t)row[mt][r] * H * HD + n * 8 + c2) =
             pack2(O[mt][n][2 * r] / l[mt][r], O[mt][n][2 * r + 1] / l[mt][r]);
-      if (c2 == 0) lse[(size_t)blockIdx.y * T_ + row[mt][r]] = m[mt][r] + logf(l[mt][r]);
+      if (c2 == 0) lse[(size_t)blockIdx.y * T_ + row[mt][r]] = m[mt][r] * scale + logf(l[mt][r]);
     }
 }
 
@@ -298,6 +308,7 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
   const int r0 = warp / WG * 16 * MT, qc0 = split ? cg % (WG / 2) * NQ * 8 : 0, col0 = cg * COLS;
   const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
   const int k0 = blockIdx.x * R;
+  const float sl2 = scale * kLog2e;
   int key[MT][2];  // a lane's two keys in each of the warp's row tiles
 CPT_UNROLL
   for (int m = 0; m < MT; m++) key[m][0] = k0 + r0 + 16 * m + g, key[m][1] = key[m][0] + 8;
@@ -314,7 +325,16 @@ CPT_UNROLL
     float S[MT][NQ][4] = {}, dP[split ? 1 : MT][NQ][4] = {};
     mmaScore<HD>(S, (dPWarp ? Vs : Ks) + r0 * ld, (dPWarp ? dOs : Qs) + qc0 * ld);
     if constexpr (!split) mmaScore<HD>(dP, Vs + r0 * ld, dOs + qc0 * ld);
-    // P^T = exp(S^T scale - lse) (causal; queries past T_ see nothing), dS^T = P^T (dP^T - D) scale
+    // P^T = exp(S^T scale - lse) (causal; queries past T_ see nothing), dS^T = P^T (dP^T - D) scale.
+    // Masked only where some query of the warp's columns is before one of its keys or past T_.
+    if (!dPWarp && (q0 + qc0 < k0 + r0 + 16 * MT - 1 || q0 + qc0 + 8 * NQ > T_))
+CPT_UNROLL
+      for (int m = 0; m < MT; m++)
+        for (int n = 0; n < NQ; n++)
+          for (int i = 0; i < 4; i++) {
+            const int qa = q0 + qc0 + n * 8 + c2 + (i & 1);
+            if (key[m][i >> 1] > qa || qa >= T_) S[m][n][i] = -INFINITY;
+          }
     if (!dPWarp)
 CPT_UNROLL
       for (int m = 0; m < MT; m++)
@@ -323,8 +343,8 @@ CPT_UNROLL
             const int e = (r0 + 16 * m + g + 8 * r) * kPld + qc0 + n * 8 + c2;
             float p[2], ds[2];
             for (int j = 0; j < 2; j++) {
-              const int qi = qc0 + n * 8 + c2 + j, qa = q0 + qi;
-              p[j] = key[m][r] <= qa && qa < T_ ? expf(S[m][n][2 * r + j] * scale - lseS[qi]) : 0.f;
+              const int qi = qc0 + n * 8 + c2 + j;
+              p[j] = ex2(fmaf(S[m][n][2 * r + j], sl2, -lseS[qi]));  // lseS in base 2
               if constexpr (!split) ds[j] = p[j] * (dP[m][n][2 * r + j] - DS[qi]) * scale;
             }
             *reinterpret_cast<uint32_t*>(Pt + e) = pack2(p[0], p[1]);
@@ -373,13 +393,14 @@ __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, 
   const int r0 = warp / WG * 16 * MT, kc0 = split ? cg % (WG / 2) * NK * 8 : 0, col0 = cg * COLS;
   const size_t head = (size_t)blockIdx.y * T_ * HD, rows = (size_t)blockIdx.y * T_;
   const int q0 = blockIdx.x * R, kEnd = min(T_, q0 + R);
-  int row[MT][2];  // a lane's two queries in each of the warp's row tiles, their log-sum-exp and D
+  const float sl2 = scale * kLog2e;
+  int row[MT][2];  // a lane's two queries in each of the warp's row tiles, their log-sum-exp (base 2) and D
   float lr[MT][2], dr[MT][2];
 CPT_UNROLL
   for (int m = 0; m < MT; m++)
     for (int r = 0; r < 2; r++) {
       row[m][r] = q0 + r0 + 16 * m + g + 8 * r;
-      lr[m][r] = row[m][r] < T_ ? lse[rows + row[m][r]] : 0.f, dr[m][r] = row[m][r] < T_ ? D[rows + row[m][r]] : 0.f;
+      lr[m][r] = row[m][r] < T_ ? lse[rows + row[m][r]] * kLog2e : 0.f, dr[m][r] = row[m][r] < T_ ? D[rows + row[m][r]] : 0.f;
     }
   flashLoad(q + head, q0, T_, HD, Qs, R);
   flashLoad(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, dOs, R, H * HD);
@@ -393,6 +414,15 @@ CPT_UNROLL
     float S[MT][NK][4] = {}, dP[split ? 1 : MT][NK][4] = {};
     mmaScore<HD>(S, (dPWarp ? dOs : Qs) + r0 * ld, (dPWarp ? Vs : Ks) + kc0 * ld);
     if constexpr (!split) mmaScore<HD>(dP, dOs + r0 * ld, Vs + kc0 * ld);
+    // Masked only where some key of the warp's columns is past one of its queries, or a query past T_.
+    if (!dPWarp && (k0 + kc0 + 8 * NK - 1 > q0 + r0 || q0 + r0 + 16 * MT > T_))
+CPT_UNROLL
+      for (int m = 0; m < MT; m++)
+        for (int n = 0; n < NK; n++)
+          for (int i = 0; i < 4; i++) {
+            const int key = k0 + kc0 + n * 8 + c2 + (i & 1);
+            if (key > row[m][i >> 1] || row[m][i >> 1] >= T_) S[m][n][i] = -INFINITY;
+          }
     if (!dPWarp)  // P into Ps for the dP warps, or dS straight into dSs unsplit
 CPT_UNROLL
       for (int m = 0; m < MT; m++)
@@ -400,8 +430,7 @@ CPT_UNROLL
           for (int r = 0; r < 2; r++) {
             float x[2];
             for (int j = 0; j < 2; j++) {
-              const int key = k0 + kc0 + n * 8 + c2 + j;
-              x[j] = key <= row[m][r] && row[m][r] < T_ ? expf(S[m][n][2 * r + j] * scale - lr[m][r]) : 0.f;
+              x[j] = ex2(fmaf(S[m][n][2 * r + j], sl2, -lr[m][r]));
               if constexpr (!split) x[j] *= (dP[m][n][2 * r + j] - dr[m][r]) * scale;
             }
             *reinterpret_cast<uint32_t*>((split ? Ps : dSs) + (r0 + 16 * m + g + 8 * r) * kPld + kc0 + n * 8 + c2) = pack2(x[0], x[1]);

@@ -1,7 +1,7 @@
 // Tensor-core tiles for the attention on mma.sync tiles (attention.cuh), in PTX: asynchronous
 // copies into shared memory (cp.async), fragment loads from it (ldmatrix) and the m16n8k16 bf16
-// product (mma.sync), in their documented layouts. The simulator models each (sim/mma.h,
-// sim/runtime.cpp).
+// product (mma.sync), in their documented layouts, and the exponential its softmax takes (ex2).
+// The simulator models each (sim/mma.h, sim/runtime.cpp).
 #pragma once
 #include <cuda_bf16.h>
 #include <stdint.h>
@@ -90,6 +90,20 @@ __device__ __forceinline__ void fragB(uint32_t (&b)[4], const __nv_bfloat16* p, 
   const int lane = threadIdx.x & 31;
   ldsm4<true>(b, p + (lane & 15) * ld + (lane >> 4) * 8);
 }
+
+// 2^x on the special-function unit (PTX ex2.approx.ftz.f32; subnormals flushed to zero): one
+// instruction, and one multiply-add before it folds in the scale and the subtracted maximum, where
+// expf's range reduction takes about ten (FlashAttention's exp2 with log2(e) in the scale).
+__device__ __forceinline__ float ex2(float x) {
+#ifdef __CUDACC__
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+#else
+  return ::cpt_sim::ex2Approx(x);
+#endif
+}
+constexpr float kLog2e = 1.4426950408889634f;
 
 }  // namespace cuda
 }  // namespace cpt

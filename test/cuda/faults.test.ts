@@ -86,6 +86,13 @@ describe('mutations of the kernels are caught', () => {
     expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
   });
 
+  // The causal mask runs only on the tiles that need it; a test of that need that forgets the diagonal leaves it off there.
+  it('the mma.sync attention forward leaving the mask off the key tiles on its diagonal: wrong outputs', async () => {
+    const r = await mutant('if (k0 + KB - 1 > w0 || k0 + KB > T_)', 'if (k0 + KB > T_)', 'attention.cuh', ['flash', '70']);
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+  });
+
   it('the mma.sync attention forward reading key tiles before its cp.async copies are waited for: wrong outputs (the simulator lands them at the wait)', async () => {
     const r = await mutant('    cpAsyncWait<1>();  // this thread\'s copies of these tiles have landed\n', '', 'attention.cuh', ['flash', '70']);
     expect(r.status).not.toBe(0);
@@ -115,8 +122,14 @@ describe('mutations of the kernels are caught', () => {
     expect(r.out).toMatch(/mma_hd256_error .*\| grads inf /);
   });
 
+  it('the mma.sync attention backward leaving the mask off the dK/dV pass\'s diagonal tiles: wrong gradients', async () => {
+    const r = await mutant('if (!dPWarp && (q0 + qc0 < k0 + r0 + 16 * MT - 1 || q0 + qc0 + 8 * NQ > T_))', 'if (!dPWarp && (q0 + qc0 + 8 * NQ > T_))', 'attention.cuh', ['flash', '70']);
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+  });
+
   it('the mma.sync attention\'s dQ pass letting each query see its next key (the causal mask off by one): wrong gradients', async () => {
-    const r = await mutant('x[j] = key <= row[m][r] && row[m][r] < T_', 'x[j] = key <= row[m][r] + 1 && row[m][r] < T_', 'attention.cuh', ['flash', '70']);
+    const r = await mutant('if (key > row[m][i >> 1] || row[m][i >> 1] >= T_)', 'if (key > row[m][i >> 1] + 1 || row[m][i >> 1] >= T_)', 'attention.cuh', ['flash', '70']);
     expect(r.status).not.toBe(0);
     expect(verdicts(r)).toMatchObject({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
   });

@@ -44,11 +44,11 @@ describe('the SIMT simulator', () => {
     expect(verdicts(r)).toMatchObject({ capture_records_and_replays: 'pass', capture_refuses_sync_copy: 'pass', capture_refuses_legacy_stream: 'pass', capture_refused_work_not_run: 'pass' });
   });
 
-  it('models ldmatrix (plain and transposed) and mma.sync in PTX\'s layouts against a scalar product, cp.async landing at its wait, and refuses what they refuse; counts ldmatrix\'s bank conflicts', async () => {
+  it('models ldmatrix (plain and transposed) and mma.sync in PTX\'s layouts against a scalar product, cp.async landing at its wait, and ex2.approx.ftz with its flushed subnormals; refuses what they refuse; counts ldmatrix\'s bank conflicts', async () => {
     const r = await runSim(simCheck, ['mma']);
     expect(verdicts(r), r.out).toEqual({
       mma_ldmatrix_trans_product: 'pass', mma_ldmatrix_product: 'pass', ldmatrix_misaligned_refused: 'pass', ldmatrix_global_refused: 'pass',
-      ldmatrix_half_warp_detected: 'pass', ldmatrix_bank_conflicts_counted: 'pass', cp_async_lands_at_wait: 'pass', cp_async_misaligned_refused: 'pass', cp_async_to_global_refused: 'pass',
+      ldmatrix_half_warp_detected: 'pass', ldmatrix_bank_conflicts_counted: 'pass', cp_async_lands_at_wait: 'pass', cp_async_misaligned_refused: 'pass', cp_async_to_global_refused: 'pass', ex2_flushes_subnormals: 'pass',
     });
   });
 

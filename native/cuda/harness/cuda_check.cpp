@@ -476,6 +476,11 @@ double relErr(const std::vector<float>& a, const float* b) {
   }
   return mx > 0 ? d / mx : d;
 }
+// FNV-1a over the bits of a run's outputs: a change meant to leave them bitwise alone must print the same.
+uint64_t digest(uint64_t h, const void* p, size_t n) {
+  for (size_t i = 0; i < n; i++) h = (h ^ static_cast<const unsigned char*>(p)[i]) * 0x100000001b3ull;
+  return h;
+}
 int flash(int T) {
   const int B = 2;
   bool all = true;
@@ -516,13 +521,16 @@ int flash(int T) {
     for (size_t i = 0; i < fu.grads.size(); i++) same &= fu.grads[i] == again.grads[i];
     // the mma path ran: it rounds P against the running maximum, so its logits are not the unfused path's
     const bool taken = fu.logits != un.logits;
+    uint64_t h = digest(0xcbf29ce484222325ull, fu.logits.data(), fu.logits.size() * 4);
+    h = digest(h, &fu.loss, sizeof fu.loss);
+    for (const auto& gr : fu.grads) h = digest(h, gr.data(), gr.size() * 4);
     // Within 1.5x the unfused path's error, or within bf16 rounding of the reference (2^-8); and the unfused
     // path itself (bf16 throughout: the head split, GELU, layer norms by 16-byte runs at these widths) within
     // four bf16 roundings of the reference for logits, eight for gradients.
     auto fine = [](double f, double u) { return f <= std::max(1.5 * u, 4e-3); };
     const bool ok = fine(lf, lu) && fine(gf, gu) && df <= std::max(1.5 * du, 4e-3 * lossC) && same && lu <= 0x1p-6 && gu <= 0x1p-5 && taken;
-    std::printf("mma_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s%s\n",
-                hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO", taken ? "" : " | the mma path did not run");
+    std::printf("mma_hd%d_error logits %.2e (unfused %.2e) | loss %.2e (unfused %.2e) | grads %.2e (unfused %.2e) | bitwise repeat %s | digest %016llx%s\n",
+                hd, lf, lu, df, du, gf, gu, same ? "yes" : "NO", (unsigned long long)h, taken ? "" : " | the mma path did not run");
     std::printf("mma_hd%d=%s\n", hd, ok ? "pass" : "FAIL");
     all &= ok;
     unsetenv("CPT_CUDA_ATTENTION");

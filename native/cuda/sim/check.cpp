@@ -12,6 +12,7 @@
 //                               fragments.cuh) against a scalar product, what ldmatrix refuses and
 //                               its bank conflicts;
 //                               cp.async landing at its wait (the default), and what it refuses
+//                               ex2 (ex2.approx.ftz.f32): its limits and flushed subnormals
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -456,6 +457,11 @@ __global__ void cpAsyncRead(const __nv_bfloat16* src, float* out, int offset, __
   out[1] = __bfloat162float(s[0]);
 }
 
+// ex2 (PTX ex2.approx.ftz.f32) on the values where its flushing and limits show.
+__global__ void ex2Values(const float* in, float* out, int n) {
+  for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = cc::ex2(in[i]);
+}
+
 int mma() {
   std::mt19937 rng(6);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -503,6 +509,17 @@ int mma() {
          "read " + std::to_string(seen[0]) + " before the wait, " + std::to_string(seen[1]) + " after");
   report("cp_async_misaligned_refused", has(thrown([&] { CPT_LAUNCH(cpAsyncRead, 1, 32, 64)(A, D1, 1, nullptr); }), "aligned"));
   report("cp_async_to_global_refused", has(thrown([&] { CPT_LAUNCH(cpAsyncRead, 1, 32, 64)(A, D1, 0, T); }), "shared memory"));
+  {  // 2^-inf = +0 (the masked scores' probability), a subnormal input read as 0, a subnormal result flushed
+    const float in[8] = {-INFINITY, 0.f, 1e-40f, -126.f, -127.f, 3.f, INFINITY, NAN};
+    const float want[8] = {0.f, 1.f, 1.f, 0x1p-126f, 0.f, 8.f, INFINITY, NAN};
+    CUDA_CHECK(cudaMemcpy(D1, in, sizeof in, cudaMemcpyHostToDevice));
+    CPT_LAUNCH(ex2Values, 1, 32)(D1, D2, 8);
+    float got[8];
+    CUDA_CHECK(cudaMemcpy(got, D2, sizeof got, cudaMemcpyDeviceToHost));
+    bool ok = !std::signbit(got[0]) && std::isnan(got[7]);
+    for (int i = 0; i < 7; i++) ok &= got[i] == want[i];
+    report("ex2_flushes_subnormals", ok);
+  }
   cudaFree(A), cudaFree(T), cudaFree(D1), cudaFree(D2);
   return failures ? 1 : 0;
 }

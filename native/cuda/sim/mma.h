@@ -1,9 +1,10 @@
 // PTX's warp-level matrix instructions that the attention uses (fragments.cuh): mma.sync
 // m16n8k16 on bf16 and ldmatrix.x4, in their documented fragment layouts, with the checks the
 // hardware makes. A warp's lanes post their operands, meet at a warp barrier, and each computes
-// its own elements.
+// its own elements. And ex2.approx.ftz.f32, its exponential.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -96,5 +97,13 @@ inline void ldmatrix4(uint32_t (&r)[4], const void* row, bool trans) {
     r[i] = (uint32_t)lo | (uint32_t)hi << 16;
   }
   __syncwarp();  // every lane has read the addresses before any lane's next call overwrites them
+}
+// PTX's ex2.approx.ftz.f32: 2^x, a subnormal input read as zero and a subnormal result flushed to
+// +0; 2^-inf = +0, 2^inf = inf, NaN stays NaN. The hardware approximates (its last bits are its
+// own, as expf's are); modelled by the correctly rounded exp2f.
+inline float ex2Approx(float x) {
+  if (std::fpclassify(x) == FP_SUBNORMAL) x = 0.f;
+  const float y = std::exp2(x);
+  return std::fpclassify(y) == FP_SUBNORMAL ? 0.f : y;
 }
 }  // namespace cpt_sim

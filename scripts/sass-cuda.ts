@@ -1,0 +1,91 @@
+/**
+ * What the attention kernels on mma.sync tiles issue in one pass of their main loop, read from
+ * the machine code nvcc built (SASS: cuobjdump and nvdisasm, from NVIDIA's wheels in
+ * native/cuda/requirements-build.txt): mma.sync operations (HMMA), fragment loads (LDSM),
+ * special-function operations (MUFU: the exponentials) and every other instruction a warp issues
+ * beside them. The performance model's roofline sees products and bytes, not instruction issue:
+ * this is issue's static count (no GPU has run it). The loop is the one that holds the most HMMA;
+ * its count takes every branch inside it once (the causal mask's, both halves of a split warp group).
+ *
+ *   npm run sass:cuda [-- --lib native/build-cuda/libcpt_cuda.so --arch sm_90 --json]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT } from '../src/util/paths.js';
+
+export const CUDA_LIB = path.join(ROOT, 'native', 'build-cuda', 'libcpt_cuda.so');
+
+/** The directory holding both cuobjdump and nvdisasm (it calls the other): PATH, CUDA_HOME, /usr/local/cuda, or the wheels. */
+export function sassTools(): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), ...[process.env.CUDA_HOME, '/usr/local/cuda'].filter((d): d is string => !!d).map((d) => path.join(d, 'bin'))];
+  const py = spawnSync('python3', ['-c', 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "bin"))'], { encoding: 'utf8' });
+  if (py.status === 0 && py.stdout.trim()) dirs.push(py.stdout.trim());
+  return dirs.find((d) => d && existsSync(path.join(d, 'cuobjdump')) && existsSync(path.join(d, 'nvdisasm')));
+}
+
+export interface Instr { at: number; op: string }
+
+/** Every kernel of `lib` for `arch`, by its demangled name, as its instructions (predicates dropped). */
+export function readSass(lib: string, arch: string, tools: string): Map<string, Instr[]> {
+  const r = spawnSync(path.join(tools, 'cuobjdump'), ['-sass', '-arch', arch, lib], { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, PATH: `${tools}:${process.env.PATH ?? ''}` } });
+  if (r.status !== 0) throw new Error(`cuobjdump -sass ${lib}: ${r.stderr.trim().split('\n').pop()}`);
+  const parts = r.stdout.split(/\n\s*Function : /).slice(1);
+  const mangled = parts.map((p) => p.slice(0, p.indexOf('\n')).trim());
+  const names = spawnSync('c++filt', { input: mangled.join('\n'), encoding: 'utf8' }).stdout.split('\n');
+  const out = new Map<string, Instr[]>();
+  parts.forEach((p, i) => {
+    const code = [...p.matchAll(/\/\*([0-9a-f]{4,})\*\/\s+([^;]*);/g)].map((m) => ({ at: parseInt(m[1]!, 16), op: m[2]!.trim().replace(/^@!?U?P\w+\s+/, '') }));
+    out.set(names[i] || mangled[i]!, code);
+  });
+  return out;
+}
+
+/** The loop body (a backward branch's range) holding the most HMMA, the shortest such. */
+export function mainLoop(code: Instr[]): Instr[] {
+  let best: Instr[] = [], most = -1;
+  for (const { at, op } of code) {
+    const m = /^BRA\s+(?:`\(.*?\)\s*)?0x([0-9a-f]+)/.exec(op);
+    const to = m ? parseInt(m[1]!, 16) : Infinity;
+    if (to >= at) continue;
+    const body = code.filter((x) => x.at >= to && x.at <= at);
+    const hmma = body.filter((x) => x.op.startsWith('HMMA')).length;
+    if (hmma > most || (hmma === most && body.length < best.length)) (best = body), (most = hmma);
+  }
+  return best;
+}
+
+export interface Mix { kernel: string; instructions: number; hmma: number; ldsm: number; mufu: number; other: number; expRangeReduction: number }
+
+/** A loop's instructions by kind; expRangeReduction: FFMA.RM, the rounding step of expf's range reduction (ex2 has none). */
+export function mix(kernel: string, loop: Instr[]): Mix {
+  const n = (p: string) => loop.filter((x) => x.op.startsWith(p)).length;
+  const hmma = n('HMMA'), ldsm = n('LDSM'), mufu = n('MUFU');
+  return { kernel, instructions: loop.length, hmma, ldsm, mufu, other: loop.length - hmma - ldsm - mufu, expRangeReduction: n('FFMA.RM') };
+}
+
+/** The attention kernels' loops: mmaForwardKernel<HD>, mmaBackward{KV,Q}Kernel<HD, H8> as the demangler names them, argument types dropped. */
+export function attentionLoops(lib: string, arch: string, tools: string): Mix[] {
+  return [...readSass(lib, arch, tools)]
+    .map(([name, code]) => [/(mma\w+Kernel<[^>]*>)/.exec(name)?.[1], code] as const)
+    .filter((e): e is readonly [string, Instr[]] => !!e[0])
+    .map(([kernel, code]) => mix(kernel, mainLoop(code)))
+    .sort((a, b) => a.kernel.localeCompare(b.kernel, 'en', { numeric: true }));
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { lib: { type: 'string', default: CUDA_LIB }, arch: { type: 'string', default: 'sm_90' }, json: { type: 'boolean', default: false } } });
+  const tools = sassTools();
+  if (!tools) throw new Error('no cuobjdump and nvdisasm found (python3 -m pip install -r native/cuda/requirements-build.txt)');
+  if (!existsSync(values.lib!)) throw new Error(`${values.lib} was not built (npm run build:native with a CUDA compiler)`);
+  const loops = attentionLoops(values.lib!, values.arch!, tools);
+  if (values.json) return console.log(JSON.stringify(loops, null, 2));
+  console.log(`STATIC: the main loop of each attention kernel in ${path.relative(process.cwd(), values.lib!)} (${values.arch}), one pass (a warp's key or query tile), every branch counted once`);
+  console.log('kernel                          instructions  HMMA  LDSM  MUFU  other  issued per HMMA');
+  for (const m of loops) {
+    console.log(`${m.kernel.padEnd(32)}${String(m.instructions).padStart(12)}${String(m.hmma).padStart(6)}${String(m.ldsm).padStart(6)}${String(m.mufu).padStart(6)}${String(m.other).padStart(7)}${(m.instructions / m.hmma).toFixed(2).padStart(17)}`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main();
