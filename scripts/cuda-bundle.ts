@@ -23,6 +23,7 @@ import { ROOT, dataDir } from '../src/util/paths.js';
 import { stringify } from 'yaml';
 import { BUNDLE_DIR, NODE_XZ, bundleCli } from './bundle-cli.js';
 import { DERATED, GPUS, costTrace, shapeOf, traceStep } from './model-cuda.js';
+import { issuePerMma } from './sass-cuda.js';
 import { presetConfig } from '../src/model/presets.js';
 
 const { values } = parseArgs({ options: { tokens: { type: 'string', default: '110000' } } });
@@ -86,11 +87,13 @@ writeFileSync(path.join(out, 'train-160m.yaml'), stringify({
   engine: { kind: 'cuda', precision: 'bf16' },
 }));
 // The performance model's per-kernel figures for the shapes verify.sh benchmarks (bf16, [4, 2048],
-// H200), printed there beside the measured ones.
+// H200), printed there beside the measured ones; the attention's instruction issue from the library just built.
 const h200 = GPUS.find((g) => g.name === 'H200')!;
+const sass = issuePerMma();
+if ('missing' in sass) console.log(`cuda:bundle: the model's attention issue not costed: ${sass.missing}`);
 for (const m of ['160m', '410m', '1b']) {
   for (const variant of ['unfused', 'mma'] as const) { // and the opt-in attention, as verify.sh's _mma benchmarks
-    const c = presetConfig(`pythia-${m}`), events = traceStep(c, 4, 2048, variant), s = shapeOf(c, 4, 2048);
+    const c = presetConfig(`pythia-${m}`), events = traceStep(c, 4, 2048, variant), s = shapeOf(c, 4, 2048, 'perMma' in sass ? sass.perMma : undefined);
     const derated = new Map(costTrace(events, s, h200, DERATED).map((l) => [l.what, l.seconds]));
     const rows = costTrace(events, s, h200).map((l) => [l.what, l.launches, (l.seconds * 1e3).toFixed(4), (derated.get(l.what)! * 1e3).toFixed(4), l.bound].join('\t'));
     writeFileSync(path.join(out, `model-${m}${variant === 'unfused' ? '' : `_${variant}`}.tsv`), rows.join('\n') + '\n');

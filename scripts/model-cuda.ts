@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { cudaPeakBytes } from '../src/engine/native/index.js';
 import { derive, trainFlopsPerToken, type NeoXConfig } from '../src/model/config.js';
 import { presetConfig } from '../src/model/presets.js';
+import { issuePerMma } from './sass-cuda.js';
 
 export interface Gpu { name: string; bf16: number; fp32: number; hbm: number; pcie: number; sms: number }
 /** Dense peaks (no sparsity), bandwidths and multiprocessors from NVIDIA's data sheets. */
@@ -33,29 +34,37 @@ export const GPUS: Gpu[] = [
  * serves 128 bytes a clock (32 banks of 4 bytes) to ldmatrix and stores alike.
  */
 export const SM_FLOPS_PER_CLOCK = 4096, MMA_SYNC = 2 / 3, SMEM_BYTES_PER_CLOCK = 128;
+/** Its four schedulers each issue one warp instruction a clock. */
+export const ISSUE_PER_CLOCK = 4;
 /** One mma.sync.m16n8k16: 16 x 8 x 16 multiply-adds. */
 export const MMA_FLOPS = 2 * 16 * 8 * 16;
 const smemBandwidth = (g: Gpu) => (g.bf16 / SM_FLOPS_PER_CLOCK) * SMEM_BYTES_PER_CLOCK;
+const issueRate = (g: Gpu) => (g.bf16 / SM_FLOPS_PER_CLOCK) * ISSUE_PER_CLOCK; // warp instructions a second, all multiprocessors
 /**
  * The roofline is ideal (every product at the tensor peak, every kernel at full bandwidth); the
  * derated model takes what large cuBLASLt bf16 products and streaming kernels reach in practice.
  */
-export interface Efficiency { tensor: number; hbm: number; smem: number }
-export const IDEAL: Efficiency = { tensor: 1, hbm: 1, smem: 1 };
-export const DERATED: Efficiency = { tensor: 0.75, hbm: 0.8, smem: 0.8 };
+export interface Efficiency { tensor: number; hbm: number; smem: number; issue: number }
+export const IDEAL: Efficiency = { tensor: 1, hbm: 1, smem: 1, issue: 1 };
+export const DERATED: Efficiency = { tensor: 0.75, hbm: 0.8, smem: 0.8, issue: 0.8 };
 /** Launch-to-launch cost of a kernel or product on a busy stream (no CUDA graph). */
 export const LAUNCH_S = 3e-6;
 /** A host copy waits for the stream: the queue drains (a synchronisation). */
 export const SYNC_S = 10e-6;
 
-/** What a launch's cost depends on beyond its arguments. */
-export interface Shape { act: number; N: number; D: number; I: number; V: number; H: number; hd: number; T: number; B: number }
+/**
+ * What a launch's cost depends on beyond its arguments. issuePerMma: the warp instructions the
+ * attention kernels' main loops issue per mma.sync, by `kernel<hd>`, from the machine code nvcc
+ * built (scripts/sass-cuda.ts); without it their instruction issue is not costed.
+ */
+export interface Shape { act: number; N: number; D: number; I: number; V: number; H: number; hd: number; T: number; B: number; issuePerMma?: Record<string, number> }
 /**
  * tensor: the FLOPs run on tensor cores (bf16 peak), else on the fp32 units. mma: the kernel's
  * tensor work as the mma.sync operations it executes (masked and padded tiles included; at
- * MMA_SYNC of the peak), smem: the bytes it moves through shared memory.
+ * MMA_SYNC of the peak), smem: the bytes it moves through shared memory, issue: the warp
+ * instructions it issues (at ISSUE_PER_CLOCK a multiprocessor).
  */
-type Cost = { flops: number; bytes: number; tensor?: boolean; mma?: number; smem?: number };
+type Cost = { flops: number; bytes: number; tensor?: boolean; mma?: number; smem?: number; issue?: number };
 type Launch = { kernel: string; grid: number[]; block: number[]; args: (number | null)[] };
 /** bgrad: the bias-gradient epilogue (BGRADB) also sums op(B)'s columns, as the product reads them; bias: the BIAS epilogue adds a bias as it writes. */
 type Gemm = { gemm: 1; m: number; n: number; k: number; batch: number; bytesA: number; bytesB: number; bytesC: number; bytesD: number; bgrad?: 1; bias?: 1 };
@@ -187,24 +196,25 @@ export function mmaWork(kernel: MmaKernel, hd: number, T: number, bh: number): {
 }
 const mmaCost = (kernel: MmaKernel, l: Launch, s: Shape) => {
   const w = mmaWork(kernel, s.hd, s.T, l.grid[1]!);
-  return { mma: w.mma, smem: w.ldmatrix + w.stores };
+  const perMma = s.issuePerMma?.[`${kernel}<${s.hd}>`];
+  return { mma: w.mma, smem: w.ldmatrix + w.stores, ...(perMma ? { issue: w.mma * perMma } : {}) };
 };
 
 /** A launch's kernel as COST names it: (splitHeadsKernel<float, T>) -> splitHeadsKernel. */
 export const kernelName = (launched: string) => launched.replace(/^\(|<.*$/g, '');
 
-/** bound: what the roofline put first for most of the time: tensor (or fp32) work, HBM, or shared memory. */
-export interface Line { what: string; launches: number; flops: number; bytes: number; seconds: number; bound: 'compute' | 'HBM' | 'shared memory' }
+/** bound: what the roofline put first for most of the time: tensor (or fp32) work, HBM, shared memory, or instruction issue. */
+export interface Line { what: string; launches: number; flops: number; bytes: number; seconds: number; bound: 'compute' | 'HBM' | 'shared memory' | 'issue' }
 
 /** The trace costed on `gpu`: one line per kernel (products split into batched attention and the rest), and the host copies. */
 export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency = IDEAL): Line[] {
   const hbm = gpu.hbm * eff.hbm;
   const by = new Map<string, Line & { terms: number[] }>();
-  // seconds: the launch's overhead on top of the longest of its compute, HBM and shared-memory times
-  const add = (what: string, flops: number, bytes: number, [compute, memory, shared = 0]: number[], overhead: number) => {
-    const l = by.get(what) ?? { what, launches: 0, flops: 0, bytes: 0, seconds: 0, bound: 'compute', terms: [0, 0, 0] };
-    l.launches++, (l.flops += flops), (l.bytes += bytes), (l.seconds += Math.max(compute!, memory!, shared) + overhead);
-    [compute!, memory!, shared].forEach((t, i) => (l.terms[i]! += t));
+  // seconds: the launch's overhead on top of the longest of its compute, HBM, shared-memory and issue times
+  const add = (what: string, flops: number, bytes: number, [compute, memory, shared = 0, issue = 0]: number[], overhead: number) => {
+    const l = by.get(what) ?? { what, launches: 0, flops: 0, bytes: 0, seconds: 0, bound: 'compute', terms: [0, 0, 0, 0] };
+    l.launches++, (l.flops += flops), (l.bytes += bytes), (l.seconds += Math.max(compute!, memory!, shared, issue) + overhead);
+    [compute!, memory!, shared, issue].forEach((t, i) => (l.terms[i]! += t));
     by.set(what, l);
   };
   for (const e of events) {
@@ -225,12 +235,12 @@ export function costTrace(events: Event[], s: Shape, gpu: Gpu, eff: Efficiency =
       const name = kernelName(e.kernel);
       const c = COST[name];
       if (!c) throw new Error(`model-cuda: no cost declared for kernel ${name} (add it to COST)`);
-      const { flops, bytes, tensor, mma, smem } = c(e.args.map((x) => x ?? NaN), e, s);
+      const { flops, bytes, tensor, mma, smem, issue } = c(e.args.map((x) => x ?? NaN), e, s);
       const compute = mma !== undefined ? (mma * MMA_FLOPS) / (gpu.bf16 * MMA_SYNC * eff.tensor) : flops / (tensor ? gpu.bf16 * eff.tensor : gpu.fp32);
-      add(name, flops, bytes, [compute, bytes / hbm, (smem ?? 0) / (smemBandwidth(gpu) * eff.smem)], LAUNCH_S);
+      add(name, flops, bytes, [compute, bytes / hbm, (smem ?? 0) / (smemBandwidth(gpu) * eff.smem), (issue ?? 0) / (issueRate(gpu) * eff.issue)], LAUNCH_S);
     }
   }
-  const bounds = ['compute', 'HBM', 'shared memory'] as const;
+  const bounds = ['compute', 'HBM', 'shared memory', 'issue'] as const;
   return [...by.values()]
     .map(({ terms, ...l }) => ({ ...l, bound: bounds[terms.indexOf(Math.max(...terms))]! }))
     .sort((a, b) => b.seconds - a.seconds);
@@ -262,31 +272,36 @@ export function traceStep(c: NeoXConfig, batch: number, seq: number, variant: 'u
   }
 }
 
-export function shapeOf(c: NeoXConfig, batch: number, seq: number): Shape {
+export function shapeOf(c: NeoXConfig, batch: number, seq: number, issuePerMma?: Record<string, number>): Shape {
   const d = derive(c);
-  return { act: 2, N: batch * seq, D: c.hidden_size, I: c.intermediate_size, V: c.vocab_size, H: c.num_attention_heads, hd: d.headDim, T: seq, B: batch };
+  return { act: 2, N: batch * seq, D: c.hidden_size, I: c.intermediate_size, V: c.vocab_size, H: c.num_attention_heads, hd: d.headDim, T: seq, B: batch, ...(issuePerMma ? { issuePerMma } : {}) };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { models: { type: 'string', default: 'pythia-160m,pythia-410m,pythia-1b' }, batch: { type: 'string', default: '4' }, seq: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false } } });
   const B = Number(values.batch), T = Number(values.seq);
   const out: Record<string, unknown>[] = [];
+  const sass = issuePerMma(), issue = 'perMma' in sass ? sass.perMma : undefined;
+  const shape = (c: NeoXConfig) => shapeOf(c, B, T, issue);
   console.log(`MODELLED, not measured: the CUDA engine (bf16), one training step + AdamW of [${B}, ${T}] traced on the simulator, before (the default engine: attention unfused) and after (the attention on mma.sync tiles, CPT_CUDA_ATTENTION=mma);`);
-  console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise; the attention's mma.sync at ${(MMA_SYNC * 100).toFixed(0)}% of the bf16 peak, its shared memory at ${SMEM_BYTES_PER_CLOCK} bytes a clock per multiprocessor, ${(smemBandwidth(GPUS[0]!) / 1e12).toFixed(1)} TB/s) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs.`);
+  console.log(`roofline per launch (dense bf16 ${GPUS[0]!.bf16 / 1e12} TFLOP/s for bf16 products, fp32 ${GPUS[0]!.fp32 / 1e12} otherwise; the attention's mma.sync at ${(MMA_SYNC * 100).toFixed(0)}% of the bf16 peak, its shared memory at ${SMEM_BYTES_PER_CLOCK} bytes a clock per multiprocessor, ${(smemBandwidth(GPUS[0]!) / 1e12).toFixed(1)} TB/s) + ${LAUNCH_S * 1e6} µs per launch, host copies at ${GPUS[0]!.pcie / 1e9} GB/s + ${SYNC_S * 1e6} µs;`);
+  console.log('perMma' in sass
+    ? `the attention's instruction issue at ${ISSUE_PER_CLOCK} warp instructions a clock per multiprocessor, from its loops' machine code (native/build-cuda, sm_90; npm run sass:cuda: static, every branch counted once, so an upper bound).`
+    : `the attention's instruction issue not costed: ${sass.missing}.`);
   for (const m of values.models.split(',')) {
     const c = presetConfig(m);
     const before = traceStep(c, B, T, 'unfused'), events = traceStep(c, B, T, 'mma');
     const model = trainFlopsPerToken(c, T) * B * T; // as cpt inspect counts it
-    const total = (ev: Event[], gpu: Gpu, eff: Efficiency) => costTrace(ev, shapeOf(c, B, T), gpu, eff).reduce((a, l) => a + l.seconds, 0);
+    const total = (ev: Event[], gpu: Gpu, eff: Efficiency) => costTrace(ev, shape(c), gpu, eff).reduce((a, l) => a + l.seconds, 0);
     for (const gpu of GPUS) {
-      const lines = costTrace(events, shapeOf(c, B, T), gpu);
+      const lines = costTrace(events, shape(c), gpu);
       const step = lines.reduce((a, l) => a + l.seconds, 0);
       const mfu = model / step / gpu.bf16;
       const derated = total(events, gpu, DERATED);
       const [b0, b1] = [total(before, gpu, IDEAL), total(before, gpu, DERATED)];
       console.log(`\n${m} on ${gpu.name} (${gpu.hbm / 1e12} TB/s), ${(model / 1e12).toFixed(1)} TFLOP of model work, ${events.length} launches/products/copies:`);
       console.log(`  before (unfused attention): ideal ${(b0 * 1e3).toFixed(1)} ms, MFU ${((model / b0 / gpu.bf16) * 100).toFixed(1)}%; derated ${(b1 * 1e3).toFixed(1)} ms, MFU ${((model / b1 / gpu.bf16) * 100).toFixed(1)}%`);
-      console.log(`  after: ideal roofline: step ${(step * 1e3).toFixed(1)} ms, MFU ${(mfu * 100).toFixed(1)}%, ${Math.round((B * T) / step).toLocaleString('en-US')} tokens/s; derated (products at ${DERATED.tensor * 100}% of peak, kernels at ${DERATED.hbm * 100}% of HBM, shared memory at ${DERATED.smem * 100}%): ${(derated * 1e3).toFixed(1)} ms, MFU ${((model / derated / gpu.bf16) * 100).toFixed(1)}%`);
+      console.log(`  after: ideal roofline: step ${(step * 1e3).toFixed(1)} ms, MFU ${(mfu * 100).toFixed(1)}%, ${Math.round((B * T) / step).toLocaleString('en-US')} tokens/s; derated (products at ${DERATED.tensor * 100}% of peak, kernels at ${DERATED.hbm * 100}% of HBM, shared memory at ${DERATED.smem * 100}%, issue at ${DERATED.issue * 100}%): ${(derated * 1e3).toFixed(1)} ms, MFU ${((model / derated / gpu.bf16) * 100).toFixed(1)}%`);
       console.log('  after, ideal, by kernel:  share       ms  launches  GB moved   TFLOP  bound          what');
       for (const l of lines.filter((x) => x.seconds / step >= 0.005)) {
         console.log(`  ${((100 * l.seconds) / step).toFixed(1).padStart(5)}%  ${(l.seconds * 1e3).toFixed(2).padStart(7)}  ${String(l.launches).padStart(8)}  ${(l.bytes / 1e9).toFixed(2).padStart(8)}  ${(l.flops / 1e12).toFixed(2).padStart(6)}  ${l.bound.padEnd(13)}  ${l.what}`);

@@ -10,7 +10,7 @@
  *   npm run sass:cuda [-- --lib native/build-cuda/libcpt_cuda.so --arch sm_90 --json]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../src/util/paths.js';
@@ -72,6 +72,24 @@ export function attentionLoops(lib: string, arch: string, tools: string): Mix[] 
     .filter((e): e is readonly [string, Instr[]] => !!e[0])
     .map(([kernel, code]) => mix(kernel, mainLoop(code)))
     .sort((a, b) => a.kernel.localeCompare(b.kernel, 'en', { numeric: true }));
+}
+
+/**
+ * The warp instructions each attention kernel's main loop issues per mma.sync, by `kernel<hd>`
+ * (the most over its rotary variants), for the performance model; or why there are none.
+ */
+export function issuePerMma(lib = CUDA_LIB, arch = 'sm_90'): { perMma: Record<string, number> } | { missing: string } {
+  const src = path.join(ROOT, 'native', 'cuda', 'attention.cuh');
+  if (!existsSync(lib)) return { missing: `${path.relative(ROOT, lib)} was not built` };
+  if (statSync(lib).mtimeMs < statSync(src).mtimeMs) return { missing: `${path.relative(ROOT, lib)} is older than native/cuda/attention.cuh (npm run build:native)` };
+  const tools = sassTools();
+  if (!tools) return { missing: 'no cuobjdump and nvdisasm (python3 -m pip install -r native/cuda/requirements-build.txt)' };
+  const perMma: Record<string, number> = {};
+  for (const l of attentionLoops(lib, arch, tools)) {
+    const key = l.kernel.replace(/,.*>$/, '>'); // mmaBackwardKVKernel<128, 4> -> mmaBackwardKVKernel<128>
+    perMma[key] = Math.max(perMma[key] ?? 0, l.instructions / l.hmma);
+  }
+  return { perMma };
 }
 
 function main(): void {

@@ -3,7 +3,7 @@
 // real work: the linear layers' products come to 6 FLOPs per weight per token, the trace's count
 // of launches is the engine's, and the model's figures follow from the roofline.
 import { describe, expect, it } from 'vitest';
-import { costTrace, GPUS, IDEAL, DERATED, LAUNCH_S, mmaWork, shapeOf, SM_FLOPS_PER_CLOCK, SMEM_BYTES_PER_CLOCK, traceStep } from '../../scripts/model-cuda.js';
+import { costTrace, GPUS, IDEAL, DERATED, ISSUE_PER_CLOCK, LAUNCH_S, mmaWork, shapeOf, SM_FLOPS_PER_CLOCK, SMEM_BYTES_PER_CLOCK, traceStep } from '../../scripts/model-cuda.js';
 import { trainFlopsPerToken } from '../../src/model/config.js';
 import { presetConfig } from '../../src/model/presets.js';
 import { simMissing } from './sim.js';
@@ -85,13 +85,20 @@ describe('CUDA performance model', () => {
     // each kernel costed at the slowest of mma.sync (its operations at 2/3 of the tensor peak), shared memory (ldmatrix and
     // the tiles' stores at 128 bytes a clock per multiprocessor) and HBM: at T = 2048 shared memory, a warp's rows (32 at
     // this head dimension) sharing each fragment it loads
-    const long = costTrace(traceStep(c, 1, 2048, 'mma'), shapeOf(c, 1, 2048), GPUS[0]!);
+    const trace = traceStep(c, 1, 2048, 'mma'), long = costTrace(trace, shapeOf(c, 1, 2048), GPUS[0]!);
     for (const k of ['mmaForwardKernel', 'mmaBackwardKVKernel', 'mmaBackwardQKernel'] as const) {
       const line = long.find((l) => l.what === k)!, w = mmaWork(k, 64, 2048, c.num_attention_heads);
       const perLaunch = (w.ldmatrix + w.stores) / ((GPUS[0]!.bf16 / SM_FLOPS_PER_CLOCK) * SMEM_BYTES_PER_CLOCK);
       expect(line.bound).toBe('shared memory');
       expect(line.seconds / (line.launches * (perLaunch + LAUNCH_S))).toBeCloseTo(1, 12);
     }
+    // given the warp instructions a loop issues per mma.sync (scripts/sass-cuda.ts reads them from the machine code), instruction
+    // issue too, at 4 a clock per multiprocessor; a kernel the map lacks is not costed for it
+    const issued = costTrace(trace, shapeOf(c, 1, 2048, { 'mmaForwardKernel<64>': 20 }), GPUS[0]!);
+    const fwd = issued.find((l) => l.what === 'mmaForwardKernel')!, w = mmaWork('mmaForwardKernel', 64, 2048, c.num_attention_heads);
+    expect(fwd.bound).toBe('issue');
+    expect(fwd.seconds / (fwd.launches * ((w.mma * 20) / ((GPUS[0]!.bf16 / SM_FLOPS_PER_CLOCK) * ISSUE_PER_CLOCK) + LAUNCH_S))).toBeCloseTo(1, 12);
+    expect(issued.find((l) => l.what === 'mmaBackwardKVKernel')!.bound).toBe('shared memory');
   }, 120_000);
 });
 
