@@ -3,9 +3,9 @@
  * the machine code nvcc built (SASS: cuobjdump and nvdisasm, from NVIDIA's wheels in
  * native/cuda/requirements-build.txt): mma.sync operations (HMMA), fragment loads (LDSM),
  * special-function operations (MUFU: the exponentials) and every other instruction a warp issues
- * beside them. The performance model's roofline sees products and bytes, not instruction issue:
- * this is issue's static count (no GPU has run it). The loop is the one that holds the most HMMA;
- * its count takes every branch inside it once (the causal mask's, both halves of a split warp group).
+ * beside them: a static count (no GPU has run it), from which the performance model costs their
+ * instruction issue (issuePerMma). The loop is the one that holds the most HMMA; its count takes
+ * every branch inside it once (the causal mask's, both halves of a split warp group).
  *
  *   npm run sass:cuda [-- --lib native/build-cuda/libcpt_cuda.so --arch sm_90 --json]
  */
@@ -33,7 +33,8 @@ export function readSass(lib: string, arch: string, tools: string): Map<string, 
   if (r.status !== 0) throw new Error(`cuobjdump -sass ${lib}: ${r.stderr.trim().split('\n').pop()}`);
   const parts = r.stdout.split(/\n\s*Function : /).slice(1);
   const mangled = parts.map((p) => p.slice(0, p.indexOf('\n')).trim());
-  const names = spawnSync('c++filt', { input: mangled.join('\n'), encoding: 'utf8' }).stdout.split('\n');
+  const names = (spawnSync('c++filt', { input: mangled.join('\n'), encoding: 'utf8' }).stdout ?? '').split('\n');
+  if (names.length < mangled.length) throw new Error('c++filt (binutils) is needed to name the kernels');
   const out = new Map<string, Instr[]>();
   parts.forEach((p, i) => {
     const code = [...p.matchAll(/\/\*([0-9a-f]{4,})\*\/\s+([^;]*);/g)].map((m) => ({ at: parseInt(m[1]!, 16), op: m[2]!.trim().replace(/^@!?U?P\w+\s+/, '') }));

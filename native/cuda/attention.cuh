@@ -73,9 +73,10 @@ __device__ __forceinline__ void flashRowStats(const float* lse, const float* D, 
 // leaving registers, and O is rescaled in its accumulators; Q, K and V tiles in shared memory.
 // One pass over the keys; the probabilities are rounded to bf16 relative to the running maximum
 // (FlashAttention's rounding, not the unfused path's). Exponentials by ex2, the scale times
-// log2(e) folded into the multiply-add before it; the mask only on tiles that need it. Backward, from the log-sum-exp the forward
-// saved: dK and dV per key block looping over the query blocks that see it, dQ in its own pass per
-// query block looping over the key blocks it sees; no atomics, every sum in a fixed order.
+// log2(e) folded into the multiply-add before it; the causal mask only on tiles that need it.
+// Backward, from the log-sum-exp the forward saved: dK and dV per key block looping over the
+// query blocks that see it, dQ in its own pass per query block looping over the key blocks it
+// sees; no atomics, every sum in a fixed order.
 
 // Keys per tile: 32 at head dimension 256, so that the forward's Q tile and two K and V tiles
 // (99 KiB) leave room for two blocks a multiprocessor; else 64.
