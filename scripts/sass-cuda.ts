@@ -96,8 +96,9 @@ export function issuePerMma(lib = CUDA_LIB, arch = 'sm_90'): { perMma: Record<st
 function main(): void {
   const { values } = parseArgs({ options: { lib: { type: 'string', default: CUDA_LIB }, arch: { type: 'string', default: 'sm_90' }, json: { type: 'boolean', default: false } } });
   const tools = sassTools();
-  if (!tools) throw new Error('no cuobjdump and nvdisasm found (python3 -m pip install -r native/cuda/requirements-build.txt)');
-  if (!existsSync(values.lib!)) throw new Error(`${values.lib} was not built (npm run build:native with a CUDA compiler)`);
+  const fail = (why: string) => (console.error(`sass:cuda: ${why}`), process.exit(1));
+  if (!tools) return fail('no cuobjdump and nvdisasm found (python3 -m pip install -r native/cuda/requirements-build.txt)');
+  if (!existsSync(values.lib!)) return fail(`${values.lib} was not built (npm run build:native with a CUDA compiler)`);
   const loops = attentionLoops(values.lib!, values.arch!, tools);
   if (values.json) return console.log(JSON.stringify(loops, null, 2));
   console.log(`STATIC: the main loop of each attention kernel in ${path.relative(process.cwd(), values.lib!)} (${values.arch}), one pass (a warp's key or query tile), every branch counted once`);

@@ -59,6 +59,9 @@ async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['g
   return await runSim(path.join(out, 'cuda_check'), args, order ? { CPT_SIM_ORDER: order } : {});
 }
 
+// The flash check's verdicts when a mutation breaks the mma attention at every head dimension it has kernels for.
+const EVERY_HEAD_DIM_FAILS = { mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' };
+
 describe('mutations of the kernels are caught', () => {
   it('a removed barrier (blockSum reuses its shared memory too early): wrong values', async () => {
     const r = await mutant('  __syncthreads();  // sh may still be read by a previous call\n', '');
@@ -83,14 +86,14 @@ describe('mutations of the kernels are caught', () => {
   it('the mma.sync attention forward skipping the key tiles on its diagonal (the test for a tile none of its rows sees made too wide): wrong outputs', async () => {
     const r = await mutant('if (k0 > w0 + 16 * MT - 1 || w0 >= T_) continue;', 'if (k0 + KB > w0 + 16 * MT || w0 >= T_) continue;', 'attention.cuh', ['flash', '70']);
     expect(r.status).not.toBe(0);
-    expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+    expect(verdicts(r)).toEqual(EVERY_HEAD_DIM_FAILS);
   });
 
   // The causal mask runs only on the tiles that need it; a test of that need that forgets the diagonal leaves it off there.
   it('the mma.sync attention forward leaving the mask off the key tiles on its diagonal: wrong outputs', async () => {
     const r = await mutant('if (k0 + KB - 1 > w0 || k0 + KB > T_)', 'if (k0 + KB > T_)', 'attention.cuh', ['flash', '70']);
     expect(r.status).not.toBe(0);
-    expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+    expect(verdicts(r)).toEqual(EVERY_HEAD_DIM_FAILS);
   });
 
   it('the mma.sync attention forward reading key tiles before its cp.async copies are waited for: wrong outputs (the simulator lands them at the wait)', async () => {
@@ -125,7 +128,7 @@ describe('mutations of the kernels are caught', () => {
   it('the mma.sync attention backward leaving the mask off the dK/dV pass\'s diagonal tiles: wrong gradients', async () => {
     const r = await mutant('if (!dPWarp && (q0 + qc0 < k0 + r0 + 16 * MT - 1 || q0 + qc0 + 8 * NQ > T_))', 'if (!dPWarp && (q0 + qc0 + 8 * NQ > T_))', 'attention.cuh', ['flash', '70']);
     expect(r.status).not.toBe(0);
-    expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
+    expect(verdicts(r)).toEqual(EVERY_HEAD_DIM_FAILS);
   });
 
   it('the mma.sync attention\'s dQ pass letting each query see its next key (the causal mask off by one): wrong gradients', async () => {
