@@ -56,13 +56,24 @@ __global__ void attnRowDotKernel(const T* dO, const T* O, float* D, size_t rows,
   if ((threadIdx.x & 31) == 0) D[r] = s;
 }
 
-// The log-sum-exp (in base 2: times log2(e), for ex2) and D of rows [r0, r0 + kFlash) of one head
-// into shared memory, 0 past T_.
+// The log-sum-exp (in base 2: times log2(e), for ex2) and D of rows [r0, r0 + kFlash) of one
+// head into shared memory, 0 past T_. Async: by cp.async, as flashLoad, the log-sum-exp as it is:
+// flashRowStatsLanded turns it into base 2 once this thread's copies have landed.
+template <bool Async = false>
 __device__ __forceinline__ void flashRowStats(const float* lse, const float* D, int r0, int T_, float* lseS, float* DS) {
   for (int i = threadIdx.x; i < kFlash; i += blockDim.x) {
-    lseS[i] = r0 + i < T_ ? lse[r0 + i] * kLog2e : 0.f;
-    DS[i] = r0 + i < T_ ? D[r0 + i] : 0.f;
+    if (Async && r0 + i < T_) {
+      cpAsync4(lseS + i, lse + r0 + i), cpAsync4(DS + i, D + r0 + i);
+    } else {
+      lseS[i] = r0 + i < T_ ? lse[r0 + i] * kLog2e : 0.f;
+      DS[i] = r0 + i < T_ ? D[r0 + i] : 0.f;
+    }
   }
+}
+// After this thread's cpAsyncWait, before the barrier that publishes them: the log-sum-exp values
+// it copied (the same threads as in flashRowStats) into base 2.
+__device__ __forceinline__ void flashRowStatsLanded(float* lseS) {
+  for (int i = threadIdx.x; i < kFlash; i += blockDim.x) lseS[i] *= kLog2e;
 }
 
 // ---- Attention on mma.sync tiles (CPT_CUDA_ATTENTION=mma; simulator only, not yet measured),
@@ -230,10 +241,22 @@ __host__ __device__ constexpr int mmaGradCols(int hd) { return hd / mmaGroupWarp
 __host__ __device__ constexpr bool mmaScoresSplit(int hd) { return mmaGroupWarps(hd) > 1; }
 // Columns of the other side's 64-block a warp's score product covers.
 __host__ __device__ constexpr int mmaScoreCols(int hd) { return mmaScoresSplit(hd) ? 2 * kFlash / mmaGroupWarps(hd) : kFlash; }
-// Both backward kernels': two tiles of the block's own rows and two of the other side's 64, two
-// bf16 [rows][64] tiles (P and dS), and 64 rows' log-sum-exp and D (the dK/dV kernel's; dQ's fits).
+// One step's tiles of the other side (a block of 64 queries or keys), in bf16 elements: two of
+// 64 rows (Q and dO for the dK/dV kernel, K and V for dQ) and 64 rows' log-sum-exp and D (the
+// dK/dV kernel's, fp32).
+__host__ __device__ constexpr int mmaStepElems(int hd) { return 2 * kFlash * flashLd(hd) + 2 * kFlash * 2; }
+// Two buffers of them at head dimensions up to 64: the next step's tiles land by cp.async while
+// this one's are used, as in the forward, where the second buffer leaves the blocks a
+// multiprocessor as many as the registers allow (three); at 80, 128 and 256 it would cost one.
+__host__ __device__ constexpr int mmaStepBuffers(int hd) { return hd <= 64 ? 2 : 1; }
+// Blocks a multiprocessor the dK/dV kernel is held to, so that ptxas keeps its registers within
+// their share: three at head dimensions up to 64 (184 registers a thread without it since the step
+// buffers, two blocks), two at 128 (129: one); no bound (0) at 80 and 256, two blocks without one.
+__host__ __device__ constexpr int mmaBackwardKVBlocks(int hd) { return hd <= 64 ? 3 : hd == 128 ? 2 : 0; }
+// Both backward kernels': two tiles of the block's own rows, two bf16 [rows][64] tiles (P and
+// dS) and the step buffers.
 __host__ __device__ constexpr size_t mmaBackwardSmem(int hd) {
-  return (size_t)(2 * mmaKeys(hd) + 2 * kFlash) * flashLd(hd) * 2 + 2 * (size_t)mmaKeys(hd) * kPld * 2 + 2 * kFlash * 4;
+  return ((size_t)2 * mmaKeys(hd) * flashLd(hd) + 2 * (size_t)mmaKeys(hd) * kPld + (size_t)mmaStepBuffers(hd) * mmaStepElems(hd)) * 2;
 }
 
 // A dP warp's dS = P (dP - D) scale where the score products are split: dP in its accumulators
@@ -295,15 +318,14 @@ CPT_UNROLL
 // mmaBackwardThreads(HD); mmaBackwardSmem(HD). dO in rows [B * T_, H * HD] (the output product's
 // gradient as it comes); lse and D per row of the heads layout.
 template <int HD, int H8>
-__global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse,
-                                    const float* D, float* dk, float* dv, bf16* dqkv, const float* cs, const float* sn, int T_,
-                                    int H, float scale) {
+__global__ void __launch_bounds__(mmaBackwardThreads(HD), mmaBackwardKVBlocks(HD))
+    mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v, const bf16* dO, const float* lse, const float* D, float* dk,
+                        float* dv, bf16* dqkv, const float* cs, const float* sn, int T_, int H, float scale) {
   constexpr int ld = flashLd(HD), R = mmaKeys(HD), MT = mmaRowTiles(HD), WG = mmaGroupWarps(HD), COLS = mmaGradCols(HD);
   constexpr int NC = COLS / 8, NQ = mmaScoreCols(HD) / 8;
-  constexpr bool split = mmaScoresSplit(HD);
+  constexpr bool split = mmaScoresSplit(HD), pre = mmaStepBuffers(HD) > 1;
   CPT_DYNAMIC_SMEM(bf16, Ks);
-  bf16 *Vs = Ks + R * ld, *Qs = Vs + R * ld, *dOs = Qs + kFlash * ld, *Pt = dOs + kFlash * ld, *dSt = Pt + R * kPld;
-  float *lseS = reinterpret_cast<float*>(dSt + R * kPld), *DS = lseS + kFlash;
+  bf16 *Vs = Ks + R * ld, *Pt = Vs + R * ld, *dSt = Pt + R * kPld, *steps = dSt + R * kPld;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3), cg = warp % WG;
   const bool dPWarp = split && cg >= WG / 2;  // takes dP^T (else S^T, or both unsplit)
   const int r0 = warp / WG * 16 * MT, qc0 = split ? cg % (WG / 2) * NQ * 8 : 0, col0 = cg * COLS;
@@ -313,15 +335,30 @@ __global__ void mmaBackwardKVKernel(const bf16* q, const bf16* k, const bf16* v,
   int key[MT][2];  // a lane's two keys in each of the warp's row tiles
 CPT_UNROLL
   for (int m = 0; m < MT; m++) key[m][0] = k0 + r0 + 16 * m + g, key[m][1] = key[m][0] + 8;
+  // The query block at q0 (Q, dO, log-sum-exp, D) into step buffer buf, by cp.async with two buffers.
+  auto loadStep = [&](int q0, int buf) {
+    bf16* Qb = steps + buf * mmaStepElems(HD);
+    flashLoad<pre>(q + head, q0, T_, HD, Qb);
+    flashLoad<pre>(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, Qb + kFlash * ld, kFlash, H * HD);
+    float* st = reinterpret_cast<float*>(Qb + 2 * kFlash * ld);
+    flashRowStats<pre>(lse + rows, D + rows, q0, T_, st, st + kFlash);
+  };
+  const int qFirst = k0 / kFlash * kFlash;
+  if constexpr (pre) loadStep(qFirst, 0), cpAsyncCommit();
   flashLoad(k + head, k0, T_, HD, Ks, R);
   flashLoad(v + head, k0, T_, HD, Vs, R);
   float dK[MT][NC][4] = {}, dV[MT][NC][4] = {};
-  for (int q0 = k0 / kFlash * kFlash; q0 < T_; q0 += kFlash) {  // the query blocks that see these keys
-    __syncthreads();  // the previous tiles are no longer read
-    flashLoad(q + head, q0, T_, HD, Qs);
-    flashLoad(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, dOs, kFlash, H * HD);
-    flashRowStats(lse + rows, D + rows, q0, T_, lseS, DS);
-    __syncthreads();
+  for (int q0 = qFirst, buf = 0; q0 < T_; q0 += kFlash, buf = pre ? 1 - buf : 0) {  // the query blocks that see these keys
+    if constexpr (pre) {
+      cpAsyncWait<0>();  // this thread's copies of this query block have landed
+      flashRowStatsLanded(reinterpret_cast<float*>(steps + buf * mmaStepElems(HD) + 2 * kFlash * ld));
+    } else {
+      __syncthreads();  // the previous step's tiles are no longer read
+      loadStep(q0, 0);
+    }
+    __syncthreads();  // the tiles are everyone's; the previous step's P and dS are no longer read
+    const bf16 *Qs = steps + buf * mmaStepElems(HD), *dOs = Qs + kFlash * ld;
+    const float *lseS = reinterpret_cast<const float*>(dOs + kFlash * ld), *DS = lseS + kFlash;
     // S^T = K Q^T and dP^T = V dO^T: the warp's keys x its queries (dP^T into S in a dP warp)
     float S[MT][NQ][4] = {}, dP[split ? 1 : MT][NQ][4] = {};
     mmaScore<HD>(S, (dPWarp ? Vs : Ks) + r0 * ld, (dPWarp ? dOs : Qs) + qc0 * ld);
@@ -356,6 +393,10 @@ CPT_UNROLL
       if (dPWarp) mmaScoreGrad(S, Pt, dSt, r0, qc0, scale, [&](int, int, int qi) { return DS[qi]; });
     }
     __syncthreads();
+    // The next query block into the other buffer, which no warp reads since the barrier at the top;
+    // issued here, where the score products' registers are free, it lands during the products below.
+    if constexpr (pre)
+      if (q0 + kFlash < T_) loadStep(q0 + kFlash, 1 - buf), cpAsyncCommit();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO, dK += dS^T Q: the warp's keys x its columns
       uint32_t ap[MT][4], as[MT][4], b[4];
 CPT_UNROLL
@@ -386,9 +427,9 @@ __global__ void mmaBackwardQKernel(const bf16* q, const bf16* k, const bf16* v, 
                                    float scale) {
   constexpr int ld = flashLd(HD), R = mmaKeys(HD), MT = mmaRowTiles(HD), WG = mmaGroupWarps(HD), COLS = mmaGradCols(HD);
   constexpr int NC = COLS / 8, NK = mmaScoreCols(HD) / 8;
-  constexpr bool split = mmaScoresSplit(HD);
+  constexpr bool split = mmaScoresSplit(HD), pre = mmaStepBuffers(HD) > 1;
   CPT_DYNAMIC_SMEM(bf16, Qs);
-  bf16 *dOs = Qs + R * ld, *Ks = dOs + R * ld, *Vs = Ks + kFlash * ld, *dSs = Vs + kFlash * ld, *Ps = dSs + R * kPld;
+  bf16 *dOs = Qs + R * ld, *dSs = dOs + R * ld, *Ps = dSs + R * kPld, *steps = Ps + R * kPld;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = 2 * (lane & 3), cg = warp % WG;
   const bool dPWarp = split && cg >= WG / 2;  // takes dP (else S, or both unsplit)
   const int r0 = warp / WG * 16 * MT, kc0 = split ? cg % (WG / 2) * NK * 8 : 0, col0 = cg * COLS;
@@ -403,14 +444,25 @@ CPT_UNROLL
       row[m][r] = q0 + r0 + 16 * m + g + 8 * r;
       lr[m][r] = row[m][r] < T_ ? lse[rows + row[m][r]] * kLog2e : 0.f, dr[m][r] = row[m][r] < T_ ? D[rows + row[m][r]] : 0.f;
     }
+  // The key block at k0 (K, V) into step buffer buf, by cp.async with two buffers.
+  auto loadStep = [&](int k0, int buf) {
+    bf16* Kb = steps + buf * mmaStepElems(HD);
+    flashLoad<pre>(k + head, k0, T_, HD, Kb);
+    flashLoad<pre>(v + head, k0, T_, HD, Kb + kFlash * ld);
+  };
+  if constexpr (pre) loadStep(0, 0), cpAsyncCommit();
   flashLoad(q + head, q0, T_, HD, Qs, R);
   flashLoad(dO + rowsHead(blockIdx.y, H, T_, HD), q0, T_, HD, dOs, R, H * HD);
   float dQ[MT][NC][4] = {};
-  for (int k0 = 0; k0 < kEnd; k0 += kFlash) {  // the key blocks these queries see
-    __syncthreads();
-    flashLoad(k + head, k0, T_, HD, Ks);
-    flashLoad(v + head, k0, T_, HD, Vs);
-    __syncthreads();
+  for (int k0 = 0, buf = 0; k0 < kEnd; k0 += kFlash, buf = pre ? 1 - buf : 0) {  // the key blocks these queries see
+    if constexpr (pre) {
+      cpAsyncWait<0>();  // this thread's copies of this key block have landed
+    } else {
+      __syncthreads();  // the previous step's tiles are no longer read
+      loadStep(k0, 0);
+    }
+    __syncthreads();  // the tiles are everyone's; the previous step's dS is no longer read
+    const bf16 *Ks = steps + buf * mmaStepElems(HD), *Vs = Ks + kFlash * ld;
     // S = Q K^T and dP = dO V^T: the warp's queries x its keys (dP into S in a dP warp)
     float S[MT][NK][4] = {}, dP[split ? 1 : MT][NK][4] = {};
     mmaScore<HD>(S, (dPWarp ? dOs : Qs) + r0 * ld, (dPWarp ? Vs : Ks) + kc0 * ld);
@@ -441,6 +493,8 @@ CPT_UNROLL
       if (dPWarp) mmaScoreGrad(S, Ps, dSs, r0, kc0, scale, [&](int m, int r, int) { return dr[m][r]; });
     }
     __syncthreads();
+    if constexpr (pre)  // the next key block, as the dK/dV kernel's next query block
+      if (k0 + kFlash < kEnd) loadStep(k0 + kFlash, 1 - buf), cpAsyncCommit();
     for (int kk = 0; kk < kFlash; kk += 16) {  // dQ += dS K: the warp's queries x its columns
       uint32_t a[MT][4], b[4];
 CPT_UNROLL

@@ -22,6 +22,14 @@ __device__ __forceinline__ void cpAsync16(void* dst, const void* src) {
   ::cpt_sim::cpAsync(dst, src, 16);
 #endif
 }
+// 4 bytes likewise (cp.async.ca: the .cg form takes 16 only).
+__device__ __forceinline__ void cpAsync4(void* dst, const void* src) {
+#ifdef __CUDACC__
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(static_cast<unsigned>(__cvta_generic_to_shared(dst))), "l"(src));
+#else
+  ::cpt_sim::cpAsync(dst, src, 4);
+#endif
+}
 __device__ __forceinline__ void cpAsyncCommit() {
 #ifdef __CUDACC__
   asm volatile("cp.async.commit_group;\n" ::);

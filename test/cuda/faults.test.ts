@@ -43,8 +43,8 @@ describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () 
 
 // A copy of native/cuda with one edit to `file` (kernels.cuh unless named), built as a library
 // beside the simulator's cuda_check (found through its $ORIGIN rpath), run on the golden fixture
-// (or `args`, in the thread order `order`).
-async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['golden', goldenDir()], order?: 'reverse') {
+// (or `args`, with the simulator's settings `env`: thread order, cp.async landing).
+async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['golden', goldenDir()], env: Record<string, string> = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-mutant-'));
   cpSync(CUDA_SRC, path.join(dir, 'native', 'cuda'), { recursive: true });
   mkdirSync(path.join(dir, 'native', 'src'));
@@ -56,7 +56,7 @@ async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['g
   const out = path.join(dir, 'out');
   await make(['sim-lib', `SIMOUT=${out}`], path.join(dir, 'native', 'cuda'));
   copyFileSync(path.join(SIM_DIR, 'cuda_check'), path.join(out, 'cuda_check'));
-  return await runSim(path.join(out, 'cuda_check'), args, order ? { CPT_SIM_ORDER: order } : {});
+  return await runSim(path.join(out, 'cuda_check'), args, env);
 }
 
 // The flash check's verdicts when a mutation breaks the mma attention at every head dimension it has kernels for.
@@ -102,12 +102,22 @@ describe('mutations of the kernels are caught', () => {
     expect(verdicts(r)).toMatchObject({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
   });
 
+  // The backward's next query (dK/dV) or key (dQ) block lands by cp.async while this one is used,
+  // at head dimensions up to 64 (32 and 64 here; the others load each block between two barriers).
+  for (const [pass, block] of [['dK/dV', 'query'], ['dQ', 'key']]) {
+    it(`the mma.sync attention's ${pass} pass reading a ${block} block before its cp.async copies are waited for: wrong gradients`, async () => {
+      const r = await mutant(`      cpAsyncWait<0>();  // this thread's copies of this ${block} block have landed\n`, '', 'attention.cuh', ['flash', '70']);
+      expect(r.status).not.toBe(0);
+      expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'pass', mma_hd128: 'pass', mma_hd256: 'pass' });
+    });
+  }
+
   // Where two or more warps share a block of keys (or queries) and each writes part of the P and dS
   // tiles that all of them read.
   it('the mma.sync attention backward reading P and dS before the other warps of its keys wrote them (a removed barrier): wrong gradients', async () => {
     const r = await mutant(
-      '    __syncthreads();\n    for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO',
-      '    for (int kk = 0; kk < kFlash; kk += 16) {  // dV += P^T dO',
+      '    __syncthreads();\n    // The next query block into the other buffer',
+      '    // The next query block into the other buffer',
       'attention.cuh', ['flash', '70'],
     );
     expect(r.status).not.toBe(0);
@@ -118,7 +128,7 @@ describe('mutations of the kernels are caught', () => {
   // warps write P, the others read it back for dS. Reverse thread order runs the readers first
   // (forward order would hide it).
   it('the mma.sync attention backward\'s dP warps reading P before the S warps wrote it (a removed barrier): wrong gradients', async () => {
-    const r = await mutant('      __syncthreads();  // P^T is in shared memory\n', '', 'attention.cuh', ['flash', '70'], 'reverse');
+    const r = await mutant('      __syncthreads();  // P^T is in shared memory\n', '', 'attention.cuh', ['flash', '70'], { CPT_SIM_ORDER: 'reverse' });
     expect(r.status).not.toBe(0);
     expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'pass', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
     // the poisoned shared memory's NaNs reach the gradients, and the check counts them
