@@ -43,8 +43,8 @@ describe('the CUDA engine under AddressSanitizer + UBSan, on the simulator', () 
 
 // A copy of native/cuda with one edit to `file` (kernels.cuh unless named), built as a library
 // beside the simulator's cuda_check (found through its $ORIGIN rpath), run on the golden fixture
-// (or `args`, with the simulator's settings `env`: thread order, cp.async landing).
-async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['golden', goldenDir()], env: Record<string, string> = {}) {
+// (or `args`, in the thread order `order`).
+async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['golden', goldenDir()], order?: 'reverse') {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cpt-mutant-'));
   cpSync(CUDA_SRC, path.join(dir, 'native', 'cuda'), { recursive: true });
   mkdirSync(path.join(dir, 'native', 'src'));
@@ -56,7 +56,7 @@ async function mutant(from: string, to: string, file = 'kernels.cuh', args = ['g
   const out = path.join(dir, 'out');
   await make(['sim-lib', `SIMOUT=${out}`], path.join(dir, 'native', 'cuda'));
   copyFileSync(path.join(SIM_DIR, 'cuda_check'), path.join(out, 'cuda_check'));
-  return await runSim(path.join(out, 'cuda_check'), args, env);
+  return await runSim(path.join(out, 'cuda_check'), args, order ? { CPT_SIM_ORDER: order } : {});
 }
 
 // The flash check's verdicts when a mutation breaks the mma attention at every head dimension it has kernels for.
@@ -128,7 +128,7 @@ describe('mutations of the kernels are caught', () => {
   // warps write P, the others read it back for dS. Reverse thread order runs the readers first
   // (forward order would hide it).
   it('the mma.sync attention backward\'s dP warps reading P before the S warps wrote it (a removed barrier): wrong gradients', async () => {
-    const r = await mutant('      __syncthreads();  // P^T is in shared memory\n', '', 'attention.cuh', ['flash', '70'], { CPT_SIM_ORDER: 'reverse' });
+    const r = await mutant('      __syncthreads();  // P^T is in shared memory\n', '', 'attention.cuh', ['flash', '70'], 'reverse');
     expect(r.status).not.toBe(0);
     expect(verdicts(r)).toEqual({ mma_hd32: 'FAIL', mma_hd64: 'FAIL', mma_hd80: 'pass', mma_hd128: 'FAIL', mma_hd256: 'FAIL' });
     // the poisoned shared memory's NaNs reach the gradients, and the check counts them
