@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cudaRoots } from './cuda-roots.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const native = path.join(root, 'native');
@@ -67,12 +68,7 @@ function buildCudaSim() {
 // (nvidia-cuda-nvcc, nvidia-cuda-crt, nvidia-nvvm, nvidia-cuda-runtime, nvidia-cuda-cccl,
 // nvidia-cublas: CUDA 13, laid out under site-packages/nvidia/cu13).
 function findCuda() {
-  const roots = [process.env.CUDA_HOME, '/usr/local/cuda'].filter(Boolean);
-  const onPath = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' });
-  if (onPath.status === 0 && onPath.stdout.trim()) roots.push(path.dirname(path.dirname(fs.realpathSync(onPath.stdout.trim()))));
-  const py = spawnSync('python3', ['-c', 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13"))'], { encoding: 'utf8' });
-  if (py.status === 0 && py.stdout.trim()) roots.push(py.stdout.trim());
-  return roots.find((r) => fs.existsSync(path.join(r, 'bin', 'nvcc')));
+  return cudaRoots().find((r) => fs.existsSync(path.join(r, 'bin', 'nvcc')));
 }
 
 function buildCuda() {

@@ -14,15 +14,21 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../src/util/paths.js';
+import { cudaRoots } from './cuda-roots.mjs';
 
 export const CUDA_LIB = path.join(ROOT, 'native', 'build-cuda', 'libcpt_cuda.so');
 
-/** The directory holding both cuobjdump and nvdisasm (it calls the other): PATH, CUDA_HOME, /usr/local/cuda, or the wheels. */
-export function sassTools(): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), ...[process.env.CUDA_HOME, '/usr/local/cuda'].filter((d): d is string => !!d).map((d) => path.join(d, 'bin'))];
-  const py = spawnSync('python3', ['-c', 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "bin"))'], { encoding: 'utf8' });
-  if (py.status === 0 && py.stdout.trim()) dirs.push(py.stdout.trim());
+/** The directory holding both cuobjdump and nvdisasm (it calls the other): PATH, or a CUDA toolkit's bin (cuda-roots.mjs: CUDA_HOME, /usr/local/cuda, nvcc's, the wheels). */
+function sassTools(): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), ...cudaRoots().map((r) => path.join(r, 'bin'))];
   return dirs.find((d) => d && existsSync(path.join(d, 'cuobjdump')) && existsSync(path.join(d, 'nvdisasm')));
+}
+
+/** The tools that read `lib`'s machine code, or why it cannot be read here (no library, no tools). */
+export function sassReady(lib = CUDA_LIB): { tools: string } | { missing: string } {
+  if (!existsSync(lib)) return { missing: `${path.relative(ROOT, lib)} was not built (npm run build:native with a CUDA compiler)` };
+  const tools = sassTools();
+  return tools ? { tools } : { missing: 'no cuobjdump and nvdisasm (python3 -m pip install -r native/cuda/requirements-build.txt)' };
 }
 
 export interface Instr { at: number; op: string }
@@ -81,12 +87,11 @@ export function attentionLoops(lib: string, arch: string, tools: string): Mix[] 
  */
 export function issuePerMma(lib = CUDA_LIB, arch = 'sm_90'): { perMma: Record<string, number> } | { missing: string } {
   const src = path.join(ROOT, 'native', 'cuda', 'attention.cuh');
-  if (!existsSync(lib)) return { missing: `${path.relative(ROOT, lib)} was not built` };
+  const ready = sassReady(lib);
+  if ('missing' in ready) return ready;
   if (statSync(lib).mtimeMs < statSync(src).mtimeMs) return { missing: `${path.relative(ROOT, lib)} is older than native/cuda/attention.cuh (npm run build:native)` };
-  const tools = sassTools();
-  if (!tools) return { missing: 'no cuobjdump and nvdisasm (python3 -m pip install -r native/cuda/requirements-build.txt)' };
   const perMma: Record<string, number> = {};
-  for (const l of attentionLoops(lib, arch, tools)) {
+  for (const l of attentionLoops(lib, arch, ready.tools)) {
     const key = l.kernel.replace(/,.*>$/, '>'); // mmaBackwardKVKernel<128, 4> -> mmaBackwardKVKernel<128>
     perMma[key] = Math.max(perMma[key] ?? 0, l.instructions / l.hmma);
   }
@@ -95,11 +100,9 @@ export function issuePerMma(lib = CUDA_LIB, arch = 'sm_90'): { perMma: Record<st
 
 function main(): void {
   const { values } = parseArgs({ options: { lib: { type: 'string', default: CUDA_LIB }, arch: { type: 'string', default: 'sm_90' }, json: { type: 'boolean', default: false } } });
-  const tools = sassTools();
-  const fail = (why: string) => (console.error(`sass:cuda: ${why}`), process.exit(1));
-  if (!tools) return fail('no cuobjdump and nvdisasm found (python3 -m pip install -r native/cuda/requirements-build.txt)');
-  if (!existsSync(values.lib!)) return fail(`${values.lib} was not built (npm run build:native with a CUDA compiler)`);
-  const loops = attentionLoops(values.lib!, values.arch!, tools);
+  const ready = sassReady(values.lib!);
+  if ('missing' in ready) return (console.error(`sass:cuda: ${ready.missing}`), process.exit(1));
+  const loops = attentionLoops(values.lib!, values.arch!, ready.tools);
   if (values.json) return console.log(JSON.stringify(loops, null, 2));
   console.log(`STATIC: the main loop of each attention kernel in ${path.relative(process.cwd(), values.lib!)} (${values.arch}), one pass (a warp's key or query tile), every branch counted once`);
   console.log('kernel                          instructions  HMMA  LDSM  MUFU  other  issued per HMMA');

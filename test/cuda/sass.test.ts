@@ -2,16 +2,14 @@
 // main loop holds the mma.sync operations the performance model counts for one pass of a warp,
 // and no expf (its range reduction) where the design takes ex2. Needs the CUDA build and NVIDIA's
 // cuobjdump and nvdisasm wheels (native/cuda/requirements-build.txt; .ci/run installs them).
-import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { mmaPerWarpStep, type MmaKernel } from '../../scripts/model-cuda.js';
-import { attentionLoops, CUDA_LIB, sassTools } from '../../scripts/sass-cuda.js';
+import { attentionLoops, CUDA_LIB, sassReady } from '../../scripts/sass-cuda.js';
 
-const tools = sassTools();
-const missing = !existsSync(CUDA_LIB) ? `${CUDA_LIB} was not built (no CUDA compiler)` : !tools ? 'no cuobjdump and nvdisasm (pip install -r native/cuda/requirements-build.txt)' : '';
-if (missing) console.log(`test/cuda/sass.test.ts skipped: ${missing}`);
+const ready = sassReady(), tools = 'tools' in ready ? ready.tools : undefined;
+if ('missing' in ready) console.log(`test/cuda/sass.test.ts skipped: ${ready.missing}`);
 
-describe.skipIf(!!missing)('the attention kernels\' machine code (SASS, sm_90)', () => {
+describe.skipIf(!tools)('the attention kernels\' machine code (SASS, sm_90)', () => {
   it('each main loop issues the mma.sync operations the model counts for a warp\'s pass, and takes exponentials by ex2 (no expf range reduction)', () => {
     const loops = attentionLoops(CUDA_LIB, 'sm_90', tools!);
     const hds = [32, 64, 80, 128, 256];
