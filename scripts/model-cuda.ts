@@ -87,11 +87,12 @@ const softmaxBackCost = (a: number[], l: Launch, s: Shape): Cost => ({ flops: 8 
 export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = {
   embedKernel: (a, l) => ({ flops: 0, bytes: rows(l) * (4 + 2 * a[3]! * f32) }),
   castKernel: (a, _l, s) => ({ flops: 0, bytes: a[2]! * (f32 + s.act) }),
-  layerNormKernel: (a, l, s) => ({ flops: 8 * rows(l) * a[6]!, bytes: rows(l) * a[6]! * (f32 + s.act) + rows(l) * 8 }),
-  // x, dx read, dx written, dy (a product's output, act) read, and dx's copy in act (a[6]) where the products read it next
-  layerNormBackKernel: (a, l, s) => ({ flops: 12 * rows(l) * a[7]!, bytes: rows(l) * a[7]! * (3 * f32 + s.act + (a[6] ? s.act : 0)) }),
+  // x read once, the statistics written once, one output in act per norm (two with a second norm: a[6])
+  layerNormKernel: (a, l, s) => ({ flops: (a[6] ? 12 : 8) * rows(l) * a[9]!, bytes: rows(l) * a[9]! * (f32 + (a[6] ? 2 : 1) * s.act) + rows(l) * 8 }),
+  // x, dx read, dx written, each norm's dy (a product's output, act) read (a second: a[6]), and dx's copy in act (a[8]) where the products read it next
+  layerNormBackKernel: (a, l, s) => ({ flops: (a[6] ? 24 : 12) * rows(l) * a[9]!, bytes: rows(l) * a[9]! * (3 * f32 + (a[6] ? 2 : 1) * s.act + (a[8] ? s.act : 0)) }),
   colSumPartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: a[1]! * a[2]! * f32 }),
-  lnParamPartialsKernel: (a, _l, s) => ({ flops: 4 * a[4]! * a[5]!, bytes: a[4]! * a[5]! * (f32 + s.act) }),
+  lnParamPartialsKernel: (a, _l, s) => ({ flops: (a[4] ? 8 : 4) * a[5]! * a[6]!, bytes: a[5]! * a[6]! * (f32 + (a[4] ? 2 : 1) * s.act) }),
   reducePartialsKernel: (a) => ({ flops: a[1]! * a[2]!, bytes: (a[1]! + 1) * a[2]! * f32 }),
   // qkv in fp32 with its bias (a[1]) added here, or in act with the bias added by the product's epilogue
   splitHeadsKernel: (a, _l, s) => ({ flops: 6 * a[7]! * a[9]! * a[10]!, bytes: a[7]! * a[9]! * 3 * a[10]! * ((a[1] ? f32 : s.act) + s.act) }),

@@ -249,7 +249,7 @@ class Engine final : public EngineBase {
   // One layer's saved activations; N = B*T rows, D hidden, H heads of hd = D/H, I = inter.
   struct Acts {
     float *x = nullptr, *x2 = nullptr;  // [N, D] layer input; x + attention (sequential residual only)
-    float *mean1, *rstd1, *mean2, *rstd2;  // [N] layer-norm statistics
+    float *mean1, *rstd1, *mean2, *rstd2;  // [N] layer-norm statistics; 2: ln2 of x2 (sequential only)
     float* lse;                          // [B, H, T] softmax log-sum-exp, for the backward
     Act *ln1, *ln2;                      // [N, D]
     Act *q, *k, *v;                      // [B, H, T, hd] rotated, heads layout
@@ -284,8 +284,9 @@ class Engine final : public EngineBase {
       a.ln1 = act_.get<Act>(N * D), a.mean1 = act_.get<float>(N), a.rstd1 = act_.get<float>(N);
       a.q = act_.get<Act>(N * D), a.k = act_.get<Act>(N * D), a.v = act_.get<Act>(N * D), a.lse = act_.get<float>(BH * T);
       a.yh = mma_ ? nullptr : act_.get<Act>(N * D), a.y = act_.get<Act>(N * D);
-      if (!c_.parallelResidual) a.x2 = act_.get<float>(N * D);
-      a.ln2 = act_.get<Act>(N * D), a.mean2 = act_.get<float>(N), a.rstd2 = act_.get<float>(N);
+      a.ln2 = act_.get<Act>(N * D);
+      if (!c_.parallelResidual)  // else ln2 has ln1's statistics
+        a.x2 = act_.get<float>(N * D), a.mean2 = act_.get<float>(N), a.rstd2 = act_.get<float>(N);
       a.h1 = act_.get<Act>(N * I), a.g = act_.get<Act>(N * I);
     };
     // With recomputation only each layer's input survives the forward pass; one set of the
@@ -305,7 +306,7 @@ class Engine final : public EngineBase {
     dq_ = dk_ = dv_ = nullptr;  // not with the mma backward writing dqkvT_ itself
     if (mmaRotaryTiles() < 0) dq_ = act_.get<float>(N * D), dk_ = act_.get<float>(N * D), dv_ = act_.get<float>(N * D);
     dqkvT_ = act_.get<Act>(N * 3 * D);
-    part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(3 * D, I));
+    part_ = act_.get<float>((size_t)cdiv(N, kColRows) * std::max(4 * D, I));
     if (mma_) {
       rowDot_ = act_.get<float>(BH * T);
     } else {
@@ -388,21 +389,40 @@ class Engine final : public EngineBase {
     LAUNCH_CHECK();
   }
   void layerNorm(const float* x, const float* w, const float* b, int N, Act* y, float* mean, float* rstd) {
-    CPT_LAUNCH(layerNormKernel<Act>, N, kThreads, kSumSmem)(x, w, b, y, mean, rstd, d_.D, (float)c_.lnEps);
+    CPT_LAUNCH((layerNormKernel<Act, 1>), N, kThreads, kSumSmem)(x, w, b, y, nullptr, nullptr, nullptr, mean, rstd, d_.D, (float)c_.lnEps);
+    LAUNCH_CHECK();
+  }
+  // The parallel residual's two layer norms of x, from one read of it: ln1 into y1, ln2 into y2,
+  // their shared statistics into mean and rstd.
+  void layerNorms(const float* x, const LayerPtrs<float>& p, int N, Act* y1, Act* y2, float* mean, float* rstd) {
+    CPT_LAUNCH((layerNormKernel<Act, 2>), N, kThreads, kSumSmem)(x, p.ln1w, p.ln1b, y1, p.ln2w, p.ln2b, y2, mean, rstd, d_.D, (float)c_.lnEps);
     LAUNCH_CHECK();
   }
   // dxAcc += LN backward; dw, db += parameter gradients. copy: dxAcc is complete after this, and
   // the products read it next: a bf16 engine writes their operand (dXT_) in the same pass.
   void layerNormBack(const float* x, const float* mean, const float* rstd, const float* w, const Act* dy, int N,
                      float* dxAcc, float* dw, float* db, bool copy) {
-    CPT_LAUNCH(layerNormBackKernel<Act>, N, kThreads, kSumSmem)(x, mean, rstd, w, dy, dxAcc, kBf16 && copy ? dXT_ : nullptr, d_.D);
+    CPT_LAUNCH((layerNormBackKernel<Act, 1>), N, kThreads, kSumSmem)(x, mean, rstd, w, dy, nullptr, nullptr, dxAcc, kBf16 && copy ? dXT_ : nullptr, d_.D);
     LAUNCH_CHECK();
-    const int chunks = cdiv(N, kColRows);
-    CPT_LAUNCH(lnParamPartialsKernel<Act>, dim3(cdiv(d_.D, kThreads), chunks), kThreads)(x, mean, rstd, dy, N, d_.D, kColRows, part_);
+    lnParamGrads(x, mean, rstd, dy, nullptr, N, dw, db);
+  }
+  // Both of the parallel residual's layer norms of x (one read of x and dX): dxAcc += the ln2 term,
+  // then the ln1 term; the four parameter gradients from one more read.
+  void layerNormsBack(const float* x, const float* mean, const float* rstd, const LayerPtrs<float>& p, const Act* dy1,
+                      const Act* dy2, int N, float* dxAcc, const LayerPtrs<float>& gp, bool copy) {
+    CPT_LAUNCH((layerNormBackKernel<Act, 2>), N, kThreads, kSumSmem)(x, mean, rstd, p.ln2w, dy2, p.ln1w, dy1, dxAcc, kBf16 && copy ? dXT_ : nullptr, d_.D);
+    LAUNCH_CHECK();
+    if (gp.ln2w != gp.ln1b + d_.D) throw std::logic_error("the layer norms' parameters are not adjacent");
+    lnParamGrads(x, mean, rstd, dy1, dy2, N, gp.ln1w, gp.ln1b);
+  }
+  // dw, db (and, with dy2, the next two rows of the parameter table) += the layer norms' parameter gradients.
+  void lnParamGrads(const float* x, const float* mean, const float* rstd, const Act* dy, const Act* dy2, int N, float* dw, float* db) {
+    const int chunks = cdiv(N, kColRows), n = (dy2 ? 4 : 2) * d_.D;
+    CPT_LAUNCH(lnParamPartialsKernel<Act>, dim3(cdiv(d_.D, kThreads), chunks), kThreads)(x, mean, rstd, dy, dy2, N, d_.D, kColRows, part_);
     LAUNCH_CHECK();
     // dw and db are adjacent in the parameter table, as the partials are: one reduction.
     if (db != dw + d_.D) throw std::logic_error("layer norm weight and bias are not adjacent");
-    CPT_LAUNCH(reducePartialsKernel, cdiv(2 * d_.D, kThreads), kThreads)(part_, chunks, 2 * d_.D, dw, adds());
+    CPT_LAUNCH(reducePartialsKernel, cdiv(n, kThreads), kThreads)(part_, chunks, n, dw, adds());
     LAUNCH_CHECK();
   }
 
@@ -549,7 +569,8 @@ class Engine final : public EngineBase {
     const int N = B * T, D = d_.D, I = d_.I, H = d_.H, hd = d_.hd;
     const LayerPtrs<float> p(w_, params, d_, l);
     const LayerPtrs<Act> pw(wT_, params, d_, l);
-    layerNorm(a.x, p.ln1w, p.ln1b, N, a.ln1, a.mean1, a.rstd1);  // [N, D]
+    if (c_.parallelResidual) layerNorms(a.x, p, N, a.ln1, a.ln2, a.mean1, a.rstd1);  // [N, D] each
+    else layerNorm(a.x, p.ln1w, p.ln1b, N, a.ln1, a.mean1, a.rstd1);
     // [N, 3D] = [B, T, H, 3, hd]; + bias, rotary on the first rd dims -> q, k, v [B, H, T, hd]
     Act* qkv = reinterpret_cast<Act*>(tmp_);
     if (linearBias(a.ln1, N, D, pw.qkvw, pw.qkvb, 3 * D, qkv)) {
@@ -565,12 +586,10 @@ class Engine final : public EngineBase {
       LAUNCH_CHECK();
     }
     const size_t ND = (size_t)N * D, NI = (size_t)N * I;
-    const float* lnIn = a.x;
     if (!c_.parallelResidual) {  // x2 = x + (y Wo^T + bo)
       residualProduct(a.y, N, D, pw.ow, p.ob, a.x, a.x2);
-      lnIn = a.x2;
+      layerNorm(a.x2, p.ln2w, p.ln2b, N, a.ln2, a.mean2, a.rstd2);
     }
-    layerNorm(lnIn, p.ln2w, p.ln2b, N, a.ln2, a.mean2, a.rstd2);
     if (linearBias(a.ln2, N, D, pw.upw, pw.upb, I, a.h1)) {        // h1 [N, I]
       CPT_LAUNCH(geluKernel<Act>, blocksFor(NI), kThreads)(a.h1, a.g, NI, c_.exactGelu);  // g [N, I]
     } else {
@@ -750,8 +769,8 @@ class Engine final : public EngineBase {
         LAUNCH_CHECK();
       }
       linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_);
-      if (c_.parallelResidual) layerNormBack(a.x, a.mean2, a.rstd2, p.ln2w, dln2_, N, dX_, gp.ln2w, gp.ln2b, false);
-      layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b, l > 0);  // the embedding reads fp32
+      if (c_.parallelResidual) layerNormsBack(a.x, a.mean1, a.rstd1, p, dln1_, dln2_, N, dX_, gp, l > 0);
+      else layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b, l > 0);  // the embedding reads fp32
     }
     // Embedding gradient: rows sorted by token on the device (stable), each token's rows added
     // in order.

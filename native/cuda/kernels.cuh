@@ -213,20 +213,29 @@ __global__ void castKernel(const float* s, T* d, size_t n) {
 }
 
 // y [N, D] = (x - mean) * rstd * w + b per row of x [N, D], mean and rstd [N] kept for backward; grid N.
-// The row is read from HBM once: each thread keeps kLnPer of its elements in registers, in runs of
-// kVec<T> (16-byte accesses to y) where D and the pointers allow, else one at a time (D up to
-// kLnPer * blockDim.x either way); wider rows read x again from cache.
+// Ns = 2 normalises the rows twice, with (w, b) into y and (w2, b2) into y2, from one read and one
+// set of statistics: GPT-NeoX's parallel residual feeds attention and the MLP layer norms of the
+// same x (ln1, ln2). The row is read from HBM once: each thread keeps kLnPer of its elements in
+// registers, in runs of kVec<T> (16-byte accesses to y) where D and the pointers allow, else one at
+// a time (D up to kLnPer * blockDim.x either way); wider rows read x again from cache.
 constexpr int kLnPer = 16;
-template <class T>
-__global__ void layerNormKernel(const float* x, const float* w, const float* b, T* y, float* mean, float* rstd, int D,
-                                float eps) {
+template <class T, int Ns>
+__global__ void layerNormKernel(const float* x, const float* w, const float* b, T* y, const float* w2, const float* b2,
+                                T* y2, float* mean, float* rstd, int D, float eps) {
+  static_assert(Ns == 1 || Ns == 2, "one or two layer norms");
   CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
   constexpr int W = kVec<T>, R = kLnPer / W;
+  const float* ws[2] = {w, w2};
+  const float* bs[2] = {b, b2};
+  T* ys[2] = {y, y2};
   const size_t r = blockIdx.x;
   const float* xr = x + r * D;
   float s = 0, ss = 0, mu, rs;
   const bool fits = D <= kLnPer * (int)blockDim.x;  // the same for every thread of the block
-  if (fits && runWidth<T>((uintptr_t)x | (uintptr_t)w | (uintptr_t)b | (uintptr_t)y, D) == W) {
+  uintptr_t ptrs = (uintptr_t)x;
+CPT_UNROLL
+  for (int n = 0; n < Ns; n++) ptrs |= (uintptr_t)ws[n] | (uintptr_t)bs[n] | (uintptr_t)ys[n];
+  if (fits && runWidth<T>(ptrs, D) == W) {
     Vec<W> v[R];
 CPT_UNROLL
     for (int k = 0; k < R; k++) {
@@ -248,10 +257,14 @@ CPT_UNROLL
     for (int k = 0; k < R; k++) {
       const int j = W * (threadIdx.x + k * blockDim.x);
       if (j >= D) continue;
-      const Vec<W> g = loadVec<W>(w + j), o = loadVec<W>(b + j);
 CPT_UNROLL
-      for (int e = 0; e < W; e++) v[k].v[e] = (v[k].v[e] - mu) * rs * g.v[e] + o.v[e];
-      storeVec(y + r * D + j, v[k]);
+      for (int n = 0; n < Ns; n++) {
+        const Vec<W> g = loadVec<W>(ws[n] + j), o = loadVec<W>(bs[n] + j);
+        Vec<W> out;
+CPT_UNROLL
+        for (int e = 0; e < W; e++) out.v[e] = (v[k].v[e] - mu) * rs * g.v[e] + o.v[e];
+        storeVec(ys[n] + r * D + j, out);
+      }
     }
   } else if (fits) {
     float v[kLnPer];
@@ -269,69 +282,90 @@ CPT_UNROLL
 CPT_UNROLL
     for (int k = 0; k < kLnPer; k++) {
       const int j = threadIdx.x + k * blockDim.x;
-      if (j < D) y[r * D + j] = fromF<T>((v[k] - mu) * rs * w[j] + b[j]);
+CPT_UNROLL
+      for (int n = 0; n < Ns; n++)
+        if (j < D) ys[n][r * D + j] = fromF<T>((v[k] - mu) * rs * ws[n][j] + bs[n][j]);
     }
   } else {
     for (int j = threadIdx.x; j < D; j += blockDim.x) s += xr[j];
     mu = blockSum(s, sh) / D;
     for (int j = threadIdx.x; j < D; j += blockDim.x) ss += (xr[j] - mu) * (xr[j] - mu);
     rs = rsqrtf(blockSum(ss, sh) / D + eps);
-    for (int j = threadIdx.x; j < D; j += blockDim.x) y[r * D + j] = fromF<T>((xr[j] - mu) * rs * w[j] + b[j]);
+    for (int j = threadIdx.x; j < D; j += blockDim.x)
+CPT_UNROLL
+      for (int n = 0; n < Ns; n++) ys[n][r * D + j] = fromF<T>((xr[j] - mu) * rs * ws[n][j] + bs[n][j]);
   }
   if (threadIdx.x == 0) mean[r] = mu, rstd[r] = rs;
 }
 
 // dx += rstd * (dy * w - mean(dy * w) - xhat * mean(dy * w * xhat)) with dy in T (a product's
 // output), and the sum's copy in T into dxT unless null (the products' operand, where this is
-// dx's last addition); grid N. As the forward: each thread keeps dy * w and xhat of its kLnPer
-// elements in registers, in runs of kVec<T> where D and the pointers allow (every input read
-// once), else the row is read twice.
-template <class T>
+// dx's last addition); grid N. Ns = 2 adds a second norm's term of the same rows and statistics,
+// (w2, dy2), after the first (the parallel residual's ln2 and ln1 of x): x and dx read once for
+// both. As the forward: each thread keeps dy * w and xhat of its kLnPer elements in registers, in
+// runs of kVec<T> where D and the pointers allow (every input read once), else the row is read
+// twice.
+template <class T, int Ns>
 __global__ void layerNormBackKernel(const float* x, const float* mean, const float* rstd, const float* w, const T* dy,
-                                    float* dx, T* dxT, int D) {
+                                    const float* w2, const T* dy2, float* dx, T* dxT, int D) {
+  static_assert(Ns == 1 || Ns == 2, "one or two layer norms");
   CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
   constexpr int W = kVec<T>, R = kLnPer / W;
+  const float* ws[2] = {w, w2};
+  const T* dys[2] = {dy, dy2};
   const size_t r = blockIdx.x;
   const float m = mean[r], rs = rstd[r];
-  float s1 = 0, s2 = 0;
-  if (D <= kLnPer * (int)blockDim.x &&
-      runWidth<T>((uintptr_t)x | (uintptr_t)w | (uintptr_t)dy | (uintptr_t)dx | (uintptr_t)dxT, D) == W) {
-    Vec<W> g[R], xh[R];  // dy * w and xhat
+  float s1[Ns] = {}, s2[Ns] = {}, a[Ns], bb[Ns];
+  uintptr_t ptrs = (uintptr_t)x | (uintptr_t)dx | (uintptr_t)dxT;
+CPT_UNROLL
+  for (int n = 0; n < Ns; n++) ptrs |= (uintptr_t)ws[n] | (uintptr_t)dys[n];
+  if (D <= kLnPer * (int)blockDim.x && runWidth<T>(ptrs, D) == W) {
+    Vec<W> g[Ns][R], xh[R];  // dy * w and xhat
 CPT_UNROLL
     for (int k = 0; k < R; k++) {
       const int j = W * (threadIdx.x + k * blockDim.x);
       const bool in = j < D;  // past the row: zeros, which add nothing
-      const Vec<W> dyv = in ? loadVec<W>(dy + r * D + j) : zeroVec<W>(), wv = in ? loadVec<W>(w + j) : zeroVec<W>(),
-                   xv = in ? loadVec<W>(x + r * D + j) : zeroVec<W>();
-      Vec<W> p;
+      const Vec<W> xv = in ? loadVec<W>(x + r * D + j) : zeroVec<W>();
 CPT_UNROLL
-      for (int e = 0; e < W; e++) {
-        g[k].v[e] = dyv.v[e] * wv.v[e], xh[k].v[e] = (xv.v[e] - m) * rs;
-        p.v[e] = g[k].v[e] * xh[k].v[e];
+      for (int e = 0; e < W; e++) xh[k].v[e] = (xv.v[e] - m) * rs;
+CPT_UNROLL
+      for (int n = 0; n < Ns; n++) {
+        const Vec<W> dyv = in ? loadVec<W>(dys[n] + r * D + j) : zeroVec<W>(), wv = in ? loadVec<W>(ws[n] + j) : zeroVec<W>();
+        Vec<W> p;
+CPT_UNROLL
+        for (int e = 0; e < W; e++) g[n][k].v[e] = dyv.v[e] * wv.v[e], p.v[e] = g[n][k].v[e] * xh[k].v[e];
+        s1[n] += vecSum(g[n][k]), s2[n] += vecSum(p);
       }
-      s1 += vecSum(g[k]), s2 += vecSum(p);
     }
-    const float a = blockSum(s1, sh) / D, bb = blockSum(s2, sh) / D;
+CPT_UNROLL
+    for (int n = 0; n < Ns; n++) a[n] = blockSum(s1[n], sh) / D, bb[n] = blockSum(s2[n], sh) / D;
 CPT_UNROLL
     for (int k = 0; k < R; k++) {
       const int j = W * (threadIdx.x + k * blockDim.x);
       if (j >= D) continue;
       Vec<W> v = loadVec<W>(dx + r * D + j);
 CPT_UNROLL
-      for (int e = 0; e < W; e++) v.v[e] += rs * (g[k].v[e] - a - xh[k].v[e] * bb);
+      for (int n = 0; n < Ns; n++)
+CPT_UNROLL
+        for (int e = 0; e < W; e++) v.v[e] += rs * (g[n][k].v[e] - a[n] - xh[k].v[e] * bb[n]);
       storeVec(dx + r * D + j, v);
       if (dxT) storeVec(dxT + r * D + j, v);
     }
     return;
   }
-  for (int j = threadIdx.x; j < D; j += blockDim.x) {
-    const float dxh = toF(dy[r * D + j]) * w[j];
-    s1 += dxh, s2 += dxh * (x[r * D + j] - m) * rs;
-  }
-  const float a = blockSum(s1, sh) / D, bb = blockSum(s2, sh) / D;
+  for (int j = threadIdx.x; j < D; j += blockDim.x)
+CPT_UNROLL
+    for (int n = 0; n < Ns; n++) {
+      const float dxh = toF(dys[n][r * D + j]) * ws[n][j];
+      s1[n] += dxh, s2[n] += dxh * (x[r * D + j] - m) * rs;
+    }
+CPT_UNROLL
+  for (int n = 0; n < Ns; n++) a[n] = blockSum(s1[n], sh) / D, bb[n] = blockSum(s2[n], sh) / D;
   for (int j = threadIdx.x; j < D; j += blockDim.x) {
     const float xh = (x[r * D + j] - m) * rs;
-    const float v = dx[r * D + j] + rs * (toF(dy[r * D + j]) * w[j] - a - xh * bb);
+    float v = dx[r * D + j];
+CPT_UNROLL
+    for (int n = 0; n < Ns; n++) v += rs * (toF(dys[n][r * D + j]) * ws[n][j] - a[n] - xh * bb[n]);
     dx[r * D + j] = v;
     if (dxT) dxT[r * D + j] = fromF<T>(v);
   }
@@ -348,21 +382,26 @@ __global__ void colSumPartialsKernel(const T* x, int N, int C, int rows, float* 
   for (int r = r0; r < r1; r++) s += toF(x[(size_t)r * C + j]);
   part[(size_t)blockIdx.y * C + j] = s;
 }
-// Layer-norm parameter gradients: part[k, j] = sum dy * xhat (weight), part[k, D + j] = sum dy.
+// Layer-norm parameter gradients: part[k, j] = sum dy * xhat (weight), part[k, D + j] = sum dy;
+// with dy2 (a second norm of the same rows: the parallel residual's), its two follow at 2D and 3D.
 template <class T>
-__global__ void lnParamPartialsKernel(const float* x, const float* mean, const float* rstd, const T* dy, int N, int D,
-                                      int rows, float* part) {
+__global__ void lnParamPartialsKernel(const float* x, const float* mean, const float* rstd, const T* dy, const T* dy2,
+                                      int N, int D, int rows, float* part) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= D) return;
   const int r0 = blockIdx.y * rows, r1 = min(N, r0 + rows);
-  float sw = 0, sb = 0;
+  float sw = 0, sb = 0, sw2 = 0, sb2 = 0;
   for (int r = r0; r < r1; r++) {
-    const float g = toF(dy[(size_t)r * D + j]);
-    sw += g * (x[(size_t)r * D + j] - mean[r]) * rstd[r];
-    sb += g;
+    const float xc = x[(size_t)r * D + j] - mean[r], g = toF(dy[(size_t)r * D + j]);
+    sw += g * xc * rstd[r], sb += g;
+    if (dy2) {
+      const float g2 = toF(dy2[(size_t)r * D + j]);
+      sw2 += g2 * xc * rstd[r], sb2 += g2;
+    }
   }
-  part[(size_t)blockIdx.y * 2 * D + j] = sw;
-  part[(size_t)blockIdx.y * 2 * D + D + j] = sb;
+  float* p = part + (size_t)blockIdx.y * (dy2 ? 4 : 2) * D + j;
+  p[0] = sw, p[D] = sb;
+  if (dy2) p[2 * D] = sw2, p[3 * D] = sb2;
 }
 // out[j] = (acc ? out[j] : 0) + the sum over chunks k in order of part[k, j]; grid ceil(C / kThreads).
 __global__ void reducePartialsKernel(const float* part, int chunks, int C, float* out, bool acc) {

@@ -69,6 +69,12 @@ describe('mutations of the kernels are caught', () => {
     expect(verdicts(r)).toEqual({ golden_fp32: 'FAIL', golden_bf16: 'FAIL' });
   });
 
+  it('the parallel residual\'s two layer norms backward in one pass dropping the second norm\'s term (ln1\'s): wrong gradients', async () => {
+    const r = await mutant('      for (int n = 0; n < Ns; n++)\nCPT_UNROLL\n        for (int e = 0; e < W; e++) v.v[e] += rs', '      for (int n = 0; n < 1; n++)\nCPT_UNROLL\n        for (int e = 0; e < W; e++) v.v[e] += rs');
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toEqual({ golden_fp32: 'FAIL', golden_bf16: 'FAIL' });
+  });
+
   it('an index one past the end (the embedding copy): an out-of-bounds fault naming kernel, block and thread', async () => {
     const r = await mutant('for (int j = threadIdx.x; j < D; j += blockDim.x) x[r * D + j] = src[j];', 'for (int j = threadIdx.x; j <= D; j += blockDim.x) x[r * D + j] = src[j];');
     expect(r.status).not.toBe(0);
