@@ -364,16 +364,19 @@ class Engine final : public EngineBase {
   // dW += dy^T x; db += the column sums of dy (dyCols: dy as the bias gradient sums it without the
   // epilogue); dx = dy W in the products' type (what PyTorch's autocast gives the gradient of a bf16
   // activation; its consumers read it once). The product's bias-gradient epilogue sums dy's columns
-  // while it reads them (into part_, then added to db); with CPT_CUDA_EPILOGUES=0 or no algorithm the
-  // column-sum kernels read dy once more.
+  // while it reads them (into db itself when the gradient is written, not added to: into part_ and
+  // then added to db when it is); with CPT_CUDA_EPILOGUES=0 or no algorithm the column-sum kernels
+  // read dy once more.
   template <class Y>
   void linearBack(const Act* x, const Act* dy, const Y* dyCols, int N, int in, int out, const Act* W, float* dW,
                   float* db, Act* dx) {
     const float beta = adds() ? 1.f : 0.f;
     if (epilogues_ && lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, beta, dW, in, 0, 1, kAB, CUDA_R_32F,
-                               Epilogue{nullptr, part_})) {
-      CPT_LAUNCH(reducePartialsKernel, cdiv(out, kThreads), kThreads)(part_, 1, out, db, adds());
-      LAUNCH_CHECK();
+                               Epilogue{nullptr, adds() ? part_ : db})) {
+      if (adds()) {
+        CPT_LAUNCH(reducePartialsKernel, cdiv(out, kThreads), kThreads)(part_, 1, out, db, true);
+        LAUNCH_CHECK();
+      }
     } else {
       lt_.gemm(true, false, out, in, N, 1.f, Mat{dy, out, 0}, Mat{x, in, 0}, beta, dW, in, 0, 1, kAB, CUDA_R_32F);
       colSumAdd(dyCols, N, out, db);

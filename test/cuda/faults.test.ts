@@ -181,6 +181,12 @@ describe('mutations of the kernels are caught', () => {
     expect(r.out).toMatch(/cudaMemsetAsync on the legacy default stream while a stream is capturing\] in cudaMemsetAsync\(dX_, 0, ND \* sizeof\(float\)\) \(engine\.cu:\d+\)/);
   });
 
+  it('a bias gradient written by the product\'s epilogue on a later micro-batch too (not added to the accumulated one): wrong gradients', async () => {
+    const r = await mutant('Epilogue{nullptr, adds() ? part_ : db}', 'Epilogue{nullptr, db}', 'engine.cu', ['parity', '24', '1']);
+    expect(r.status).not.toBe(0);
+    expect(r.out).toMatch(/FAIL grad\.gpt_neox\.layers\.0\.attention\.dense\.bias/);
+  });
+
   it('a shuffle reached by half a warp: a warp-divergence error naming both places', async () => {
     const r = await mutant(
       '  v = warpSum(v);\n  __syncthreads();  // sh may',
