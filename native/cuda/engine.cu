@@ -315,8 +315,10 @@ class Engine final : public EngineBase {
       const size_t sc = BH * rb_ * ldOf(T);
       S_ = act_.get<float>(sc), dP_ = act_.get<float>(sc), P_ = act_.get<Act>(sc), dS_ = act_.get<Act>(sc);
     }
-    // LM head: rows per chunk so the fp32 logits stay near 128 MiB.
-    hr_ = (int)std::min<size_t>(N, envSize("CPT_CUDA_HEAD_ROWS", std::max<size_t>(64, ((size_t)32 << 20) / d_.V)));
+    // LM head: rows per chunk so the fp32 logits stay near 256 MiB (1334 rows at Pythia's vocabulary).
+    // Each chunk's weight-gradient product reads and writes the fp32 [V, D] gradient once: at fewer
+    // rows than about 4 x (tensor peak / HBM bandwidth), 1200 on an H100, that traffic outweighs its math.
+    hr_ = (int)std::min<size_t>(N, envSize("CPT_CUDA_HEAD_ROWS", std::max<size_t>(64, ((size_t)64 << 20) / d_.V)));
     logits_ = act_.get<float>((size_t)hr_ * d_.V), dl_ = act_.get<Act>((size_t)hr_ * d_.V);
     rowLoss_ = act_.get<double>(N), ids_ = act_.get<int32_t>(N), lengths_ = act_.get<int32_t>(B);
     dOut_ = act_.get<float>((size_t)B * D);
