@@ -110,6 +110,8 @@ export const COST: Record<string, (a: number[], l: Launch, s: Shape) => Cost> = 
   residualKernel: (a) => ({ flops: 4 * a[6]!, bytes: a[6]! * f32 * (3 + (a[2] ? 1 : 0)) }),
   // rows of V logits (fp32) read once for the log-sum-exp, once more for the gradient (written in act) when mode 1
   crossEntropyKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (a[5] === 1 ? 2 * f32 + s.act : f32) }),
+  // training's, the row staged in shared memory: the logits read once, the gradient written in act
+  crossEntropyRowKernel: (a, l, s) => ({ flops: 5 * rows(l) * a[4]!, bytes: rows(l) * a[4]! * (f32 + s.act) }),
   // the embedding gradient: each row of dX read once, each distinct token's row (at most min(N, V)) read and written
   embedBackKernel: (a, _l, s) => ({ flops: s.N * a[5]!, bytes: (s.N + 2 * Math.min(s.N, s.V)) * a[5]! * f32 }),
   // its stable radix sort of the ids, per 8-bit pass: every id compared by each of the 256 digit threads of its tile

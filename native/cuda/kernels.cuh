@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "fragments.cuh"
+
 namespace cpt {
 namespace cuda {
 
@@ -782,6 +784,43 @@ __global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int 
   }
   for (int j = 4 * v4 + threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(grad(l[j], j));
 }
+
+// Training's cross-entropy (crossEntropyKernel's mode 1) with each row staged in shared memory
+// (kSumSmem, then V floats; V % 4 == 0): the logits are read from HBM once instead of twice, by
+// 16-byte cp.async copies that all go out before any is waited for. The same threads take the
+// same elements in the same order as crossEntropyKernel, so the loss and gradient are its bits.
+template <class T>
+__global__ void crossEntropyRowKernel(const float* logits, const int32_t* ids, int r0, int T_, int V, float gs,
+                                      double* rowLoss, T* dl) {
+  CPT_DYNAMIC_SMEM(float, sh);
+  float* row = sh + kSumSmem / sizeof(float);
+  const int i = blockIdx.x, r = r0 + i, t = r % T_, v4 = V / 4;
+  T* d = dl + (size_t)i * V;
+  if (t == T_ - 1) {
+    if (threadIdx.x == 0) rowLoss[r] = 0;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(0.f);
+    return;
+  }
+  const float* l = logits + (size_t)i * V;
+  for (int j = threadIdx.x; j < v4; j += blockDim.x) cpAsync16(row + 4 * j, l + 4 * j);
+  cpAsyncCommit();
+  cpAsyncWait<0>();  // this thread's copies have landed: it reads only those before the barriers in blockLse
+  const int tgt = ids[r + 1];
+  MaxSum a;
+  for (int j = threadIdx.x; j < v4; j += blockDim.x) {
+    const float4 x = reinterpret_cast<const float4*>(row)[j];
+    a.add(x.x), a.add(x.y), a.add(x.z), a.add(x.w);
+  }
+  const float lse = blockLse(a, sh), lt = row[tgt];  // (another thread's copy: after blockLse's barriers)
+  if (threadIdx.x == 0) rowLoss[r] = (double)lse - (double)lt;
+  const auto grad = [&](float x, int j) { return expf(x - lse) * gs - (j == tgt ? gs : 0.f); };
+  for (int j = threadIdx.x; j < v4; j += blockDim.x) {
+    const float4 x = reinterpret_cast<const float4*>(row)[j];
+    store4(d + 4 * j, float4{grad(x.x, 4 * j), grad(x.y, 4 * j + 1), grad(x.z, 4 * j + 2), grad(x.w, 4 * j + 3)});
+  }
+}
+// Its dynamic shared memory.
+inline size_t crossEntropyRowSmem(int V) { return kSumSmem + (size_t)V * sizeof(float); }
 
 // The embedding gradient's rows grouped by token without atomics or the host: a stable LSD radix
 // sort of the token ids, 8 bits a pass, carrying each id's row, so that rows stay ascending within

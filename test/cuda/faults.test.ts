@@ -181,6 +181,12 @@ describe('mutations of the kernels are caught', () => {
     expect(r.out).toMatch(/cudaMemsetAsync on the legacy default stream while a stream is capturing\] in cudaMemsetAsync\(dX_, 0, ND \* sizeof\(float\)\) \(engine\.cu:\d+\)/);
   });
 
+  it('training\'s cross-entropy reading its row from shared memory before its cp.async copies are waited for: wrong gradients', async () => {
+    const r = await mutant('  cpAsyncWait<0>();  // this thread\'s copies have landed: it reads only those before the barriers in blockLse\n', '');
+    expect(r.status).not.toBe(0);
+    expect(verdicts(r)).toEqual({ golden_fp32: 'FAIL', golden_bf16: 'FAIL' });
+  });
+
   it('a bias gradient written by the product\'s epilogue on a later micro-batch too (not added to the accumulated one): wrong gradients', async () => {
     const r = await mutant('Epilogue{nullptr, adds() ? part_ : db}', 'Epilogue{nullptr, db}', 'engine.cu', ['parity', '24', '1']);
     expect(r.status).not.toBe(0);
