@@ -782,8 +782,9 @@ class Engine final : public EngineBase {
         LAUNCH_CHECK();
       }
       linearBack(a.ln1, dqkvT_, dqkvT_, N, D, 3 * D, pw.qkvw, gp.qkvw, gp.qkvb, dln1_);
+      // dX is complete: the next layer's products read its copy (the embedding's backward reads fp32)
       if (c_.parallelResidual) layerNormsBack(a.x, a.mean1, a.rstd1, p, dln1_, dln2_, N, dX_, gp, l > 0);
-      else layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b, l > 0);  // the embedding reads fp32
+      else layerNormBack(a.x, a.mean1, a.rstd1, p.ln1w, dln1_, N, dX_, gp.ln1w, gp.ln1b, l > 0);
     }
     // Embedding gradient: rows sorted by token on the device (stable), each token's rows added
     // in order.
