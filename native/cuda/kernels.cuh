@@ -747,17 +747,14 @@ __global__ void residualKernel(const float* a, const float* ab, const float* m, 
   }
 }
 
-// Cross-entropy of rows [r0, r0 + gridDim.x) from their logits (fp32 [rows, V]). The last
-// position of each sequence predicts nothing. mode 0: loss; 1: loss and dlogits = (softmax -
-// onehot) * gs (T); 2: loss and log p(target) into lp [B, T_ - 1]. The logits are read once for
-// the log-sum-exp and once more for the gradient, four at a time when V allows.
+// Cross-entropy of row r (position t of its sequence) from its logits l (fp32 [V]), one block:
+// the loss into rowLoss[r]; mode 1 also dlogits = (softmax - onehot) * gs into d (T), mode 2
+// log p(target) into lp [B, T_ - 1]. The last position of each sequence predicts nothing. l is read
+// once for the log-sum-exp and once more for the gradient, four at a time when V allows.
 template <class T>
-__global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int r0, int T_, int V, int mode, float gs,
-                                   double* rowLoss, float* lp, T* dl) {
-  CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
-  const int i = blockIdx.x, r = r0 + i, t = r % T_;
-  const float* l = logits + (size_t)i * V;
-  T* d = dl + (size_t)i * V;
+__device__ __forceinline__ void crossEntropyRow(const float* l, const int32_t* ids, int r, int T_, int V, int mode, float gs,
+                                                double* rowLoss, float* lp, T* d, float* sh) {
+  const int t = r % T_;
   if (t == T_ - 1) {
     if (threadIdx.x == 0) rowLoss[r] = 0;
     if (mode == 1)
@@ -771,7 +768,7 @@ __global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int 
     a.add(x.x), a.add(x.y), a.add(x.z), a.add(x.w);
   }
   for (int j = 4 * v4 + threadIdx.x; j < V; j += blockDim.x) a.add(l[j]);
-  const float lse = blockLse(a, sh), lt = l[tgt];
+  const float lse = blockLse(a, sh), lt = l[tgt];  // (staged: another thread's copy, after blockLse's barriers)
   if (threadIdx.x == 0) {
     rowLoss[r] = (double)lse - (double)lt;
     if (mode == 2) lp[(size_t)(r / T_) * (T_ - 1) + t] = lt - lse;
@@ -784,40 +781,31 @@ __global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int 
   }
   for (int j = 4 * v4 + threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(grad(l[j], j));
 }
-
-// Training's cross-entropy (crossEntropyKernel's mode 1) with each row staged in shared memory
-// (kSumSmem, then V floats; V % 4 == 0): the logits are read from HBM once instead of twice, by
-// 16-byte cp.async copies that all go out before any is waited for. The same threads take the
-// same elements in the same order as crossEntropyKernel, so the loss and gradient are its bits.
+// Rows [r0, r0 + gridDim.x) from their logits (fp32 [rows, V]), each read from HBM twice (mode 1).
+template <class T>
+__global__ void crossEntropyKernel(const float* logits, const int32_t* ids, int r0, int T_, int V, int mode, float gs,
+                                   double* rowLoss, float* lp, T* dl) {
+  CPT_DYNAMIC_SMEM(float, sh);  // kSumSmem
+  const int i = blockIdx.x;
+  crossEntropyRow<T>(logits + (size_t)i * V, ids, r0 + i, T_, V, mode, gs, rowLoss, lp, dl + (size_t)i * V, sh);
+}
+// Training's (mode 1) with each row staged in shared memory (kSumSmem, then V floats; V % 4 ==
+// 0): the logits are read from HBM once, by 16-byte cp.async copies that all go out before any is
+// waited for; then crossEntropyRow on the copy, so the loss and gradient are crossEntropyKernel's bits.
 template <class T>
 __global__ void crossEntropyRowKernel(const float* logits, const int32_t* ids, int r0, int T_, int V, float gs,
                                       double* rowLoss, T* dl) {
   CPT_DYNAMIC_SMEM(float, sh);
-  float* row = sh + kSumSmem / sizeof(float);
-  const int i = blockIdx.x, r = r0 + i, t = r % T_, v4 = V / 4;
-  T* d = dl + (size_t)i * V;
-  if (t == T_ - 1) {
-    if (threadIdx.x == 0) rowLoss[r] = 0;
-    for (int j = threadIdx.x; j < V; j += blockDim.x) d[j] = fromF<T>(0.f);
-    return;
-  }
+  const int i = blockIdx.x, r = r0 + i;
   const float* l = logits + (size_t)i * V;
-  for (int j = threadIdx.x; j < v4; j += blockDim.x) cpAsync16(row + 4 * j, l + 4 * j);
-  cpAsyncCommit();
-  cpAsyncWait<0>();  // this thread's copies have landed: it reads only those before the barriers in blockLse
-  const int tgt = ids[r + 1];
-  MaxSum a;
-  for (int j = threadIdx.x; j < v4; j += blockDim.x) {
-    const float4 x = reinterpret_cast<const float4*>(row)[j];
-    a.add(x.x), a.add(x.y), a.add(x.z), a.add(x.w);
+  if (r % T_ != T_ - 1) {  // the last position reads nothing
+    float* row = sh + kSumSmem / sizeof(float);
+    for (int j = threadIdx.x; j < V / 4; j += blockDim.x) cpAsync16(row + 4 * j, l + 4 * j);
+    cpAsyncCommit();
+    cpAsyncWait<0>();  // this thread's copies have landed: it reads only those before the barriers in blockLse
+    l = row;
   }
-  const float lse = blockLse(a, sh), lt = row[tgt];  // (another thread's copy: after blockLse's barriers)
-  if (threadIdx.x == 0) rowLoss[r] = (double)lse - (double)lt;
-  const auto grad = [&](float x, int j) { return expf(x - lse) * gs - (j == tgt ? gs : 0.f); };
-  for (int j = threadIdx.x; j < v4; j += blockDim.x) {
-    const float4 x = reinterpret_cast<const float4*>(row)[j];
-    store4(d + 4 * j, float4{grad(x.x, 4 * j), grad(x.y, 4 * j + 1), grad(x.z, 4 * j + 2), grad(x.w, 4 * j + 3)});
-  }
+  crossEntropyRow<T>(l, ids, r, T_, V, 1, gs, rowLoss, nullptr, dl + (size_t)i * V, sh);
 }
 // Its dynamic shared memory.
 inline size_t crossEntropyRowSmem(int V) { return kSumSmem + (size_t)V * sizeof(float); }
